@@ -1,0 +1,49 @@
+import type { PresetName } from '../policy/schema.js';
+
+// Query presets. Both compute error rate from counts (errors / requests over the window) so the
+// threshold and sequential judges see the same evidence, and P95 from histogram buckets, never
+// from _sum/_count (a mean hides the tail; see Flagger's NGINX check in REFERENCE.md).
+
+export interface Preset {
+  /** Label matchers that tell this side's traffic apart. */
+  selectors: { canary: string; stable: string };
+  queries: Record<string, string>;
+}
+
+const RESOURCE_QUERIES = {
+  memory:
+    'sum(container_memory_working_set_bytes{namespace="{{namespace}}",pod=~"{{podRegex}}",container!="",container!="POD"})',
+  cpu: 'sum(rate(container_cpu_usage_seconds_total{namespace="{{namespace}}",pod=~"{{podRegex}}",container!="",container!="POD"}[{{window}}]))',
+};
+
+// ingress-nginx serves canary requests in the stable Ingress's location, so `ingress` and
+// `service` carry the stable names for both sides; only the `canary` label (the alternative
+// upstream, empty for stable) tells them apart. Counters are per controller pod: always sum.
+const NGINX_SELECTOR = 'namespace="{{namespace}}",ingress="{{ingress}}",{{selector}}';
+
+export const PRESETS_BY_NAME: Record<PresetName, Preset> = {
+  'ingress-nginx': {
+    selectors: { canary: 'canary!=""', stable: 'canary=""' },
+    queries: {
+      requests: `sum(increase(nginx_ingress_controller_requests{${NGINX_SELECTOR}}[{{window}}]))`,
+      // `or vector(0)`: a window with no 5xx has no error series at all, and that means zero
+      // errors, not "no data"; traffic volume is judged from the requests query.
+      errors: `sum(increase(nginx_ingress_controller_requests{${NGINX_SELECTOR},status=~"5.."}[{{window}}])) or vector(0)`,
+      latency: `histogram_quantile({{quantile}}, sum by (le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{${NGINX_SELECTOR}}[{{window}}])))`,
+      ...RESOURCE_QUERIES,
+    },
+  },
+  'app-metrics': {
+    // prom-client style metrics scraped per Service: the `service` label names the Service
+    // that selected the pod, which differs between stable and canary.
+    selectors: { canary: 'service="{{canaryService}}"', stable: 'service="{{stableService}}"' },
+    queries: {
+      requests: 'sum(increase(http_requests_total{namespace="{{namespace}}",{{selector}}}[{{window}}]))',
+      errors:
+        'sum(increase(http_requests_total{namespace="{{namespace}}",{{selector}},status_code=~"5.."}[{{window}}])) or vector(0)',
+      latency:
+        'histogram_quantile({{quantile}}, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="{{namespace}}",{{selector}}}[{{window}}])))',
+      ...RESOURCE_QUERIES,
+    },
+  },
+};

@@ -1,0 +1,62 @@
+// The vocabulary of analysis: what Prometheus answered, what a metric observed on each side,
+// and the verdicts a judge draws from it. Everything here is plain data so it can be stored in
+// the rollout record, replayed, and shown in `status` exactly as it was decided.
+
+export interface InstantSample {
+  labels: Record<string, string>;
+  /** Prometheus sends numbers as strings; "NaN" and "+Inf" arrive here as NaN and Infinity. */
+  value: number;
+}
+
+export interface QueryResult {
+  resultType: 'vector' | 'scalar';
+  samples: InstantSample[];
+  warnings: string[];
+}
+
+/** Answers a PromQL instant query as of a moment (live Prometheus, a recording, or a fake). */
+export interface MetricsSource {
+  query(promql: string, at: Date): Promise<QueryResult>;
+}
+
+export type Verdict = 'pass' | 'fail' | 'inconclusive' | 'info';
+export type Unit = 'ratio' | 'seconds' | 'bytes' | 'cores' | 'count';
+
+/** One comparison drawn from a metric: e.g. "canary error rate ≤ stable + 3 points". */
+export interface CheckResult {
+  metric: string;
+  /** Short human label of the comparison, e.g. "error rate ≤ 5%". */
+  check: string;
+  judge: 'threshold' | 'sequential' | 'report';
+  critical: boolean;
+  unit: Unit;
+  canary: number | null;
+  stable: number | null;
+  /** The limit the canary value was held to (absolute, after applying stable for relative checks). */
+  threshold: number | null;
+  verdict: Verdict;
+  /** Plain words an operator understands, with the numbers that decided. */
+  reason: string;
+  /** The PromQL that produced the evidence, rendered exactly as sent. */
+  queries: string[];
+  /** Judge-specific evidence (counts, bounds) kept for reports and incidents. */
+  evidence?: Record<string, number | string | null>;
+}
+
+export type CheckVerdict = 'pass' | 'fail' | 'inconclusive';
+
+export interface CheckRecord {
+  /** 1-based number of the check within the rollout. */
+  index: number;
+  at: string;
+  stepIndex: number;
+  weight: number;
+  verdict: CheckVerdict;
+  results: CheckResult[];
+}
+
+/** Counts over the analysis window for one side, as the sequential judge needs them. */
+export interface TrafficCounts {
+  requests: number | null;
+  errors: number | null;
+}

@@ -1,0 +1,107 @@
+import type { JudgeKind, PresetName } from './schema.js';
+
+// The resolved policy the engine runs: every default filled in, every unit normalised
+// (durations in ms, rates as fractions, latencies in seconds).
+
+export interface TargetNames {
+  stableDeployment: string;
+  stableService: string;
+  stableIngress: string;
+  canaryDeployment: string;
+  canaryService: string;
+  canaryIngress: string;
+  container?: string;
+  canaryReplicas?: number;
+}
+
+export interface Step {
+  weight: number;
+  durationMs: number;
+}
+
+interface MetricBase {
+  name: string;
+  critical: boolean;
+  judge: JudgeKind;
+}
+
+export interface ErrorRateMetric extends MetricBase {
+  type: 'error-rate';
+  max?: number;
+  maxIncrease?: number;
+}
+
+export interface LatencyMetric extends MetricBase {
+  type: 'latency';
+  quantile: number;
+  max?: number;
+  maxRatio?: number;
+}
+
+export interface QueryMetric extends MetricBase {
+  type: 'query';
+  query: string;
+  unit?: 'bytes' | 'cores' | 'seconds' | 'ratio' | 'count';
+  max?: number;
+  maxRatio?: number;
+}
+
+export type MetricSpec = ErrorRateMetric | LatencyMetric | QueryMetric;
+
+export interface SecretSource {
+  env?: string;
+  file?: string;
+}
+
+export interface PrometheusSettings {
+  url?: string;
+  timeoutMs: number;
+  retries: number;
+  bearerToken?: SecretSource;
+  basicAuth?: { username: string; password: SecretSource };
+  headers: Record<string, string>;
+  caFile?: string;
+  insecureSkipVerify: boolean;
+}
+
+export interface AnalysisSettings {
+  preset: PresetName;
+  windowMs: number;
+  minRequests: number;
+  failureLimit: number;
+  countFailures: 'consecutive' | 'total';
+  inconclusiveLimit: number;
+  selectors: { canary: string; stable: string };
+  queries: Record<string, string>;
+  metrics: MetricSpec[];
+}
+
+export interface Policy {
+  name: string;
+  /** Where the policy came from, for reports ("policies/default.yaml"). */
+  source: string;
+  target: Partial<TargetNames>;
+  intervalMs: number;
+  steps: Step[];
+  analysis: AnalysisSettings;
+  prometheus: PrometheusSettings;
+}
+
+/** The names DESIGN.md promises for `canary deploy NAME`, with the policy's overrides applied. */
+export function targetNames(name: string, overrides: Partial<TargetNames>): TargetNames {
+  return {
+    stableDeployment: overrides.stableDeployment ?? name,
+    stableService: overrides.stableService ?? name,
+    stableIngress: overrides.stableIngress ?? name,
+    canaryDeployment: overrides.canaryDeployment ?? `${name}-canary`,
+    canaryService: overrides.canaryService ?? `${name}-canary`,
+    canaryIngress: overrides.canaryIngress ?? `${name}-canary`,
+    ...(overrides.container !== undefined ? { container: overrides.container } : {}),
+    ...(overrides.canaryReplicas !== undefined ? { canaryReplicas: overrides.canaryReplicas } : {}),
+  };
+}
+
+/** How many checks a full rollout makes when every step passes on time. */
+export function plannedChecks(policy: Policy): number {
+  return policy.steps.reduce((sum, step) => sum + Math.max(1, Math.floor(step.durationMs / policy.intervalMs)), 0);
+}

@@ -1,0 +1,96 @@
+import type { ErrorRateMetric } from '../policy/policy.js';
+import type { CheckContext } from './check-context.js';
+import { formatValue } from './format-value.js';
+import { observeTraffic, tooLittleTraffic, type SideTraffic } from './traffic.js';
+import type { CheckResult } from './types.js';
+
+export interface ErrorRateObservation {
+  canary: SideTraffic;
+  stable: SideTraffic;
+}
+
+export async function observeErrorRate(ctx: CheckContext): Promise<ErrorRateObservation> {
+  const [canary, stable] = await Promise.all([observeTraffic(ctx, 'canary'), observeTraffic(ctx, 'stable')]);
+  return { canary, stable };
+}
+
+export function errorRatio(side: SideTraffic): number | null {
+  if (side.requests === null || side.requests <= 0) return null;
+  // increase() extrapolates, so errors can exceed requests by a hair on tiny windows.
+  return Math.min(1, Math.max(0, (side.errors ?? 0) / side.requests));
+}
+
+const pct = (v: number | null) => formatValue(v, 'ratio');
+const points = (v: number) => `${Number((v * 100).toFixed(2))} point${v === 0.01 ? '' : 's'}`;
+
+/** Fixed thresholds on the window's ratio: what Flagger and Argo do, with thin traffic kept inconclusive. */
+export function judgeErrorRateThreshold(
+  metric: ErrorRateMetric,
+  obs: ErrorRateObservation,
+  ctx: CheckContext,
+): CheckResult[] {
+  const canaryRate = errorRatio(obs.canary);
+  const stableRate = errorRatio(obs.stable);
+  const evidence = {
+    canaryRequests: obs.canary.requests,
+    canaryErrors: obs.canary.errors,
+    stableRequests: obs.stable.requests,
+    stableErrors: obs.stable.errors,
+  };
+  const base = {
+    metric: metric.name,
+    judge: 'threshold' as const,
+    critical: metric.critical,
+    unit: 'ratio' as const,
+    canary: canaryRate,
+    stable: stableRate,
+    queries: [...obs.canary.queries, ...obs.stable.queries],
+    evidence,
+  };
+  const canaryThin = tooLittleTraffic('canary', obs.canary, ctx);
+  const results: CheckResult[] = [];
+
+  if (metric.max !== undefined) {
+    const max = metric.max;
+    const check = `error rate ≤ ${pct(max)}`;
+    if (canaryThin || canaryRate === null) {
+      results.push({ ...base, check, threshold: max, verdict: 'inconclusive', reason: canaryThin ?? 'no canary requests' });
+    } else {
+      const fail = canaryRate > max;
+      results.push({
+        ...base,
+        check,
+        threshold: max,
+        verdict: fail ? 'fail' : 'pass',
+        reason: fail
+          ? `canary error rate ${pct(canaryRate)} is above the ${pct(max)} limit (${Math.round(obs.canary.errors ?? 0)} of ${Math.round(obs.canary.requests ?? 0)} requests failed)`
+          : `canary error rate ${pct(canaryRate)} is within the ${pct(max)} limit`,
+      });
+    }
+  }
+
+  if (metric.maxIncrease !== undefined) {
+    const inc = metric.maxIncrease;
+    const check = `error rate ≤ stable + ${points(inc)}`;
+    const stableThin = tooLittleTraffic('stable', obs.stable, ctx);
+    const limit = stableRate === null ? null : stableRate + inc;
+    if (ctx.weight >= 100) {
+      results.push({ ...base, check, threshold: null, verdict: 'info', reason: 'not compared at 100%: stable serves no traffic' });
+    } else if (canaryThin || stableThin || canaryRate === null || limit === null) {
+      results.push({ ...base, check, threshold: limit, verdict: 'inconclusive', reason: canaryThin ?? stableThin ?? 'no requests to compare' });
+    } else {
+      const diff = canaryRate - (stableRate ?? 0);
+      const fail = canaryRate > limit;
+      results.push({
+        ...base,
+        check,
+        threshold: limit,
+        verdict: fail ? 'fail' : 'pass',
+        reason: fail
+          ? `canary ${pct(canaryRate)} vs stable ${pct(stableRate)}: ${points(diff)} above stable, more than the ${points(inc)} allowed`
+          : `canary ${pct(canaryRate)} vs stable ${pct(stableRate)}: within ${points(inc)} of stable`,
+      });
+    }
+  }
+  return results;
+}

@@ -1,0 +1,104 @@
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { EXIT, exitCodeOf, messageOf } from '../errors.js';
+import { shippedPath } from '../paths.js';
+import { backtestCommand } from './backtest.js';
+import { deployCommand } from './deploy.js';
+import { validateCommand } from './validate.js';
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(shippedPath('package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+const outputOption = () => new Option('-o, --output <format>', 'text or json').default('text');
+
+export function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('canary')
+    .description('Canary rollouts on ingress-nginx, judged by Prometheus, with nothing installed in the cluster.')
+    .version(version())
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('deploy')
+    .description('roll a new image out as a canary: 10% → 25% → 50% → 100%, checking every minute')
+    .argument('<name>', 'target: the stable Deployment/Service/Ingress name (e.g. checkout)')
+    .requiredOption('--image <image>', 'the canary image')
+    .option('-n, --namespace <namespace>', 'namespace of the target', 'default')
+    .option('-p, --policy <file>', 'rollout policy (default: policies/default.yaml)')
+    .option('--dry-run', 'touch no cluster: simulate every write and judge from --replay or --prometheus')
+    .option('--replay <file>', 'answer Prometheus queries from a recording, on a virtual clock')
+    .option('--prometheus <url>', 'Prometheus base URL (overrides the policy)')
+    .option('--record <file>', 'write every Prometheus query and raw answer to a recording')
+    .option('-v, --verbose', 'print every check as a table, not only those that did not pass')
+    .addOption(outputOption())
+    .action(async (name: string, flags) => setExit(await withCancellation((signal) => deployCommand(name, { ...flags, signal }))));
+
+  program
+    .command('backtest')
+    .description('run a rollout on a virtual clock against Prometheus history, as if it had started at --from')
+    .argument('<name>', 'target name (e.g. checkout)')
+    .requiredOption('--from <time>', 'when the simulated rollout starts (RFC 3339)')
+    .option('-n, --namespace <namespace>', 'namespace of the target', 'default')
+    .option('-p, --policy <file>', 'rollout policy (default: policies/default.yaml)')
+    .option('--prometheus <url>', 'Prometheus base URL (overrides the policy)')
+    .option('--record <file>', 'write every query and raw answer to a recording (replay it with deploy --dry-run --replay)')
+    .option('--image <image>', 'image name shown in the report', 'backtest')
+    .option('--description <text>', 'free text stored in the recording')
+    .option('-v, --verbose', 'print every check as a table')
+    .addOption(outputOption())
+    .action(async (name: string, flags) => setExit(await backtestCommand(name, flags)));
+
+  program
+    .command('validate')
+    .description('check a policy file; every problem is listed with its path')
+    .argument('<file>', 'policy YAML')
+    .addOption(outputOption())
+    .action((file: string, flags) => setExit(validateCommand(file, flags)));
+
+  return program;
+}
+
+/** SIGINT/SIGTERM (a cancelled CI job) aborts the rollout cleanly; a second signal exits at once. */
+async function withCancellation(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      process.stderr.write(`canary: second ${sig}: exiting now\n`);
+      process.exit(EXIT.aborted);
+    }
+    process.stderr.write(`canary: ${sig} received: stopping the rollout (send again to exit at once)\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await run(controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let code: number = EXIT.ok;
+  const program = buildProgram((c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has printed its message; help and version are successes, the rest bad flags.
+      code = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0 ? EXIT.ok : EXIT.invalidInput;
+    } else {
+      process.stderr.write(`canary: ${messageOf(err)}\n`);
+      code = exitCodeOf(err);
+    }
+  }
+  process.exitCode = code;
+}

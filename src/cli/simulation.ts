@@ -1,0 +1,46 @@
+import type { MetricsSource } from '../analysis/types.js';
+import { MemoryCluster } from '../k8s/memory-cluster.js';
+import { targetNames, type Policy } from '../policy/policy.js';
+import { RolloutEngine } from '../rollout/engine.js';
+import type { Reporter } from '../rollout/events.js';
+import type { Clock } from '../rollout/ports.js';
+import type { Outcome } from '../rollout/record.js';
+
+export interface SimulationOptions {
+  policy: Policy;
+  target: string;
+  namespace: string;
+  image: string;
+  startedBy: string;
+  metrics: MetricsSource;
+  clock: Clock;
+  reporter: Reporter;
+  signal?: AbortSignal;
+  /** Print the writes a live rollout would make (dry-run), or keep quiet about them (backtest). */
+  narrateWrites: boolean;
+}
+
+/** Runs the real engine against an in-memory cluster: the dry-run and the backtest. */
+export async function runSimulation(opts: SimulationOptions): Promise<{ outcome: Outcome; cluster: MemoryCluster }> {
+  const names = targetNames(opts.target, opts.policy.target);
+  const cluster = new MemoryCluster(
+    opts.namespace,
+    names,
+    null,
+    opts.narrateWrites ? (message) => opts.reporter.emit({ type: 'log', at: opts.clock.now(), level: 'info', message }) : undefined,
+  );
+  const engine = new RolloutEngine({
+    policy: opts.policy,
+    target: opts.target,
+    namespace: opts.namespace,
+    names,
+    image: opts.image,
+    startedBy: opts.startedBy,
+    ports: { router: cluster, workloads: cluster, metrics: opts.metrics, state: cluster, incidents: [] },
+    clock: opts.clock,
+    reporter: opts.reporter,
+    ...(opts.signal && { signal: opts.signal }),
+  });
+  const outcome = await engine.run();
+  return { outcome, cluster };
+}

@@ -1,0 +1,39 @@
+import { formatValue } from '../analysis/format-value.js';
+import { loadPolicy } from '../policy/loader.js';
+import { plannedChecks, type MetricSpec } from '../policy/policy.js';
+import { formatDuration } from '../policy/units.js';
+import { parseOutput } from './common.js';
+
+function describeMetric(m: MetricSpec): string {
+  const limits: string[] = [];
+  if (m.type === 'error-rate') {
+    if (m.max !== undefined) limits.push(`≤ ${formatValue(m.max, 'ratio')}`);
+    if (m.maxIncrease !== undefined) limits.push(`≤ stable + ${Number((m.maxIncrease * 100).toFixed(2))} points`);
+  } else {
+    const unit = m.type === 'latency' ? 'seconds' : (m.unit ?? 'count');
+    if (m.max !== undefined) limits.push(`≤ ${formatValue(m.max, unit)}`);
+    if (m.maxRatio !== undefined) limits.push(`≤ ${m.maxRatio}× stable`);
+  }
+  const kind = m.critical ? `critical, ${m.judge} judge` : 'advisory';
+  return `${m.name} (${m.type}${m.type === 'latency' ? ` P${m.quantile * 100}` : ''}): ${limits.join(', ') || 'reported'} [${kind}]`;
+}
+
+/** `canary validate FILE`: exit 0 and a summary when valid; exit 2 with every problem otherwise. */
+export function validateCommand(file: string, flags: { output?: string }): number {
+  const format = parseOutput(flags.output);
+  const policy = loadPolicy(file);
+  if (format === 'json') {
+    process.stdout.write(`${JSON.stringify({ valid: true, policy }, null, 2)}\n`);
+    return 0;
+  }
+  const a = policy.analysis;
+  const lines = [
+    `${file}: valid policy "${policy.name}"`,
+    `  steps: ${policy.steps.map((s) => `${s.weight}% for ${formatDuration(s.durationMs)}`).join(' → ')} → promote`,
+    `  checks: every ${formatDuration(policy.intervalMs)} over a ${formatDuration(a.windowMs)} window, ${plannedChecks(policy)} planned; preset ${a.preset}`,
+    `  decisions: rollback after ${a.failureLimit} ${a.countFailures === 'consecutive' ? 'consecutive' : 'total'} failed check(s) or ${a.inconclusiveLimit} inconclusive in a row; fewer than ${a.minRequests} canary requests is inconclusive`,
+    ...a.metrics.map((m) => `  - ${describeMetric(m)}`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}

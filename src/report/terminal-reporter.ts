@@ -1,0 +1,147 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+import ora, { type Ora } from 'ora';
+import type { CheckRecord, CheckResult } from '../analysis/types.js';
+import { formatDuration } from '../policy/units.js';
+import type { Reporter, RolloutEvent } from '../rollout/events.js';
+import type { Outcome, RolloutRecord } from '../rollout/record.js';
+import { checkSummary, renderTable, resultRows } from './check-format.js';
+
+export interface TerminalOptions {
+  out: NodeJS.WritableStream;
+  /** Spinner and relative layout for people; plain timestamped lines for logs. */
+  tty: boolean;
+  /** Colour is decided separately: NO_COLOR / FORCE_COLOR win over the TTY guess. */
+  color: boolean;
+  /** Print every check's full table, not only the ones that did not pass. */
+  verbose: boolean;
+}
+
+export function colorEnabled(isTTY: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '') return false;
+  const force = env['FORCE_COLOR'];
+  if (force !== undefined) return force !== '0' && force !== 'false';
+  return isTTY;
+}
+
+const VERDICT_MARK: Record<string, string> = { pass: '✓', fail: '✗', inconclusive: '?', info: '·' };
+
+/** Human output: what the rollout is doing, and for every decision the numbers behind it. */
+export class TerminalReporter implements Reporter {
+  private readonly c: ChalkInstance;
+  private spinner: Ora | undefined;
+  private stepText = '';
+
+  constructor(private readonly opts: TerminalOptions) {
+    this.c = new Chalk({ level: opts.color ? 1 : 0 });
+  }
+
+  private line(at: number, text: string): void {
+    this.spinner?.clear();
+    const prefix = this.opts.tty ? '' : `${new Date(at).toISOString()}  `;
+    for (const part of text.split('\n')) this.opts.out.write(`${prefix}${part}\n`);
+    this.spinner?.render();
+  }
+
+  private paintVerdict = (verdict: string, text: string): string => {
+    if (verdict.startsWith('fail')) return verdict.includes('advisory') ? this.c.yellow(text) : this.c.red.bold(text);
+    if (verdict.startsWith('inconclusive')) return this.c.yellow(text);
+    if (verdict.startsWith('pass')) return this.c.green(text);
+    return this.c.dim(text);
+  };
+
+  private table(results: readonly CheckResult[]): string {
+    return renderTable(resultRows(results), this.paintVerdict)
+      .map((row, i) => (i === 0 ? `    ${this.c.dim(row)}` : `    ${row}`))
+      .join('\n');
+  }
+
+  emit(event: RolloutEvent): void {
+    switch (event.type) {
+      case 'started':
+        return this.started(event.at, event.record);
+      case 'phase':
+        if (event.phase === 'promoting') this.line(event.at, this.c.bold(`⇡ ${event.message}`));
+        return;
+      case 'step':
+        this.stepText = `step ${event.stepIndex + 1}/${event.steps}: ${event.weight}% to canary for ${formatDuration(event.durationMs)}`;
+        this.line(event.at, this.c.bold.cyan(`▶ ${this.stepText}`));
+        this.spin(this.stepText);
+        return;
+      case 'check':
+        return this.check(event.at, event.check, event.stepChecks);
+      case 'traffic':
+        return;
+      case 'log': {
+        const paint = event.level === 'error' ? this.c.red : event.level === 'warn' ? this.c.yellow : this.c.dim;
+        this.line(event.at, paint(`${event.level === 'info' ? ' ' : '!'} ${event.message}`));
+        return;
+      }
+      case 'incident':
+        this.line(
+          event.at,
+          event.result.ok
+            ? `  incident opened in ${event.result.sink}${event.result.url ? `: ${event.result.url}` : ''}`
+            : this.c.yellow(`! incident sink ${event.result.sink} failed: ${event.result.message}`),
+        );
+        return;
+      case 'finished':
+        return this.finished(event.at, event.outcome, event.record);
+    }
+  }
+
+  private spin(text: string): void {
+    if (!this.opts.tty) return;
+    this.spinner?.stop();
+    this.spinner = ora({ text, stream: this.opts.out, color: 'cyan', isEnabled: true }).start();
+  }
+
+  private started(at: number, record: RolloutRecord): void {
+    this.line(
+      at,
+      this.c.bold(`canary ${record.target} (namespace ${record.namespace}) → ${record.images.canary}`) +
+        `\n  stable image: ${record.images.stable ?? 'unknown'} · policy: ${record.policy.name} (${record.policy.source}), ${record.policy.plannedChecks} checks planned · rollout ${record.id}`,
+    );
+  }
+
+  private check(at: number, check: CheckRecord, progress: { done: number; planned: number }): void {
+    const mark = VERDICT_MARK[check.verdict] ?? '?';
+    const paint = check.verdict === 'pass' ? this.c.green : check.verdict === 'fail' ? this.c.red.bold : this.c.yellow;
+    const advisory = check.results.filter((r) => !r.critical && r.verdict === 'fail');
+    const head = `${paint(`${mark} check ${check.index}`)} ${this.c.dim(`[${check.weight}% · ${progress.done}/${progress.planned}]`)} ${checkSummary(check)}`;
+    const detail = this.opts.verbose || check.verdict !== 'pass' || advisory.length > 0;
+    const why = check.results
+      .filter((r) => (r.critical && r.verdict !== 'pass' && r.verdict !== 'info') || (!r.critical && r.verdict === 'fail'))
+      .map((r) => `    ${paint(r.verdict === 'fail' && !r.critical ? 'advisory' : r.verdict)}: ${r.metric}: ${r.reason}`);
+    this.line(at, detail ? [head, this.table(check.results), ...why].join('\n') : head);
+    if (this.spinner) this.spinner.text = `${this.stepText} · check ${progress.done}/${progress.planned}`;
+  }
+
+  private finished(at: number, outcome: Outcome, record: RolloutRecord): void {
+    this.spinner?.stop();
+    this.spinner = undefined;
+    const paint = outcome.result === 'promoted' ? this.c.green.bold : outcome.result === 'aborted' ? this.c.yellow.bold : this.c.red.bold;
+    const title = { promoted: 'PROMOTED', 'rolled-back': 'ROLLED BACK', aborted: 'ABORTED', failed: 'FAILED' }[outcome.result];
+    const lines = [
+      paint(`${title}: ${outcome.reason}`),
+      `  traffic: ${outcome.traffic}`,
+      ...(record.rollback?.stableVerified !== undefined
+        ? [`  stable: ${record.rollback.stableVerified ? 'verified available' : this.c.red('NOT available')} (${record.rollback.stableMessage ?? ''})`]
+        : []),
+      `  checks: ${record.checks.length} run (${record.checks.filter((c) => c.verdict === 'pass').length} passed, ${record.checks.filter((c) => c.verdict === 'fail').length} failed, ${record.checks.filter((c) => c.verdict === 'inconclusive').length} inconclusive) · exit ${outcome.exitCode}`,
+    ];
+    const last = record.checks[record.checks.length - 1];
+    if (outcome.result !== 'promoted' && last && last.verdict !== 'pass') {
+      const deciding = last.results.filter((r) => r.critical && r.verdict === last.verdict);
+      lines.push(`  evidence (check ${last.index} at ${last.at}, ${last.weight}%):`);
+      for (const r of deciding) {
+        lines.push(`    ${r.metric}: ${r.reason}`);
+        for (const q of new Set(r.queries.filter(Boolean))) lines.push(this.c.dim(`      ${q}`));
+      }
+    }
+    this.line(at, lines.join('\n'));
+  }
+
+  close(): void {
+    this.spinner?.stop();
+  }
+}

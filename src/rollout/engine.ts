@@ -1,0 +1,347 @@
+import { Analyzer, type EvaluatorFactory } from '../analysis/analyzer.js';
+import type { CheckRecord, CheckResult, MetricsSource } from '../analysis/types.js';
+import { CanaryError, EXIT, type ExitCode, messageOf } from '../errors.js';
+import { plannedChecks, type Policy, type TargetNames } from '../policy/policy.js';
+import type { Reporter, RolloutEvent } from './events.js';
+import {
+  StateConflictError,
+  type Clock,
+  type IncidentSink,
+  type StateStore,
+  type TrafficRouter,
+  type Workloads,
+} from './ports.js';
+import { FINAL_PHASES, RECORD_SCHEMA_VERSION, type Outcome, type OutcomeResult, type Phase, type RolloutRecord } from './record.js';
+
+export interface EnginePorts {
+  router: TrafficRouter;
+  workloads: Workloads;
+  metrics: MetricsSource;
+  state: StateStore;
+  incidents: IncidentSink[];
+}
+
+export interface EngineOptions {
+  policy: Policy;
+  target: string;
+  namespace: string;
+  names: TargetNames;
+  image: string;
+  startedBy: string;
+  ports: EnginePorts;
+  clock: Clock;
+  reporter: Reporter;
+  /** Aborts the rollout (SIGTERM/SIGINT of a cancelled CI job). */
+  signal?: AbortSignal;
+  onCancel?: 'rollback' | 'leave';
+  judges?: EvaluatorFactory[];
+}
+
+/** Ends the rollout early; the message is the reason recorded and shown to operators. */
+class Halt extends Error {
+  constructor(
+    readonly result: Exclude<OutcomeResult, 'promoted'>,
+    message: string,
+    readonly exitCode: ExitCode,
+    /** Set when someone else already rolled back: traffic is theirs to move, but we still make sure it is 0. */
+    readonly byOperator = false,
+  ) {
+    super(message);
+  }
+}
+
+/** Why analysis ended the rollout, phrased from the results that decided it. */
+function failureReason(results: readonly CheckResult[]): string {
+  const failing = results.filter((r) => r.critical && r.verdict === 'fail');
+  return failing.map((r) => `${r.metric}: ${r.reason}`).join('; ');
+}
+
+function inconclusiveReason(results: readonly CheckResult[], run: number): string {
+  const why = [...new Set(results.filter((r) => r.critical && r.verdict === 'inconclusive').map((r) => r.reason))];
+  return `${run} checks in a row were inconclusive (${why.join('; ')}); a canary that cannot be judged is not promoted`;
+}
+
+/**
+ * The rollout state machine. It only talks to ports, so the same code drives a live cluster, a
+ * dry-run, a replay and a backtest. Traffic safety comes first on every exit path: whatever
+ * goes wrong, the canary is sent to 0% before anything else is attempted.
+ */
+export class RolloutEngine {
+  private record!: RolloutRecord;
+  private version: string | null = null;
+  private weight = 0;
+  private readonly analyzer: Analyzer;
+  private failures = 0;
+  private inconclusiveRun = 0;
+  /** False until the canary route exists: before that there is no traffic to send back. */
+  private routed = false;
+
+  constructor(private readonly opts: EngineOptions) {
+    const { policy, names, namespace } = opts;
+    this.analyzer = new Analyzer(
+      policy,
+      {
+        namespace,
+        ingress: names.stableIngress,
+        stableService: names.stableService,
+        canaryService: names.canaryService,
+        stableDeployment: names.stableDeployment,
+        canaryDeployment: names.canaryDeployment,
+      },
+      opts.ports.metrics,
+      opts.judges ?? [],
+    );
+  }
+
+  private now(): number {
+    return this.opts.clock.now();
+  }
+
+  private iso(): string {
+    return new Date(this.now()).toISOString();
+  }
+
+  private emit(event: RolloutEvent): void {
+    this.opts.reporter.emit(event);
+  }
+
+  private log(level: 'info' | 'warn' | 'error', message: string): void {
+    this.emit({ type: 'log', at: this.now(), level, message });
+  }
+
+  async run(): Promise<Outcome> {
+    const { policy } = this.opts;
+    try {
+      await this.start();
+      for (let i = 0; i < policy.steps.length; i += 1) await this.runStep(i);
+      return await this.promote();
+    } catch (err) {
+      return this.halt(this.asHalt(err));
+    }
+  }
+
+  private asHalt(err: unknown): Halt {
+    if (err instanceof Halt) return err;
+    if (err instanceof CanaryError) {
+      const prefix = err.kind === 'unreachable' || err.kind === 'query-failed' ? 'cannot judge the canary: ' : '';
+      return new Halt('failed', `${prefix}${messageOf(err)}`, err.exitCode);
+    }
+    return new Halt('failed', `unexpected error: ${messageOf(err)}`, EXIT.unexpected);
+  }
+
+  private async start(): Promise<void> {
+    const { policy, ports, image } = this.opts;
+    const startedAt = this.iso();
+    this.record = {
+      schemaVersion: RECORD_SCHEMA_VERSION,
+      id: `${this.opts.target}-${startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`,
+      target: this.opts.target,
+      namespace: this.opts.namespace,
+      phase: 'initializing',
+      stepIndex: 0,
+      weight: 0,
+      images: { stable: null, canary: image },
+      startedBy: this.opts.startedBy,
+      startedAt,
+      updatedAt: startedAt,
+      policy: { name: policy.name, source: policy.source, plannedChecks: plannedChecks(policy) },
+      steps: [],
+      checks: [],
+    };
+    const stableImage = await ports.workloads.stableImage();
+    this.record.images.stable = stableImage;
+    const existing = await ports.state.load();
+    this.version = existing?.version ?? null;
+    await this.persist();
+    this.emit({ type: 'started', at: this.now(), record: this.record, resumed: false });
+    this.setPhase('initializing', `starting canary ${image}${stableImage ? ` against stable ${stableImage}` : ''}`);
+    this.routed = true;
+    await ports.router.prepare();
+    await ports.workloads.startCanary(image);
+    this.throwIfCancelled();
+  }
+
+  private setPhase(phase: Phase, message: string): void {
+    this.record.phase = phase;
+    this.emit({ type: 'phase', at: this.now(), phase, message });
+  }
+
+  private async setWeight(weight: number, why: string): Promise<void> {
+    await this.opts.ports.router.setWeight(weight);
+    this.weight = weight;
+    this.record.weight = weight;
+    this.emit({ type: 'traffic', at: this.now(), weight, message: why });
+  }
+
+  private async runStep(index: number): Promise<void> {
+    const { policy, clock, signal } = this.opts;
+    const step = policy.steps[index];
+    if (!step) return;
+    this.record.stepIndex = index;
+    this.setPhase('progressing', `step ${index + 1} of ${policy.steps.length}: ${step.weight}% to canary`);
+    await this.setWeight(step.weight, `step ${index + 1}: ${step.weight}% of traffic to the canary`);
+    this.record.steps.push({ index, weight: step.weight, startedAt: this.iso() });
+    await this.persist();
+    this.emit({ type: 'step', at: this.now(), stepIndex: index, weight: step.weight, durationMs: step.durationMs, steps: policy.steps.length });
+
+    const planned = Math.max(1, Math.floor(step.durationMs / policy.intervalMs));
+    let done = 0;
+    let extendedNoted = false;
+    for (;;) {
+      await clock.sleep(policy.intervalMs, signal);
+      this.throwIfCancelled();
+      done += 1;
+      const check = await this.check(index, step.weight);
+      this.emit({
+        type: 'check',
+        at: this.now(),
+        check,
+        failures: this.failures,
+        inconclusiveRun: this.inconclusiveRun,
+        stepChecks: { done, planned },
+      });
+      if (done >= planned && check.verdict === 'pass') break;
+      if (done === planned && !extendedNoted) {
+        extendedNoted = true;
+        this.log('warn', `step ${index + 1} held past its ${planned} planned checks: it advances only after a passing check`);
+      }
+    }
+    const history = this.record.steps[this.record.steps.length - 1];
+    if (history) history.endedAt = this.iso();
+  }
+
+  private async check(stepIndex: number, weight: number): Promise<CheckRecord> {
+    const { policy } = this.opts;
+    const at = new Date(this.now());
+    const { verdict, results } = await this.analyzer.check(at, weight);
+    const check: CheckRecord = { index: this.record.checks.length + 1, at: at.toISOString(), stepIndex, weight, verdict, results };
+    this.record.checks.push(check);
+
+    if (verdict === 'fail') {
+      this.failures += 1;
+      this.inconclusiveRun = 0;
+    } else if (verdict === 'inconclusive') {
+      this.inconclusiveRun += 1;
+    } else {
+      this.inconclusiveRun = 0;
+      if (policy.analysis.countFailures === 'consecutive') this.failures = 0;
+    }
+    await this.persist();
+
+    const { failureLimit, inconclusiveLimit, countFailures } = policy.analysis;
+    if (verdict === 'fail' && this.failures >= failureLimit) {
+      const count = failureLimit > 1 ? ` (${this.failures} failed checks${countFailures === 'consecutive' ? ' in a row' : ''})` : '';
+      throw new Halt('rolled-back', `${failureReason(results)}${count}`, EXIT.rolledBack);
+    }
+    if (verdict === 'inconclusive' && this.inconclusiveRun >= inconclusiveLimit) {
+      throw new Halt('rolled-back', inconclusiveReason(results, this.inconclusiveRun), EXIT.rolledBack);
+    }
+    return check;
+  }
+
+  private throwIfCancelled(): void {
+    if (this.opts.signal?.aborted) throw new Halt('aborted', 'cancelled', EXIT.aborted);
+  }
+
+  /** Saves the record; a conflict means someone else wrote it, which today only `canary rollback` does. */
+  private async persist(): Promise<void> {
+    this.record.updatedAt = this.iso();
+    try {
+      this.version = await this.opts.ports.state.save(this.record, this.version);
+    } catch (err) {
+      if (!(err instanceof StateConflictError)) throw err;
+      const theirs = err.current?.record;
+      if (theirs?.rollback || (theirs && FINAL_PHASES.includes(theirs.phase))) {
+        this.version = err.current?.version ?? this.version;
+        if (theirs.rollback) this.record.rollback = theirs.rollback;
+        const by = theirs.rollback ? ` by ${theirs.rollback.requestedBy}: ${theirs.rollback.reason}` : '';
+        throw new Halt('aborted', `rolled back by an operator${by}`, EXIT.aborted, true);
+      }
+      throw new CanaryError('unexpected', 'the rollout record was changed by another process while this deploy was running');
+    }
+  }
+
+  /** Best effort: a failed write must never stand between the canary and 0%. */
+  private async persistQuietly(): Promise<void> {
+    try {
+      await this.persist();
+    } catch (err) {
+      if (err instanceof Halt) return;
+      this.log('warn', `could not save the rollout record: ${messageOf(err)}`);
+    }
+  }
+
+  private async promote(): Promise<Outcome> {
+    const { ports, image } = this.opts;
+    this.setPhase('promoting', `all steps passed; promoting ${image} to stable`);
+    await this.persist();
+    await this.setWeight(100, 'promotion: all traffic to the canary while stable is updated');
+    await ports.workloads.promoteStable(image);
+    await this.setWeight(0, 'promotion: stable runs the new image; canary route back to 0%');
+    await ports.workloads.scaleDownCanary();
+    this.record.images.stable = image;
+    return this.finish('promoted', 'promoted', `all ${this.record.checks.length} checks passed`, EXIT.ok, 'all traffic on stable, which now runs the new image');
+  }
+
+  private async halt(halt: Halt): Promise<Outcome> {
+    const { ports, onCancel } = this.opts;
+    const cancelled = halt.result === 'aborted' && !halt.byOperator;
+    if (cancelled && onCancel === 'leave') {
+      this.log('warn', `cancelled with --on-cancel leave: the canary keeps ${this.weight}% of traffic`);
+      return this.finish('aborted', 'aborted', 'aborted: cancelled (traffic left as it was, --on-cancel leave)', EXIT.aborted, `canary left at ${this.weight}%`);
+    }
+
+    this.record.phase = 'rolling-back';
+    // Traffic first: one write, before recording, verifying or notifying anything.
+    const { traffic, exitCode } = await this.sendTrafficToStable(halt);
+    this.setPhase('rolling-back', halt.message);
+    await this.persistQuietly();
+
+    const stable = await ports.workloads.verifyStable().catch((err: unknown) => ({ available: false, message: messageOf(err) }));
+    this.record.rollback = {
+      ...(this.record.rollback ?? { reason: halt.message, requestedBy: this.opts.startedBy, at: this.iso() }),
+      stableVerified: stable.available,
+      stableMessage: stable.message,
+    };
+    if (!stable.available) this.log('error', `stable is not healthy after rollback: ${stable.message}`);
+    await ports.workloads.scaleDownCanary().catch((err: unknown) => this.log('warn', `could not scale the canary down: ${messageOf(err)}`));
+
+    const reason = cancelled ? `aborted: ${halt.message}` : halt.message;
+    const outcome = await this.finish(halt.result, halt.result, reason, exitCode, traffic);
+    await this.openIncidents();
+    return outcome;
+  }
+
+  private async sendTrafficToStable(halt: Halt): Promise<{ traffic: string; exitCode: ExitCode }> {
+    if (!this.routed) {
+      return { traffic: 'traffic untouched: the rollout stopped before the canary route was created', exitCode: halt.exitCode };
+    }
+    try {
+      await this.setWeight(0, `rollback: ${halt.message}`);
+      return { traffic: 'canary at 0%, all traffic on stable', exitCode: halt.exitCode };
+    } catch (err) {
+      const traffic = `canary weight could not be set to 0 (last set to ${this.weight}%): ${messageOf(err)}; run \`canary rollback ${this.opts.target}\``;
+      this.log('error', traffic);
+      // Whatever stopped the rollout, traffic not being safe is the bigger news for the pager.
+      return { traffic, exitCode: EXIT.unreachable };
+    }
+  }
+
+  private async openIncidents(): Promise<void> {
+    const results = await Promise.all(
+      this.opts.ports.incidents.map((sink) =>
+        sink.open(this.record).catch((err: unknown) => ({ sink: sink.name, ok: false, message: messageOf(err) })),
+      ),
+    );
+    for (const result of results) this.emit({ type: 'incident', at: this.now(), result });
+  }
+
+  private async finish(phase: Phase, result: OutcomeResult, reason: string, exitCode: ExitCode, traffic: string): Promise<Outcome> {
+    const outcome: Outcome = { result, reason, at: this.iso(), exitCode, traffic };
+    this.record.phase = phase;
+    this.record.outcome = outcome;
+    await this.persistQuietly();
+    this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
+    return outcome;
+  }
+}

@@ -1,0 +1,53 @@
+import type { MetricsSource, QueryResult } from '../../src/analysis/types.js';
+
+/** What one side shows over the analysis window ending at a moment. */
+export interface SideMetrics {
+  requests: number | null;
+  errors: number;
+  /** P95 latency in seconds; null means Prometheus answers NaN. */
+  p95: number | null;
+  memory?: number;
+  cpu?: number;
+}
+
+export type Scenario = (minute: number, side: 'canary' | 'stable') => SideMetrics;
+
+/**
+ * A MetricsSource for engine tests that answers the ingress-nginx preset's queries from a
+ * scenario function of (minutes since start, side). It recognises queries by their shape only,
+ * so the engine's rendered PromQL is exercised as written. PromQL itself is tested against a
+ * real Prometheus in test/prometheus.
+ */
+export class ScriptedMetrics implements MetricsSource {
+  readonly asked: { promql: string; at: Date }[] = [];
+  failWith: Error | undefined;
+
+  constructor(
+    private readonly startMs: number,
+    private readonly scenario: Scenario,
+  ) {}
+
+  async query(promql: string, at: Date): Promise<QueryResult> {
+    this.asked.push({ promql, at });
+    if (this.failWith) throw this.failWith;
+    const side = promql.includes('canary!=""') || /pod=~"[^"]*canary/.test(promql) ? 'canary' : 'stable';
+    const m = this.scenario((at.getTime() - this.startMs) / 60_000, side);
+    let value: number | null;
+    if (promql.includes('container_memory')) value = m.memory ?? null;
+    else if (promql.includes('container_cpu')) value = m.cpu ?? null;
+    else if (promql.startsWith('histogram_quantile')) value = m.p95 === null ? Number.NaN : m.p95;
+    else if (promql.includes('status=~"5..')) value = m.errors;
+    else if (promql.includes('nginx_ingress_controller_requests')) value = m.requests;
+    else throw new Error(`ScriptedMetrics does not know the query ${promql}`);
+    return {
+      resultType: 'vector',
+      samples: value === null ? [] : [{ labels: {}, value }],
+      warnings: [],
+    };
+  }
+}
+
+export const healthy: Scenario = (_minute, side) =>
+  side === 'canary'
+    ? { requests: 240, errors: 1, p95: 0.2, memory: 200e6, cpu: 0.1 }
+    : { requests: 2160, errors: 11, p95: 0.19, memory: 210e6, cpu: 0.9 };

@@ -1,0 +1,308 @@
+import { describe, expect, it } from 'vitest';
+import { CanaryError } from '../../src/errors.js';
+import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
+import { parsePolicy } from '../../src/policy/loader.js';
+import { targetNames, type Policy } from '../../src/policy/policy.js';
+import { VirtualClock } from '../../src/rollout/clock.js';
+import { RolloutEngine } from '../../src/rollout/engine.js';
+import type { RolloutEvent } from '../../src/rollout/events.js';
+import type { IncidentSink } from '../../src/rollout/ports.js';
+import { readFileSync } from 'node:fs';
+import { parse as parseYamlObject } from 'yaml';
+import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
+
+const START = Date.parse('2026-01-15T10:00:00Z');
+const DEFAULT_TEXT = readFileSync(new URL('../../policies/default.yaml', import.meta.url), 'utf8');
+const defaultPolicy = () => parsePolicy(DEFAULT_TEXT, 'policies/default.yaml');
+
+/** A policy merged over the shipped default, as `--policy` would load it. */
+function mergedPolicy(yamlText: string): Policy {
+  return parsePolicy(yamlText, 'test.yaml', parseYamlObject(DEFAULT_TEXT));
+}
+
+class FailingRouter extends MemoryCluster {
+  failZero = false;
+  override async setWeight(weight: number): Promise<void> {
+    if (this.failZero && weight === 0) throw new CanaryError('unreachable', 'Kubernetes API unreachable after 4 attempts');
+    return super.setWeight(weight);
+  }
+}
+
+interface RunOptions {
+  policy?: Policy;
+  scenario?: Scenario;
+  incidents?: IncidentSink[];
+  signal?: AbortSignal;
+  onCancel?: 'rollback' | 'leave';
+  cluster?: MemoryCluster;
+  metrics?: ScriptedMetrics;
+  onEvent?: (e: RolloutEvent, cluster: MemoryCluster) => void;
+}
+
+async function run(opts: RunOptions = {}) {
+  const policy = opts.policy ?? defaultPolicy();
+  const names = targetNames('checkout', policy.target);
+  const cluster = opts.cluster ?? new MemoryCluster('shop', names, 'shop/checkout:1');
+  const metrics = opts.metrics ?? new ScriptedMetrics(START, opts.scenario ?? healthy);
+  const events: RolloutEvent[] = [];
+  const engine = new RolloutEngine({
+    policy,
+    target: 'checkout',
+    namespace: 'shop',
+    names,
+    image: 'shop/checkout:2',
+    startedBy: 'test',
+    ports: { router: cluster, workloads: cluster, metrics, state: cluster, incidents: opts.incidents ?? [] },
+    clock: new VirtualClock(START),
+    reporter: {
+      emit: (e) => {
+        events.push(e);
+        opts.onEvent?.(e, cluster);
+      },
+    },
+    ...(opts.signal && { signal: opts.signal }),
+    ...(opts.onCancel && { onCancel: opts.onCancel }),
+  });
+  const outcome = await engine.run();
+  const stored = await cluster.load();
+  return { outcome, cluster, events, record: stored?.record, metrics };
+}
+
+const weights = (cluster: MemoryCluster) =>
+  cluster.writes.filter((w) => w.startsWith('patch Ingress')).map((w) => Number(/→ "(\d+)"/.exec(w)?.[1]));
+
+describe('rollout engine', () => {
+  it('promotes a healthy canary through 10/25/50/100 with one check a minute', async () => {
+    const { outcome, cluster, record, events } = await run();
+    expect(outcome.result).toBe('promoted');
+    expect(outcome.exitCode).toBe(0);
+    expect(weights(cluster)).toEqual([10, 25, 50, 100, 0]);
+    expect(record?.checks).toHaveLength(40);
+    expect(record?.phase).toBe('promoted');
+    expect(record?.images.stable).toBe('shop/checkout:2');
+    expect(cluster.stable).toBe('shop/checkout:2');
+    expect(cluster.canaryReplicas).toBe(0);
+    // Checks happen a minute apart on the virtual clock: 15 at 10%, 10 at 25%, 15 at 50%.
+    const checkTimes = events.flatMap((e) => (e.type === 'check' ? [Date.parse(e.check.at)] : []));
+    expect(checkTimes[0]).toBe(START + 60_000);
+    expect(checkTimes[39]).toBe(START + 40 * 60_000);
+    expect(record?.checks.map((c) => c.weight).filter((w, i, a) => a.indexOf(w) === i)).toEqual([10, 25, 50]);
+  });
+
+  it('records each check with canary, stable, limit, verdict and the PromQL it ran', async () => {
+    const { record } = await run();
+    const first = record?.checks[0];
+    const errorVsStable = first?.results.find((r) => r.check.startsWith('error rate ≤ stable'));
+    expect(errorVsStable).toMatchObject({ metric: 'error-rate', verdict: 'pass', critical: true });
+    expect(errorVsStable?.canary).toBeCloseTo(1 / 240, 6);
+    expect(errorVsStable?.stable).toBeCloseTo(11 / 2160, 6);
+    expect(errorVsStable?.threshold).toBeCloseTo(11 / 2160 + 0.03, 6);
+    expect(errorVsStable?.queries.join('\n')).toContain(
+      'sum(increase(nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."}[1m])) or vector(0)',
+    );
+    const memory = first?.results.find((r) => r.metric === 'memory');
+    expect(memory).toMatchObject({ verdict: 'info', critical: false, canary: 200e6, stable: 210e6 });
+  });
+
+  it('rolls back at the first check after the error rate rises, sending traffic to 0% before anything else', async () => {
+    const regression: Scenario = (minute, side) =>
+      side === 'canary' && minute > 20 ? { requests: 600, errors: 72, p95: 0.2 } : healthy(minute, side);
+    const order: string[] = [];
+    const { outcome, cluster, record } = await run({
+      scenario: regression,
+      onEvent: (e) => {
+        if (e.type === 'traffic' || e.type === 'phase' || e.type === 'finished') order.push(`${e.type}:${'weight' in e ? e.weight : e.type === 'phase' ? e.phase : ''}`);
+      },
+    });
+    expect(outcome).toMatchObject({ result: 'rolled-back', exitCode: 3, traffic: 'canary at 0%, all traffic on stable' });
+    expect(outcome.reason).toContain('error-rate: canary error rate 12% is above the 5% limit');
+    expect(record?.checks).toHaveLength(21);
+    expect(record?.checks.at(-1)).toMatchObject({ weight: 25, verdict: 'fail' });
+    expect(weights(cluster)).toEqual([10, 25, 0]);
+    // The weight goes to 0 before the rolling-back phase is even announced or recorded.
+    expect(order.indexOf('traffic:0')).toBeLessThan(order.indexOf('phase:rolling-back'));
+    expect(record?.rollback).toMatchObject({ stableVerified: true });
+    expect(cluster.canaryReplicas).toBe(0);
+  });
+
+  it('rolls back a canary whose P95 is 2.5× stable at the first check of 10%', async () => {
+    const slow: Scenario = (minute, side) => (side === 'canary' ? { ...healthy(minute, side), p95: 0.475 } : healthy(minute, side));
+    const { outcome, record } = await run({ scenario: slow });
+    expect(outcome.exitCode).toBe(3);
+    expect(record?.checks).toHaveLength(1);
+    expect(outcome.reason).toContain('p95-latency: canary P95 475ms vs stable 190ms: 2.5× stable, more than the 1.5× allowed');
+  });
+
+  it('treats no canary traffic as inconclusive, never a pass, and rolls back at the inconclusive limit', async () => {
+    const idle: Scenario = (minute, side) => (side === 'canary' ? { requests: 0, errors: 0, p95: null } : healthy(minute, side));
+    const { outcome, record } = await run({ scenario: idle });
+    expect(outcome.exitCode).toBe(3);
+    expect(record?.checks.map((c) => c.verdict)).toEqual(Array(5).fill('inconclusive'));
+    expect(outcome.reason).toContain('5 checks in a row were inconclusive');
+    expect(outcome.reason).toContain('canary served 0 requests in the last 1m; at least 20 are needed to judge');
+  });
+
+  it('treats an empty Prometheus answer (no series yet) like no traffic', async () => {
+    const empty: Scenario = (minute, side) => (side === 'canary' ? { requests: null, errors: 0, p95: null } : healthy(minute, side));
+    const { record } = await run({ scenario: empty });
+    expect(record?.checks[0]?.results.find((r) => r.metric === 'error-rate')?.reason).toContain('no requests (no data)');
+  });
+
+  it('holds a step past its planned checks until a check passes', async () => {
+    // Minutes 14-16 are quiet: the 10% step's last planned check is inconclusive, so it waits.
+    const lull: Scenario = (minute, side) =>
+      side === 'canary' && minute >= 14 && minute <= 16 ? { requests: 5, errors: 0, p95: 0.2 } : healthy(minute, side);
+    const { outcome, record, events } = await run({ scenario: lull });
+    expect(outcome.result).toBe('promoted');
+    const at10 = record?.checks.filter((c) => c.weight === 10) ?? [];
+    expect(at10).toHaveLength(17);
+    expect(at10.at(-1)?.verdict).toBe('pass');
+    expect(events.some((e) => e.type === 'log' && e.message.includes('held past its 15 planned checks'))).toBe(true);
+  });
+
+  it('with failureLimit 2 consecutive, a single failure followed by a pass does not roll back', async () => {
+    const policy = mergedPolicy(`apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  analysis:
+    failureLimit: 2
+`);
+    const blip: Scenario = (minute, side) =>
+      side === 'canary' && (minute === 3 || minute === 7) ? { requests: 240, errors: 40, p95: 0.2 } : healthy(minute, side);
+    expect((await run({ policy, scenario: blip })).outcome.result).toBe('promoted');
+  });
+
+  it('with countFailures total, failures far apart add up to the limit', async () => {
+    const policy = mergedPolicy(`apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  analysis:
+    failureLimit: 2
+    countFailures: total
+`);
+    const blip: Scenario = (minute, side) =>
+      side === 'canary' && (minute === 3 || minute === 7) ? { requests: 240, errors: 40, p95: 0.2 } : healthy(minute, side);
+    const { outcome, record } = await run({ policy, scenario: blip });
+    expect(outcome.exitCode).toBe(3);
+    expect(record?.checks).toHaveLength(7);
+    expect(outcome.reason).toContain('(2 failed checks)');
+  });
+
+  it('an advisory breach is reported but never rolls back', async () => {
+    const policy = mergedPolicy(`apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  analysis:
+    metrics:
+      - { name: error-rate, type: error-rate, max: 5% }
+      - { name: memory, type: query, query: memory, unit: bytes, maxRatio: 1.2 }
+`);
+    const fat: Scenario = (minute, side) => ({ ...healthy(minute, side), memory: side === 'canary' ? 900e6 : 200e6 });
+    const { outcome, record } = await run({ policy, scenario: fat });
+    expect(outcome.result).toBe('promoted');
+    expect(record?.checks[0]?.results.find((r) => r.metric === 'memory')).toMatchObject({ verdict: 'fail', critical: false });
+  });
+
+  it('when Prometheus cannot be reached, sends the canary to 0% and exits 5 saying where traffic is', async () => {
+    const metrics = new ScriptedMetrics(START, healthy);
+    const { outcome, cluster } = await run({
+      metrics,
+      onEvent: (e) => {
+        if (e.type === 'check' && e.check.index === 3) {
+          metrics.failWith = new CanaryError('unreachable', 'Prometheus at http://prom:9090 is unreachable after 4 attempts: ECONNREFUSED');
+        }
+      },
+    });
+    expect(outcome).toMatchObject({ result: 'failed', exitCode: 5, traffic: 'canary at 0%, all traffic on stable' });
+    expect(outcome.reason).toContain('cannot judge the canary: Prometheus at http://prom:9090 is unreachable');
+    expect(weights(cluster)).toEqual([10, 0]);
+  });
+
+  it('when the canary cannot be sent to 0%, says so and exits 5', async () => {
+    const policy = defaultPolicy();
+    const cluster = new FailingRouter('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    cluster.failZero = true;
+    const slow: Scenario = (minute, side) => (side === 'canary' ? { ...healthy(minute, side), p95: 3 } : healthy(minute, side));
+    const { outcome } = await run({ policy, cluster, scenario: slow });
+    expect(outcome.exitCode).toBe(5);
+    expect(outcome.traffic).toContain('canary weight could not be set to 0 (last set to 10%)');
+    expect(outcome.traffic).toContain('run `canary rollback checkout`');
+  });
+
+  it('on cancellation routes the canary to 0% and exits 4; with leave, keeps the weight', async () => {
+    for (const onCancel of ['rollback', 'leave'] as const) {
+      const controller = new AbortController();
+      const { outcome, cluster } = await run({
+        signal: controller.signal,
+        onCancel,
+        onEvent: (e) => {
+          if (e.type === 'check' && e.check.index === 17) controller.abort();
+        },
+      });
+      expect(outcome.exitCode).toBe(4);
+      expect(outcome.reason).toContain('aborted: cancelled');
+      expect(cluster.weight).toBe(onCancel === 'rollback' ? 0 : 25);
+    }
+  });
+
+  it('notices an operator rollback written to the record, stops and exits 4', async () => {
+    const { outcome, cluster, record } = await run({
+      onEvent: (e, c) => {
+        if (e.type === 'check' && e.check.index === 4) {
+          void (async () => {
+            const cur = await c.load();
+            if (!cur) return;
+            cur.record.rollback = { reason: 'pager: checkout 500s', requestedBy: 'alice', at: new Date().toISOString() };
+            cur.record.phase = 'aborted';
+            await c.save(cur.record, cur.version);
+          })();
+        }
+      },
+    });
+    expect(outcome.exitCode).toBe(4);
+    expect(outcome.reason).toBe('rolled back by an operator by alice: pager: checkout 500s');
+    expect(cluster.weight).toBe(0);
+    expect(record?.checks.length).toBeLessThanOrEqual(6);
+  });
+
+  it('opens incidents only after traffic is safe, and a failing sink does not change the exit code', async () => {
+    const seenWeight: (number | null)[] = [];
+    let clusterRef: MemoryCluster | undefined;
+    const sinks: IncidentSink[] = [
+      {
+        name: 'ok',
+        open: async (record) => {
+          seenWeight.push(clusterRef?.weight ?? null);
+          return { sink: 'ok', ok: true, url: `https://incidents.example/${record.id}`, message: 'opened' };
+        },
+      },
+      { name: 'broken', open: async () => Promise.reject(new Error('HTTP 500 from webhook')) },
+    ];
+    const slow: Scenario = (minute, side) => (side === 'canary' ? { ...healthy(minute, side), p95: 3 } : healthy(minute, side));
+    const cluster = new MemoryCluster('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    clusterRef = cluster;
+    const { outcome, events } = await run({ scenario: slow, incidents: sinks, cluster });
+    expect(outcome.exitCode).toBe(3);
+    expect(seenWeight).toEqual([0]);
+    const incidents = events.flatMap((e) => (e.type === 'incident' ? [e.result] : []));
+    expect(incidents).toEqual([
+      expect.objectContaining({ sink: 'ok', ok: true }),
+      expect.objectContaining({ sink: 'broken', ok: false, message: 'HTTP 500 from webhook' }),
+    ]);
+  });
+
+  it('at a 100% step, compares with stable no more but still holds absolute limits', async () => {
+    const policy = mergedPolicy(`apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  steps:
+    - { weight: 50, duration: 2m }
+    - { weight: 100, duration: 2m }
+`);
+    const { outcome, record } = await run({ policy });
+    expect(outcome.result).toBe('promoted');
+    const at100 = record?.checks.find((c) => c.weight === 100);
+    expect(at100?.results.find((r) => r.check.startsWith('error rate ≤ stable'))?.verdict).toBe('info');
+    expect(at100?.results.find((r) => r.check === 'error rate ≤ 5%')?.verdict).toBe('pass');
+  });
+});

@@ -57,6 +57,7 @@ export async function backtestCommand(name: string, flags: BacktestFlags): Promi
     return outcome.exitCode;
   } finally {
     await reporter.close?.();
+    client.close();
     if (recorder && flags.record) writeRecording(flags.record, recorder.recording());
   }
 }

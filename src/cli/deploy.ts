@@ -1,5 +1,5 @@
 import { ReplaySource, RecordingSource, writeRecording } from '../analysis/recording.js';
-import { prometheusClientFromSettings } from '../analysis/prometheus-client.js';
+import { prometheusClientFromSettings, type PrometheusClient } from '../analysis/prometheus-client.js';
 import type { MetricsSource } from '../analysis/types.js';
 import { invalidInput } from '../errors.js';
 import { loadPolicy } from '../policy/loader.js';
@@ -38,6 +38,7 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
   let metrics: MetricsSource;
   let clock: Clock;
   let recorder: RecordingSource | undefined;
+  let client: PrometheusClient | undefined;
   if (flags.replay) {
     const replay = ReplaySource.fromFile(flags.replay);
     if (replay.meta.target !== target || replay.meta.namespace !== namespace) {
@@ -48,7 +49,7 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
     metrics = replay;
     clock = new VirtualClock(replay.startedAt.getTime());
   } else if (flags.prometheus || policy.prometheus.url) {
-    const client = prometheusClientFromSettings(policy.prometheus, flags.prometheus);
+    client = prometheusClientFromSettings(policy.prometheus, flags.prometheus);
     clock = systemClock;
     recorder = flags.record
       ? new RecordingSource(client, { target, namespace, startedAt: new Date(clock.now()).toISOString(), policy: policy.name })
@@ -75,6 +76,7 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
     return outcome.exitCode;
   } finally {
     await reporter.close?.();
+    client?.close();
     if (recorder && flags.record) writeRecording(flags.record, recorder.recording());
   }
 }

@@ -7,7 +7,7 @@ import { unknownPlaceholders } from '../analysis/promql-template.js';
 import { shippedPath } from '../paths.js';
 import { policyFileSchema, type PolicyFile } from './schema.js';
 import type { MetricSpec, Policy } from './policy.js';
-import { formatDuration } from './units.js';
+import { describeInput, formatDuration } from './units.js';
 
 export const DEFAULT_POLICY_PATH = 'policies/default.yaml';
 
@@ -33,6 +33,12 @@ function parseYaml(text: string, source: string): unknown {
   return doc.toJS();
 }
 
+// A secret pasted into the policy must not be echoed back into CI logs by our own error message.
+const SECRET_PATH = /bearerToken|password/;
+const SECRET_HINT = 'expected { env: VARIABLE } or { file: PATH } (the value is not shown: it may be a secret, and secrets never go in the policy)';
+
+const EXPECTED_TYPE: Record<string, string> = { object: 'a mapping', record: 'a mapping', array: 'a list', string: 'a string', number: 'a number' };
+
 function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => {
     const path = issue.path
@@ -40,7 +46,11 @@ function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
       .join('');
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-    if (issue.code === 'invalid_type' && issue.input === undefined) message = `required field is missing (expected ${issue.expected})`;
+    if (issue.code === 'invalid_type') {
+      if (issue.input === undefined) message = `required field is missing (expected ${issue.expected})`;
+      else if (SECRET_PATH.test(path)) message = SECRET_HINT;
+      else message = `expected ${EXPECTED_TYPE[issue.expected] ?? issue.expected}, got ${describeInput(issue.input)}`;
+    }
     return `${path || '(top level)'}: ${message}`;
   });
 }
@@ -177,7 +187,7 @@ export function parsePolicy(text: string, source: string, base?: unknown): Polic
   const raw = parseYaml(text, source);
   if (!isPlain(raw)) throw invalidInput(`${source}: expected a YAML mapping with apiVersion, kind and spec`);
   const merged = base === undefined ? raw : merge(base, raw);
-  const result = policyFileSchema.safeParse(merged);
+  const result = policyFileSchema.safeParse(merged, { reportInput: true });
   if (!result.success) {
     throw invalidInput(`${source} is not a valid policy`, formatIssues(result.error.issues));
   }

@@ -407,6 +407,10 @@ export function parseQueryResponse(answer: RawAnswer, ctx: AnswerContext): Query
     throw failed(`${where} answered HTTP ${status} (${answer.error ?? 'redirected'}) instead of query results, perhaps from a login proxy; point the URL at Prometheus itself`);
   }
   if (envelope?.status === 'error') {
+    // bad_data means the PromQL itself is wrong: a policy problem (exit 2), not an outage.
+    if (envelope.errorType === 'bad_data') {
+      throw new CanaryError('invalid-input', `${where} rejected the query as bad_data (HTTP ${status}): ${envelope.error ?? '(no message)'}; fix the query in the policy; ${asked}`);
+    }
     throw failed(`${where} rejected the query with ${envelope.errorType ?? 'an error'} (HTTP ${status}): ${envelope.error ?? '(no message)'}`);
   }
   if (status === 401 || status === 403) {

@@ -133,9 +133,10 @@ export class TerminalReporter implements Reporter {
     if (outcome.result !== 'promoted' && last && last.verdict !== 'pass') {
       const deciding = last.results.filter((r) => r.critical && r.verdict === last.verdict);
       lines.push(`  evidence (check ${last.index} at ${last.at}, ${last.weight}%):`);
-      for (const r of deciding) {
-        lines.push(`    ${r.metric}: ${r.reason}`);
-        for (const q of new Set(r.queries.filter(Boolean))) lines.push(this.c.dim(`      ${q}`));
+      for (const metric of new Set(deciding.map((r) => r.metric))) {
+        const mine = deciding.filter((r) => r.metric === metric);
+        for (const r of mine) lines.push(`    ${metric}: ${r.reason}`);
+        for (const q of new Set(mine.flatMap((r) => r.queries).filter(Boolean))) lines.push(this.c.dim(`      ${q}`));
       }
     }
     this.line(at, lines.join('\n'));

@@ -191,15 +191,7 @@ export class RolloutEngine {
       await clock.sleep(policy.intervalMs, signal);
       this.throwIfCancelled();
       done += 1;
-      const check = await this.check(index, step.weight);
-      this.emit({
-        type: 'check',
-        at: this.now(),
-        check,
-        failures: this.failures,
-        inconclusiveRun: this.inconclusiveRun,
-        stepChecks: { done, planned },
-      });
+      const check = await this.check(index, step.weight, { done, planned });
       if (done >= planned && check.verdict === 'pass') break;
       if (done === planned && !extendedNoted) {
         extendedNoted = true;
@@ -210,7 +202,7 @@ export class RolloutEngine {
     if (history) history.endedAt = this.iso();
   }
 
-  private async check(stepIndex: number, weight: number): Promise<CheckRecord> {
+  private async check(stepIndex: number, weight: number, stepChecks: { done: number; planned: number }): Promise<CheckRecord> {
     const { policy } = this.opts;
     const at = new Date(this.now());
     const { verdict, results } = await this.analyzer.check(at, weight);
@@ -227,6 +219,8 @@ export class RolloutEngine {
       if (policy.analysis.countFailures === 'consecutive') this.failures = 0;
     }
     await this.persist();
+    // Reported before any decision so the check that ends a rollout is shown like every other.
+    this.emit({ type: 'check', at: this.now(), check, failures: this.failures, inconclusiveRun: this.inconclusiveRun, stepChecks });
 
     const { failureLimit, inconclusiveLimit, countFailures } = policy.analysis;
     if (verdict === 'fail' && this.failures >= failureLimit) {

@@ -143,14 +143,15 @@ describe('PrometheusClient: answers', () => {
 
 describe('PrometheusClient: Prometheus errors are not retried', () => {
   it.each([
-    [400, 'bad_data', '1:12: parse error: unexpected "}"'],
-    [422, 'execution', 'many-to-many matching not allowed'],
-  ])('HTTP %i %s becomes query-failed naming the errorType, the error and the query', async (status, errorType, error) => {
+    [400, 'bad_data', '1:12: parse error: unexpected "}"', 'invalid-input', 2],
+    [422, 'execution', 'many-to-many matching not allowed', 'query-failed', 5],
+  ])('HTTP %i %s is not retried and names the errorType, the error and the query', async (status, errorType, error, kind, exitCode) => {
     const server = await fake({ handler: () => promError(status, errorType, error) });
     const { c, delays } = client(server.url);
     const err = await failure(c.query(QUERY, AT));
-    expect(err.kind).toBe('query-failed');
-    expect(err.exitCode).toBe(5);
+    // bad_data is a broken query in the policy (exit 2); execution errors are Prometheus's (exit 5).
+    expect(err.kind).toBe(kind);
+    expect(err.exitCode).toBe(exitCode);
     expect(err.message).toContain(errorType);
     expect(err.message).toContain(error);
     expect(err.message).toContain(QUERY);

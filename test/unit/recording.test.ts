@@ -101,7 +101,7 @@ describe('record → write → load → replay', () => {
     expect(live[0]).toEqual({ ok: { resultType: 'vector', samples: [{ labels: { canary: 'shop-checkout-canary-80' }, value: 101 }], warnings: [] } });
     expect(live[2]).toMatchObject({ ok: { warnings: ['partial response'] } });
     expect((live[3] as { ok: QueryResult }).ok.samples[0]?.value).toBeNaN();
-    expect(live[5]).toMatchObject({ err: { kind: 'query-failed', message: expect.stringContaining('bad_data') } });
+    expect(live[5]).toMatchObject({ err: { kind: 'invalid-input', message: expect.stringContaining('bad_data') } });
 
     expect(replay.meta).toEqual({ ...META, description: 'round trip', prometheus: server.url });
     expect(replay.startedAt.toISOString()).toBe(START.toISOString());
@@ -115,8 +115,8 @@ describe('record → write → load → replay', () => {
     const live = await rejected(recorder.query(BROKEN, minute(4)));
     const replay = new ReplaySource(recorder.recording(), 'mem.json');
     const again = await rejected(replay.query(BROKEN, minute(4)));
-    expect(again.kind).toBe('query-failed');
-    expect(again.exitCode).toBe(5);
+    expect(again.kind).toBe('invalid-input');
+    expect(again.exitCode).toBe(2);
     expect(again.message).toBe(live.message);
     expect(again.message).toContain('parse error: unexpected "["');
   });

@@ -8,6 +8,7 @@ import {
   type Clock,
   type IncidentSink,
   type StateStore,
+  type StoredRecord,
   type TrafficRouter,
   type Workloads,
 } from './ports.js';
@@ -109,14 +110,57 @@ export class RolloutEngine {
     this.emit({ type: 'log', at: this.now(), level, message });
   }
 
-  async run(): Promise<Outcome> {
+  /**
+   * Runs the rollout to its end. With `resume`, continues a record whose deploy died: the
+   * recorded step starts over (its checks are kept in the record), a promotion is redone, and a
+   * rollback in progress is finished; all of these are idempotent against the cluster.
+   */
+  async run(resume?: StoredRecord): Promise<Outcome> {
     const { policy } = this.opts;
     try {
-      await this.start();
-      for (let i = 0; i < policy.steps.length; i += 1) await this.runStep(i);
+      const first = resume ? await this.resumeFrom(resume) : await this.start();
+      for (let i = first; i < policy.steps.length; i += 1) await this.runStep(i);
       return await this.promote();
     } catch (err) {
       return this.halt(this.asHalt(err));
+    }
+  }
+
+  private async resumeFrom(stored: StoredRecord): Promise<number> {
+    const { policy, ports } = this.opts;
+    this.record = stored.record;
+    this.version = stored.version;
+    this.weight = stored.record.weight;
+    this.routed = true;
+    this.restoreCounters();
+    this.emit({ type: 'started', at: this.now(), record: this.record, resumed: true });
+    this.log('info', `resuming rollout ${this.record.id} from phase ${this.record.phase}, step ${this.record.stepIndex + 1} at ${this.record.weight}%`);
+    if (this.record.phase === 'rolling-back') {
+      throw new Halt('rolled-back', this.record.rollback?.reason ?? 'rollback interrupted before it finished', EXIT.rolledBack);
+    }
+    if (this.record.phase === 'promoting') return policy.steps.length;
+    if (this.record.phase === 'initializing') {
+      await ports.router.prepare();
+      await ports.workloads.startCanary(this.opts.image);
+      return 0;
+    }
+    return Math.min(this.record.stepIndex, policy.steps.length);
+  }
+
+  /** Failure and inconclusive runs as the recorded checks left them, so limits survive a restart. */
+  private restoreCounters(): void {
+    for (const check of this.record.checks) this.tally(check.verdict);
+  }
+
+  private tally(verdict: CheckRecord['verdict']): void {
+    if (verdict === 'fail') {
+      this.failures += 1;
+      this.inconclusiveRun = 0;
+    } else if (verdict === 'inconclusive') {
+      this.inconclusiveRun += 1;
+    } else {
+      this.inconclusiveRun = 0;
+      if (this.opts.policy.analysis.countFailures === 'consecutive') this.failures = 0;
     }
   }
 
@@ -129,7 +173,7 @@ export class RolloutEngine {
     return new Halt('failed', `unexpected error: ${messageOf(err)}`, EXIT.unexpected);
   }
 
-  private async start(): Promise<void> {
+  private async start(): Promise<number> {
     const { policy, ports, image } = this.opts;
     const startedAt = this.iso();
     this.record = {
@@ -159,6 +203,7 @@ export class RolloutEngine {
     await ports.router.prepare();
     await ports.workloads.startCanary(image);
     this.throwIfCancelled();
+    return 0;
   }
 
   private setPhase(phase: Phase, message: string): void {
@@ -209,15 +254,7 @@ export class RolloutEngine {
     const check: CheckRecord = { index: this.record.checks.length + 1, at: at.toISOString(), stepIndex, weight, verdict, results };
     this.record.checks.push(check);
 
-    if (verdict === 'fail') {
-      this.failures += 1;
-      this.inconclusiveRun = 0;
-    } else if (verdict === 'inconclusive') {
-      this.inconclusiveRun += 1;
-    } else {
-      this.inconclusiveRun = 0;
-      if (policy.analysis.countFailures === 'consecutive') this.failures = 0;
-    }
+    this.tally(verdict);
     await this.persist();
     // Reported before any decision so the check that ends a rollout is shown like every other.
     this.emit({ type: 'check', at: this.now(), check, failures: this.failures, inconclusiveRun: this.inconclusiveRun, stepChecks });

@@ -6,7 +6,7 @@ import { targetNames, type Policy } from '../../src/policy/policy.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
 import { RolloutEngine } from '../../src/rollout/engine.js';
 import type { RolloutEvent } from '../../src/rollout/events.js';
-import type { IncidentSink } from '../../src/rollout/ports.js';
+import type { IncidentSink, StoredRecord } from '../../src/rollout/ports.js';
 import { readFileSync } from 'node:fs';
 import { parse as parseYamlObject } from 'yaml';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
@@ -39,7 +39,7 @@ interface RunOptions {
   onEvent?: (e: RolloutEvent, cluster: MemoryCluster) => void;
 }
 
-async function run(opts: RunOptions = {}) {
+async function run(opts: RunOptions = {}, resume?: StoredRecord) {
   const policy = opts.policy ?? defaultPolicy();
   const names = targetNames('checkout', policy.target);
   const cluster = opts.cluster ?? new MemoryCluster('shop', names, 'shop/checkout:1');
@@ -63,7 +63,7 @@ async function run(opts: RunOptions = {}) {
     ...(opts.signal && { signal: opts.signal }),
     ...(opts.onCancel && { onCancel: opts.onCancel }),
   });
-  const outcome = await engine.run();
+  const outcome = await engine.run(resume);
   const stored = await cluster.load();
   return { outcome, cluster, events, record: stored?.record, metrics };
 }
@@ -304,5 +304,50 @@ spec:
     const at100 = record?.checks.find((c) => c.weight === 100);
     expect(at100?.results.find((r) => r.check.startsWith('error rate ≤ stable'))?.verdict).toBe('info');
     expect(at100?.results.find((r) => r.check === 'error rate ≤ 5%')?.verdict).toBe('pass');
+  });
+
+  it('resumes a rollout whose process died from the recorded step, keeping its checks', async () => {
+    let snapshot: Promise<StoredRecord | null> | undefined;
+    await run({
+      onEvent: (e, c) => {
+        // The record as it stood after check 20 (25% step), as a SIGKILL would have left it.
+        if (e.type === 'check' && e.check.index === 20) snapshot = c.load();
+      },
+    });
+    const died = await snapshot;
+    expect(died?.record).toMatchObject({ phase: 'progressing', stepIndex: 1, weight: 25 });
+    if (!died) throw new Error('no snapshot');
+
+    const cluster = new MemoryCluster('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    cluster.weight = 25;
+    await cluster.save(died.record, null);
+    const stored = await cluster.load();
+    if (!stored) throw new Error('not stored');
+    const { outcome, record, events } = await run({ cluster }, stored);
+    expect(outcome.result).toBe('promoted');
+    // 20 checks from before, the 25% step again in full (10), then 50% (15).
+    expect(record?.checks).toHaveLength(45);
+    expect(record?.id).toBe(died.record.id);
+    expect(weights(cluster)).toEqual([25, 50, 100, 0]);
+    expect(events[0]).toMatchObject({ type: 'started', resumed: true });
+  });
+
+  it('finishes an interrupted rollback on resume, sending the canary to 0%', async () => {
+    let snapshot: Promise<StoredRecord | null> | undefined;
+    await run({
+      onEvent: (e, c) => {
+        if (e.type === 'check' && e.check.index === 3) snapshot = c.load();
+      },
+    });
+    const died = await snapshot;
+    if (!died) throw new Error('no snapshot');
+    died.record.phase = 'rolling-back';
+    died.record.rollback = { reason: 'error-rate: canary error rate 9% is above the 5% limit', requestedBy: 'ci', at: died.record.updatedAt };
+    const cluster = new MemoryCluster('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    cluster.weight = 10;
+    await cluster.save(died.record, null);
+    const { outcome } = await run({ cluster }, (await cluster.load()) ?? undefined);
+    expect(outcome).toMatchObject({ result: 'rolled-back', exitCode: 3, traffic: 'canary at 0%, all traffic on stable' });
+    expect(cluster.weight).toBe(0);
   });
 });

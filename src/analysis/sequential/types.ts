@@ -1,0 +1,49 @@
+// What a sequential judge says after each check window. Plain data, so the engine can store it in
+// the rollout record and `status` can show it exactly as it was decided.
+
+/**
+ * fail: roll back now. pass: this step may advance (the evidence rules out a regression as large
+ * as the margin). inconclusive: keep watching; neither is settled yet.
+ */
+export type SequentialVerdict = 'fail' | 'pass' | 'inconclusive';
+
+export interface SequentialDecision {
+  decision: SequentialVerdict;
+  /** Canary and stable rates over the evidence the decision rests on (fractions). */
+  canaryRate: number;
+  stableRate: number;
+  /** Canary minus stable (fraction): stratified estimate and a (1−α) time-uniform range. */
+  difference: { estimate: number; lower: number; upper: number };
+  /** The margin the canary was held to, as an absolute difference (fraction). */
+  margin: number;
+  /** 1 − (anytime-valid p-value) of the statement made: ≥ 1−α for fail, 1−β for pass. */
+  confidence: number;
+  /** Evidence ratio for a regression (rollback when it reaches 1/α). */
+  evidence: number;
+  /** For inconclusive: roughly how many more canary requests should settle it. */
+  moreRequestsNeeded?: number;
+  /** Canary requests and events behind the figures. */
+  canaryRequests: number;
+  canaryEvents: number;
+  stableRequests: number;
+  stableEvents: number;
+  /** Plain words for an operator, with the numbers that decided. */
+  explanation: string;
+}
+
+/** One side's counts in one check window, as `increase(...[window])` gives them (may be fractional). */
+export interface RequestCounts {
+  requests: number;
+  errors: number;
+}
+
+export interface ErrorRateWindow {
+  canary: RequestCounts;
+  stable: RequestCounts;
+  /** Rollout step index (0-based) of this window; evidence carries across steps. */
+  step?: number;
+}
+
+export interface SequentialJudge<W, D extends SequentialDecision = SequentialDecision> {
+  observe(window: W): D;
+}

@@ -1,4 +1,5 @@
 import type { MetricSpec, Policy } from '../policy/policy.js';
+import { sequentialEvaluator } from './sequential-judges.js';
 import { CheckContext } from './check-context.js';
 import { judgeErrorRateThreshold, observeErrorRate } from './error-rate.js';
 import { judgeLatencyThreshold, observeLatency } from './latency.js';
@@ -11,8 +12,6 @@ export interface MetricEvaluator {
   readonly metric: MetricSpec;
   evaluate(ctx: CheckContext): Promise<CheckResult[]>;
 }
-
-export type EvaluatorFactory = (metric: MetricSpec, policy: Policy) => MetricEvaluator | undefined;
 
 function thresholdEvaluator(metric: MetricSpec): MetricEvaluator {
   return {
@@ -30,11 +29,15 @@ function thresholdEvaluator(metric: MetricSpec): MetricEvaluator {
   };
 }
 
-/** A critical failure decides; otherwise a critical inconclusive result keeps the check open. */
+/**
+ * A critical failure decides; then missing evidence (inconclusive), then evidence still being
+ * gathered (pending); only when every critical result passes does the check pass.
+ */
 export function overallVerdict(results: readonly CheckResult[]): CheckVerdict {
   const critical = results.filter((r) => r.critical);
-  if (critical.some((r) => r.verdict === 'fail')) return 'fail';
-  if (critical.some((r) => r.verdict === 'inconclusive')) return 'inconclusive';
+  for (const verdict of ['fail', 'inconclusive', 'pending'] as const) {
+    if (critical.some((r) => r.verdict === verdict)) return verdict;
+  }
   return 'pass';
 }
 
@@ -45,15 +48,12 @@ export class Analyzer {
     private readonly policy: Policy,
     private readonly target: QueryTarget,
     private readonly source: MetricsSource,
-    extraJudges: EvaluatorFactory[] = [],
   ) {
-    this.evaluators = policy.analysis.metrics.map(
-      (metric) => extraJudges.map((make) => make(metric, policy)).find((e) => e !== undefined) ?? thresholdEvaluator(metric),
-    );
+    this.evaluators = policy.analysis.metrics.map((metric) => sequentialEvaluator(metric, policy) ?? thresholdEvaluator(metric));
   }
 
-  async check(at: Date, weight: number): Promise<{ verdict: CheckVerdict; results: CheckResult[] }> {
-    const ctx = new CheckContext(this.policy, this.target, this.source, at, weight);
+  async check(at: Date, weight: number, stepIndex: number): Promise<{ verdict: CheckVerdict; results: CheckResult[] }> {
+    const ctx = new CheckContext(this.policy, this.target, this.source, at, weight, stepIndex);
     const perMetric = await Promise.all(this.evaluators.map((e) => e.evaluate(ctx)));
     const results = perMetric.flat();
     return { verdict: overallVerdict(results), results };

@@ -18,6 +18,8 @@ export class CheckContext {
     private readonly source: MetricsSource,
     readonly at: Date,
     readonly weight: number,
+    /** 0-based rollout step; sequential judges weigh evidence per step. */
+    readonly stepIndex: number,
   ) {
     this.windowText = formatDuration(policy.analysis.windowMs);
   }
@@ -31,21 +33,26 @@ export class CheckContext {
     return this.policy.analysis.queries[nameOrTemplate] ?? nameOrTemplate;
   }
 
-  render(nameOrTemplate: string, side: Side, quantile?: number): string {
+  render(nameOrTemplate: string, side: Side, options: { quantile?: number; windowMs?: number } = {}): string {
     return renderQuery(this.template(nameOrTemplate), this.target, {
       side,
       selector: this.policy.analysis.selectors[side],
-      windowPromQL: promDuration(this.policy.analysis.windowMs),
-      ...(quantile !== undefined && { quantile }),
+      windowPromQL: promDuration(options.windowMs ?? this.policy.analysis.windowMs),
+      ...(options.quantile !== undefined && { quantile: options.quantile }),
     });
   }
 
-  async value(promql: string): Promise<SingleValue> {
+  /** Every series of the answer (e.g. one per histogram bucket). */
+  async result(promql: string): Promise<QueryResult> {
     let pending = this.memo.get(promql);
     if (!pending) {
       pending = this.source.query(promql, this.at);
       this.memo.set(promql, pending);
     }
-    return singleValue(await pending);
+    return pending;
+  }
+
+  async value(promql: string): Promise<SingleValue> {
+    return singleValue(await this.result(promql));
   }
 }

@@ -18,7 +18,7 @@ export interface LatencyObservation {
 }
 
 async function observeSide(ctx: CheckContext, metric: LatencyMetric, side: Side): Promise<SideLatency> {
-  const query = ctx.render('latency', side, metric.quantile);
+  const query = ctx.render('latency', side, { quantile: metric.quantile });
   const [traffic, value] = await Promise.all([observeTraffic(ctx, side), ctx.value(query)]);
   return value.ok
     ? { traffic, quantile: value.value, query }

@@ -30,6 +30,8 @@ export const PRESETS_BY_NAME: Record<PresetName, Preset> = {
       // errors, not "no data"; traffic volume is judged from the requests query.
       errors: `sum(increase(nginx_ingress_controller_requests{${NGINX_SELECTOR},status=~"5.."}[{{window}}])) or vector(0)`,
       latency: `histogram_quantile({{quantile}}, sum by (le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{${NGINX_SELECTOR}}[{{window}}])))`,
+      // Bucket counts, for the sequential judge: it compares how many requests were slow.
+      latencyBuckets: `sum by (le) (increase(nginx_ingress_controller_request_duration_seconds_bucket{${NGINX_SELECTOR}}[{{window}}]))`,
       ...RESOURCE_QUERIES,
     },
   },
@@ -43,6 +45,7 @@ export const PRESETS_BY_NAME: Record<PresetName, Preset> = {
         'sum(increase(http_requests_total{namespace="{{namespace}}",{{selector}},status_code=~"5.."}[{{window}}])) or vector(0)',
       latency:
         'histogram_quantile({{quantile}}, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="{{namespace}}",{{selector}}}[{{window}}])))',
+      latencyBuckets: 'sum by (le) (increase(http_request_duration_seconds_bucket{namespace="{{namespace}}",{{selector}}}[{{window}}]))',
       ...RESOURCE_QUERIES,
     },
   },

@@ -19,7 +19,11 @@ export interface MetricsSource {
   query(promql: string, at: Date): Promise<QueryResult>;
 }
 
-export type Verdict = 'pass' | 'fail' | 'inconclusive' | 'info';
+/**
+ * pending: a sequential judge is still gathering evidence; traffic flows and nothing points to a
+ * regression yet, but nothing shows the canary healthy either, so a step does not advance on it.
+ */
+export type Verdict = 'pass' | 'fail' | 'inconclusive' | 'pending' | 'info';
 export type Unit = 'ratio' | 'seconds' | 'bytes' | 'cores' | 'count';
 
 /** One comparison drawn from a metric: e.g. "canary error rate ≤ stable + 3 points". */
@@ -43,7 +47,7 @@ export interface CheckResult {
   evidence?: Record<string, number | string | null>;
 }
 
-export type CheckVerdict = 'pass' | 'fail' | 'inconclusive';
+export type CheckVerdict = 'pass' | 'fail' | 'inconclusive' | 'pending';
 
 export interface CheckRecord {
   /** 1-based number of the check within the rollout. */

@@ -5,7 +5,16 @@ import { invalidInput } from '../errors.js';
 import { loadPolicy } from '../policy/loader.js';
 import { systemClock, VirtualClock } from '../rollout/clock.js';
 import type { Clock } from '../rollout/ports.js';
-import { makeReporter, parseImage, parseNamespace, parseOutput, parseTargetName, startedBy } from './common.js';
+import {
+  makeIncidentSinks,
+  makeReporter,
+  parseImage,
+  parseNamespace,
+  parseOnCancel,
+  parseOutput,
+  parseTargetName,
+  startedBy,
+} from './common.js';
 import { runSimulation } from './simulation.js';
 
 export interface DeployFlags {
@@ -18,6 +27,10 @@ export interface DeployFlags {
   record?: string;
   output?: string;
   verbose?: boolean;
+  /** What a cancelled run (SIGTERM/SIGINT) does with the canary: "rollback" (default) or "leave". */
+  onCancel?: string;
+  /** false with --no-incident: open no incident even when the policy names sinks. */
+  incident?: boolean;
   signal?: AbortSignal;
 }
 
@@ -26,6 +39,7 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
   const namespace = parseNamespace(flags.namespace);
   const image = parseImage(flags.image);
   const format = parseOutput(flags.output);
+  const onCancel = parseOnCancel(flags.onCancel);
   if (!flags.dryRun) {
     throw invalidInput(
       'live rollouts against a cluster are not in this build yet: add --dry-run (with --replay FILE or --prometheus URL)',
@@ -34,6 +48,11 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
   if (flags.replay && flags.prometheus) throw invalidInput('--replay and --prometheus: expected one source of metrics, got both');
   if (flags.replay && flags.record) throw invalidInput('--record: a replay already comes from a recording; record with --prometheus');
   const policy = loadPolicy(flags.policy);
+  const incidents = makeIncidentSinks(policy, {
+    enabled: flags.incident !== false,
+    dryRun: Boolean(flags.dryRun),
+    ...(flags.signal && { signal: flags.signal }),
+  });
 
   let metrics: MetricsSource;
   let clock: Clock;
@@ -59,7 +78,9 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
     throw invalidInput('--dry-run: expected a metrics source: --replay FILE (a recording) or --prometheus URL');
   }
 
-  const reporter = makeReporter(format, Boolean(flags.verbose));
+  const reporter = makeReporter(format, Boolean(flags.verbose), {
+    ...(policy.dashboardUrl !== undefined && { dashboardUrl: policy.dashboardUrl }),
+  });
   try {
     const { outcome } = await runSimulation({
       policy,
@@ -71,6 +92,8 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
       clock,
       reporter,
       narrateWrites: true,
+      incidents,
+      onCancel,
       ...(flags.signal && { signal: flags.signal }),
     });
     return outcome.exitCode;

@@ -35,6 +35,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--prometheus <url>', 'Prometheus base URL (overrides the policy)')
     .option('--record <file>', 'write every Prometheus query and raw answer to a recording')
     .option('-v, --verbose', 'print every check as a table, not only those that did not pass')
+    .option('--on-cancel <action>', 'on SIGTERM/SIGINT: "rollback" sends the canary to 0%, "leave" keeps its weight', 'rollback')
+    .option('--no-incident', 'open no incident on rollback, even when the policy names incident sinks')
     .addOption(outputOption())
     .action(async (name: string, flags) => setExit(await withCancellation((signal) => deployCommand(name, { ...flags, signal }))));
 

@@ -3,7 +3,7 @@ import { MemoryCluster } from '../k8s/memory-cluster.js';
 import { targetNames, type Policy } from '../policy/policy.js';
 import { RolloutEngine } from '../rollout/engine.js';
 import type { Reporter } from '../rollout/events.js';
-import type { Clock } from '../rollout/ports.js';
+import type { Clock, IncidentSink } from '../rollout/ports.js';
 import type { Outcome } from '../rollout/record.js';
 
 export interface SimulationOptions {
@@ -16,6 +16,9 @@ export interface SimulationOptions {
   clock: Clock;
   reporter: Reporter;
   signal?: AbortSignal;
+  onCancel?: 'rollback' | 'leave';
+  /** Sinks the engine opens incidents in after traffic is safe; none for a backtest. */
+  incidents?: IncidentSink[];
   /** Print the writes a live rollout would make (dry-run), or keep quiet about them (backtest). */
   narrateWrites: boolean;
 }
@@ -36,10 +39,11 @@ export async function runSimulation(opts: SimulationOptions): Promise<{ outcome:
     names,
     image: opts.image,
     startedBy: opts.startedBy,
-    ports: { router: cluster, workloads: cluster, metrics: opts.metrics, state: cluster, incidents: [] },
+    ports: { router: cluster, workloads: cluster, metrics: opts.metrics, state: cluster, incidents: opts.incidents ?? [] },
     clock: opts.clock,
     reporter: opts.reporter,
     ...(opts.signal && { signal: opts.signal }),
+    ...(opts.onCancel && { onCancel: opts.onCancel }),
   });
   const outcome = await engine.run();
   return { outcome, cluster };

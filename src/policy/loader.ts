@@ -94,6 +94,9 @@ function crossCheck(file: PolicyFile, policy: Policy): string[] {
       problems.push(`spec.analysis.metrics[${i}].judge: "sequential" needs counts and works for "error-rate" and "latency" only`);
     }
   });
+  const { alpha, beta } = policy.analysis.sequential;
+  if (!(alpha > 0 && alpha <= 0.2)) problems.push(`spec.analysis.sequential.alpha: expected a small probability above 0 and at most 20%, like "1%", got ${alpha * 100}%`);
+  if (!(beta > 0 && beta <= 0.5)) problems.push(`spec.analysis.sequential.beta: expected a probability above 0 and at most 50%, like "5%", got ${beta * 100}%`);
   const templates: [string, string][] = [
     ...Object.entries(policy.analysis.queries).map(([k, v]): [string, string] => [`spec.analysis.queries.${k}`, v]),
     ['spec.analysis.selectors.canary', policy.analysis.selectors.canary],
@@ -154,6 +157,11 @@ function resolve(file: PolicyFile, source: string): Policy {
       selectors: a.selectors ?? preset.selectors,
       queries: { ...preset.queries, ...(a.queries ?? {}) },
       metrics,
+      sequential: {
+        alpha: a.sequential?.alpha ?? 0.01,
+        beta: a.sequential?.beta ?? 0.05,
+        baselineMs: a.sequential?.baseline ?? 3_600_000,
+      },
     },
     prometheus: {
       ...(p.url !== undefined && { url: p.url }),
@@ -165,6 +173,8 @@ function resolve(file: PolicyFile, source: string): Policy {
       ...(p.caFile !== undefined && { caFile: p.caFile }),
       insecureSkipVerify: p.insecureSkipVerify ?? false,
     },
+    incidents: spec.incidents ?? [],
+    ...(spec.dashboardUrl !== undefined && { dashboardUrl: spec.dashboardUrl }),
   } as Policy;
 }
 

@@ -1,3 +1,4 @@
+import type { IncidentSinkConfig } from '../incident/config.js';
 import type { JudgeKind, PresetName } from './schema.js';
 
 // The resolved policy the engine runs: every default filled in, every unit normalised
@@ -74,6 +75,7 @@ export interface AnalysisSettings {
   selectors: { canary: string; stable: string };
   queries: Record<string, string>;
   metrics: MetricSpec[];
+  sequential: { alpha: number; beta: number; baselineMs: number };
 }
 
 export interface Policy {
@@ -85,6 +87,10 @@ export interface Policy {
   steps: Step[];
   analysis: AnalysisSettings;
   prometheus: PrometheusSettings;
+  /** Incident sinks, in policy order; empty when the policy names none. */
+  incidents: IncidentSinkConfig[];
+  /** Dashboard link template with {{placeholders}} (see src/incident/config.ts). */
+  dashboardUrl?: string;
 }
 
 /** The names DESIGN.md promises for `canary deploy NAME`, with the policy's overrides applied. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { dashboardUrlSchema, incidentsSchema } from '../incident/config.js';
 import { describeInput, parseDuration, parseFraction, parseSeconds } from './units.js';
 
 // Every field's message says what was expected and echoes what was given, because the person
@@ -226,6 +227,17 @@ const analysisSchema = z
     selectors: z.object({ canary: text('a PromQL label matcher'), stable: text('a PromQL label matcher') }).strict().optional(),
     queries: z.record(z.string(), z.string()).optional(),
     metrics: z.array(metricSchema).min(1, { message: 'expected at least one metric' }).optional(),
+    sequential: z
+      .object({
+        /** Bound on rolling back a canary no worse than stable, over the whole rollout. */
+        alpha: fraction.optional(),
+        /** Bound on missing a canary worse by the margin. */
+        beta: fraction.optional(),
+        /** How far back stable's latency is read to choose the "slow request" threshold. */
+        baseline: duration('a look-back window').optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -241,6 +253,10 @@ export const policyFileSchema = z
         steps: z.array(stepSchema).min(1, { message: 'expected at least one step' }).optional(),
         analysis: analysisSchema.optional(),
         prometheus: prometheusSchema.optional(),
+        /** Where rollbacks are reported: webhook, Slack, PagerDuty, GitHub issue (src/incident/config.ts). */
+        incidents: incidentsSchema.optional(),
+        /** A dashboard link template for incidents and reports, e.g. Grafana with {{target}} and {{from}}. */
+        dashboardUrl: dashboardUrlSchema.optional(),
       })
       .strict(),
   })

@@ -23,7 +23,7 @@ export function colorEnabled(isTTY: boolean, env: NodeJS.ProcessEnv = process.en
   return isTTY;
 }
 
-const VERDICT_MARK: Record<string, string> = { pass: '✓', fail: '✗', inconclusive: '?', info: '·' };
+const VERDICT_MARK: Record<string, string> = { pass: '✓', fail: '✗', inconclusive: '?', pending: '…', info: '·' };
 
 /** Human output: what the rollout is doing, and for every decision the numbers behind it. */
 export class TerminalReporter implements Reporter {
@@ -44,7 +44,7 @@ export class TerminalReporter implements Reporter {
 
   private paintVerdict = (verdict: string, text: string): string => {
     if (verdict.startsWith('fail')) return verdict.includes('advisory') ? this.c.yellow(text) : this.c.red.bold(text);
-    if (verdict.startsWith('inconclusive')) return this.c.yellow(text);
+    if (verdict.startsWith('inconclusive') || verdict.startsWith('pending')) return this.c.yellow(text);
     if (verdict.startsWith('pass')) return this.c.green(text);
     return this.c.dim(text);
   };
@@ -108,11 +108,13 @@ export class TerminalReporter implements Reporter {
     const paint = check.verdict === 'pass' ? this.c.green : check.verdict === 'fail' ? this.c.red.bold : this.c.yellow;
     const advisory = check.results.filter((r) => !r.critical && r.verdict === 'fail');
     const head = `${paint(`${mark} check ${check.index}`)} ${this.c.dim(`[${check.weight}% · ${progress.done}/${progress.planned}]`)} ${checkSummary(check)}`;
-    const detail = this.opts.verbose || check.verdict !== 'pass' || advisory.length > 0;
+    // A pending check is the normal state of a sequential judge gathering evidence: say why in a
+    // line, keep the table for checks that failed, lack data, or breach an advisory limit.
+    const table = this.opts.verbose || check.verdict === 'fail' || check.verdict === 'inconclusive' || advisory.length > 0;
     const why = check.results
       .filter((r) => (r.critical && r.verdict !== 'pass' && r.verdict !== 'info') || (!r.critical && r.verdict === 'fail'))
       .map((r) => `    ${paint(r.verdict === 'fail' && !r.critical ? 'advisory' : r.verdict)}: ${r.metric}: ${r.reason}`);
-    this.line(at, detail ? [head, this.table(check.results), ...why].join('\n') : head);
+    this.line(at, [head, ...(table ? [this.table(check.results)] : []), ...why].join('\n'));
     if (this.spinner) this.spinner.text = `${this.stepText} · check ${progress.done}/${progress.planned}`;
   }
 
@@ -127,7 +129,7 @@ export class TerminalReporter implements Reporter {
       ...(record.rollback?.stableVerified !== undefined
         ? [`  stable: ${record.rollback.stableVerified ? 'verified available' : this.c.red('NOT available')} (${record.rollback.stableMessage ?? ''})`]
         : []),
-      `  checks: ${record.checks.length} run (${record.checks.filter((c) => c.verdict === 'pass').length} passed, ${record.checks.filter((c) => c.verdict === 'fail').length} failed, ${record.checks.filter((c) => c.verdict === 'inconclusive').length} inconclusive) · exit ${outcome.exitCode}`,
+      `  checks: ${record.checks.length} run (${record.checks.filter((c) => c.verdict === 'pass').length} passed, ${record.checks.filter((c) => c.verdict === 'fail').length} failed, ${record.checks.filter((c) => c.verdict === 'inconclusive').length} inconclusive, ${record.checks.filter((c) => c.verdict === 'pending').length} pending) · exit ${outcome.exitCode}`,
     ];
     const last = record.checks[record.checks.length - 1];
     if (outcome.result !== 'promoted' && last && last.verdict !== 'pass') {

@@ -1,4 +1,4 @@
-import { Analyzer, type EvaluatorFactory } from '../analysis/analyzer.js';
+import { Analyzer } from '../analysis/analyzer.js';
 import type { CheckRecord, CheckResult, MetricsSource } from '../analysis/types.js';
 import { CanaryError, EXIT, type ExitCode, messageOf } from '../errors.js';
 import { plannedChecks, type Policy, type TargetNames } from '../policy/policy.js';
@@ -29,13 +29,19 @@ export interface EngineOptions {
   names: TargetNames;
   image: string;
   startedBy: string;
+  /** Defaults to `<target>-<start time>`; live deploys pass it so the canary Ingress can carry it. */
+  rolloutId?: string;
   ports: EnginePorts;
   clock: Clock;
   reporter: Reporter;
   /** Aborts the rollout (SIGTERM/SIGINT of a cancelled CI job). */
   signal?: AbortSignal;
   onCancel?: 'rollback' | 'leave';
-  judges?: EvaluatorFactory[];
+}
+
+/** `checkout-20260115T100000Z`: readable, sortable, and unique per target at one-second resolution. */
+export function rolloutIdFor(target: string, at: number): string {
+  return `${target}-${new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
 }
 
 /** Ends the rollout early; the message is the reason recorded and shown to operators. */
@@ -58,7 +64,7 @@ function failureReason(results: readonly CheckResult[]): string {
 }
 
 function inconclusiveReason(results: readonly CheckResult[], run: number): string {
-  const why = [...new Set(results.filter((r) => r.critical && r.verdict === 'inconclusive').map((r) => r.reason))];
+  const why = [...new Set(results.filter((r) => r.critical && (r.verdict === 'inconclusive' || r.verdict === 'pending')).map((r) => r.reason))];
   return `${run} checks in a row were inconclusive (${why.join('; ')}); a canary that cannot be judged is not promoted`;
 }
 
@@ -90,7 +96,6 @@ export class RolloutEngine {
         canaryDeployment: names.canaryDeployment,
       },
       opts.ports.metrics,
-      opts.judges ?? [],
     );
   }
 
@@ -149,15 +154,21 @@ export class RolloutEngine {
 
   /** Failure and inconclusive runs as the recorded checks left them, so limits survive a restart. */
   private restoreCounters(): void {
-    for (const check of this.record.checks) this.tally(check.verdict);
+    for (const check of this.record.checks) this.tally(check.verdict, false);
   }
 
-  private tally(verdict: CheckRecord['verdict']): void {
+  /**
+   * Evidence still being gathered (pending) is normal while a step runs its planned checks; once
+   * the step is held past them, it counts like missing evidence, so a hold cannot last forever.
+   */
+  private tally(verdict: CheckRecord['verdict'], held: boolean): void {
     if (verdict === 'fail') {
       this.failures += 1;
       this.inconclusiveRun = 0;
-    } else if (verdict === 'inconclusive') {
+    } else if (verdict === 'inconclusive' || (verdict === 'pending' && held)) {
       this.inconclusiveRun += 1;
+    } else if (verdict === 'pending') {
+      this.inconclusiveRun = 0;
     } else {
       this.inconclusiveRun = 0;
       if (this.opts.policy.analysis.countFailures === 'consecutive') this.failures = 0;
@@ -178,7 +189,7 @@ export class RolloutEngine {
     const startedAt = this.iso();
     this.record = {
       schemaVersion: RECORD_SCHEMA_VERSION,
-      id: `${this.opts.target}-${startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`,
+      id: this.opts.rolloutId ?? rolloutIdFor(this.opts.target, this.now()),
       target: this.opts.target,
       namespace: this.opts.namespace,
       phase: 'initializing',
@@ -188,7 +199,7 @@ export class RolloutEngine {
       startedBy: this.opts.startedBy,
       startedAt,
       updatedAt: startedAt,
-      policy: { name: policy.name, source: policy.source, plannedChecks: plannedChecks(policy) },
+      policy: { name: policy.name, source: policy.source, plannedChecks: plannedChecks(policy), intervalMs: policy.intervalMs, steps: policy.steps },
       steps: [],
       checks: [],
     };
@@ -250,11 +261,12 @@ export class RolloutEngine {
   private async check(stepIndex: number, weight: number, stepChecks: { done: number; planned: number }): Promise<CheckRecord> {
     const { policy } = this.opts;
     const at = new Date(this.now());
-    const { verdict, results } = await this.analyzer.check(at, weight);
+    const { verdict, results } = await this.analyzer.check(at, weight, stepIndex);
     const check: CheckRecord = { index: this.record.checks.length + 1, at: at.toISOString(), stepIndex, weight, verdict, results };
     this.record.checks.push(check);
 
-    this.tally(verdict);
+    const held = stepChecks.done > stepChecks.planned;
+    this.tally(verdict, held);
     await this.persist();
     // Reported before any decision so the check that ends a rollout is shown like every other.
     this.emit({ type: 'check', at: this.now(), check, failures: this.failures, inconclusiveRun: this.inconclusiveRun, stepChecks });
@@ -264,7 +276,7 @@ export class RolloutEngine {
       const count = failureLimit > 1 ? ` (${this.failures} failed checks${countFailures === 'consecutive' ? ' in a row' : ''})` : '';
       throw new Halt('rolled-back', `${failureReason(results)}${count}`, EXIT.rolledBack);
     }
-    if (verdict === 'inconclusive' && this.inconclusiveRun >= inconclusiveLimit) {
+    if ((verdict === 'inconclusive' || (verdict === 'pending' && held)) && this.inconclusiveRun >= inconclusiveLimit) {
       throw new Halt('rolled-back', inconclusiveReason(results, this.inconclusiveRun), EXIT.rolledBack);
     }
     return check;

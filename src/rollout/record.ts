@@ -48,7 +48,8 @@ export interface RolloutRecord {
   startedBy: string;
   startedAt: string;
   updatedAt: string;
-  policy: { name: string; source: string; plannedChecks: number };
+  /** The plan as it was when the rollout started, so `status` can say what comes next. */
+  policy: { name: string; source: string; plannedChecks: number; intervalMs: number; steps: { weight: number; durationMs: number }[] };
   steps: StepHistory[];
   checks: CheckRecord[];
   rollback?: { reason: string; requestedBy: string; at: string; stableVerified?: boolean; stableMessage?: string };

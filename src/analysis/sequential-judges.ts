@@ -1,0 +1,182 @@
+import type { ErrorRateMetric, LatencyMetric, MetricSpec, Policy } from '../policy/policy.js';
+import type { MetricEvaluator } from './analyzer.js';
+import type { CheckContext } from './check-context.js';
+import { judgeErrorRateThreshold, observeErrorRate } from './error-rate.js';
+import { formatValue } from './format-value.js';
+import { judgeLatencyThreshold, observeLatency, quantileLabel } from './latency.js';
+import type { Side } from './promql-template.js';
+import {
+  chooseLatencyThreshold,
+  createErrorRateJudge,
+  createLatencyJudge,
+  totalCount,
+  type Bucket,
+  type SequentialDecision,
+} from './sequential/index.js';
+import type { CheckResult, QueryResult } from './types.js';
+import { formatDuration } from '../policy/units.js';
+
+// Adapters from the engine's checks to the sequential judges in ./sequential: they gather the
+// window's counts, feed the judge (which keeps its evidence for the whole rollout) and turn its
+// decision into a check result with the numbers and the plain-words explanation.
+
+/**
+ * Each sequential metric gets an equal share of the policy's alpha (Bonferroni), so the chance
+ * of rolling back a canary that is no worse than stable stays within alpha for the rollout.
+ */
+function alphaShare(policy: Policy): number {
+  const n = policy.analysis.metrics.filter((m) => m.critical && m.judge === 'sequential').length;
+  return policy.analysis.sequential.alpha / Math.max(1, n);
+}
+
+function evidenceOf(d: SequentialDecision): Record<string, number | null> {
+  return {
+    estimate: d.difference.estimate,
+    lower: d.difference.lower,
+    upper: d.difference.upper,
+    margin: d.margin,
+    confidence: d.confidence,
+    evidenceRatio: Number.isFinite(d.evidence) ? d.evidence : null,
+    canaryRequests: d.canaryRequests,
+    canaryEvents: d.canaryEvents,
+    stableRequests: d.stableRequests,
+    stableEvents: d.stableEvents,
+    moreRequestsNeeded: d.moreRequestsNeeded ?? null,
+  };
+}
+
+function verdictOf(d: SequentialDecision): CheckResult['verdict'] {
+  return d.decision === 'inconclusive' ? 'pending' : d.decision;
+}
+
+function noTraffic(ctx: CheckContext, requests: number | null): string | null {
+  if (requests !== null && requests > 0) return null;
+  return `canary served ${requests === null ? 'no requests (no data)' : 'no requests'} in the last ${ctx.windowText}: nothing to judge`;
+}
+
+function errorRateEvaluator(metric: ErrorRateMetric, policy: Policy): MetricEvaluator {
+  const margin = metric.maxIncrease ?? 0.03;
+  const judge = createErrorRateJudge({ margin, cap: metric.max ?? null, alpha: alphaShare(policy), beta: policy.analysis.sequential.beta });
+  const check = `error rate ≤ stable + ${Number((margin * 100).toFixed(2))} points${metric.max !== undefined ? ` and ≤ ${formatValue(metric.max, 'ratio')}` : ''} (sequential)`;
+  return {
+    metric,
+    async evaluate(ctx) {
+      const obs = await observeErrorRate(ctx);
+      // At 100% stable serves nothing to compare with: only the absolute cap still applies.
+      if (ctx.weight >= 100) return judgeErrorRateThreshold(metric, obs, ctx);
+      const base = {
+        metric: metric.name,
+        check,
+        judge: 'sequential' as const,
+        critical: metric.critical,
+        unit: 'ratio' as const,
+        queries: [...obs.canary.queries, ...obs.stable.queries],
+      };
+      const idle = noTraffic(ctx, obs.canary.requests);
+      if (idle) return [{ ...base, canary: null, stable: null, threshold: null, verdict: 'inconclusive', reason: idle }];
+      const d = judge.observe({
+        canary: { requests: obs.canary.requests ?? 0, errors: obs.canary.errors ?? 0 },
+        stable: { requests: obs.stable.requests ?? 0, errors: obs.stable.errors ?? 0 },
+        step: ctx.stepIndex,
+      });
+      return [
+        {
+          ...base,
+          canary: d.canaryRate,
+          stable: d.stableRate,
+          threshold: d.stableRate + d.margin,
+          verdict: verdictOf(d),
+          reason: d.explanation,
+          evidence: evidenceOf(d),
+        },
+      ];
+    },
+  };
+}
+
+function bucketsOf(result: QueryResult): Bucket[] {
+  return result.samples
+    .map((s) => ({ le: s.labels['le'] === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels['le']), count: s.value }))
+    .filter((b) => !Number.isNaN(b.le));
+}
+
+function latencyEvaluator(metric: LatencyMetric, policy: Policy): MetricEvaluator {
+  let judge: ReturnType<typeof createLatencyJudge> | undefined;
+  let thresholdNote = '';
+  const buckets = async (ctx: CheckContext, side: Side, windowMs?: number) => {
+    const query = ctx.render('latencyBuckets', side, windowMs === undefined ? {} : { windowMs });
+    return { query, buckets: bucketsOf(await ctx.result(query)) };
+  };
+
+  /**
+   * "Slow" means slower than stable's own P95 before the rollout (rounded up to a bucket
+   * boundary), read once at the first check so every window is judged against the same line.
+   */
+  const ensureJudge = async (ctx: CheckContext) => {
+    if (judge) return { judge, query: null };
+    const baseline = await buckets(ctx, 'stable', policy.analysis.sequential.baselineMs);
+    const chosen = chooseLatencyThreshold(baseline.buckets, metric.quantile);
+    const threshold = chosen ?? metric.max ?? 1;
+    thresholdNote =
+      chosen === null
+        ? `no stable latency in the ${formatDuration(policy.analysis.sequential.baselineMs)} before the first check; slow means over ${formatValue(threshold, 'seconds')}`
+        : `slow means over ${formatValue(threshold, 'seconds')}, stable's ${quantileLabel(metric.quantile)} before the rollout rounded up to a bucket boundary`;
+    judge = createLatencyJudge({
+      threshold,
+      ratio: metric.maxRatio ?? 1.5,
+      ...(metric.max !== undefined && { limit: metric.max }),
+      quantile: metric.quantile,
+      alpha: alphaShare(policy),
+      beta: policy.analysis.sequential.beta,
+    });
+    return { judge, query: baseline.query };
+  };
+
+  return {
+    metric,
+    async evaluate(ctx) {
+      if (ctx.weight >= 100) return judgeLatencyThreshold(metric, await observeLatency(ctx, metric), ctx);
+      const [{ judge: j, query: baselineQuery }, canary, stable] = await Promise.all([
+        ensureJudge(ctx),
+        buckets(ctx, 'canary'),
+        buckets(ctx, 'stable'),
+      ]);
+      const queries = [canary.query, stable.query, ...(baselineQuery ? [baselineQuery] : [])];
+      const d = j.observe({ canary: { buckets: canary.buckets }, stable: { buckets: stable.buckets }, step: ctx.stepIndex });
+      const base = {
+        metric: metric.name,
+        check: `requests slower than ${formatValue(d.threshold, 'seconds')} ≤ ${metric.maxRatio ?? 1.5}× stable's share (sequential)`,
+        judge: 'sequential' as const,
+        critical: metric.critical,
+        unit: 'ratio' as const,
+        queries,
+      };
+      const idle = noTraffic(ctx, canary.buckets.length ? totalCount(canary.buckets) : null);
+      if (idle) return [{ ...base, canary: null, stable: null, threshold: null, verdict: 'inconclusive', reason: idle }];
+      return [
+        {
+          ...base,
+          canary: d.canaryRate,
+          stable: d.stableRate,
+          threshold: d.stableRate * (metric.maxRatio ?? 1.5),
+          verdict: verdictOf(d),
+          reason: `${d.explanation} (${thresholdNote})`,
+          evidence: {
+            ...evidenceOf(d),
+            slowThresholdSeconds: d.threshold,
+            canaryP: Number.isFinite(d.canaryQuantile) ? d.canaryQuantile : null,
+            stableP: Number.isFinite(d.stableQuantile) ? d.stableQuantile : null,
+          },
+        },
+      ];
+    },
+  };
+}
+
+/** The evaluator for a metric whose policy asks for the sequential judge, if any. */
+export function sequentialEvaluator(metric: MetricSpec, policy: Policy): MetricEvaluator | undefined {
+  if (metric.judge !== 'sequential') return undefined;
+  if (metric.type === 'error-rate') return errorRateEvaluator(metric, policy);
+  if (metric.type === 'latency') return latencyEvaluator(metric, policy);
+  return undefined;
+}

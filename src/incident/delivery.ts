@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import { messageOf } from '../errors.js';
+import type { IncidentResult, IncidentSink } from '../rollout/ports.js';
+import type { RolloutRecord } from '../rollout/record.js';
+import { redact } from '../secrets.js';
+import { buildIncident, type Incident, type IncidentOptions } from './incident.js';
+import { withRetry, type Attempt, type RetryOptions } from './retry.js';
+
+// The part every sink shares: build the incident once, retry the delivery within the sink's time
+// limit, keep secrets out of the result, and never deliver the same rollout twice from one process.
+
+export interface Delivery {
+  url?: string;
+  message: string;
+}
+
+export interface DeliveryContext extends Attempt {
+  /** Same for every attempt of one delivery, so a receiver can recognise a retry. */
+  deliveryId: string;
+}
+
+export interface Deliverer {
+  readonly name: string;
+  /** Every secret this sink holds, redacted from any message it produces. */
+  readonly secrets: readonly string[];
+  deliver(incident: Incident, ctx: DeliveryContext): Promise<Delivery>;
+}
+
+export interface DeliveryOptions {
+  timeoutMs: number;
+  retry: Omit<RetryOptions, 'totalMs'>;
+  incident: IncidentOptions;
+  /** The run's cancellation signal: once aborted, delivery gets at most CANCELLED_BUDGET_MS. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A cancelled CI job is killed about ten seconds after its first signal; traffic and the record
+ * are already safe by the time incidents are sent, so delivery gets what is left, not 30 s.
+ */
+export const CANCELLED_BUDGET_MS = 5_000;
+
+export class DeliveringSink implements IncidentSink {
+  readonly name: string;
+  /** Successful deliveries by rollout id: a second open() for the same rollout sends nothing. */
+  private readonly delivered = new Map<string, IncidentResult>();
+
+  constructor(
+    private readonly deliverer: Deliverer,
+    private readonly opts: DeliveryOptions,
+  ) {
+    this.name = deliverer.name;
+  }
+
+  async open(record: RolloutRecord): Promise<IncidentResult> {
+    const previous = this.delivered.get(record.id);
+    if (previous) return { ...previous, message: `already delivered for rollout ${record.id}: ${previous.message}` };
+    const incident = buildIncident(record, this.opts.incident);
+    const deliveryId = randomUUID();
+    try {
+      const { value, attempts } = await withRetry(
+        (attempt) => this.deliverer.deliver(incident, { ...attempt, deliveryId }),
+        { ...this.opts.retry, totalMs: this.opts.signal?.aborted ? Math.min(this.opts.timeoutMs, CANCELLED_BUDGET_MS) : this.opts.timeoutMs },
+      );
+      const retried = attempts > 1 ? ` (after ${attempts} attempts)` : '';
+      const result: IncidentResult = {
+        sink: this.name,
+        ok: true,
+        ...(value.url !== undefined && { url: value.url }),
+        message: redact(`${value.message}${retried}`, this.deliverer.secrets),
+      };
+      this.delivered.set(record.id, result);
+      return result;
+    } catch (err) {
+      return { sink: this.name, ok: false, message: redact(messageOf(err), this.deliverer.secrets) };
+    }
+  }
+}

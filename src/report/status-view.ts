@@ -1,0 +1,126 @@
+import type { RolloutRecord } from '../rollout/record.js';
+import { formatDuration } from '../policy/units.js';
+import { renderTable, resultRows } from './check-format.js';
+
+export interface LeaseView {
+  holder: string;
+  renewTime: string | null;
+  expired: boolean;
+}
+
+export interface StatusInput {
+  record: RolloutRecord;
+  /** The weight on our canary Ingress right now; null when it does not exist. */
+  liveWeight: number | null;
+  lease: LeaseView | null;
+  now: number;
+}
+
+export interface StatusView {
+  target: string;
+  namespace: string;
+  id: string;
+  phase: RolloutRecord['phase'];
+  step: { index: number; of: number; weight: number } | null;
+  weight: { recorded: number; live: number | null; differs: boolean };
+  images: RolloutRecord['images'];
+  startedAt: string;
+  startedBy: string;
+  age: string;
+  checks: { run: number; passed: number; failed: number; inconclusive: number; pending: number };
+  lastCheck: RolloutRecord['checks'][number] | null;
+  lease: LeaseView | null;
+  outcome: RolloutRecord['outcome'] | null;
+  next: string;
+}
+
+function ago(fromIso: string | null, now: number): string {
+  if (!fromIso) return 'unknown';
+  const ms = Math.max(0, now - Date.parse(fromIso));
+  return ms < 1000 ? 'just now' : `${formatDuration(Math.floor(ms / 1000) * 1000)} ago`;
+}
+
+/** What an operator should expect next, in one sentence. */
+function nextHint(input: StatusInput): string {
+  const { record, lease } = input;
+  const plan = record.policy.steps;
+  const resumeOrStop = `continue it with \`canary deploy ${record.target} --image ${record.images.canary} --resume\` or stop it with \`canary rollback ${record.target} --reason ...\``;
+  switch (record.phase) {
+    case 'promoted':
+      return `nothing: stable runs ${record.images.stable ?? record.images.canary}`;
+    case 'rolled-back':
+    case 'aborted':
+    case 'failed':
+      return `nothing: ${record.outcome?.traffic ?? 'canary at 0%'}; fix the cause and deploy again`;
+    default:
+      break;
+  }
+  if (!lease || lease.expired) return `no deploy process holds the lease: the rollout is stalled at ${record.weight}%; ${resumeOrStop}`;
+  if (record.phase === 'initializing') return 'the canary Deployment is starting; the first step follows when it is ready';
+  if (record.phase === 'promoting') return `stable is being updated to ${record.images.canary}; then the canary route goes to 0%`;
+  if (record.phase === 'rolling-back') return 'the canary is at 0%; stable is being verified and the canary scaled down';
+  const step = plan[record.stepIndex];
+  if (!step) return 'the last step is finishing';
+  const planned = Math.max(1, Math.floor(step.durationMs / record.policy.intervalMs));
+  const done = record.checks.filter((c) => c.stepIndex === record.stepIndex).length;
+  const after = plan[record.stepIndex + 1];
+  const then = after ? `${after.weight}%` : 'promotion';
+  const left = Math.max(0, planned - done);
+  return left > 0
+    ? `${left} more passing check${left === 1 ? '' : 's'} at ${step.weight}% (one every ${formatDuration(record.policy.intervalMs)}), then ${then}`
+    : `step ${record.stepIndex + 1} is held until a check passes, then ${then}`;
+}
+
+export function statusView(input: StatusInput): StatusView {
+  const { record, liveWeight, now } = input;
+  const count = (v: string) => record.checks.filter((c) => c.verdict === v).length;
+  const inSteps = record.phase === 'progressing' || record.phase === 'initializing';
+  return {
+    target: record.target,
+    namespace: record.namespace,
+    id: record.id,
+    phase: record.phase,
+    step: inSteps ? { index: record.stepIndex + 1, of: record.policy.steps.length, weight: record.policy.steps[record.stepIndex]?.weight ?? record.weight } : null,
+    weight: { recorded: record.weight, live: liveWeight, differs: liveWeight !== null && liveWeight !== record.weight },
+    images: record.images,
+    startedAt: record.startedAt,
+    startedBy: record.startedBy,
+    age: ago(record.startedAt, now),
+    checks: { run: record.checks.length, passed: count('pass'), failed: count('fail'), inconclusive: count('inconclusive'), pending: count('pending') },
+    lastCheck: record.checks.at(-1) ?? null,
+    lease: input.lease,
+    outcome: record.outcome ?? null,
+    next: nextHint(input),
+  };
+}
+
+export function renderStatus(view: StatusView, now: number, paint: { bold: (s: string) => string; warn: (s: string) => string } = { bold: (s) => s, warn: (s) => s }): string {
+  const weight =
+    view.weight.live === null
+      ? `${view.weight.recorded}% recorded; no canary Ingress of ours exists now`
+      : view.weight.differs
+        ? paint.warn(`${view.weight.recorded}% recorded, but ${view.weight.live}% live on the Ingress: they differ (someone changed the Ingress, or the deploy died between the two writes)`)
+        : `${view.weight.live}% (recorded and live agree)`;
+  const lines = [
+    paint.bold(`${view.target} (namespace ${view.namespace}) · rollout ${view.id}`),
+    `  phase:   ${view.phase}${view.step ? ` — step ${view.step.index}/${view.step.of} at ${view.step.weight}%` : ''}`,
+    `  weight:  ${weight}`,
+    `  images:  stable ${view.images.stable ?? 'unknown'} · canary ${view.images.canary}`,
+    `  started: ${view.age} (${view.startedAt}) by ${view.startedBy}`,
+  ];
+  if (view.lease) {
+    lines.push(`  lease:   ${view.lease.expired ? paint.warn('expired') : 'held'} by ${view.lease.holder}, renewed ${ago(view.lease.renewTime, now)}`);
+  }
+  if (view.outcome) lines.push(`  outcome: ${view.outcome.result}: ${view.outcome.reason}`, `           traffic: ${view.outcome.traffic}`);
+  lines.push(`  checks:  ${view.checks.run} run: ${view.checks.passed} passed, ${view.checks.failed} failed, ${view.checks.inconclusive} inconclusive, ${view.checks.pending} pending`);
+  const last = view.lastCheck;
+  if (last) {
+    lines.push(`  last check #${last.index} at ${last.at} (${last.weight}%): ${last.verdict.toUpperCase()}`);
+    lines.push(...renderTable(resultRows(last.results)).map((row) => `    ${row}`));
+    for (const r of last.results.filter((x) => x.verdict === 'fail' || (x.critical && (x.verdict === 'inconclusive' || x.verdict === 'pending')))) {
+      lines.push(`    ${r.verdict}: ${r.metric}: ${r.reason}`);
+    }
+  }
+  lines.push(`  next:    ${view.next}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,169 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CanaryError } from '../../src/errors.js';
+import { createIncidentSinks } from '../../src/incident/sinks.js';
+import { verifySignature, type WebhookBody } from '../../src/incident/webhook.js';
+import type { RolloutRecord } from '../../src/rollout/record.js';
+import { policyFrom, rolledBackRecord } from '../support/incident-fixtures.js';
+
+const SECRET = 'whsec-7f3a9c-do-not-leak';
+const noWait = { sleep: async () => undefined };
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A receiver on 127.0.0.1 that answers each request with the next status in `statuses`. */
+async function receiver(statuses: number[]): Promise<{ url: string; received: Received[]; close: () => Promise<void> }> {
+  const received: Received[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      const status = statuses[Math.min(received.length - 1, statuses.length - 1)] ?? 200;
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end(status >= 400 ? `receiver says ${status}` : 'ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/hooks/canary`, received, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+let record: RolloutRecord;
+const closers: (() => Promise<void>)[] = [];
+beforeAll(async () => {
+  record = await rolledBackRecord();
+});
+afterEach(async () => {
+  vi.unstubAllEnvs();
+  await Promise.all(closers.splice(0).map((c) => c()));
+});
+
+function webhookSinks(url: string, extra = '') {
+  const policy = policyFrom(`apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  incidents:
+    - type: webhook
+      name: ops
+      url: { env: OPS_WEBHOOK_URL }
+      secret: { env: OPS_WEBHOOK_SECRET }
+      headers: { X-Team: payments }${extra}
+`);
+  vi.stubEnv('OPS_WEBHOOK_URL', url);
+  vi.stubEnv('OPS_WEBHOOK_SECRET', SECRET);
+  return createIncidentSinks(policy.incidents, { retry: noWait });
+}
+
+describe('generic webhook sink', () => {
+  it('posts the documented JSON body with a signature the receiver can verify', async () => {
+    const server = await receiver([202]);
+    closers.push(server.close);
+    const [sink] = webhookSinks(server.url);
+    const result = await sink!.open(record);
+    expect(result).toEqual({ sink: 'ops', ok: true, message: `delivered to ${new URL(server.url).host} (HTTP 202)` });
+    expect(server.received).toHaveLength(1);
+    const { headers, body } = server.received[0]!;
+    expect(verifySignature(body, SECRET, headers['x-canary-signature-256'] as string)).toBe(true);
+    expect(verifySignature(body.replace('12%', '1%'), SECRET, headers['x-canary-signature-256'] as string)).toBe(false);
+    expect(headers['idempotency-key']).toBe('checkout-20260115T100000Z');
+    expect(headers['x-canary-event']).toBe('incident');
+    expect(headers['x-team']).toBe('payments');
+    const payload = JSON.parse(body) as WebhookBody;
+    expect(payload).toMatchObject({ event: 'canary.incident', version: 1, incident: { rolloutId: 'checkout-20260115T100000Z', target: 'checkout', namespace: 'shop' } });
+    expect(payload.incident.failingChecks[0]).toMatchObject({ metric: 'error-rate', display: { canary: '12%', stable: '0.51%', threshold: '5%' } });
+    expect(body).not.toContain(SECRET);
+  });
+
+  it('retries after a 500 with the same delivery id and body signature, and succeeds', async () => {
+    const server = await receiver([500, 200]);
+    closers.push(server.close);
+    const [sink] = webhookSinks(server.url);
+    const result = await sink!.open(record);
+    expect(result.ok).toBe(true);
+    expect(result.message).toContain('(after 2 attempts)');
+    const [first, second] = server.received;
+    expect(first!.headers['x-canary-delivery']).toBe(second!.headers['x-canary-delivery']);
+    expect(verifySignature(second!.body, SECRET, second!.headers['x-canary-signature-256'] as string)).toBe(true);
+  });
+
+  it('sends one rollout once per process, however often it is asked', async () => {
+    const server = await receiver([200]);
+    closers.push(server.close);
+    const [sink] = webhookSinks(server.url);
+    await sink!.open(record);
+    const again = await sink!.open(record);
+    expect(server.received).toHaveLength(1);
+    expect(again.ok).toBe(true);
+    expect(again.message).toMatch(/^already delivered for rollout checkout-20260115T100000Z/);
+  });
+
+  it('reports a receiver that keeps refusing, without the URL token or secret in the message', async () => {
+    const server = await receiver([400]);
+    closers.push(server.close);
+    const [sink] = webhookSinks(`${server.url}?token=tok-0123456789abcdef`);
+    const result = await sink!.open(record);
+    expect(result.ok).toBe(false);
+    expect(result.message).toBe('webhook ops answered HTTP 400: receiver says 400');
+    expect(server.received).toHaveLength(1); // a 400 is not retried
+    expect(JSON.stringify(result)).not.toContain('tok-0123456789abcdef');
+  });
+
+  it('gives up on an unreachable receiver and says why', async () => {
+    const server = await receiver([200]);
+    await server.close(); // nothing listens on the port any more
+    const [sink] = webhookSinks(server.url, '\n      timeout: 5s');
+    const result = await sink!.open(record);
+    expect(result.ok).toBe(false);
+    expect(result.message).toMatch(/^webhook ops: connection failed \(ECONNREFUSED\) \(gave up after \d+ attempts/);
+  });
+
+  it('refuses to start when the secret it names is not set, naming the variable only', () => {
+    const policy = policyFrom(`apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  incidents:
+    - type: webhook
+      url: https://hooks.example.com/canary
+      secret: { env: MISSING_WEBHOOK_SECRET }
+`);
+    vi.stubEnv('MISSING_WEBHOOK_SECRET', undefined as unknown as string);
+    expect(() => createIncidentSinks(policy.incidents)).toThrowError(CanaryError);
+    expect(() => createIncidentSinks(policy.incidents)).toThrowError(
+      'spec.incidents[0].secret: environment variable MISSING_WEBHOOK_SECRET is not set; expected it to hold the secret, or run with --no-incident to send none',
+    );
+  });
+
+  it('gives a cancelled run at most 5 s to deliver, so the job still exits before the runner kills it', async () => {
+    const server = await receiver([503]);
+    closers.push(server.close);
+    const policy = policyFrom(`apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  incidents:
+    - type: webhook
+      url: ${server.url}
+      timeout: 60s
+`);
+    // Virtual time: each wait moves the clock, so the budget is measured without waiting for it.
+    let now = 0;
+    const retry = { now: () => now, sleep: async (ms: number) => void (now += ms), random: () => 1, maxAttempts: 20 };
+    const cancelled = new AbortController();
+    cancelled.abort();
+    const [cancelledSink] = createIncidentSinks(policy.incidents, { retry, signal: cancelled.signal });
+    const result = await cancelledSink!.open(record);
+    expect(result.ok).toBe(false);
+    expect(result.message).toMatch(/the next retry would pass the 5s delivery limit\)$/);
+    expect(now).toBeLessThanOrEqual(5_000);
+
+    now = 0;
+    const [normalSink] = createIncidentSinks(policy.incidents, { retry });
+    const normal = await normalSink!.open(record);
+    expect(normal.message).toMatch(/the next retry would pass the 60s delivery limit\)$/);
+    expect(now).toBeGreaterThan(5_000);
+  });
+});

@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYamlObject } from 'yaml';
+import type { RawAnswer, RawQuerier } from '../../src/analysis/prometheus-client.js';
+import type { MetricsSource } from '../../src/analysis/types.js';
+import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
+import { parsePolicy } from '../../src/policy/loader.js';
+import { targetNames, type Policy } from '../../src/policy/policy.js';
+import { VirtualClock } from '../../src/rollout/clock.js';
+import { RolloutEngine } from '../../src/rollout/engine.js';
+import type { Reporter, RolloutEvent } from '../../src/rollout/events.js';
+import type { IncidentSink } from '../../src/rollout/ports.js';
+import type { RolloutRecord } from '../../src/rollout/record.js';
+import { healthy, ScriptedMetrics, type Scenario } from './scripted-metrics.js';
+
+// Rollouts that end the way incidents are about, made by the real engine so incident content is
+// tested against records exactly as the engine writes them.
+
+export const START = Date.parse('2026-01-15T10:00:00Z');
+export const RUN_URL = 'https://github.com/acme/shop/actions/runs/4242';
+export const DEFAULT_TEXT = readFileSync(new URL('../../policies/default.yaml', import.meta.url), 'utf8');
+
+/** Canary error rate 12% (72 of 600) from minute 21, at 25%: rolled back at check 21. */
+export const errorRegression: Scenario = (minute, side) =>
+  side === 'canary' && minute > 20 ? { requests: 600, errors: 72, p95: 0.2, memory: 200e6, cpu: 0.1 } : healthy(minute, side);
+
+export function policyFrom(yamlText = ''): Policy {
+  return yamlText ? parsePolicy(yamlText, 'test-policy.yaml', parseYamlObject(DEFAULT_TEXT)) : parsePolicy(DEFAULT_TEXT, 'policies/default.yaml');
+}
+
+export interface RunResult {
+  record: RolloutRecord;
+  events: RolloutEvent[];
+  exitCode: number;
+}
+
+export async function runRollout(
+  opts: { scenario?: Scenario; policy?: Policy; incidents?: IncidentSink[]; reporter?: Reporter; metrics?: MetricsSource; startedBy?: string } = {},
+): Promise<RunResult> {
+  const policy = opts.policy ?? policyFrom();
+  const names = targetNames('checkout', policy.target);
+  const cluster = new MemoryCluster('shop', names, 'shop/checkout:1');
+  const events: RolloutEvent[] = [];
+  const engine = new RolloutEngine({
+    policy,
+    target: 'checkout',
+    namespace: 'shop',
+    names,
+    image: 'shop/checkout:2',
+    startedBy: opts.startedBy ?? RUN_URL,
+    ports: {
+      router: cluster,
+      workloads: cluster,
+      metrics: opts.metrics ?? new ScriptedMetrics(START, opts.scenario ?? errorRegression),
+      state: cluster,
+      incidents: opts.incidents ?? [],
+    },
+    clock: new VirtualClock(START),
+    reporter: {
+      emit: (e) => {
+        events.push(e);
+        opts.reporter?.emit(e);
+      },
+    },
+  });
+  const outcome = await engine.run();
+  await opts.reporter?.close?.();
+  const stored = await cluster.load();
+  if (!stored) throw new Error('the engine stored no record');
+  return { record: stored.record, events, exitCode: outcome.exitCode };
+}
+
+/** The record of a rollout the engine rolled back for a 12% canary error rate at 25%. */
+export async function rolledBackRecord(): Promise<RolloutRecord> {
+  return (await runRollout()).record;
+}
+
+/**
+ * A RawQuerier that answers from a MetricsSource with Prometheus-shaped JSON, so RecordingSource
+ * can record a scripted rollout into a recording file that `--replay` reads like a real one.
+ */
+export class ScriptedRawQuerier implements RawQuerier {
+  readonly displayUrl = 'http://scripted.invalid';
+
+  constructor(private readonly source: MetricsSource) {}
+
+  async queryRaw(promql: string, at: Date): Promise<RawAnswer> {
+    const result = await this.source.query(promql, at);
+    const t = at.getTime() / 1000;
+    return {
+      status: 200,
+      body: {
+        status: 'success',
+        data: { resultType: 'vector', result: result.samples.map((s) => ({ metric: s.labels, value: [t, String(s.value)] })) },
+      },
+    };
+  }
+}

@@ -68,10 +68,19 @@ export interface SideWindow {
   buckets: Bucket[];
 }
 
+/**
+ * Extra checks a step can be held for when its planned checks end without a pass: the engine's
+ * default inconclusiveLimit. Windows for them are simulated for every step; a judge that does
+ * not hold steps never sees them.
+ */
+export const HOLD_CHECKS = 5;
+
 export interface CheckWindow {
-  /** 1-based check number in the rollout. */
+  /** 1-based number of the window within the simulated rollout (planned and hold windows alike). */
   check: number;
   step: number;
+  /** True for the windows after a step's planned checks, seen only while the step is held. */
+  held: boolean;
   canary: SideWindow;
   stable: SideWindow;
 }
@@ -124,14 +133,14 @@ export function buildCorpus(seed: number, size: CorpusSize): Scenario[] {
 export function simulateRollout(scenario: Scenario): CheckWindow[] {
   const random = createRandom(scenario.seed);
   const windows: CheckWindow[] = [];
-  const onsetCheck = scenario.regression ? firstCheckOfStep(scenario.regression.onsetStep) : Infinity;
+  const onsetStep = scenario.regression ? scenario.regression.onsetStep : Infinity;
   const trafficPhase = random.uniform() * 2 * Math.PI;
   let errorDrift = 0;
   let latencyDrift = 0;
   let check = 0;
   for (let step = 0; step < SCHEDULE.length; step++) {
     const { weight, checks } = SCHEDULE[step] as (typeof SCHEDULE)[number];
-    for (let c = 0; c < checks; c++) {
+    for (let c = 0; c < checks + HOLD_CHECKS; c++) {
       check++;
       // Shared by both sides: slow traffic swell, random-walk drift of error rate and latency
       // (mean-reverting), occasional shared bursts.
@@ -145,7 +154,7 @@ export function simulateRollout(scenario: Scenario): CheckWindow[] {
       const total = random.poisson(traffic);
       const canaryRequests = random.binomial(total, weight);
       const stableRequests = total - canaryRequests;
-      const regressed = check >= onsetCheck;
+      const regressed = step >= onsetStep;
       const extraErrors = regressed && scenario.regression?.kind === 'error' ? scenario.regression.size : 0;
       const latencyFactor = regressed && scenario.regression?.kind === 'latency' ? scenario.regression.size : 1;
 
@@ -169,6 +178,7 @@ export function simulateRollout(scenario: Scenario): CheckWindow[] {
       windows.push({
         check,
         step,
+        held: c >= checks,
         canary: side(canaryRequests, extraErrors, latencyFactor),
         stable: side(stableRequests, 0, 1),
       });

@@ -16,6 +16,8 @@ export interface RunningJudge {
 
 export interface BenchJudge {
   name: string;
+  /** Follows the engine's rule for windows without canary traffic (hold the step, then stop). */
+  holdsWithoutTraffic?: boolean;
   start(scenario: Scenario): RunningJudge;
 }
 
@@ -30,6 +32,7 @@ const P95_RATIO = 1.5;
  */
 export const sequentialJudge: BenchJudge = {
   name: '(a) sequential',
+  holdsWithoutTraffic: true,
   start(scenario) {
     const errors = createErrorRateJudge({ margin: ERROR_MARGIN, cap: ERROR_MAX, alpha: 0.005, beta: 0.05 });
     const threshold = chooseLatencyThreshold(preRolloutStableBuckets(scenario), 0.95) ?? P95_MAX;

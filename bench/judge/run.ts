@@ -4,12 +4,43 @@
 // of the issue. Options: --seed N, --healthy N (healthy rollouts per band), --per N (rollouts per
 // regression size, onset step and band).
 
-import { BANDS, REGRESSIONS, buildCorpus, firstCheckOfStep, simulateRollout, type Scenario } from './corpus.js';
-import { JUDGES, type BenchJudge } from './judges.js';
+import { BANDS, HOLD_CHECKS, REGRESSIONS, SCHEDULE, buildCorpus, simulateRollout, type CheckWindow, type Scenario } from './corpus.js';
+import { JUDGES, type BenchJudge, type RunningJudge } from './judges.js';
 
 interface Outcome {
-  /** Check number (1-based) of the rollback, or null when the rollout was promoted. */
+  /** Checks seen (1-based) when the judge rolled back, or null when it did not. */
   rollbackAt: number | null;
+  /** Checks seen before the regression's first window (its onset is check onsetAt + 1). */
+  onsetAt: number | null;
+  /** The rollout ended because a held step never passed: stopped for lack of evidence. */
+  undecided: boolean;
+}
+
+/**
+ * One rollout as the engine runs it with the sequential judge: a step advances on time unless its
+ * last check saw no canary traffic at all (inconclusive), in which case it is held for up to
+ * HOLD_CHECKS more checks; a check without canary traffic five times in a row ends the rollout
+ * "undecided" (the engine's inconclusiveLimit). Flagger- and Kayenta-like judges count windows
+ * without data themselves (as failures or skipped), so for them every step advances on time.
+ */
+function runRollout(running: RunningJudge, windows: readonly CheckWindow[], scenario: Scenario, holds: boolean): Outcome {
+  let seen = 0;
+  let onsetAt: number | null = null;
+  let idleRun = 0;
+  for (let step = 0; step < SCHEDULE.length; step++) {
+    let lastIdle = false;
+    for (const w of windows.filter((x) => x.step === step)) {
+      if (w.held && !(holds && lastIdle)) break;
+      if (onsetAt === null && scenario.regression && step >= scenario.regression.onsetStep) onsetAt = seen;
+      seen++;
+      if (running.rollsBack(w)) return { rollbackAt: seen, onsetAt, undecided: false };
+      lastIdle = w.canary.requests <= 0;
+      idleRun = lastIdle ? idleRun + 1 : 0;
+      if (holds && idleRun >= HOLD_CHECKS) return { rollbackAt: null, onsetAt, undecided: true };
+    }
+    if (holds && lastIdle) return { rollbackAt: null, onsetAt, undecided: true };
+  }
+  return { rollbackAt: null, onsetAt, undecided: false };
 }
 
 function option(name: string, fallback: number): number {
@@ -27,15 +58,7 @@ const outcomes: Outcome[][] = JUDGES.map(() => []);
 for (const scenario of scenarios) {
   const windows = simulateRollout(scenario);
   JUDGES.forEach((judge, j) => {
-    const running = judge.start(scenario);
-    let rollbackAt: number | null = null;
-    for (const w of windows) {
-      if (running.rollsBack(w)) {
-        rollbackAt = w.check;
-        break;
-      }
-    }
-    (outcomes[j] as Outcome[])[scenario.id] = { rollbackAt };
+    (outcomes[j] as Outcome[])[scenario.id] = runRollout(judge.start(scenario), windows, scenario, judge.holdsWithoutTraffic === true);
   });
 }
 const elapsed = (Date.now() - started) / 1000;
@@ -47,15 +70,18 @@ interface Detection {
   checks: number[];
 }
 
-function falseRollbacks(j: number, filter: (s: Scenario) => boolean): { n: number; rolledBack: number } {
+function falseRollbacks(j: number, filter: (s: Scenario) => boolean): { n: number; rolledBack: number; undecided: number } {
   let n = 0;
   let rolledBack = 0;
+  let undecided = 0;
   for (const s of scenarios) {
     if (s.regression !== null || !filter(s)) continue;
     n++;
-    if ((outcomes[j] as Outcome[])[s.id]?.rollbackAt !== null) rolledBack++;
+    const o = (outcomes[j] as Outcome[])[s.id];
+    if (o?.rollbackAt !== null) rolledBack++;
+    if (o?.undecided) undecided++;
   }
-  return { n, rolledBack };
+  return { n, rolledBack, undecided };
 }
 
 function detection(j: number, filter: (s: Scenario) => boolean): Detection {
@@ -63,15 +89,15 @@ function detection(j: number, filter: (s: Scenario) => boolean): Detection {
   for (const s of scenarios) {
     if (s.regression === null || !filter(s)) continue;
     d.n++;
-    const at = (outcomes[j] as Outcome[])[s.id]?.rollbackAt ?? null;
+    const o = (outcomes[j] as Outcome[])[s.id];
+    const at = o?.rollbackAt ?? null;
     if (at === null) continue;
-    const onset = firstCheckOfStep(s.regression.onsetStep);
-    if (at < onset) {
+    if (o?.onsetAt === null || o?.onsetAt === undefined || at <= o.onsetAt) {
       d.early++;
       continue;
     }
     d.detected++;
-    d.checks.push(at - onset + 1);
+    d.checks.push(at - o.onsetAt);
   }
   return d;
 }
@@ -104,6 +130,8 @@ print(
   `(${size.healthyPerBand} healthy and ${REGRESSIONS.length * 3 * size.perRegressionPerOnsetPerBand} regressed per traffic band; regressions start at the first check of step 1, 2 or 3, ${size.perRegressionPerOnsetPerBand} each)`,
 );
 print('Detection cells: detected% median/p90 checks from onset to rollback (a rollback before onset counts as missed).');
+print('Steps advance as the engine advances them with (a): on time, unless the last check saw no canary traffic (held; five');
+print('such checks in a row end the rollout "undecided", reported apart from rollbacks). (b) and (c) advance on time.');
 print('');
 
 for (let j = 0; j < JUDGES.length; j++) {
@@ -119,6 +147,17 @@ for (let j = 0; j < JUDGES.length; j++) {
         })
         .join(''),
   );
+  if (judge.holdsWithoutTraffic) {
+    print(
+      pad('undecided', 16) +
+        bandFilters
+          .map((b) => {
+            const f = falseRollbacks(j, b.filter);
+            return pad(`${pct(f.undecided, f.n)} (${f.undecided}/${f.n})`, COLUMN);
+          })
+          .join(''),
+    );
+  }
   for (const r of REGRESSIONS) {
     print(
       pad(r.label, 16) +

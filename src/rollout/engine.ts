@@ -154,18 +154,15 @@ export class RolloutEngine {
 
   /** Failure and inconclusive runs as the recorded checks left them, so limits survive a restart. */
   private restoreCounters(): void {
-    for (const check of this.record.checks) this.tally(check.verdict, false);
+    for (const check of this.record.checks) this.tally(check.verdict);
   }
 
-  /**
-   * Evidence still being gathered (pending) is normal while a step runs its planned checks; once
-   * the step is held past them, it counts like missing evidence, so a hold cannot last forever.
-   */
-  private tally(verdict: CheckRecord['verdict'], held: boolean): void {
+  /** Pending (evidence accumulating, traffic flowing) is neither a failure nor missing data. */
+  private tally(verdict: CheckRecord['verdict']): void {
     if (verdict === 'fail') {
       this.failures += 1;
       this.inconclusiveRun = 0;
-    } else if (verdict === 'inconclusive' || (verdict === 'pending' && held)) {
+    } else if (verdict === 'inconclusive') {
       this.inconclusiveRun += 1;
     } else if (verdict === 'pending') {
       this.inconclusiveRun = 0;
@@ -249,6 +246,13 @@ export class RolloutEngine {
       done += 1;
       const check = await this.check(index, step.weight, { done, planned });
       if (done >= planned && check.verdict === 'pass') break;
+      if (done >= planned && check.verdict === 'pending') {
+        // The sequential judges found no regression, but cannot yet rule one out at the margin
+        // (too little traffic for that): the step advances on schedule, and the report says so.
+        const why = check.results.filter((r) => r.critical && r.verdict === 'pending').map((r) => `${r.metric}: ${r.reason}`);
+        this.log('warn', `step ${index + 1} advances without proof of health: ${why.join('; ')}`);
+        break;
+      }
       if (done === planned && !extendedNoted) {
         extendedNoted = true;
         this.log('warn', `step ${index + 1} held past its ${planned} planned checks: it advances only after a passing check`);
@@ -265,8 +269,7 @@ export class RolloutEngine {
     const check: CheckRecord = { index: this.record.checks.length + 1, at: at.toISOString(), stepIndex, weight, verdict, results };
     this.record.checks.push(check);
 
-    const held = stepChecks.done > stepChecks.planned;
-    this.tally(verdict, held);
+    this.tally(verdict);
     await this.persist();
     // Reported before any decision so the check that ends a rollout is shown like every other.
     this.emit({ type: 'check', at: this.now(), check, failures: this.failures, inconclusiveRun: this.inconclusiveRun, stepChecks });
@@ -276,7 +279,7 @@ export class RolloutEngine {
       const count = failureLimit > 1 ? ` (${this.failures} failed checks${countFailures === 'consecutive' ? ' in a row' : ''})` : '';
       throw new Halt('rolled-back', `${failureReason(results)}${count}`, EXIT.rolledBack);
     }
-    if ((verdict === 'inconclusive' || (verdict === 'pending' && held)) && this.inconclusiveRun >= inconclusiveLimit) {
+    if (verdict === 'inconclusive' && this.inconclusiveRun >= inconclusiveLimit) {
       throw new Halt('rolled-back', inconclusiveReason(results, this.inconclusiveRun), EXIT.rolledBack);
     }
     return check;

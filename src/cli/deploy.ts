@@ -15,6 +15,7 @@ import {
   parseTargetName,
   startedBy,
 } from './common.js';
+import { liveDeploy } from './live-deploy.js';
 import { runSimulation } from './simulation.js';
 
 export interface DeployFlags {
@@ -31,20 +32,19 @@ export interface DeployFlags {
   onCancel?: string;
   /** false with --no-incident: open no incident even when the policy names sinks. */
   incident?: boolean;
+  kubeconfig?: string;
+  context?: string;
+  resume?: boolean;
   signal?: AbortSignal;
 }
 
 export async function deployCommand(name: string, flags: DeployFlags): Promise<number> {
   const target = parseTargetName(name);
-  const namespace = parseNamespace(flags.namespace);
   const image = parseImage(flags.image);
   const format = parseOutput(flags.output);
   const onCancel = parseOnCancel(flags.onCancel);
-  if (!flags.dryRun) {
-    throw invalidInput(
-      'live rollouts against a cluster are not in this build yet: add --dry-run (with --replay FILE or --prometheus URL)',
-    );
-  }
+  if (flags.replay && !flags.dryRun) throw invalidInput('--replay: a recording can only drive a --dry-run; add --dry-run');
+  if (flags.resume && flags.dryRun) throw invalidInput('--resume: only a live rollout can be resumed; drop --dry-run');
   if (flags.replay && flags.prometheus) throw invalidInput('--replay and --prometheus: expected one source of metrics, got both');
   if (flags.replay && flags.record) throw invalidInput('--record: a replay already comes from a recording; record with --prometheus');
   const policy = loadPolicy(flags.policy);
@@ -53,6 +53,34 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
     dryRun: Boolean(flags.dryRun),
     ...(flags.signal && { signal: flags.signal }),
   });
+
+  if (!flags.dryRun) {
+    const reporter = makeReporter(format, Boolean(flags.verbose), {
+      ...(policy.dashboardUrl !== undefined && { dashboardUrl: policy.dashboardUrl }),
+    });
+    try {
+      return await liveDeploy({
+        target,
+        ...(flags.namespace !== undefined && { namespace: parseNamespace(flags.namespace) }),
+        image,
+        policy,
+        ...(flags.kubeconfig !== undefined && { kubeconfig: flags.kubeconfig }),
+        ...(flags.context !== undefined && { context: flags.context }),
+        ...(flags.prometheus !== undefined && { prometheus: flags.prometheus }),
+        ...(flags.record !== undefined && { record: flags.record }),
+        resume: Boolean(flags.resume),
+        startedBy: startedBy(),
+        reporter,
+        incidents,
+        ...(flags.signal && { signal: flags.signal }),
+        onCancel,
+      });
+    } finally {
+      await reporter.close?.();
+    }
+  }
+
+  const namespace = parseNamespace(flags.namespace);
 
   let metrics: MetricsSource;
   let clock: Clock;

@@ -5,6 +5,8 @@ import { shippedPath } from '../paths.js';
 import { backtestCommand } from './backtest.js';
 import { deployCommand } from './deploy.js';
 import { validateCommand } from './validate.js';
+import { rollbackFromFlags } from './rollback.js';
+import { statusCommand } from './status.js';
 
 function version(): string {
   try {
@@ -28,9 +30,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description('roll a new image out as a canary: 10% → 25% → 50% → 100%, checking every minute')
     .argument('<name>', 'target: the stable Deployment/Service/Ingress name (e.g. checkout)')
     .requiredOption('--image <image>', 'the canary image')
-    .option('-n, --namespace <namespace>', 'namespace of the target', 'default')
+    .option('-n, --namespace <namespace>', "namespace of the target (default: the kubeconfig context's, or \"default\")")
     .option('-p, --policy <file>', 'rollout policy (default: policies/default.yaml)')
     .option('--dry-run', 'touch no cluster: simulate every write and judge from --replay or --prometheus')
+    .option('--resume', 'continue the unfinished rollout of NAME from its recorded step (after its deploy process died)')
+    .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .option('--context <name>', 'kubeconfig context to use')
     .option('--replay <file>', 'answer Prometheus queries from a recording, on a virtual clock')
     .option('--prometheus <url>', 'Prometheus base URL (overrides the policy)')
     .option('--record <file>', 'write every Prometheus query and raw answer to a recording')
@@ -54,6 +59,34 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('-v, --verbose', 'print every check as a table')
     .addOption(outputOption())
     .action(async (name: string, flags) => setExit(await backtestCommand(name, flags)));
+
+  const cluster = (cmd: Command) =>
+    cmd
+      .option('-n, --namespace <namespace>', "namespace of the target (default: the kubeconfig context's)")
+      .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
+      .option('--context <name>', 'kubeconfig context to use');
+
+  cluster(
+    program
+      .command('status')
+      .description("show a target's rollout from the record in the cluster: phase, step, weight, the last checks, what happens next")
+      .argument('<name>', 'target name (e.g. checkout)'),
+  )
+    .option('-w, --watch', 'redraw when something changes, until the rollout ends')
+    .addOption(outputOption())
+    .action(async (name: string, flags) => setExit(await withCancellation((signal) => statusCommand(name, { ...flags, signal }))));
+
+  cluster(
+    program
+      .command('rollback')
+      .description('send all traffic back to stable now (one PATCH), record the abort, scale the canary down, verify stable')
+      .argument('<name>', 'target name (e.g. checkout)'),
+  )
+    .requiredOption('--reason <text>', 'why: goes into the record, the Kubernetes Event and the incident')
+    .option('-p, --policy <file>', 'policy naming target overrides and incident sinks (default: policies/default.yaml)')
+    .option('--no-incident', 'open no incident')
+    .addOption(outputOption())
+    .action(async (name: string, flags) => setExit(await rollbackFromFlags(name, flags)));
 
   program
     .command('validate')

@@ -354,7 +354,8 @@ export class RolloutEngine {
 
     const reason = cancelled ? `aborted: ${halt.message}` : halt.message;
     const outcome = await this.finish(halt.result, halt.result, reason, exitCode, traffic);
-    await this.openIncidents();
+    // An operator's `canary rollback` opens its own incident; a second one here would duplicate it.
+    if (!halt.byOperator) await this.openIncidents();
     return outcome;
   }
 

@@ -1,0 +1,82 @@
+import { Chalk } from 'chalk';
+import { invalidInput } from '../errors.js';
+import { ConfigMapStateStore, CorruptRecordError } from '../k8s/configmap-state-store.js';
+import { connect } from '../k8s/connection.js';
+import { findOwnedCanaryIngress } from '../k8s/ingress-router.js';
+import { readLease } from '../k8s/lease.js';
+import { colorEnabled } from '../report/terminal-reporter.js';
+import { renderStatus, statusView, type StatusView } from '../report/status-view.js';
+import { systemClock } from '../rollout/clock.js';
+import { FINAL_PHASES } from '../rollout/record.js';
+import { parseNamespace, parseOutput, parseTargetName } from './common.js';
+
+export interface StatusFlags {
+  namespace?: string;
+  kubeconfig?: string;
+  context?: string;
+  output?: string;
+  watch?: boolean;
+  intervalMs?: number;
+  signal?: AbortSignal;
+}
+
+/** 0 healthy or progressing · 3 the last rollout was rolled back · 4 aborted · its own code if it failed. */
+export function statusExitCode(view: StatusView): number {
+  switch (view.phase) {
+    case 'rolled-back':
+      return 3;
+    case 'aborted':
+      return 4;
+    case 'failed':
+      return view.outcome?.exitCode ?? 1;
+    default:
+      return 0;
+  }
+}
+
+export async function statusCommand(name: string, flags: StatusFlags): Promise<number> {
+  const target = parseTargetName(name);
+  const format = parseOutput(flags.output);
+  const conn = connect({ ...(flags.kubeconfig && { kubeconfig: flags.kubeconfig }), ...(flags.context && { context: flags.context }) });
+  const namespace = parseNamespace(flags.namespace ?? conn.defaultNamespace);
+  const store = new ConfigMapStateStore({ kc: conn.kc, namespace, target });
+  const tty = Boolean(process.stdout.isTTY);
+  const c = new Chalk({ level: colorEnabled(tty) ? 1 : 0 });
+
+  const read = async (): Promise<StatusView> => {
+    let stored;
+    try {
+      stored = await store.load();
+    } catch (err) {
+      if (err instanceof CorruptRecordError) {
+        throw invalidInput(`the rollout record of ${target} in namespace ${namespace} is corrupt: ${err.message}; \`canary rollback ${target} --reason ...\` still works and rewrites it`);
+      }
+      throw err;
+    }
+    if (!stored) {
+      throw invalidInput(`no rollout of ${target} in namespace ${namespace}: there is no ConfigMap ${target}-canary-rollout (check the name, -n and --context)`);
+    }
+    const [ingress, lease] = await Promise.all([findOwnedCanaryIngress(conn.kc, namespace, target), readLease(conn.kc, namespace, target)]);
+    return statusView({ record: stored.record, liveWeight: ingress?.weight ?? null, lease, now: systemClock.now() });
+  };
+  const show = (view: StatusView) =>
+    format === 'json' ? `${JSON.stringify(view, null, 2)}\n` : `${renderStatus(view, systemClock.now(), { bold: c.bold, warn: c.yellow })}\n`;
+
+  let view = await read();
+  process.stdout.write(show(view));
+  if (!flags.watch) return statusExitCode(view);
+
+  // --watch: redraw when something changed, until the rollout ends or the user stops watching.
+  let last = JSON.stringify({ ...view, age: '' });
+  while (!FINAL_PHASES.includes(view.phase) && !flags.signal?.aborted) {
+    await systemClock.sleep(flags.intervalMs ?? 2000, flags.signal);
+    if (flags.signal?.aborted) break;
+    view = await read();
+    const now = JSON.stringify({ ...view, age: '' });
+    if (now === last) continue;
+    last = now;
+    if (tty && format === 'text') process.stdout.write('\u001b[2J\u001b[H');
+    process.stdout.write(show(view));
+  }
+  return statusExitCode(view);
+}

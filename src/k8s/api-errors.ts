@@ -1,0 +1,164 @@
+// What a failed Kubernetes API call means for us: worth retrying (429, 5xx, timeouts, resets),
+// the operator's to fix (403, 401), or the caller's to handle (404, 409 and the rest).
+
+import { CanaryError } from '../errors.js';
+
+export interface RetryOptions {
+  /** Total tries, the first included (default 5). */
+  attempts?: number;
+  /** First backoff; doubled after every failure, capped at 30 s (default 500 ms). */
+  baseDelayMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+  /** A single call that takes longer than this counts as a timeout and is retried (default 30 s). */
+  timeoutMs?: number;
+}
+
+export interface KubeRetryOptions extends RetryOptions {
+  /** The API server's URL, for messages. */
+  server?: string;
+}
+
+const MAX_DELAY_MS = 30_000;
+const MAX_RETRY_AFTER_MS = 120_000;
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+
+function field(err: unknown, key: string): unknown {
+  return typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[key] : undefined;
+}
+
+/** The HTTP status of a failed API call (client-node's ApiException), undefined for network errors. */
+export function statusCode(err: unknown): number | undefined {
+  const code = field(err, 'code') ?? field(err, 'statusCode');
+  return typeof code === 'number' ? code : undefined;
+}
+
+export const isNotFound = (err: unknown): boolean => statusCode(err) === 404;
+export const isConflict = (err: unknown): boolean => statusCode(err) === 409;
+
+/** The metav1.Status of a failed call, parsed from client-node's string body. */
+export function apiStatus(err: unknown): { message?: string; reason?: string; retryAfterSeconds?: number } {
+  const raw = field(err, 'body');
+  let body: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      body = JSON.parse(raw) as unknown;
+    } catch {
+      return raw.trim() ? { message: raw.trim().slice(0, 500) } : {};
+    }
+  }
+  const message = field(body, 'message');
+  const reason = field(body, 'reason');
+  const retryAfter = field(field(body, 'details'), 'retryAfterSeconds');
+  return {
+    ...(typeof message === 'string' ? { message } : {}),
+    ...(typeof reason === 'string' ? { reason } : {}),
+    ...(typeof retryAfter === 'number' ? { retryAfterSeconds: retryAfter } : {}),
+  };
+}
+
+export function isAlreadyExists(err: unknown): boolean {
+  return statusCode(err) === 409 && apiStatus(err).reason === 'AlreadyExists';
+}
+
+/** One line for an operator; never the raw ApiException text, which dumps headers. */
+export function describeKubeError(err: unknown): string {
+  const code = statusCode(err);
+  if (code !== undefined) {
+    const { message, reason } = apiStatus(err);
+    return `HTTP ${code}${reason ? ` ${reason}` : ''}${message ? `: ${message}` : ''}`;
+  }
+  if (err instanceof TimeoutError) return err.message;
+  const sysCode = field(err, 'code');
+  const message = err instanceof Error ? err.message : String(err);
+  return typeof sysCode === 'string' && !message.includes(sysCode) ? `${message} (${sysCode})` : message;
+}
+
+export class TimeoutError extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** Worth another try: the server or the network may well answer next time. */
+export function isTransient(err: unknown): boolean {
+  const code = statusCode(err);
+  if (code !== undefined) return code === 429 || code >= 500;
+  if (err instanceof TimeoutError) return true;
+  const sys = field(err, 'code') ?? field(field(err, 'cause'), 'code');
+  if (typeof sys === 'string' && TRANSIENT_CODES.has(sys)) return true;
+  const type = field(err, 'type');
+  if (type === 'request-timeout' || field(err, 'name') === 'AbortError') return true;
+  const message = err instanceof Error ? err.message : '';
+  return /socket hang up|ECONNRESET|ECONNREFUSED|ETIMEDOUT|network timeout/i.test(message);
+}
+
+function retryAfterMs(err: unknown): number | undefined {
+  if (statusCode(err) !== 429) return undefined;
+  const headers = field(err, 'headers');
+  const header = field(headers, 'retry-after') ?? field(headers, 'Retry-After');
+  const seconds = typeof header === 'string' && /^\d+$/.test(header.trim()) ? Number(header) : apiStatus(err).retryAfterSeconds;
+  return seconds === undefined ? undefined : Math.min(seconds * 1000, MAX_RETRY_AFTER_MS);
+}
+
+const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function withTimeout<T>(op: () => Promise<T>, ms: number): Promise<T> {
+  if (!(ms > 0) || !Number.isFinite(ms)) return op();
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new TimeoutError(ms)), ms);
+    op().then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * Runs one API call, retrying what is transient with exponential backoff (429 waits as long as
+ * the server's Retry-After asks). 403 and 401 become operator-facing errors; everything else
+ * (404, 409, 422, ...) reaches the caller untouched.
+ */
+export async function withKubeRetry<T>(what: string, op: () => Promise<T>, opts: KubeRetryOptions = {}): Promise<T> {
+  const attempts = Math.max(1, opts.attempts ?? 5);
+  const base = opts.baseDelayMs ?? 500;
+  const sleep = opts.sleep ?? realSleep;
+  const server = opts.server ?? 'the configured server';
+  let last: unknown;
+  for (let attempt = 1; attempt <= attempts; attempt += 1) {
+    try {
+      return await withTimeout(op, opts.timeoutMs ?? 30_000);
+    } catch (err) {
+      const code = statusCode(err);
+      if (code === 403) {
+        const message = apiStatus(err).message ?? 'Forbidden';
+        throw new CanaryError('invalid-input', `Kubernetes API refused ${what}: ${message}; grant it with examples/rbac.yaml`, [], { cause: err });
+      }
+      if (code === 401) {
+        throw new CanaryError(
+          'invalid-input',
+          `Kubernetes API at ${server} rejected the credentials while ${what} (401 Unauthorized): check the kubeconfig user's token or certificate`,
+          [],
+          { cause: err },
+        );
+      }
+      if (!isTransient(err)) throw err;
+      last = err;
+      if (attempt === attempts) break;
+      const backoff = Math.min(base * 2 ** (attempt - 1), MAX_DELAY_MS);
+      await sleep(retryAfterMs(err) ?? backoff);
+    }
+  }
+  throw new CanaryError(
+    'unreachable',
+    `Kubernetes API at ${server} unreachable while ${what} after ${attempts} attempts: ${describeKubeError(last)}`,
+    [],
+    { cause: last },
+  );
+}

@@ -1,0 +1,155 @@
+// The rollout record, held in the cluster so any machine can read or stop a rollout: one
+// ConfigMap per target, every write conditional on the resourceVersion last read.
+
+import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import { CanaryError } from '../errors.js';
+import { StateConflictError, type StateStore, type StoredRecord } from '../rollout/ports.js';
+import { RECORD_SCHEMA_VERSION, type RolloutRecord } from '../rollout/record.js';
+import { isAlreadyExists, isConflict, isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { serverOf } from './connection.js';
+import { ownershipLabels } from './labels.js';
+
+export const RECORD_KEY = 'record.json';
+/** ConfigMaps are capped at 1 MiB; leave room for metadata. */
+export const MAX_RECORD_BYTES = 900 * 1024;
+/** The most recent checks always keep their queries, so `status` can show what was asked. */
+const KEEP_COMPLETE_CHECKS = 5;
+
+export function stateConfigMapName(target: string): string {
+  return `${target}-canary-rollout`;
+}
+
+/** The stored record cannot be read; `canary rollback` may overwrite it (at `version`). */
+export class CorruptRecordError extends CanaryError {
+  constructor(
+    readonly configMap: string,
+    readonly raw: string | undefined,
+    readonly version: string,
+    why: string,
+  ) {
+    super(
+      'invalid-input',
+      `the rollout record in ConfigMap ${configMap} is unreadable (${why}); \`canary rollback\` can still send traffic back to stable and overwrite it`,
+    );
+    this.name = 'CorruptRecordError';
+  }
+}
+
+export interface ConfigMapStateStoreOptions {
+  kc: KubeConfig;
+  namespace: string;
+  target: string;
+  retry?: RetryOptions;
+}
+
+const bytes = (text: string): number => Buffer.byteLength(text, 'utf8');
+
+/**
+ * The record as stored: unchanged when it fits; otherwise older checks lose their query text,
+ * then their evidence, then (oldest first) whole checks, and the record says it was trimmed.
+ */
+export function serializeRecord(record: RolloutRecord, limit = MAX_RECORD_BYTES): string {
+  const full = JSON.stringify(record);
+  if (bytes(full) <= limit) return full;
+  const copy = structuredClone(record) as RolloutRecord & { trimmed?: boolean; trimmedChecks?: number };
+  copy.trimmed = true;
+  const older = copy.checks.slice(0, Math.max(0, copy.checks.length - KEEP_COMPLETE_CHECKS));
+  for (const check of older) for (const result of check.results) result.queries = [];
+  let text = JSON.stringify(copy);
+  if (bytes(text) <= limit) return text;
+  for (const check of older) for (const result of check.results) delete result.evidence;
+  text = JSON.stringify(copy);
+  let dropped = 0;
+  while (bytes(text) > limit && copy.checks.length > KEEP_COMPLETE_CHECKS) {
+    copy.checks.shift();
+    dropped += 1;
+    copy.trimmedChecks = dropped;
+    text = JSON.stringify(copy);
+  }
+  return text;
+}
+
+function parseRecord(name: string, cm: V1ConfigMap): StoredRecord {
+  const version = cm.metadata?.resourceVersion ?? '';
+  const raw = cm.data?.[RECORD_KEY];
+  if (raw === undefined) throw new CorruptRecordError(name, undefined, version, `no ${RECORD_KEY} key`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw) as unknown;
+  } catch (err) {
+    throw new CorruptRecordError(name, raw, version, `not valid JSON: ${(err as Error).message}`);
+  }
+  const schema = typeof parsed === 'object' && parsed !== null ? (parsed as { schemaVersion?: unknown }).schemaVersion : undefined;
+  if (schema !== RECORD_SCHEMA_VERSION) {
+    throw new CorruptRecordError(name, raw, version, `schemaVersion ${JSON.stringify(schema)}, expected ${RECORD_SCHEMA_VERSION}`);
+  }
+  return { record: parsed as RolloutRecord, version };
+}
+
+export class ConfigMapStateStore implements StateStore {
+  private readonly api: CoreV1Api;
+  private readonly name: string;
+  private readonly retry: RetryOptions & { server: string };
+
+  constructor(private readonly opts: ConfigMapStateStoreOptions) {
+    this.api = opts.kc.makeApiClient(CoreV1Api);
+    this.name = stateConfigMapName(opts.target);
+    this.retry = { ...opts.retry, server: serverOf(opts.kc) };
+  }
+
+  private get ref(): string {
+    return `${this.opts.namespace}/${this.name}`;
+  }
+
+  async load(): Promise<StoredRecord | null> {
+    const { namespace } = this.opts;
+    let cm: V1ConfigMap;
+    try {
+      cm = await withKubeRetry(`reading the rollout record ConfigMap ${this.ref}`, () => this.api.readNamespacedConfigMap({ name: this.name, namespace }), this.retry);
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+    return parseRecord(this.ref, cm);
+  }
+
+  /** For conflict reports: what is stored now, or null when it is gone or unreadable. */
+  private async current(): Promise<StoredRecord | null> {
+    try {
+      return await this.load();
+    } catch (err) {
+      if (err instanceof CorruptRecordError) return null;
+      throw err;
+    }
+  }
+
+  async save(record: RolloutRecord, expectedVersion: string | null): Promise<string> {
+    const { namespace, target } = this.opts;
+    const body: V1ConfigMap = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: this.name,
+        namespace,
+        labels: ownershipLabels(target),
+        ...(expectedVersion !== null ? { resourceVersion: expectedVersion } : {}),
+      },
+      data: { [RECORD_KEY]: serializeRecord(record) },
+    };
+    try {
+      const saved =
+        expectedVersion === null
+          ? await withKubeRetry(`creating the rollout record ConfigMap ${this.ref}`, () => this.api.createNamespacedConfigMap({ namespace, body }), this.retry)
+          : await withKubeRetry(`saving the rollout record ConfigMap ${this.ref}`, () => this.api.replaceNamespacedConfigMap({ name: this.name, namespace, body }), this.retry);
+      return saved.metadata?.resourceVersion ?? '';
+    } catch (err) {
+      if (isAlreadyExists(err) || isConflict(err) || (expectedVersion !== null && isNotFound(err))) {
+        const current = await this.current();
+        // A retried write whose first attempt did land (timeout, reset) finds its own record: that is success.
+        if (current && JSON.stringify(current.record) === body.data?.[RECORD_KEY]) return current.version;
+        throw new StateConflictError(current);
+      }
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,292 @@
+// The ingress-nginx traffic router: a second Ingress, ours, carrying the stable Ingress's routes
+// to the canary Service, and a weight annotation that is the only thing later changed.
+// The stable Ingress and any Ingress we did not create are read, never written.
+
+import {
+  NetworkingV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1HTTPIngressPath,
+  type V1Ingress,
+  type V1IngressRule,
+} from '@kubernetes/client-node';
+import { CanaryError } from '../errors.js';
+import type { TargetNames } from '../policy/policy.js';
+import type { TrafficRouter } from '../rollout/ports.js';
+import { isConflict, isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { serverOf } from './connection.js';
+import { isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownershipLabels, ownershipSelector, ROLLOUT_ID_ANNOTATION } from './labels.js';
+
+export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
+export const WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
+export const BY_HEADER_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-by-header';
+export const BY_HEADER_VALUE_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-by-header-value';
+export const LEGACY_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
+
+/** Optimistic-concurrency retries of one weight change before giving up. */
+const CONFLICT_ATTEMPTS = 5;
+
+export interface HeaderRouting {
+  header: string;
+  value?: string;
+}
+
+export interface IngressRouterOptions {
+  kc: KubeConfig;
+  namespace: string;
+  names: TargetNames;
+  rolloutId: string;
+  target: string;
+  headerRouting?: HeaderRouting;
+  retry?: RetryOptions;
+}
+
+function parseWeight(ing: V1Ingress): number | null {
+  const raw = ing.metadata?.annotations?.[WEIGHT_ANNOTATION];
+  if (raw === undefined) return null;
+  const n = Number(raw);
+  return Number.isFinite(n) && raw.trim() !== '' ? n : null;
+}
+
+function routeKeys(rules: readonly V1IngressRule[] | undefined): Set<string> {
+  const keys = new Set<string>();
+  for (const rule of rules ?? []) {
+    for (const p of rule.http?.paths ?? []) keys.add(`${rule.host ?? '*'}${p.path ?? '/'}`);
+  }
+  return keys;
+}
+
+function checkWeight(weight: number): void {
+  if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
+    throw new CanaryError('invalid-input', `canary weight must be a whole number from 0 to 100, got ${weight}`);
+  }
+}
+
+/**
+ * Sets canary-weight with a JSON merge patch of that one annotation, made conditional on the
+ * resourceVersion of a fresh read; a 409 means someone wrote in between, so read and try again.
+ */
+async function patchWeight(
+  api: NetworkingV1Api,
+  namespace: string,
+  name: string,
+  weight: number,
+  owned: (ing: V1Ingress) => boolean,
+  retry: RetryOptions & { server: string },
+): Promise<void> {
+  checkWeight(weight);
+  for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
+    let current: V1Ingress;
+    try {
+      current = await withKubeRetry(`reading Ingress ${namespace}/${name}`, () => api.readNamespacedIngress({ name, namespace }), retry);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      // No canary route means no canary traffic: 0% already holds.
+      if (weight === 0) return;
+      throw new CanaryError('unexpected', `the canary Ingress ${namespace}/${name} no longer exists, so the canary cannot get ${weight}% of traffic; it was deleted outside this rollout`);
+    }
+    if (!owned(current)) {
+      throw new CanaryError('invalid-input', `Ingress ${namespace}/${name} is not managed by canary-cli (label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} missing); refusing to change its weight`);
+    }
+    if (current.metadata?.annotations?.[WEIGHT_ANNOTATION] === String(weight)) return;
+    const body = { metadata: { resourceVersion: current.metadata?.resourceVersion, annotations: { [WEIGHT_ANNOTATION]: String(weight) } } };
+    try {
+      await withKubeRetry(
+        `setting the canary weight of Ingress ${namespace}/${name} to ${weight}%`,
+        () => api.patchNamespacedIngress({ name, namespace, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+        retry,
+      );
+      return;
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+    }
+  }
+  throw new CanaryError(
+    'unexpected',
+    `Ingress ${namespace}/${name} changed under every one of ${CONFLICT_ATTEMPTS} attempts to set its canary weight to ${weight}%; something else keeps writing it`,
+  );
+}
+
+export class IngressRouter implements TrafficRouter {
+  private readonly api: NetworkingV1Api;
+  private readonly retry: RetryOptions & { server: string };
+
+  constructor(private readonly opts: IngressRouterOptions) {
+    this.api = opts.kc.makeApiClient(NetworkingV1Api);
+    this.retry = { ...opts.retry, server: serverOf(opts.kc) };
+  }
+
+  private get ref(): string {
+    return `${this.opts.namespace}/${this.opts.names.canaryIngress}`;
+  }
+
+  private async readStable(): Promise<V1Ingress> {
+    const { namespace, names } = this.opts;
+    try {
+      return await withKubeRetry(
+        `reading the stable Ingress ${namespace}/${names.stableIngress}`,
+        () => this.api.readNamespacedIngress({ name: names.stableIngress, namespace }),
+        this.retry,
+      );
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      throw new CanaryError('invalid-input', `the stable Ingress ${namespace}/${names.stableIngress} does not exist; name the right one in the policy's spec.target.stableIngress`);
+    }
+  }
+
+  /** The stable Ingress's routes to the stable Service, pointed at the canary Service. */
+  private canaryRules(stable: V1Ingress): V1IngressRule[] {
+    const { names, namespace } = this.opts;
+    const rules: V1IngressRule[] = [];
+    for (const rule of stable.spec?.rules ?? []) {
+      const paths: V1HTTPIngressPath[] = (rule.http?.paths ?? [])
+        .filter((p) => p.backend.service?.name === names.stableService)
+        .map((p) => ({
+          ...(p.path !== undefined ? { path: p.path } : {}),
+          pathType: p.pathType,
+          backend: { service: { name: names.canaryService, ...(p.backend.service?.port ? { port: p.backend.service.port } : {}) } },
+        }));
+      if (paths.length > 0) rules.push({ ...(rule.host !== undefined ? { host: rule.host } : {}), http: { paths } });
+    }
+    if (rules.length === 0) {
+      throw new CanaryError(
+        'invalid-input',
+        `the stable Ingress ${namespace}/${names.stableIngress} has no path whose backend is Service ${names.stableService}, so there is no route to split; check spec.target.stableService`,
+      );
+    }
+    return rules;
+  }
+
+  private desired(stable: V1Ingress, existing: V1Ingress | undefined): V1Ingress {
+    const { names, namespace, target, rolloutId, headerRouting } = this.opts;
+    const annotations: Record<string, string> = { ...existing?.metadata?.annotations };
+    delete annotations[BY_HEADER_ANNOTATION];
+    delete annotations[BY_HEADER_VALUE_ANNOTATION];
+    const legacyClass = stable.metadata?.annotations?.[LEGACY_CLASS_ANNOTATION];
+    if (legacyClass !== undefined) annotations[LEGACY_CLASS_ANNOTATION] = legacyClass;
+    Object.assign(annotations, {
+      [ROLLOUT_ID_ANNOTATION]: rolloutId,
+      [CANARY_ANNOTATION]: 'true',
+      [WEIGHT_ANNOTATION]: '0',
+    });
+    if (headerRouting) {
+      annotations[BY_HEADER_ANNOTATION] = headerRouting.header;
+      if (headerRouting.value !== undefined) annotations[BY_HEADER_VALUE_ANNOTATION] = headerRouting.value;
+    }
+    const spec = stable.spec;
+    return {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: {
+        name: names.canaryIngress,
+        namespace,
+        labels: { ...existing?.metadata?.labels, ...ownershipLabels(target) },
+        annotations,
+        ...(existing?.metadata?.resourceVersion ? { resourceVersion: existing.metadata.resourceVersion } : {}),
+      },
+      spec: {
+        ...(spec?.ingressClassName !== undefined ? { ingressClassName: spec.ingressClassName } : {}),
+        ...(spec?.tls !== undefined ? { tls: spec.tls } : {}),
+        rules: this.canaryRules(stable),
+      },
+    };
+  }
+
+  /** Refuses (before any write) when another canary Ingress already serves one of our routes. */
+  private async checkForeignCanaries(rules: readonly V1IngressRule[]): Promise<void> {
+    const { namespace, names } = this.opts;
+    const list = await withKubeRetry(`listing Ingresses in namespace ${namespace}`, () => this.api.listNamespacedIngress({ namespace }), this.retry);
+    const ours = routeKeys(rules);
+    for (const other of list.items) {
+      const name = other.metadata?.name ?? '';
+      if (name === names.canaryIngress || name === names.stableIngress) continue;
+      if (other.metadata?.annotations?.[CANARY_ANNOTATION] !== 'true') continue;
+      const shared = [...routeKeys(other.spec?.rules)].filter((k) => ours.has(k));
+      if (shared.length > 0) {
+        throw new CanaryError(
+          'invalid-input',
+          `canary Ingress ${namespace}/${name} already serves ${shared.join(', ')}; ingress-nginx honours only one canary per host and path. Finish or remove that canary first; nothing was changed`,
+        );
+      }
+    }
+  }
+
+  async prepare(): Promise<void> {
+    const { namespace, names, target } = this.opts;
+    for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
+      const stable = await this.readStable();
+      let existing: V1Ingress | undefined;
+      try {
+        existing = await withKubeRetry(`reading Ingress ${this.ref}`, () => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }), this.retry);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      if (existing && !isOwnedBy(existing.metadata?.labels, target)) {
+        throw new CanaryError(
+          'invalid-input',
+          `Ingress ${this.ref} already exists and was not created by canary-cli for ${target} (no label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}); rename the canary Ingress with spec.target.canaryIngress or remove that Ingress; nothing was changed`,
+        );
+      }
+      const body = this.desired(stable, existing);
+      await this.checkForeignCanaries(body.spec?.rules ?? []);
+      try {
+        if (existing) {
+          await withKubeRetry(`updating the canary Ingress ${this.ref}`, () => this.api.replaceNamespacedIngress({ name: names.canaryIngress, namespace, body }), this.retry);
+        } else {
+          await withKubeRetry(`creating the canary Ingress ${this.ref}`, () => this.api.createNamespacedIngress({ namespace, body }), this.retry);
+        }
+        return;
+      } catch (err) {
+        // Someone created or changed it between our read and write: look again.
+        if (!isConflict(err)) throw err;
+      }
+    }
+    throw new CanaryError('unexpected', `the canary Ingress ${this.ref} kept changing while it was being prepared; something else is writing it`);
+  }
+
+  async setWeight(weight: number): Promise<void> {
+    const { namespace, names, target } = this.opts;
+    await patchWeight(this.api, namespace, names.canaryIngress, weight, (ing) => isOwnedBy(ing.metadata?.labels, target), this.retry);
+  }
+
+  async getWeight(): Promise<number | null> {
+    const { namespace, names, target } = this.opts;
+    try {
+      const ing = await withKubeRetry(`reading Ingress ${this.ref}`, () => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }), this.retry);
+      if (!isOwnedBy(ing.metadata?.labels, target)) return null;
+      return parseWeight(ing) ?? 0;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+}
+
+/** Our canary Ingress for a target, found by label: `canary rollback` needs no record to find it. */
+export async function findOwnedCanaryIngress(
+  kc: KubeConfig,
+  namespace: string,
+  target: string,
+  retry: RetryOptions = {},
+): Promise<{ name: string; weight: number | null } | null> {
+  const api = kc.makeApiClient(NetworkingV1Api);
+  const list = await withKubeRetry(
+    `looking for the canary Ingress of ${target} in namespace ${namespace}`,
+    () => api.listNamespacedIngress({ namespace, labelSelector: ownershipSelector(target) }),
+    { ...retry, server: serverOf(kc) },
+  );
+  const found = [...list.items].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))[0];
+  if (!found?.metadata?.name) return null;
+  return { name: found.metadata.name, weight: parseWeight(found) };
+}
+
+/** Sets the weight of a canary Ingress we own (by label), with the same 409-safe patch as a rollout. */
+export async function setOwnedCanaryWeight(kc: KubeConfig, namespace: string, name: string, weight: number, retry: RetryOptions = {}): Promise<void> {
+  const api = kc.makeApiClient(NetworkingV1Api);
+  await patchWeight(api, namespace, name, weight, (ing) => ing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE, {
+    ...retry,
+    server: serverOf(kc),
+  });
+}
+

@@ -1,0 +1,21 @@
+// Ownership marks on the objects the CLI creates. Rollback and cleanup only ever touch objects
+// that carry them, so a canary Ingress someone else made is never modified by us.
+
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'canary-cli';
+export const TARGET_LABEL = 'canary-cli.dev/target';
+/** The rollout that last prepared the object, so `kubectl describe` says which deploy made it. */
+export const ROLLOUT_ID_ANNOTATION = 'canary-cli.dev/rollout-id';
+
+export function ownershipLabels(target: string): Record<string, string> {
+  return { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [TARGET_LABEL]: target };
+}
+
+/** Label selector for list calls: everything we made for this target. */
+export function ownershipSelector(target: string): string {
+  return `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${TARGET_LABEL}=${target}`;
+}
+
+export function isOwnedBy(labels: Record<string, string> | undefined, target: string): boolean {
+  return labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && labels[TARGET_LABEL] === target;
+}

@@ -1,0 +1,102 @@
+// Before the first write of a live deploy: do the objects exist, and may we do everything the
+// rollout will do? Read-only; SelfSubjectAccessReviews are questions, not writes.
+
+import { AppsV1Api, AuthorizationV1Api, CoreV1Api, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CanaryError } from '../errors.js';
+import type { TargetNames } from '../policy/policy.js';
+import { isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { serverOf } from './connection.js';
+
+export interface AccessRequirement {
+  verb: string;
+  group: string;
+  resource: string;
+  subresource?: string;
+}
+
+/** Exactly what deploy, status and rollback do; examples/rbac.yaml grants this set and no more. */
+export const REQUIRED_ACCESS: readonly AccessRequirement[] = [
+  // Stable Ingress read; canary Ingress created, replaced (adoption), weight-patched; listed to find
+  // foreign canaries and, in `rollback`, ours by label.
+  ...['get', 'list', 'create', 'update', 'patch'].map((verb) => ({ verb, group: 'networking.k8s.io', resource: 'ingresses' })),
+  // Canary image and scale, stable promotion; read to wait for readiness.
+  ...['get', 'patch'].map((verb) => ({ verb, group: 'apps', resource: 'deployments' })),
+  { verb: 'get', group: '', resource: 'services' },
+  // The rollout record.
+  ...['get', 'create', 'update'].map((verb) => ({ verb, group: '', resource: 'configmaps' })),
+  // One deploy at a time.
+  ...['get', 'create', 'update', 'delete'].map((verb) => ({ verb, group: 'coordination.k8s.io', resource: 'leases' })),
+  { verb: 'create', group: '', resource: 'events' },
+];
+
+export function describeAccess(a: AccessRequirement, namespace: string): string {
+  const resource = `${a.resource}${a.subresource ? `/${a.subresource}` : ''}${a.group ? `.${a.group}` : ''}`;
+  return `cannot ${a.verb} ${resource} in namespace ${namespace}`;
+}
+
+export interface PreflightOptions {
+  kc: KubeConfig;
+  namespace: string;
+  names: TargetNames;
+  retry?: RetryOptions;
+}
+
+type Check = { kind: 'Deployment' | 'Service' | 'Ingress'; name: string; field: keyof TargetNames };
+
+/** Problems that would stop the rollout, each a sentence; empty when it may start. Writes nothing. */
+export async function preflight({ kc, namespace, names, retry: retryOpts }: PreflightOptions): Promise<string[]> {
+  const retry = { ...retryOpts, server: serverOf(kc) };
+  const apps = kc.makeApiClient(AppsV1Api);
+  const core = kc.makeApiClient(CoreV1Api);
+  const net = kc.makeApiClient(NetworkingV1Api);
+  const authz = kc.makeApiClient(AuthorizationV1Api);
+
+  const checks: Check[] = [
+    { kind: 'Deployment', name: names.stableDeployment, field: 'stableDeployment' },
+    { kind: 'Service', name: names.stableService, field: 'stableService' },
+    { kind: 'Ingress', name: names.stableIngress, field: 'stableIngress' },
+    { kind: 'Deployment', name: names.canaryDeployment, field: 'canaryDeployment' },
+    { kind: 'Service', name: names.canaryService, field: 'canaryService' },
+  ];
+  const read = (c: Check): Promise<unknown> => {
+    const args = { name: c.name, namespace };
+    if (c.kind === 'Deployment') return apps.readNamespacedDeployment(args);
+    if (c.kind === 'Service') return core.readNamespacedService(args);
+    return net.readNamespacedIngress(args);
+  };
+  const missing = await Promise.all(
+    checks.map(async (c): Promise<string | undefined> => {
+      try {
+        await withKubeRetry(`reading ${c.kind} ${namespace}/${c.name}`, () => read(c), retry);
+        return undefined;
+      } catch (err) {
+        if (isNotFound(err)) {
+          return `${c.kind} ${namespace}/${c.name} not found (the ${c.field.replace(/([A-Z])/g, ' $1').toLowerCase()}; set spec.target.${c.field} in the policy if it has another name)`;
+        }
+        // A refused read is reported by the access review below.
+        if (err instanceof CanaryError && err.kind === 'invalid-input') return undefined;
+        throw err;
+      }
+    }),
+  );
+
+  const denied = await Promise.all(
+    REQUIRED_ACCESS.map(async (a): Promise<string | undefined> => {
+      const review = await withKubeRetry(
+        `asking whether this user may ${a.verb} ${a.resource}`,
+        () =>
+          authz.createSelfSubjectAccessReview({
+            body: {
+              apiVersion: 'authorization.k8s.io/v1',
+              kind: 'SelfSubjectAccessReview',
+              spec: { resourceAttributes: { namespace, verb: a.verb, group: a.group, resource: a.resource, ...(a.subresource ? { subresource: a.subresource } : {}) } },
+            },
+          }),
+        retry,
+      );
+      return review.status?.allowed ? undefined : describeAccess(a, namespace);
+    }),
+  );
+
+  return [...missing, ...denied].filter((p): p is string => p !== undefined);
+}

@@ -1,0 +1,228 @@
+// Faults on the wire (5xx, 429, resets, timeouts, 403) through real client-node calls, and the
+// kubeconfig search with its errors.
+
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { CanaryError, messageOf } from '../../src/errors.js';
+import { isConflict, isNotFound, statusCode, withKubeRetry } from '../../src/k8s/api-errors.js';
+import { connect } from '../../src/k8s/connection.js';
+import { IngressRouter } from '../../src/k8s/ingress-router.js';
+import { targetNames } from '../../src/policy/policy.js';
+import { seedCheckout } from '../support/fake-kube/seed.js';
+import { kubeconfigYaml } from '../support/fake-kube/kubeconfig.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube/server.js';
+
+let fake: FakeKube;
+let sleeps: number[];
+const sleep = async (ms: number): Promise<void> => {
+  sleeps.push(ms);
+};
+
+beforeEach(async () => {
+  fake = await startFakeKube();
+  seedCheckout(fake);
+  sleeps = [];
+});
+afterEach(async () => {
+  await fake.stop();
+});
+
+const net = () => connect({ kubeconfig: fake.kubeconfigPath }).kc.makeApiClient(NetworkingV1Api);
+const readStable = () => net().readNamespacedIngress({ name: 'checkout', namespace: 'shop' });
+
+describe('withKubeRetry', () => {
+  it('retries 503s with exponential backoff', async () => {
+    const fault = fake.injectFault({ kind: 'status', code: 503, method: 'GET', pathPattern: '/ingresses/checkout', times: 3 });
+    const ing = await withKubeRetry('reading the stable Ingress', readStable, { sleep, baseDelayMs: 100 });
+    expect(ing.metadata?.name).toBe('checkout');
+    expect(fault.hits).toBe(3);
+    expect(sleeps).toEqual([100, 200, 400]);
+  });
+
+  it('waits as long as a 429 Retry-After asks', async () => {
+    fake.injectFault({ kind: '429', retryAfterSeconds: 7, pathPattern: '/ingresses/checkout' });
+    await withKubeRetry('reading the stable Ingress', readStable, { sleep, baseDelayMs: 100 });
+    expect(sleeps).toEqual([7000]);
+  });
+
+  it('retries a reset connection', async () => {
+    const fault = fake.injectFault({ kind: 'reset', pathPattern: '/ingresses/checkout' });
+    const ing = await withKubeRetry('reading the stable Ingress', readStable, { sleep });
+    expect(ing.metadata?.name).toBe('checkout');
+    expect(fault.hits).toBe(1);
+    expect(fake.requests.filter((r) => r.path.endsWith('/ingresses/checkout')).map((r) => r.status)).toEqual([0, 200]);
+  });
+
+  it('treats a call that takes too long as a timeout and retries it', async () => {
+    fake.injectFault({ kind: 'latency', ms: 1000, pathPattern: '/ingresses/checkout' });
+    const ing = await withKubeRetry('reading the stable Ingress', readStable, { sleep, timeoutMs: 100 });
+    expect(ing.metadata?.name).toBe('checkout');
+    expect(sleeps).toHaveLength(1);
+  });
+
+  it('gives up after the last attempt saying where and what', async () => {
+    fake.injectFault({ kind: 'status', code: 503, pathPattern: '/ingresses/checkout', times: Infinity });
+    const err = await withKubeRetry('reading the stable Ingress', readStable, { sleep, attempts: 3, server: fake.url }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CanaryError);
+    expect((err as CanaryError).exitCode).toBe(5);
+    expect((err as CanaryError).message).toBe(
+      `Kubernetes API at ${fake.url} unreachable while reading the stable Ingress after 3 attempts: HTTP 503 ServiceUnavailable: the server is currently unable to handle the request`,
+    );
+    expect(messageOf(err)).not.toContain(fake.token);
+  });
+
+  it('reports a refused API server (nothing listening) as unreachable', async () => {
+    const url = fake.url;
+    const api = net();
+    await fake.stop();
+    const read = () => api.readNamespacedIngress({ name: 'checkout', namespace: 'shop' });
+    const err = await withKubeRetry('reading the stable Ingress', read, { sleep, attempts: 2, server: url }).catch((e: unknown) => e);
+    expect((err as CanaryError).kind).toBe('unreachable');
+    expect((err as CanaryError).message).toMatch(/ECONNREFUSED/);
+    fake = await startFakeKube();
+  });
+
+  it('turns 403 into an operator error naming the permission and the manifest, without retrying', async () => {
+    fake.deny({ verb: 'get', group: 'networking.k8s.io', resource: 'ingresses' });
+    const err = await withKubeRetry('reading the stable Ingress', readStable, { sleep }).catch((e: unknown) => e);
+    expect((err as CanaryError).kind).toBe('invalid-input');
+    expect((err as CanaryError).message).toBe(
+      'Kubernetes API refused reading the stable Ingress: ingresses.networking.k8s.io "checkout" is forbidden: User "system:serviceaccount:ci:canary" cannot get resource "ingresses" in API group "networking.k8s.io" in the namespace "shop"; grant it with examples/rbac.yaml',
+    );
+    expect(sleeps).toEqual([]);
+  });
+
+  it('passes 404 and 409 through untouched for callers', async () => {
+    const notFound = await withKubeRetry('x', () => net().readNamespacedIngress({ name: 'nope', namespace: 'shop' }), { sleep }).catch((e: unknown) => e);
+    expect(isNotFound(notFound)).toBe(true);
+    const core = connect({ kubeconfig: fake.kubeconfigPath }).kc.makeApiClient(CoreV1Api);
+    const body = { metadata: { name: 'cm', namespace: 'shop' }, data: {} };
+    await core.createNamespacedConfigMap({ namespace: 'shop', body });
+    const conflict = await withKubeRetry('x', () => core.createNamespacedConfigMap({ namespace: 'shop', body }), { sleep }).catch((e: unknown) => e);
+    expect(isConflict(conflict)).toBe(true);
+    expect(statusCode(conflict)).toBe(409);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('a router weight change rides out a 503 and a 429 on the way', async () => {
+    const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
+    const router = new IngressRouter({ kc, namespace: 'shop', names: targetNames('checkout', {}), rolloutId: 'r', target: 'checkout', retry: { sleep } });
+    await router.prepare();
+    fake.injectFault({ kind: 'status', code: 503, method: 'PATCH' });
+    fake.injectFault({ kind: '429', retryAfterSeconds: 2, method: 'PATCH' });
+    await router.setWeight(10);
+    expect(await router.getWeight()).toBe(10);
+    expect(sleeps).toEqual([500, 2000]);
+  });
+});
+
+describe('connect', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'canary-kubeconfig-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('uses --kubeconfig and reports its context, server, user and namespace', () => {
+    const conn = connect({ kubeconfig: fake.kubeconfigPath, env: {} });
+    expect({ ...conn, kc: undefined }).toEqual({ kc: undefined, context: 'fake-kube', server: fake.url, user: 'canary-ci', defaultNamespace: 'default' });
+  });
+
+  it('a missing --kubeconfig says what was looked for', () => {
+    const err = (() => {
+      try {
+        connect({ kubeconfig: join(dir, 'nope'), env: {} });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect((err as CanaryError).exitCode).toBe(2);
+    expect(messageOf(err)).toContain(`--kubeconfig ${join(dir, 'nope')}: no such file`);
+  });
+
+  it('with nothing anywhere, lists every place looked, in order', () => {
+    const err = (() => {
+      try {
+        connect({ env: { HOME: dir } });
+      } catch (e) {
+        return e;
+      }
+    })() as CanaryError;
+    expect(err.kind).toBe('invalid-input');
+    expect(err.details).toEqual([
+      'KUBECONFIG: not set',
+      `${join(dir, '.kube', 'config')}: no such file`,
+      'in-cluster service account: KUBERNETES_SERVICE_HOST is not set (not running in a pod)',
+    ]);
+  });
+
+  it('merges a KUBECONFIG list, skipping missing files, and finds ~/.kube/config otherwise', () => {
+    const second = join(dir, 'second');
+    // kubectl's rule: the first file to define a name wins, so the second file's clusters need their own names.
+    writeFileSync(
+      second,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'prod',
+        clusters: [{ name: 'prod', cluster: { server: 'https://10.0.0.1:6443' } }],
+        users: [{ name: 'prod-user', user: { token: 'other-token' } }],
+        contexts: [{ name: 'prod', context: { cluster: 'prod', user: 'prod-user' } }],
+      }),
+    );
+    const conn = connect({ env: { KUBECONFIG: [join(dir, 'missing'), fake.kubeconfigPath, second].join(':') }, context: 'prod' });
+    expect(conn.server).toBe('https://10.0.0.1:6443');
+    expect(connect({ env: { KUBECONFIG: `${fake.kubeconfigPath}:${second}` } }).context).toBe('fake-kube');
+
+    mkdirSync(join(dir, '.kube'));
+    writeFileSync(join(dir, '.kube', 'config'), kubeconfigYaml({ server: fake.url, token: 't', namespace: 'shop' }));
+    expect(connect({ env: { HOME: dir } }).defaultNamespace).toBe('shop');
+  });
+
+  it('an unknown --context lists the contexts available', () => {
+    const err = (() => {
+      try {
+        connect({ kubeconfig: fake.kubeconfigPath, context: 'staging', env: {} });
+      } catch (e) {
+        return e;
+      }
+    })() as CanaryError;
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toBe(`--context "staging" is not defined in the kubeconfig --kubeconfig ${fake.kubeconfigPath}`);
+    expect(err.details).toEqual(['contexts available: fake-kube']);
+  });
+
+  it('a broken kubeconfig is reported without echoing its content (tokens)', () => {
+    const broken = join(dir, 'broken');
+    writeFileSync(broken, `apiVersion: v1\nusers:\n- name: u\n  user:\n    token: s3cret-token-value\n   bad: [indent\n`);
+    const err = (() => {
+      try {
+        connect({ kubeconfig: broken, env: {} });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect((err as CanaryError).kind).toBe('invalid-input');
+    expect(messageOf(err)).toMatch(/cannot be used: not valid YAML/);
+    expect(messageOf(err)).not.toContain('s3cret-token-value');
+  });
+
+  it('falls back to the in-cluster service account', () => {
+    const sa = join(dir, 'sa');
+    mkdirSync(sa);
+    writeFileSync(join(sa, 'token'), 'in-cluster-token');
+    writeFileSync(join(sa, 'namespace'), 'shop\n');
+    const conn = connect({ env: { HOME: dir, KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountDir: sa });
+    expect({ server: conn.server, namespace: conn.defaultNamespace, context: conn.context }).toEqual({
+      server: 'https://10.96.0.1:443',
+      namespace: 'shop',
+      context: 'in-cluster',
+    });
+  });
+});

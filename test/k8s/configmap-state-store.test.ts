@@ -1,0 +1,149 @@
+// The rollout record in a ConfigMap: optimistic concurrency, corruption, and the size cap.
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CheckRecord } from '../../src/analysis/types.js';
+import { ConfigMapStateStore, CorruptRecordError, MAX_RECORD_BYTES, RECORD_KEY } from '../../src/k8s/configmap-state-store.js';
+import { connect } from '../../src/k8s/connection.js';
+import { StateConflictError } from '../../src/rollout/ports.js';
+import type { RolloutRecord } from '../../src/rollout/record.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube/server.js';
+
+let fake: FakeKube;
+
+beforeEach(async () => {
+  fake = await startFakeKube({ namespaces: ['default', 'shop'] });
+});
+afterEach(async () => {
+  await fake.stop();
+});
+
+function store(): ConfigMapStateStore {
+  const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
+  return new ConfigMapStateStore({ kc, namespace: 'shop', target: 'checkout', retry: { sleep: async () => undefined } });
+}
+
+function check(index: number, queryText = 'sum(rate(nginx_ingress_controller_requests{canary!=""}[1m]))'): CheckRecord {
+  return {
+    index,
+    at: new Date(Date.UTC(2025, 0, 1, 0, index)).toISOString(),
+    stepIndex: 0,
+    weight: 10,
+    verdict: 'pass',
+    results: [
+      { metric: 'error-rate', check: 'error rate ≤ 5%', judge: 'threshold', critical: true, unit: 'ratio', canary: 0.01, stable: 0.01, threshold: 0.05, verdict: 'pass', reason: 'ok', queries: [queryText], evidence: { requests: 1200 } },
+    ],
+  };
+}
+
+function record(checks: CheckRecord[] = [check(1)]): RolloutRecord {
+  return {
+    schemaVersion: 1,
+    id: 'checkout-20250101T000000Z',
+    target: 'checkout',
+    namespace: 'shop',
+    phase: 'progressing',
+    stepIndex: 0,
+    weight: 10,
+    images: { stable: 'shop/checkout:1', canary: 'shop/checkout:2' },
+    startedBy: 'https://github.com/acme/shop/actions/runs/1',
+    startedAt: '2025-01-01T00:00:00.000Z',
+    updatedAt: '2025-01-01T00:01:00.000Z',
+    policy: { name: 'default', source: 'policies/default.yaml', plannedChecks: 40, intervalMs: 60_000, steps: [{ weight: 10, durationMs: 900_000 }] },
+    steps: [{ index: 0, weight: 10, startedAt: '2025-01-01T00:00:00.000Z' }],
+    checks,
+  };
+}
+
+describe('ConfigMapStateStore', () => {
+  it('creates the record, labels it as ours, and reads it back exactly', async () => {
+    const s = store();
+    expect(await s.load()).toBeNull();
+    const version = await s.save(record(), null);
+
+    const cm = fake.get('ConfigMap', 'shop', 'checkout-canary-rollout');
+    expect(cm?.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'canary-cli', 'canary-cli.dev/target': 'checkout' });
+    expect(cm?.metadata?.resourceVersion).toBe(version);
+    expect(await s.load()).toEqual({ record: record(), version });
+  });
+
+  it('replaces with the expected resourceVersion as a precondition', async () => {
+    const s = store();
+    const v1 = await s.save(record(), null);
+    const next = { ...record([check(1), check(2)]), weight: 25 };
+    const v2 = await s.save(next, v1);
+    expect(v2).not.toBe(v1);
+    expect(fake.requests.filter((r) => r.method === 'PUT').map((r) => (r.body as { metadata: { resourceVersion: string } }).metadata.resourceVersion)).toEqual([v1]);
+    expect((await s.load())?.record.weight).toBe(25);
+  });
+
+  it('a stale write is a StateConflictError carrying what is stored now', async () => {
+    const s = store();
+    const v1 = await s.save(record(), null);
+    const rollback = { ...record(), phase: 'rolled-back' as const, rollback: { reason: 'pager', requestedBy: 'alice', at: '2025-01-01T00:02:00.000Z' } };
+    const theirs = await store().save(rollback, v1);
+
+    const err = await s.save({ ...record(), weight: 50 }, v1).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StateConflictError);
+    expect((err as StateConflictError).current).toEqual({ record: rollback, version: theirs });
+    expect((await s.load())?.record.phase).toBe('rolled-back');
+  });
+
+  it('creating when a record already exists is a conflict with the stored record', async () => {
+    const v1 = await store().save(record(), null);
+    const err = await store().save({ ...record(), id: 'checkout-other' }, null).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StateConflictError);
+    expect((err as StateConflictError).current?.version).toBe(v1);
+    expect((err as StateConflictError).current?.record.id).toBe('checkout-20250101T000000Z');
+  });
+
+  it('a create that timed out but landed, then retried, is not mistaken for someone else\'s record', async () => {
+    const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
+    // The first POST answers too late; the retry (after the first has landed) meets AlreadyExists.
+    fake.injectFault({ kind: 'latency', ms: 300, method: 'POST', pathPattern: '/configmaps' });
+    const slow = new ConfigMapStateStore({
+      kc,
+      namespace: 'shop',
+      target: 'checkout',
+      retry: { timeoutMs: 100, sleep: () => new Promise((resolve) => setTimeout(resolve, 400)) },
+    });
+    const version = await slow.save(record(), null);
+    expect(fake.requests.filter((r) => r.method === 'POST').map((r) => r.status)).toEqual([201, 409]);
+    expect((await store().load())?.version).toBe(version);
+  });
+
+  it('a record that is not JSON, or not schemaVersion 1, is reported corrupt with its raw text and version', async () => {
+    fake.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'checkout-canary-rollout', namespace: 'shop' }, data: { [RECORD_KEY]: '{"schemaVersion":1,"phase":' } });
+    const err = await store().load().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CorruptRecordError);
+    const corrupt = err as CorruptRecordError;
+    expect(corrupt.raw).toBe('{"schemaVersion":1,"phase":');
+    expect(corrupt.version).toBe(fake.get('ConfigMap', 'shop', 'checkout-canary-rollout')?.metadata?.resourceVersion);
+    expect(corrupt.message).toMatch(/unreadable \(not valid JSON/);
+    expect(corrupt.exitCode).toBe(2);
+
+    // `canary rollback` can overwrite it using the version carried by the error.
+    await store().save({ ...record(), phase: 'aborted' }, corrupt.version);
+    expect((await store().load())?.record.phase).toBe('aborted');
+
+    fake.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'checkout-canary-rollout', namespace: 'shop' }, data: { [RECORD_KEY]: '{"schemaVersion":2}' } });
+    await expect(store().load()).rejects.toThrow(/schemaVersion 2, expected 1/);
+  });
+
+  it('keeps a huge record under the ConfigMap limit by dropping old checks\' queries, keeping the last 5 complete', async () => {
+    const bigQuery = 'x'.repeat(20_000);
+    const checks = Array.from({ length: 60 }, (_, i) => check(i + 1, bigQuery));
+    const s = store();
+    const version = await s.save(record(checks), null);
+    const stored = fake.get('ConfigMap', 'shop', 'checkout-canary-rollout') as { data: Record<string, string> };
+    expect(Buffer.byteLength(stored.data[RECORD_KEY] ?? '')).toBeLessThanOrEqual(MAX_RECORD_BYTES);
+
+    const loaded = await s.load();
+    expect(loaded?.version).toBe(version);
+    const got = loaded?.record as RolloutRecord & { trimmed?: boolean };
+    expect(got.trimmed).toBe(true);
+    expect(got.checks).toHaveLength(60);
+    expect(got.checks.slice(-5).every((c) => c.results[0]?.queries[0] === bigQuery)).toBe(true);
+    expect(got.checks.slice(0, 55).every((c) => c.results[0]?.queries.length === 0)).toBe(true);
+    expect(got.checks[0]?.results[0]?.canary).toBe(0.01);
+  });
+});

@@ -1,0 +1,200 @@
+// The ingress-nginx router against the fake API server over HTTP: what it creates, what it
+// refuses, and that the stable Ingress and foreign Ingresses are never written.
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CanaryError } from '../../src/errors.js';
+import { connect } from '../../src/k8s/connection.js';
+import {
+  findOwnedCanaryIngress,
+  IngressRouter,
+  setOwnedCanaryWeight,
+  WEIGHT_ANNOTATION,
+} from '../../src/k8s/ingress-router.js';
+import { targetNames } from '../../src/policy/policy.js';
+import { seedCheckout } from '../support/fake-kube/seed.js';
+import { startFakeKube, type FakeKube, type KubeObject } from '../support/fake-kube/server.js';
+
+const noSleep = async (): Promise<void> => undefined;
+const names = targetNames('checkout', {});
+
+let fake: FakeKube;
+
+beforeEach(async () => {
+  fake = await startFakeKube();
+  seedCheckout(fake);
+});
+afterEach(async () => {
+  await fake.stop();
+});
+
+function router(extra: Partial<ConstructorParameters<typeof IngressRouter>[0]> = {}): IngressRouter {
+  const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
+  return new IngressRouter({ kc, namespace: 'shop', names, rolloutId: 'checkout-20250101T000000Z', target: 'checkout', retry: { sleep: noSleep }, ...extra });
+}
+
+const ingressWrites = () => fake.writes().filter((r) => r.path.includes('/ingresses'));
+type Spec = { rules?: { host?: string; http?: { paths: { path?: string; backend: { service?: { name: string; port?: { number?: number } } } }[] } }[]; tls?: unknown; ingressClassName?: string };
+const specOf = (o: KubeObject | undefined): Spec => (o?.['spec'] ?? {}) as Spec;
+
+describe('IngressRouter.prepare', () => {
+  it('copies only the stable-service routes to the canary Service, keeping TLS and the ingress class', async () => {
+    const stable = fake.get('Ingress', 'shop', 'checkout');
+    // A second path to another service must not be copied.
+    const withAdmin = structuredClone(stable) as KubeObject;
+    specOf(withAdmin).rules?.[0]?.http?.paths.push({ path: '/admin', pathType: 'Prefix', backend: { service: { name: 'admin', port: { number: 8080 } } } } as never);
+    withAdmin.metadata = { ...withAdmin.metadata, annotations: { 'kubernetes.io/ingress.class': 'nginx' } };
+    fake.put(withAdmin);
+    const before = fake.get('Ingress', 'shop', 'checkout');
+
+    await router({ headerRouting: { header: 'X-Canary', value: 'always' } }).prepare();
+
+    const canary = fake.get('Ingress', 'shop', 'checkout-canary');
+    expect(canary?.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'canary-cli', 'canary-cli.dev/target': 'checkout' });
+    expect(canary?.metadata?.annotations).toMatchObject({
+      'nginx.ingress.kubernetes.io/canary': 'true',
+      [WEIGHT_ANNOTATION]: '0',
+      'nginx.ingress.kubernetes.io/canary-by-header': 'X-Canary',
+      'nginx.ingress.kubernetes.io/canary-by-header-value': 'always',
+      'kubernetes.io/ingress.class': 'nginx',
+      'canary-cli.dev/rollout-id': 'checkout-20250101T000000Z',
+    });
+    const spec = specOf(canary);
+    expect(spec.ingressClassName).toBe('nginx');
+    expect(spec.tls).toEqual([{ hosts: ['shop.example.com'], secretName: 'checkout-tls' }]);
+    expect(spec.rules).toHaveLength(1);
+    expect(spec.rules?.[0]?.host).toBe('shop.example.com');
+    expect(spec.rules?.[0]?.http?.paths.map((p) => [p.path, p.backend.service?.name, p.backend.service?.port?.number])).toEqual([['/', 'checkout-canary', 80]]);
+    // The stable Ingress is untouched.
+    expect(fake.get('Ingress', 'shop', 'checkout')).toEqual(before);
+    expect(ingressWrites().every((w) => !w.path.endsWith('/ingresses/checkout'))).toBe(true);
+    expect(await router().getWeight()).toBe(0);
+  });
+
+  it('adopts its own canary Ingress from an earlier rollout: rules refreshed, weight back to 0', async () => {
+    await router().prepare();
+    await router().setWeight(50);
+    fake.remove('Ingress', 'shop', 'checkout');
+    seedCheckout(fake, { host: 'new.example.com' });
+
+    await router({ rolloutId: 'second' }).prepare();
+
+    const canary = fake.get('Ingress', 'shop', 'checkout-canary');
+    expect(canary?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('0');
+    expect(canary?.metadata?.annotations?.['canary-cli.dev/rollout-id']).toBe('second');
+    expect(specOf(canary).rules?.[0]?.host).toBe('new.example.com');
+    expect(ingressWrites().some((w) => w.method === 'PUT' && w.path.endsWith('/ingresses/checkout-canary'))).toBe(true);
+  });
+
+  it('refuses, writing nothing, when another canary Ingress already serves the same host and path', async () => {
+    fake.put({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'checkout-flagger', namespace: 'shop', annotations: { 'nginx.ingress.kubernetes.io/canary': 'true', [WEIGHT_ANNOTATION]: '20' } },
+      spec: { ingressClassName: 'nginx', rules: [{ host: 'shop.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'checkout-primary', port: { number: 80 } } } }] } }] },
+    });
+    fake.clearRequests();
+
+    const err = await router().prepare().catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(CanaryError);
+    expect((err as CanaryError).kind).toBe('invalid-input');
+    expect((err as CanaryError).message).toContain('shop/checkout-flagger');
+    expect((err as CanaryError).message).toContain('shop.example.com/');
+    expect(fake.writes()).toEqual([]);
+    expect(fake.get('Ingress', 'shop', 'checkout-canary')).toBeUndefined();
+    expect(fake.get('Ingress', 'shop', 'checkout-flagger')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('20');
+  });
+
+  it('refuses, writing nothing, when an Ingress with the canary name exists without our label', async () => {
+    const stable = fake.get('Ingress', 'shop', 'checkout') as KubeObject;
+    fake.put({ ...stable, metadata: { name: 'checkout-canary', namespace: 'shop', labels: { team: 'payments' } } });
+    const before = fake.get('Ingress', 'shop', 'checkout-canary');
+    fake.clearRequests();
+
+    const err = await router().prepare().catch((e: unknown) => e);
+
+    expect((err as CanaryError).kind).toBe('invalid-input');
+    expect((err as CanaryError).message).toMatch(/Ingress shop\/checkout-canary already exists and was not created by canary-cli/);
+    expect((err as CanaryError).message).toContain('spec.target.canaryIngress');
+    expect(fake.writes()).toEqual([]);
+    expect(fake.get('Ingress', 'shop', 'checkout-canary')).toEqual(before);
+    // Nor will it change the weight of an Ingress it does not own.
+    await expect(router().setWeight(10)).rejects.toThrow(/not managed by canary-cli/);
+    expect(await router().getWeight()).toBeNull();
+  });
+
+  it('says which Service it looked for when the stable Ingress has no route to it', async () => {
+    const err = await router({ names: targetNames('checkout', { stableService: 'checkout-v1' }) }).prepare().catch((e: unknown) => e);
+    expect((err as CanaryError).message).toMatch(/no path whose backend is Service checkout-v1/);
+    expect(fake.writes()).toEqual([]);
+  });
+});
+
+describe('IngressRouter weights', () => {
+  it('changes the weight with a JSON merge patch of that one annotation, conditional on a fresh resourceVersion', async () => {
+    const r = router();
+    await r.prepare();
+    fake.clearRequests();
+
+    await r.setWeight(25);
+
+    const patches = fake.writes();
+    expect(patches).toHaveLength(1);
+    const patch = patches[0];
+    expect(patch?.method).toBe('PATCH');
+    expect(patch?.path).toBe('/apis/networking.k8s.io/v1/namespaces/shop/ingresses/checkout-canary');
+    expect(patch?.contentType).toBe('application/merge-patch+json');
+    const rvRead = fake.requests.find((q) => q.method === 'GET' && q.path.endsWith('/checkout-canary'));
+    expect(rvRead?.status).toBe(200);
+    expect(patch?.body).toEqual({ metadata: { resourceVersion: expect.any(String), annotations: { [WEIGHT_ANNOTATION]: '25' } } });
+    expect(await r.getWeight()).toBe(25);
+  });
+
+  it('retries a weight patch that meets a concurrent write (409) after reading again', async () => {
+    const r = router();
+    await r.prepare();
+    // Someone labels our Ingress between our read and our patch: the first patch is stale.
+    let interfered = false;
+    fake.clearRequests();
+    const watcher = setInterval(() => {
+      const read = fake.requests.find((q) => q.method === 'GET' && q.path.endsWith('/checkout-canary'));
+      if (read && !interfered) {
+        interfered = true;
+        const current = fake.get('Ingress', 'shop', 'checkout-canary') as KubeObject;
+        fake.put({ ...current, metadata: { ...current.metadata, labels: { ...current.metadata?.labels, touched: 'yes' } } });
+      }
+    }, 0);
+    // Holding the patch back a little gives the interfering write time to land first.
+    fake.injectFault({ kind: 'latency', ms: 100, method: 'PATCH', pathPattern: '/checkout-canary' });
+    try {
+      await r.setWeight(10);
+    } finally {
+      clearInterval(watcher);
+    }
+    const patches = fake.requests.filter((q) => q.method === 'PATCH');
+    expect(patches.map((p) => p.status)).toEqual([409, 200]);
+    const gets = fake.requests.filter((q) => q.method === 'GET' && q.path.endsWith('/checkout-canary'));
+    expect(gets.length).toBeGreaterThanOrEqual(2);
+    const canary = fake.get('Ingress', 'shop', 'checkout-canary');
+    expect(canary?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('10');
+    expect(canary?.metadata?.labels?.['touched']).toBe('yes');
+  });
+
+  it('getWeight is null when there is no canary Ingress of ours', async () => {
+    expect(await router().getWeight()).toBeNull();
+  });
+
+  it('rollback without a record: finds our canary Ingress by label and sets it to 0', async () => {
+    const r = router();
+    await r.prepare();
+    await r.setWeight(50);
+    const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
+
+    const found = await findOwnedCanaryIngress(kc, 'shop', 'checkout');
+    expect(found).toEqual({ name: 'checkout-canary', weight: 50 });
+    await setOwnedCanaryWeight(kc, 'shop', 'checkout-canary', 0);
+
+    expect(fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('0');
+    expect(await findOwnedCanaryIngress(kc, 'shop', 'payments')).toBeNull();
+  });
+});

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { renderStatus, statusView } from '../../src/report/status-view.js';
+import type { RolloutRecord } from '../../src/rollout/record.js';
+import { statusExitCode } from '../../src/cli/status.js';
+
+const NOW = Date.parse('2026-01-15T10:21:30Z');
+
+function record(over: Partial<RolloutRecord> = {}): RolloutRecord {
+  return {
+    schemaVersion: 1,
+    id: 'checkout-20260115T100000Z',
+    target: 'checkout',
+    namespace: 'shop',
+    phase: 'progressing',
+    stepIndex: 1,
+    weight: 25,
+    images: { stable: 'shop/checkout:1', canary: 'shop/checkout:2' },
+    startedBy: 'https://github.com/shop/checkout/actions/runs/42',
+    startedAt: '2026-01-15T10:00:00.000Z',
+    updatedAt: '2026-01-15T10:21:00.000Z',
+    policy: {
+      name: 'default',
+      source: 'policies/default.yaml',
+      plannedChecks: 40,
+      intervalMs: 60_000,
+      steps: [
+        { weight: 10, durationMs: 900_000 },
+        { weight: 25, durationMs: 600_000 },
+        { weight: 50, durationMs: 900_000 },
+      ],
+    },
+    steps: [],
+    checks: Array.from({ length: 21 }, (_, i) => ({
+      index: i + 1,
+      at: new Date(Date.parse('2026-01-15T10:01:00Z') + i * 60_000).toISOString(),
+      stepIndex: i < 15 ? 0 : 1,
+      weight: i < 15 ? 10 : 25,
+      verdict: 'pass' as const,
+      results: [
+        { metric: 'error-rate', check: 'error rate ≤ 5%', judge: 'threshold' as const, critical: true, unit: 'ratio' as const, canary: 0.004, stable: 0.005, threshold: 0.05, verdict: 'pass' as const, reason: 'ok', queries: [] },
+      ],
+    })),
+    ...over,
+  };
+}
+
+const lease = { holder: 'ci@runner', renewTime: '2026-01-15T10:21:25.000Z', expired: false };
+
+describe('canary status', () => {
+  it('shows phase, step, weight, images, age, the last check and what happens next', () => {
+    const text = renderStatus(statusView({ record: record(), liveWeight: 25, lease, now: NOW }), NOW);
+    expect(text).toContain('phase:   progressing — step 2/3 at 25%');
+    expect(text).toContain('weight:  25% (recorded and live agree)');
+    expect(text).toContain('images:  stable shop/checkout:1 · canary shop/checkout:2');
+    expect(text).toContain('started: 21m30s ago (2026-01-15T10:00:00.000Z) by https://github.com/shop/checkout/actions/runs/42');
+    expect(text).toContain('last check #21 at 2026-01-15T10:21:00.000Z (25%): PASS');
+    expect(text).toMatch(/error-rate\s+error rate ≤ 5%\s+0\.4%\s+0\.5%\s+5%\s+pass/);
+    // 6 checks done at 25% out of 10 planned.
+    expect(text).toContain('next:    4 more passing checks at 25% (one every 1m), then 50%');
+  });
+
+  it('says so when the recorded and the live weight differ', () => {
+    const text = renderStatus(statusView({ record: record(), liveWeight: 0, lease, now: NOW }), NOW);
+    expect(text).toContain('25% recorded, but 0% live on the Ingress: they differ');
+  });
+
+  it('tells the operator how to continue or stop a rollout whose deploy process is gone', () => {
+    const view = statusView({ record: record(), liveWeight: 25, lease: { ...lease, expired: true }, now: NOW });
+    expect(view.next).toBe(
+      'no deploy process holds the lease: the rollout is stalled at 25%; continue it with `canary deploy checkout --image shop/checkout:2 --resume` or stop it with `canary rollback checkout --reason ...`',
+    );
+    expect(statusExitCode(view)).toBe(0);
+  });
+
+  it('exits 3 after a rollback by analysis and 4 after an abort', () => {
+    const outcome = { result: 'rolled-back' as const, reason: 'error-rate: canary 12% above the 5% limit', at: '', exitCode: 3, traffic: 'canary at 0%, all traffic on stable' };
+    const rolled = statusView({ record: record({ phase: 'rolled-back', weight: 0, outcome }), liveWeight: 0, lease: null, now: NOW });
+    expect(statusExitCode(rolled)).toBe(3);
+    expect(renderStatus(rolled, NOW)).toContain('outcome: rolled-back: error-rate: canary 12% above the 5% limit');
+    expect(rolled.next).toBe('nothing: canary at 0%, all traffic on stable; fix the cause and deploy again');
+    expect(statusExitCode(statusView({ record: record({ phase: 'aborted', weight: 0 }), liveWeight: 0, lease: null, now: NOW }))).toBe(4);
+    expect(statusExitCode(statusView({ record: record({ phase: 'promoted', weight: 0 }), liveWeight: 0, lease: null, now: NOW }))).toBe(0);
+  });
+});

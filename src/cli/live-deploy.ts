@@ -43,15 +43,25 @@ export async function liveDeploy(opts: LiveDeployOptions): Promise<number> {
   const names = targetNames(opts.target, opts.policy.target);
   const client = prometheusClientFromSettings(opts.policy.prometheus, opts.prometheus);
 
-  const problems = await preflight({ kc: conn.kc, namespace, names });
+  const problems = await preflight({ kc: conn.kc, namespace, names, retry: { attempts: opts.policy.kubernetes.attempts, timeoutMs: opts.policy.kubernetes.timeoutMs } });
   if (problems.length) {
     throw invalidInput(`cannot start a rollout of ${opts.target} in namespace ${namespace}; nothing was changed`, problems);
   }
 
-  const state = new ConfigMapStateStore({ kc: conn.kc, namespace, target: opts.target });
+  const k = opts.policy.kubernetes;
+  const retry = { attempts: k.attempts, timeoutMs: k.timeoutMs };
+  const state = new ConfigMapStateStore({ kc: conn.kc, namespace, target: opts.target, retry });
   // Losing the lease means another process may take over: stop as if cancelled.
   const lost = new AbortController();
-  const lease = new RolloutLease({ kc: conn.kc, namespace, target: opts.target, holder: opts.startedBy, onLost: (why: string) => lost.abort(why) });
+  const lease = new RolloutLease({
+    kc: conn.kc,
+    namespace,
+    target: opts.target,
+    holder: opts.startedBy,
+    durationSeconds: Math.max(1, Math.round(k.leaseDurationMs / 1000)),
+    retry,
+    onLost: (why: string) => lost.abort(why),
+  });
   await lease.acquire();
   try {
     const existing = await state.load();
@@ -85,8 +95,16 @@ export async function liveDeploy(opts: LiveDeployOptions): Promise<number> {
       startedBy: opts.startedBy,
       rolloutId,
       ports: {
-        router: new IngressRouter({ kc: conn.kc, namespace, names, target: opts.target, rolloutId }),
-        workloads: new DeploymentWorkloads({ kc: conn.kc, namespace, names, clock: systemClock }),
+        router: new IngressRouter({ kc: conn.kc, namespace, names, target: opts.target, rolloutId, retry }),
+        workloads: new DeploymentWorkloads({
+          kc: conn.kc,
+          namespace,
+          names,
+          clock: systemClock,
+          pollMs: k.pollIntervalMs,
+          readyTimeoutMs: k.readyTimeoutMs,
+          retry,
+        }),
         metrics,
         state,
         incidents: opts.incidents,

@@ -68,6 +68,7 @@ export async function rollbackCommand(name: string, flags: RollbackFlags): Promi
   const conn = connect({ ...(flags.kubeconfig && { kubeconfig: flags.kubeconfig }), ...(flags.context && { context: flags.context }) });
   const namespace = parseNamespace(flags.namespace ?? conn.defaultNamespace);
   const names = targetNames(target, flags.policy.target);
+  const retry = { attempts: flags.policy.kubernetes.attempts, timeoutMs: flags.policy.kubernetes.timeoutMs };
   const actions: string[] = [];
   const say = (line: string) => {
     actions.push(line);
@@ -75,7 +76,7 @@ export async function rollbackCommand(name: string, flags: RollbackFlags): Promi
   };
 
   // 1. Traffic, before anything else.
-  const ingress = await findOwnedCanaryIngress(conn.kc, namespace, target);
+  const ingress = await findOwnedCanaryIngress(conn.kc, namespace, target, retry);
   let traffic: string;
   if (!ingress) {
     traffic = `no canary Ingress of ours exists for ${target}: all traffic is on stable`;
@@ -84,13 +85,13 @@ export async function rollbackCommand(name: string, flags: RollbackFlags): Promi
     traffic = `canary Ingress ${ingress.name} already at 0%: all traffic is on stable`;
     say(traffic);
   } else {
-    await setOwnedCanaryWeight(conn.kc, namespace, ingress.name, 0);
+    await setOwnedCanaryWeight(conn.kc, namespace, ingress.name, 0, retry);
     traffic = `canary Ingress ${ingress.name}: weight ${ingress.weight ?? '?'}% → 0%, all traffic on stable`;
     say(traffic);
   }
 
   // 2. The record: mark the abort so a running deploy stops, and status tells the story.
-  const store = new ConfigMapStateStore({ kc: conn.kc, namespace, target });
+  const store = new ConfigMapStateStore({ kc: conn.kc, namespace, target, retry });
   const now = systemClock.now();
   const at = new Date(now).toISOString();
   let record: RolloutRecord | null = null;
@@ -131,7 +132,7 @@ export async function rollbackCommand(name: string, flags: RollbackFlags): Promi
   say(alreadyRolledBack ? `record ${record.id}: already rolled back (${record.outcome?.reason ?? 'no reason recorded'})` : `record ${record.id}: aborted by ${flags.requestedBy}: ${reason}`);
 
   // 3. Scale the canary down and verify stable.
-  const workloads = new DeploymentWorkloads({ kc: conn.kc, namespace, names, clock: systemClock });
+  const workloads = new DeploymentWorkloads({ kc: conn.kc, namespace, names, clock: systemClock, retry, pollMs: flags.policy.kubernetes.pollIntervalMs });
   try {
     await workloads.scaleDownCanary();
     say(`Deployment ${names.canaryDeployment} scaled to 0`);

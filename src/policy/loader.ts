@@ -163,6 +163,13 @@ function resolve(file: PolicyFile, source: string): Policy {
         baselineMs: a.sequential?.baseline ?? 3_600_000,
       },
     },
+    kubernetes: {
+      attempts: spec.kubernetes?.attempts ?? 5,
+      timeoutMs: spec.kubernetes?.timeout ?? 30_000,
+      leaseDurationMs: spec.kubernetes?.leaseDuration ?? 60_000,
+      readyTimeoutMs: spec.kubernetes?.readyTimeout ?? 600_000,
+      pollIntervalMs: spec.kubernetes?.pollInterval ?? 2_000,
+    },
     prometheus: {
       ...(p.url !== undefined && { url: p.url }),
       timeoutMs: p.timeout ?? 10_000,

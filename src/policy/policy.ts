@@ -78,6 +78,14 @@ export interface AnalysisSettings {
   sequential: { alpha: number; beta: number; baselineMs: number };
 }
 
+export interface KubernetesSettings {
+  attempts: number;
+  timeoutMs: number;
+  leaseDurationMs: number;
+  readyTimeoutMs: number;
+  pollIntervalMs: number;
+}
+
 export interface Policy {
   name: string;
   /** Where the policy came from, for reports ("policies/default.yaml"). */
@@ -87,6 +95,7 @@ export interface Policy {
   steps: Step[];
   analysis: AnalysisSettings;
   prometheus: PrometheusSettings;
+  kubernetes: KubernetesSettings;
   /** Incident sinks, in policy order; empty when the policy names none. */
   incidents: IncidentSinkConfig[];
   /** Dashboard link template with {{placeholders}} (see src/incident/config.ts). */

@@ -253,6 +253,20 @@ export const policyFileSchema = z
         steps: z.array(stepSchema).min(1, { message: 'expected at least one step' }).optional(),
         analysis: analysisSchema.optional(),
         prometheus: prometheusSchema.optional(),
+        kubernetes: z
+          .object({
+            /** Tries per API call before the rollout gives up with exit 5 (first included). */
+            attempts: integer(1, 20).optional(),
+            /** One API call longer than this is a timeout (and retried). */
+            timeout: duration('a request timeout').optional(),
+            /** How long a dead deploy keeps the lease; `--resume` can take over after it. */
+            leaseDuration: duration('a lease duration').optional(),
+            /** How long a Deployment may take to become ready. */
+            readyTimeout: duration('a readiness timeout').optional(),
+            pollInterval: duration('a polling interval').optional(),
+          })
+          .strict()
+          .optional(),
         /** Where rollbacks are reported: webhook, Slack, PagerDuty, GitHub issue (src/incident/config.ts). */
         incidents: incidentsSchema.optional(),
         /** A dashboard link template for incidents and reports, e.g. Grafana with {{target}} and {{from}}. */

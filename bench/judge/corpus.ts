@@ -34,11 +34,22 @@ export interface Regression {
   /** Added error points (fraction) or latency multiplier. */
   size: number;
   label: string;
-  /** Step index (0-based) at whose first check the regression starts. */
+  /** Step index (0-based) in which the regression starts. */
   onsetStep: number;
+  /** Check within that step (0-based) at which it starts: 0 at the step's start, MID_STEP_CHECK mid-step. */
+  onsetCheckInStep: number;
 }
 
-export const REGRESSIONS: ReadonlyArray<Omit<Regression, 'onsetStep'>> = [
+/**
+ * Where a mid-step regression starts: the 6th check of its step (a bad pod, an expired cache, a
+ * degrading dependency — nothing waits for the next traffic shift).
+ */
+export const MID_STEP_CHECK = 5;
+
+/** Onsets per regression size and step: at the step's first check, and mid-step. */
+export const ONSETS_IN_STEP = [0, MID_STEP_CHECK] as const;
+
+export const REGRESSIONS: ReadonlyArray<Omit<Regression, 'onsetStep' | 'onsetCheckInStep'>> = [
   { kind: 'error', size: 0.01, label: '+1 pt errors' },
   { kind: 'error', size: 0.03, label: '+3 pt errors' },
   { kind: 'error', size: 0.1, label: '+10 pt errors' },
@@ -81,6 +92,8 @@ export interface CheckWindow {
   step: number;
   /** True for the windows after a step's planned checks, seen only while the step is held. */
   held: boolean;
+  /** True once the scenario's regression has begun (at this window or earlier). */
+  regressed: boolean;
   canary: SideWindow;
   stable: SideWindow;
 }
@@ -121,8 +134,10 @@ export function buildCorpus(seed: number, size: CorpusSize): Scenario[] {
   for (let band = 0; band < BANDS.length; band++) {
     for (let i = 0; i < size.healthyPerBand; i++) scenarios.push(make(band, null));
     for (const r of REGRESSIONS) {
-      for (let onsetStep = 0; onsetStep < SCHEDULE.length; onsetStep++) {
-        for (let i = 0; i < size.perRegressionPerOnsetPerBand; i++) scenarios.push(make(band, { ...r, onsetStep }));
+      for (const onsetCheckInStep of ONSETS_IN_STEP) {
+        for (let onsetStep = 0; onsetStep < SCHEDULE.length; onsetStep++) {
+          for (let i = 0; i < size.perRegressionPerOnsetPerBand; i++) scenarios.push(make(band, { ...r, onsetStep, onsetCheckInStep }));
+        }
       }
     }
   }
@@ -134,6 +149,7 @@ export function simulateRollout(scenario: Scenario): CheckWindow[] {
   const random = createRandom(scenario.seed);
   const windows: CheckWindow[] = [];
   const onsetStep = scenario.regression ? scenario.regression.onsetStep : Infinity;
+  const onsetCheckInStep = scenario.regression ? scenario.regression.onsetCheckInStep : 0;
   const trafficPhase = random.uniform() * 2 * Math.PI;
   let errorDrift = 0;
   let latencyDrift = 0;
@@ -154,7 +170,7 @@ export function simulateRollout(scenario: Scenario): CheckWindow[] {
       const total = random.poisson(traffic);
       const canaryRequests = random.binomial(total, weight);
       const stableRequests = total - canaryRequests;
-      const regressed = step >= onsetStep;
+      const regressed = step > onsetStep || (step === onsetStep && c >= onsetCheckInStep);
       const extraErrors = regressed && scenario.regression?.kind === 'error' ? scenario.regression.size : 0;
       const latencyFactor = regressed && scenario.regression?.kind === 'latency' ? scenario.regression.size : 1;
 
@@ -179,6 +195,7 @@ export function simulateRollout(scenario: Scenario): CheckWindow[] {
         check,
         step,
         held: c >= checks,
+        regressed,
         canary: side(canaryRequests, extraErrors, latencyFactor),
         stable: side(stableRequests, 0, 1),
       });

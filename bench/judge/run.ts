@@ -1,10 +1,11 @@
 // npm run bench:judge — runs the sequential, fixed-threshold and Mann-Whitney judges on the same
 // seeded corpus of simulated rollouts and prints, per judge and traffic band, the false-rollback
 // rate on healthy canaries and the detection rate and speed per regression, then checks the goals
-// of the issue. Options: --seed N, --healthy N (healthy rollouts per band), --per N (rollouts per
-// regression size, onset step and band).
+// of the issue. Regressions start either at a step's first check or mid-step (its 6th check), and
+// are reported apart. Options: --seed N, --healthy N (healthy rollouts per band), --per N (rollouts
+// per regression size, onset and band).
 
-import { BANDS, HOLD_CHECKS, REGRESSIONS, SCHEDULE, buildCorpus, simulateRollout, type CheckWindow, type Scenario } from './corpus.js';
+import { BANDS, HOLD_CHECKS, MID_STEP_CHECK, ONSETS_IN_STEP, REGRESSIONS, SCHEDULE, buildCorpus, simulateRollout, type CheckWindow, type Scenario } from './corpus.js';
 import { JUDGES, type BenchJudge, type RunningJudge } from './judges.js';
 
 interface Outcome {
@@ -31,7 +32,7 @@ function runRollout(running: RunningJudge, windows: readonly CheckWindow[], scen
     let lastIdle = false;
     for (const w of windows.filter((x) => x.step === step)) {
       if (w.held && !(holds && lastIdle)) break;
-      if (onsetAt === null && scenario.regression && step >= scenario.regression.onsetStep) onsetAt = seen;
+      if (onsetAt === null && w.regressed) onsetAt = seen;
       seen++;
       if (running.rollsBack(w)) return { rollbackAt: seen, onsetAt, undecided: false };
       lastIdle = w.canary.requests <= 0;
@@ -125,21 +126,27 @@ function detectionCell(d: Detection): string {
 const lines: string[] = [];
 const print = (line = '') => lines.push(line);
 
+const midStep = (s: Scenario) => (s.regression?.onsetCheckInStep ?? 0) > 0;
+const stepStart = (s: Scenario) => s.regression !== null && !midStep(s);
+const ordinalCheck = `${MID_STEP_CHECK + 1}th`;
+const regressedPerBand = REGRESSIONS.length * SCHEDULE.length * ONSETS_IN_STEP.length * size.perRegressionPerOnsetPerBand;
+
 print(`Judge benchmark — seed ${seed}: ${scenarios.length} simulated rollouts of 10% 15m → 25% 10m → 50% 15m, one check a minute`);
 print(
-  `(${size.healthyPerBand} healthy and ${REGRESSIONS.length * 3 * size.perRegressionPerOnsetPerBand} regressed per traffic band; regressions start at the first check of step 1, 2 or 3, ${size.perRegressionPerOnsetPerBand} each)`,
+  `(${size.healthyPerBand} healthy and ${regressedPerBand} regressed per traffic band; each regression starts in step 1, 2 or 3, at its first check or mid-step at its ${ordinalCheck} check, ${size.perRegressionPerOnsetPerBand} each)`,
 );
 print('Detection cells: detected% median/p90 checks from onset to rollback (a rollback before onset counts as missed).');
 print('Steps advance as the engine advances them with (a): on time, unless the last check saw no canary traffic (held; five');
 print('such checks in a row end the rollout "undecided", reported apart from rollbacks). (b) and (c) advance on time.');
 print('');
 
+const LABEL = 22;
 for (let j = 0; j < JUDGES.length; j++) {
   const judge = JUDGES[j] as BenchJudge;
   print(judge.name);
-  print(pad('', 16) + bandFilters.map((b) => pad(b.name, COLUMN)).join(''));
+  print(pad('', LABEL) + bandFilters.map((b) => pad(b.name, COLUMN)).join(''));
   print(
-    pad('false rollbacks', 16) +
+    pad('false rollbacks', LABEL) +
       bandFilters
         .map((b) => {
           const f = falseRollbacks(j, b.filter);
@@ -149,7 +156,7 @@ for (let j = 0; j < JUDGES.length; j++) {
   );
   if (judge.holdsWithoutTraffic) {
     print(
-      pad('undecided', 16) +
+      pad('undecided', LABEL) +
         bandFilters
           .map((b) => {
             const f = falseRollbacks(j, b.filter);
@@ -158,41 +165,56 @@ for (let j = 0; j < JUDGES.length; j++) {
           .join(''),
     );
   }
-  for (const r of REGRESSIONS) {
-    print(
-      pad(r.label, 16) +
-        bandFilters.map((b) => pad(detectionCell(detection(j, (s) => b.filter(s) && s.regression?.label === r.label)), COLUMN)).join(''),
-    );
+  for (const [title, onset] of [
+    ["starting at a step's 1st check", stepStart],
+    [`starting mid-step (${ordinalCheck} check)`, midStep],
+  ] as const) {
+    print(`  ${title}:`);
+    for (const r of REGRESSIONS) {
+      print(
+        pad(`  ${r.label}`, LABEL) +
+          bandFilters
+            .map((b) => pad(detectionCell(detection(j, (s) => b.filter(s) && onset(s) && s.regression?.label === r.label)), COLUMN))
+            .join(''),
+      );
+    }
   }
-  const onset1 = (label: string) => detection(j, (s) => s.band === 2 && s.regression?.label === label && s.regression.onsetStep === 0);
-  print(pad('  ≥50 rps, onset at 10%:', 16) + ` +3 pt ${detectionCell(onset1('+3 pt errors'))} · 2× ${detectionCell(onset1('2× latency'))}`);
+  const onset1 = (label: string) =>
+    detection(j, (s) => s.band === 2 && stepStart(s) && s.regression?.label === label && s.regression.onsetStep === 0);
+  const mid10 = detection(j, (s) => s.band === 2 && midStep(s) && s.regression?.label === '+10 pt errors');
+  print(`  ≥50 rps, onset at the 10% step: +3 pt ${detectionCell(onset1('+3 pt errors'))} · 2× ${detectionCell(onset1('2× latency'))}`);
+  print(`  ≥50 rps, +10 pt starting mid-step: ${detectionCell(mid10)} (median checks from onset to rollback: ${quantile(mid10.checks, 0.5)})`);
   print('');
 }
 
-// Goals from the issue.
+// Goals from the issue, and the mid-step one.
 const summary = JUDGES.map((_, j) => {
   const f = falseRollbacks(j, () => true);
   const all = detection(j, () => true);
   const atMargin = detection(j, (s) => s.regression !== null && ['+3 pt errors', '+10 pt errors', '2× latency', '3× latency'].includes(s.regression.label));
-  return { falseRate: f.rolledBack / f.n, f, all, atMargin };
+  const mid = detection(j, midStep);
+  return { falseRate: f.rolledBack / f.n, f, all, atMargin, mid };
 });
 const a = summary[0] as (typeof summary)[number];
 const goal1 = a.falseRate <= 0.01;
 const fast = (label: string) => {
-  const d = detection(0, (s) => s.band === 2 && s.regression?.label === label && s.regression.onsetStep === 0);
+  const d = detection(0, (s) => s.band === 2 && stepStart(s) && s.regression?.label === label && s.regression.onsetStep === 0);
   return { d, ok: d.detected / d.n >= 0.95 && quantile(d.checks, 0.5) <= 2 };
 };
 const three = fast('+3 pt errors');
 const double = fast('2× latency');
+const midTen = detection(0, (s) => s.band === 2 && midStep(s) && s.regression?.label === '+10 pt errors');
+const midTenOk = midTen.detected / midTen.n >= 0.95 && quantile(midTen.checks, 0.5) <= 1;
 const others = summary.slice(1);
 const aheadFalse = others.every((o) => a.falseRate <= o.falseRate);
 const aheadDetect = others.every((o) => a.all.detected / a.all.n >= o.all.detected / o.all.n);
 const aheadDetectMargin = others.every((o) => a.atMargin.detected / a.atMargin.n >= o.atMargin.detected / o.atMargin.n);
+const aheadMid = others.every((o) => a.mid.detected / a.mid.n >= o.mid.detected / o.mid.n);
 
-print('Summary over all bands (false rollbacks · detection of all regressions · detection at or above the margin: +3/+10 pt, 2×/3×)');
+print('Summary over all bands and onsets (false rollbacks · detection of all regressions · at or above the margin: +3/+10 pt, 2×/3× · all mid-step)');
 summary.forEach((s, j) => {
   print(
-    `  ${pad((JUDGES[j] as BenchJudge).name, 34)} ${pad(pct(s.f.rolledBack, s.f.n), 8)} ${pad(detectionCell(s.all), 18)} ${detectionCell(s.atMargin)}`,
+    `  ${pad((JUDGES[j] as BenchJudge).name, 34)} ${pad(pct(s.f.rolledBack, s.f.n), 8)} ${pad(detectionCell(s.all), 18)} ${pad(detectionCell(s.atMargin), 18)} ${detectionCell(s.mid)}`,
   );
 });
 print('');
@@ -201,7 +223,10 @@ print('Goals');
 print(`  ${mark(goal1)} ≤ 1% false rollbacks over all healthy canaries: ${pct(a.f.rolledBack, a.f.n)} (${a.f.rolledBack}/${a.f.n})`);
 print(`  ${mark(three.ok)} ≥50 rps, +3 pt from the 10% step: ≥95% caught, median ≤ 2 checks: ${detectionCell(three.d)}`);
 print(`  ${mark(double.ok)} ≥50 rps, 2× latency from the 10% step: ≥95% caught, median ≤ 2 checks: ${detectionCell(double.d)}`);
-print(`  ${mark(aheadFalse && aheadDetect)} (a) ahead of (b) and (c) on both axes: fewer false rollbacks ${aheadFalse ? 'yes' : 'no'}, higher detection ${aheadDetect ? 'yes' : 'no'} (at or above the margin: ${aheadDetectMargin ? 'yes' : 'no'})`);
+print(`  ${mark(aheadFalse && aheadDetect)} (a) ahead of (b) and (c) on both axes: fewer false rollbacks ${aheadFalse ? 'yes' : 'no'}, higher detection ${aheadDetect ? 'yes' : 'no'} (at or above the margin: ${aheadDetectMargin ? 'yes' : 'no'}; mid-step: ${aheadMid ? 'yes' : 'no'})`);
+print(
+  `  ${mark(midTenOk)} ≥50 rps, +10 pt starting mid-step: median checks from onset to rollback ${quantile(midTen.checks, 0.5)} (goal 1), caught ${pct(midTen.detected, midTen.n)}: ${detectionCell(midTen)}`,
+);
 print('');
 print(`${scenarios.length} rollouts × ${JUDGES.length} judges in ${elapsed.toFixed(1)} s`);
 

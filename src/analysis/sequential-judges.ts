@@ -1,4 +1,4 @@
-import type { ErrorRateMetric, LatencyMetric, MetricSpec, Policy } from '../policy/policy.js';
+import { plannedChecks, type ErrorRateMetric, type LatencyMetric, type MetricSpec, type Policy } from '../policy/policy.js';
 import type { MetricEvaluator } from './analyzer.js';
 import type { CheckContext } from './check-context.js';
 import { judgeErrorRateThreshold, observeErrorRate } from './error-rate.js';
@@ -29,6 +29,19 @@ function alphaShare(policy: Policy): number {
   return policy.analysis.sequential.alpha / Math.max(1, n);
 }
 
+/**
+ * The rollout's plan, for where the judges put their prior weight on change points: planned step
+ * starts, and every check over the planned number of checks.
+ */
+function plan(policy: Policy): { plannedSteps: number; plannedChecks: number } {
+  return { plannedSteps: Math.max(1, policy.steps.length), plannedChecks: plannedChecks(policy) };
+}
+
+/** When a check's counts begin, so explanations can say "since 10:21 UTC". */
+function windowStart(ctx: CheckContext): Date {
+  return new Date(ctx.at.getTime() - ctx.policy.analysis.windowMs);
+}
+
 function evidenceOf(d: SequentialDecision): Record<string, number | null> {
   return {
     estimate: d.difference.estimate,
@@ -56,7 +69,13 @@ function noTraffic(ctx: CheckContext, requests: number | null): string | null {
 
 function errorRateEvaluator(metric: ErrorRateMetric, policy: Policy): MetricEvaluator {
   const margin = metric.maxIncrease ?? 0.03;
-  const judge = createErrorRateJudge({ margin, cap: metric.max ?? null, alpha: alphaShare(policy), beta: policy.analysis.sequential.beta });
+  const judge = createErrorRateJudge({
+    margin,
+    cap: metric.max ?? null,
+    alpha: alphaShare(policy),
+    beta: policy.analysis.sequential.beta,
+    ...plan(policy),
+  });
   const check = `error rate ≤ stable + ${Number((margin * 100).toFixed(2))} points${metric.max !== undefined ? ` and ≤ ${formatValue(metric.max, 'ratio')}` : ''} (sequential)`;
   return {
     metric,
@@ -78,6 +97,7 @@ function errorRateEvaluator(metric: ErrorRateMetric, policy: Policy): MetricEval
         canary: { requests: obs.canary.requests ?? 0, errors: obs.canary.errors ?? 0 },
         stable: { requests: obs.stable.requests ?? 0, errors: obs.stable.errors ?? 0 },
         step: ctx.stepIndex,
+        startedAt: windowStart(ctx),
       });
       return [
         {
@@ -128,6 +148,7 @@ function latencyEvaluator(metric: LatencyMetric, policy: Policy): MetricEvaluato
       quantile: metric.quantile,
       alpha: alphaShare(policy),
       beta: policy.analysis.sequential.beta,
+      ...plan(policy),
     });
     return { judge, query: baseline.query };
   };
@@ -142,7 +163,12 @@ function latencyEvaluator(metric: LatencyMetric, policy: Policy): MetricEvaluato
         buckets(ctx, 'stable'),
       ]);
       const queries = [canary.query, stable.query, ...(baselineQuery ? [baselineQuery] : [])];
-      const d = j.observe({ canary: { buckets: canary.buckets }, stable: { buckets: stable.buckets }, step: ctx.stepIndex });
+      const d = j.observe({
+        canary: { buckets: canary.buckets },
+        stable: { buckets: stable.buckets },
+        step: ctx.stepIndex,
+        startedAt: windowStart(ctx),
+      });
       const base = {
         metric: metric.name,
         check: `requests slower than ${formatValue(d.threshold, 'seconds')} ≤ ${metric.maxRatio ?? 1.5}× stable's share (sequential)`,

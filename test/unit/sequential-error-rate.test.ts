@@ -100,7 +100,9 @@ describe('sequential error-rate judge: decisions', () => {
     const last = decisions[decisions.length - 1] as SequentialDecision;
     expect(last.decision).toBe('fail');
     expect(decisions.length).toBeLessThanOrEqual(3);
-    expect(last.explanation).toMatch(/^canary errors \d\.\d% vs stable 0\.\d+%: worse by the 3-point margin, with 99% confidence/);
+    expect(last.explanation).toMatch(
+      /^canary errors \d\.\d% vs stable 0\.\d+% over (the first check of the rollout|all \d checks since the rollout began): worse by the 3-point margin, with 99% confidence/,
+    );
     expect(last.confidence).toBeGreaterThanOrEqual(0.99);
     expect(last.difference.estimate).toBeGreaterThan(0.03);
   });
@@ -123,7 +125,7 @@ describe('sequential error-rate judge: decisions', () => {
     const decisions = judge(createRandom(6), { rps: 50, canaryRate: (check) => (check > 15 ? 0.06 : 0.01), stableRate: 0.01 });
     expect(failed(decisions)).toBe(true);
     expect(decisions.length - 15).toBeLessThanOrEqual(3);
-    expect((decisions[decisions.length - 1] as SequentialDecision).explanation).toContain('since step 2');
+    expect((decisions[decisions.length - 1] as SequentialDecision).explanation).toMatch(/over the last (check|\d checks), since step 2 began:/);
   });
 
   it('rolls back on the absolute cap when the margin alone would allow the canary', () => {

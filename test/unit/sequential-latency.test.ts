@@ -83,7 +83,7 @@ describe('sequential latency judge', () => {
     const last = decisions[decisions.length - 1] as LatencyDecision;
     expect(last.decision).toBe('fail');
     expect(decisions.length).toBeLessThanOrEqual(2);
-    expect(last.explanation).toMatch(/^canary requests slower than 300 ms: \d+\.\d% vs stable \d\.\d+%: more than 1\.5× stable's, with 99% confidence \(P95 \d+ ms vs \d+ ms/);
+    expect(last.explanation).toMatch(/^canary requests slower than 300 ms: \d+\.\d% vs stable \d\.\d+% over [^:]+: more than 1\.5× stable's, with 99% confidence \(P95 \d+ ms vs \d+ ms/);
     expect(last.canaryQuantile).toBeGreaterThan(1.5 * last.stableQuantile);
   });
 
@@ -101,6 +101,22 @@ describe('sequential latency judge', () => {
     const last = decisions[decisions.length - 1] as LatencyDecision;
     expect(last.decision).toBe('fail');
     expect(decisions.length).toBeLessThanOrEqual(2);
+  });
+
+  it('rolls back a 2× latency regression that begins mid-step at its first slow check, and names that check', () => {
+    // Check 21 is the 6th check of the 25% step; before it the canary is as fast as stable.
+    const random = createRandom(16);
+    const delays: number[] = [];
+    let last: LatencyDecision | undefined;
+    for (let i = 0; i < 100; i++) {
+      const decisions = run(random, { rps: 100, median: 0.1, sigma: 0.5, jitter: 0.03, factor: (check) => (check >= 21 ? 2 : 1) }, 0.3);
+      last = decisions[decisions.length - 1];
+      delays.push(last?.decision === 'fail' ? decisions.length - 20 : Number.POSITIVE_INFINITY);
+    }
+    expect(delays.filter((d) => d < 1)).toEqual([]);
+    expect(delays.filter((d) => d === 1).length).toBeGreaterThanOrEqual(95);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(2);
+    expect(last?.explanation).toMatch(/^canary requests slower than 300 ms: [\d.]+% vs stable [\d.]+% over the last (check|2 checks), from step 2, its (6th|7th) check: more than 1\.5× stable's/);
   });
 
   it('uses the nearest bucket boundary as the threshold and says which', () => {

@@ -10,10 +10,12 @@
 // pass  — this step may advance: a (1−β) time-uniform upper bound on the difference (Howard et al.,
 //         Annals of Statistics 2021) is below the margin, so P(pass | worse by the margin) ≤ β.
 // Regressions smaller than the margin are the indifference zone: either decision is acceptable.
-// One judge follows one rollout; evidence carries across steps (pass `step` with each window).
+// One judge follows one rollout; evidence carries across steps (pass `step` with each window) and
+// restarts at every window too, so a regression that begins mid-step is not diluted by the
+// step's healthy minutes (a mixture over change points; see proportion-test.ts).
 
 import { invalidInput } from '../../errors.js';
-import { confidenceWords, count, marginWords, percent, points, ratioWords } from './explain.js';
+import { confidenceWords, evidenceOriginWords, marginWords, moreRequestsWords, percent, plural, points, ratioWords } from './explain.js';
 import { createProportionTest, type ProportionAssessment } from './proportion-test.js';
 import type { ErrorRateWindow, SequentialDecision, SequentialJudge } from './types.js';
 
@@ -28,8 +30,10 @@ export interface ErrorRateJudgeConfig {
   beta?: number;
   /** Canary requests a step needs before it may pass; default 30. */
   minRequests?: number;
-  /** Steps in the rollout (evidence also restarts at each); default 3. */
+  /** Steps in the rollout (half the change-point weight sits on their starts); default 3. */
   plannedSteps?: number;
+  /** Checks in the rollout when every step advances on time (horizon of the per-check weights); default 40. */
+  plannedChecks?: number;
   /** Prior squared coefficient of variation of per-minute error rates; default 0.04 (±20%). */
   dispersionPrior?: number;
 }
@@ -41,6 +45,7 @@ export const ERROR_RATE_DEFAULTS = {
   beta: 0.05,
   minRequests: 30,
   plannedSteps: 3,
+  plannedChecks: 40,
   dispersionPrior: 0.1,
 } as const;
 
@@ -65,6 +70,7 @@ export function createErrorRateJudge(config: ErrorRateJudgeConfig = {}): Sequent
     ...(cap === null ? {} : { cap, capMargin: cap / 2 }),
     minRequests: config.minRequests ?? ERROR_RATE_DEFAULTS.minRequests,
     plannedSteps: config.plannedSteps ?? ERROR_RATE_DEFAULTS.plannedSteps,
+    plannedChecks: config.plannedChecks ?? ERROR_RATE_DEFAULTS.plannedChecks,
     dispersionPrior: config.dispersionPrior ?? ERROR_RATE_DEFAULTS.dispersionPrior,
     rho: RHO,
   });
@@ -75,6 +81,7 @@ export function createErrorRateJudge(config: ErrorRateJudgeConfig = {}): Sequent
         canary: { requests: window.canary.requests, events: window.canary.errors, capEvents: window.canary.errors },
         stable: { requests: window.stable.requests, events: window.stable.errors, capEvents: window.stable.errors },
         ...(window.step === undefined ? {} : { step: window.step }),
+        ...(window.startedAt === undefined ? {} : { startedAt: window.startedAt }),
       });
       return toDecision(assessment, explainErrorRate(assessment, { alpha, beta, cap }));
     },
@@ -102,14 +109,14 @@ export function toDecision(a: ProportionAssessment, explanation: string): Sequen
 function explainErrorRate(a: ProportionAssessment, levels: { alpha: number; beta: number; cap: number | null }): string {
   const rates = `canary errors ${percent(a.canaryRate)} vs stable ${percent(a.stableRate)}`;
   const range = `difference ${points(a.difference.estimate)}, ${confidenceWords(1 - levels.alpha)} range ${points(a.difference.lower)} to ${points(a.difference.upper)}`;
-  const since = a.fromStep > 0 ? ` since step ${a.fromStep + 1}` : '';
+  const origin = evidenceOriginWords(a.origin);
   switch (a.basis) {
     case 'no-data':
       return a.counts.canaryRequests <= 0
         ? 'no canary requests yet: nothing to judge'
         : 'no stable requests to compare with: nothing to judge';
     case 'cap':
-      return `canary errors ${percent(a.canaryCapRate ?? a.canaryRate)} vs stable ${percent(a.stableRate)}${since}: above the ${percent(levels.cap ?? 0)} cap, with ${confidenceWords(1 - levels.alpha)} confidence (evidence ${ratioWords(a.evidence)}, rollback at ${ratioWords(1 / levels.alpha)})`;
+      return `canary errors ${percent(a.canaryCapRate ?? a.canaryRate)} vs stable ${percent(a.stableRate)} ${origin}: above the ${percent(levels.cap ?? 0)} cap, with ${confidenceWords(1 - levels.alpha)} confidence (evidence ${ratioWords(a.evidence)}, rollback at ${ratioWords(1 / levels.alpha)})`;
     case 'difference': {
       // The SPRT accepts "worse by the margin" over "no worse" with error ≤ α; when the estimate
       // is still under the margin, say so rather than overstate it.
@@ -117,14 +124,12 @@ function explainErrorRate(a: ProportionAssessment, levels: { alpha: number; beta
         a.difference.estimate >= a.margin
           ? `worse by the ${marginWords(a.margin)} margin`
           : `worse than stable by ${points(a.difference.estimate)} (under the ${marginWords(a.margin)} margin, but beyond chance)`;
-      return `${rates}${since}: ${how}, with ${confidenceWords(1 - levels.alpha)} confidence (evidence ${ratioWords(a.evidence)} for a regression, rollback at ${ratioWords(1 / levels.alpha)})`;
+      return `${rates} ${origin}: ${how}, with ${confidenceWords(1 - levels.alpha)} confidence (evidence ${ratioWords(a.evidence)} for a regression, rollback at ${ratioWords(1 / levels.alpha)})`;
     }
     case 'no-regression':
-      return `${rates}: not worse by the ${marginWords(a.margin)} margin, with ${confidenceWords(1 - levels.beta)} confidence (difference at most ${points(a.passBound)} over ${count(a.counts.canaryRequests)} canary requests)`;
-    case 'not-enough-evidence': {
-      const more = a.moreRequestsNeeded === undefined ? '' : `; about ${count(a.moreRequestsNeeded)} more canary requests needed`;
-      return `${rates} over ${count(a.counts.canaryRequests)} canary requests: not settled yet (${range})${more}`;
-    }
+      return `${rates}: not worse by the ${marginWords(a.margin)} margin, with ${confidenceWords(1 - levels.beta)} confidence (difference at most ${points(a.passBound)} over ${plural(a.counts.canaryRequests, 'canary request')})`;
+    case 'not-enough-evidence':
+      return `${rates} over ${plural(a.counts.canaryRequests, 'canary request')}: not settled yet (${range})${moreRequestsWords(a.moreRequestsNeeded, a.lastWindowCanaryRequests)}`;
   }
 }
 

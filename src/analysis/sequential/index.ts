@@ -12,7 +12,15 @@ export {
   totalCount,
   type Bucket,
 } from './histogram.js';
-export { createProportionTest, type ProportionAssessment, type ProportionTestConfig, type ProportionWindow } from './proportion-test.js';
+export {
+  changePointWeight,
+  createProportionTest,
+  type EvidenceOrigin,
+  type ProportionAssessment,
+  type ProportionTestConfig,
+  type ProportionWindow,
+} from './proportion-test.js';
+export { evidenceOriginWords, moreRequestsWords, plural } from './explain.js';
 export { binomialLogLikelihoodRatio, normalMixtureRadius, standardNormalCdf, villeLogThreshold } from './evidence.js';
 export { createRandom, type Random } from './random.js';
 export type { ErrorRateWindow, RequestCounts, SequentialDecision, SequentialJudge, SequentialVerdict } from './types.js';

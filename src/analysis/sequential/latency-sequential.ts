@@ -13,7 +13,7 @@
 import { invalidInput } from '../../errors.js';
 import { createProportionTest, type ProportionAssessment } from './proportion-test.js';
 import { toDecision } from './binomial-sequential.js';
-import { confidenceWords, count, percent, ratioWords } from './explain.js';
+import { confidenceWords, evidenceOriginWords, moreRequestsWords, percent, plural, ratioWords } from './explain.js';
 import { countSlowerThan, histogramQuantile, nearestBoundary, normalizeBuckets, totalCount, type Bucket } from './histogram.js';
 import type { SequentialDecision, SequentialJudge } from './types.js';
 
@@ -32,6 +32,7 @@ export interface LatencyJudgeConfig {
   beta?: number;
   minRequests?: number;
   plannedSteps?: number;
+  plannedChecks?: number;
   dispersionPrior?: number;
 }
 
@@ -39,6 +40,8 @@ export interface LatencyWindow {
   canary: { buckets: readonly Bucket[] };
   stable: { buckets: readonly Bucket[] };
   step?: number;
+  /** When the window's counts begin (check time minus the window): explanations name it. */
+  startedAt?: Date;
 }
 
 export interface LatencyDecision extends SequentialDecision {
@@ -57,6 +60,7 @@ export const LATENCY_DEFAULTS = {
   beta: 0.05,
   minRequests: 30,
   plannedSteps: 3,
+  plannedChecks: 40,
   dispersionPrior: 0.1,
 } as const;
 
@@ -81,6 +85,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig): SequentialJudge<
     ...(cap === undefined ? {} : { cap, capMargin: Math.max(floor, cap / 2) }),
     minRequests: config.minRequests ?? LATENCY_DEFAULTS.minRequests,
     plannedSteps: config.plannedSteps ?? LATENCY_DEFAULTS.plannedSteps,
+    plannedChecks: config.plannedChecks ?? LATENCY_DEFAULTS.plannedChecks,
     dispersionPrior: config.dispersionPrior ?? LATENCY_DEFAULTS.dispersionPrior,
     rho: RHO,
   });
@@ -118,6 +123,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig): SequentialJudge<
           ...(config.limit === undefined ? {} : { capEvents: countSlowerThan(stable, config.limit) }),
         },
         ...(window.step === undefined ? {} : { step: window.step }),
+        ...(window.startedAt === undefined ? {} : { startedAt: window.startedAt }),
       });
       const canaryQuantile = histogramQuantile(quantile, toBuckets(canaryStepBuckets));
       const stableQuantile = histogramQuantile(quantile, toBuckets(stableStepBuckets));
@@ -162,23 +168,21 @@ interface LatencyWords {
 
 function explainLatency(a: ProportionAssessment, w: LatencyWords): string {
   const q = `P${Math.round(w.quantile * 100)}`;
-  const tail = `${q} ${seconds(w.canaryQuantile)} vs ${seconds(w.stableQuantile)}`;
+  const tail = `${q} ${seconds(w.canaryQuantile)} vs ${seconds(w.stableQuantile)} this step`;
   const slow = `canary requests slower than ${seconds(w.threshold)}: ${percent(a.canaryRate)} vs stable ${percent(a.stableRate)}`;
-  const since = a.fromStep > 0 ? ` since step ${a.fromStep + 1}` : '';
+  const origin = evidenceOriginWords(a.origin);
   switch (a.basis) {
     case 'no-data':
       return a.counts.canaryRequests <= 0
         ? 'no canary requests yet: nothing to judge'
         : 'no stable requests to compare with: nothing to judge';
     case 'cap':
-      return `canary ${q} above ${seconds(w.limit ?? Number.NaN)}${since}: ${percent(a.canaryCapRate ?? 0)} of canary requests slower than that, more than ${percent(1 - w.quantile)}, with ${confidenceWords(1 - w.alpha)} confidence (${tail}; evidence ${ratioWords(a.evidence)})`;
+      return `canary ${q} above ${seconds(w.limit ?? Number.NaN)} ${origin}: ${percent(a.canaryCapRate ?? 0)} of canary requests slower than that, more than ${percent(1 - w.quantile)}, with ${confidenceWords(1 - w.alpha)} confidence (${tail}; evidence ${ratioWords(a.evidence)})`;
     case 'difference':
-      return `${slow}${since}: more than ${w.ratio}× stable's, with ${confidenceWords(1 - w.alpha)} confidence (${tail}; evidence ${ratioWords(a.evidence)}, rollback at ${ratioWords(1 / w.alpha)})`;
+      return `${slow} ${origin}: more than ${w.ratio}× stable's, with ${confidenceWords(1 - w.alpha)} confidence (${tail}; evidence ${ratioWords(a.evidence)}, rollback at ${ratioWords(1 / w.alpha)})`;
     case 'no-regression':
-      return `${slow}: not more than ${w.ratio}× stable's, with ${confidenceWords(1 - w.beta)} confidence (${tail}; over ${count(a.counts.canaryRequests)} canary requests)`;
-    case 'not-enough-evidence': {
-      const more = a.moreRequestsNeeded === undefined ? '' : `; about ${count(a.moreRequestsNeeded)} more canary requests needed`;
-      return `${slow} over ${count(a.counts.canaryRequests)} canary requests: not settled yet (${tail})${more}`;
-    }
+      return `${slow}: not more than ${w.ratio}× stable's, with ${confidenceWords(1 - w.beta)} confidence (${tail}; over ${plural(a.counts.canaryRequests, 'canary request')})`;
+    case 'not-enough-evidence':
+      return `${slow} over ${plural(a.counts.canaryRequests, 'canary request')}: not settled yet (${tail})${moreRequestsWords(a.moreRequestsNeeded, a.lastWindowCanaryRequests)}`;
   }
 }

@@ -15,10 +15,34 @@
 //    earlier windows and this window's pooled total, so the likelihood ratio stays a test
 //    martingale under H0 and Ville's inequality bounds P(ever rolling back a no-worse canary) ≤ α.
 //    Overdispersion (see dispersion.ts) tempers each window's log-likelihood ratio by its variance
-//    inflation factor φ = 1 + 2κv, the quasi-likelihood scaling. To catch a regression that only
-//    starts at a later step without diluting it in earlier healthy evidence, the evidence is a
-//    weighted average of likelihood ratios restarted at each planned step (an average of test
-//    martingales started at stopping times is one; cf. Shin, Ramdas & Rinaldo, "E-detectors", 2023).
+//    inflation factor φ = 1 + 2κv, the quasi-likelihood scaling.
+//
+//    Change points. A regression may begin at any minute — at a step, or in the middle of one when
+//    a bad pod starts, a cache expires or a dependency degrades. A likelihood ratio that began
+//    earlier carries the healthy minutes' (negative) evidence and must first work it off: a jump
+//    from 0.5% to 12% five minutes into a step took five checks to roll back. So the evidence is
+//    a mixture over change points, Σ_k w_k·M_t^(k), where M^(k) is the likelihood ratio restarted
+//    at window k (the product of the per-window factors from k on, and 1 before k). Each M^(k) is
+//    a test supermartingale under H0, the weights are fixed before window k is seen and sum to at
+//    most one, so the mixture is one too and Ville's inequality keeps P(ever rolling back a
+//    no-worse canary) ≤ α over the whole rollout, however long it is held. This is the
+//    Shiryaev–Roberts statistic (Shiryaev 1963; Roberts, Technometrics 1966) with prior weights on
+//    the change point instead of a plain sum. Shin, Ramdas & Rinaldo ("E-detectors: a
+//    nonparametric framework for sequential change detection", New England Journal of Statistics in
+//    Data Science, 2024) build change detectors from e-processes started at each time; weighting
+//    them by a prior over the change point keeps the sum a test supermartingale, so what is
+//    controlled is the probability of any false rollback (not only the average run length to
+//    one). Lorden (Annals of Mathematical Statistics, 1971) shows why restarting matters: without
+//    it the delay is set by how much evidence piled up before the change.
+//    The weights (changePointWeight below): half on the planned step starts, where the canary's
+//    share of traffic — and so the chance of a new failure mode showing — changes; half on every
+//    window, by a horizon-scaled 1/(k(k+1)) sequence, nearly flat over the planned checks and
+//    decaying after them so that a held rollout never runs out of weight. A change in the middle
+//    of the 25% step (window ~20 of 40) gets about 1/180 of the mass where the step start gets
+//    1/8: about 3 more nats of evidence, which a real jump supplies within its first window.
+//    Each restarted ratio is itself a mixture over a few alternatives (the margin, 3× and 10× it;
+//    see ALTERNATIVES), so that a jump far beyond the margin yields the evidence it carries from
+//    the first window on rather than only what a just-over-the-margin alternative can extract.
 //    An absolute cap (canary rate above e.g. 5%) is a one-sample SPRT in the same average, against
 //    max(cap, stable's rate in the window): a canary that is no worse than stable is never blamed
 //    for an incident stable shares.
@@ -47,6 +71,8 @@ export interface ProportionWindow {
   stable: ProportionSide;
   /** Index of the rollout step this window belongs to; a change starts a new step. */
   step?: number;
+  /** When this window's counts begin (check time minus the window), to name where evidence starts. */
+  startedAt?: Date;
 }
 
 export interface ProportionTestConfig {
@@ -62,8 +88,10 @@ export interface ProportionTestConfig {
   capMargin?: number;
   /** Canary requests needed in the current step before it may pass. */
   minRequests: number;
-  /** Steps of the rollout; evidence restarts at each of them so late regressions are not diluted. */
+  /** Steps of the rollout; half the change-point weight sits on their starts. */
   plannedSteps: number;
+  /** Check windows of the rollout when every step advances on time; the horizon of the per-window weights. */
+  plannedChecks: number;
   /** Prior squared coefficient of variation of per-window rates (overdispersion), before data. */
   dispersionPrior: number;
   /** Where the reported confidence sequence is tightest, in units of event variance. */
@@ -77,13 +105,28 @@ export interface SpanCounts {
   stableEvents: number;
 }
 
+/** Where the evidence behind a decision starts, so an explanation can name it. */
+export interface EvidenceOrigin {
+  /** 0-based index of the first window (among the windows this test was shown). */
+  window: number;
+  /** Windows from there to now, inclusive. */
+  windows: number;
+  /** Step of the first window, and its position in that step (0 = the step's first window). */
+  step: number;
+  windowInStep: number;
+  /** When the first window's counts begin, if the caller said. */
+  startedAt?: Date;
+}
+
 export interface ProportionAssessment {
   verdict: SequentialVerdict;
   /** What settled (or did not settle) the verdict. */
   basis: 'difference' | 'cap' | 'no-regression' | 'not-enough-evidence' | 'no-data';
-  /** Counts behind the figures shown: since the step where the decisive evidence starts. */
+  /** Counts behind the figures shown: from the window where the decisive evidence starts. */
   counts: SpanCounts;
+  /** Step where the evidence shown starts (same as origin.step). */
   fromStep: number;
+  origin: EvidenceOrigin;
   canaryRate: number;
   stableRate: number;
   /** Canary rate of cap events over the same counts, when a cap is judged. */
@@ -96,7 +139,13 @@ export interface ProportionAssessment {
   confidence: number;
   /** Evidence for a regression: the e-value (rollback at 1/α). */
   evidence: number;
+  /**
+   * For inconclusive: roughly how many more canary requests should settle it; 0 when the range
+   * already clears the bar and only the test itself (or the step's minimum) has to catch up.
+   */
   moreRequestsNeeded?: number;
+  /** Canary requests in the latest window, to say whether the next check is likely to settle it. */
+  lastWindowCanaryRequests: number;
   /** Estimated squared coefficient of variation of per-minute rates (0 = binomial). */
   dispersion: number;
 }
@@ -105,12 +154,15 @@ export interface ProportionTest {
   observe(window: ProportionWindow): ProportionAssessment;
 }
 
+/** The likelihood ratios and counts from one change point (a window) to now. */
 interface Span {
-  step: number;
+  origin: Omit<EvidenceOrigin, 'windows'>;
+  windows: number;
   failWeight: number;
   counts: SpanCounts;
   capEvents: number;
-  logRatio: number;
+  /** Log likelihood ratio per alternative in ALTERNATIVES (the first is the margin itself). */
+  logRatios: number[];
   capLogRatio: number;
   /** Σ w_i·(d_i), the stratified difference's numerator (observed minus expected canary events). */
   excess: number;
@@ -122,56 +174,99 @@ interface Span {
 
 const EMPTY_COUNTS = (): SpanCounts => ({ canaryRequests: 0, canaryEvents: 0, stableRequests: 0, stableEvents: 0 });
 
+/**
+ * Alternatives the regression evidence mixes over, as multiples of the margin, with their prior
+ * weights (Robbins' mixture SPRT, "Statistical methods related to the law of the iterated
+ * logarithm", Annals of Mathematical Statistics 1970, on a grid). Most weight stays on the margin
+ * itself, where the test must be sharpest; the rest lets a jump far beyond the margin (12% errors
+ * against a 3-point margin, 2× latency against 1.5×) count for what it is within one window, which
+ * matters most right after a change point, where a restarted ratio has one window to work with.
+ * The weights sum to one, so the mixture is still a test supermartingale.
+ */
+const ALTERNATIVES = [
+  { scale: 1, weight: 0.7 },
+  { scale: 3, weight: 0.2 },
+  { scale: 10, weight: 0.1 },
+] as const;
+
+/** Share of the change-point weight on planned step starts; the rest is spread over every window. */
+const STEP_START_SHARE = 0.5;
+
+/**
+ * Prior weight of a change at window `index` (0-based), the `stepsBefore`-th step start if it is
+ * one. Step starts: a quarter of the mass on the first (the whole rollout), a quarter shared by
+ * the other planned steps; unplanned extra steps get none. Every window: half the mass as
+ * H/((k+H)(k+H+1)), which telescopes to exactly 1 over k = 0, 1, 2, … — about 1/H each over the
+ * planned H checks, and a tail that keeps a held rollout covered. Weights depend only on the
+ * window's position, never on its counts, and sum to at most 1: the mixture stays a test
+ * supermartingale.
+ */
+export function changePointWeight(index: number, stepStart: number | null, plannedSteps: number, plannedChecks: number): number {
+  const horizon = Math.max(1, plannedChecks);
+  const perWindow = ((1 - STEP_START_SHARE) * horizon) / ((index + horizon) * (index + horizon + 1));
+  if (stepStart === null || stepStart >= plannedSteps) return perWindow;
+  const first = plannedSteps === 1 ? STEP_START_SHARE : STEP_START_SHARE / 2;
+  const step = stepStart === 0 ? first : (STEP_START_SHARE - first) / (plannedSteps - 1);
+  return perWindow + step;
+}
+
 export function createProportionTest(config: ProportionTestConfig): ProportionTest {
   const spans: Span[] = [];
   const diffDispersion = createDispersionEstimator(config.dispersionPrior);
   const capDispersion = createDispersionEstimator(config.dispersionPrior);
   const total = EMPTY_COUNTS();
   let currentStep: number | null = null;
+  let stepsSeen = 0;
+  let stepFirstWindow = 0;
   let stepSpan: Span | null = null;
+  let lastCanaryRequests = 0;
   let stepWindows: Array<{ nc: number; ns: number; xc: number; xs: number; cap: number }> = [];
-  const planned = Math.max(1, Math.floor(config.plannedSteps));
+  const plannedSteps = Math.max(1, Math.floor(config.plannedSteps));
+  const plannedChecks = Math.max(1, Math.floor(config.plannedChecks));
   const capShare = config.cap === undefined ? 0 : 0.1;
 
-  // The first step's restart is the whole rollout; it gets half the weight, later steps share the
-  // rest. Weights sum to one, so the average stays a test martingale.
-  const stepFailWeight = (index: number): number => {
-    if (index >= planned) return 0;
-    if (planned === 1) return 1;
-    return index === 0 ? 0.5 : 0.5 / (planned - 1);
-  };
-
-  const startStep = (step: number): void => {
+  // Every window is a candidate change point: it starts a span whose likelihood ratio is 1 until
+  // its own counts arrive.
+  const startSpan = (step: number, startedAt: Date | undefined): void => {
+    const index = spans.length;
+    const isStepStart = currentStep === null || step !== currentStep;
+    if (isStepStart) {
+      currentStep = step;
+      stepFirstWindow = index;
+      stepWindows = [];
+    }
     const span: Span = {
-      step,
-      failWeight: stepFailWeight(spans.length),
+      origin: { window: index, step, windowInStep: index - stepFirstWindow, ...(startedAt ? { startedAt } : {}) },
+      windows: 0,
+      failWeight: changePointWeight(index, isStepStart ? stepsSeen : null, plannedSteps, plannedChecks),
       counts: EMPTY_COUNTS(),
       capEvents: 0,
-      logRatio: 0,
+      logRatios: ALTERNATIVES.map(() => 0),
       capLogRatio: 0,
       excess: 0,
       weight: 0,
       variance: 0,
       passVariance: 0,
     };
+    if (isStepStart) {
+      stepsSeen++;
+      stepSpan = span;
+    }
     spans.push(span);
-    stepSpan = span;
-    currentStep = step;
-    stepWindows = [];
   };
 
   const smoothedRate = (events: number, requests: number): number => (events + 0.5) / (requests + 1);
 
   return {
     observe(window) {
-      const step = window.step ?? 0;
-      if (currentStep === null || step !== currentStep) startStep(step);
+      startSpan(window.step ?? 0, window.startedAt);
       const nc = sanitize(window.canary.requests);
       const ns = sanitize(window.stable.requests);
       const xc = Math.min(sanitize(window.canary.events), nc);
       const xs = Math.min(sanitize(window.stable.events), ns);
       const capC = Math.min(sanitize(window.canary.capEvents ?? 0), nc);
       const capS = window.stable.capEvents === undefined ? null : Math.min(sanitize(window.stable.capEvents), ns);
+      lastCanaryRequests = nc;
 
       if (nc > 0 && ns > 0) {
         const n = nc + ns;
@@ -184,12 +279,16 @@ export function createProportionTest(config: ProportionTestConfig): ProportionTe
         const altRate = Math.min(0.9999, stableRate + margin);
         const altShare = (nc * altRate) / (nc * altRate + ns * stableRate);
 
-        let diffIncrement = 0;
+        const diffIncrements = ALTERNATIVES.map(() => 0);
         if (x > 0 && altShare > share) {
           const binomialVar = x * share * (1 - share);
           const kappa = diffDispersion.kappa(2 * binomialVar * binomialVar);
           const inflation = 1 + 2 * kappa * binomialVar;
-          diffIncrement = binomialLogLikelihoodRatio(xc, x, share, altShare) / inflation;
+          ALTERNATIVES.forEach((alternative, a) => {
+            const rate = Math.min(0.9999, stableRate + alternative.scale * margin);
+            const alt = (nc * rate) / (nc * rate + ns * stableRate);
+            diffIncrements[a] = binomialLogLikelihoodRatio(xc, x, share, alt) / inflation;
+          });
         }
 
         let capIncrement = 0;
@@ -218,7 +317,7 @@ export function createProportionTest(config: ProportionTestConfig): ProportionTe
         const excess = xc - share * x;
 
         for (const s of spans) {
-          s.logRatio += diffIncrement;
+          for (let a = 0; a < diffIncrements.length; a++) (s.logRatios[a] as number) += diffIncrements[a] as number;
           s.capLogRatio += capIncrement;
           s.excess += excess;
           s.weight += weight;
@@ -254,7 +353,10 @@ export function createProportionTest(config: ProportionTestConfig): ProportionTe
         counts.stableRequests += ns;
         counts.stableEvents += xs;
       }
-      for (const s of spans) s.capEvents += capC;
+      for (const s of spans) {
+        s.capEvents += capC;
+        s.windows++;
+      }
 
       return assess();
     },
@@ -267,15 +369,19 @@ export function createProportionTest(config: ProportionTestConfig): ProportionTe
     const margin = Math.max(0, config.margin(stableRateNow));
     const kappa = diffDispersion.kappa(1);
 
+    // Spans that have seen no counts yet (a window without traffic) still count at weight × 1.
     const terms: Array<{ log: number; span: Span; basis: 'difference' | 'cap' }> = [];
     for (const s of spans) {
       if (s.failWeight <= 0) continue;
-      terms.push({ log: Math.log(s.failWeight * (1 - capShare)) + s.logRatio, span: s, basis: 'difference' });
+      ALTERNATIVES.forEach((alternative, a) => {
+        terms.push({ log: Math.log(s.failWeight * (1 - capShare) * alternative.weight) + (s.logRatios[a] as number), span: s, basis: 'difference' });
+      });
       if (capShare > 0) terms.push({ log: Math.log(s.failWeight * capShare) + s.capLogRatio, span: s, basis: 'cap' });
     }
     const logEvidence = logSumExp(terms.map((t) => t.log));
     const evidence = Math.exp(Math.min(700, logEvidence));
     const fails = logEvidence >= villeLogThreshold(config.alpha);
+    const lastWindowCanaryRequests = lastCanaryRequests;
 
     if (total.canaryRequests <= 0 || total.stableRequests <= 0) {
       return {
@@ -284,12 +390,14 @@ export function createProportionTest(config: ProportionTestConfig): ProportionTe
         basis: 'no-data',
         confidence: 0,
         evidence,
+        lastWindowCanaryRequests,
       };
     }
 
     if (fails) {
       // Name the difference when it suffices on its own: "worse than stable" says more to an
-      // operator than "above the cap".
+      // operator than "above the cap". Show the change point that contributes most to the
+      // mixture: where the evidence for this regression starts.
       const differenceTerms = terms.filter((t) => t.basis === 'difference');
       const byDifference = logSumExp(differenceTerms.map((t) => t.log)) >= villeLogThreshold(config.alpha);
       const decisive = (byDifference ? differenceTerms : terms).reduce((best, t) => (t.log > best.log ? t : best));
@@ -299,17 +407,19 @@ export function createProportionTest(config: ProportionTestConfig): ProportionTe
         basis: decisive.basis,
         confidence: 1 - 1 / evidence,
         evidence,
+        lastWindowCanaryRequests,
       };
     }
 
     const wholeView = describeSpan(whole, margin, kappa);
+    const stepRequestsShort = Math.max(0, config.minRequests - current.counts.canaryRequests);
     const passes =
       wholeView.passBound < margin &&
-      current.logRatio <= 0 &&
+      (current.logRatios[0] as number) <= 0 &&
       (capShare === 0 || current.capLogRatio <= 0) &&
-      current.counts.canaryRequests >= config.minRequests;
+      stepRequestsShort <= 0;
     if (passes) {
-      return { ...wholeView, verdict: 'pass', basis: 'no-regression', confidence: 1 - config.beta, evidence };
+      return { ...wholeView, verdict: 'pass', basis: 'no-regression', confidence: 1 - config.beta, evidence, lastWindowCanaryRequests };
     }
 
     const needed = moreRequests(whole, wholeView.difference.estimate, margin);
@@ -319,7 +429,8 @@ export function createProportionTest(config: ProportionTestConfig): ProportionTe
       basis: 'not-enough-evidence',
       confidence: Math.max(0, 1 - 1 / evidence),
       evidence,
-      ...(needed === undefined ? {} : { moreRequestsNeeded: needed }),
+      lastWindowCanaryRequests,
+      ...(needed === undefined ? {} : { moreRequestsNeeded: Math.max(needed, Math.ceil(stepRequestsShort)) }),
     };
   }
 
@@ -330,7 +441,8 @@ export function createProportionTest(config: ProportionTestConfig): ProportionTe
     const passRadius = span.weight > 0 ? normalMixtureRadius(span.passVariance, config.rho, config.beta) / span.weight : 1;
     return {
       counts: { ...c },
-      fromStep: span.step,
+      fromStep: span.origin.step,
+      origin: { ...span.origin, windows: span.windows },
       canaryRate: c.canaryRequests > 0 ? c.canaryEvents / c.canaryRequests : 0,
       stableRate: c.stableRequests > 0 ? c.stableEvents / c.stableRequests : 0,
       canaryCapRate: config.cap !== undefined && c.canaryRequests > 0 ? span.capEvents / c.canaryRequests : null,
@@ -343,6 +455,7 @@ export function createProportionTest(config: ProportionTestConfig): ProportionTe
 
   // The confidence sequence's half-width shrinks roughly like 1/√(canary requests); ask how many
   // requests would bring it inside the gap that separates the current estimate from a decision.
+  // 0 when it is already inside: the decision waits on the likelihood ratio, not on more range.
   function moreRequests(span: Span, estimate: number, margin: number): number | undefined {
     const have = span.counts.canaryRequests;
     if (!(have > 0) || !(span.weight > 0)) return undefined;
@@ -353,7 +466,7 @@ export function createProportionTest(config: ProportionTestConfig): ProportionTe
     const gap = towardsFail ? estimate : margin - estimate;
     if (!(gap > 0)) return undefined;
     const total = have * (halfWidth / gap) ** 2;
-    return Math.max(1, Math.ceil(total - have));
+    return Math.max(0, Math.ceil(total - have));
   }
 }
 

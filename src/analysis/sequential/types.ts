@@ -42,6 +42,8 @@ export interface ErrorRateWindow {
   stable: RequestCounts;
   /** Rollout step index (0-based) of this window; evidence carries across steps. */
   step?: number;
+  /** When the window's counts begin (check time minus the window): explanations name it. */
+  startedAt?: Date;
 }
 
 export interface SequentialJudge<W, D extends SequentialDecision = SequentialDecision> {

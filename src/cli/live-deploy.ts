@@ -1,7 +1,7 @@
 import { prometheusClientFromSettings } from '../analysis/prometheus-client.js';
 import { RecordingSource, writeRecording } from '../analysis/recording.js';
 import type { MetricsSource } from '../analysis/types.js';
-import { invalidInput } from '../errors.js';
+import { CanaryError, invalidInput } from '../errors.js';
 import { ConfigMapStateStore } from '../k8s/configmap-state-store.js';
 import { connect } from '../k8s/connection.js';
 import { DeploymentWorkloads } from '../k8s/deployment-workloads.js';
@@ -50,6 +50,10 @@ export async function liveDeploy(opts: LiveDeployOptions): Promise<number> {
 
   const k = opts.policy.kubernetes;
   const retry = { attempts: k.attempts, timeoutMs: k.timeoutMs };
+  const routerFor = (rolloutId: string) => new IngressRouter({ kc: conn.kc, namespace, names, target: opts.target, rolloutId, retry });
+  // A foreign canary Ingress on our host and path is refused here, before the lease and the
+  // record are written, so "nothing was changed" is true (prepare() checks again under the lease).
+  await routerFor(rolloutIdFor(opts.target, Date.now())).verify();
   const state = new ConfigMapStateStore({ kc: conn.kc, namespace, target: opts.target, retry });
   // Losing the lease means another process may take over: stop as if cancelled.
   const lost = new AbortController();
@@ -60,7 +64,8 @@ export async function liveDeploy(opts: LiveDeployOptions): Promise<number> {
     holder: opts.startedBy,
     durationSeconds: Math.max(1, Math.round(k.leaseDurationMs / 1000)),
     retry,
-    onLost: (why: string) => lost.abort(why),
+    onLost: (why: string) =>
+      lost.abort(new CanaryError('unreachable', `lost the rollout lease (${why}): another deploy could take over, so this one stops`)),
   });
   await lease.acquire();
   try {
@@ -69,7 +74,7 @@ export async function liveDeploy(opts: LiveDeployOptions): Promise<number> {
     if (unfinished && !opts.resume) {
       const r = unfinished.record;
       throw invalidInput(
-        `a rollout of ${opts.target} (${r.id}, image ${r.images.canary}) stopped in phase ${r.phase} at step ${r.stepIndex + 1} (${r.weight}%) without finishing; continue it with \`canary deploy ${opts.target} --resume\` or stop it with \`canary rollback ${opts.target} --reason ...\``,
+        `a rollout of ${opts.target} (${r.id}, image ${r.images.canary}) stopped in phase ${r.phase} at step ${r.stepIndex + 1} (${r.weight}%) without finishing; continue it with \`canary deploy ${opts.target} -n ${namespace} --image ${r.images.canary} --resume\` or stop it with \`canary rollback ${opts.target} -n ${namespace} --reason ...\``,
       );
     }
     if (opts.resume && !unfinished) {
@@ -95,7 +100,7 @@ export async function liveDeploy(opts: LiveDeployOptions): Promise<number> {
       startedBy: opts.startedBy,
       rolloutId,
       ports: {
-        router: new IngressRouter({ kc: conn.kc, namespace, names, target: opts.target, rolloutId, retry }),
+        router: routerFor(rolloutId),
         workloads: new DeploymentWorkloads({
           kc: conn.kc,
           namespace,

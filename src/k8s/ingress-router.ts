@@ -212,22 +212,38 @@ export class IngressRouter implements TrafficRouter {
     }
   }
 
-  async prepare(): Promise<void> {
+  /** The stable Ingress and our canary Ingress (if any); refuses when that name is taken by an Ingress we do not own. */
+  private async inspect(): Promise<{ stable: V1Ingress; existing: V1Ingress | undefined }> {
     const { namespace, names, target } = this.opts;
+    const stable = await this.readStable();
+    let existing: V1Ingress | undefined;
+    try {
+      existing = await withKubeRetry(`reading Ingress ${this.ref}`, () => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }), this.retry);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    if (existing && !isOwnedBy(existing.metadata?.labels, target)) {
+      throw new CanaryError(
+        'invalid-input',
+        `Ingress ${this.ref} already exists and was not created by canary-cli for ${target} (no label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}); rename the canary Ingress with spec.target.canaryIngress or remove that Ingress; nothing was changed`,
+      );
+    }
+    return { stable, existing };
+  }
+
+  /**
+   * Read-only: everything prepare() would refuse (no route to split, the name taken by an Ingress
+   * we do not own, another canary on our host and path), so a deploy can refuse before its first write.
+   */
+  async verify(): Promise<void> {
+    const { stable } = await this.inspect();
+    await this.checkForeignCanaries(this.canaryRules(stable));
+  }
+
+  async prepare(): Promise<void> {
+    const { namespace, names } = this.opts;
     for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
-      const stable = await this.readStable();
-      let existing: V1Ingress | undefined;
-      try {
-        existing = await withKubeRetry(`reading Ingress ${this.ref}`, () => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }), this.retry);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-      if (existing && !isOwnedBy(existing.metadata?.labels, target)) {
-        throw new CanaryError(
-          'invalid-input',
-          `Ingress ${this.ref} already exists and was not created by canary-cli for ${target} (no label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}); rename the canary Ingress with spec.target.canaryIngress or remove that Ingress; nothing was changed`,
-        );
-      }
+      const { stable, existing } = await this.inspect();
       const body = this.desired(stable, existing);
       await this.checkForeignCanaries(body.spec?.rules ?? []);
       try {

@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { NAMESPACE, SHORT_STEPS, startLiveWorld, TARGET, waitFor, type LiveWorld } from '../support/live-harness.js';
+
+// The API server goes away in the middle of a rollout and stays away: the deploy gives up after
+// the policy's attempts with exit 5 and says exactly where traffic was left; once the API is back,
+// status agrees and `canary rollback` finishes the job.
+
+let world: LiveWorld;
+beforeAll(async () => {
+  world = await startLiveWorld();
+});
+afterAll(async () => {
+  await world?.stop();
+});
+beforeEach(() => world.reset());
+
+describe('the Kubernetes API stays down mid-rollout', () => {
+  it('exits 5 stating where traffic was left, which is where it is; rollback completes once the API is back', async () => {
+    // Two tries per call keeps the test short: giving up is what is under test, not the count.
+    const policy = await world.writePolicy('short', { steps: SHORT_STEPS, attempts: 2 });
+    const deploy = world.deploy([], { policy });
+    await waitFor('the first step', () => world.weight() === '10' && world.record()?.phase === 'progressing');
+    const down = world.fake.injectFault({ kind: 'status', code: 503, times: Infinity });
+
+    const run = await deploy.done;
+    expect(run.code).toBe(5);
+    expect(down.hits).toBeGreaterThan(0);
+    const stated = /traffic: canary weight could not be set to 0 \(last set to (\d+)%\): Kubernetes API at http:\/\/127\.0\.0\.1:\d+ unreachable .* after 2 attempts: HTTP 503/.exec(run.stdout);
+    expect(stated, run.stdout).not.toBeNull();
+    expect(run.stdout).toContain('run `canary rollback checkout`');
+
+    world.fake.clearFaults();
+    // The output told the truth: the canary holds exactly the weight it said.
+    expect(world.weight()).toBe(stated?.[1]);
+
+    const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain(`weight:  ${stated?.[1]}% (recorded and live agree)`);
+
+    const rollback = await world.run(['rollback', TARGET, '-n', NAMESPACE, '--reason', 'API outage during deploy']);
+    expect(rollback.code).toBe(0);
+    expect(world.weight()).toBe('0');
+    expect(world.record()).toMatchObject({ phase: 'aborted', weight: 0, rollback: { reason: 'API outage during deploy' } });
+  });
+});

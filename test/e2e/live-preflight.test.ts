@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CANARY_ANNOTATION, NAMESPACE, startLiveWorld, TARGET, WEIGHT_ANNOTATION, type LiveWorld } from '../support/live-harness.js';
+
+// Refusals before the first write: a missing permission, a missing object, a canary Ingress that
+// is not ours. Each ends with exit 2, a message naming what is wrong, and nothing changed in the
+// cluster (SelfSubjectAccessReviews are questions, not changes).
+
+let world: LiveWorld;
+beforeAll(async () => {
+  world = await startLiveWorld();
+});
+afterAll(async () => {
+  await world?.stop();
+});
+beforeEach(() => world.reset());
+
+describe('preflight', () => {
+  it('lists a missing permission (verb, resource, namespace) and writes nothing', async () => {
+    world.fake.deny({ verb: 'patch', group: 'networking.k8s.io', resource: 'ingresses' });
+    const run = await world.deploy().done;
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`cannot start a rollout of checkout in namespace ${NAMESPACE}; nothing was changed`);
+    expect(run.stderr).toContain('  - cannot patch ingresses.networking.k8s.io in namespace shop');
+    // Only the denied permission is listed.
+    expect(run.stderr.match(/^ {2}- /gm)).toHaveLength(1);
+    expect(run.stdout).toBe('');
+    expect(world.fake.writes().some((w) => w.path.endsWith('/selfsubjectaccessreviews'))).toBe(true);
+    expect(world.changes()).toEqual([]);
+    expect(world.canaryIngress()).toBeUndefined();
+    expect(world.record()).toBeUndefined();
+  });
+
+  it('names a missing canary Service and writes nothing', async () => {
+    world.fake.remove('Service', NAMESPACE, 'checkout-canary');
+    world.fake.clearRequests();
+    const run = await world.deploy().done;
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('Service shop/checkout-canary not found');
+    expect(run.stderr).toContain('spec.target.canaryService');
+    expect(world.changes()).toEqual([]);
+  });
+});
+
+describe('a canary Ingress that is not ours', () => {
+  it('is refused by name when it serves the same host and path, and nothing is written', async () => {
+    world.fake.put({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'checkout-promo', namespace: NAMESPACE, annotations: { [CANARY_ANNOTATION]: 'true', [WEIGHT_ANNOTATION]: '20' } },
+      spec: {
+        ingressClassName: 'nginx',
+        rules: [{ host: 'shop.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'checkout-promo', port: { number: 80 } } } }] } }],
+      },
+    });
+    const foreignBefore = JSON.stringify(world.fake.get('Ingress', NAMESPACE, 'checkout-promo'));
+    world.fake.clearRequests();
+
+    const run = await world.deploy().done;
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('canary Ingress shop/checkout-promo already serves shop.example.com/');
+    expect(run.stderr).toContain('nothing was changed');
+    expect(world.changes()).toEqual([]);
+    expect(JSON.stringify(world.fake.get('Ingress', NAMESPACE, 'checkout-promo'))).toBe(foreignBefore);
+    expect(world.canaryIngress()).toBeUndefined();
+    expect(world.record()).toBeUndefined();
+  });
+
+  it('is refused when it already has our canary Ingress name but not our label', async () => {
+    world.fake.put({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'checkout-canary', namespace: NAMESPACE, annotations: { [CANARY_ANNOTATION]: 'true', [WEIGHT_ANNOTATION]: '5' } },
+      spec: {
+        ingressClassName: 'nginx',
+        rules: [{ host: 'shop.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'checkout-canary', port: { number: 80 } } } }] } }],
+      },
+    });
+    world.fake.clearRequests();
+    const run = await world.deploy().done;
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`Ingress ${NAMESPACE}/checkout-canary already exists and was not created by canary-cli for ${TARGET}`);
+    expect(world.changes()).toEqual([]);
+    expect(world.weight()).toBe('5');
+  });
+});

@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { StatusView } from '../../src/report/status-view.js';
+import { LEASE, NAMESPACE, NEW_IMAGE, RUN_URL, startLiveWorld, TARGET, waitFor, type LiveWorld } from '../support/live-harness.js';
+
+// One deploy at a time, and a deploy that died: the lease refuses a second deploy; after SIGKILL
+// the record lets `status` tell the truth and `--resume` finish the rollout.
+
+let world: LiveWorld;
+beforeAll(async () => {
+  world = await startLiveWorld();
+});
+afterAll(async () => {
+  await world?.stop();
+});
+beforeEach(() => world.reset());
+
+describe('the lease', () => {
+  it('refuses a second deploy while one runs, naming the holder, and the second writes nothing', async () => {
+    const first = world.deploy();
+    await waitFor('the first deploy to hold the lease and route traffic', () => world.fake.get('Lease', NAMESPACE, LEASE) !== undefined && world.weight() === '10');
+
+    // The second deploy runs on another machine (another CI run), whose requests the fake can tell apart.
+    const second = await world.run(['deploy', TARGET, '-n', NAMESPACE, '--image', 'registry.example.com/shop/checkout:3.0.0'], { env: world.otherMachineEnv });
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`a rollout of checkout is already running: the lease is held by ${RUN_URL}`);
+    expect(second.stdout).toBe('');
+    expect(world.fake.requests.some((r) => r.credentials === 'absent')).toBe(true);
+    expect(world.otherMachineChanges()).toEqual([]);
+    // The first deploy is untouched and still owns the rollout.
+    expect(world.record()?.images.canary).toBe(NEW_IMAGE);
+    expect((world.fake.get('Lease', NAMESPACE, LEASE)?.['spec'] as { holderIdentity?: string }).holderIdentity).toBe(RUN_URL);
+
+    first.child.kill('SIGTERM');
+    expect((await first.done).code).toBe(4);
+  });
+});
+
+describe('a deploy killed mid-step', () => {
+  it('leaves a record status tells the truth from; a plain deploy is refused; --resume completes it keeping the earlier checks', async () => {
+    const deploy = world.deploy();
+    await waitFor('a check at the 25% step', () => {
+      const r = world.record();
+      return r?.phase === 'progressing' && r.checks.some((c) => c.stepIndex === 1);
+    });
+    deploy.child.kill('SIGKILL');
+    expect((await deploy.done).signal).toBe('SIGKILL');
+
+    const before = world.record();
+    expect(before).toMatchObject({ phase: 'progressing', stepIndex: 1, weight: 25 });
+    expect(world.weight()).toBe('25');
+
+    // Nobody renews the lease any more; once its duration has passed, status says so.
+    await waitFor('the dead deploy\'s lease to expire', () => world.leaseExpired(), 15_000);
+    const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('phase:   progressing — step 2/3 at 25%');
+    expect(status.stdout).toContain('weight:  25% (recorded and live agree)');
+    expect(status.stdout).toContain(`lease:   expired by ${RUN_URL}`);
+    expect(status.stdout).toContain('no deploy process holds the lease: the rollout is stalled at 25%');
+    expect(status.stdout).toContain(`canary deploy checkout --image ${NEW_IMAGE} --resume`);
+    expect(status.stdout).toContain('canary rollback checkout --reason');
+
+    const json = await world.run(['status', TARGET, '-n', NAMESPACE, '-o', 'json']);
+    const view = JSON.parse(json.stdout) as StatusView;
+    expect(view).toMatchObject({ phase: 'progressing', weight: { recorded: 25, live: 25, differs: false }, lease: { holder: RUN_URL, expired: true } });
+
+    // A new deploy must not silently start over a rollout that never finished.
+    const plain = await world.run(['deploy', TARGET, '-n', NAMESPACE, '--image', NEW_IMAGE]);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain('stopped in phase progressing at step 2 (25%) without finishing');
+    // The command it suggests is one a user can paste: --image is required, and the namespace matters.
+    expect(plain.stderr).toContain(`continue it with \`canary deploy checkout -n shop --image ${NEW_IMAGE} --resume\``);
+    expect(world.record()).toEqual(before);
+    expect(world.weight()).toBe('25');
+
+    const resumed = await world.deploy(['--resume']).done;
+    expect(resumed.stderr).toBe('');
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain(`resuming rollout ${before?.id} from phase progressing, step 2 at 25%`);
+    expect(resumed.stdout).toContain('PROMOTED');
+
+    const after = world.record();
+    expect(after).toMatchObject({ id: before?.id, phase: 'promoted', weight: 0, images: { stable: NEW_IMAGE, canary: NEW_IMAGE } });
+    // The checks made before the kill are still there, unchanged, ahead of the new ones.
+    const earlier = before?.checks ?? [];
+    expect(after?.checks.slice(0, earlier.length)).toEqual(earlier);
+    expect(after?.checks.length).toBe(earlier.length + 6);
+    expect(world.weight()).toBe('0');
+    const reasons = (world.fake.list('Event', NAMESPACE) as { reason?: string }[]).map((e) => e.reason);
+    expect(reasons).toEqual(expect.arrayContaining(['CanaryResumed', 'CanaryPromoted']));
+  });
+});

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { StatusView } from '../../src/report/status-view.js';
+import { NAMESPACE, startLiveWorld, TARGET, waitFor, type LiveWorld } from '../support/live-harness.js';
+
+// A cancelled CI job sends SIGTERM to `canary deploy`: by default the canary goes to 0% and the
+// record says "aborted: cancelled"; with --on-cancel leave the weight stays and the record says so.
+// Either way the process exits 4.
+
+let world: LiveWorld;
+beforeAll(async () => {
+  world = await startLiveWorld();
+});
+afterAll(async () => {
+  await world?.stop();
+});
+beforeEach(() => world.reset());
+
+const atFirstStep = () => world.weight() === '10' && world.record()?.phase === 'progressing';
+
+describe('SIGTERM during a live rollout', () => {
+  it('sends the canary to 0%, records "aborted: cancelled" and exits 4', async () => {
+    const deploy = world.deploy();
+    await waitFor('the first step', atFirstStep);
+    deploy.child.kill('SIGTERM');
+    const run = await deploy.done;
+    expect(run.code).toBe(4);
+    expect(run.stderr).toContain('SIGTERM received: stopping the rollout');
+    expect(run.stdout).toContain('ABORTED: aborted: cancelled');
+    expect(run.stdout).toContain('traffic: canary at 0%, all traffic on stable');
+
+    expect(world.weight()).toBe('0');
+    expect(world.record()).toMatchObject({ phase: 'aborted', weight: 0, outcome: { result: 'aborted', reason: 'aborted: cancelled', exitCode: 4 } });
+    expect((world.fake.get('Deployment', NAMESPACE, 'checkout-canary') as { spec?: { replicas?: number } }).spec?.replicas).toBe(0);
+
+    const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
+    expect(status.code).toBe(4);
+    expect(status.stdout).toContain('outcome: aborted: aborted: cancelled');
+  });
+
+  it('with --on-cancel leave keeps the weight, records that it did, and exits 4', async () => {
+    const deploy = world.deploy(['--on-cancel', 'leave']);
+    await waitFor('the first step', atFirstStep);
+    deploy.child.kill('SIGTERM');
+    const run = await deploy.done;
+    expect(run.code).toBe(4);
+    expect(run.stdout).toContain('cancelled with --on-cancel leave: the canary keeps 10% of traffic');
+
+    expect(world.weight()).toBe('10');
+    expect(world.record()).toMatchObject({
+      phase: 'aborted',
+      weight: 10,
+      outcome: { result: 'aborted', reason: 'aborted: cancelled (traffic left as it was, --on-cancel leave)', traffic: 'canary left at 10%', exitCode: 4 },
+    });
+    // The canary keeps serving its share: its pods were not scaled away.
+    expect((world.fake.get('Deployment', NAMESPACE, 'checkout-canary') as { spec?: { replicas?: number } }).spec?.replicas).toBe(3);
+
+    const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
+    expect(status.stdout).toContain('weight:  10% (recorded and live agree)');
+    expect(status.stdout).toContain('traffic: canary left at 10%');
+  });
+
+  it('a second SIGTERM exits 4 at once, mid-rollback, and status then tells recorded and live weight apart', async () => {
+    const deploy = world.deploy();
+    await waitFor('the first step', atFirstStep);
+    // Hold the rollback's weight PATCH up, so the second signal lands while it is in flight.
+    const slow = world.fake.injectFault({ kind: 'latency', ms: 1500, method: 'PATCH', pathPattern: '/ingresses/checkout-canary' });
+    deploy.child.kill('SIGTERM');
+    await waitFor('the rollback PATCH to be in flight', () => slow.hits === 1);
+    deploy.child.kill('SIGTERM');
+    const run = await deploy.done;
+    expect(run.code).toBe(4);
+    expect(run.stderr).toContain('second SIGTERM: exiting now');
+
+    // The PATCH was already sent, so the server applies it; the record was last written at 10%.
+    await waitFor('the in-flight PATCH to land', () => world.weight() === '0');
+    const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
+    expect(status.stdout).toContain('weight:  10% recorded, but 0% live on the Ingress: they differ');
+    const json = await world.run(['status', TARGET, '-n', NAMESPACE, '-o', 'json']);
+    expect((JSON.parse(json.stdout) as StatusView).weight).toEqual({ recorded: 10, live: 0, differs: true });
+  });
+});

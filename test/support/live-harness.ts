@@ -1,0 +1,308 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RolloutRecord } from '../../src/rollout/record.js';
+import { startFakeKube, type FakeKube, type FakeKubeOptions, type KubeObject } from './fake-kube/server.js';
+import { seedCheckout, type SeededCheckout } from './fake-kube/seed.js';
+import { startFakePrometheus, vector, type FakePrometheus, type Reply, type SeenRequest } from './fake-prometheus.js';
+import { REPO, type CliRun } from './run-cli.js';
+
+// One world per test file for live rollouts: the fake Kubernetes API with checkout seeded in
+// namespace shop, a fake Prometheus whose answers follow a switchable scenario, and a policy fast
+// enough for tests (3 steps of 3 s, a check every second). The CLI runs as a child process with
+// KUBECONFIG pointing at the fake, exactly as a CI job would run it.
+
+export const NAMESPACE = 'shop';
+export const TARGET = 'checkout';
+export const NEW_IMAGE = 'registry.example.com/shop/checkout:2.0.0';
+export const DEPLOY_ARGS = ['deploy', TARGET, '-n', NAMESPACE, '--image', NEW_IMAGE] as const;
+export const CANARY_INGRESS = 'checkout-canary';
+export const RECORD_CONFIGMAP = 'checkout-canary-rollout';
+export const LEASE = 'checkout-canary';
+export const WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
+export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
+/** A GitHub run, so that the holder of the lease and the record's startedBy are predictable. */
+export const RUN_URL = 'https://github.com/acme/shop/actions/runs/4242';
+export const RUN_ENV = { GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'acme/shop', GITHUB_RUN_ID: '4242' };
+
+/** What the fake Prometheus reports: both sides healthy, or the canary failing 12% of requests. */
+export type MetricsScenario = 'healthy' | 'canary-errors';
+
+interface Side {
+  requests: number;
+  errors: number;
+  p95: number;
+}
+
+const SIDES: Record<MetricsScenario, { canary: Side; stable: Side }> = {
+  healthy: { canary: { requests: 120, errors: 0, p95: 0.2 }, stable: { requests: 1080, errors: 2, p95: 0.19 } },
+  'canary-errors': { canary: { requests: 100, errors: 12, p95: 0.21 }, stable: { requests: 900, errors: 2, p95: 0.19 } },
+};
+
+/** Answers the ingress-nginx preset's queries by their shape (see test/support/scripted-metrics.ts). */
+export function answer(scenario: MetricsScenario, req: SeenRequest): Reply {
+  const promql = req.params['query'] ?? '';
+  const canary = promql.includes('canary!=""') || /pod=~"[^"]*canary/.test(promql);
+  const side = SIDES[scenario][canary ? 'canary' : 'stable'];
+  if (promql.includes('container_memory')) return vector([{ value: canary ? 200e6 : 210e6 }]);
+  if (promql.includes('container_cpu')) return vector([{ value: canary ? 0.1 : 0.9 }]);
+  if (promql.startsWith('histogram_quantile')) return vector([{ value: side.p95 }]);
+  if (promql.includes('status=~"5..')) return vector([{ value: side.errors }]);
+  if (promql.includes('nginx_ingress_controller_requests')) return vector([{ value: side.requests }]);
+  return { status: 400, json: { status: 'error', errorType: 'bad_data', error: `live-harness does not know the query ${promql}` } };
+}
+
+export interface PolicyOptions {
+  /** The steps (default: 10%, 25% and 50%, 3 s each, a check every second). */
+  steps?: readonly { weight: number; duration: string }[];
+  /** spec.kubernetes.leaseDuration (default 3s). */
+  leaseDuration?: string;
+  /** spec.kubernetes.attempts: tries per API call (default 3). */
+  attempts?: number;
+}
+
+/** Two one-second steps: for tests about the API rather than the plan. */
+export const SHORT_STEPS = [
+  { weight: 10, duration: '1s' },
+  { weight: 50, duration: '1s' },
+] as const;
+
+export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): string {
+  const steps = opts.steps ?? [
+    { weight: 10, duration: '3s' },
+    { weight: 25, duration: '3s' },
+    { weight: 50, duration: '3s' },
+  ];
+  return [
+    'apiVersion: canary/v1',
+    'kind: RolloutPolicy',
+    'metadata:',
+    '  name: live-e2e',
+    'spec:',
+    '  interval: 1s',
+    '  steps:',
+    ...steps.map((s) => `    - { weight: ${s.weight}, duration: ${s.duration} }`),
+    '  analysis:',
+    '    window: 1s',
+    '    minRequests: 5',
+    // Threshold judges, named here so the test does not follow changes to the shipped default.
+    '    metrics:',
+    '      - { name: error-rate, type: error-rate, judge: threshold, critical: true, max: 5%, maxIncrease: 3% }',
+    '      - { name: p95-latency, type: latency, judge: threshold, critical: true, quantile: 0.95, max: 2s, maxRatio: 1.5 }',
+    '      - { name: memory, type: query, query: memory, unit: bytes, critical: false }',
+    '      - { name: cpu, type: query, query: cpu, unit: cores, critical: false }',
+    '  prometheus:',
+    `    url: ${prometheusUrl}`,
+    '    timeout: 2s',
+    '    retries: 0',
+    '  kubernetes:',
+    `    attempts: ${opts.attempts ?? 3}`,
+    '    timeout: 2s',
+    `    leaseDuration: ${opts.leaseDuration ?? '3s'}`,
+    '    readyTimeout: 10s',
+    '    pollInterval: 100ms',
+    '',
+  ].join('\n');
+}
+
+/** A CLI child process the test can signal while it runs. */
+export interface CliProcess {
+  readonly child: ChildProcess;
+  /** Output so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when the process has exited. */
+  readonly done: Promise<CliRun & { signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns bin/canary asynchronously: the fake servers live in this process and must keep answering. */
+export function startCli(args: readonly string[], env: NodeJS.ProcessEnv): CliProcess {
+  const child = spawn(process.execPath, ['bin/canary', ...args], {
+    cwd: REPO,
+    env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, GITHUB_ACTIONS: undefined, GITHUB_REPOSITORY: undefined, GITHUB_RUN_ID: undefined, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  const done = new Promise<CliRun & { signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { child, stdout: () => stdout, stderr: () => stderr, done };
+}
+
+/** Polls until `check` holds (at most `timeoutMs`, a bound on waiting, not an assertion on time). */
+export async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  /** A policy file other than the world's default one. */
+  policy?: string;
+}
+
+export interface LiveWorld {
+  readonly fake: FakeKube;
+  readonly prom: FakePrometheus;
+  readonly seeded: SeededCheckout;
+  readonly dir: string;
+  readonly policyPath: string;
+  /** KUBECONFIG for the CLI, plus the GitHub run identity. */
+  readonly env: NodeJS.ProcessEnv;
+  /**
+   * KUBECONFIG for a second machine whose requests the fake can tell apart: it sends no token
+   * (the fake serves anonymous requests), so its requests are recorded with credentials 'absent'.
+   */
+  readonly otherMachineEnv: NodeJS.ProcessEnv;
+  setScenario(scenario: MetricsScenario): void;
+  /** Writes another policy file into the world's directory; returns its path. */
+  writePolicy(name: string, opts: PolicyOptions): Promise<string>;
+  /** Starts a CLI command; deploy and rollback get the test policy. */
+  start(args: readonly string[], opts?: StartOptions): CliProcess;
+  run(args: readonly string[], opts?: StartOptions): Promise<CliRun & { signal: NodeJS.Signals | null }>;
+  /** `canary deploy checkout -n shop --image NEW_IMAGE -p policy ...extra`, started. */
+  deploy(extra?: readonly string[], opts?: StartOptions): CliProcess;
+  canaryIngress(): KubeObject | undefined;
+  /** The canary-weight annotation of our canary Ingress as stored, undefined when there is none. */
+  weight(): string | undefined;
+  /** The rollout record as stored in the ConfigMap, undefined when missing or unparsable. */
+  record(): RolloutRecord | undefined;
+  /** Writes apart from SelfSubjectAccessReviews (which are questions, not changes). */
+  changes(): { method: string; path: string }[];
+  /** The same, only from the second machine (otherMachineEnv). */
+  otherMachineChanges(): { method: string; path: string }[];
+  /** True when the rollout Lease exists and its holder stopped renewing it longer than its duration ago. */
+  leaseExpired(): boolean;
+  /** Restores a fresh world for the next test: objects, allow-list, faults, scenario. */
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+const withPolicy = (args: readonly string[], policyPath: string): string[] =>
+  args[0] === 'deploy' || args[0] === 'rollback' ? [...args, '-p', policyPath] : [...args];
+
+function anonymousKubeconfig(server: string): string {
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'current-context: other-machine',
+    'clusters:',
+    `  - name: fake-kube`,
+    `    cluster: { server: "${server}", insecure-skip-tls-verify: true }`,
+    'users:',
+    '  - name: nobody',
+    '    user: {}',
+    'contexts:',
+    '  - name: other-machine',
+    '    context: { cluster: fake-kube, user: nobody }',
+    '',
+  ].join('\n');
+}
+
+export async function startLiveWorld(options: FakeKubeOptions = {}): Promise<LiveWorld> {
+  const fake = await startFakeKube({ controllerDelayMs: 20, ...options });
+  let scenario: MetricsScenario = 'healthy';
+  const prom = await startFakePrometheus({ handler: (req) => answer(scenario, req) });
+  const dir = await mkdtemp(join(tmpdir(), 'canary-live-'));
+  const policyPath = join(dir, 'policy.yaml');
+  await writeFile(policyPath, policyYaml(prom.url));
+  const seeded = seedCheckout(fake, { namespace: NAMESPACE, name: TARGET });
+  const env: NodeJS.ProcessEnv = { KUBECONFIG: fake.kubeconfigPath, HOME: dir, ...RUN_ENV };
+  const otherKubeconfig = join(dir, 'other-kubeconfig');
+  await writeFile(otherKubeconfig, anonymousKubeconfig(fake.url), { mode: 0o600 });
+  const otherMachineEnv: NodeJS.ProcessEnv = { KUBECONFIG: otherKubeconfig, HOME: dir, GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'acme/shop', GITHUB_RUN_ID: '5151' };
+  const start = (args: readonly string[], opts: StartOptions = {}) => startCli(withPolicy(args, opts.policy ?? policyPath), { ...env, ...opts.env });
+
+  const world: LiveWorld = {
+    fake,
+    prom,
+    seeded,
+    dir,
+    policyPath,
+    env,
+    otherMachineEnv,
+    setScenario: (next) => {
+      scenario = next;
+    },
+    writePolicy: async (name, opts) => {
+      const path = join(dir, `${name}.yaml`);
+      await writeFile(path, policyYaml(prom.url, opts));
+      return path;
+    },
+    start,
+    run: (args, opts) => start(args, opts).done,
+    deploy: (extra = [], opts) => start([...DEPLOY_ARGS, ...extra], opts),
+    canaryIngress: () => fake.get('Ingress', NAMESPACE, CANARY_INGRESS),
+    weight: () => world.canaryIngress()?.metadata?.annotations?.[WEIGHT_ANNOTATION],
+    record: () => {
+      const raw = fake.get('ConfigMap', NAMESPACE, RECORD_CONFIGMAP)?.['data'];
+      const text = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>)['record.json'] : undefined;
+      if (typeof text !== 'string') return undefined;
+      try {
+        return JSON.parse(text) as RolloutRecord;
+      } catch {
+        return undefined;
+      }
+    },
+    changes: () => fake.writes().filter((w) => !w.path.endsWith('/selfsubjectaccessreviews')).map(({ method, path }) => ({ method, path })),
+    otherMachineChanges: () =>
+      fake
+        .writes()
+        .filter((w) => w.credentials === 'absent' && !w.path.endsWith('/selfsubjectaccessreviews'))
+        .map(({ method, path }) => ({ method, path })),
+    leaseExpired: () => {
+      const spec = fake.get('Lease', NAMESPACE, LEASE)?.['spec'] as { renewTime?: string; leaseDurationSeconds?: number } | undefined;
+      if (!spec?.renewTime || spec.leaseDurationSeconds === undefined) return false;
+      return Date.parse(spec.renewTime) + spec.leaseDurationSeconds * 1000 < Date.now();
+    },
+    reset: () => {
+      fake.clearFaults();
+      fake.allowAll();
+      for (const kind of ['Ingress', 'ConfigMap', 'Lease', 'Event', 'Deployment', 'Service']) {
+        for (const obj of fake.list(kind, NAMESPACE)) fake.remove(kind, NAMESPACE, obj.metadata?.name ?? '');
+      }
+      seedCheckout(fake, { namespace: NAMESPACE, name: TARGET });
+      scenario = 'healthy';
+      fake.clearRequests();
+    },
+    stop: async () => {
+      await Promise.allSettled([fake.stop(), prom.close()]);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return world;
+}
+
+/** Our ownership label on objects the CLI creates. */
+export const OWNED = { 'app.kubernetes.io/managed-by': 'canary-cli', 'canary-cli.dev/target': TARGET };
+
+/** A canary Ingress of ours at `weight`, as a deploy that died would have left it. */
+export function ownCanaryIngress(weight: number): KubeObject {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: {
+      name: CANARY_INGRESS,
+      namespace: NAMESPACE,
+      labels: { ...OWNED },
+      annotations: { [CANARY_ANNOTATION]: 'true', [WEIGHT_ANNOTATION]: String(weight) },
+    },
+    spec: {
+      ingressClassName: 'nginx',
+      rules: [
+        {
+          host: 'shop.example.com',
+          http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'checkout-canary', port: { number: 80 } } } }] },
+        },
+      ],
+    },
+  };
+}

@@ -15,7 +15,7 @@ type Plain = Record<string, unknown>;
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Objects merge key by key; lists and scalars from the override replace the base's. */
-function merge(base: unknown, override: unknown): unknown {
+export function merge(base: unknown, override: unknown): unknown {
   if (!isPlain(base) || !isPlain(override)) return override === undefined ? base : override;
   const out: Plain = { ...base };
   for (const [key, value] of Object.entries(override)) out[key] = merge(base[key], value);

@@ -6,6 +6,12 @@ import type { CheckRecord, CheckResult } from '../analysis/types.js';
 export function summarizeMetric(results: readonly CheckResult[]): string {
   const first = results[0];
   if (!first) return '';
+  // A sequential latency check judges shares of slow requests; the P95s are what people read.
+  const p = first.evidence;
+  if (p && typeof p['canaryP'] === 'number') {
+    const stableP = typeof p['stableP'] === 'number' ? ` vs ${formatValue(p['stableP'], 'seconds')}` : '';
+    return `${first.metric} ${formatValue(p['canaryP'], 'seconds')}${stableP}`;
+  }
   const canary = formatValue(first.canary, first.unit);
   const stable = first.stable === null ? '' : ` vs ${formatValue(first.stable, first.unit)}`;
   return `${first.metric} ${canary}${stable}`;

@@ -174,10 +174,7 @@ export class RolloutEngine {
 
   private asHalt(err: unknown): Halt {
     if (err instanceof Halt) return err;
-    if (err instanceof CanaryError) {
-      const prefix = err.kind === 'unreachable' || err.kind === 'query-failed' ? 'cannot judge the canary: ' : '';
-      return new Halt('failed', `${prefix}${messageOf(err)}`, err.exitCode);
-    }
+    if (err instanceof CanaryError) return new Halt('failed', messageOf(err), err.exitCode);
     return new Halt('failed', `unexpected error: ${messageOf(err)}`, EXIT.unexpected);
   }
 
@@ -265,7 +262,10 @@ export class RolloutEngine {
   private async check(stepIndex: number, weight: number, stepChecks: { done: number; planned: number }): Promise<CheckRecord> {
     const { policy } = this.opts;
     const at = new Date(this.now());
-    const { verdict, results } = await this.analyzer.check(at, weight, stepIndex);
+    const { verdict, results } = await this.analyzer.check(at, weight, stepIndex).catch((err: unknown) => {
+      // Without metrics the canary cannot be judged, and an unjudged canary does not keep traffic.
+      throw err instanceof CanaryError ? new Halt('failed', `cannot judge the canary: ${messageOf(err)}`, err.exitCode) : err;
+    });
     const check: CheckRecord = { index: this.record.checks.length + 1, at: at.toISOString(), stepIndex, weight, verdict, results };
     this.record.checks.push(check);
 
@@ -285,8 +285,15 @@ export class RolloutEngine {
     return check;
   }
 
+  /**
+   * A plain abort is a cancellation (SIGTERM/SIGINT); an abort whose reason is a CanaryError (the
+   * lease was lost) is a failure, and traffic goes to stable whatever --on-cancel says.
+   */
   private throwIfCancelled(): void {
-    if (this.opts.signal?.aborted) throw new Halt('aborted', 'cancelled', EXIT.aborted);
+    const signal = this.opts.signal;
+    if (!signal?.aborted) return;
+    if (signal.reason instanceof CanaryError) throw new Halt('failed', messageOf(signal.reason), signal.reason.exitCode);
+    throw new Halt('aborted', 'cancelled', EXIT.aborted);
   }
 
   /** Saves the record; a conflict means someone else wrote it, which today only `canary rollback` does. */
@@ -326,7 +333,12 @@ export class RolloutEngine {
     await this.setWeight(0, 'promotion: stable runs the new image; canary route back to 0%');
     await ports.workloads.scaleDownCanary();
     this.record.images.stable = image;
-    return this.finish('promoted', 'promoted', `all ${this.record.checks.length} checks passed`, EXIT.ok, 'all traffic on stable, which now runs the new image');
+    const checks = this.record.checks;
+    const pending = checks.filter((c) => c.verdict === 'pending').length;
+    const reason = pending
+      ? `no regression found in ${checks.length} checks (${checks.length - pending} passed, ${pending} still gathering evidence)`
+      : `all ${checks.length} checks passed`;
+    return this.finish('promoted', 'promoted', reason, EXIT.ok, 'all traffic on stable, which now runs the new image');
   }
 
   private async halt(halt: Halt): Promise<Outcome> {

@@ -20,6 +20,12 @@ const quickPolicy = join(dir, 'quick.yaml');
 writeFileSync(quickPolicy, 'apiVersion: canary/v1\nkind: RolloutPolicy\nspec:\n  prometheus:\n    retries: 1\n    timeout: 2s\n');
 
 describe('shipped recordings replay to their stated outcomes', () => {
+  it('with the threshold policy, error-regression.json rolls back on the window that breaks the 5% limit', async () => {
+    const run = await replay('error-regression', ['--policy', join(REPO, 'policies', 'threshold.yaml')]);
+    expect(run.code).toBe(3);
+    expect(run.stdout).toContain('ROLLED BACK: error-rate: canary error rate 12.1% is above the 5% limit (73 of 605 requests failed)');
+  });
+
   it('healthy.json promotes after 40 checks and exits 0', async () => {
     const run = await replay('healthy', ['-o', 'json']);
     expect(run.code).toBe(0);
@@ -33,7 +39,10 @@ describe('shipped recordings replay to their stated outcomes', () => {
     const run = await replay('error-regression');
     expect(run.code).toBe(3);
     expect(run.stdout).toContain('✗ check 21 [25% · 6/10] error-rate 12.1% vs 0.5%');
-    expect(run.stdout).toContain('ROLLED BACK: error-rate: canary error rate 12.1% is above the 5% limit (73 of 605 requests failed)');
+    // The sequential judge weighs the window since the rise on its own, so the jump is not diluted.
+    expect(run.stdout).toContain(
+      'ROLLED BACK: error-rate: canary errors 12.1% vs stable 0.50% over the last check, since 10:20 UTC (step 2, its 6th check): worse by the 3-point margin, with 99.5% confidence',
+    );
     expect(run.stdout).toContain('dry-run: would patch Ingress shop/checkout-canary canary-weight "25" → "0"');
     expect(run.stdout).toContain('traffic: canary at 0%, all traffic on stable');
     // The evidence includes the PromQL that decided, as sent.
@@ -53,7 +62,9 @@ describe('shipped recordings replay to their stated outcomes', () => {
     const run = await replay('no-traffic');
     expect(run.code).toBe(3);
     expect(run.stdout.match(/\? check \d/g)).toHaveLength(5);
-    expect(run.stdout).toContain('canary served no requests (no data) in the last 1m; at least 20 are needed to judge');
+    expect(run.stdout).toContain(
+      'ROLLED BACK: 5 checks in a row were inconclusive (canary served no requests (no data) in the last 1m: nothing to judge); a canary that cannot be judged is not promoted',
+    );
   });
 
   it('prints plain timestamped lines without ANSI codes when not on a TTY, and colours with FORCE_COLOR', async () => {
@@ -112,7 +123,7 @@ describe('bad input ends with a clear message and exit 2', () => {
     [['deploy', 'checkout', '--image', 'a:1', '--dry-run', '-o', 'yaml'], /--output: expected "text" or "json", got "yaml"/],
     [['deploy', 'checkout', '--image', 'a:1', '--dry-run'], /--dry-run: expected a metrics source: --replay FILE/],
     [['deploy', 'checkout', '--image', 'a:1', '--dry-run', '--replay', 'a.json', '--prometheus', 'http://p'], /expected one source of metrics, got both/],
-    [['deploy', 'checkout', '--image', 'a:1'], /live rollouts against a cluster are not in this build yet/],
+    [['deploy', 'checkout', '--image', 'a:1', '--kubeconfig', '/nonexistent/kubeconfig'], /no usable kubeconfig[\s\S]*--kubeconfig \/nonexistent\/kubeconfig: no such file/],
     [['backtest', 'checkout', '--from', 'yesterday', '--prometheus', 'http://127.0.0.1:9'], /--from: expected an RFC 3339 time like "2026-01-15T10:00:00Z", got "yesterday"/],
     [['backtest', 'checkout', '--from', '2026-01-15T10:00:00Z', '--prometheus', 'ftp://prom'], /expected an http:\/\/ or https:\/\/ URL/],
     [['deploy', 'checkout', '--image', 'a:1', '--bogus'], /unknown option '--bogus'/],

@@ -196,14 +196,14 @@ describe('dry-run replay of a regression with all four incident sinks, in GitHub
       startedBy: 'https://github.com/acme/shop/actions/runs/777',
       rollback: { traffic: 'canary at 0%, all traffic on stable', stableVerified: true },
     });
-    expect(body.incident.failingChecks[0]).toMatchObject({ metric: 'error-rate', display: { canary: '12%', stable: '0.51%', threshold: '5%' } });
+    expect(body.incident.failingChecks[0]).toMatchObject({ metric: 'error-rate', display: { canary: '12%', stable: '0.51%', threshold: '3.51%' } });
     expect(body.incident.dashboardUrl).toMatch(/^https:\/\/grafana\.example\.com\/d\/canary\?var-namespace=shop&var-target=checkout&from=\d+&to=\d+$/);
 
     // Slack, PagerDuty, GitHub: what a person would see.
     expect(captured.slack?.text).toMatch(/^\[dry-run\] canary checkout \(shop\) rolled back at step 2 of 3 \(25%\)/);
-    expect(captured.slack?.blocks.map((b) => b.text?.text ?? '').join('\n')).toContain('canary *12%* vs stable 0.51%, limit 5%');
+    expect(captured.slack?.blocks.map((b) => b.text?.text ?? '').join('\n')).toContain('canary *12%* vs stable 0.51%, limit 3.51%');
     expect(captured.pagerduty).toMatchObject({ routing_key: SECRETS.routingKey, event_action: 'trigger', dedup_key: body.incident.rolloutId });
-    expect(captured.pagerduty?.payload.summary).toContain('error-rate: canary error rate 12% is above the 5% limit');
+    expect(captured.pagerduty?.payload.summary).toContain('error-rate: canary errors 12.0% vs stable 0.51% over the last check, since 10:20 UTC (step 2, its 6th check): worse by the 3-point margin, with 99.5% confidence');
     expect(captured.issue?.title).toBe('[dry-run] Canary rolled back: checkout in shop (shop/checkout:2)');
     expect(captured.issue?.body.startsWith(rolloutMarker(body.incident.rolloutId))).toBe(true);
     expect(captured.issue?.labels).toEqual(['canary']);
@@ -222,7 +222,7 @@ describe('dry-run replay of a regression with all four incident sinks, in GitHub
 
     // The log: a group per step, the reason as an error annotation, plain text (no ANSI).
     expect(run.stdout).toContain('::group::Step 1/3: 10%25 to canary for 15m');
-    expect(run.stdout).toMatch(/^::error title=Canary rolled back%3A checkout::error-rate: canary error rate 12%25 is above the 5%25 limit/m);
+    expect(run.stdout).toMatch(/^::error title=Canary rolled back%3A checkout::error-rate: canary errors 12.0%25 vs stable 0.51%25 over the last check/m);
     expect(run.stdout).toContain('incident opened in github-issue: https://github.com/acme/shop/issues/31');
     expect(run.stdout).not.toMatch(/\u001b\[/);
     expectNoSecrets(run.stdout, run.stderr, run.summary, JSON.stringify(run.outputs));

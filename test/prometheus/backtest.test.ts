@@ -43,7 +43,9 @@ describe('canary backtest against real Prometheus history', () => {
     expect(code).toBe(0);
     expect(outcome.result).toBe('promoted');
     expect(record.checks).toHaveLength(40);
-    expect(record.checks.every((c) => c.verdict === 'pass')).toBe(true);
+    // The sequential judges may still be gathering evidence early on; nothing fails or lacks data.
+    expect(record.checks.every((c) => c.verdict === 'pass' || c.verdict === 'pending')).toBe(true);
+    expect(record.checks.at(-1)?.verdict).toBe('pass');
   });
 
   it('rolls back the error regression at the first check after the rise in the 25% step', async () => {
@@ -52,7 +54,7 @@ describe('canary backtest against real Prometheus history', () => {
     const last = record.checks.at(-1);
     // The rise starts 5 minutes into the 25% step (minute 20); the next check is minute 21.
     expect(last).toMatchObject({ index: 21, weight: 25, verdict: 'fail' });
-    expect(last?.results.find((r) => r.check === 'error rate ≤ 5%')?.canary).toBeGreaterThan(0.1);
+    expect(last?.results.find((r) => r.metric === 'error-rate')?.canary).toBeGreaterThan(0.1);
     expect(outcome.traffic).toBe('canary at 0%, all traffic on stable');
   });
 
@@ -60,7 +62,7 @@ describe('canary backtest against real Prometheus history', () => {
     const { code, record, outcome } = await backtest('latency-regression');
     expect(code).toBe(3);
     expect(record.checks.at(-1)).toMatchObject({ index: 1, weight: 10, verdict: 'fail' });
-    expect(outcome.reason).toMatch(/p95-latency: canary P95 \d+ms vs stable \d+ms: 2\.\d+× stable, more than the 1\.5× allowed/);
+    expect(outcome.reason).toMatch(/p95-latency: canary requests slower than 250 ms: \d+\.\d% vs stable 0\.\d+% .*more than 1\.5× stable's, with 99\.5% confidence \(P95 4\d\d ms vs 19\d ms/);
   });
 
   it('never passes a canary without traffic: inconclusive until the policy limit, then rolled back', async () => {

@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { parse as parseYamlObject } from 'yaml';
 import type { RawAnswer, RawQuerier } from '../../src/analysis/prometheus-client.js';
 import type { MetricsSource } from '../../src/analysis/types.js';
 import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
-import { parsePolicy } from '../../src/policy/loader.js';
+import { thresholdPolicy } from './policies.js';
 import { targetNames, type Policy } from '../../src/policy/policy.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
 import { RolloutEngine } from '../../src/rollout/engine.js';
@@ -17,14 +15,14 @@ import { healthy, ScriptedMetrics, type Scenario } from './scripted-metrics.js';
 
 export const START = Date.parse('2026-01-15T10:00:00Z');
 export const RUN_URL = 'https://github.com/acme/shop/actions/runs/4242';
-export const DEFAULT_TEXT = readFileSync(new URL('../../policies/default.yaml', import.meta.url), 'utf8');
 
 /** Canary error rate 12% (72 of 600) from minute 21, at 25%: rolled back at check 21. */
 export const errorRegression: Scenario = (minute, side) =>
   side === 'canary' && minute > 20 ? { requests: 600, errors: 72, p95: 0.2, memory: 200e6, cpu: 0.1 } : healthy(minute, side);
 
+/** Threshold judges, so each incident's failing checks follow from one window's numbers. */
 export function policyFrom(yamlText = ''): Policy {
-  return yamlText ? parsePolicy(yamlText, 'test-policy.yaml', parseYamlObject(DEFAULT_TEXT)) : parsePolicy(DEFAULT_TEXT, 'policies/default.yaml');
+  return thresholdPolicy(yamlText);
 }
 
 export interface RunResult {

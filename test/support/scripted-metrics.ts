@@ -32,6 +32,9 @@ export class ScriptedMetrics implements MetricsSource {
     if (this.failWith) throw this.failWith;
     const side = promql.includes('canary!=""') || /pod=~"[^"]*canary/.test(promql) ? 'canary' : 'stable';
     const m = this.scenario((at.getTime() - this.startMs) / 60_000, side);
+    if (promql.startsWith('sum by (le) (increase(')) {
+      return { resultType: 'vector', samples: m.requests === null ? [] : bucketsFor(m.requests, m.p95), warnings: [] };
+    }
     let value: number | null;
     if (promql.includes('container_memory')) value = m.memory ?? null;
     else if (promql.includes('container_cpu')) value = m.cpu ?? null;
@@ -45,6 +48,21 @@ export class ScriptedMetrics implements MetricsSource {
       warnings: [],
     };
   }
+}
+
+const BOUNDS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * Cumulative bucket counts whose 95th percentile sits at `p95` (5% of requests slower, 1% slower
+ * than twice it): enough shape for the sequential latency judge, in the per-window counts a
+ * window's `sum by (le) (increase(..._bucket[1m]))` returns.
+ */
+function bucketsFor(requests: number, p95: number | null) {
+  const slowerThan = (le: number) => (p95 === null ? 1 : le < p95 * 0.5 ? 0.6 : le < p95 ? 0.2 : le < p95 * 2 ? 0.05 : 0.01);
+  return [
+    ...BOUNDS.map((le) => ({ labels: { le: String(le) }, value: requests * (1 - slowerThan(le)) })),
+    { labels: { le: '+Inf' }, value: requests },
+  ];
 }
 
 export const healthy: Scenario = (_minute, side) =>

@@ -1,24 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { CanaryError } from '../../src/errors.js';
 import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
-import { parsePolicy } from '../../src/policy/loader.js';
 import { targetNames, type Policy } from '../../src/policy/policy.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
 import { RolloutEngine } from '../../src/rollout/engine.js';
 import type { RolloutEvent } from '../../src/rollout/events.js';
 import type { IncidentSink, StoredRecord } from '../../src/rollout/ports.js';
-import { readFileSync } from 'node:fs';
-import { parse as parseYamlObject } from 'yaml';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
+import { thresholdPolicy } from '../support/policies.js';
 
 const START = Date.parse('2026-01-15T10:00:00Z');
-const DEFAULT_TEXT = readFileSync(new URL('../../policies/default.yaml', import.meta.url), 'utf8');
-const defaultPolicy = () => parsePolicy(DEFAULT_TEXT, 'policies/default.yaml');
+// These tests are about the engine's transitions, judged with fixed thresholds so each check's
+// verdict follows from its own window; the sequential judges have their own tests below.
+const defaultPolicy = () => thresholdPolicy();
 
-/** A policy merged over the shipped default, as `--policy` would load it. */
-function mergedPolicy(yamlText: string): Policy {
-  return parsePolicy(yamlText, 'test.yaml', parseYamlObject(DEFAULT_TEXT));
-}
+const mergedPolicy = (yamlText: string): Policy => thresholdPolicy(yamlText);
 
 class FailingRouter extends MemoryCluster {
   failZero = false;

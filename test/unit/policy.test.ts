@@ -38,8 +38,8 @@ describe('policy loading', () => {
     ]);
     expect(p.intervalMs).toBe(60_000);
     expect(p.analysis.metrics).toEqual([
-      { name: 'error-rate', type: 'error-rate', critical: true, judge: 'threshold', max: 0.05, maxIncrease: 0.03 },
-      { name: 'p95-latency', type: 'latency', critical: true, judge: 'threshold', quantile: 0.95, max: 2, maxRatio: 1.5 },
+      { name: 'error-rate', type: 'error-rate', critical: true, judge: 'sequential', max: 0.05, maxIncrease: 0.03 },
+      { name: 'p95-latency', type: 'latency', critical: true, judge: 'sequential', quantile: 0.95, max: 2, maxRatio: 1.5 },
       { name: 'memory', type: 'query', critical: false, judge: 'threshold', query: 'memory', unit: 'bytes' },
       { name: 'cpu', type: 'query', critical: false, judge: 'threshold', query: 'cpu', unit: 'cores' },
     ]);

@@ -163,6 +163,24 @@ function latencyEvaluator(metric: LatencyMetric, policy: Policy): MetricEvaluato
         buckets(ctx, 'stable'),
       ]);
       const queries = [canary.query, stable.query, ...(baselineQuery ? [baselineQuery] : [])];
+      const idle = noTraffic(ctx, canary.buckets.length ? totalCount(canary.buckets) : null);
+      if (idle) {
+        return [
+          {
+            metric: metric.name,
+            check: `${quantileLabel(metric.quantile)} (sequential)`,
+            judge: 'sequential',
+            critical: metric.critical,
+            unit: 'ratio',
+            queries,
+            canary: null,
+            stable: null,
+            threshold: null,
+            verdict: 'inconclusive',
+            reason: idle,
+          },
+        ];
+      }
       const d = j.observe({
         canary: { buckets: canary.buckets },
         stable: { buckets: stable.buckets },
@@ -177,16 +195,17 @@ function latencyEvaluator(metric: LatencyMetric, policy: Policy): MetricEvaluato
         unit: 'ratio' as const,
         queries,
       };
-      const idle = noTraffic(ctx, canary.buckets.length ? totalCount(canary.buckets) : null);
-      if (idle) return [{ ...base, canary: null, stable: null, threshold: null, verdict: 'inconclusive', reason: idle }];
+      // What "slow" means is said where it matters: on the first check and on a rollback.
+      const verdict = verdictOf(d);
+      const note = baselineQuery || verdict === 'fail' ? ` (${thresholdNote})` : '';
       return [
         {
           ...base,
           canary: d.canaryRate,
           stable: d.stableRate,
           threshold: d.stableRate * (metric.maxRatio ?? 1.5),
-          verdict: verdictOf(d),
-          reason: `${d.explanation} (${thresholdNote})`,
+          verdict,
+          reason: `${d.explanation}${note}`,
           evidence: {
             ...evidenceOf(d),
             slowThresholdSeconds: d.threshold,

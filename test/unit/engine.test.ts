@@ -7,7 +7,7 @@ import { RolloutEngine } from '../../src/rollout/engine.js';
 import type { RolloutEvent } from '../../src/rollout/events.js';
 import type { IncidentSink, StoredRecord } from '../../src/rollout/ports.js';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
-import { thresholdPolicy } from '../support/policies.js';
+import { defaultPolicy as defaultSequentialPolicy, thresholdPolicy } from '../support/policies.js';
 
 const START = Date.parse('2026-01-15T10:00:00Z');
 // These tests are about the engine's transitions, judged with fixed thresholds so each check's
@@ -345,5 +345,49 @@ spec:
     const { outcome } = await run({ cluster }, (await cluster.load()) ?? undefined);
     expect(outcome).toMatchObject({ result: 'rolled-back', exitCode: 3, traffic: 'canary at 0%, all traffic on stable' });
     expect(cluster.weight).toBe(0);
+  });
+});
+
+describe('rollout engine with the sequential judges (the shipped default)', () => {
+  const sequential = () => defaultSequentialPolicy();
+
+  it('promotes a healthy canary; checks still gathering evidence do not hold it back', async () => {
+    const { outcome, record, events } = await run({ policy: sequential() });
+    expect(outcome.result).toBe('promoted');
+    expect(record?.checks).toHaveLength(40);
+    expect(record?.checks.some((c) => c.verdict === 'fail' || c.verdict === 'inconclusive')).toBe(false);
+    const errors = record?.checks.at(-1)?.results.find((r) => r.metric === 'error-rate');
+    expect(errors).toMatchObject({ judge: 'sequential', verdict: 'pass' });
+    expect(errors?.evidence).toMatchObject({ margin: 0.03 });
+    // Whether a step advanced on a pass or on evidence still gathering, the log says which.
+    const pendingAdvances = events.filter((e) => e.type === 'log' && e.message.includes('advances without proof of health'));
+    const pendingStepEnds = [15, 25, 40].filter((i) => record?.checks[i - 1]?.verdict === 'pending');
+    expect(pendingAdvances).toHaveLength(pendingStepEnds.length);
+  });
+
+  it('rolls back at the first check after a mid-step error jump, explaining it in words', async () => {
+    const jump: Scenario = (minute, side) =>
+      side === 'canary' && minute > 20 ? { requests: 600, errors: 72, p95: 0.2 } : healthy(minute, side);
+    const { outcome, record } = await run({ policy: sequential(), scenario: jump });
+    expect(outcome.exitCode).toBe(3);
+    expect(record?.checks).toHaveLength(21);
+    expect(outcome.reason).toMatch(
+      /^error-rate: canary errors 12\.0% vs stable 0\.51% over the last check, since 10:20 UTC \(step 2, its 6th check\): worse by the 3-point margin, with 99\.5% confidence/,
+    );
+  });
+
+  it('rolls back a canary that is slow from the start at 10%', async () => {
+    const slow: Scenario = (minute, side) => (side === 'canary' ? { ...healthy(minute, side), p95: 0.6 } : healthy(minute, side));
+    const { outcome, record } = await run({ policy: sequential(), scenario: slow });
+    expect(outcome.exitCode).toBe(3);
+    expect(record?.checks.at(-1)?.weight).toBe(10);
+    expect(outcome.reason).toContain("more than 1.5× stable's");
+  });
+
+  it('still treats a canary with no traffic as inconclusive and stops at the limit', async () => {
+    const idle: Scenario = (minute, side) => (side === 'canary' ? { requests: null, errors: 0, p95: null } : healthy(minute, side));
+    const { outcome, record } = await run({ policy: sequential(), scenario: idle });
+    expect(outcome.exitCode).toBe(3);
+    expect(record?.checks.map((c) => c.verdict)).toEqual(Array(5).fill('inconclusive'));
   });
 });

@@ -15,6 +15,7 @@ import { RolloutEngine, rolloutIdFor } from '../rollout/engine.js';
 import { fanOut, type Reporter } from '../rollout/events.js';
 import type { IncidentSink } from '../rollout/ports.js';
 import { FINAL_PHASES } from '../rollout/record.js';
+import { onForcedExit } from './forced-exit.js';
 
 export interface LiveDeployOptions {
   target: string;
@@ -119,10 +120,12 @@ export async function liveDeploy(opts: LiveDeployOptions): Promise<number> {
       signal: AbortSignal.any(signals),
       ...(opts.onCancel && { onCancel: opts.onCancel }),
     });
+    const off = onForcedExit(() => engine.recordForcedExit());
     try {
       const outcome = await engine.run(unfinished ?? undefined);
       return outcome.exitCode;
     } finally {
+      off();
       if (recorder && opts.record) writeRecording(opts.record, recorder.recording());
     }
   } finally {

@@ -5,6 +5,7 @@ import { shippedPath } from '../paths.js';
 import { backtestCommand } from './backtest.js';
 import { deployCommand } from './deploy.js';
 import { validateCommand } from './validate.js';
+import { runForcedExitHooks } from './forced-exit.js';
 import { rollbackFromFlags } from './rollback.js';
 import { statusCommand } from './status.js';
 
@@ -101,10 +102,14 @@ export function buildProgram(setExit: (code: number) => void): Command {
 /** SIGINT/SIGTERM (a cancelled CI job) aborts the rollout cleanly; a second signal exits at once. */
 async function withCancellation(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
   const controller = new AbortController();
+  let forced = false;
   const onSignal = (sig: NodeJS.Signals) => {
+    if (forced) process.exit(EXIT.aborted);
     if (controller.signal.aborted) {
-      process.stderr.write(`canary: second ${sig}: exiting now\n`);
-      process.exit(EXIT.aborted);
+      forced = true;
+      process.stderr.write(`canary: second ${sig}: recording where the rollout stopped, then exiting (send again to exit without recording)\n`);
+      void runForcedExitHooks(2000).finally(() => process.exit(EXIT.aborted));
+      return;
     }
     process.stderr.write(`canary: ${sig} received: stopping the rollout (send again to exit at once)\n`);
     controller.abort();

@@ -5,6 +5,7 @@ import { RolloutEngine } from '../rollout/engine.js';
 import type { Reporter } from '../rollout/events.js';
 import type { Clock, IncidentSink } from '../rollout/ports.js';
 import type { Outcome } from '../rollout/record.js';
+import { onForcedExit } from './forced-exit.js';
 
 export interface SimulationOptions {
   policy: Policy;
@@ -45,6 +46,10 @@ export async function runSimulation(opts: SimulationOptions): Promise<{ outcome:
     ...(opts.signal && { signal: opts.signal }),
     ...(opts.onCancel && { onCancel: opts.onCancel }),
   });
-  const outcome = await engine.run();
-  return { outcome, cluster };
+  const off = onForcedExit(() => engine.recordForcedExit());
+  try {
+    return { outcome: await engine.run(), cluster };
+  } finally {
+    off();
+  }
 }

@@ -111,7 +111,10 @@ export function renderStatus(view: StatusView, now: number, paint: { bold: (s: s
   if (view.lease) {
     lines.push(`  lease:   ${view.lease.expired ? paint.warn('expired') : 'held'} by ${view.lease.holder}, renewed ${ago(view.lease.renewTime, now)}`);
   }
-  if (view.outcome) lines.push(`  outcome: ${view.outcome.result}: ${view.outcome.reason}`, `           traffic: ${view.outcome.traffic}`);
+  if (view.outcome) {
+    const { result, reason, traffic } = view.outcome;
+    lines.push(`  outcome: ${reason.startsWith(`${result}:`) ? reason : `${result}: ${reason}`}`, `           traffic: ${traffic}`);
+  }
   lines.push(`  checks:  ${view.checks.run} run: ${view.checks.passed} passed, ${view.checks.failed} failed, ${view.checks.inconclusive} inconclusive, ${view.checks.pending} pending`);
   const last = view.lastCheck;
   if (last) {

@@ -75,6 +75,8 @@ function inconclusiveReason(results: readonly CheckResult[], run: number): strin
  */
 export class RolloutEngine {
   private record!: RolloutRecord;
+  /** Set once the record exists; until then there is nothing to record on a forced exit. */
+  private hasRecord = false;
   private version: string | null = null;
   private weight = 0;
   private readonly analyzer: Analyzer;
@@ -134,6 +136,7 @@ export class RolloutEngine {
   private async resumeFrom(stored: StoredRecord): Promise<number> {
     const { policy, ports } = this.opts;
     this.record = stored.record;
+    this.hasRecord = true;
     this.version = stored.version;
     this.weight = stored.record.weight;
     this.routed = true;
@@ -197,6 +200,7 @@ export class RolloutEngine {
       steps: [],
       checks: [],
     };
+    this.hasRecord = true;
     const stableImage = await ports.workloads.stableImage();
     this.record.images.stable = stableImage;
     const existing = await ports.state.load();
@@ -384,6 +388,21 @@ export class RolloutEngine {
       // Whatever stopped the rollout, traffic not being safe is the bigger news for the pager.
       return { traffic, exitCode: EXIT.unreachable };
     }
+  }
+
+  /**
+   * The process is about to exit on a second signal, possibly mid-rollback: record that, and the
+   * last weight we know was set, so `status` and `rollback` can finish the job.
+   */
+  async recordForcedExit(): Promise<void> {
+    if (!this.hasRecord || FINAL_PHASES.includes(this.record.phase)) return;
+    const traffic =
+      this.weight === 0
+        ? 'canary at 0%, all traffic on stable'
+        : `canary last set to ${this.weight}% (a change may have been in flight); run \`canary rollback ${this.opts.target}\``;
+    this.record.phase = 'aborted';
+    this.record.outcome = { result: 'aborted', reason: 'aborted: exited on a second signal before the rollout had stopped', at: this.iso(), exitCode: EXIT.aborted, traffic };
+    await this.persistQuietly();
   }
 
   private async openIncidents(): Promise<void> {

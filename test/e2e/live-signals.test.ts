@@ -34,7 +34,7 @@ describe('SIGTERM during a live rollout', () => {
 
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
     expect(status.code).toBe(4);
-    expect(status.stdout).toContain('outcome: aborted: aborted: cancelled');
+    expect(status.stdout).toContain('outcome: aborted: cancelled');
   });
 
   it('with --on-cancel leave keeps the weight, records that it did, and exits 4', async () => {
@@ -69,12 +69,16 @@ describe('SIGTERM during a live rollout', () => {
     deploy.child.kill('SIGTERM');
     const run = await deploy.done;
     expect(run.code).toBe(4);
-    expect(run.stderr).toContain('second SIGTERM: exiting now');
+    expect(run.stderr).toContain('second SIGTERM: recording where the rollout stopped, then exiting');
 
     // The PATCH was already sent, so the server applies it; the record was last written at 10%.
     await waitFor('the in-flight PATCH to land', () => world.weight() === '0');
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
     expect(status.stdout).toContain('weight:  10% recorded, but 0% live on the Ingress: they differ');
+    // The second signal still left a record of where things stood.
+    expect(status.stdout).toContain('outcome: aborted: exited on a second signal before the rollout had stopped');
+    expect(status.stdout).toContain('traffic: canary last set to 10% (a change may have been in flight); run `canary rollback checkout`');
+    expect(status.code).toBe(4);
     const json = await world.run(['status', TARGET, '-n', NAMESPACE, '-o', 'json']);
     expect((JSON.parse(json.stdout) as StatusView).weight).toEqual({ recorded: 10, live: 0, differs: true });
   });

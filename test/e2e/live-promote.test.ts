@@ -146,3 +146,18 @@ describe('a flaky API server does not stop a rollout', () => {
     expect(world.record()?.phase).toBe('promoted');
   });
 });
+
+describe('canary status --watch', () => {
+  it('redraws as the rollout moves and ends with the rollout, with its exit code', async () => {
+    const deploy = world.deploy();
+    await waitFor('the first step', () => world.weight() === '10');
+    const watch = world.start(['status', TARGET, '-n', NAMESPACE, '--watch']);
+    const [deployed, watched] = await Promise.all([deploy.done, watch.done]);
+    expect(deployed.code).toBe(0);
+    expect(watched.code).toBe(0);
+    const views = watched.stdout.split(/^(?=checkout \(namespace shop\))/m).filter((v) => v.trim());
+    expect(views.length).toBeGreaterThan(1);
+    expect(views[0]).toContain('phase:   progressing');
+    expect(views.at(-1)).toContain('phase:   promoted');
+  });
+});

@@ -192,6 +192,20 @@ function num(value: number): string {
 }
 
 /** Mermaid xychart-beta blocks: canary vs stable for each critical metric, and the weight. */
+/**
+ * A sequential latency check judges shares of slow requests but carries each side's P95 as
+ * evidence; the chart shows the P95s, which is what people compare.
+ */
+function chartUnit(r: CheckResult): Unit {
+  return typeof r.evidence?.['canaryP'] === 'number' ? 'seconds' : r.unit;
+}
+
+function chartValue(r: CheckResult, side: 'canary' | 'stable', unit: Unit): number | null {
+  const p = r.evidence?.[side === 'canary' ? 'canaryP' : 'stableP'];
+  if (typeof p === 'number') return p;
+  return r.unit === unit ? r[side] : null;
+}
+
 export function charts(record: RolloutRecord): string[] {
   const checks = record.checks;
   if (checks.length === 0) return [];
@@ -202,13 +216,14 @@ export function charts(record: RolloutRecord): string[] {
   const out: string[] = [];
 
   const metrics = new Map<string, Unit>();
-  for (const c of checks) for (const r of primaryResults(c)) if (!metrics.has(r.metric)) metrics.set(r.metric, r.unit);
+  for (const c of checks) for (const r of primaryResults(c)) if (!metrics.has(r.metric)) metrics.set(r.metric, chartUnit(r));
   for (const [metric, unit] of metrics) {
     const scale = CHART_SCALE[unit] ?? { factor: 1, label: unit };
     let gaps = false;
     const series = (side: 'canary' | 'stable') =>
       shown.map((c) => {
-        const v = c.results.find((r) => r.metric === metric)?.[side];
+        const result = c.results.find((r) => r.metric === metric);
+        const v = result ? chartValue(result, side, unit) : null;
         if (v === null || v === undefined || !Number.isFinite(v)) {
           gaps = true;
           return '0';
@@ -256,7 +271,7 @@ function stepsTable(record: RolloutRecord, outcome: Outcome): string[] {
     const count = (v: string) => checks.filter((c) => c.verdict === v).length;
     const last = i === record.steps.length - 1;
     const result = s.endedAt ? 'passed' : last ? outcome.result : '-';
-    return `| ${s.index + 1} | ${s.weight}% | ${s.startedAt} | ${s.endedAt ?? '-'} | ${checks.length} (${count('pass')} pass, ${count('fail')} fail, ${count('inconclusive')} inconclusive) | ${result} |`;
+    return `| ${s.index + 1} | ${s.weight}% | ${s.startedAt} | ${s.endedAt ?? '-'} | ${checks.length} (${count('pass')} pass, ${count('fail')} fail, ${count('inconclusive')} inconclusive, ${count('pending')} pending) | ${result} |`;
   });
   return ['| Step | Weight | Started | Ended | Checks | Result |', '|---|---|---|---|---|---|', ...rows];
 }
@@ -270,7 +285,9 @@ function checksTable(record: RolloutRecord): string[] {
   const rows = record.checks.map((c) => {
     const values = metrics.map((m) => {
       const r = c.results.find((x) => x.metric === m);
-      return r ? `${formatValue(r.canary, r.unit)} / ${formatValue(r.stable, r.unit)}` : '-';
+      if (!r) return '-';
+      const unit = chartUnit(r);
+      return `${formatValue(chartValue(r, 'canary', unit), unit)} / ${formatValue(chartValue(r, 'stable', unit), unit)}`;
     });
     const why = c.results
       .filter((r) => (r.critical && (r.verdict === 'fail' || r.verdict === 'inconclusive')) || (!r.critical && r.verdict === 'fail'))

@@ -212,6 +212,9 @@ describe('dry-run replay of a regression with all four incident sinks, in GitHub
     expect(run.summary).toContain('## ❌ Canary rolled back: `checkout` → `shop/checkout:2`');
     for (const sink of ['ops-webhook', 'slack', 'pagerduty', 'github-issue']) expect(run.summary).toMatch(new RegExp(`\\| ${sink} \\| ✅ delivered \\|`));
     expect(run.summary).toContain('```mermaid\nxychart-beta');
+    // The sequential latency judge counts slow requests, but the chart shows the P95s people compare.
+    expect(run.summary).toContain('title "p95-latency: canary vs stable (ms)"');
+    expect(run.summary).toMatch(/\| 21 \| \+21 \| 25% \| ❌ fail \| 12% \/ 0\.51% \| 250 ?ms \/ 250 ?ms \|/);
     expect(run.outputs).toEqual({
       result: 'rolled-back',
       'rollout-id': body.incident.rolloutId,

@@ -87,8 +87,8 @@ describe('GitHub Actions reporter', () => {
     expect(summary).toContain('sum(increase(nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."}[1m])) or vector(0)\n');
     expect(summary).toContain('| pagerduty | ✅ delivered | [https://acme.pagerduty.com/incidents/Q1](https://acme.pagerduty.com/incidents/Q1) · PagerDuty alert triggered |');
     expect(summary).toContain('| slack | ⚠️ failed | Slack answered HTTP 404: no_service |');
-    expect(summary).toContain('| 1 | 10% | 2026-01-15T10:00:00.000Z | 2026-01-15T10:15:00.000Z | 15 (15 pass, 0 fail, 0 inconclusive) | passed |');
-    expect(summary).toContain('| 2 | 25% | 2026-01-15T10:15:00.000Z | - | 6 (5 pass, 1 fail, 0 inconclusive) | rolled-back |');
+    expect(summary).toContain('| 1 | 10% | 2026-01-15T10:00:00.000Z | 2026-01-15T10:15:00.000Z | 15 (15 pass, 0 fail, 0 inconclusive, 0 pending) | passed |');
+    expect(summary).toContain('| 2 | 25% | 2026-01-15T10:15:00.000Z | - | 6 (5 pass, 1 fail, 0 inconclusive, 0 pending) | rolled-back |');
     expect(summary).toContain('| 21 | +21 | 25% | ❌ fail | 12% / 0.51% | 200ms / 190ms | error-rate: canary error rate 12% is above the 5% limit');
 
     const charts = [...summary.matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');

@@ -64,7 +64,7 @@ function failureReason(results: readonly CheckResult[]): string {
 }
 
 function inconclusiveReason(results: readonly CheckResult[], run: number): string {
-  const why = [...new Set(results.filter((r) => r.critical && (r.verdict === 'inconclusive' || r.verdict === 'pending')).map((r) => r.reason))];
+  const why = [...new Set(results.filter((r) => r.critical && r.verdict === 'inconclusive').map((r) => r.reason))];
   return `${run} checks in a row were inconclusive (${why.join('; ')}); a canary that cannot be judged is not promoted`;
 }
 
@@ -233,8 +233,11 @@ export class RolloutEngine {
     if (!step) return;
     this.record.stepIndex = index;
     this.setPhase('progressing', `step ${index + 1} of ${policy.steps.length}: ${step.weight}% to canary`);
-    await this.setWeight(step.weight, `step ${index + 1}: ${step.weight}% of traffic to the canary`);
     this.record.steps.push({ index, weight: step.weight, startedAt: this.iso() });
+    // Recorded before the weight goes up: if an operator rolled back in between, the write
+    // conflicts and the canary never gets the larger share.
+    await this.persist();
+    await this.setWeight(step.weight, `step ${index + 1}: ${step.weight}% of traffic to the canary`);
     await this.persist();
     this.emit({ type: 'step', at: this.now(), stepIndex: index, weight: step.weight, durationMs: step.durationMs, steps: policy.steps.length });
 
@@ -274,18 +277,20 @@ export class RolloutEngine {
     this.record.checks.push(check);
 
     this.tally(verdict);
-    await this.persist();
-    // Reported before any decision so the check that ends a rollout is shown like every other.
-    this.emit({ type: 'check', at: this.now(), check, failures: this.failures, inconclusiveRun: this.inconclusiveRun, stepChecks });
-
     const { failureLimit, inconclusiveLimit, countFailures } = policy.analysis;
+    let halt: Halt | undefined;
     if (verdict === 'fail' && this.failures >= failureLimit) {
       const count = failureLimit > 1 ? ` (${this.failures} failed checks${countFailures === 'consecutive' ? ' in a row' : ''})` : '';
-      throw new Halt('rolled-back', `${failureReason(results)}${count}`, EXIT.rolledBack);
+      halt = new Halt('rolled-back', `${failureReason(results)}${count}`, EXIT.rolledBack);
+    } else if (verdict === 'inconclusive' && this.inconclusiveRun >= inconclusiveLimit) {
+      halt = new Halt('rolled-back', inconclusiveReason(results, this.inconclusiveRun), EXIT.rolledBack);
     }
-    if (verdict === 'inconclusive' && this.inconclusiveRun >= inconclusiveLimit) {
-      throw new Halt('rolled-back', inconclusiveReason(results, this.inconclusiveRun), EXIT.rolledBack);
-    }
+    // A check that ends the rollout is recorded by the rollback, after the canary is at 0%:
+    // no write may stand before that one.
+    if (!halt) await this.persist();
+    // Reported before the decision acts, so the deciding check is shown like every other.
+    this.emit({ type: 'check', at: this.now(), check, failures: this.failures, inconclusiveRun: this.inconclusiveRun, stepChecks });
+    if (halt) throw halt;
     return check;
   }
 

@@ -16,6 +16,19 @@ const defaultPolicy = () => thresholdPolicy();
 
 const mergedPolicy = (yamlText: string): Policy => thresholdPolicy(yamlText);
 
+/** Records every write, state saves included, in the order the engine made them. */
+class OrderedCluster extends MemoryCluster {
+  readonly order: string[] = [];
+  override async setWeight(weight: number): Promise<void> {
+    this.order.push(`weight ${weight}`);
+    return super.setWeight(weight);
+  }
+  override async save(record: Parameters<MemoryCluster['save']>[0], expected: string | null): Promise<string> {
+    this.order.push(`save ${record.checks.length}`);
+    return super.save(record, expected);
+  }
+}
+
 class FailingRouter extends MemoryCluster {
   failZero = false;
   override async setWeight(weight: number): Promise<void> {
@@ -389,5 +402,18 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     const { outcome, record } = await run({ policy: sequential(), scenario: idle });
     expect(outcome.exitCode).toBe(3);
     expect(record?.checks.map((c) => c.verdict)).toEqual(Array(5).fill('inconclusive'));
+  });
+
+  it('records a new step only before raising the weight, and a failing check only after the canary is at 0%', async () => {
+    const cluster = new OrderedCluster('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    const jump: Scenario = (minute, side) =>
+      side === 'canary' && minute > 20 ? { requests: 600, errors: 72, p95: 0.2 } : healthy(minute, side);
+    await run({ policy: defaultSequentialPolicy(), scenario: jump, cluster });
+    // Step 2: the record is saved first, then the weight goes up.
+    const up = cluster.order.indexOf('weight 25');
+    expect(cluster.order[up - 1]).toBe('save 15');
+    // Check 21 fails: the very next write is the weight to 0; the check is saved after it.
+    const down = cluster.order.indexOf('weight 0');
+    expect(cluster.order.slice(down - 1, down + 2)).toEqual(['save 20', 'weight 0', 'save 21']);
   });
 });

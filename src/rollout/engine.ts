@@ -335,7 +335,7 @@ export class RolloutEngine {
 
   private async promote(): Promise<Outcome> {
     const { ports, image } = this.opts;
-    this.setPhase('promoting', `all steps passed; promoting ${image} to stable`);
+    this.setPhase('promoting', `all steps done; promoting ${image} to stable`);
     await this.persist();
     await this.setWeight(100, 'promotion: all traffic to the canary while stable is updated');
     await ports.workloads.promoteStable(image);

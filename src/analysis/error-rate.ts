@@ -1,7 +1,7 @@
 import type { ErrorRateMetric } from '../policy/policy.js';
 import type { CheckContext } from './check-context.js';
 import { formatValue } from './format-value.js';
-import { observeTraffic, tooLittleTraffic, type SideTraffic } from './traffic.js';
+import { observeTraffic, tooLittleTraffic, unusableCounts, type SideTraffic } from './traffic.js';
 import type { CheckResult } from './types.js';
 
 export interface ErrorRateObservation {
@@ -15,9 +15,9 @@ export async function observeErrorRate(ctx: CheckContext): Promise<ErrorRateObse
 }
 
 export function errorRatio(side: SideTraffic): number | null {
-  if (side.requests === null || side.requests <= 0) return null;
+  if (side.requests === null || side.requests <= 0 || side.errors === null) return null;
   // increase() extrapolates, so errors can exceed requests by a hair on tiny windows.
-  return Math.min(1, Math.max(0, (side.errors ?? 0) / side.requests));
+  return Math.min(1, Math.max(0, side.errors / side.requests));
 }
 
 const pct = (v: number | null) => formatValue(v, 'ratio');
@@ -47,7 +47,7 @@ export function judgeErrorRateThreshold(
     queries: [...obs.canary.queries, ...obs.stable.queries],
     evidence,
   };
-  const canaryThin = tooLittleTraffic('canary', obs.canary, ctx);
+  const canaryThin = tooLittleTraffic('canary', obs.canary, ctx) ?? unusableCounts('canary', obs.canary, ctx);
   const results: CheckResult[] = [];
 
   if (metric.max !== undefined) {
@@ -72,7 +72,7 @@ export function judgeErrorRateThreshold(
   if (metric.maxIncrease !== undefined) {
     const inc = metric.maxIncrease;
     const check = `error rate ≤ stable + ${points(inc)}`;
-    const stableThin = tooLittleTraffic('stable', obs.stable, ctx);
+    const stableThin = tooLittleTraffic('stable', obs.stable, ctx) ?? unusableCounts('stable', obs.stable, ctx);
     const limit = stableRate === null ? null : stableRate + inc;
     if (ctx.weight >= 100) {
       results.push({ ...base, check, threshold: null, verdict: 'info', reason: 'not compared at 100%: stable serves no traffic' });

@@ -2,6 +2,7 @@ import { plannedChecks, type ErrorRateMetric, type LatencyMetric, type MetricSpe
 import type { MetricEvaluator } from './analyzer.js';
 import type { CheckContext } from './check-context.js';
 import { judgeErrorRateThreshold, observeErrorRate } from './error-rate.js';
+import { unusableCounts } from './traffic.js';
 import { formatValue } from './format-value.js';
 import { judgeLatencyThreshold, observeLatency, quantileLabel } from './latency.js';
 import type { Side } from './promql-template.js';
@@ -62,9 +63,9 @@ function verdictOf(d: SequentialDecision): CheckResult['verdict'] {
   return d.decision === 'inconclusive' ? 'pending' : d.decision;
 }
 
-function noTraffic(ctx: CheckContext, requests: number | null): string | null {
+function noTraffic(ctx: CheckContext, side: Side, requests: number | null): string | null {
   if (requests !== null && requests > 0) return null;
-  return `canary served ${requests === null ? 'no requests (no data)' : 'no requests'} in the last ${ctx.windowText}: nothing to judge`;
+  return `${side} served ${requests === null ? 'no requests (no data)' : 'no requests'} in the last ${ctx.windowText}: nothing to judge`;
 }
 
 function errorRateEvaluator(metric: ErrorRateMetric, policy: Policy): MetricEvaluator {
@@ -91,8 +92,9 @@ function errorRateEvaluator(metric: ErrorRateMetric, policy: Policy): MetricEval
         unit: 'ratio' as const,
         queries: [...obs.canary.queries, ...obs.stable.queries],
       };
-      const idle = noTraffic(ctx, obs.canary.requests);
-      if (idle) return [{ ...base, canary: null, stable: null, threshold: null, verdict: 'inconclusive', reason: idle }];
+      // Both sides must have usable counts: a missing stable side or error count is no evidence.
+      const unusable = unusableCounts('canary', obs.canary, ctx) ?? unusableCounts('stable', obs.stable, ctx);
+      if (unusable) return [{ ...base, canary: null, stable: null, threshold: null, verdict: 'inconclusive', reason: unusable }];
       const d = judge.observe({
         canary: { requests: obs.canary.requests ?? 0, errors: obs.canary.errors ?? 0 },
         stable: { requests: obs.stable.requests ?? 0, errors: obs.stable.errors ?? 0 },
@@ -163,7 +165,9 @@ function latencyEvaluator(metric: LatencyMetric, policy: Policy): MetricEvaluato
         buckets(ctx, 'stable'),
       ]);
       const queries = [canary.query, stable.query, ...(baselineQuery ? [baselineQuery] : [])];
-      const idle = noTraffic(ctx, canary.buckets.length ? totalCount(canary.buckets) : null);
+      const idle =
+        noTraffic(ctx, 'canary', canary.buckets.length ? totalCount(canary.buckets) : null) ??
+        noTraffic(ctx, 'stable', stable.buckets.length ? totalCount(stable.buckets) : null);
       if (idle) {
         return [
           {

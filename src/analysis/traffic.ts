@@ -6,6 +6,8 @@ export interface SideTraffic {
   requests: number | null;
   errors: number | null;
   queries: string[];
+  /** Why a count is missing (empty, NaN, several series), in Prometheus's terms. */
+  problem: string | null;
 }
 
 /** Request and 5xx counts for one side over the analysis window. */
@@ -13,11 +15,27 @@ export async function observeTraffic(ctx: CheckContext, side: Side): Promise<Sid
   const requestsQuery = ctx.render('requests', side);
   const errorsQuery = ctx.render('errors', side);
   const [requests, errors] = await Promise.all([ctx.value(requestsQuery), ctx.value(errorsQuery)]);
+  // An empty request count is plain "no traffic"; anything else (NaN, several series, a missing
+  // error count) is a query problem worth naming.
+  const problem =
+    !requests.ok && requests.why !== 'empty' ? `request count: ${requests.detail}` : !errors.ok ? `error count: ${errors.detail}` : null;
   return {
     requests: requests.ok ? requests.value : null,
     errors: errors.ok ? errors.value : null,
     queries: [requestsQuery, errorsQuery],
+    problem,
   };
+}
+
+/**
+ * Why one side's counts cannot be used at all, or null. A missing error count is never read as
+ * zero errors: that would pass a canary whose error query is broken.
+ */
+export function unusableCounts(side: Side, traffic: SideTraffic, ctx: CheckContext): string | null {
+  if (traffic.requests === null) return `${side} served no requests (no data) in the last ${ctx.windowText}: ${traffic.problem ?? 'nothing to judge'}`;
+  if (traffic.requests <= 0) return `${side} served no requests in the last ${ctx.windowText}: nothing to judge`;
+  if (traffic.errors === null) return `${side} ${traffic.problem ?? 'error count: no data'}`;
+  return null;
 }
 
 /** Why a side's traffic is too thin to judge, or null when there is enough. */

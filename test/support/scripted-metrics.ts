@@ -3,7 +3,8 @@ import type { MetricsSource, QueryResult } from '../../src/analysis/types.js';
 /** What one side shows over the analysis window ending at a moment. */
 export interface SideMetrics {
   requests: number | null;
-  errors: number;
+  /** null: the error query answers nothing (a broken query; the presets' own answer 0). */
+  errors: number | null;
   /** P95 latency in seconds; null means Prometheus answers NaN. */
   p95: number | null;
   memory?: number;

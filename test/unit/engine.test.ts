@@ -416,4 +416,24 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     const down = cluster.order.indexOf('weight 0');
     expect(cluster.order.slice(down - 1, down + 2)).toEqual(['save 20', 'weight 0', 'save 21']);
   });
+
+  it('never passes a failing canary when stable data goes missing: inconclusive, then rolled back', async () => {
+    const blind: Scenario = (minute, side) =>
+      minute > 15 ? (side === 'stable' ? { requests: null, errors: null, p95: null } : { requests: 600, errors: 600, p95: 9 }) : healthy(minute, side);
+    const { outcome, record } = await run({ policy: defaultSequentialPolicy(), scenario: blind });
+    expect(outcome.exitCode).toBe(3);
+    const step2 = record?.checks.filter((c) => c.stepIndex === 1) ?? [];
+    expect(step2.map((c) => c.verdict)).toEqual(Array(5).fill('inconclusive'));
+    expect(outcome.reason).toContain('stable served no requests (no data) in the last 1m');
+  });
+
+  it('never reads a missing error count as zero errors', async () => {
+    const broken: Scenario = (minute, side) => ({ ...healthy(minute, side), errors: null });
+    for (const policy of [thresholdPolicy(), defaultSequentialPolicy()]) {
+      const { outcome, record } = await run({ policy, scenario: broken });
+      expect(outcome.exitCode).toBe(3);
+      expect(record?.checks.every((c) => c.verdict === 'inconclusive')).toBe(true);
+      expect(outcome.reason).toContain('error count: Prometheus returned no data');
+    }
+  });
 });

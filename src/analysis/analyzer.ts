@@ -1,5 +1,6 @@
 import type { MetricSpec, Policy } from '../policy/policy.js';
 import { sequentialEvaluator } from './sequential-judges.js';
+import { CanaryError } from '../errors.js';
 import { CheckContext } from './check-context.js';
 import { judgeErrorRateThreshold, observeErrorRate } from './error-rate.js';
 import { judgeLatencyThreshold, observeLatency } from './latency.js';
@@ -41,6 +42,31 @@ export function overallVerdict(results: readonly CheckResult[]): CheckVerdict {
   return 'pass';
 }
 
+/** An advisory metric whose query fails is reported as such; it must not end the rollout. */
+async function advisory(evaluator: MetricEvaluator, ctx: CheckContext): Promise<CheckResult[]> {
+  try {
+    return await evaluator.evaluate(ctx);
+  } catch (err) {
+    if (!(err instanceof CanaryError)) throw err;
+    const { metric } = evaluator;
+    return [
+      {
+        metric: metric.name,
+        check: `${metric.name} (reported)`,
+        judge: 'report',
+        critical: false,
+        unit: metric.type === 'latency' ? 'seconds' : metric.type === 'query' ? (metric.unit ?? 'count') : 'ratio',
+        canary: null,
+        stable: null,
+        threshold: null,
+        verdict: 'info',
+        reason: `not measured: ${err.message}`,
+        queries: [],
+      },
+    ];
+  }
+}
+
 export class Analyzer {
   private readonly evaluators: MetricEvaluator[];
 
@@ -54,7 +80,7 @@ export class Analyzer {
 
   async check(at: Date, weight: number, stepIndex: number): Promise<{ verdict: CheckVerdict; results: CheckResult[] }> {
     const ctx = new CheckContext(this.policy, this.target, this.source, at, weight, stepIndex);
-    const perMetric = await Promise.all(this.evaluators.map((e) => e.evaluate(ctx)));
+    const perMetric = await Promise.all(this.evaluators.map((e) => (e.metric.critical ? e.evaluate(ctx) : advisory(e, ctx))));
     const results = perMetric.flat();
     return { verdict: overallVerdict(results), results };
   }

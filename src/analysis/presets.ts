@@ -10,10 +10,12 @@ export interface Preset {
   queries: Record<string, string>;
 }
 
+// Per pod, averaged over the side's pods: the canary usually runs fewer replicas than stable,
+// so totals would compare one pod with many.
 const RESOURCE_QUERIES = {
   memory:
-    'sum(container_memory_working_set_bytes{namespace="{{namespace}}",pod=~"{{podRegex}}",container!="",container!="POD"})',
-  cpu: 'sum(rate(container_cpu_usage_seconds_total{namespace="{{namespace}}",pod=~"{{podRegex}}",container!="",container!="POD"}[{{window}}]))',
+    'avg(sum by (pod) (container_memory_working_set_bytes{namespace="{{namespace}}",pod=~"{{podRegex}}",container!="",container!="POD"}))',
+  cpu: 'avg(sum by (pod) (rate(container_cpu_usage_seconds_total{namespace="{{namespace}}",pod=~"{{podRegex}}",container!="",container!="POD"}[{{window}}])))',
 };
 
 // ingress-nginx serves canary requests in the stable Ingress's location, so `ingress` and

@@ -75,9 +75,10 @@ export function displayUrl(url: string): string {
     const parsed = new URL(url);
     parsed.username = '';
     parsed.password = '';
+    parsed.search = '';
     return parsed.toString().replace(/\/+$/, '');
   } catch {
-    return url.replace(/\/\/[^/@]*@/, '//');
+    return url.replace(/\/\/[^/@]*@/, '//').replace(/\?.*$/, '');
   }
 }
 
@@ -119,7 +120,8 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
 
     const base = url.pathname.replace(/\/+$/, '');
     this.endpoint = `${url.origin}${base}${QUERY_PATH}${url.search}`;
-    this.displayUrl = `${url.origin}${base}${url.search}`;
+    // The query string can carry a token (?access_token=…); it is sent, never shown or recorded.
+    this.displayUrl = `${url.origin}${base}`;
     this.attempts = options.retries + 1;
     this.timeoutMs = options.timeoutMs;
     this.backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;

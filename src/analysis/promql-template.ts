@@ -47,8 +47,12 @@ export const PLACEHOLDERS = [
   'quantile',
 ] as const;
 
+// Looser than PLACEHOLDER on purpose: anything in double braces is reported if it is not known,
+// so a typo like {{pod_regex}} is an error instead of text sent to Prometheus.
+const ANY_PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
+
 export function placeholdersIn(template: string): string[] {
-  return [...template.matchAll(PLACEHOLDER)].map((m) => m[1] ?? '');
+  return [...template.matchAll(ANY_PLACEHOLDER)].map((m) => m[1] ?? '');
 }
 
 export function unknownPlaceholders(template: string): string[] {

@@ -2,7 +2,7 @@ import { plannedChecks, type ErrorRateMetric, type LatencyMetric, type MetricSpe
 import type { MetricEvaluator } from './analyzer.js';
 import type { CheckContext } from './check-context.js';
 import { judgeErrorRateThreshold, observeErrorRate } from './error-rate.js';
-import { unusableCounts } from './traffic.js';
+import { noData, unusableCounts } from './traffic.js';
 import { formatValue } from './format-value.js';
 import { judgeLatencyThreshold, observeLatency, quantileLabel } from './latency.js';
 import type { Side } from './promql-template.js';
@@ -65,7 +65,7 @@ function verdictOf(d: SequentialDecision): CheckResult['verdict'] {
 
 function noTraffic(ctx: CheckContext, side: Side, requests: number | null): string | null {
   if (requests !== null && requests > 0) return null;
-  return `${side} served ${requests === null ? 'no requests (no data)' : 'no requests'} in the last ${ctx.windowText}: nothing to judge`;
+  return requests === null ? noData(side, ctx.windowText) : `${side} served no requests in the last ${ctx.windowText}: nothing to judge`;
 }
 
 function errorRateEvaluator(metric: ErrorRateMetric, policy: Policy): MetricEvaluator {

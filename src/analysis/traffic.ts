@@ -32,16 +32,25 @@ export async function observeTraffic(ctx: CheckContext, side: Side): Promise<Sid
  * zero errors: that would pass a canary whose error query is broken.
  */
 export function unusableCounts(side: Side, traffic: SideTraffic, ctx: CheckContext): string | null {
-  if (traffic.requests === null) return `${side} served no requests (no data) in the last ${ctx.windowText}: ${traffic.problem ?? 'nothing to judge'}`;
+  if (traffic.requests === null) return traffic.problem ? `${side} ${traffic.problem}` : noData(side, ctx.windowText);
   if (traffic.requests <= 0) return `${side} served no requests in the last ${ctx.windowText}: nothing to judge`;
   if (traffic.errors === null) return `${side} ${traffic.problem ?? 'error count: no data'}`;
   return null;
+}
+
+/**
+ * An empty answer means no requests, or a window too short for the scrape interval (increase()
+ * needs two samples in it): say both, since only the operator can tell which.
+ */
+export function noData(side: Side, windowText: string): string {
+  return `${side} has no data for the last ${windowText}: no requests, or fewer than two scrapes in the window (scrape more often or widen the window)`;
 }
 
 /** Why a side's traffic is too thin to judge, or null when there is enough. */
 export function tooLittleTraffic(side: Side, traffic: SideTraffic, ctx: CheckContext): string | null {
   const n = traffic.requests;
   if (n !== null && n >= ctx.minRequests) return null;
-  const served = n === null ? 'no requests (no data)' : `${Math.round(n)} request${Math.round(n) === 1 ? '' : 's'}`;
+  if (n === null) return noData(side, ctx.windowText);
+  const served = `${Math.round(n)} request${Math.round(n) === 1 ? '' : 's'}`;
   return `${side} served ${served} in the last ${ctx.windowText}; at least ${ctx.minRequests} are needed to judge`;
 }

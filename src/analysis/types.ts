@@ -58,9 +58,3 @@ export interface CheckRecord {
   verdict: CheckVerdict;
   results: CheckResult[];
 }
-
-/** Counts over the analysis window for one side, as the sequential judge needs them. */
-export interface TrafficCounts {
-  requests: number | null;
-  errors: number | null;
-}

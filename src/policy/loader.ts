@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { CanaryError, invalidInput } from '../errors.js';
 import { PRESETS_BY_NAME } from '../analysis/presets.js';
-import { unknownPlaceholders } from '../analysis/promql-template.js';
+import { placeholdersIn, unknownPlaceholders } from '../analysis/promql-template.js';
 import { shippedPath } from '../paths.js';
 import { policyFileSchema, type PolicyFile } from './schema.js';
 import type { MetricSpec, Policy } from './policy.js';
@@ -34,7 +35,7 @@ function parseYaml(text: string, source: string): unknown {
 }
 
 // A secret pasted into the policy must not be echoed back into CI logs by our own error message.
-const SECRET_PATH = /bearerToken|password/;
+const SECRET_PATH = /^spec\.prometheus(\.|$)|bearerToken|password|basicAuth|secret|token|routingKey|webhookUrl/i;
 const SECRET_HINT = 'expected { env: VARIABLE } or { file: PATH } (the value is not shown: it may be a secret, and secrets never go in the policy)';
 
 const EXPECTED_TYPE: Record<string, string> = { object: 'a mapping', record: 'a mapping', array: 'a list', string: 'a string', number: 'a number' };
@@ -55,8 +56,7 @@ function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   });
 }
 
-function crossCheck(file: PolicyFile, policy: Policy): string[] {
-  const problems: string[] = [];
+function checkSteps(policy: Policy, problems: string[]): void {
   policy.steps.forEach((step, i) => {
     const prev = policy.steps[i - 1];
     if (prev && step.weight <= prev.weight) {
@@ -78,38 +78,119 @@ function crossCheck(file: PolicyFile, policy: Policy): string[] {
       `spec.analysis.window: expected no longer than the shortest step (${formatDuration(shortest)}), got ${formatDuration(policy.analysis.windowMs)}`,
     );
   }
+}
+
+/** Side-specific placeholders: without one, a query returns the same number for canary and stable. */
+const SIDE_PLACEHOLDER = /\{\{\s*(selector|service|deployment|podRegex)\s*\}\}/;
+
+function checkMetrics(policy: Policy, problems: string[]): void {
+  const { metrics, queries } = policy.analysis;
   const seen = new Set<string>();
-  policy.analysis.metrics.forEach((metric, i) => {
-    if (seen.has(metric.name)) problems.push(`spec.analysis.metrics[${i}].name: "${metric.name}" is used twice`);
+  metrics.forEach((metric, i) => {
+    const at = `spec.analysis.metrics[${i}]`;
+    if (seen.has(metric.name)) problems.push(`${at}.name: "${metric.name}" is used twice`);
     seen.add(metric.name);
-    if (metric.type === 'query' && /^[a-zA-Z][\w-]*$/.test(metric.query) && !(metric.query in policy.analysis.queries)) {
-      problems.push(
-        `spec.analysis.metrics[${i}].query: expected a PromQL template or one of ${Object.keys(policy.analysis.queries).map((q) => `"${q}"`).join(', ')}, got "${metric.query}"`,
-      );
+    if (metric.type === 'query') {
+      const named = /^[a-zA-Z][\w-]*$/.test(metric.query);
+      if (named && !(metric.query in queries)) {
+        problems.push(`${at}.query: expected a PromQL template or one of ${Object.keys(queries).map((q) => `"${q}"`).join(', ')}, got "${metric.query}"`);
+      }
+      const template = queries[metric.query] ?? metric.query;
+      if ((metric.critical || metric.maxRatio !== undefined) && !SIDE_PLACEHOLDER.test(template)) {
+        problems.push(`${at}.query: a critical or relative metric must tell canary from stable: expected {{selector}}, {{service}}, {{deployment}} or {{podRegex}} in the query`);
+      }
+      if (metric.judge === 'sequential') problems.push(`${at}.judge: "sequential" needs counts and works for "error-rate" and "latency" only`);
     }
     if (metric.critical && !hasThreshold(metric)) {
-      problems.push(`spec.analysis.metrics[${i}]: a critical metric needs a threshold ("max", "maxRatio" or "maxIncrease")`);
+      problems.push(`${at}: a critical metric needs a threshold ("max", "maxRatio" or "maxIncrease")`);
     }
-    if (metric.type === 'query' && metric.judge === 'sequential') {
-      problems.push(`spec.analysis.metrics[${i}].judge: "sequential" needs counts and works for "error-rate" and "latency" only`);
+    if (metric.judge !== 'sequential') return;
+    // The sequential judges test "worse than stable by the margin": the margin must be stated.
+    if (metric.type === 'error-rate') {
+      if (metric.maxIncrease === undefined || !(metric.maxIncrease > 0 && metric.maxIncrease < 1)) {
+        problems.push(`${at}.maxIncrease: the sequential judge needs the margin above stable, between 0% and 100% (like "3%"), got ${metric.maxIncrease === undefined ? 'nothing' : `${metric.maxIncrease * 100}%`}`);
+      }
+      if (metric.max !== undefined && !(metric.max > 0 && metric.max < 1)) {
+        problems.push(`${at}.max: the sequential judge needs a cap between 0% and 100% (like "5%"), got ${metric.max * 100}%`);
+      }
+    }
+    if (metric.type === 'latency' && !(metric.maxRatio !== undefined && metric.maxRatio > 1)) {
+      problems.push(`${at}.maxRatio: the sequential judge needs a ratio to stable above 1 (like 1.5), got ${metric.maxRatio ?? 'nothing'}`);
     }
   });
+  if (!metrics.some((m) => m.critical)) {
+    problems.push('spec.analysis.metrics: expected at least one critical metric; advisory metrics never decide, so nothing would judge the canary');
+  }
+  const last = policy.steps[policy.steps.length - 1];
+  if (last?.weight === 100 && !metrics.some((m) => m.critical && m.max !== undefined)) {
+    problems.push(`spec.steps[${policy.steps.length - 1}]: a 100% step needs a critical metric with an absolute "max": stable serves no traffic there to compare with`);
+  }
+  if (metrics.some((m) => m.judge === 'sequential') && policy.analysis.windowMs > policy.intervalMs) {
+    problems.push(
+      `spec.analysis.window: with sequential judges, expected no longer than the check interval (${formatDuration(policy.intervalMs)}): overlapping windows would count the same requests twice, got ${formatDuration(policy.analysis.windowMs)}`,
+    );
+  }
   const { alpha, beta } = policy.analysis.sequential;
   if (!(alpha > 0 && alpha <= 0.2)) problems.push(`spec.analysis.sequential.alpha: expected a small probability above 0 and at most 20%, like "1%", got ${alpha * 100}%`);
   if (!(beta > 0 && beta <= 0.5)) problems.push(`spec.analysis.sequential.beta: expected a probability above 0 and at most 50%, like "5%", got ${beta * 100}%`);
-  const templates: [string, string][] = [
-    ...Object.entries(policy.analysis.queries).map(([k, v]): [string, string] => [`spec.analysis.queries.${k}`, v]),
-    ['spec.analysis.selectors.canary', policy.analysis.selectors.canary],
-    ['spec.analysis.selectors.stable', policy.analysis.selectors.stable],
-    ...policy.analysis.metrics.flatMap((m, i): [string, string][] =>
-      m.type === 'query' && !(m.query in policy.analysis.queries) ? [[`spec.analysis.metrics[${i}].query`, m.query]] : [],
+}
+
+const SELECTOR_PLACEHOLDERS = ['namespace', 'ingress', 'stableService', 'canaryService', 'stableDeployment', 'canaryDeployment', 'service', 'deployment', 'podRegex'];
+
+function checkTemplates(policy: Policy, problems: string[]): void {
+  const { queries, selectors, metrics } = policy.analysis;
+  const templates: [string, string, string[] | null][] = [
+    ...Object.entries(queries).map(([k, v]): [string, string, string[] | null] => [`spec.analysis.queries.${k}`, v, null]),
+    ['spec.analysis.selectors.canary', selectors.canary, SELECTOR_PLACEHOLDERS],
+    ['spec.analysis.selectors.stable', selectors.stable, SELECTOR_PLACEHOLDERS],
+    ...metrics.flatMap((m, i): [string, string, string[] | null][] =>
+      m.type === 'query' && !(m.query in queries) ? [[`spec.analysis.metrics[${i}].query`, m.query, null]] : [],
     ),
   ];
-  for (const [path, template] of templates) {
-    const unknown = unknownPlaceholders(template);
+  for (const [path, template, allowed] of templates) {
+    const unknown = unknownPlaceholders(template).filter((name) => !allowed || !allowed.includes(name));
+    const misplaced = allowed ? placeholdersIn(template).filter((n) => !allowed.includes(n) && !unknown.includes(n)) : [];
     if (unknown.length) problems.push(`${path}: unknown placeholder ${unknown.map((u) => `{{${u}}}`).join(', ')}`);
+    if (misplaced.length) problems.push(`${path}: ${misplaced.map((u) => `{{${u}}}`).join(', ')} cannot be used in a selector`);
+    // Only the latency query is rendered with a quantile; anywhere else it would reach Prometheus as text.
+    if (path !== 'spec.analysis.queries.latency' && placeholdersIn(template).includes('quantile')) {
+      problems.push(`${path}: {{quantile}} is only filled in the "latency" query`);
+    }
   }
-  void file;
+}
+
+// Credentials go in bearerToken/basicAuth (from env or file), never in the URL or plain headers.
+const SECRET_HEADERS = ['authorization', 'proxy-authorization', 'cookie'];
+
+function checkPrometheus(policy: Policy, problems: string[]): void {
+  const { url, headers } = policy.prometheus;
+  if (url !== undefined) {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(url);
+    } catch {
+      problems.push('spec.prometheus.url: expected an http:// or https:// URL like "http://prometheus.monitoring:9090"');
+    }
+    if (parsed && parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      problems.push(`spec.prometheus.url: expected an http:// or https:// URL, got scheme "${parsed.protocol.replace(/:$/, '')}"`);
+    }
+    if (parsed && (parsed.username || parsed.password || parsed.search)) {
+      problems.push('spec.prometheus.url: expected no user:password@ or ?query in the URL (not shown: it may hold a secret); use bearerToken or basicAuth from an env var or file');
+    }
+  }
+  for (const name of Object.keys(headers)) {
+    if (SECRET_HEADERS.includes(name.toLowerCase())) {
+      problems.push(`spec.prometheus.headers.${name}: credentials never go in the policy; use bearerToken or basicAuth from an env var or file`);
+    }
+  }
+}
+
+function crossCheck(policy: Policy): string[] {
+  const problems: string[] = [];
+  checkSteps(policy, problems);
+  checkMetrics(policy, problems);
+  checkTemplates(policy, problems);
+  checkPrometheus(policy, problems);
   return problems;
 }
 
@@ -209,7 +290,10 @@ export function parsePolicy(text: string, source: string, base?: unknown): Polic
     throw invalidInput(`${source} is not a valid policy`, formatIssues(result.error.issues));
   }
   const policy = resolve(result.data, source);
-  const problems = crossCheck(result.data, policy);
+  // A policy's name is its own: one merged over the default without a name is named after its file.
+  const ownName = isPlain(raw['metadata']) ? raw['metadata']['name'] : undefined;
+  if (base !== undefined && typeof ownName !== 'string') policy.name = basename(source).replace(/\.ya?ml$/, '');
+  const problems = crossCheck(policy);
   if (problems.length) throw invalidInput(`${source} is not a valid policy`, problems);
   return policy;
 }

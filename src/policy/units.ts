@@ -64,8 +64,3 @@ export function describeInput(value: unknown): string {
     return String(value);
   }
 }
-
-export function formatPercent(fraction: number, digits = 2): string {
-  const pct = fraction * 100;
-  return `${Number(pct.toFixed(digits))}%`;
-}

@@ -84,6 +84,12 @@ export class RolloutEngine {
   private inconclusiveRun = 0;
   /** False until the canary route exists: before that there is no traffic to send back. */
   private routed = false;
+  /** A weight asked for whose write has not been confirmed: it may or may not be in force. */
+  private inFlightWeight: number | null = null;
+  /** Set when a save found that an operator rolled back: their abort wins over ours. */
+  private operatorAbort: string | null = null;
+  /** Set once promotion has started changing the stable Deployment. */
+  private stablePatched = false;
 
   constructor(private readonly opts: EngineOptions) {
     const { policy, names, namespace } = opts;
@@ -221,7 +227,9 @@ export class RolloutEngine {
   }
 
   private async setWeight(weight: number, why: string): Promise<void> {
+    this.inFlightWeight = weight;
     await this.opts.ports.router.setWeight(weight);
+    this.inFlightWeight = null;
     this.weight = weight;
     this.record.weight = weight;
     this.emit({ type: 'traffic', at: this.now(), weight, message: why });
@@ -317,7 +325,8 @@ export class RolloutEngine {
         this.version = err.current?.version ?? this.version;
         if (theirs.rollback) this.record.rollback = theirs.rollback;
         const by = theirs.rollback ? ` by ${theirs.rollback.requestedBy}: ${theirs.rollback.reason}` : '';
-        throw new Halt('aborted', `rolled back by an operator${by}`, EXIT.aborted, true);
+        this.operatorAbort = `rolled back by an operator${by}`;
+        throw new Halt('aborted', this.operatorAbort, EXIT.aborted, true);
       }
       throw new CanaryError('unexpected', 'the rollout record was changed by another process while this deploy was running');
     }
@@ -337,8 +346,14 @@ export class RolloutEngine {
     const { ports, image } = this.opts;
     this.setPhase('promoting', `all steps done; promoting ${image} to stable`);
     await this.persist();
+    this.throwIfCancelled();
     await this.setWeight(100, 'promotion: all traffic to the canary while stable is updated');
+    await this.persist();
+    this.throwIfCancelled();
+    this.stablePatched = true;
     await ports.workloads.promoteStable(image);
+    // An operator who rolled back while stable was updating still gets the canary at 0% and exit 4.
+    await this.persist();
     await this.setWeight(0, 'promotion: stable runs the new image; canary route back to 0%');
     await ports.workloads.scaleDownCanary();
     this.record.images.stable = image;
@@ -350,8 +365,9 @@ export class RolloutEngine {
     return this.finish('promoted', 'promoted', reason, EXIT.ok, 'all traffic on stable, which now runs the new image');
   }
 
-  private async halt(halt: Halt): Promise<Outcome> {
+  private async halt(stopped: Halt): Promise<Outcome> {
     const { ports, onCancel } = this.opts;
+    let halt = stopped;
     const cancelled = halt.result === 'aborted' && !halt.byOperator;
     if (cancelled && onCancel === 'leave') {
       this.log('warn', `cancelled with --on-cancel leave: the canary keeps ${this.weight}% of traffic`);
@@ -360,9 +376,21 @@ export class RolloutEngine {
 
     this.record.phase = 'rolling-back';
     // Traffic first: one write, before recording, verifying or notifying anything.
-    const { traffic, exitCode } = await this.sendTrafficToStable(halt);
+    const { traffic, exitCode: trafficExit } = await this.sendTrafficToStable(halt);
     this.setPhase('rolling-back', halt.message);
     await this.persistQuietly();
+    // An operator's rollback found only now (this save conflicted) is what stopped us: theirs is
+    // the story, the exit code and the incident.
+    if (this.operatorAbort && !halt.byOperator) halt = new Halt('aborted', this.operatorAbort, EXIT.aborted, true);
+    const exitCode = trafficExit === EXIT.unreachable ? trafficExit : halt.exitCode;
+    if (this.stablePatched && halt.result === 'failed') {
+      const { names, namespace, image } = this.opts;
+      halt = new Halt(
+        'failed',
+        `${halt.message}; the stable Deployment was being updated to ${image}: check it with \`kubectl rollout status deployment/${names.stableDeployment} -n ${namespace}\` and undo with \`kubectl rollout undo deployment/${names.stableDeployment} -n ${namespace}\` if needed`,
+        halt.exitCode,
+      );
+    }
 
     const stable = await ports.workloads.verifyStable().catch((err: unknown) => ({ available: false, message: messageOf(err) }));
     this.record.rollback = {
@@ -373,7 +401,7 @@ export class RolloutEngine {
     if (!stable.available) this.log('error', `stable is not healthy after rollback: ${stable.message}`);
     await ports.workloads.scaleDownCanary().catch((err: unknown) => this.log('warn', `could not scale the canary down: ${messageOf(err)}`));
 
-    const reason = cancelled ? `aborted: ${halt.message}` : halt.message;
+    const reason = halt.result === 'aborted' && !halt.byOperator ? `aborted: ${halt.message}` : halt.message;
     const outcome = await this.finish(halt.result, halt.result, reason, exitCode, traffic);
     // An operator's `canary rollback` opens its own incident; a second one here would duplicate it.
     if (!halt.byOperator) await this.openIncidents();
@@ -384,11 +412,12 @@ export class RolloutEngine {
     if (!this.routed) {
       return { traffic: 'traffic untouched: the rollout stopped before the canary route was created', exitCode: halt.exitCode };
     }
+    const inFlight = this.inFlightWeight;
     try {
       await this.setWeight(0, `rollback: ${halt.message}`);
       return { traffic: 'canary at 0%, all traffic on stable', exitCode: halt.exitCode };
     } catch (err) {
-      const traffic = `canary weight could not be set to 0 (last set to ${this.weight}%): ${messageOf(err)}; run \`canary rollback ${this.opts.target}\``;
+      const traffic = `canary weight could not be set to 0 (${this.lastWeightWords(inFlight)}): ${messageOf(err)}; run \`canary rollback ${this.opts.target} -n ${this.opts.namespace}\``;
       this.log('error', traffic);
       // Whatever stopped the rollout, traffic not being safe is the bigger news for the pager.
       return { traffic, exitCode: EXIT.unreachable };
@@ -401,13 +430,31 @@ export class RolloutEngine {
    */
   async recordForcedExit(): Promise<void> {
     if (!this.hasRecord || FINAL_PHASES.includes(this.record.phase)) return;
+    const inFlight = this.inFlightWeight;
+    // One quick try at the safe place, unless the user asked to leave traffic where it is.
+    if (this.routed && this.opts.onCancel !== 'leave' && (this.weight > 0 || inFlight !== null)) {
+      await this.opts.ports.router.setWeight(0).then(
+        () => {
+          this.weight = 0;
+          this.record.weight = 0;
+        },
+        () => undefined,
+      );
+    }
     const traffic =
-      this.weight === 0
+      this.weight === 0 && (inFlight === null || inFlight === 0)
         ? 'canary at 0%, all traffic on stable'
-        : `canary last set to ${this.weight}% (a change may have been in flight); run \`canary rollback ${this.opts.target}\``;
+        : `${this.lastWeightWords(inFlight)}; run \`canary rollback ${this.opts.target} -n ${this.opts.namespace}\``;
     this.record.phase = 'aborted';
     this.record.outcome = { result: 'aborted', reason: 'aborted: exited on a second signal before the rollout had stopped', at: this.iso(), exitCode: EXIT.aborted, traffic };
     await this.persistQuietly();
+  }
+
+  /** "last set to 10%", or with a write that may have landed, "10%, or 25% if the last change landed". */
+  private lastWeightWords(inFlight: number | null): string {
+    return inFlight !== null && inFlight !== this.weight
+      ? `canary last set to ${this.weight}%, or ${inFlight}% if the change in flight landed`
+      : `canary last set to ${this.weight}%`;
   }
 
   private async openIncidents(): Promise<void> {

@@ -63,7 +63,7 @@ describe('shipped recordings replay to their stated outcomes', () => {
     expect(run.code).toBe(3);
     expect(run.stdout.match(/\? check \d/g)).toHaveLength(5);
     expect(run.stdout).toContain(
-      'ROLLED BACK: 5 checks in a row were inconclusive (canary served no requests (no data) in the last 1m: nothing to judge); a canary that cannot be judged is not promoted',
+      'ROLLED BACK: 5 checks in a row were inconclusive (canary has no data for the last 1m: no requests, or fewer than two scrapes in the window (scrape more often or widen the window)); a canary that cannot be judged is not promoted',
     );
   });
 

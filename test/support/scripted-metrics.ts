@@ -22,6 +22,8 @@ export type Scenario = (minute: number, side: 'canary' | 'stable') => SideMetric
 export class ScriptedMetrics implements MetricsSource {
   readonly asked: { promql: string; at: Date }[] = [];
   failWith: Error | undefined;
+  /** With failWith: fail only the queries this matches (all when unset). */
+  failOn: RegExp | undefined;
 
   constructor(
     private readonly startMs: number,
@@ -30,7 +32,7 @@ export class ScriptedMetrics implements MetricsSource {
 
   async query(promql: string, at: Date): Promise<QueryResult> {
     this.asked.push({ promql, at });
-    if (this.failWith) throw this.failWith;
+    if (this.failWith && (!this.failOn || this.failOn.test(promql))) throw this.failWith;
     const side = promql.includes('canary!=""') || /pod=~"[^"]*canary/.test(promql) ? 'canary' : 'stable';
     const m = this.scenario((at.getTime() - this.startMs) / 60_000, side);
     if (promql.startsWith('sum by (le) (increase(')) {

@@ -154,7 +154,7 @@ describe('rollout engine', () => {
   it('treats an empty Prometheus answer (no series yet) like no traffic', async () => {
     const empty: Scenario = (minute, side) => (side === 'canary' ? { requests: null, errors: 0, p95: null } : healthy(minute, side));
     const { record } = await run({ scenario: empty });
-    expect(record?.checks[0]?.results.find((r) => r.metric === 'error-rate')?.reason).toContain('no requests (no data)');
+    expect(record?.checks[0]?.results.find((r) => r.metric === 'error-rate')?.reason).toContain('canary has no data for the last 1m: no requests, or fewer than two scrapes in the window');
   });
 
   it('holds a step past its planned checks until a check passes', async () => {
@@ -234,8 +234,8 @@ spec:
     const slow: Scenario = (minute, side) => (side === 'canary' ? { ...healthy(minute, side), p95: 3 } : healthy(minute, side));
     const { outcome } = await run({ policy, cluster, scenario: slow });
     expect(outcome.exitCode).toBe(5);
-    expect(outcome.traffic).toContain('canary weight could not be set to 0 (last set to 10%)');
-    expect(outcome.traffic).toContain('run `canary rollback checkout`');
+    expect(outcome.traffic).toContain('canary weight could not be set to 0 (canary last set to 10%)');
+    expect(outcome.traffic).toContain('run `canary rollback checkout -n shop`');
   });
 
   it('on cancellation routes the canary to 0% and exits 4; with leave, keeps the weight', async () => {
@@ -424,7 +424,7 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     expect(outcome.exitCode).toBe(3);
     const step2 = record?.checks.filter((c) => c.stepIndex === 1) ?? [];
     expect(step2.map((c) => c.verdict)).toEqual(Array(5).fill('inconclusive'));
-    expect(outcome.reason).toContain('stable served no requests (no data) in the last 1m');
+    expect(outcome.reason).toContain('stable has no data for the last 1m');
   });
 
   it('never reads a missing error count as zero errors', async () => {
@@ -435,5 +435,74 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
       expect(record?.checks.every((c) => c.verdict === 'inconclusive')).toBe(true);
       expect(outcome.reason).toContain('error count: Prometheus returned no data');
     }
+  });
+
+  it('an advisory metric whose query fails is reported as not measured and never ends the rollout', async () => {
+    const metrics = new ScriptedMetrics(START, healthy);
+    metrics.failWith = new CanaryError('query-failed', 'Prometheus rejected the query with execution (HTTP 422): too many samples');
+    metrics.failOn = /container_memory/;
+    const { outcome, record } = await run({ metrics });
+    expect(outcome.result).toBe('promoted');
+    expect(record?.checks[0]?.results.find((r) => r.metric === 'memory')).toMatchObject({
+      verdict: 'info',
+      reason: 'not measured: Prometheus rejected the query with execution (HTTP 422): too many samples',
+    });
+  });
+
+  it('an operator rollback that races a failing check wins: exit 4, their reason, no second incident', async () => {
+    const opened: string[] = [];
+    const sinks: IncidentSink[] = [{ name: 'pager', open: async (r) => (opened.push(r.id), { sink: 'pager', ok: true, message: 'sent' }) }];
+    const slow: Scenario = (minute, side) => (side === 'canary' && minute >= 4 ? { ...healthy(minute, side), p95: 3 } : healthy(minute, side));
+    const { outcome, cluster } = await run({
+      scenario: slow,
+      incidents: sinks,
+      onEvent: (e, c) => {
+        // The operator writes their abort while the failing check 4 is being decided.
+        if (e.type === 'check' && e.check.index === 4) {
+          void (async () => {
+            const cur = await c.load();
+            if (!cur) return;
+            cur.record.rollback = { reason: 'pager: checkout slow', requestedBy: 'alice', at: new Date().toISOString() };
+            cur.record.phase = 'aborted';
+            await c.save(cur.record, cur.version);
+          })();
+        }
+      },
+    });
+    expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4, reason: 'rolled back by an operator by alice: pager: checkout slow' });
+    expect(cluster.weight).toBe(0);
+    expect(opened).toEqual([]);
+  });
+
+  it('an operator rollback while stable is being promoted ends with the canary at 0% and exit 4', async () => {
+    class SlowPromotion extends MemoryCluster {
+      override async promoteStable(image: string): Promise<void> {
+        const cur = await this.load();
+        if (cur) {
+          cur.record.rollback = { reason: 'wrong build', requestedBy: 'bob', at: new Date().toISOString() };
+          cur.record.phase = 'aborted';
+          await this.save(cur.record, cur.version);
+        }
+        return super.promoteStable(image);
+      }
+    }
+    const cluster = new SlowPromotion('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    const { outcome } = await run({ cluster });
+    expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4, reason: 'rolled back by an operator by bob: wrong build' });
+    expect(cluster.weight).toBe(0);
+  });
+
+  it('a promotion whose stable update fails says the stable Deployment needs a look', async () => {
+    class BrokenPromotion extends MemoryCluster {
+      override async promoteStable(): Promise<void> {
+        throw new CanaryError('unexpected', 'Deployment shop/checkout did not become available: ProgressDeadlineExceeded');
+      }
+    }
+    const cluster = new BrokenPromotion('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    const { outcome } = await run({ cluster });
+    expect(outcome.result).toBe('failed');
+    expect(cluster.weight).toBe(0);
+    expect(outcome.reason).toContain('ProgressDeadlineExceeded; the stable Deployment was being updated to shop/checkout:2');
+    expect(outcome.reason).toContain('kubectl rollout undo deployment/checkout -n shop');
   });
 });

@@ -91,12 +91,30 @@ describe('policy loading', () => {
     ['a list given as a number', `${HEAD}spec:\n  steps: 5\n`, 'spec.steps: expected a list, got 5'],
     ['a non-boolean switch', `${HEAD}spec:\n  prometheus:\n    insecureSkipVerify: "yes"\n`, 'spec.prometheus.insecureSkipVerify: expected true or false, got "yes"'],
     ['an empty step list', `${HEAD}spec:\n  steps: []\n`, 'spec.steps: expected at least one step'],
+    ['only advisory metrics', `${HEAD}spec:\n  analysis:\n    metrics:\n      - { name: memory, type: query, query: memory, unit: bytes }\n`, 'spec.analysis.metrics: expected at least one critical metric'],
+    ['a 100% step judged only against stable', `${HEAD}spec:\n  steps:\n    - { weight: 50, duration: 5m }\n    - { weight: 100, duration: 5m }\n  analysis:\n    metrics:\n      - { name: e, type: error-rate, judge: threshold, maxIncrease: 3% }\n`, 'spec.steps[1]: a 100% step needs a critical metric with an absolute "max"'],
+    ['a sequential error rate without a margin', `${HEAD}spec:\n  analysis:\n    metrics:\n      - { name: e, type: error-rate, judge: sequential, max: 5% }\n`, 'spec.analysis.metrics[0].maxIncrease: the sequential judge needs the margin above stable'],
+    ['a sequential latency ratio of 1', `${HEAD}spec:\n  analysis:\n    metrics:\n      - { name: l, type: latency, judge: sequential, maxRatio: 1 }\n`, 'spec.analysis.metrics[0].maxRatio: the sequential judge needs a ratio to stable above 1'],
+    ['a window longer than the interval with sequential judges', `${HEAD}spec:\n  analysis:\n    window: 2m\n`, 'spec.analysis.window: with sequential judges, expected no longer than the check interval (1m)'],
+    ['a relative query metric that cannot tell canary from stable', `${HEAD}spec:\n  analysis:\n    metrics:\n      - { name: e, type: error-rate, judge: threshold, max: 5% }\n      - { name: r, type: query, query: 'sum(kube_pod_container_status_restarts_total{namespace="{{namespace}}"})', maxRatio: 1.2 }\n`, 'spec.analysis.metrics[1].query: a critical or relative metric must tell canary from stable'],
+    ['{{quantile}} outside the latency query', `${HEAD}spec:\n  analysis:\n    queries:\n      requests: 'sum(x{q="{{quantile}}",{{selector}}})'\n`, 'spec.analysis.queries.requests: {{quantile}} is only filled in the "latency" query'],
+    ['a placeholder with a typo in snake case', `${HEAD}spec:\n  analysis:\n    queries:\n      memory: 'sum(x{pod=~"{{pod_regex}}"})'\n`, 'spec.analysis.queries.memory: unknown placeholder {{pod_regex}}'],
+    ['a window placeholder in a selector', `${HEAD}spec:\n  analysis:\n    selectors: { canary: 'w="{{window}}"', stable: 'canary=""' }\n`, 'spec.analysis.selectors.canary: {{window}} cannot be used in a selector'],
+    ['a Prometheus URL without a scheme', `${HEAD}spec:\n  prometheus:\n    url: prometheus.monitoring:9090\n`, 'spec.prometheus.url: expected an http:// or https:// URL'],
+    ['credentials in the Prometheus URL', `${HEAD}spec:\n  prometheus:\n    url: https://admin:hunter2@prom.example.com\n`, 'spec.prometheus.url: expected no user:password@ or ?query in the URL'],
+    ['an Authorization header in the policy', `${HEAD}spec:\n  prometheus:\n    headers: { Authorization: Bearer abc }\n`, 'spec.prometheus.headers.Authorization: credentials never go in the policy'],
   ])('rejects %s, naming the path and what was expected', (_what, text, expected) => {
     expect(problems(text).some((p) => p.startsWith(expected))).toBe(true);
   });
 
-  it('never echoes a secret written into the policy', () => {
-    expect(problems(`${HEAD}spec:\n  prometheus:\n    bearerToken: s3cr3t-t0ken\n`).join('\n')).not.toContain('s3cr3t-t0ken');
+  it.each([
+    `${HEAD}spec:\n  prometheus:\n    bearerToken: s3cr3t-t0ken\n`,
+    `${HEAD}spec:\n  prometheus:\n    basicAuth: "admin:s3cr3t-t0ken"\n`,
+    `${HEAD}spec:\n  prometheus: "https://admin:s3cr3t-t0ken@prom"\n`,
+    `${HEAD}spec:\n  prometheus:\n    url: https://admin:s3cr3t-t0ken@prom.example.com\n`,
+    `${HEAD}spec:\n  prometheus:\n    url: "https://prom.example.com/?access_token=s3cr3t-t0ken"\n`,
+  ])('never echoes a secret written into the policy: %s', (text) => {
+    expect(problems(text).join('\n')).not.toContain('s3cr3t-t0ken');
   });
 
   it('lists every problem at once, not one per run', () => {

@@ -31,7 +31,15 @@ export function validateCommand(file: string, flags: { output?: string }): numbe
     `${file}: valid policy "${policy.name}"`,
     `  steps: ${policy.steps.map((s) => `${s.weight}% for ${formatDuration(s.durationMs)}`).join(' → ')} → promote`,
     `  checks: every ${formatDuration(policy.intervalMs)} over a ${formatDuration(a.windowMs)} window, ${plannedChecks(policy)} planned; preset ${a.preset}`,
-    `  decisions: rollback after ${a.failureLimit} ${a.countFailures === 'consecutive' ? 'consecutive' : 'total'} failed check(s) or ${a.inconclusiveLimit} inconclusive in a row; fewer than ${a.minRequests} canary requests is inconclusive`,
+    `  decisions: rollback after ${a.failureLimit} ${a.countFailures === 'consecutive' ? 'consecutive' : 'total'} failed check(s) or ${a.inconclusiveLimit} inconclusive in a row`,
+    ...(a.metrics.some((m) => m.critical && m.judge === 'threshold')
+      ? [`  threshold judges: fewer than ${a.minRequests} canary requests in a window is inconclusive`]
+      : []),
+    ...(a.metrics.some((m) => m.judge === 'sequential')
+      ? [
+          `  sequential judges: false rollbacks ≤ ${formatValue(a.sequential.alpha, 'ratio')} over the rollout, missed regressions at the margin ≤ ${formatValue(a.sequential.beta, 'ratio')}; a window without canary traffic is inconclusive`,
+        ]
+      : []),
     ...a.metrics.map((m) => `  - ${describeMetric(m)}`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -76,6 +76,8 @@ export function parseOnCancel(value: string | undefined): OnCancel {
 export interface ReporterExtras {
   /** The policy's dashboard template, linked from the GitHub job summary. */
   dashboardUrl?: string;
+  /** A dry-run's summary and annotations must not read like a production rollback. */
+  dryRun?: boolean;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -89,7 +91,10 @@ export function makeReporter(format: OutputFormat, verbose: boolean, extras: Rep
     base = new TerminalReporter({ out: process.stdout, tty, color: colorEnabled(tty), verbose });
   }
   // With -o json, stdout must stay one JSON document; the runner reads workflow commands on stderr too.
-  const github = githubReporterFromEnv(extras.env ?? process.env, format === 'json' ? process.stderr : process.stdout, extras.dashboardUrl);
+  const github = githubReporterFromEnv(extras.env ?? process.env, format === 'json' ? process.stderr : process.stdout, {
+    ...(extras.dashboardUrl !== undefined && { dashboardUrl: extras.dashboardUrl }),
+    dryRun: Boolean(extras.dryRun),
+  });
   // GitHub first, so a step's ::group:: line comes before the step's own output.
   return github ? fanOut([github, base]) : base;
 }

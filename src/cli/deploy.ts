@@ -107,6 +107,7 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
   }
 
   const reporter = makeReporter(format, Boolean(flags.verbose), {
+    dryRun: true,
     ...(policy.dashboardUrl !== undefined && { dashboardUrl: policy.dashboardUrl }),
   });
   try {

@@ -83,10 +83,26 @@ const secretSource = z.unknown().transform((value, ctx): SecretSource => {
   return ref;
 });
 
+/** user:password@ in a URL: fetch rejects it with an error quoting the whole URL. */
+function hasCredentials(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return Boolean(u.username || u.password);
+  } catch {
+    return false;
+  }
+}
+
+const CREDENTIALS_IN_URL = 'credentials in the webhook URL are not supported; sign with secret or use headers (the URL is not shown: it holds a password)';
+
 const httpUrl = (what: string) =>
   z.unknown().transform((value, ctx): string => {
     if (typeof value !== 'string' || !/^https?:\/\/[^\s/]+/.test(value)) {
       ctx.addIssue({ code: 'custom', message: `expected ${what} starting with http:// or https://, got ${describeInput(value)}` });
+      return z.NEVER;
+    }
+    if (hasCredentials(value)) {
+      ctx.addIssue({ code: 'custom', message: `${what} with a user name or password: ${CREDENTIALS_IN_URL}` });
       return z.NEVER;
     }
     return value;
@@ -118,6 +134,10 @@ const webhookSchema = z
     type: z.literal('webhook'),
     url: z.unknown().transform((value, ctx): string | SecretSource => {
       if (typeof value === 'string') {
+        if (/^https?:\/\/[^\s/]+/.test(value) && hasCredentials(value)) {
+          ctx.addIssue({ code: 'custom', message: `a URL with a user name or password: ${CREDENTIALS_IN_URL}` });
+          return z.NEVER;
+        }
         if (/^https?:\/\/[^\s/]+/.test(value)) return value;
         ctx.addIssue({ code: 'custom', message: `expected a URL starting with http:// or https://, or { env: VARIABLE } / { file: PATH }, got ${describeInput(value)}` });
         return z.NEVER;

@@ -4,7 +4,7 @@ import type { IncidentResult, IncidentSink } from '../rollout/ports.js';
 import type { RolloutRecord } from '../rollout/record.js';
 import { redact } from '../secrets.js';
 import { buildIncident, type Incident, type IncidentOptions } from './incident.js';
-import { withRetry, type Attempt, type RetryOptions } from './retry.js';
+import { Deadline, withRetry, type Attempt, type RetryOptions } from './retry.js';
 
 // The part every sink shares: build the incident once, retry the delivery within the sink's time
 // limit, keep secrets out of the result, and never deliver the same rollout twice from one process.
@@ -23,6 +23,7 @@ export interface Deliverer {
   readonly name: string;
   /** Every secret this sink holds, redacted from any message it produces. */
   readonly secrets: readonly string[];
+  /** Every request goes through send() with `ctx`, which keeps it within the delivery's deadline. */
   deliver(incident: Incident, ctx: DeliveryContext): Promise<Delivery>;
 }
 
@@ -30,7 +31,7 @@ export interface DeliveryOptions {
   timeoutMs: number;
   retry: Omit<RetryOptions, 'totalMs'>;
   incident: IncidentOptions;
-  /** The run's cancellation signal: once aborted, delivery gets at most CANCELLED_BUDGET_MS. */
+  /** The run's cancellation signal: see CANCELLED_BUDGET_MS and CANCEL_GRACE_MS. */
   signal?: AbortSignal;
 }
 
@@ -39,6 +40,9 @@ export interface DeliveryOptions {
  * are already safe by the time incidents are sent, so delivery gets what is left, not 30 s.
  */
 export const CANCELLED_BUDGET_MS = 5_000;
+
+/** When the job is cancelled while a sink is delivering, the sink has at most this long left. */
+export const CANCEL_GRACE_MS = 3_000;
 
 export class DeliveringSink implements IncidentSink {
   readonly name: string;
@@ -57,10 +61,15 @@ export class DeliveringSink implements IncidentSink {
     if (previous) return { ...previous, message: `already delivered for rollout ${record.id}: ${previous.message}` };
     const incident = buildIncident(record, this.opts.incident);
     const deliveryId = randomUUID();
+    const { signal, retry } = this.opts;
+    const deadline = new Deadline(retry.now, signal?.aborted ? Math.min(this.opts.timeoutMs, CANCELLED_BUDGET_MS) : this.opts.timeoutMs);
+    const onCancel = () => deadline.pullIn(retry.now() + CANCEL_GRACE_MS, `the ${CANCEL_GRACE_MS / 1000}s limit after the job was cancelled`);
+    signal?.addEventListener('abort', onCancel, { once: true });
     try {
       const { value, attempts } = await withRetry(
         (attempt) => this.deliverer.deliver(incident, { ...attempt, deliveryId }),
-        { ...this.opts.retry, totalMs: this.opts.signal?.aborted ? Math.min(this.opts.timeoutMs, CANCELLED_BUDGET_MS) : this.opts.timeoutMs },
+        { ...retry, totalMs: this.opts.timeoutMs },
+        deadline,
       );
       const retried = attempts > 1 ? ` (after ${attempts} attempts)` : '';
       const result: IncidentResult = {
@@ -73,6 +82,9 @@ export class DeliveringSink implements IncidentSink {
       return result;
     } catch (err) {
       return { sink: this.name, ok: false, message: redact(messageOf(err), this.deliverer.secrets) };
+    } finally {
+      signal?.removeEventListener('abort', onCancel);
+      deadline.dispose();
     }
   }
 }

@@ -1,14 +1,22 @@
 import type { Deliverer, Delivery, DeliveryContext } from './delivery.js';
 import { excerpt, expectSuccess, parseJson, send, type Fetch, type HttpResponse } from './http.js';
 import { incidentMarkdown, rolloutMarker, type Incident } from './incident.js';
-import { AttemptError } from './retry.js';
+import { AttemptError, type Attempt } from './retry.js';
 
 // A GitHub issue per rollout. The body carries a hidden marker with the rollout id; before opening
 // an issue we look for an open one with that marker and comment on it instead. Every attempt looks
 // again, so a retry after a lost "201 Created" answer finds the issue it made rather than opening
 // a second one.
+//
+// The marker alone identifies the issue: people relabel issues while triaging, so the search does
+// not filter by the configured labels. It lists open issues updated since the rollout started
+// (an issue about the rollout cannot be older), which keeps a busy repository to a page or two,
+// and uses the list endpoint rather than the search API, whose index lags by up to a minute and
+// would miss the issue a lost "201 Created" just made.
 
 const MAX_PAGES = 10;
+/** Tolerated difference between this machine's clock and GitHub's. */
+const CLOCK_SKEW_MS = 10 * 60_000;
 
 export interface GitHubIssueTarget {
   name: string;
@@ -46,7 +54,8 @@ export class GitHubIssueDeliverer implements Deliverer {
     };
   }
 
-  private async call(method: 'GET' | 'POST', path: string, timeoutMs: number, body?: unknown): Promise<HttpResponse> {
+  /** One request; each gets what is left of the delivery's deadline, not a fresh attempt timeout. */
+  private async call(method: 'GET' | 'POST', path: string, attempt: Attempt, body?: unknown): Promise<HttpResponse> {
     const res = await send(
       this.fetchImpl,
       {
@@ -54,9 +63,9 @@ export class GitHubIssueDeliverer implements Deliverer {
         url: `${this.target.apiUrl.replace(/\/+$/, '')}${path}`,
         headers: { ...this.headers(), ...(body !== undefined && { 'content-type': 'application/json' }) },
         ...(body !== undefined && { body: JSON.stringify(body) }),
-        timeoutMs,
       },
       'GitHub',
+      attempt,
     );
     // A 403 with no rate limit left is GitHub asking us to wait, not a permission problem.
     if (res.status === 403 && res.headers.get('x-ratelimit-remaining') === '0') {
@@ -77,12 +86,15 @@ export class GitHubIssueDeliverer implements Deliverer {
     return res;
   }
 
-  /** The open issue already reporting this rollout, if any. */
-  private async findOpen(rolloutId: string, timeoutMs: number): Promise<IssueSummary | null> {
-    const marker = rolloutMarker(rolloutId);
-    const labels = this.target.labels.length ? `&labels=${encodeURIComponent(this.target.labels.join(','))}` : '';
+  /** The open issue already reporting this rollout, whatever its labels are now, if any. */
+  private async findOpen(incident: Incident, attempt: Attempt): Promise<IssueSummary | null> {
+    const marker = rolloutMarker(incident.rolloutId);
+    const started = Date.parse(incident.startedAt);
+    // A dry-run replay's start is the recording's time, which may even be ahead of this clock:
+    // then no time bound is safe and every open issue is looked at.
+    const since = Number.isFinite(started) && started <= Date.now() ? `&since=${new Date(started - CLOCK_SKEW_MS).toISOString()}` : '';
     for (let page = 1; page <= MAX_PAGES; page += 1) {
-      const res = await this.call('GET', `/repos/${this.target.repository}/issues?state=open&per_page=100&page=${page}${labels}`, timeoutMs);
+      const res = await this.call('GET', `/repos/${this.target.repository}/issues?state=open&per_page=100&page=${page}${since}`, attempt);
       const issues = parseJson(res.text);
       if (!Array.isArray(issues)) throw new AttemptError(`GitHub answered a non-list for the open issues of ${this.target.repository}`, true);
       const found = (issues as IssueSummary[]).find((i) => !i.pull_request && typeof i.body === 'string' && i.body.includes(marker));
@@ -97,21 +109,21 @@ export class GitHubIssueDeliverer implements Deliverer {
 
   async deliver(incident: Incident, ctx: DeliveryContext): Promise<Delivery> {
     const { repository } = this.target;
-    const existing = await this.findOpen(incident.rolloutId, ctx.timeoutMs);
+    const existing = await this.findOpen(incident, ctx);
     const body = incidentMarkdown(incident);
     if (existing && this.unsureCreates.has(ctx.deliveryId)) {
       // Our own earlier attempt created it after all; commenting would report the rollout twice.
       return { url: existing.html_url, message: `opened issue ${repository}#${existing.number}` };
     }
     if (existing) {
-      const res = await this.call('POST', `/repos/${repository}/issues/${existing.number}/comments`, ctx.timeoutMs, {
+      const res = await this.call('POST', `/repos/${repository}/issues/${existing.number}/comments`, ctx, {
         body: `The same rollout was reported again.\n\n${body}`,
       });
       const comment = parseJson(res.text) as { html_url?: string } | undefined;
       return { url: existing.html_url, message: `commented on open issue ${repository}#${existing.number}${comment?.html_url ? ` (${comment.html_url})` : ''}` };
     }
     this.unsureCreates.add(ctx.deliveryId);
-    const res = await this.call('POST', `/repos/${repository}/issues`, ctx.timeoutMs, {
+    const res = await this.call('POST', `/repos/${repository}/issues`, ctx, {
       title: incident.title,
       body,
       labels: this.target.labels,

@@ -1,4 +1,4 @@
-import { AttemptError } from './retry.js';
+import { AttemptError, requestTimeoutMs, type Attempt } from './retry.js';
 
 // One HTTP exchange for a sink, classified for the retry loop: network errors, timeouts, 408, 429
 // and 5xx are worth another attempt; other 4xx mean the request itself is wrong.
@@ -10,7 +10,6 @@ export interface HttpRequest {
   url: string;
   headers: Record<string, string>;
   body?: string;
-  timeoutMs: number;
 }
 
 export interface HttpResponse {
@@ -35,15 +34,34 @@ function retryAfterMs(headers: Headers): number | undefined {
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }
 
-function networkReason(err: unknown, timeoutMs: number): string {
-  const e = err as { name?: string; cause?: { code?: string; message?: string }; message?: string };
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return `no answer within ${Math.round(timeoutMs / 100) / 10}s`;
+/** Any URL in a message: fetch's errors quote the whole URL, credentials and tokens included. */
+const URL_PATTERN = /[a-z][a-z0-9+.-]*:\/\/\S+/gi;
+
+/**
+ * Why a request got no answer, never quoting the URL. A TypeError without a cause is fetch
+ * refusing to build the request (a URL with credentials, a header value it rejects): its message
+ * quotes the offending URL or header, and sending it again cannot help.
+ */
+export function networkFailure(err: unknown, what: string, timeoutMs: number): AttemptError {
+  const e = err as { name?: string; cause?: { code?: unknown; message?: unknown }; message?: unknown };
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return new AttemptError(`${what}: no answer within ${Math.round(timeoutMs / 100) / 10}s`, true);
+  if (err instanceof TypeError && e.cause === undefined) {
+    return new AttemptError(`${what}: the request could not be built (fetch rejected its URL or a header); check the sink's URL and headers`, false);
+  }
   const code = e.cause?.code;
-  return code ? `connection failed (${code})` : `request failed (${e.cause?.message ?? e.message ?? String(err)})`;
+  if (typeof code === 'string' && code) return new AttemptError(`${what}: connection failed (${code})`, true);
+  const detail = typeof e.cause?.message === 'string' ? e.cause.message : typeof e.message === 'string' ? e.message : 'unknown error';
+  return new AttemptError(`${what}: request failed (${excerpt(detail.replace(URL_PATTERN, '[URL]'))})`, true);
 }
 
-/** Sends the request; `what` names the endpoint in messages ("Slack", "PagerDuty") without its URL. */
-export async function send(fetchImpl: Fetch, req: HttpRequest, what: string): Promise<HttpResponse> {
+/**
+ * Sends the request within the attempt's limits: min(attemptTimeoutMs, deadline − now), and never
+ * past the deadline even if it is pulled in while the request is in flight. `what` names the
+ * endpoint in messages ("Slack", "PagerDuty") without its URL.
+ */
+export async function send(fetchImpl: Fetch, req: HttpRequest, what: string, attempt: Attempt): Promise<HttpResponse> {
+  const timeoutMs = requestTimeoutMs(attempt, what);
+  const { deadline } = attempt;
   let res: Response;
   try {
     res = await fetchImpl(req.url, {
@@ -51,10 +69,11 @@ export async function send(fetchImpl: Fetch, req: HttpRequest, what: string): Pr
       headers: req.headers,
       ...(req.body !== undefined && { body: req.body }),
       redirect: 'manual',
-      signal: AbortSignal.timeout(req.timeoutMs),
+      signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), deadline.signal]),
     });
   } catch (err) {
-    throw new AttemptError(`${what}: ${networkReason(err, req.timeoutMs)}`, true);
+    if (deadline.signal.aborted) throw new AttemptError(`${what}: stopped: ${deadline.limit} was reached`, false);
+    throw networkFailure(err, what, timeoutMs);
   }
   let text = '';
   try {

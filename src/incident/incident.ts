@@ -127,7 +127,7 @@ function failing(check: CheckRecord, r: CheckResult): FailingCheck {
   };
 }
 
-function timeline(record: RolloutRecord): TimelineEntry[] {
+function timeline(record: RolloutRecord, dryRun: boolean): TimelineEntry[] {
   const entries: TimelineEntry[] = [
     { at: record.startedAt, text: `rollout started by ${record.startedBy}: ${record.images.canary} against stable ${record.images.stable ?? 'unknown'}` },
   ];
@@ -144,7 +144,9 @@ function timeline(record: RolloutRecord): TimelineEntry[] {
   }
   if (record.outcome) {
     entries.push({ at: record.outcome.at, text: `${RESULT_WORDS[record.outcome.result]}: ${record.outcome.traffic}` });
-    if (record.rollback?.stableVerified !== undefined) {
+    if (dryRun && record.rollback) {
+      entries.push({ at: record.outcome.at, text: `stable ${DRY_RUN_STABLE}` });
+    } else if (record.rollback?.stableVerified !== undefined) {
       entries.push({
         at: record.outcome.at,
         text: record.rollback.stableVerified
@@ -165,7 +167,9 @@ export function buildIncident(record: RolloutRecord, opts: IncidentOptions = {})
   );
   const lastCheck = record.checks[record.checks.length - 1];
   const lastStep = record.steps[record.steps.length - 1];
-  const weight = lastCheck?.weight ?? lastStep?.weight ?? 0;
+  // The weight of the step it stopped in: a step can start (and fail to reach its weight, or be
+  // cancelled) before its first check, when the last check still shows the previous step's weight.
+  const weight = lastStep?.weight ?? lastCheck?.weight ?? 0;
   const step = lastStep ? lastStep.index + 1 : null;
   // Records written before the plan was stored have no steps list.
   const steps = record.policy.steps?.length ?? null;
@@ -186,10 +190,11 @@ export function buildIncident(record: RolloutRecord, opts: IncidentOptions = {})
     images: { ...record.images },
     failedAt: { step, steps, weight, check: lastCheck?.index ?? null },
     failingChecks,
-    timeline: timeline(record),
+    timeline: timeline(record, Boolean(opts.dryRun)),
     rollback: {
       traffic: record.outcome?.traffic ?? 'unknown',
-      stableVerified: record.rollback?.stableVerified ?? null,
+      // A dry-run only assumes stable is available; it never looked.
+      stableVerified: opts.dryRun ? null : (record.rollback?.stableVerified ?? null),
       stableMessage: record.rollback?.stableMessage ?? null,
       requestedBy: record.rollback?.requestedBy ?? null,
     },
@@ -202,8 +207,12 @@ export function buildIncident(record: RolloutRecord, opts: IncidentOptions = {})
   };
 }
 
+/** How a dry-run reports stable after its rollback: it touched no cluster, so it checked nothing. */
+export const DRY_RUN_STABLE = 'not verified (dry-run)';
+
 export function stableLine(incident: Incident): string {
   const { stableVerified, stableMessage } = incident.rollback;
+  if (incident.dryRun) return DRY_RUN_STABLE;
   if (stableVerified === null) return 'not verified';
   return `${stableVerified ? 'verified available' : 'NOT available'}${stableMessage ? ` (${stableMessage})` : ''}`;
 }

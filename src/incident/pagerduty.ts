@@ -6,7 +6,8 @@ import { AttemptError } from './retry.js';
 
 // PagerDuty Events API v2 "trigger". dedup_key is the rollout id, so however often the same
 // rollout is reported (retries, a second process, `canary rollback` after a failed deploy),
-// PagerDuty keeps one alert.
+// PagerDuty keeps one alert. A dry-run changed nothing in production: it is sent as "info" under
+// its own dedup_key, so it neither pages anyone as an outage nor merges into a real alert.
 
 const SUMMARY_LIMIT = 1024;
 
@@ -29,6 +30,9 @@ export interface PagerDutyEvent {
   links: { href: string; text: string }[];
 }
 
+/** The dedup_key of a rollout's alert; dry-runs get their own. */
+export const pagerDutyDedupKey = (incident: Pick<Incident, 'rolloutId' | 'dryRun'>) => (incident.dryRun ? `dry-run:${incident.rolloutId}` : incident.rolloutId);
+
 export function pagerDutyEvent(incident: Incident, routingKey: string, severity: PagerDutySeverity): PagerDutyEvent {
   const links = [
     ...(incident.runUrl ? [{ href: incident.runUrl, text: 'Run that started the rollout' }] : []),
@@ -38,11 +42,11 @@ export function pagerDutyEvent(incident: Incident, routingKey: string, severity:
   return {
     routing_key: routingKey,
     event_action: 'trigger',
-    dedup_key: incident.rolloutId,
+    dedup_key: pagerDutyDedupKey(incident),
     payload: {
       summary,
       source: `canary/${incident.namespace}/${incident.target}`,
-      severity,
+      severity: incident.dryRun ? 'info' : severity,
       timestamp: incident.endedAt,
       component: incident.target,
       group: incident.namespace,
@@ -93,12 +97,12 @@ export class PagerDutyDeliverer implements Deliverer {
 
   async deliver(incident: Incident, ctx: DeliveryContext): Promise<Delivery> {
     const body = JSON.stringify(pagerDutyEvent(incident, this.routingKey, this.severity));
-    const res = await send(this.fetchImpl, { method: 'POST', url: this.url, headers: { 'content-type': 'application/json' }, body, timeoutMs: ctx.timeoutMs }, 'PagerDuty');
+    const res = await send(this.fetchImpl, { method: 'POST', url: this.url, headers: { 'content-type': 'application/json' }, body }, 'PagerDuty', ctx);
     expectSuccess(res, 'PagerDuty');
     const answer = parseJson(res.text) as { status?: string; dedup_key?: string } | undefined;
     if (answer?.status !== undefined && answer.status !== 'success') {
       throw new AttemptError(`PagerDuty did not accept the event: ${res.text.slice(0, 200)}`, false);
     }
-    return { message: `PagerDuty alert triggered (dedup_key ${answer?.dedup_key ?? incident.rolloutId})` };
+    return { message: `PagerDuty alert triggered (dedup_key ${answer?.dedup_key ?? pagerDutyDedupKey(incident)})` };
   }
 }

@@ -1,4 +1,5 @@
 import { CanaryError } from '../errors.js';
+import type { SecretSource } from '../policy/policy.js';
 import type { IncidentSink } from '../rollout/ports.js';
 import { readSecret } from '../secrets.js';
 import type { IncidentSinkConfig } from './config.js';
@@ -19,13 +20,16 @@ export interface SinkFactoryOptions extends IncidentOptions {
   env?: NodeJS.ProcessEnv;
   fetch?: Fetch;
   retry?: Partial<Omit<RetryOptions, 'totalMs'>>;
-  /** The run's cancellation signal (SIGTERM/SIGINT): a cancelled run delivers in at most 5 s. */
+  /**
+   * The run's cancellation signal (SIGTERM/SIGINT): a run cancelled before delivery delivers in at
+   * most 5 s; cancelled during delivery, each sink has at most 3 s left.
+   */
   signal?: AbortSignal;
 }
 
 const NO_INCIDENT_HINT = 'or run with --no-incident to send none';
 
-function secret(ref: Parameters<typeof readSecret>[0], what: string): string {
+function secret(ref: SecretSource, what: string): string {
   try {
     return readSecret(ref, what);
   } catch (err) {
@@ -34,20 +38,54 @@ function secret(ref: Parameters<typeof readSecret>[0], what: string): string {
   }
 }
 
+export const URL_CREDENTIALS_MESSAGE = 'credentials in the webhook URL are not supported; sign with secret or use headers';
+
+/**
+ * A URL read from env or a file, checked now: fetch refuses a URL with user:password@ by throwing
+ * an error that quotes it whole, which would put the credential in the log after a rollback.
+ * Messages name where the URL came from, never the URL.
+ */
+function secretUrl(ref: SecretSource, path: string): string {
+  const value = secret(ref, path);
+  const where = ref.env ? `environment variable ${ref.env}` : `file ${ref.file ?? ''}`;
+  checkUrl(value, path, where);
+  return value;
+}
+
+function checkUrl(value: string, path: string, where: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new CanaryError('invalid-input', `${path}: ${where} does not hold an http:// or https:// URL (the value is not shown), ${NO_INCIDENT_HINT}`);
+  }
+  if (url.username || url.password) {
+    throw new CanaryError('invalid-input', `${path}: ${where} holds a URL with a user name or password: ${URL_CREDENTIALS_MESSAGE}, ${NO_INCIDENT_HINT}`);
+  }
+}
+
+function plainUrl(value: string, path: string): string {
+  checkUrl(value, path, 'the URL in the policy');
+  return value;
+}
+
 function deliverer(config: IncidentSinkConfig, path: string, env: NodeJS.ProcessEnv, fetchImpl: Fetch): Deliverer {
   switch (config.type) {
     case 'webhook':
       return new WebhookDeliverer(
         {
           name: config.name,
-          url: typeof config.url === 'string' ? config.url : secret(config.url, `${path}.url`),
+          url: typeof config.url === 'string' ? plainUrl(config.url, `${path}.url`) : secretUrl(config.url, `${path}.url`),
           ...(config.secret && { secret: secret(config.secret, `${path}.secret`) }),
           headers: config.headers,
         },
         fetchImpl,
       );
     case 'slack':
-      return new SlackDeliverer(config.name, secret(config.webhookUrl, `${path}.webhookUrl`), fetchImpl);
+      return new SlackDeliverer(config.name, secretUrl(config.webhookUrl, `${path}.webhookUrl`), fetchImpl);
     case 'pagerduty':
       return new PagerDutyDeliverer(config.name, secret(config.routingKey, `${path}.routingKey`), config.severity, config.url, fetchImpl);
     case 'github-issue': {

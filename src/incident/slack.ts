@@ -67,8 +67,9 @@ export class SlackDeliverer implements Deliverer {
     const body = JSON.stringify(slackMessage(incident));
     const res = await send(
       this.fetchImpl,
-      { method: 'POST', url: this.webhookUrl, headers: { 'content-type': 'application/json; charset=utf-8' }, body, timeoutMs: ctx.timeoutMs },
+      { method: 'POST', url: this.webhookUrl, headers: { 'content-type': 'application/json; charset=utf-8' }, body },
       'Slack',
+      ctx,
     );
     expectSuccess(res, 'Slack');
     return { message: 'posted to Slack' };

@@ -70,7 +70,7 @@ export class WebhookDeliverer implements Deliverer {
       [IDEMPOTENCY_HEADER]: incident.rolloutId,
     };
     if (this.target.secret) headers[SIGNATURE_HEADER] = sign(body, this.target.secret);
-    const res = await send(this.fetchImpl, { method: 'POST', url: this.target.url, headers, body, timeoutMs: ctx.timeoutMs }, this.label);
+    const res = await send(this.fetchImpl, { method: 'POST', url: this.target.url, headers, body }, this.label, ctx);
     expectSuccess(res, this.label);
     return { message: `delivered to ${hostOf(this.target.url)} (HTTP ${res.status})` };
   }

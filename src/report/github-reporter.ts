@@ -2,7 +2,7 @@ import { appendFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { formatValue } from '../analysis/format-value.js';
 import type { CheckRecord, CheckResult, Unit } from '../analysis/types.js';
-import { buildIncident, dashboardLink } from '../incident/incident.js';
+import { buildIncident, dashboardLink, DRY_RUN_STABLE } from '../incident/incident.js';
 import { formatDuration } from '../policy/units.js';
 import type { Reporter, RolloutEvent } from '../rollout/events.js';
 import type { IncidentResult } from '../rollout/ports.js';
@@ -21,20 +21,36 @@ export interface GitHubReporterOptions {
   /** GITHUB_OUTPUT */
   outputPath?: string;
   dashboardUrl?: string;
+  /**
+   * The rollout is a dry-run: nothing in the cluster changed, so a rollback is news, not an
+   * outage. The summary and annotations say "Dry-run:", a rollback is a notice rather than an
+   * error, and stable is "not verified (dry-run)" (the record itself has no dry-run flag).
+   */
+  dryRun?: boolean;
 }
 
-/** A reporter when running in GitHub Actions (GITHUB_ACTIONS=true), else null. */
+export interface GitHubReporterEnvOptions {
+  dashboardUrl?: string;
+  dryRun?: boolean;
+}
+
+/**
+ * A reporter when running in GitHub Actions (GITHUB_ACTIONS=true), else null. The third argument
+ * is the dashboard template, or the options (dashboard template and dry-run).
+ */
 export function githubReporterFromEnv(
   env: NodeJS.ProcessEnv,
   commands: NodeJS.WritableStream,
-  dashboardUrl?: string,
+  options?: string | GitHubReporterEnvOptions,
 ): GitHubReporter | null {
   if (env['GITHUB_ACTIONS'] !== 'true') return null;
+  const { dashboardUrl, dryRun } = typeof options === 'string' ? { dashboardUrl: options, dryRun: false } : (options ?? {});
   return new GitHubReporter({
     commands,
     ...(env['GITHUB_STEP_SUMMARY'] && { summaryPath: env['GITHUB_STEP_SUMMARY'] }),
     ...(env['GITHUB_OUTPUT'] && { outputPath: env['GITHUB_OUTPUT'] }),
     ...(dashboardUrl !== undefined && { dashboardUrl }),
+    ...(dryRun && { dryRun: true }),
   });
 }
 
@@ -46,6 +62,8 @@ export function escapeData(text: string): string {
 export function escapeProperty(text: string): string {
   return escapeData(text).replace(/:/g, '%3A').replace(/,/g, '%2C');
 }
+
+const DRY_RUN_PREFIX = 'Dry-run: ';
 
 const TITLES: Record<Outcome['result'], string> = {
   promoted: '✅ Canary promoted',
@@ -122,9 +140,11 @@ export class GitHubReporter implements Reporter {
   }
 
   private annotateOutcome(outcome: Outcome, record: RolloutRecord): void {
-    const title = `${TITLES[outcome.result].replace(/^\S+ /, '')}: ${record.target}`;
+    const dryRun = Boolean(this.opts.dryRun);
+    const title = `${dryRun ? DRY_RUN_PREFIX : ''}${TITLES[outcome.result].replace(/^\S+ /, '')}: ${record.target}`;
     const message = `${outcome.reason} — traffic: ${outcome.traffic}`;
-    if (outcome.result === 'promoted') this.command('notice', message, { title });
+    // A dry-run's rollback is what the dry-run is for; only a failure of the run itself is an error.
+    if (outcome.result === 'promoted' || (dryRun && outcome.result === 'rolled-back')) this.command('notice', message, { title });
     else if (outcome.result === 'aborted') this.command('warning', message, { title });
     else this.command('error', message, { title });
   }
@@ -134,7 +154,8 @@ export class GitHubReporter implements Reporter {
     const { record, outcome } = this;
     if (!record || !outcome) return;
     if (this.opts.summaryPath) {
-      this.write(this.opts.summaryPath, jobSummary(record, outcome, this.incidents, this.opts.dashboardUrl), 'job summary (GITHUB_STEP_SUMMARY)');
+      const summaryOpts = { ...(this.opts.dashboardUrl !== undefined && { dashboardUrl: this.opts.dashboardUrl }), dryRun: Boolean(this.opts.dryRun) };
+      this.write(this.opts.summaryPath, jobSummary(record, outcome, this.incidents, summaryOpts), 'job summary (GITHUB_STEP_SUMMARY)');
     }
     if (this.opts.outputPath) {
       const url = this.incidents.find((i) => i.ok && i.url)?.url ?? '';
@@ -298,10 +319,27 @@ function checksTable(record: RolloutRecord): string[] {
   return [head, rule, ...rows];
 }
 
+function stableRow(record: RolloutRecord, dryRun: boolean): string[] {
+  const rollback = record.rollback;
+  if (!rollback) return [];
+  if (dryRun) return [`| Stable after rollback | ${DRY_RUN_STABLE} |`];
+  if (rollback.stableVerified === undefined) return [];
+  const message = rollback.stableMessage ? ` (${cell(rollback.stableMessage)})` : '';
+  return [`| Stable after rollback | ${rollback.stableVerified ? '✅ verified available' : '❌ NOT available'}${message} |`];
+}
+
+export interface JobSummaryOptions {
+  dashboardUrl?: string;
+  dryRun?: boolean;
+}
+
 /** The job summary markdown for a finished rollout. */
-export function jobSummary(record: RolloutRecord, outcome: Outcome, incidents: readonly IncidentResult[], dashboardUrl?: string): string {
+export function jobSummary(record: RolloutRecord, outcome: Outcome, incidents: readonly IncidentResult[], opts: JobSummaryOptions = {}): string {
+  const { dashboardUrl } = opts;
+  const dryRun = Boolean(opts.dryRun);
   const lines: string[] = [
-    `## ${TITLES[outcome.result]}: \`${record.target}\` → \`${record.images.canary}\``,
+    `## ${dryRun ? DRY_RUN_PREFIX : ''}${TITLES[outcome.result]}: \`${record.target}\` → \`${record.images.canary}\``,
+    ...(dryRun ? ['', '_A dry-run: nothing in the cluster was changed._'] : []),
     '',
     `**${outcome.result === 'promoted' ? 'Result' : 'Reason'}:** ${cell(outcome.reason)}`,
     '',
@@ -310,9 +348,7 @@ export function jobSummary(record: RolloutRecord, outcome: Outcome, incidents: r
     `| Target | \`${record.target}\` in namespace \`${record.namespace}\` |`,
     `| Images | stable \`${record.images.stable ?? 'unknown'}\` → canary \`${record.images.canary}\` |`,
     `| Traffic | ${cell(outcome.traffic)} (canary weight now ${record.weight}%) |`,
-    ...(record.rollback?.stableVerified !== undefined
-      ? [`| Stable after rollback | ${record.rollback.stableVerified ? '✅ verified available' : '❌ NOT available'}${record.rollback.stableMessage ? ` (${cell(record.rollback.stableMessage)})` : ''} |`]
-      : []),
+    ...stableRow(record, dryRun),
     `| Checks | ${record.checks.length} run of ${record.policy.plannedChecks} planned |`,
     `| Rollout | \`${record.id}\` · policy ${cell(record.policy.name)} (${cell(record.policy.source)}) · exit code ${outcome.exitCode} |`,
     `| Started by | ${cell(record.startedBy)} |`,
@@ -321,7 +357,7 @@ export function jobSummary(record: RolloutRecord, outcome: Outcome, incidents: r
   ];
 
   if (outcome.result !== 'promoted') {
-    const evidence = buildIncident(record).failingChecks;
+    const evidence = buildIncident(record, { dryRun }).failingChecks;
     if (evidence.length) {
       lines.push('### Evidence', '', '| Check | Metric | Comparison | Canary | Stable | Limit | Why |', '|---|---|---|---|---|---|---|');
       for (const f of evidence) {

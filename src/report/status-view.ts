@@ -1,4 +1,4 @@
-import type { RolloutRecord } from '../rollout/record.js';
+import { FINAL_PHASES, type RolloutRecord } from '../rollout/record.js';
 import { formatDuration } from '../policy/units.js';
 import { renderTable, resultRows } from './check-format.js';
 
@@ -31,6 +31,12 @@ export interface StatusView {
   lastCheck: RolloutRecord['checks'][number] | null;
   lease: LeaseView | null;
   outcome: RolloutRecord['outcome'] | null;
+  /**
+   * Something needs a person now, in one line: the canary still takes traffic and nothing judges
+   * it (a finished rollout that left its weight, or a rollout whose deploy process is gone).
+   * Null when all is well. The exit code stays what the phase says; this is for the eye.
+   */
+  attention: string | null;
   next: string;
 }
 
@@ -40,22 +46,45 @@ function ago(fromIso: string | null, now: number): string {
   return ms < 1000 ? 'just now' : `${formatDuration(Math.floor(ms / 1000) * 1000)} ago`;
 }
 
+/**
+ * The canary weight a finished rollout left in force: the live Ingress when we could read it, else
+ * the record. 0 when nothing goes to the canary.
+ */
+function leftWeight(input: StatusInput): number {
+  const { record, liveWeight } = input;
+  if (record.weight <= 0) return 0;
+  return liveWeight ?? record.weight;
+}
+
+const isStalled = (input: StatusInput) => !FINAL_PHASES.includes(input.record.phase) && (!input.lease || input.lease.expired);
+
+function attention(input: StatusInput): string | null {
+  const { record } = input;
+  if (FINAL_PHASES.includes(record.phase)) {
+    const left = leftWeight(input);
+    return left > 0 ? `the rollout is over (${record.phase}) but the canary still takes ${left}% of traffic, and nothing is judging it` : null;
+  }
+  if (isStalled(input)) return `STALLED: no deploy process holds the lease; the canary keeps ${record.weight}% of traffic and nothing is judging it`;
+  return null;
+}
+
 /** What an operator should expect next, in one sentence. */
 function nextHint(input: StatusInput): string {
-  const { record, lease } = input;
+  const { record } = input;
   const plan = record.policy.steps;
   const resumeOrStop = `continue it with \`canary deploy ${record.target} --image ${record.images.canary} --resume\` or stop it with \`canary rollback ${record.target} --reason ...\``;
-  switch (record.phase) {
-    case 'promoted':
-      return `nothing: stable runs ${record.images.stable ?? record.images.canary}`;
-    case 'rolled-back':
-    case 'aborted':
-    case 'failed':
-      return `nothing: ${record.outcome?.traffic ?? 'canary at 0%'}; fix the cause and deploy again`;
-    default:
-      break;
+  if (FINAL_PHASES.includes(record.phase)) {
+    const left = leftWeight(input);
+    // `--on-cancel leave`, or a forced exit, ends the rollout with the canary still routed.
+    if (left > 0) {
+      return `the canary still takes ${left}% of traffic and nothing is judging it: run \`canary rollback ${record.target} -n ${record.namespace} --reason ...\``;
+    }
+    if (record.phase === 'promoted') return `nothing: stable runs ${record.images.stable ?? record.images.canary}`;
+    // The record says traffic was left on the canary, but the Ingress has been set to 0% since.
+    const traffic = record.weight > 0 ? 'the canary Ingress is at 0% now' : (record.outcome?.traffic ?? 'canary at 0%');
+    return `nothing: ${traffic}; fix the cause and deploy again`;
   }
-  if (!lease || lease.expired) return `no deploy process holds the lease: the rollout is stalled at ${record.weight}%; ${resumeOrStop}`;
+  if (isStalled(input)) return `no deploy process holds the lease: the rollout is stalled at ${record.weight}%; ${resumeOrStop}`;
   if (record.phase === 'initializing') return 'the canary Deployment is starting; the first step follows when it is ready';
   if (record.phase === 'promoting') return `stable is being updated to ${record.images.canary}; then the canary route goes to 0%`;
   if (record.phase === 'rolling-back') return 'the canary is at 0%; stable is being verified and the canary scaled down';
@@ -90,6 +119,7 @@ export function statusView(input: StatusInput): StatusView {
     lastCheck: record.checks.at(-1) ?? null,
     lease: input.lease,
     outcome: record.outcome ?? null,
+    attention: attention(input),
     next: nextHint(input),
   };
 }
@@ -103,6 +133,8 @@ export function renderStatus(view: StatusView, now: number, paint: { bold: (s: s
         : `${view.weight.live}% (recorded and live agree)`;
   const lines = [
     paint.bold(`${view.target} (namespace ${view.namespace}) · rollout ${view.id}`),
+    // Above everything else: a rollout nobody is watching must not read like a healthy one.
+    ...(view.attention ? [paint.warn(`  ⚠ ${view.attention}`)] : []),
     `  phase:   ${view.phase}${view.step ? ` — step ${view.step.index}/${view.step.of} at ${view.step.weight}%` : ''}`,
     `  weight:  ${weight}`,
     `  images:  stable ${view.images.stable ?? 'unknown'} · canary ${view.images.canary}`,
@@ -124,6 +156,6 @@ export function renderStatus(view: StatusView, now: number, paint: { bold: (s: s
       lines.push(`    ${r.verdict}: ${r.metric}: ${r.reason}`);
     }
   }
-  lines.push(`  next:    ${view.next}`);
+  lines.push(view.attention ? paint.warn(`  next:    ${view.next}`) : `  next:    ${view.next}`);
   return lines.join('\n');
 }

@@ -116,7 +116,8 @@ function saasMocks(captured: Captured) {
       .reply(202, { status: 'success', message: 'Event processed', dedup_key: 'x' }),
     nock('https://api.github.com', { reqheaders: { authorization: `Bearer ${SECRETS.token}` } })
       .get('/repos/acme/shop/issues')
-      .query({ state: 'open', per_page: '100', page: '1', labels: 'canary' })
+      // Any open issue carrying the rollout's marker counts, whatever its labels are now.
+      .query((q) => q['state'] === 'open' && q['page'] === '1' && !('labels' in q))
       .reply(200, [])
       .post('/repos/acme/shop/issues', (b: Captured['issue']) => ((captured.issue = b), true))
       .reply(201, { number: 31, html_url: 'https://github.com/acme/shop/issues/31' }),
@@ -194,7 +195,8 @@ describe('dry-run replay of a regression with all four incident sinks, in GitHub
       images: { stable: null, canary: 'shop/checkout:2' },
       failedAt: { step: 2, steps: 3, weight: 25, check: 21 },
       startedBy: 'https://github.com/acme/shop/actions/runs/777',
-      rollback: { traffic: 'canary at 0%, all traffic on stable', stableVerified: true },
+      // A dry-run only assumed stable was available.
+      rollback: { traffic: 'canary at 0%, all traffic on stable', stableVerified: null },
     });
     expect(body.incident.failingChecks[0]).toMatchObject({ metric: 'error-rate', display: { canary: '12%', stable: '0.51%', threshold: '3.51%' } });
     expect(body.incident.dashboardUrl).toMatch(/^https:\/\/grafana\.example\.com\/d\/canary\?var-namespace=shop&var-target=checkout&from=\d+&to=\d+$/);
@@ -202,14 +204,24 @@ describe('dry-run replay of a regression with all four incident sinks, in GitHub
     // Slack, PagerDuty, GitHub: what a person would see.
     expect(captured.slack?.text).toMatch(/^\[dry-run\] canary checkout \(shop\) rolled back at step 2 of 3 \(25%\)/);
     expect(captured.slack?.blocks.map((b) => b.text?.text ?? '').join('\n')).toContain('canary *12%* vs stable 0.51%, limit 3.51%');
-    expect(captured.pagerduty).toMatchObject({ routing_key: SECRETS.routingKey, event_action: 'trigger', dedup_key: body.incident.rolloutId });
+    // A dry-run pages nobody: severity info, and its own dedup_key so no real alert absorbs it.
+    expect(captured.pagerduty).toMatchObject({
+      routing_key: SECRETS.routingKey,
+      event_action: 'trigger',
+      dedup_key: `dry-run:${body.incident.rolloutId}`,
+      payload: { severity: 'info' },
+    });
+    expect(captured.slack?.blocks.map((b) => b.text?.text ?? '').join('\n')).toContain('*Stable:* not verified (dry-run)');
     expect(captured.pagerduty?.payload.summary).toContain('error-rate: canary errors 12.0% vs stable 0.51% over the last check, since 10:20 UTC (step 2, its 6th check): worse by the 3-point margin, with 99.5% confidence');
     expect(captured.issue?.title).toBe('[dry-run] Canary rolled back: checkout in shop (shop/checkout:2)');
     expect(captured.issue?.body.startsWith(rolloutMarker(body.incident.rolloutId))).toBe(true);
     expect(captured.issue?.labels).toEqual(['canary']);
+    expect(captured.issue?.body).toContain('| Stable after rollback | not verified (dry-run) |');
 
-    // Job summary and outputs.
-    expect(run.summary).toContain('## ❌ Canary rolled back: `checkout` → `shop/checkout:2`');
+    // Job summary and outputs: a dry-run says so, and does not claim stable was verified.
+    expect(run.summary).toContain('## Dry-run: ❌ Canary rolled back: `checkout` → `shop/checkout:2`');
+    expect(run.summary).toContain('| Stable after rollback | not verified (dry-run) |');
+    expect(run.summary).not.toContain('verified available');
     for (const sink of ['ops-webhook', 'slack', 'pagerduty', 'github-issue']) expect(run.summary).toMatch(new RegExp(`\\| ${sink} \\| ✅ delivered \\|`));
     expect(run.summary).toContain('```mermaid\nxychart-beta');
     // The sequential latency judge counts slow requests, but the chart shows the P95s people compare.
@@ -223,9 +235,10 @@ describe('dry-run replay of a regression with all four incident sinks, in GitHub
       'exit-code': '3',
     });
 
-    // The log: a group per step, the reason as an error annotation, plain text (no ANSI).
+    // The log: a group per step, the reason as a notice (a dry-run broke nothing), plain text (no ANSI).
     expect(run.stdout).toContain('::group::Step 1/3: 10%25 to canary for 15m');
-    expect(run.stdout).toMatch(/^::error title=Canary rolled back%3A checkout::error-rate: canary errors 12.0%25 vs stable 0.51%25 over the last check/m);
+    expect(run.stdout).toMatch(/^::notice title=Dry-run%3A Canary rolled back%3A checkout::error-rate: canary errors 12.0%25 vs stable 0.51%25 over the last check/m);
+    expect(run.stdout).not.toMatch(/^::error/m);
     expect(run.stdout).toContain('incident opened in github-issue: https://github.com/acme/shop/issues/31');
     expect(run.stdout).not.toMatch(/\u001b\[/);
     expectNoSecrets(run.stdout, run.stderr, run.summary, JSON.stringify(run.outputs));

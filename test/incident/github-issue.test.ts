@@ -19,6 +19,7 @@ beforeAll(async () => {
 afterEach(() => {
   nock.cleanAll();
   vi.unstubAllEnvs();
+  vi.restoreAllMocks();
 });
 
 function githubSink(extra = '') {
@@ -36,10 +37,12 @@ spec:
   return sink!;
 }
 
-const openIssues = () =>
+/** Open issues updated since shortly before the rollout started, whatever their labels. */
+const SINCE = '2026-01-15T09:50:00.000Z';
+const openIssues = (page = 1) =>
   nock(API, { reqheaders: { authorization: `Bearer ${TOKEN}`, 'x-github-api-version': '2022-11-28' } })
     .get(ISSUES)
-    .query({ state: 'open', per_page: '100', page: '1', labels: 'canary,incident' });
+    .query({ state: 'open', per_page: '100', page: String(page), since: SINCE });
 
 describe('GitHub issue sink', () => {
   it('opens an issue in GITHUB_REPOSITORY with the labels, the evidence and a rollout marker', async () => {
@@ -82,6 +85,51 @@ describe('GitHub issue sink', () => {
     expect(nock.pendingMocks()).toEqual([]);
   });
 
+  it('comments on the issue of the same rollout after triage removed its labels', async () => {
+    const triaged = { number: 21, html_url: 'https://github.com/acme/shop/issues/21', body: `${MARKER}\nearlier report`, labels: [{ name: 'triaged' }] };
+    // As GitHub answers: a label filter leaves the relabelled issue out.
+    nock(API)
+      .get(ISSUES)
+      .query(true)
+      .reply((uri) => [200, new URL(uri, API).searchParams.has('labels') ? [] : [triaged]]);
+    const commented = nock(API).post(`${ISSUES}/21/comments`).reply(201, { html_url: 'https://github.com/acme/shop/issues/21#issuecomment-2' });
+    const created = nock(API).post(ISSUES).reply(201, { number: 22, html_url: 'https://github.com/acme/shop/issues/22' });
+    const result = await githubSink().open(record);
+    expect(commented.isDone()).toBe(true);
+    expect(created.isDone()).toBe(false);
+    expect(result).toMatchObject({ ok: true, url: 'https://github.com/acme/shop/issues/21', message: expect.stringMatching(/^commented on open issue acme\/shop#21/) });
+  });
+
+  it('keeps all its requests within the delivery time limit, and stops at it', async () => {
+    // Virtual time: each GitHub answer takes 4 s; the sink has 5 s in all.
+    let now = 0;
+    const timeouts = vi.spyOn(AbortSignal, 'timeout');
+    const page = Array.from({ length: 100 }, (_, i) => ({ number: 100 + i, html_url: `https://github.com/acme/shop/issues/${100 + i}`, body: 'other' }));
+    const slow = () => {
+      now += 4_000;
+      return [200, page] as [number, unknown];
+    };
+    openIssues(1).reply(slow);
+    openIssues(2).reply(slow);
+    const created = nock(API).post(ISSUES).reply(201, { number: 1, html_url: 'https://github.com/acme/shop/issues/1' });
+    const policy = policyFrom(`apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  incidents:
+    - type: github-issue
+      timeout: 5s
+`);
+    vi.stubEnv('GITHUB_TOKEN', TOKEN);
+    vi.stubEnv('GITHUB_REPOSITORY', 'acme/shop');
+    vi.stubEnv('GITHUB_API_URL', API);
+    const [sink] = createIncidentSinks(policy.incidents, { retry: { now: () => now, sleep: async (ms: number) => void (now += ms) } });
+    const result = await sink!.open(record);
+    // The second page gets the 1 s left, not a fresh 5 s; no third request is started.
+    expect(timeouts.mock.calls.map(([ms]) => ms)).toEqual([5_000, 1_000]);
+    expect(created.isDone()).toBe(false);
+    expect(result).toEqual({ sink: 'github-issue', ok: false, message: 'GitHub: not sent: the 5s delivery limit was reached' });
+  });
+
   it('after a 502 on create, finds the issue that request made rather than opening another', async () => {
     openIssues().reply(200, []);
     nock(API).post(ISSUES).reply(502, 'Bad Gateway');
@@ -94,10 +142,10 @@ describe('GitHub issue sink', () => {
   it('retries a 500 and then opens the issue in the repository the policy names', async () => {
     const scope = nock(API)
       .get('/repos/acme/payments/issues')
-      .query(true)
+      .query({ state: 'open', per_page: '100', page: '1', since: SINCE })
       .reply(500)
       .get('/repos/acme/payments/issues')
-      .query(true)
+      .query({ state: 'open', per_page: '100', page: '1', since: SINCE })
       .reply(200, [])
       .post('/repos/acme/payments/issues')
       .reply(201, { number: 1, html_url: 'https://github.com/acme/payments/issues/1' });

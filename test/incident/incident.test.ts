@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildIncident, dashboardLink, incidentMarkdown, rolloutMarker } from '../../src/incident/incident.js';
+import { buildIncident, dashboardLink, incidentMarkdown, rolloutMarker, stableLine } from '../../src/incident/incident.js';
 import { errorRegression, policyFrom, rolledBackRecord, runRollout, RUN_URL } from '../support/incident-fixtures.js';
 
 const DASHBOARD = 'https://grafana.example.com/d/canary?var-ns={{namespace}}&var-target={{target}}&from={{from}}&to={{to}}&var-image={{image}}';
@@ -54,6 +54,29 @@ describe('incident content', () => {
     expect(incident.title).toBe('[dry-run] Canary rolled back: checkout in shop (shop/checkout:2)');
     expect(incident.summary.startsWith('[dry-run] ')).toBe(true);
     expect(incidentMarkdown(incident)).toContain('| Dry-run | yes: nothing in the cluster was changed |');
+  });
+
+  it('does not claim a dry-run verified stable: it only assumed it was available', async () => {
+    const incident = buildIncident(await rolledBackRecord(), { dryRun: true });
+    expect(incident.rollback.stableVerified).toBeNull();
+    expect(stableLine(incident)).toBe('not verified (dry-run)');
+    const md = incidentMarkdown(incident);
+    expect(md).toContain('| Stable after rollback | not verified (dry-run) |');
+    expect(md).not.toContain('verified available');
+    expect(incident.timeline.at(-1)?.text).toBe('stable not verified (dry-run)');
+  });
+
+  it('gives the weight of the step it stopped in, even when that step had no check yet', async () => {
+    const record = await rolledBackRecord();
+    // Cancelled right after step 3 (50%) started, before its first check: the last check is at 25%.
+    const stopped = {
+      ...record,
+      steps: [...record.steps.map((s) => ({ ...s, endedAt: s.endedAt ?? '2026-01-15T10:25:00.000Z' })), { index: 2, weight: 50, startedAt: '2026-01-15T10:25:00.000Z' }],
+      checks: record.checks.slice(0, 20),
+    };
+    const incident = buildIncident(stopped);
+    expect(incident.failedAt).toEqual({ step: 3, steps: 3, weight: 50, check: 20 });
+    expect(incident.summary).toContain('at step 3 of 3 (50%)');
   });
 
   it('lists each failed check when several failures were needed to roll back', async () => {

@@ -24,7 +24,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(() => nock.cleanAll());
 
-function pagerDutySink(extra = '') {
+function pagerDutySink(extra = '', dryRun = false) {
   const policy = policyFrom(`apiVersion: canary/v1
 kind: RolloutPolicy
 spec:
@@ -32,7 +32,7 @@ spec:
     - type: pagerduty
       routingKey: { file: ${keyFile} }${extra}
 `);
-  const [sink] = createIncidentSinks(policy.incidents, { retry: noWait });
+  const [sink] = createIncidentSinks(policy.incidents, { retry: noWait, dryRun });
   return sink!;
 }
 
@@ -115,5 +115,22 @@ describe('PagerDuty sink', () => {
     expect(scope.isDone()).toBe(true);
     expect(result.ok).toBe(true);
     expect(severity).toBe('warning');
+  });
+
+  it('sends a dry-run as info under its own dedup_key, so nobody is paged and no real alert is merged into', async () => {
+    let event: PagerDutyEvent | undefined;
+    const scope = nock('https://events.pagerduty.com')
+      .post('/v2/enqueue', (body: PagerDutyEvent) => {
+        event = body;
+        return true;
+      })
+      .reply(202, { status: 'success', message: 'Event processed' });
+    const result = await pagerDutySink('', true).open(record);
+    expect(scope.isDone()).toBe(true);
+    expect(result).toEqual({ sink: 'pagerduty', ok: true, message: 'PagerDuty alert triggered (dedup_key dry-run:checkout-20260115T100000Z)' });
+    expect(event).toMatchObject({ dedup_key: 'dry-run:checkout-20260115T100000Z', payload: { severity: 'info' } });
+    expect(event?.payload.summary).toMatch(/^\[dry-run\] canary checkout \(shop\) rolled back/);
+    // The dry-run only assumed stable was available.
+    expect(event?.payload.custom_details).toMatchObject({ dry_run: true, stable_verified: null });
   });
 });

@@ -89,6 +89,6 @@ describe('Slack sink', () => {
     const result = await slackSink().open(record);
     expect(result.ok).toBe(false);
     expect(result.message).not.toContain('s3cr3tS1ackT0kenXYZ12345');
-    expect(result.message).toMatch(/^Slack: request failed \(socket hang up at \[REDACTED\]\) \(gave up after \d+ attempts\)$/);
+    expect(result.message).toMatch(/^Slack: request failed \(socket hang up at \[URL\]\) \(gave up after \d+ attempts\)$/);
   });
 });

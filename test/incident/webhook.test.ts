@@ -1,7 +1,12 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CanaryError } from '../../src/errors.js';
+import { CanaryError, messageOf } from '../../src/errors.js';
+import { send } from '../../src/incident/http.js';
+import { AttemptError, Deadline } from '../../src/incident/retry.js';
 import { createIncidentSinks } from '../../src/incident/sinks.js';
 import { verifySignature, type WebhookBody } from '../../src/incident/webhook.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
@@ -15,14 +20,18 @@ interface Received {
   body: string;
 }
 
-/** A receiver on 127.0.0.1 that answers each request with the next status in `statuses`. */
-async function receiver(statuses: number[]): Promise<{ url: string; received: Received[]; close: () => Promise<void> }> {
+/**
+ * A receiver on 127.0.0.1 that answers each request with the next status in `statuses`; `onRequest`
+ * runs as each request arrives and may return false to leave it unanswered.
+ */
+async function receiver(statuses: number[], onRequest?: () => boolean): Promise<{ url: string; received: Received[]; close: () => Promise<void> }> {
   const received: Received[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      if (onRequest && !onRequest()) return;
       const status = statuses[Math.min(received.length - 1, statuses.length - 1)] ?? 200;
       res.writeHead(status, { 'content-type': 'text/plain' });
       res.end(status >= 400 ? `receiver says ${status}` : 'ok');
@@ -30,7 +39,14 @@ async function receiver(statuses: number[]): Promise<{ url: string; received: Re
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/hooks/canary`, received, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${port}/hooks/canary`,
+    received,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
 }
 
 let record: RolloutRecord;
@@ -165,5 +181,121 @@ spec:
     const normal = await normalSink!.open(record);
     expect(normal.message).toMatch(/the next retry would pass the 60s delivery limit\)$/);
     expect(now).toBeGreaterThan(5_000);
+  });
+
+  it('gives a delivery at most 3 s more once the job is cancelled while it is under way', async () => {
+    const cancelled = new AbortController();
+    let now = 0;
+    // The job is cancelled while the first request is being answered.
+    const server = await receiver([503], () => {
+      if (!cancelled.signal.aborted) cancelled.abort();
+      return true;
+    });
+    closers.push(server.close);
+    const policy = policyFrom(`apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  incidents:
+    - type: webhook
+      url: ${server.url}
+      timeout: 60s
+`);
+    const retry = { now: () => now, sleep: async (ms: number) => void (now += ms), random: () => 1, maxAttempts: 20 };
+    const [sink] = createIncidentSinks(policy.incidents, { retry, signal: cancelled.signal });
+    const result = await sink!.open(record);
+    expect(result.ok).toBe(false);
+    expect(result.message).toMatch(/^webhook answered HTTP 503: receiver says 503 \(gave up after \d+ attempts: the next retry would pass the 3s limit after the job was cancelled\)$/);
+    expect(now).toBeLessThanOrEqual(3_000);
+  });
+
+  it('stops a request in flight 3 s after the job is cancelled', async () => {
+    const cancelled = new AbortController();
+    // The receiver never answers; the job is cancelled while it holds the request.
+    const server = await receiver([200], () => {
+      cancelled.abort();
+      return false;
+    });
+    closers.push(server.close);
+    const policy = policyFrom(`apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  incidents:
+    - type: webhook
+      url: ${server.url}
+      timeout: 60s
+`);
+    // Left to its own 60 s timeout, the request would outlive the test's time limit.
+    const [sink] = createIncidentSinks(policy.incidents, { retry: { attemptTimeoutMs: 60_000 }, signal: cancelled.signal });
+    const result = await sink!.open(record);
+    expect(result).toEqual({ sink: 'webhook', ok: false, message: 'webhook: stopped: the 3s limit after the job was cancelled was reached' });
+    expect(server.received).toHaveLength(1);
+  });
+});
+
+describe('webhook URLs with credentials', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'canary-webhook-'));
+    return () => rmSync(dir, { recursive: true, force: true });
+  });
+
+  const PASSWORD = 'pa55w0rd-never-printed';
+
+  it('are refused before the rollout starts, naming the variable or file and never the URL', () => {
+    const fromEnv = policyFrom(`apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  incidents:
+    - type: webhook
+      url: { env: CRED_WEBHOOK_URL }
+`);
+    vi.stubEnv('CRED_WEBHOOK_URL', `https://ops:${PASSWORD}@hooks.example.com/canary`);
+    let err: unknown;
+    try {
+      createIncidentSinks(fromEnv.incidents);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CanaryError);
+    expect((err as CanaryError).exitCode).toBe(2);
+    expect((err as CanaryError).message).toBe(
+      'spec.incidents[0].url: environment variable CRED_WEBHOOK_URL holds a URL with a user name or password: credentials in the webhook URL are not supported; sign with secret or use headers, or run with --no-incident to send none',
+    );
+
+    const file = join(dir, 'webhook-url');
+    writeFileSync(file, `https://ops:${PASSWORD}@hooks.example.com/canary\n`);
+    const fromFile = policyFrom(`apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  incidents:
+    - type: slack
+      webhookUrl: { file: ${file} }
+`);
+    expect(() => createIncidentSinks(fromFile.incidents)).toThrowError(
+      `spec.incidents[0].webhookUrl: file ${file} holds a URL with a user name or password: credentials in the webhook URL are not supported`,
+    );
+    expect(() => createIncidentSinks(fromFile.incidents)).not.toThrowError(PASSWORD);
+  });
+
+  it('are refused in the policy itself without echoing the URL', () => {
+    let message = '';
+    try {
+      policyFrom(`apiVersion: canary/v1\nkind: RolloutPolicy\nspec:\n  incidents:\n    - type: webhook\n      url: https://ops:${PASSWORD}@hooks.example.com/canary\n`);
+    } catch (e) {
+      message = messageOf(e);
+    }
+    expect(message).toContain('credentials in the webhook URL are not supported; sign with secret or use headers');
+    expect(message).not.toContain(PASSWORD);
+  });
+
+  it('a request fetch refuses to build fails at once, without quoting the URL', async () => {
+    // Reaching send() directly, as a URL that slipped past the checks would.
+    const deadline = new Deadline(Date.now, 30_000);
+    const attempt = { number: 1, deadline, attemptTimeoutMs: 10_000 };
+    const err = await send(fetch, { method: 'POST', url: `http://ops:${PASSWORD}@127.0.0.1:9/hook`, headers: {}, body: '{}' }, 'webhook', attempt).catch((e: unknown) => e);
+    deadline.dispose();
+    expect(err).toBeInstanceOf(AttemptError);
+    expect((err as AttemptError).retryable).toBe(false);
+    expect((err as AttemptError).message).toBe("webhook: the request could not be built (fetch rejected its URL or a header); check the sink's URL and headers");
   });
 });

@@ -37,13 +37,16 @@ function readOutputs(path: string): Record<string, string> {
 const pager: IncidentSink = { name: 'pagerduty', open: async () => ({ sink: 'pagerduty', ok: true, url: 'https://acme.pagerduty.com/incidents/Q1', message: 'PagerDuty alert triggered' }) };
 const brokenSlack: IncidentSink = { name: 'slack', open: async () => ({ sink: 'slack', ok: false, message: 'Slack answered HTTP 404: no_service' }) };
 
-async function rolledBack(name: string) {
+async function rolledBack(name: string, dryRun = false) {
   const summaryPath = join(dir, `${name}-summary.md`);
   const outputPath = join(dir, `${name}-output`);
   writeFileSync(summaryPath, '');
   writeFileSync(outputPath, 'earlier-step=kept\n');
   const commands = capture();
-  const reporter = new GitHubReporter({ commands: commands.stream, summaryPath, outputPath, dashboardUrl: 'https://grafana.example.com/d/c?var-target={{target}}' });
+  const dashboardUrl = 'https://grafana.example.com/d/c?var-target={{target}}';
+  const reporter = dryRun
+    ? githubReporterFromEnv({ GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summaryPath, GITHUB_OUTPUT: outputPath }, commands.stream, { dashboardUrl, dryRun: true })!
+    : new GitHubReporter({ commands: commands.stream, summaryPath, outputPath, dashboardUrl });
   const run = await runRollout({ reporter, incidents: [pager, brokenSlack] });
   return { run, summary: readFileSync(summaryPath, 'utf8'), outputs: readOutputs(outputPath), log: commands.text() };
 }
@@ -104,6 +107,20 @@ describe('GitHub Actions reporter', () => {
     expect(latencyChart).toContain(`line [${Array(21).fill('200').join(', ')}]`);
     expect(weightChart).toContain(`x-axis "minutes since start" [${minutes}, end]`);
     expect(weightChart).toContain(`bar [${[...Array(15).fill('10'), ...Array(6).fill('25'), '0'].join(', ')}]`);
+  });
+
+  it('marks a dry-run as one: a notice, a "Dry-run:" heading, and stable not verified', async () => {
+    const { summary, log, outputs } = await rolledBack('dry-run', true);
+    const lines = log.split('\n').map(decode);
+    expect(lines.some((l) => l.startsWith('::error'))).toBe(false);
+    expect(lines.find((l) => l.startsWith('::notice '))).toMatch(/^::notice title=Dry-run: Canary rolled back: checkout::error-rate: canary error rate 12% is above the 5% limit/);
+    expect(summary).toMatch(/^## Dry-run: ❌ Canary rolled back: `checkout` → `shop\/checkout:2`\n/);
+    expect(summary).toContain('_A dry-run: nothing in the cluster was changed._');
+    expect(summary).toContain('| Stable after rollback | not verified (dry-run) |');
+    expect(summary).not.toContain('verified available');
+    // The evidence and outputs are the same as for a real rollout.
+    expect(summary).toContain('| 21 (25%) | error-rate | error rate ≤ 5% | **12%** | 0.51% | 5% |');
+    expect(outputs).toMatchObject({ result: 'rolled-back', 'exit-code': '3' });
   });
 
   it('warns once per advisory metric that breaches its limit', async () => {

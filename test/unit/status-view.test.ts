@@ -72,12 +72,38 @@ describe('canary status', () => {
     expect(statusExitCode(view)).toBe(0);
   });
 
+  it('flags a rollout whose deploy process is gone above everything else, without changing the exit code', () => {
+    const view = statusView({ record: record(), liveWeight: 25, lease: { ...lease, expired: true }, now: NOW });
+    expect(view.attention).toBe('STALLED: no deploy process holds the lease; the canary keeps 25% of traffic and nothing is judging it');
+    const warn = (s: string) => `<warn>${s}</warn>`;
+    const lines = renderStatus(view, NOW, { bold: (s) => s, warn }).split('\n');
+    expect(lines[1]).toBe('<warn>  ⚠ STALLED: no deploy process holds the lease; the canary keeps 25% of traffic and nothing is judging it</warn>');
+    expect(lines.at(-1)).toMatch(/^<warn> {2}next: {4}no deploy process holds the lease/);
+    expect(statusExitCode(view)).toBe(0);
+    // A rollout in good hands has nothing to flag.
+    expect(statusView({ record: record(), liveWeight: 25, lease, now: NOW }).attention).toBeNull();
+  });
+
+  it('does not say "nothing" next when a finished rollout left the canary with traffic', () => {
+    const outcome = { result: 'aborted' as const, reason: 'aborted: cancelled (traffic left as it was, --on-cancel leave)', at: '', exitCode: 4, traffic: 'canary left at 25%' };
+    const left = statusView({ record: record({ phase: 'aborted', weight: 25, outcome }), liveWeight: 25, lease: null, now: NOW });
+    expect(left.next).toBe('the canary still takes 25% of traffic and nothing is judging it: run `canary rollback checkout -n shop --reason ...`');
+    expect(left.attention).toBe('the rollout is over (aborted) but the canary still takes 25% of traffic, and nothing is judging it');
+    expect(renderStatus(left, NOW)).toContain('  ⚠ the rollout is over (aborted) but the canary still takes 25% of traffic');
+    expect(statusExitCode(left)).toBe(4);
+    // Once the Ingress is back at 0% (say, by hand), there is nothing left to do.
+    const cleared = statusView({ record: record({ phase: 'aborted', weight: 25, outcome }), liveWeight: 0, lease: null, now: NOW });
+    expect(cleared.next).toBe('nothing: the canary Ingress is at 0% now; fix the cause and deploy again');
+    expect(cleared.attention).toBeNull();
+  });
+
   it('exits 3 after a rollback by analysis and 4 after an abort', () => {
     const outcome = { result: 'rolled-back' as const, reason: 'error-rate: canary 12% above the 5% limit', at: '', exitCode: 3, traffic: 'canary at 0%, all traffic on stable' };
     const rolled = statusView({ record: record({ phase: 'rolled-back', weight: 0, outcome }), liveWeight: 0, lease: null, now: NOW });
     expect(statusExitCode(rolled)).toBe(3);
     expect(renderStatus(rolled, NOW)).toContain('outcome: rolled-back: error-rate: canary 12% above the 5% limit');
     expect(rolled.next).toBe('nothing: canary at 0%, all traffic on stable; fix the cause and deploy again');
+    expect(rolled.attention).toBeNull();
     expect(statusExitCode(statusView({ record: record({ phase: 'aborted', weight: 0 }), liveWeight: 0, lease: null, now: NOW }))).toBe(4);
     expect(statusExitCode(statusView({ record: record({ phase: 'promoted', weight: 0 }), liveWeight: 0, lease: null, now: NOW }))).toBe(0);
   });

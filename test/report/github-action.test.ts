@@ -1,0 +1,114 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+// The shipped composite action and example workflow, read as GitHub reads them; the action's
+// scripts are run with bash the way the runner runs them (inputs arrive as environment variables).
+
+interface Step {
+  name?: string;
+  id?: string;
+  run?: string;
+  'working-directory'?: string;
+  env?: Record<string, string>;
+}
+
+const action = parse(readFileSync(new URL('../../action.yml', import.meta.url), 'utf8')) as { runs: { steps: Step[] } };
+const workflow = parse(readFileSync(new URL('../../examples/github-actions/canary.yml', import.meta.url), 'utf8')) as {
+  concurrency?: unknown;
+  jobs: Record<string, { concurrency?: unknown; steps: Step[] }>;
+};
+
+const scriptSteps = action.runs.steps.filter((s) => s.run !== undefined);
+const buildStep = scriptSteps.find((s) => s.name === 'Build canary')!;
+const canaryStep = scriptSteps.find((s) => s.id === 'canary')!;
+
+let dir: string;
+let actionPath: string;
+let fakeBin: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'canary-action-'));
+  // The action's checkout, already built: bin/canary prints the arguments it was given.
+  actionPath = join(dir, 'action');
+  mkdirSync(join(actionPath, 'bin'), { recursive: true });
+  mkdirSync(join(actionPath, 'dist/src/cli'), { recursive: true });
+  writeFileSync(join(actionPath, 'dist/src/cli/main.js'), '');
+  writeFileSync(join(actionPath, 'bin/canary'), 'console.log(JSON.stringify({ argv: process.argv.slice(2), cwd: process.cwd() }));\n');
+  // An npm that fails loudly, so a build started in the wrong directory shows.
+  fakeBin = join(dir, 'fake-bin');
+  mkdirSync(fakeBin);
+  writeFileSync(join(fakeBin, 'npm'), '#!/bin/sh\necho "npm $* in $(pwd)"\nexit 42\n');
+  chmodSync(join(fakeBin, 'npm'), 0o755);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs a step's script as the runner would: bash, in the workspace, with the step's inputs as env. */
+function runStep(step: Step, env: Record<string, string>) {
+  const workspace = join(dir, 'workspace');
+  mkdirSync(workspace, { recursive: true });
+  const result = spawnSync('bash', ['-e', '-c', step.run ?? ''], {
+    cwd: workspace,
+    env: { PATH: `${fakeBin}:${process.env['PATH'] ?? ''}`, GITHUB_ACTION_PATH: actionPath, ...env },
+    encoding: 'utf8',
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const inputs = {
+  CANARY_COMMAND: 'deploy',
+  CANARY_TARGET: 'checkout',
+  CANARY_IMAGE: 'ghcr.io/acme/checkout:1a2b3c',
+  CANARY_POLICY: '',
+  CANARY_NAMESPACE: 'shop',
+  CANARY_DRY_RUN: 'false',
+  CANARY_REPLAY: '',
+  CANARY_PROMETHEUS: '',
+  CANARY_ON_CANCEL: 'rollback',
+  CANARY_INCIDENTS: 'true',
+  CANARY_REASON: '',
+  CANARY_VERBOSE: 'false',
+  CANARY_ARGS: '',
+};
+
+describe('action.yml', () => {
+  it('uses no ${{ }} expression inside its scripts (container jobs map only $GITHUB_ACTION_PATH)', () => {
+    expect(scriptSteps.length).toBeGreaterThanOrEqual(2);
+    for (const step of scriptSteps) expect(step.run).not.toContain('${{');
+    for (const step of action.runs.steps) expect(step['working-directory'] ?? '').not.toContain('github.action_path');
+  });
+
+  it('builds in the action checkout named by $GITHUB_ACTION_PATH, wherever the job runs', () => {
+    const { status, stdout } = runStep(buildStep, {});
+    expect(stdout).not.toContain('npm ');
+    expect(status).toBe(0);
+  });
+
+  it('runs the CLI from $GITHUB_ACTION_PATH with the inputs as arguments', () => {
+    const { status, stdout } = runStep(canaryStep, { ...inputs, CANARY_DRY_RUN: 'true', CANARY_REASON: 'ignored for deploy' });
+    expect(status).toBe(0);
+    const ran = JSON.parse(stdout) as { argv: string[] };
+    expect(ran.argv).toEqual(['deploy', 'checkout', '--namespace', 'shop', '--image', 'ghcr.io/acme/checkout:1a2b3c', '--on-cancel', 'rollback', '--dry-run']);
+  });
+
+  it('never echoes an input into a workflow command', () => {
+    const hostile = 'promote"\n::add-mask::x\n::warning::injected';
+    const { status, stdout, stderr } = runStep(canaryStep, { ...inputs, CANARY_COMMAND: hostile });
+    expect(status).toBe(2);
+    expect(stdout).toBe('::error title=canary action::input command: expected "deploy" or "rollback"\n');
+    expect(`${stdout}${stderr}`).not.toContain('injected');
+  });
+});
+
+describe('examples/github-actions/canary.yml', () => {
+  it('serialises canary rollouts, but never queues the manual rollback behind one', () => {
+    // A workflow-level group would hold the rollback until the deploy it should stop had ended.
+    expect(workflow.concurrency).toBeUndefined();
+    expect(workflow.jobs['canary']?.concurrency).toEqual({ group: 'canary-checkout', 'cancel-in-progress': false });
+    expect(workflow.jobs['rollback']?.concurrency).toBeUndefined();
+    const rollback = workflow.jobs['rollback']?.steps.find((s) => s.name === 'canary rollback') as { with?: Record<string, string> } | undefined;
+    expect(rollback?.with?.['command']).toBe('rollback');
+  });
+});

@@ -1,15 +1,17 @@
-import { prometheusClientFromSettings } from '../analysis/prometheus-client.js';
+import { CheckContext } from '../analysis/check-context.js';
+import { prometheusClientFromSettings, type PrometheusClient } from '../analysis/prometheus-client.js';
+import type { QueryTarget } from '../analysis/promql-template.js';
 import { RecordingSource, writeRecording } from '../analysis/recording.js';
 import type { MetricsSource } from '../analysis/types.js';
 import { CanaryError, invalidInput } from '../errors.js';
 import { ConfigMapStateStore } from '../k8s/configmap-state-store.js';
-import { connect } from '../k8s/connection.js';
+import { connect, type KubeConnection } from '../k8s/connection.js';
 import { DeploymentWorkloads } from '../k8s/deployment-workloads.js';
 import { IngressRouter } from '../k8s/ingress-router.js';
 import { KubeEventsReporter } from '../k8s/kube-events-reporter.js';
 import { RolloutLease } from '../k8s/lease.js';
 import { preflight } from '../k8s/preflight.js';
-import { targetNames, type Policy } from '../policy/policy.js';
+import { targetNames, type Policy, type TargetNames } from '../policy/policy.js';
 import { systemClock } from '../rollout/clock.js';
 import { RolloutEngine, rolloutIdFor } from '../rollout/engine.js';
 import { fanOut, type Reporter } from '../rollout/events.js';
@@ -35,6 +37,27 @@ export interface LiveDeployOptions {
 }
 
 /**
+ * Asks Prometheus the rollout's `requests` query for canary and stable once, now, before anything
+ * is written: a wrong URL or query is a problem to list (exit 2), an unreachable Prometheus is
+ * exit 5, and either way the cluster is untouched.
+ */
+async function checkPrometheus(policy: Policy, source: MetricsSource, name: string, target: QueryTarget): Promise<string | undefined> {
+  const ctx = new CheckContext(policy, target, source, new Date(), 0, 0);
+  // A policy without a requests query still proves the URL answers PromQL.
+  const sides = policy.analysis.queries['requests'] !== undefined ? [ctx.render('requests', 'canary'), ctx.render('requests', 'stable')] : ['vector(1)'];
+  try {
+    for (const promql of sides) await ctx.result(promql);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof CanaryError)) throw err;
+    if (err.kind === 'unreachable') {
+      throw new CanaryError('unreachable', `cannot start a rollout of ${name} in namespace ${target.namespace}: Prometheus: ${err.message}; nothing was changed`);
+    }
+    return `Prometheus: ${err.message}`;
+  }
+}
+
+/**
  * A rollout against the cluster. Everything that can be checked is checked before the first
  * write: the metrics source, the objects, the permissions, the lease and any unfinished record.
  */
@@ -44,14 +67,48 @@ export async function liveDeploy(opts: LiveDeployOptions): Promise<number> {
   const names = targetNames(opts.target, opts.policy.target);
   const client = prometheusClientFromSettings(opts.policy.prometheus, opts.prometheus);
 
-  const problems = await preflight({ kc: conn.kc, namespace, names, retry: { attempts: opts.policy.kubernetes.attempts, timeoutMs: opts.policy.kubernetes.timeoutMs } });
+  const queryTarget: QueryTarget = {
+    namespace,
+    ingress: names.stableIngress,
+    stableService: names.stableService,
+    canaryService: names.canaryService,
+    stableDeployment: names.stableDeployment,
+    canaryDeployment: names.canaryDeployment,
+  };
+  try {
+    return await deployWith(opts, conn, namespace, names, client, queryTarget);
+  } finally {
+    client.close();
+  }
+}
+
+async function deployWith(
+  opts: LiveDeployOptions,
+  conn: KubeConnection,
+  namespace: string,
+  names: TargetNames,
+  client: PrometheusClient,
+  queryTarget: QueryTarget,
+): Promise<number> {
+  const prometheusProblem = await checkPrometheus(opts.policy, client, opts.target, queryTarget);
+  const kubeProblems = await preflight({ kc: conn.kc, namespace, names, retry: { attempts: opts.policy.kubernetes.attempts, timeoutMs: opts.policy.kubernetes.timeoutMs } });
+  const problems = prometheusProblem ? [prometheusProblem, ...kubeProblems] : kubeProblems;
   if (problems.length) {
     throw invalidInput(`cannot start a rollout of ${opts.target} in namespace ${namespace}; nothing was changed`, problems);
   }
 
   const k = opts.policy.kubernetes;
   const retry = { attempts: k.attempts, timeoutMs: k.timeoutMs };
-  const routerFor = (rolloutId: string) => new IngressRouter({ kc: conn.kc, namespace, names, target: opts.target, rolloutId, retry });
+  const routerFor = (rolloutId: string) =>
+    new IngressRouter({
+      kc: conn.kc,
+      namespace,
+      names,
+      target: opts.target,
+      rolloutId,
+      retry,
+      ...(names.headerRouting && { headerRouting: names.headerRouting }),
+    });
   // A foreign canary Ingress on our host and path is refused here, before the lease and the
   // record are written, so "nothing was changed" is true (prepare() checks again under the lease).
   await routerFor(rolloutIdFor(opts.target, Date.now())).verify();
@@ -91,6 +148,8 @@ export async function liveDeploy(opts: LiveDeployOptions): Promise<number> {
       : undefined;
     const metrics: MetricsSource = recorder ?? client;
     const signals = [opts.signal, lost.signal].filter((s): s is AbortSignal => s !== undefined);
+    const signal = AbortSignal.any(signals);
+    const events = new KubeEventsReporter(conn.kc, namespace, names.stableDeployment);
     const rolloutId = unfinished?.record.id ?? rolloutIdFor(opts.target, Date.now());
     const engine = new RolloutEngine({
       policy: opts.policy,
@@ -110,14 +169,15 @@ export async function liveDeploy(opts: LiveDeployOptions): Promise<number> {
           pollMs: k.pollIntervalMs,
           readyTimeoutMs: k.readyTimeoutMs,
           retry,
+          signal,
         }),
         metrics,
         state,
         incidents: opts.incidents,
       },
       clock: systemClock,
-      reporter: fanOut([opts.reporter, new KubeEventsReporter(conn.kc, namespace, names.stableDeployment)]),
-      signal: AbortSignal.any(signals),
+      reporter: fanOut([opts.reporter, events]),
+      signal,
       ...(opts.onCancel && { onCancel: opts.onCancel }),
     });
     const off = onForcedExit(() => engine.recordForcedExit());
@@ -127,9 +187,10 @@ export async function liveDeploy(opts: LiveDeployOptions): Promise<number> {
     } finally {
       off();
       if (recorder && opts.record) writeRecording(opts.record, recorder.recording());
+      // Events still in flight would be lost when the process exits.
+      await events.close();
     }
   } finally {
-    client.close();
     await lease.release();
   }
 }

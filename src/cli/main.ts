@@ -74,6 +74,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .argument('<name>', 'target name (e.g. checkout)'),
   )
     .option('-w, --watch', 'redraw when something changes, until the rollout ends')
+    .option('-p, --policy <file>', "policy whose spec.target names the canary Ingress (default: NAME-canary)")
     .addOption(outputOption())
     .action(async (name: string, flags) => setExit(await withCancellation((signal) => statusCommand(name, { ...flags, signal }))));
 

@@ -2,8 +2,10 @@ import { Chalk } from 'chalk';
 import { invalidInput } from '../errors.js';
 import { ConfigMapStateStore, CorruptRecordError } from '../k8s/configmap-state-store.js';
 import { connect } from '../k8s/connection.js';
-import { findOwnedCanaryIngress } from '../k8s/ingress-router.js';
+import { findOwnedCanaryIngresses, type OwnedCanaryIngress } from '../k8s/ingress-router.js';
 import { readLease } from '../k8s/lease.js';
+import { loadPolicy } from '../policy/loader.js';
+import { targetNames } from '../policy/policy.js';
 import { colorEnabled } from '../report/terminal-reporter.js';
 import { renderStatus, statusView, type StatusView } from '../report/status-view.js';
 import { systemClock } from '../rollout/clock.js';
@@ -15,6 +17,8 @@ export interface StatusFlags {
   kubeconfig?: string;
   context?: string;
   output?: string;
+  /** Policy file whose spec.target names the canary Ingress (default: NAME-canary). */
+  policy?: string;
   watch?: boolean;
   intervalMs?: number;
   signal?: AbortSignal;
@@ -40,6 +44,7 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
   const conn = connect({ ...(flags.kubeconfig && { kubeconfig: flags.kubeconfig }), ...(flags.context && { context: flags.context }) });
   const namespace = parseNamespace(flags.namespace ?? conn.defaultNamespace);
   const store = new ConfigMapStateStore({ kc: conn.kc, namespace, target });
+  const names = targetNames(target, flags.policy !== undefined ? loadPolicy(flags.policy).target : {});
   const tty = Boolean(process.stdout.isTTY);
   const c = new Chalk({ level: colorEnabled(tty) ? 1 : 0 });
 
@@ -56,8 +61,22 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
     if (!stored) {
       throw invalidInput(`no rollout of ${target} in namespace ${namespace}: there is no ConfigMap ${target}-canary-rollout (check the name, -n and --context)`);
     }
-    const [ingress, lease] = await Promise.all([findOwnedCanaryIngress(conn.kc, namespace, target), readLease(conn.kc, namespace, target)]);
-    return statusView({ record: stored.record, liveWeight: ingress?.weight ?? null, lease, now: systemClock.now() });
+    const [owned, lease] = await Promise.all([findOwnedCanaryIngresses(conn.kc, namespace, target), readLease(conn.kc, namespace, target)]);
+    warnAboutExtras(owned);
+    // The live weight is the one on the Ingress this target's names point at, not whichever sorts first.
+    const ingress = owned.find((i) => i.name === names.canaryIngress);
+    return statusView({ record: stored.record, liveWeight: ingress ? (ingress.weight ?? 0) : null, lease, now: systemClock.now() });
+  };
+  let warned = '';
+  // More than one of ours means one was left behind by a renamed canary Ingress, and it may still take traffic.
+  const warnAboutExtras = (owned: readonly OwnedCanaryIngress[]) => {
+    const key = owned.map((i) => `${i.name}=${i.weight ?? '?'}`).join(',');
+    if (owned.length < 2 || key === warned) return;
+    warned = key;
+    const list = owned.map((i) => `${i.name} (${i.weight ?? '?'}%)`).join(', ');
+    process.stderr.write(
+      `canary: warning: ${owned.length} canary Ingresses of ${target} in namespace ${namespace} carry our label: ${list}; the weight shown is ${names.canaryIngress}'s; \`canary rollback ${target}\` sets every one of them to 0\n`,
+    );
   };
   const show = (view: StatusView) =>
     format === 'json' ? `${JSON.stringify(view, null, 2)}\n` : `${renderStatus(view, systemClock.now(), { bold: c.bold, warn: c.yellow })}\n`;

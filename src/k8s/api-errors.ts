@@ -1,6 +1,9 @@
 // What a failed Kubernetes API call means for us: worth retrying (429, 5xx, timeouts, resets),
-// the operator's to fix (403, 401), or the caller's to handle (404, 409 and the rest).
+// the caller's to handle (404, 409), or an operator-facing error (everything else).
 
+import type { ConfigurationOptions, ObservableMiddleware, RequestContext } from '@kubernetes/client-node';
+// client-node 1.x middleware must return its own Observable stub, which is not re-exported.
+import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
 import { CanaryError } from '../errors.js';
 
 export interface RetryOptions {
@@ -103,11 +106,36 @@ function retryAfterMs(err: unknown): number | undefined {
 
 const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-function withTimeout<T>(op: () => Promise<T>, ms: number): Promise<T> {
-  if (!(ms > 0) || !Number.isFinite(ms)) return op();
+/** Per-call options for a client-node API method: the attempt's AbortSignal, wired into the request. */
+export type KubeCallOptions = ConfigurationOptions<ObservableMiddleware>;
+
+/**
+ * Adds `signal` to a call's options (keeping any, e.g. setHeaderOptions' Content-Type), so an
+ * attempt that timed out is cancelled on the wire instead of holding the process open.
+ */
+export function withSignal(signal: AbortSignal, base?: KubeCallOptions): KubeCallOptions {
+  const middleware: ObservableMiddleware = {
+    pre: (ctx: RequestContext) => {
+      ctx.setSignal(signal);
+      return of(ctx);
+    },
+    post: (res) => of(res),
+  };
+  return { ...base, middleware: [...(base?.middleware ?? []), middleware], middlewareMergeStrategy: 'append' };
+}
+
+/** One attempt, with its own AbortController: aborted when it takes longer than `ms`. */
+function attemptWithTimeout<T>(op: (options: KubeCallOptions) => Promise<T>, ms: number): Promise<T> {
+  const controller = new AbortController();
+  const options = withSignal(controller.signal);
+  if (!(ms > 0) || !Number.isFinite(ms)) return op(options);
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new TimeoutError(ms)), ms);
-    op().then(
+    const timer = setTimeout(() => {
+      const err = new TimeoutError(ms);
+      reject(err);
+      controller.abort(err);
+    }, ms);
+    op(options).then(
       (value) => {
         clearTimeout(timer);
         resolve(value);
@@ -121,11 +149,25 @@ function withTimeout<T>(op: () => Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * Runs one API call, retrying what is transient with exponential backoff (429 waits as long as
- * the server's Retry-After asks). 403 and 401 become operator-facing errors; everything else
- * (404, 409, 422, ...) reaches the caller untouched.
+ * What an error we do not retry means for the operator: the server's own words, never the raw
+ * ApiException text (which dumps the response headers). 400 and 422 (a webhook or validation
+ * refusing the object) are the input's fault; anything else is unexpected.
  */
-export async function withKubeRetry<T>(what: string, op: () => Promise<T>, opts: KubeRetryOptions = {}): Promise<T> {
+function operatorError(what: string, err: unknown): CanaryError {
+  const code = statusCode(err);
+  const kind = code === 400 || code === 422 ? 'invalid-input' : 'unexpected';
+  const head = code === undefined ? `Kubernetes API call failed while ${what}` : `Kubernetes API rejected ${what}`;
+  return new CanaryError(kind, `${head}: ${describeKubeError(err)}`, [], { cause: err });
+}
+
+/**
+ * Runs one API call, retrying what is transient with exponential backoff (429 waits as long as
+ * the server's Retry-After asks); an attempt that times out is aborted on the wire. 404 and 409
+ * reach the caller untouched (it decides what they mean); everything else becomes a CanaryError
+ * written for the operator: 403/401 name the fix, 400/422 are invalid input (exit 2).
+ * `op` must pass the options it is given to the client-node method, which carries the abort signal.
+ */
+export async function withKubeRetry<T>(what: string, op: (options: KubeCallOptions) => Promise<T>, opts: KubeRetryOptions = {}): Promise<T> {
   const attempts = Math.max(1, opts.attempts ?? 5);
   const base = opts.baseDelayMs ?? 500;
   const sleep = opts.sleep ?? realSleep;
@@ -133,9 +175,11 @@ export async function withKubeRetry<T>(what: string, op: () => Promise<T>, opts:
   let last: unknown;
   for (let attempt = 1; attempt <= attempts; attempt += 1) {
     try {
-      return await withTimeout(op, opts.timeoutMs ?? 30_000);
+      return await attemptWithTimeout(op, opts.timeoutMs ?? 30_000);
     } catch (err) {
+      if (err instanceof CanaryError) throw err;
       const code = statusCode(err);
+      if (code === 404 || code === 409) throw err;
       if (code === 403) {
         const message = apiStatus(err).message ?? 'Forbidden';
         throw new CanaryError('invalid-input', `Kubernetes API refused ${what}: ${message}; grant it with examples/rbac.yaml`, [], { cause: err });
@@ -148,7 +192,7 @@ export async function withKubeRetry<T>(what: string, op: () => Promise<T>, opts:
           { cause: err },
         );
       }
-      if (!isTransient(err)) throw err;
+      if (!isTransient(err)) throw operatorError(what, err);
       last = err;
       if (attempt === attempts) break;
       const backoff = Math.min(base * 2 ** (attempt - 1), MAX_DELAY_MS);

@@ -105,7 +105,7 @@ export class ConfigMapStateStore implements StateStore {
     const { namespace } = this.opts;
     let cm: V1ConfigMap;
     try {
-      cm = await withKubeRetry(`reading the rollout record ConfigMap ${this.ref}`, () => this.api.readNamespacedConfigMap({ name: this.name, namespace }), this.retry);
+      cm = await withKubeRetry(`reading the rollout record ConfigMap ${this.ref}`, (o) => this.api.readNamespacedConfigMap({ name: this.name, namespace }, o), this.retry);
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
@@ -139,8 +139,8 @@ export class ConfigMapStateStore implements StateStore {
     try {
       const saved =
         expectedVersion === null
-          ? await withKubeRetry(`creating the rollout record ConfigMap ${this.ref}`, () => this.api.createNamespacedConfigMap({ namespace, body }), this.retry)
-          : await withKubeRetry(`saving the rollout record ConfigMap ${this.ref}`, () => this.api.replaceNamespacedConfigMap({ name: this.name, namespace, body }), this.retry);
+          ? await withKubeRetry(`creating the rollout record ConfigMap ${this.ref}`, (o) => this.api.createNamespacedConfigMap({ namespace, body }, o), this.retry)
+          : await withKubeRetry(`saving the rollout record ConfigMap ${this.ref}`, (o) => this.api.replaceNamespacedConfigMap({ name: this.name, namespace, body }, o), this.retry);
       return saved.metadata?.resourceVersion ?? '';
     } catch (err) {
       if (isAlreadyExists(err) || isConflict(err) || (expectedVersion !== null && isNotFound(err))) {

@@ -4,6 +4,7 @@
 import { AppsV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { CanaryError } from '../errors.js';
 import type { TargetNames } from '../policy/policy.js';
+import { formatDuration } from '../policy/units.js';
 import type { Clock, StableStatus, Workloads } from '../rollout/ports.js';
 import { isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
 import { serverOf } from './connection.js';
@@ -18,7 +19,12 @@ export interface DeploymentWorkloadsOptions {
   /** How long a Deployment may take to become ready (default 10 min). */
   readyTimeoutMs?: number;
   retry?: RetryOptions;
+  /** Stops every wait when it aborts (a cancelled deploy, a lost lease): waits must not outlive the deploy. */
+  signal?: AbortSignal;
 }
+
+/** What scaling the canary down found: the one fact `canary rollback` reports. */
+export type ScaleDownResult = 'scaled-to-zero' | 'already-zero' | 'not-found';
 
 interface Progress {
   want: number;
@@ -27,15 +33,6 @@ interface Progress {
   ready: number;
   available: number;
   total: number;
-}
-
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const rest = s % 60;
-  return [h ? `${h}h` : '', m ? `${m}m` : '', rest ? `${rest}s` : ''].join('') || '0s';
 }
 
 function progressOf(d: V1Deployment): Progress {
@@ -72,7 +69,7 @@ export class DeploymentWorkloads implements Workloads {
   private async read(name: string, role: 'stable' | 'canary'): Promise<V1Deployment> {
     const { namespace } = this.opts;
     try {
-      return await withKubeRetry(`reading Deployment ${namespace}/${name}`, () => this.api.readNamespacedDeployment({ name, namespace }), this.retry);
+      return await withKubeRetry(`reading Deployment ${namespace}/${name}`, (o) => this.api.readNamespacedDeployment({ name, namespace }, o), this.retry);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       const field = role === 'stable' ? 'stableDeployment' : 'canaryDeployment';
@@ -101,7 +98,7 @@ export class DeploymentWorkloads implements Workloads {
 
   private async patch(name: string, body: object, strategy: PatchStrategy, what: string): Promise<void> {
     const { namespace } = this.opts;
-    await withKubeRetry(what, () => this.api.patchNamespacedDeployment({ name, namespace, body }, setHeaderOptions('Content-Type', strategy)), this.retry);
+    await withKubeRetry(what, (o) => this.api.patchNamespacedDeployment({ name, namespace, body }, setHeaderOptions('Content-Type', strategy, o)), this.retry);
   }
 
   /** Waits until the Deployment runs its current spec on every replica; fails fast on a progress deadline. */
@@ -111,6 +108,7 @@ export class DeploymentWorkloads implements Workloads {
     const timeoutMs = this.opts.readyTimeoutMs ?? 10 * 60_000;
     const started = clock.now();
     for (;;) {
+      this.throwIfCancelled(name, role);
       const d = await this.read(name, role);
       const p = progressOf(d);
       if (isRolledOut(p)) return;
@@ -125,11 +123,19 @@ export class DeploymentWorkloads implements Workloads {
       if (elapsed >= timeoutMs) {
         throw new CanaryError(
           'unexpected',
-          `the ${role} Deployment ${namespace}/${name} is not ready: ${describeProgress(p)} after ${formatDuration(elapsed)}`,
+          `the ${role} Deployment ${namespace}/${name} is not ready: ${describeProgress(p)} after ${formatDuration(Math.round(elapsed / 1000) * 1000)}`,
         );
       }
-      await clock.sleep(Math.min(pollMs, Math.max(1, timeoutMs - elapsed)));
+      await clock.sleep(Math.min(pollMs, Math.max(1, timeoutMs - elapsed)), this.opts.signal);
     }
+  }
+
+  /** A lost lease aborts with its own CanaryError, which says more than "cancelled": keep it. */
+  private throwIfCancelled(name: string, role: 'stable' | 'canary'): void {
+    const signal = this.opts.signal;
+    if (!signal?.aborted) return;
+    if (signal.reason instanceof CanaryError) throw signal.reason;
+    throw new CanaryError('unexpected', `the wait for the ${role} Deployment ${this.opts.namespace}/${name} to become ready was cancelled; it keeps rolling out on its own`);
   }
 
   async stableImage(): Promise<string | null> {
@@ -167,21 +173,27 @@ export class DeploymentWorkloads implements Workloads {
   }
 
   async scaleDownCanary(): Promise<void> {
+    await this.scaleCanaryToZero();
+  }
+
+  /** scaleDownCanary, saying what it found: `canary rollback` must not claim to have scaled what does not exist. */
+  async scaleCanaryToZero(): Promise<ScaleDownResult> {
     const { names, namespace } = this.opts;
     let canary: V1Deployment;
     try {
       canary = await withKubeRetry(
         `reading Deployment ${namespace}/${names.canaryDeployment}`,
-        () => this.api.readNamespacedDeployment({ name: names.canaryDeployment, namespace }),
+        (o) => this.api.readNamespacedDeployment({ name: names.canaryDeployment, namespace }, o),
         this.retry,
       );
     } catch (err) {
       // No canary Deployment means no canary pods: the state we want.
-      if (isNotFound(err)) return;
+      if (isNotFound(err)) return 'not-found';
       throw err;
     }
-    if (canary.spec?.replicas === 0) return;
+    if (canary.spec?.replicas === 0) return 'already-zero';
     await this.patch(names.canaryDeployment, { spec: { replicas: 0 } }, PatchStrategy.MergePatch, `scaling Deployment ${namespace}/${names.canaryDeployment} to 0`);
+    return 'scaled-to-zero';
   }
 
   async verifyStable(): Promise<StableStatus> {

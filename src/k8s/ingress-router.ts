@@ -22,11 +22,23 @@ export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
 export const WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
 export const BY_HEADER_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-by-header';
 export const BY_HEADER_VALUE_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-by-header-value';
+export const BY_HEADER_PATTERN_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-by-header-pattern';
+export const BY_COOKIE_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-by-cookie';
+/**
+ * ingress-nginx evaluates these before canary-weight (header, then cookie, then weight): a request
+ * carrying the header or cookie reaches the canary even at weight 0. So "0%" only means no canary
+ * traffic once they are gone, and every stop path removes them in the same patch as the weight.
+ */
+export const ROUTING_OVERRIDE_ANNOTATIONS = [BY_HEADER_ANNOTATION, BY_HEADER_VALUE_ANNOTATION, BY_HEADER_PATTERN_ANNOTATION, BY_COOKIE_ANNOTATION] as const;
 export const LEGACY_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
 
 /** Optimistic-concurrency retries of one weight change before giving up. */
 const CONFLICT_ATTEMPTS = 5;
 
+/**
+ * Smoke tests reach the canary with a header whatever its weight (canary-by-header), e.g.
+ * `X-Canary: always`. Set when the canary Ingress is prepared; removed by setWeight(0).
+ */
 export interface HeaderRouting {
   header: string;
   value?: string;
@@ -66,6 +78,8 @@ function checkWeight(weight: number): void {
 /**
  * Sets canary-weight with a JSON merge patch of that one annotation, made conditional on the
  * resourceVersion of a fresh read; a 409 means someone wrote in between, so read and try again.
+ * At 0 the same patch deletes the header and cookie routing annotations (null in a merge patch),
+ * which ingress-nginx would otherwise still honour ahead of the weight.
  */
 async function patchWeight(
   api: NetworkingV1Api,
@@ -79,7 +93,7 @@ async function patchWeight(
   for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
     let current: V1Ingress;
     try {
-      current = await withKubeRetry(`reading Ingress ${namespace}/${name}`, () => api.readNamespacedIngress({ name, namespace }), retry);
+      current = await withKubeRetry(`reading Ingress ${namespace}/${name}`, (o) => api.readNamespacedIngress({ name, namespace }, o), retry);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // No canary route means no canary traffic: 0% already holds.
@@ -89,12 +103,16 @@ async function patchWeight(
     if (!owned(current)) {
       throw new CanaryError('invalid-input', `Ingress ${namespace}/${name} is not managed by canary-cli (label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} missing); refusing to change its weight`);
     }
-    if (current.metadata?.annotations?.[WEIGHT_ANNOTATION] === String(weight)) return;
-    const body = { metadata: { resourceVersion: current.metadata?.resourceVersion, annotations: { [WEIGHT_ANNOTATION]: String(weight) } } };
+    const present = current.metadata?.annotations ?? {};
+    const overrides = weight === 0 ? ROUTING_OVERRIDE_ANNOTATIONS.filter((a) => present[a] !== undefined) : [];
+    if (present[WEIGHT_ANNOTATION] === String(weight) && overrides.length === 0) return;
+    const annotations: Record<string, string | null> = { [WEIGHT_ANNOTATION]: String(weight) };
+    for (const a of overrides) annotations[a] = null;
+    const body = { metadata: { resourceVersion: current.metadata?.resourceVersion, annotations } };
     try {
       await withKubeRetry(
         `setting the canary weight of Ingress ${namespace}/${name} to ${weight}%`,
-        () => api.patchNamespacedIngress({ name, namespace, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+        (o) => api.patchNamespacedIngress({ name, namespace, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch, o)),
         retry,
       );
       return;
@@ -126,7 +144,7 @@ export class IngressRouter implements TrafficRouter {
     try {
       return await withKubeRetry(
         `reading the stable Ingress ${namespace}/${names.stableIngress}`,
-        () => this.api.readNamespacedIngress({ name: names.stableIngress, namespace }),
+        (o) => this.api.readNamespacedIngress({ name: names.stableIngress, namespace }, o),
         this.retry,
       );
     } catch (err) {
@@ -161,8 +179,7 @@ export class IngressRouter implements TrafficRouter {
   private desired(stable: V1Ingress, existing: V1Ingress | undefined): V1Ingress {
     const { names, namespace, target, rolloutId, headerRouting } = this.opts;
     const annotations: Record<string, string> = { ...existing?.metadata?.annotations };
-    delete annotations[BY_HEADER_ANNOTATION];
-    delete annotations[BY_HEADER_VALUE_ANNOTATION];
+    for (const a of ROUTING_OVERRIDE_ANNOTATIONS) delete annotations[a];
     const legacyClass = stable.metadata?.annotations?.[LEGACY_CLASS_ANNOTATION];
     if (legacyClass !== undefined) annotations[LEGACY_CLASS_ANNOTATION] = legacyClass;
     Object.assign(annotations, {
@@ -196,7 +213,7 @@ export class IngressRouter implements TrafficRouter {
   /** Refuses (before any write) when another canary Ingress already serves one of our routes. */
   private async checkForeignCanaries(rules: readonly V1IngressRule[]): Promise<void> {
     const { namespace, names } = this.opts;
-    const list = await withKubeRetry(`listing Ingresses in namespace ${namespace}`, () => this.api.listNamespacedIngress({ namespace }), this.retry);
+    const list = await withKubeRetry(`listing Ingresses in namespace ${namespace}`, (o) => this.api.listNamespacedIngress({ namespace }, o), this.retry);
     const ours = routeKeys(rules);
     for (const other of list.items) {
       const name = other.metadata?.name ?? '';
@@ -218,7 +235,7 @@ export class IngressRouter implements TrafficRouter {
     const stable = await this.readStable();
     let existing: V1Ingress | undefined;
     try {
-      existing = await withKubeRetry(`reading Ingress ${this.ref}`, () => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }), this.retry);
+      existing = await withKubeRetry(`reading Ingress ${this.ref}`, (o) => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }, o), this.retry);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -248,9 +265,9 @@ export class IngressRouter implements TrafficRouter {
       await this.checkForeignCanaries(body.spec?.rules ?? []);
       try {
         if (existing) {
-          await withKubeRetry(`updating the canary Ingress ${this.ref}`, () => this.api.replaceNamespacedIngress({ name: names.canaryIngress, namespace, body }), this.retry);
+          await withKubeRetry(`updating the canary Ingress ${this.ref}`, (o) => this.api.replaceNamespacedIngress({ name: names.canaryIngress, namespace, body }, o), this.retry);
         } else {
-          await withKubeRetry(`creating the canary Ingress ${this.ref}`, () => this.api.createNamespacedIngress({ namespace, body }), this.retry);
+          await withKubeRetry(`creating the canary Ingress ${this.ref}`, (o) => this.api.createNamespacedIngress({ namespace, body }, o), this.retry);
         }
         return;
       } catch (err) {
@@ -269,7 +286,7 @@ export class IngressRouter implements TrafficRouter {
   async getWeight(): Promise<number | null> {
     const { namespace, names, target } = this.opts;
     try {
-      const ing = await withKubeRetry(`reading Ingress ${this.ref}`, () => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }), this.retry);
+      const ing = await withKubeRetry(`reading Ingress ${this.ref}`, (o) => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }, o), this.retry);
       if (!isOwnedBy(ing.metadata?.labels, target)) return null;
       return parseWeight(ing) ?? 0;
     } catch (err) {
@@ -279,22 +296,38 @@ export class IngressRouter implements TrafficRouter {
   }
 }
 
-/** Our canary Ingress for a target, found by label: `canary rollback` needs no record to find it. */
-export async function findOwnedCanaryIngress(
-  kc: KubeConfig,
-  namespace: string,
-  target: string,
-  retry: RetryOptions = {},
-): Promise<{ name: string; weight: number | null } | null> {
+export interface OwnedCanaryIngress {
+  name: string;
+  weight: number | null;
+  /** Header/cookie routing annotations present: they send matching requests to the canary at any weight. */
+  overrides: string[];
+}
+
+/**
+ * Every canary Ingress we made for a target, found by label, sorted by name: `canary rollback`
+ * needs no record to find them, and a renamed canary Ingress (spec.target.canaryIngress changed
+ * between rollouts) leaves more than one.
+ */
+export async function findOwnedCanaryIngresses(kc: KubeConfig, namespace: string, target: string, retry: RetryOptions = {}): Promise<OwnedCanaryIngress[]> {
   const api = kc.makeApiClient(NetworkingV1Api);
   const list = await withKubeRetry(
-    `looking for the canary Ingress of ${target} in namespace ${namespace}`,
-    () => api.listNamespacedIngress({ namespace, labelSelector: ownershipSelector(target) }),
+    `looking for the canary Ingresses of ${target} in namespace ${namespace}`,
+    (o) => api.listNamespacedIngress({ namespace, labelSelector: ownershipSelector(target) }, o),
     { ...retry, server: serverOf(kc) },
   );
-  const found = [...list.items].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))[0];
-  if (!found?.metadata?.name) return null;
-  return { name: found.metadata.name, weight: parseWeight(found) };
+  return list.items
+    .filter((ing) => ing.metadata?.name && isOwnedBy(ing.metadata.labels, target))
+    .map((ing) => ({
+      name: ing.metadata?.name ?? '',
+      weight: parseWeight(ing),
+      overrides: ROUTING_OVERRIDE_ANNOTATIONS.filter((a) => ing.metadata?.annotations?.[a] !== undefined),
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The first of findOwnedCanaryIngresses, for callers that expect one; prefer the list. */
+export async function findOwnedCanaryIngress(kc: KubeConfig, namespace: string, target: string, retry: RetryOptions = {}): Promise<OwnedCanaryIngress | null> {
+  return (await findOwnedCanaryIngresses(kc, namespace, target, retry))[0] ?? null;
 }
 
 /** Sets the weight of a canary Ingress we own (by label), with the same 409-safe patch as a rollout. */

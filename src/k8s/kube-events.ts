@@ -22,7 +22,7 @@ export async function recordEvent(kc: KubeConfig, namespace: string, deploymentN
     // kubectl describe matches events by the object's uid, so look it up; without it the event is still listed by name.
     let uid: string | undefined;
     try {
-      const d = await withKubeRetry(`reading Deployment ${namespace}/${deploymentName}`, () => kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: deploymentName, namespace }), retry);
+      const d = await withKubeRetry(`reading Deployment ${namespace}/${deploymentName}`, (o) => kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: deploymentName, namespace }, o), retry);
       uid = d.metadata?.uid;
     } catch {
       uid = undefined;
@@ -42,7 +42,7 @@ export async function recordEvent(kc: KubeConfig, namespace: string, deploymentN
       lastTimestamp: now,
       count: 1,
     };
-    await withKubeRetry(`recording event ${event.reason} on Deployment ${namespace}/${deploymentName}`, () => kc.makeApiClient(CoreV1Api).createNamespacedEvent({ namespace, body }), retry);
+    await withKubeRetry(`recording event ${event.reason} on Deployment ${namespace}/${deploymentName}`, (o) => kc.makeApiClient(CoreV1Api).createNamespacedEvent({ namespace, body }, o), retry);
     return undefined;
   } catch (err) {
     return `could not record event ${event.reason} on Deployment ${namespace}/${deploymentName}: ${err instanceof Error && err.name === 'CanaryError' ? err.message : describeKubeError(err)}`;

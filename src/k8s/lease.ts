@@ -5,9 +5,9 @@
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { CanaryError } from '../errors.js';
 import type { Clock } from '../rollout/ports.js';
-import { describeKubeError, isAlreadyExists, isConflict, isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { formatDuration } from '../policy/units.js';
+import { describeKubeError, isConflict, isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
 import { serverOf } from './connection.js';
-import { formatDuration } from './deployment-workloads.js';
 import { ownershipLabels } from './labels.js';
 
 export function leaseName(target: string): string {
@@ -59,7 +59,7 @@ export async function readLease(kc: KubeConfig, namespace: string, target: strin
   const api = kc.makeApiClient(CoordinationV1Api);
   const name = leaseName(target);
   try {
-    const lease = await withKubeRetry(`reading Lease ${namespace}/${name}`, () => api.readNamespacedLease({ name, namespace }), { ...opts.retry, server: serverOf(kc) });
+    const lease = await withKubeRetry(`reading Lease ${namespace}/${name}`, (o) => api.readNamespacedLease({ name, namespace }, o), { ...opts.retry, server: serverOf(kc) });
     return infoOf(lease, (opts.clock ?? systemNow).now());
   } catch (err) {
     if (isNotFound(err)) return null;
@@ -115,7 +115,7 @@ export class RolloutLease {
   private async read(): Promise<V1Lease | undefined> {
     const { namespace } = this.opts;
     try {
-      return await withKubeRetry(`reading Lease ${this.ref}`, () => this.api.readNamespacedLease({ name: this.name, namespace }), this.retry);
+      return await withKubeRetry(`reading Lease ${this.ref}`, (o) => this.api.readNamespacedLease({ name: this.name, namespace }, o), this.retry);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -130,7 +130,7 @@ export class RolloutLease {
       if (current) {
         const info = infoOf(current, this.clock.now());
         if (!info.expired) {
-          const ago = info.renewTime ? formatDuration(Math.max(0, this.clock.now() - Date.parse(info.renewTime))) : 'never';
+          const ago = info.renewTime ? formatDuration(Math.round(Math.max(0, this.clock.now() - Date.parse(info.renewTime)) / 1000) * 1000) : 'never';
           throw new CanaryError(
             'invalid-input',
             `a rollout of ${target} is already running: the lease is held by ${info.holder} (renewed ${ago} ago); wait for it to finish, or stop it with canary rollback ${target}`,
@@ -141,13 +141,13 @@ export class RolloutLease {
       const body = this.body(current);
       try {
         const written = current
-          ? await withKubeRetry(`taking over the expired Lease ${this.ref}`, () => this.api.replaceNamespacedLease({ name: this.name, namespace, body }), this.retry)
-          : await withKubeRetry(`creating Lease ${this.ref}`, () => this.api.createNamespacedLease({ namespace, body }), this.retry);
+          ? await withKubeRetry(`taking over the expired Lease ${this.ref}`, (o) => this.api.replaceNamespacedLease({ name: this.name, namespace, body }, o), this.retry)
+          : await withKubeRetry(`creating Lease ${this.ref}`, (o) => this.api.createNamespacedLease({ namespace, body }, o), this.retry);
         this.version = written.metadata?.resourceVersion ?? null;
         return;
       } catch (err) {
-        // Another process got there first; the next read says who.
-        if (!isConflict(err) && !isAlreadyExists(err)) throw err;
+        // Another process got there first (AlreadyExists is a 409 too); the next read says who.
+        if (!isConflict(err)) throw err;
       }
     }
     throw new CanaryError('unexpected', `the Lease ${this.ref} kept changing while this deploy tried to take it`);
@@ -165,7 +165,7 @@ export class RolloutLease {
     }
     const body = this.body(current);
     try {
-      const written = await withKubeRetry(`renewing Lease ${this.ref}`, () => this.api.replaceNamespacedLease({ name: this.name, namespace, body }), this.retry);
+      const written = await withKubeRetry(`renewing Lease ${this.ref}`, (o) => this.api.replaceNamespacedLease({ name: this.name, namespace, body }, o), this.retry);
       this.version = written.metadata?.resourceVersion ?? null;
     } catch (err) {
       if (isConflict(err) || isNotFound(err)) {
@@ -213,7 +213,7 @@ export class RolloutLease {
     try {
       await withKubeRetry(
         `releasing Lease ${this.ref}`,
-        () => this.api.deleteNamespacedLease({ name: this.name, namespace, body: { preconditions: { resourceVersion: version } } }),
+        (o) => this.api.deleteNamespacedLease({ name: this.name, namespace, body: { preconditions: { resourceVersion: version } } }, o),
         { ...this.retry, attempts: 2 },
       );
     } catch {

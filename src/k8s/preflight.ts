@@ -4,7 +4,7 @@
 import { AppsV1Api, AuthorizationV1Api, CoreV1Api, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { CanaryError } from '../errors.js';
 import type { TargetNames } from '../policy/policy.js';
-import { isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { isNotFound, statusCode, withKubeRetry, type KubeCallOptions, type RetryOptions } from './api-errors.js';
 import { serverOf } from './connection.js';
 
 export interface AccessRequirement {
@@ -58,23 +58,23 @@ export async function preflight({ kc, namespace, names, retry: retryOpts }: Pref
     { kind: 'Deployment', name: names.canaryDeployment, field: 'canaryDeployment' },
     { kind: 'Service', name: names.canaryService, field: 'canaryService' },
   ];
-  const read = (c: Check): Promise<unknown> => {
+  const read = (c: Check, o: KubeCallOptions): Promise<unknown> => {
     const args = { name: c.name, namespace };
-    if (c.kind === 'Deployment') return apps.readNamespacedDeployment(args);
-    if (c.kind === 'Service') return core.readNamespacedService(args);
-    return net.readNamespacedIngress(args);
+    if (c.kind === 'Deployment') return apps.readNamespacedDeployment(args, o);
+    if (c.kind === 'Service') return core.readNamespacedService(args, o);
+    return net.readNamespacedIngress(args, o);
   };
   const missing = await Promise.all(
     checks.map(async (c): Promise<string | undefined> => {
       try {
-        await withKubeRetry(`reading ${c.kind} ${namespace}/${c.name}`, () => read(c), retry);
+        await withKubeRetry(`reading ${c.kind} ${namespace}/${c.name}`, (o) => read(c, o), retry);
         return undefined;
       } catch (err) {
         if (isNotFound(err)) {
           return `${c.kind} ${namespace}/${c.name} not found (the ${c.field.replace(/([A-Z])/g, ' $1').toLowerCase()}; set spec.target.${c.field} in the policy if it has another name)`;
         }
-        // A refused read is reported by the access review below.
-        if (err instanceof CanaryError && err.kind === 'invalid-input') return undefined;
+        // A refused read (403) is reported by the access review below; anything else is news.
+        if (err instanceof CanaryError && statusCode(err.cause) === 403) return undefined;
         throw err;
       }
     }),
@@ -84,14 +84,14 @@ export async function preflight({ kc, namespace, names, retry: retryOpts }: Pref
     REQUIRED_ACCESS.map(async (a): Promise<string | undefined> => {
       const review = await withKubeRetry(
         `asking whether this user may ${a.verb} ${a.resource}`,
-        () =>
+        (o) =>
           authz.createSelfSubjectAccessReview({
             body: {
               apiVersion: 'authorization.k8s.io/v1',
               kind: 'SelfSubjectAccessReview',
               spec: { resourceAttributes: { namespace, verb: a.verb, group: a.group, resource: a.resource, ...(a.subresource ? { subresource: a.subresource } : {}) } },
             },
-          }),
+          }, o),
         retry,
       );
       return review.status?.allowed ? undefined : describeAccess(a, namespace);

@@ -13,6 +13,7 @@ export interface TargetNames {
   canaryIngress: string;
   container?: string;
   canaryReplicas?: number;
+  headerRouting?: { header: string; value?: string };
 }
 
 export interface Step {
@@ -113,6 +114,7 @@ export function targetNames(name: string, overrides: Partial<TargetNames>): Targ
     canaryIngress: overrides.canaryIngress ?? `${name}-canary`,
     ...(overrides.container !== undefined ? { container: overrides.container } : {}),
     ...(overrides.canaryReplicas !== undefined ? { canaryReplicas: overrides.canaryReplicas } : {}),
+    ...(overrides.headerRouting !== undefined ? { headerRouting: overrides.headerRouting } : {}),
   };
 }
 

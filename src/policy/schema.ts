@@ -210,6 +210,20 @@ const targetSchema = z
     canaryIngress: k8sName.optional(),
     container: k8sName.optional(),
     canaryReplicas: integer(1, 1000).optional(),
+    /** Requests with this header reach the canary whatever its weight (smoke tests); removed at 0%. */
+    headerRouting: z
+      .object({
+        header: z.unknown().transform((value, ctx) => {
+          if (typeof value !== 'string' || !/^[A-Za-z0-9-]+$/.test(value)) {
+            ctx.addIssue({ code: 'custom', message: `expected an HTTP header name like "X-Canary", got ${describeInput(value)}` });
+            return z.NEVER;
+          }
+          return value;
+        }),
+        value: text('a header value').optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -183,6 +183,9 @@ export class RolloutEngine {
 
   private asHalt(err: unknown): Halt {
     if (err instanceof Halt) return err;
+    // A wait that stopped because of a cancellation is that cancellation, not a failure.
+    const cancelled = this.cancellation();
+    if (cancelled) return cancelled;
     if (err instanceof CanaryError) return new Halt('failed', messageOf(err), err.exitCode);
     return new Halt('failed', `unexpected error: ${messageOf(err)}`, EXIT.unexpected);
   }
@@ -306,11 +309,16 @@ export class RolloutEngine {
    * A plain abort is a cancellation (SIGTERM/SIGINT); an abort whose reason is a CanaryError (the
    * lease was lost) is a failure, and traffic goes to stable whatever --on-cancel says.
    */
-  private throwIfCancelled(): void {
+  private cancellation(): Halt | null {
     const signal = this.opts.signal;
-    if (!signal?.aborted) return;
-    if (signal.reason instanceof CanaryError) throw new Halt('failed', messageOf(signal.reason), signal.reason.exitCode);
-    throw new Halt('aborted', 'cancelled', EXIT.aborted);
+    if (!signal?.aborted) return null;
+    if (signal.reason instanceof CanaryError) return new Halt('failed', messageOf(signal.reason), signal.reason.exitCode);
+    return new Halt('aborted', 'cancelled', EXIT.aborted);
+  }
+
+  private throwIfCancelled(): void {
+    const halt = this.cancellation();
+    if (halt) throw halt;
   }
 
   /** Saves the record; a conflict means someone else wrote it, which today only `canary rollback` does. */

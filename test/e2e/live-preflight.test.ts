@@ -83,3 +83,30 @@ describe('a canary Ingress that is not ours', () => {
     expect(world.weight()).toBe('5');
   });
 });
+
+describe('Prometheus before the first write', () => {
+  it('a query Prometheus rejects is listed as a preflight problem (exit 2) and nothing is written', async () => {
+    world.prom.setHandler(() => ({ status: 400, json: { status: 'error', errorType: 'bad_data', error: '1:6: parse error: unexpected identifier' } }));
+    world.fake.clearRequests();
+    const run = await world.deploy().done;
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`cannot start a rollout of checkout in namespace ${NAMESPACE}; nothing was changed`);
+    expect(run.stderr).toMatch(/^ {2}- Prometheus: Prometheus at http:\/\/127\.0\.0\.1:\d+ rejected the query as bad_data \(HTTP 400\): 1:6: parse error/m);
+    // The rendered requests query of each side was asked, at the current time.
+    const asked = world.prom.queries().map((q) => q.params['query'] ?? '');
+    expect(asked[0]).toContain('nginx_ingress_controller_requests');
+    expect(world.changes()).toEqual([]);
+    expect(world.record()).toBeUndefined();
+    expect(world.fake.get('Lease', NAMESPACE, 'checkout-canary')).toBeUndefined();
+  });
+
+  it('an unreachable Prometheus is exit 5 with nothing written', async () => {
+    world.fake.clearRequests();
+    const run = await world.deploy(['--prometheus', 'http://127.0.0.1:1']).done;
+    expect(run.code).toBe(5);
+    expect(run.stderr).toContain('cannot start a rollout of checkout in namespace shop: Prometheus: Prometheus at http://127.0.0.1:1 is unreachable');
+    expect(run.stderr).toContain('nothing was changed');
+    expect(world.fake.writes()).toEqual([]);
+    expect(world.record()).toBeUndefined();
+  });
+});

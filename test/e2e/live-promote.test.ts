@@ -161,3 +161,21 @@ describe('canary status --watch', () => {
     expect(views.at(-1)).toContain('phase:   promoted');
   });
 });
+
+describe('header routing for smoke tests', () => {
+  it('routes requests with the policy header to the canary during the rollout, and removes it at 0%', async () => {
+    const policy = await world.writePolicy('header', { target: ['    headerRouting: { header: X-Canary, value: always }'] });
+    const byHeader: (string | undefined)[] = [];
+    const deploy = world.deploy([], { policy });
+    await waitFor('the first step', () => world.weight() === '10');
+    byHeader.push(world.canaryIngress()?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-by-header']);
+    const run = await deploy.done;
+    expect(run.code).toBe(0);
+    expect(byHeader).toEqual(['X-Canary']);
+    // At 0% nothing may still reach the canary, header or not.
+    const annotations = world.canaryIngress()?.metadata?.annotations ?? {};
+    expect(annotations[WEIGHT_ANNOTATION]).toBe('0');
+    expect(annotations['nginx.ingress.kubernetes.io/canary-by-header']).toBeUndefined();
+    expect(annotations['nginx.ingress.kubernetes.io/canary-by-header-value']).toBeUndefined();
+  });
+});

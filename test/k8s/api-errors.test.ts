@@ -2,9 +2,11 @@
 // kubeconfig search with its errors.
 
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, NetworkingV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { CanaryError, messageOf } from '../../src/errors.js';
@@ -108,6 +110,34 @@ describe('withKubeRetry', () => {
     expect(sleeps).toEqual([]);
   });
 
+  it('an admission webhook refusing a patch (400) is invalid input in the server\'s words, never the raw ApiException', async () => {
+    const webhook = 'admission webhook "validate.nginx.ingress.kubernetes.io" denied the request: annotation canary-weight is invalid';
+    const fault = fake.injectFault({ kind: 'status', code: 400, method: 'PATCH', message: webhook });
+    const patch = (o: Parameters<typeof setHeaderOptions>[2]) =>
+      net().patchNamespacedIngress(
+        { name: 'checkout', namespace: 'shop', body: { metadata: { annotations: { x: 'y' } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch, o),
+      );
+    const err = await withKubeRetry('setting the canary weight of Ingress shop/checkout to 10%', patch, { sleep }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CanaryError);
+    expect((err as CanaryError).exitCode).toBe(2);
+    expect((err as CanaryError).message).toBe(`Kubernetes API rejected setting the canary weight of Ingress shop/checkout to 10%: HTTP 400 InternalError: ${webhook}`);
+    expect(messageOf(err)).not.toMatch(/HTTP-Code|Headers|Body:/);
+    expect(fault.hits).toBe(1);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('a 422 is invalid input; another status the caller does not handle is an unexpected error, each named by what was being done', async () => {
+    fake.injectFault({ kind: 'status', code: 422, method: 'GET', message: 'Ingress.networking.k8s.io "checkout" is invalid' });
+    const invalid = await withKubeRetry('reading the stable Ingress', readStable, { sleep }).catch((e: unknown) => e);
+    expect((invalid as CanaryError).kind).toBe('invalid-input');
+    expect((invalid as CanaryError).message).toContain('Kubernetes API rejected reading the stable Ingress: HTTP 422');
+    fake.injectFault({ kind: 'status', code: 405, method: 'GET' });
+    const other = await withKubeRetry('reading the stable Ingress', readStable, { sleep }).catch((e: unknown) => e);
+    expect((other as CanaryError).kind).toBe('unexpected');
+    expect((other as CanaryError).message).toBe('Kubernetes API rejected reading the stable Ingress: HTTP 405 InternalError: fake-kube injected HTTP 405');
+  });
+
   it('a router weight change rides out a 503 and a 429 on the way', async () => {
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
     const router = new IngressRouter({ kc, namespace: 'shop', names: targetNames('checkout', {}), rolloutId: 'r', target: 'checkout', retry: { sleep } });
@@ -117,6 +147,44 @@ describe('withKubeRetry', () => {
     await router.setWeight(10);
     expect(await router.getWeight()).toBe(10);
     expect(sleeps).toEqual([500, 2000]);
+  });
+});
+
+describe('a timed-out call', () => {
+  let server: Server;
+  let closed: Promise<void>;
+  afterEach(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('is cancelled on the wire, so nothing keeps the process waiting for an answer that may never come', async () => {
+    // An API server that accepts the request and never answers.
+    let seen: (req: IncomingMessage) => void = () => undefined;
+    const arrived = new Promise<IncomingMessage>((resolve) => (seen = resolve));
+    server = createServer((req) => seen(req));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    closed = arrived.then((req) => new Promise<void>((resolve) => req.socket.once('close', () => resolve())));
+    const dir = mkdtempSync(join(tmpdir(), 'canary-hang-'));
+    try {
+      const path = join(dir, 'kubeconfig');
+      writeFileSync(path, kubeconfigYaml({ server: url, token: 't' }));
+      const api = connect({ kubeconfig: path, env: {} }).kc.makeApiClient(NetworkingV1Api);
+      const err = await withKubeRetry('reading the stable Ingress', (o) => api.readNamespacedIngress({ name: 'checkout', namespace: 'shop' }, o), {
+        sleep,
+        attempts: 1,
+        timeoutMs: 100,
+        server: url,
+      }).catch((e: unknown) => e);
+      expect((err as CanaryError).kind).toBe('unreachable');
+      expect((err as CanaryError).message).toContain('no answer within 100 ms');
+      // Without cancellation the connection stays open until the server answers, i.e. forever.
+      const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 5000))]);
+      expect(outcome).toBe('closed');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

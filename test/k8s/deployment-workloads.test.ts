@@ -20,7 +20,7 @@ afterEach(async () => {
   await fake.stop();
 });
 
-function workloads(overrides: Partial<TargetNames> = {}, extra: { clock?: Clock; readyTimeoutMs?: number; pollMs?: number } = {}): DeploymentWorkloads {
+function workloads(overrides: Partial<TargetNames> = {}, extra: { clock?: Clock; readyTimeoutMs?: number; pollMs?: number; signal?: AbortSignal } = {}): DeploymentWorkloads {
   const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
   return new DeploymentWorkloads({
     kc,
@@ -30,6 +30,7 @@ function workloads(overrides: Partial<TargetNames> = {}, extra: { clock?: Clock;
     pollMs: extra.pollMs ?? 10,
     readyTimeoutMs: extra.readyTimeoutMs ?? 30_000,
     retry: { sleep: async () => undefined },
+    ...(extra.signal && { signal: extra.signal }),
   });
 }
 
@@ -136,5 +137,37 @@ describe('DeploymentWorkloads', () => {
     expect((err as CanaryError).message).toBe(
       "the canary Deployment shop/checkout-next does not exist; name the right one in the policy's spec.target.canaryDeployment",
     );
+  });
+
+  it('says "not found" rather than "scaled to 0" when the canary Deployment does not exist', async () => {
+    expect(await workloads({ canaryDeployment: 'checkout-gone' }).scaleCanaryToZero()).toBe('not-found');
+    await workloads().startCanary('shop/checkout:2');
+    expect(await workloads().scaleCanaryToZero()).toBe('scaled-to-zero');
+    expect(await workloads().scaleCanaryToZero()).toBe('already-zero');
+  });
+
+  it('stops waiting for a canary that never becomes ready when the deploy is cancelled', async () => {
+    fake.setDeploymentBehavior('shop', 'checkout-canary', 'unready');
+    const controller = new AbortController();
+    fake.clearRequests();
+    // The ready timeout is far away: only the cancellation can end this wait.
+    const waiting = workloads({}, { readyTimeoutMs: 10 * 60_000, pollMs: 50, signal: controller.signal }).startCanary('shop/checkout:2').catch((e: unknown) => e);
+    const deadline = Date.now() + 10_000;
+    while (fake.requests.filter((r) => r.method === 'GET').length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    controller.abort();
+    const outcome = await Promise.race([waiting, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 5000))]);
+    expect(outcome).toBeInstanceOf(CanaryError);
+    expect((outcome as CanaryError).message).toBe(
+      'the wait for the canary Deployment shop/checkout-canary to become ready was cancelled; it keeps rolling out on its own',
+    );
+  });
+
+  it('a lost lease ends the wait with its own reason', async () => {
+    fake.setDeploymentBehavior('shop', 'checkout-canary', 'unready');
+    const controller = new AbortController();
+    controller.abort(new CanaryError('unreachable', 'lost the rollout lease'));
+    const err = await workloads({}, { signal: controller.signal }).startCanary('shop/checkout:2').catch((e: unknown) => e);
+    expect((err as CanaryError).kind).toBe('unreachable');
+    expect((err as CanaryError).message).toBe('lost the rollout lease');
   });
 });

@@ -6,6 +6,7 @@ import { CanaryError } from '../../src/errors.js';
 import { connect } from '../../src/k8s/connection.js';
 import {
   findOwnedCanaryIngress,
+  findOwnedCanaryIngresses,
   IngressRouter,
   setOwnedCanaryWeight,
   WEIGHT_ANNOTATION,
@@ -191,10 +192,69 @@ describe('IngressRouter weights', () => {
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
 
     const found = await findOwnedCanaryIngress(kc, 'shop', 'checkout');
-    expect(found).toEqual({ name: 'checkout-canary', weight: 50 });
+    expect(found).toEqual({ name: 'checkout-canary', weight: 50, overrides: [] });
     await setOwnedCanaryWeight(kc, 'shop', 'checkout-canary', 0);
 
     expect(fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('0');
     expect(await findOwnedCanaryIngress(kc, 'shop', 'payments')).toBeNull();
+  });
+
+  it('finds every canary Ingress of ours, not only the first by name, and never a foreign one', async () => {
+    const r = router();
+    await r.prepare();
+    await r.setWeight(20);
+    const ours = fake.get('Ingress', 'shop', 'checkout-canary') as KubeObject;
+    // Left behind by an earlier rollout whose policy named the canary Ingress differently.
+    fake.put({ ...structuredClone(ours), metadata: { ...structuredClone(ours.metadata), name: 'checkout-canary-v1', resourceVersion: undefined, annotations: { ...ours.metadata?.annotations, [WEIGHT_ANNOTATION]: '35' } } });
+    fake.put({ ...structuredClone(ours), metadata: { name: 'checkout-canary-foreign', namespace: 'shop', annotations: { [WEIGHT_ANNOTATION]: '50' } } });
+    const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
+    expect(await findOwnedCanaryIngresses(kc, 'shop', 'checkout')).toEqual([
+      { name: 'checkout-canary', weight: 20, overrides: [] },
+      { name: 'checkout-canary-v1', weight: 35, overrides: [] },
+    ]);
+  });
+});
+
+describe('header and cookie routing at 0%', () => {
+  const HEADER = 'nginx.ingress.kubernetes.io/canary-by-header';
+  const OVERRIDES = [HEADER, `${HEADER}-value`, `${HEADER}-pattern`, 'nginx.ingress.kubernetes.io/canary-by-cookie'];
+
+  /** Our canary Ingress at `weight`, routed by header and cookie too (smoke tests, or a hand edit). */
+  async function routedByHeader(weight: number): Promise<IngressRouter> {
+    const r = router({ headerRouting: { header: 'X-Canary', value: 'always' } });
+    await r.prepare();
+    await r.setWeight(weight);
+    const ing = fake.get('Ingress', 'shop', 'checkout-canary') as KubeObject;
+    const routing = { [HEADER]: 'X-Canary', [`${HEADER}-value`]: 'always', [`${HEADER}-pattern`]: '^smoke', 'nginx.ingress.kubernetes.io/canary-by-cookie': 'canary' };
+    fake.put({ ...ing, metadata: { ...ing.metadata, annotations: { ...ing.metadata?.annotations, ...routing } } });
+    fake.clearRequests();
+    return r;
+  }
+
+  it('setWeight(0) removes canary-by-header, -value, -pattern and canary-by-cookie in the same merge patch', async () => {
+    const r = await routedByHeader(25);
+    await r.setWeight(0);
+    const patches = fake.requests.filter((q) => q.method === 'PATCH');
+    expect(patches).toHaveLength(1);
+    const body = patches[0]?.body as { metadata: { annotations: Record<string, string | null> } };
+    expect(body.metadata.annotations).toEqual({ [WEIGHT_ANNOTATION]: '0', ...Object.fromEntries(OVERRIDES.map((a) => [a, null])) });
+    const annotations = fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations ?? {};
+    expect(annotations[WEIGHT_ANNOTATION]).toBe('0');
+    for (const a of OVERRIDES) expect(annotations).not.toHaveProperty(a);
+  });
+
+  it('a weight above 0 leaves header routing alone', async () => {
+    const r = await routedByHeader(10);
+    await r.setWeight(25);
+    expect(fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations?.[HEADER]).toBe('X-Canary');
+  });
+
+  it('rollback of a canary Ingress already at weight 0 but still routed by header strips the routing', async () => {
+    await routedByHeader(0);
+    const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
+    expect((await findOwnedCanaryIngresses(kc, 'shop', 'checkout'))[0]?.overrides).toEqual([HEADER, `${HEADER}-value`, `${HEADER}-pattern`, 'nginx.ingress.kubernetes.io/canary-by-cookie']);
+    await setOwnedCanaryWeight(kc, 'shop', 'checkout-canary', 0);
+    const annotations = fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations ?? {};
+    for (const a of OVERRIDES) expect(annotations).not.toHaveProperty(a);
   });
 });

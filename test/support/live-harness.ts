@@ -60,6 +60,10 @@ export interface PolicyOptions {
   leaseDuration?: string;
   /** spec.kubernetes.attempts: tries per API call (default 3). */
   attempts?: number;
+  /** spec.incidents, as YAML list items indented for it, e.g. '    - { type: webhook, url: http://127.0.0.1:1234/ }' (default: none). */
+  incidents?: readonly string[];
+  /** spec.target, as YAML lines indented for it, e.g. '    headerRouting: { header: X-Canary, value: always }'. */
+  target?: readonly string[];
 }
 
 /** Two one-second steps: for tests about the API rather than the plan. */
@@ -102,6 +106,8 @@ export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): str
     `    leaseDuration: ${opts.leaseDuration ?? '3s'}`,
     '    readyTimeout: 10s',
     '    pollInterval: 100ms',
+    ...(opts.incidents?.length ? ['  incidents:', ...opts.incidents] : []),
+    ...(opts.target?.length ? ['  target:', ...opts.target] : []),
     '',
   ].join('\n');
 }
@@ -271,6 +277,7 @@ export async function startLiveWorld(options: FakeKubeOptions = {}): Promise<Liv
       }
       seedCheckout(fake, { namespace: NAMESPACE, name: TARGET });
       scenario = 'healthy';
+      prom.setHandler((req) => answer(scenario, req));
       fake.clearRequests();
     },
     stop: async () => {

@@ -11,7 +11,7 @@ export const EXIT = {
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
-export type ErrorKind = 'invalid-input' | 'unreachable' | 'query-failed' | 'recording-miss' | 'unexpected';
+export type ErrorKind = 'invalid-input' | 'unreachable' | 'query-failed' | 'recording-miss' | 'taken-over' | 'unexpected';
 
 export class CanaryError extends Error {
   readonly kind: ErrorKind;
@@ -32,6 +32,8 @@ export class CanaryError extends Error {
       case 'unreachable':
       case 'query-failed':
         return EXIT.unreachable;
+      case 'taken-over':
+        return EXIT.aborted;
       case 'unexpected':
         return EXIT.unexpected;
     }

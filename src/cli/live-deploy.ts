@@ -122,8 +122,12 @@ async function deployWith(
     holder: opts.startedBy,
     durationSeconds: Math.max(1, Math.round(k.leaseDurationMs / 1000)),
     retry,
-    onLost: (why: string) =>
-      lost.abort(new CanaryError('unreachable', `lost the rollout lease (${why}): another deploy could take over, so this one stops`)),
+    onLost: (why: string, holder?: string) =>
+      lost.abort(
+        holder
+          ? new CanaryError('taken-over', `${why}: that deploy now drives the rollout, so this one stops without touching traffic`)
+          : new CanaryError('unreachable', `${why}: another deploy could take over, so this one stops`),
+      ),
   });
   await lease.acquire();
   try {

@@ -29,7 +29,8 @@ export interface RolloutLeaseOptions {
   durationSeconds?: number;
   clock?: Pick<Clock, 'now'>;
   /** Called once when a renewal fails: another process may take over, so the deploy must stop. */
-  onLost?: (why: string) => void;
+  /** `holder` is set when another process holds the lease now: the rollout is theirs. */
+  onLost?: (why: string, holder?: string) => void;
   retry?: RetryOptions;
 }
 
@@ -161,6 +162,7 @@ export class RolloutLease {
     if (!current || current.metadata?.resourceVersion !== this.version) {
       this.version = null;
       const by = current?.spec?.holderIdentity;
+      if (current && by && by !== this.opts.holder) this.takenOverBy = by;
       throw new CanaryError('unexpected', `the Lease ${this.ref} was ${current ? `taken over${by ? ` by ${by}` : ''}` : 'deleted'} while this deploy held it`);
     }
     const body = this.body(current);
@@ -184,7 +186,7 @@ export class RolloutLease {
       this.renewing = this.renew()
         .catch((err: unknown) => {
           this.stopRenewing();
-          this.opts.onLost?.(`lost the rollout lease ${this.ref}: ${err instanceof CanaryError ? err.message : describeKubeError(err)}`);
+          this.opts.onLost?.(err instanceof CanaryError ? err.message : `lost the rollout lease ${this.ref}: ${describeKubeError(err)}`, this.takenOverBy);
         })
         .finally(() => {
           this.renewing = undefined;
@@ -197,6 +199,9 @@ export class RolloutLease {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
+
+  /** Who holds the lease after we lost it to them, if anyone did. */
+  private takenOverBy: string | undefined;
 
   get held(): boolean {
     return this.version !== null;

@@ -52,6 +52,8 @@ class Halt extends Error {
     readonly exitCode: ExitCode,
     /** Set when someone else already rolled back: traffic is theirs to move, but we still make sure it is 0. */
     readonly byOperator = false,
+    /** Set when another deploy took the rollout over: traffic, record and canary are theirs now. */
+    readonly takenOver = false,
   ) {
     super(message);
   }
@@ -312,7 +314,10 @@ export class RolloutEngine {
   private cancellation(): Halt | null {
     const signal = this.opts.signal;
     if (!signal?.aborted) return null;
-    if (signal.reason instanceof CanaryError) return new Halt('failed', messageOf(signal.reason), signal.reason.exitCode);
+    if (signal.reason instanceof CanaryError) {
+      const takenOver = signal.reason.kind === 'taken-over';
+      return new Halt(takenOver ? 'aborted' : 'failed', messageOf(signal.reason), signal.reason.exitCode, false, takenOver);
+    }
     return new Halt('aborted', 'cancelled', EXIT.aborted);
   }
 
@@ -336,7 +341,9 @@ export class RolloutEngine {
         this.operatorAbort = `rolled back by an operator${by}`;
         throw new Halt('aborted', this.operatorAbort, EXIT.aborted, true);
       }
-      throw new CanaryError('unexpected', 'the rollout record was changed by another process while this deploy was running');
+      // Someone else's rollout now (a --resume from another machine after our lease expired).
+      const who = theirs ? ` (now ${theirs.phase}, started by ${theirs.startedBy})` : '';
+      throw new Halt('aborted', `the rollout record was changed by another process${who}: that process now drives the rollout, so this one stops without touching traffic`, EXIT.aborted, false, true);
     }
   }
 
@@ -376,6 +383,13 @@ export class RolloutEngine {
   private async halt(stopped: Halt): Promise<Outcome> {
     const { ports, onCancel } = this.opts;
     let halt = stopped;
+    if (halt.takenOver) {
+      // Moving traffic or scaling the canary now would fight the deploy that owns the rollout.
+      const outcome: Outcome = { result: 'aborted', reason: halt.message, at: this.iso(), exitCode: halt.exitCode, traffic: 'left to the deploy that took over' };
+      this.log('warn', halt.message);
+      this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
+      return outcome;
+    }
     const cancelled = halt.result === 'aborted' && !halt.byOperator;
     if (cancelled && onCancel === 'leave') {
       this.log('warn', `cancelled with --on-cancel leave: the canary keeps ${this.weight}% of traffic`);

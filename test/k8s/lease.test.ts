@@ -86,7 +86,20 @@ describe('RolloutLease', () => {
     await waitFor(() => fake.requests.filter((r) => r.method === 'PUT').length >= 2);
     fake.remove('Lease', 'shop', 'checkout-canary');
     await waitFor(() => lost.length > 0);
-    expect(lost[0]).toMatch(/lost the rollout lease shop\/checkout-canary: .*deleted/);
+    expect(lost[0]).toMatch(/the Lease shop\/checkout-canary was deleted while this deploy held it/);
+    await mine.release();
+  });
+
+  it('names the new holder when another deploy took the lease over', async () => {
+    const lost: { why: string; holder: string | undefined }[] = [];
+    const mine = lease('ci-run-1', { durationSeconds: 0.09, onLost: (why, holder) => lost.push({ why, holder }) });
+    await mine.acquire();
+    mine.startRenewing();
+    // Our renewals stall (a partition, say) long enough for the lease to expire and be taken.
+    now += 61_000;
+    await lease('ci-run-2').acquire();
+    await waitFor(() => lost.length > 0);
+    expect(lost[0]).toEqual({ why: 'the Lease shop/checkout-canary was taken over by ci-run-2 while this deploy held it', holder: 'ci-run-2' });
     await mine.release();
   });
 

@@ -505,4 +505,41 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     expect(outcome.reason).toContain('ProgressDeadlineExceeded; the stable Deployment was being updated to shop/checkout:2');
     expect(outcome.reason).toContain('kubectl rollout undo deployment/checkout -n shop');
   });
+
+  it('stops without touching traffic when another deploy took the rollout over', async () => {
+    const { outcome, cluster } = await run({
+      onEvent: (e, c) => {
+        // Another machine resumed the rollout after our lease expired: its writes win.
+        if (e.type === 'check' && e.check.index === 3) {
+          void (async () => {
+            const cur = await c.load();
+            if (!cur) return;
+            cur.record.startedBy = 'https://github.com/acme/shop/actions/runs/99';
+            await c.save(cur.record, cur.version);
+          })();
+        }
+      },
+    });
+    expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4, traffic: 'left to the deploy that took over' });
+    expect(outcome.reason).toContain('started by https://github.com/acme/shop/actions/runs/99');
+    expect(cluster.weight).toBe(10);
+    expect(cluster.canaryReplicas).toBe(1);
+  });
+
+  it('a lost lease taken by another deploy is a takeover; a lost lease nobody took sends the canary to 0%', async () => {
+    for (const [reason, weight] of [
+      [new CanaryError('taken-over', 'the Lease shop/checkout-canary was taken over by run-2'), 10],
+      [new CanaryError('unreachable', 'the Lease shop/checkout-canary was deleted'), 0],
+    ] as const) {
+      const controller = new AbortController();
+      const { outcome, cluster } = await run({
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type === 'check' && e.check.index === 2) controller.abort(reason);
+        },
+      });
+      expect(cluster.weight).toBe(weight);
+      expect(outcome.exitCode).toBe(reason.exitCode);
+    }
+  });
 });

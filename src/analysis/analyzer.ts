@@ -78,10 +78,10 @@ export class Analyzer {
     this.evaluators = policy.analysis.metrics.map((metric) => sequentialEvaluator(metric, policy) ?? thresholdEvaluator(metric));
   }
 
-  async check(at: Date, weight: number, stepIndex: number): Promise<{ verdict: CheckVerdict; results: CheckResult[] }> {
+  async check(at: Date, weight: number, stepIndex: number): Promise<{ verdict: CheckVerdict; results: CheckResult[]; warnings: string[] }> {
     const ctx = new CheckContext(this.policy, this.target, this.source, at, weight, stepIndex);
     const perMetric = await Promise.all(this.evaluators.map((e) => (e.metric.critical ? e.evaluate(ctx) : advisory(e, ctx))));
     const results = perMetric.flat();
-    return { verdict: overallVerdict(results), results };
+    return { verdict: overallVerdict(results), results, warnings: [...ctx.warnings] };
   }
 }

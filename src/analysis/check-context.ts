@@ -10,6 +10,8 @@ import type { MetricsSource, QueryResult } from './types.js';
  */
 export class CheckContext {
   private readonly memo = new Map<string, Promise<QueryResult>>();
+  /** Prometheus's own warnings ("metric might not be a counter") for this check, said once each. */
+  readonly warnings = new Set<string>();
   readonly windowText: string;
 
   constructor(
@@ -46,7 +48,10 @@ export class CheckContext {
   async result(promql: string): Promise<QueryResult> {
     let pending = this.memo.get(promql);
     if (!pending) {
-      pending = this.source.query(promql, this.at);
+      pending = this.source.query(promql, this.at).then((result) => {
+        for (const warning of result.warnings) this.warnings.add(warning);
+        return result;
+      });
       this.memo.set(promql, pending);
     }
     return pending;

@@ -57,4 +57,6 @@ export interface CheckRecord {
   weight: number;
   verdict: CheckVerdict;
   results: CheckResult[];
+  /** What Prometheus warned about while answering this check's queries. */
+  warnings?: string[];
 }

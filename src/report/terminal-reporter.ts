@@ -114,7 +114,8 @@ export class TerminalReporter implements Reporter {
     const why = check.results
       .filter((r) => (r.critical && r.verdict !== 'pass' && r.verdict !== 'info') || (!r.critical && r.verdict === 'fail'))
       .map((r) => `    ${paint(r.verdict === 'fail' && !r.critical ? 'advisory' : r.verdict)}: ${r.metric}: ${r.reason}`);
-    this.line(at, [head, ...(table ? [this.table(check.results)] : []), ...why].join('\n'));
+    const warned = (check.warnings ?? []).map((w) => this.c.yellow(`    ! Prometheus warned: ${w}`));
+    this.line(at, [head, ...(table ? [this.table(check.results)] : []), ...why, ...warned].join('\n'));
     if (this.spinner) this.spinner.text = `${this.stepText} · check ${progress.done}/${progress.planned}`;
   }
 

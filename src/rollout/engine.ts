@@ -282,11 +282,19 @@ export class RolloutEngine {
   private async check(stepIndex: number, weight: number, stepChecks: { done: number; planned: number }): Promise<CheckRecord> {
     const { policy } = this.opts;
     const at = new Date(this.now());
-    const { verdict, results } = await this.analyzer.check(at, weight, stepIndex).catch((err: unknown) => {
+    const { verdict, results, warnings } = await this.analyzer.check(at, weight, stepIndex).catch((err: unknown) => {
       // Without metrics the canary cannot be judged, and an unjudged canary does not keep traffic.
       throw err instanceof CanaryError ? new Halt('failed', `cannot judge the canary: ${messageOf(err)}`, err.exitCode) : err;
     });
-    const check: CheckRecord = { index: this.record.checks.length + 1, at: at.toISOString(), stepIndex, weight, verdict, results };
+    const check: CheckRecord = {
+      index: this.record.checks.length + 1,
+      at: at.toISOString(),
+      stepIndex,
+      weight,
+      verdict,
+      results,
+      ...(warnings.length > 0 && { warnings }),
+    };
     this.record.checks.push(check);
 
     this.tally(verdict);

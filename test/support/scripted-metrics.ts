@@ -24,6 +24,8 @@ export class ScriptedMetrics implements MetricsSource {
   failWith: Error | undefined;
   /** With failWith: fail only the queries this matches (all when unset). */
   failOn: RegExp | undefined;
+  /** Warnings Prometheus attaches to every answer. */
+  warnings: string[] = [];
 
   constructor(
     private readonly startMs: number,
@@ -36,7 +38,7 @@ export class ScriptedMetrics implements MetricsSource {
     const side = promql.includes('canary!=""') || /pod=~"[^"]*canary/.test(promql) ? 'canary' : 'stable';
     const m = this.scenario((at.getTime() - this.startMs) / 60_000, side);
     if (promql.startsWith('sum by (le) (increase(')) {
-      return { resultType: 'vector', samples: m.requests === null ? [] : bucketsFor(m.requests, m.p95), warnings: [] };
+      return { resultType: 'vector', samples: m.requests === null ? [] : bucketsFor(m.requests, m.p95), warnings: this.warnings };
     }
     let value: number | null;
     if (promql.includes('container_memory')) value = m.memory ?? null;
@@ -48,7 +50,7 @@ export class ScriptedMetrics implements MetricsSource {
     return {
       resultType: 'vector',
       samples: value === null ? [] : [{ labels: {}, value }],
-      warnings: [],
+      warnings: this.warnings,
     };
   }
 }

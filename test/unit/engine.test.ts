@@ -542,4 +542,11 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
       expect(outcome.exitCode).toBe(reason.exitCode);
     }
   });
+
+  it("keeps Prometheus's warnings with the check they came from", async () => {
+    const metrics = new ScriptedMetrics(START, healthy);
+    metrics.warnings = ['PromQL info: metric might not be a counter, name does not end in _total: "nginx_ingress_controller_requests"'];
+    const { record } = await run({ metrics });
+    expect(record?.checks[0]?.warnings).toEqual(metrics.warnings);
+  });
 });

@@ -19,7 +19,8 @@ describe('the Kubernetes API stays down mid-rollout', () => {
     // Two tries per call keeps the test short: giving up is what is under test, not the count.
     const policy = await world.writePolicy('short', { steps: SHORT_STEPS, attempts: 2 });
     const deploy = world.deploy([], { policy });
-    await waitFor('the first step', () => world.weight() === '10' && world.record()?.phase === 'progressing');
+    // The step is recorded before and after its weight goes up; wait for both writes to land.
+    await waitFor('the first step', () => world.weight() === '10' && world.record()?.phase === 'progressing' && world.record()?.weight === 10);
     const down = world.fake.injectFault({ kind: 'status', code: 503, times: Infinity });
 
     const run = await deploy.done;

@@ -58,7 +58,7 @@ describe('rollback by analysis', () => {
 describe('canary rollback from a second process', () => {
   it('stops a running deploy (exit 4), sets the weight to 0, says what it did, and is idempotent', async () => {
     const deploy = world.deploy();
-    await waitFor('the deploy to reach its first step', () => world.weight() === '10' && world.record()?.phase === 'progressing');
+    await waitFor('the deploy to reach its first step', () => world.weight() === '10' && world.record()?.phase === 'progressing' && world.record()?.weight === 10);
 
     const rollback = await world.run(ROLLBACK);
     expect(rollback.stderr).toBe('');

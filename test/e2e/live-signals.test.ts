@@ -15,7 +15,7 @@ afterAll(async () => {
 });
 beforeEach(() => world.reset());
 
-const atFirstStep = () => world.weight() === '10' && world.record()?.phase === 'progressing';
+const atFirstStep = () => world.weight() === '10' && world.record()?.phase === 'progressing' && world.record()?.weight === 10;
 
 describe('SIGTERM during a live rollout', () => {
   it('sends the canary to 0%, records "aborted: cancelled" and exits 4', async () => {

@@ -17,40 +17,16 @@
 import { invalidInput } from '../../errors.js';
 import { confidenceWords, evidenceOriginWords, marginWords, moreRequestsWords, percent, plural, points, ratioWords } from './explain.js';
 import { createProportionTest, type ProportionAssessment } from './proportion-test.js';
-import type { ErrorRateWindow, SequentialDecision, SequentialJudge } from './types.js';
+import { SHARED_DEFAULTS, sharedSettings, type ErrorRateWindow, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
-export interface ErrorRateJudgeConfig {
+export interface ErrorRateJudgeConfig extends SharedJudgeConfig {
   /** Absolute margin over stable's error rate (fraction); default 0.03. */
   margin?: number;
   /** Absolute cap on the canary's error rate (fraction); default 0.05; null for none. */
   cap?: number | null;
-  /** P(rolling back a canary no worse than stable), over the whole rollout; default 0.01. */
-  alpha?: number;
-  /** P(passing a canary worse by the margin); default 0.05. */
-  beta?: number;
-  /** Canary requests a step needs before it may pass; default 30. */
-  minRequests?: number;
-  /** Steps in the rollout (half the change-point weight sits on their starts); default 3. */
-  plannedSteps?: number;
-  /** Checks in the rollout when every step advances on time (horizon of the per-check weights); default 40. */
-  plannedChecks?: number;
-  /** Prior squared coefficient of variation of per-minute error rates; default 0.04 (±20%). */
-  dispersionPrior?: number;
 }
 
-export const ERROR_RATE_DEFAULTS = {
-  margin: 0.03,
-  cap: 0.05,
-  alpha: 0.01,
-  beta: 0.05,
-  minRequests: 30,
-  plannedSteps: 3,
-  plannedChecks: 40,
-  dispersionPrior: 0.1,
-} as const;
-
-/** Where the reported confidence sequence is tightest, in units of error-count variance. */
-const RHO = 2;
+export const ERROR_RATE_DEFAULTS = { ...SHARED_DEFAULTS, margin: 0.03, cap: 0.05 } as const;
 
 export function createErrorRateJudge(config: ErrorRateJudgeConfig = {}): SequentialJudge<ErrorRateWindow> {
   const margin = config.margin ?? ERROR_RATE_DEFAULTS.margin;
@@ -68,11 +44,7 @@ export function createErrorRateJudge(config: ErrorRateJudgeConfig = {}): Sequent
     margin: () => margin,
     // The cap test's alternative sits half the cap above it (7.5% for a 5% cap).
     ...(cap === null ? {} : { cap, capMargin: cap / 2 }),
-    minRequests: config.minRequests ?? ERROR_RATE_DEFAULTS.minRequests,
-    plannedSteps: config.plannedSteps ?? ERROR_RATE_DEFAULTS.plannedSteps,
-    plannedChecks: config.plannedChecks ?? ERROR_RATE_DEFAULTS.plannedChecks,
-    dispersionPrior: config.dispersionPrior ?? ERROR_RATE_DEFAULTS.dispersionPrior,
-    rho: RHO,
+    ...sharedSettings(config),
   });
 
   return {

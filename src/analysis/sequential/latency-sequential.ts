@@ -15,9 +15,9 @@ import { createProportionTest, type ProportionAssessment } from './proportion-te
 import { toDecision } from './binomial-sequential.js';
 import { confidenceWords, evidenceOriginWords, moreRequestsWords, percent, plural, ratioWords } from './explain.js';
 import { countSlowerThan, histogramQuantile, nearestBoundary, normalizeBuckets, totalCount, type Bucket } from './histogram.js';
-import type { SequentialDecision, SequentialJudge } from './types.js';
+import { SHARED_DEFAULTS, sharedSettings, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
-export interface LatencyJudgeConfig {
+export interface LatencyJudgeConfig extends SharedJudgeConfig {
   /** Seconds; requests slower than the bucket boundary nearest to it are "slow". */
   threshold: number;
   /** Canary slow fraction may not exceed this multiple of stable's; default 1.5. */
@@ -28,12 +28,6 @@ export interface LatencyJudgeConfig {
   limit?: number;
   /** Quantile for the limit and for the reported P95; default 0.95. */
   quantile?: number;
-  alpha?: number;
-  beta?: number;
-  minRequests?: number;
-  plannedSteps?: number;
-  plannedChecks?: number;
-  dispersionPrior?: number;
 }
 
 export interface LatencyWindow {
@@ -52,19 +46,7 @@ export interface LatencyDecision extends SequentialDecision {
   stableQuantile: number;
 }
 
-export const LATENCY_DEFAULTS = {
-  ratio: 1.5,
-  floor: 0.01,
-  quantile: 0.95,
-  alpha: 0.01,
-  beta: 0.05,
-  minRequests: 30,
-  plannedSteps: 3,
-  plannedChecks: 40,
-  dispersionPrior: 0.1,
-} as const;
-
-const RHO = 2;
+export const LATENCY_DEFAULTS = { ...SHARED_DEFAULTS, ratio: 1.5, floor: 0.01, quantile: 0.95 } as const;
 
 export function createLatencyJudge(config: LatencyJudgeConfig): SequentialJudge<LatencyWindow, LatencyDecision> {
   if (!(typeof config.threshold === 'number' && config.threshold > 0 && Number.isFinite(config.threshold))) {
@@ -83,11 +65,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig): SequentialJudge<
     beta,
     margin: (stableSlow) => Math.max((ratio - 1) * stableSlow, floor),
     ...(cap === undefined ? {} : { cap, capMargin: Math.max(floor, cap / 2) }),
-    minRequests: config.minRequests ?? LATENCY_DEFAULTS.minRequests,
-    plannedSteps: config.plannedSteps ?? LATENCY_DEFAULTS.plannedSteps,
-    plannedChecks: config.plannedChecks ?? LATENCY_DEFAULTS.plannedChecks,
-    dispersionPrior: config.dispersionPrior ?? LATENCY_DEFAULTS.dispersionPrior,
-    rho: RHO,
+    ...sharedSettings(config),
   });
 
   let threshold = Number.NaN;

@@ -46,6 +46,45 @@ export interface ErrorRateWindow {
   startedAt?: Date;
 }
 
+/** Settings both sequential judges share. */
+export interface SharedJudgeConfig {
+  /** P(rolling back a canary no worse than stable), over the whole rollout; default 0.01. */
+  alpha?: number;
+  /** P(passing a canary worse by the margin); default 0.05. */
+  beta?: number;
+  /** Canary requests a step needs before it may pass; default 30. */
+  minRequests?: number;
+  /** Steps in the rollout (half the change-point weight sits on their starts); default 3. */
+  plannedSteps?: number;
+  /** Checks in the rollout when every step advances on time (horizon of the per-check weights); default 40. */
+  plannedChecks?: number;
+  /** Prior squared coefficient of variation of per-minute rates; default 0.1 (about ±30%). */
+  dispersionPrior?: number;
+}
+
+export const SHARED_DEFAULTS = {
+  alpha: 0.01,
+  beta: 0.05,
+  minRequests: 30,
+  plannedSteps: 3,
+  plannedChecks: 40,
+  dispersionPrior: 0.1,
+} as const;
+
+/** Where the reported confidence sequence is tightest, in units of count variance. */
+export const RHO = 2;
+
+/** The shared settings with their defaults, as createProportionTest takes them. */
+export function sharedSettings(config: SharedJudgeConfig) {
+  return {
+    minRequests: config.minRequests ?? SHARED_DEFAULTS.minRequests,
+    plannedSteps: config.plannedSteps ?? SHARED_DEFAULTS.plannedSteps,
+    plannedChecks: config.plannedChecks ?? SHARED_DEFAULTS.plannedChecks,
+    dispersionPrior: config.dispersionPrior ?? SHARED_DEFAULTS.dispersionPrior,
+    rho: RHO,
+  };
+}
+
 export interface SequentialJudge<W, D extends SequentialDecision = SequentialDecision> {
   observe(window: W): D;
 }

@@ -196,6 +196,20 @@ export class RecordingSource implements MetricsSource {
   }
 }
 
+/**
+ * The metrics source for a run against live Prometheus: the client itself, or, with `--record
+ * FILE`, a recorder in front of it whose `save()` writes the file (call it however the run ends).
+ */
+export function maybeRecording(
+  raw: RawQuerier & MetricsSource,
+  path: string | undefined,
+  meta: Omit<RecordingMeta, 'prometheus'>,
+): { source: MetricsSource; save(): void } {
+  if (path === undefined) return { source: raw, save: () => undefined };
+  const recorder = new RecordingSource(raw, meta);
+  return { source: recorder, save: () => writeRecording(path, recorder.recording()) };
+}
+
 /** Answers queries from a recording, through the same parsing as live answers. */
 export class ReplaySource implements MetricsSource {
   readonly meta: RecordingMeta;

@@ -1,5 +1,5 @@
 import { prometheusClientFromSettings } from '../analysis/prometheus-client.js';
-import { RecordingSource, writeRecording } from '../analysis/recording.js';
+import { maybeRecording } from '../analysis/recording.js';
 import { loadPolicy } from '../policy/loader.js';
 import { VirtualClock } from '../rollout/clock.js';
 import { makeReporter, parseImage, parseNamespace, parseOutput, parseTargetName, parseTime, startedBy } from './common.js';
@@ -31,15 +31,13 @@ export async function backtestCommand(name: string, flags: BacktestFlags): Promi
   const image = flags.image === undefined ? 'backtest' : parseImage(flags.image);
   const policy = loadPolicy(flags.policy);
   const client = prometheusClientFromSettings(policy.prometheus, flags.prometheus);
-  const recorder = flags.record
-    ? new RecordingSource(client, {
-        target,
-        namespace,
-        startedAt: new Date(from).toISOString(),
-        policy: policy.name,
-        ...(flags.description !== undefined && { description: flags.description }),
-      })
-    : undefined;
+  const recording = maybeRecording(client, flags.record, {
+    target,
+    namespace,
+    startedAt: new Date(from).toISOString(),
+    policy: policy.name,
+    ...(flags.description !== undefined && { description: flags.description }),
+  });
 
   const reporter = makeReporter(format, Boolean(flags.verbose));
   try {
@@ -49,7 +47,7 @@ export async function backtestCommand(name: string, flags: BacktestFlags): Promi
       namespace,
       image,
       startedBy: startedBy(),
-      metrics: recorder ?? client,
+      metrics: recording.source,
       clock: new VirtualClock(from),
       reporter,
       narrateWrites: false,
@@ -58,6 +56,6 @@ export async function backtestCommand(name: string, flags: BacktestFlags): Promi
   } finally {
     await reporter.close?.();
     client.close();
-    if (recorder && flags.record) writeRecording(flags.record, recorder.recording());
+    recording.save();
   }
 }

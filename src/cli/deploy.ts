@@ -1,4 +1,4 @@
-import { ReplaySource, RecordingSource, writeRecording } from '../analysis/recording.js';
+import { maybeRecording, ReplaySource } from '../analysis/recording.js';
 import { prometheusClientFromSettings, type PrometheusClient } from '../analysis/prometheus-client.js';
 import type { MetricsSource } from '../analysis/types.js';
 import { invalidInput } from '../errors.js';
@@ -84,7 +84,7 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
 
   let metrics: MetricsSource;
   let clock: Clock;
-  let recorder: RecordingSource | undefined;
+  let save: () => void = () => undefined;
   let client: PrometheusClient | undefined;
   if (flags.replay) {
     const replay = ReplaySource.fromFile(flags.replay);
@@ -98,10 +98,9 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
   } else if (flags.prometheus || policy.prometheus.url) {
     client = prometheusClientFromSettings(policy.prometheus, flags.prometheus);
     clock = systemClock;
-    recorder = flags.record
-      ? new RecordingSource(client, { target, namespace, startedAt: new Date(clock.now()).toISOString(), policy: policy.name })
-      : undefined;
-    metrics = recorder ?? client;
+    const recording = maybeRecording(client, flags.record, { target, namespace, startedAt: new Date(clock.now()).toISOString(), policy: policy.name });
+    metrics = recording.source;
+    save = recording.save;
   } else {
     throw invalidInput('--dry-run: expected a metrics source: --replay FILE (a recording) or --prometheus URL');
   }
@@ -129,6 +128,6 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
   } finally {
     await reporter.close?.();
     client?.close();
-    if (recorder && flags.record) writeRecording(flags.record, recorder.recording());
+    save();
   }
 }

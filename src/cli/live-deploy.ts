@@ -1,7 +1,7 @@
 import { CheckContext } from '../analysis/check-context.js';
 import { prometheusClientFromSettings, type PrometheusClient } from '../analysis/prometheus-client.js';
 import type { QueryTarget } from '../analysis/promql-template.js';
-import { RecordingSource, writeRecording } from '../analysis/recording.js';
+import { maybeRecording } from '../analysis/recording.js';
 import type { MetricsSource } from '../analysis/types.js';
 import { CanaryError, invalidInput } from '../errors.js';
 import { ConfigMapStateStore } from '../k8s/configmap-state-store.js';
@@ -147,10 +147,7 @@ async function deployWith(
     }
     lease.startRenewing();
 
-    const recorder = opts.record
-      ? new RecordingSource(client, { target: opts.target, namespace, startedAt: new Date().toISOString(), policy: opts.policy.name })
-      : undefined;
-    const metrics: MetricsSource = recorder ?? client;
+    const recording = maybeRecording(client, opts.record, { target: opts.target, namespace, startedAt: new Date().toISOString(), policy: opts.policy.name });
     const signals = [opts.signal, lost.signal].filter((s): s is AbortSignal => s !== undefined);
     const signal = AbortSignal.any(signals);
     const events = new KubeEventsReporter(conn.kc, namespace, names.stableDeployment);
@@ -175,7 +172,7 @@ async function deployWith(
           retry,
           signal,
         }),
-        metrics,
+        metrics: recording.source,
         state,
         incidents: opts.incidents,
       },
@@ -190,7 +187,7 @@ async function deployWith(
       return outcome.exitCode;
     } finally {
       off();
-      if (recorder && opts.record) writeRecording(opts.record, recorder.recording());
+      recording.save();
       // Events still in flight would be lost when the process exits.
       await events.close();
     }

@@ -20,6 +20,8 @@ export interface Scored {
   advancedAboveCap: number;
   /** Step advances the record still held checks around (the record may be bounded). */
   advancesInspected: number;
+  /** Caps that could not be checked at an advance: no estimate in the cap's unit before it. */
+  capsUnseen: number;
 }
 
 const MINUTE_MS = 60_000;
@@ -34,9 +36,19 @@ function endingOf(run: BacktestRun): Ending {
   return 'rolled back: other';
 }
 
-function caps(policy: Policy): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const m of policy.analysis.metrics) if (m.critical && m.max !== undefined && m.type !== 'query') out.set(m.name, m.max);
+interface Cap {
+  max: number;
+  /** The unit a result's canary value must be in to be compared with the cap. */
+  unit: 'ratio' | 'seconds';
+}
+
+function caps(policy: Policy): Map<string, Cap> {
+  const out = new Map<string, Cap>();
+  for (const m of policy.analysis.metrics) {
+    if (!m.critical || m.max === undefined) continue;
+    if (m.type === 'error-rate') out.set(m.name, { max: m.max, unit: 'ratio' });
+    if (m.type === 'latency') out.set(m.name, { max: m.max, unit: 'seconds' });
+  }
   return out;
 }
 
@@ -58,18 +70,23 @@ export function score(spec: RolloutSpec, run: BacktestRun, policy: Policy): Scor
   const checks = [...(run.record?.checks ?? [])].sort((a, b) => a.index - b.index);
   let advancedAboveCap = 0;
   let advancesInspected = 0;
+  let capsUnseen = 0;
   for (let i = 1; i < checks.length; i++) {
     const before = checks[i - 1];
     const after = checks[i];
     if (!before || !after || after.weight <= before.weight || after.index !== before.index + 1) continue;
     advancesInspected++;
-    const above = before.results.some((r) => {
-      const cap = limits.get(r.metric);
-      return r.critical && cap !== undefined && r.canary !== null && r.canary > cap;
-    });
+    let above = false;
+    for (const [metric, cap] of limits) {
+      // A judge may report a metric as something other than its capped estimate (the sequential
+      // latency judge reports the share of slow requests): then this cap cannot be checked here.
+      const result = before.results.find((r) => r.metric === metric && r.unit === cap.unit);
+      if (!result) capsUnseen++;
+      else if (result.canary !== null && result.canary > cap.max) above = true;
+    }
     if (above) advancedAboveCap++;
   }
-  return { spec, run, ending, correct, checksAfterOnset, rolledBackBeforeOnset, advancedAboveCap, advancesInspected };
+  return { spec, run, ending, correct, checksAfterOnset, rolledBackBeforeOnset, advancedAboveCap, advancesInspected, capsUnseen };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -146,8 +163,9 @@ export function report(policyLabel: string, scored: readonly Scored[], seconds: 
   const median = quantile(bigDetect, 0.5);
   target(median !== null && median <= 2, `…median ≤ 2 checks after onset at ≥ 10 rps: median ${median ?? '—'}, p90 ${quantile(bigDetect, 0.9) ?? '—'} (n=${bigDetect.length})`);
   const advances = scored.reduce((a, s) => a + s.advancesInspected, 0);
+  const unseen = scored.reduce((a, s) => a + s.capsUnseen, 0);
   const aboveCap = scored.filter((s) => s.advancedAboveCap > 0);
-  target(aboveCap.length === 0, `no step advanced while the canary's estimate was above a cap: ${aboveCap.length} rollouts did (${advances} advances inspected)${aboveCap.length ? `: ${aboveCap.slice(0, 8).map((s) => `${s.spec.id} ${s.spec.kind}`).join(', ')}` : ''}`);
+  target(aboveCap.length === 0 && unseen === 0, `no step advanced while the canary's estimate was above a cap: ${aboveCap.length} rollouts did (${advances} advances inspected${unseen ? `; ${unseen} times a capped metric had no estimate in the cap's unit before the advance` : ''})${aboveCap.length ? `: ${aboveCap.slice(0, 8).map((s) => `${s.spec.id} ${s.spec.kind}`).join(', ')}` : ''}`);
   const slow = scored.filter((s) => canaryAboveTwoSeconds(s.spec));
   const slowRolled = slow.filter((s) => s.run.code === 3).length;
   target(slow.length > 0 && slowRolled === slow.length, `every canary with P95 above 2 s rolled back: ${slowRolled}/${slow.length}`);

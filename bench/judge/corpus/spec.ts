@@ -137,7 +137,7 @@ export interface CorpusSize {
   dead: number;
 }
 
-export const FULL_SIZE: CorpusSize = { equalHigh: 120, equalLow: 30, perOnsetHigh: 3, perKindLow: 6, slowStable: 6, dead: 3 };
+export const FULL_SIZE: CorpusSize = { equalHigh: 100, equalLow: 20, perOnsetHigh: 3, perKindLow: 3, slowStable: 6, dead: 3 };
 export const QUICK_SIZE: CorpusSize = { equalHigh: 20, equalLow: 6, perOnsetHigh: 1, perKindLow: 1, slowStable: 2, dead: 1 };
 
 function side(rng: Rng, errorRate: number, p95: number): SideModel {

@@ -136,10 +136,12 @@ export function report(policyLabel: string, scored: readonly Scored[], seconds: 
   const falseByBreach = falseRollbacks.filter((s) => s.ending === 'rolled back: breach');
   const misses = scored.filter((s) => s.spec.expected === 'rollback' && s.run.code !== 3);
   lines.push(`  right: ${right}/${withOutcome.length} (${pct(right, withOutcome.length)}; "+3pt" left out: either outcome is right)`);
+  const named = (list: readonly Scored[], what: (s: Scored) => string) =>
+    list.length ? `: ${list.slice(0, 12).map((s) => `${s.spec.id} ${s.spec.kind}${s.spec.band === 'low' ? ' <10rps' : ''}${what(s)}`).join(', ')}${list.length > 12 ? `, and ${list.length - 12} more (--json FILE lists them all)` : ''}` : '';
   lines.push(
-    `  false rollbacks: ${falseRollbacks.length} (${falseByBreach.length} on a breach, ${falseRollbacks.length - falseByBreach.length} for lack of evidence)${falseRollbacks.length ? `: ${falseRollbacks.map((s) => `${s.spec.id} ${s.spec.kind}${s.spec.band === 'low' ? ' <10rps' : ''}`).join(', ')}` : ''}`,
+    `  false rollbacks: ${falseRollbacks.length} (${falseByBreach.length} on a breach, ${falseRollbacks.length - falseByBreach.length} for lack of evidence; ${falseRollbacks.filter((s) => s.rolledBackBeforeOnset).length} of them regressions rolled back before their onset)${named(falseRollbacks, (s) => (s.rolledBackBeforeOnset ? ' (before onset)' : ''))}`,
   );
-  lines.push(`  misses (regression not rolled back): ${misses.length}${misses.length ? `: ${misses.map((s) => `${s.spec.id} ${s.spec.kind} (${s.ending})`).join(', ')}` : ''}`);
+  lines.push(`  misses (regression not rolled back): ${misses.length}${named(misses, (s) => ` (${s.ending})`)}`);
   const plus3 = scored.filter((s) => s.spec.kind === 'error +3pt');
   if (plus3.length) lines.push(`  +3pt (at the margin, report only): ${plus3.filter((s) => s.run.code === 0).length} promoted, ${plus3.filter((s) => s.run.code === 3).length} rolled back of ${plus3.length}`);
   const unexpected = scored.filter((s) => s.ending === 'other');

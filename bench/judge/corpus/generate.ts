@@ -44,7 +44,7 @@ export interface Row {
   sum: number;
 }
 
-/** What was generated, per 30 s interval and side, summed over the controller pods. */
+/** What one controller pod served a side, per 30 s interval (reported by its next scrape). */
 export interface Truth {
   requests: Float64Array;
   errors: Float64Array;
@@ -55,7 +55,8 @@ export interface Truth {
 export interface GeneratedRollout {
   spec: RolloutSpec;
   rows: Row[];
-  truth: Record<SideName, Truth>;
+  /** Per side, per controller pod. */
+  truth: Record<SideName, [Truth, Truth]>;
 }
 
 function bucketProbabilities(mu: number, sigma: number): number[] {
@@ -109,7 +110,7 @@ export function generateRollout(spec: RolloutSpec): GeneratedRollout {
     }
     return s;
   };
-  const truth: Record<SideName, Truth> = { stable: emptyTruth(), canary: emptyTruth() };
+  const truth: Record<SideName, [Truth, Truth]> = { stable: [emptyTruth(), emptyTruth()], canary: [emptyTruth(), emptyTruth()] };
   const rows: Row[] = [];
   let restarted = false;
 
@@ -156,7 +157,7 @@ export function generateRollout(spec: RolloutSpec): GeneratedRollout {
                 { status: '500' as const, count: errors, mu: s.mu, sigma: s.model.sigma },
               ];
             })();
-        const tr = truth[name];
+        const tr = truth[name][pod];
         for (const part of parts) {
           if (part.count <= 0) continue;
           const counts = rng.multinomial(part.count, bucketProbabilities(part.mu, part.sigma));

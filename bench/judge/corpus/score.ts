@@ -5,7 +5,7 @@ import { KINDS, type Kind, type RolloutSpec, trueP95 } from './spec.js';
 // Scores each backtest against what its rollout was generated to be, and checks the issue's
 // targets. Only the command's own output is read: exit code, outcome, and the record's checks.
 
-export type Ending = 'promoted' | 'rolled back: breach' | 'rolled back: inconclusive' | 'rolled back: other' | 'exit 2' | 'other';
+export type Ending = 'promoted' | 'rolled back: breach' | 'rolled back: inconclusive' | 'rolled back: held' | 'exit 2' | 'other';
 
 export interface Scored {
   spec: RolloutSpec;
@@ -33,7 +33,7 @@ function endingOf(run: BacktestRun): Ending {
   const last = run.record?.checks.at(-1)?.verdict;
   if (last === 'fail') return 'rolled back: breach';
   if (last === 'inconclusive') return 'rolled back: inconclusive';
-  return 'rolled back: other';
+  return 'rolled back: held';
 }
 
 interface Cap {
@@ -115,7 +115,7 @@ export function report(policyLabel: string, scored: readonly Scored[], seconds: 
   const lines: string[] = [];
   lines.push(`${policyLabel}: ${scored.length} backtests in ${seconds.toFixed(0)} s`);
   lines.push(
-    `  ${pad('kind', 26)}${pad('rps', 6)}${lpad('n', 4)}${lpad('right', 8)}${lpad('promoted', 10)}${lpad('rb:breach', 11)}${lpad('rb:inconcl', 12)}${lpad('rb:other', 10)}${lpad('exit 2', 8)}${lpad('other', 7)}   checks to detect (median / p90)`,
+    `  ${pad('kind', 26)}${pad('rps', 6)}${lpad('n', 4)}${lpad('right', 8)}${lpad('promoted', 10)}${lpad('rb:breach', 11)}${lpad('rb:inconcl', 12)}${lpad('rb:held', 10)}${lpad('exit 2', 8)}${lpad('other', 7)}   checks to detect (median / p90)`,
   );
   for (const kind of KINDS) {
     for (const band of ['high', 'low'] as const) {
@@ -126,7 +126,7 @@ export function report(policyLabel: string, scored: readonly Scored[], seconds: 
       const early = rows.filter((r) => r.rolledBackBeforeOnset).length;
       const detection = detect.length ? `${quantile(detect, 0.5)} / ${quantile(detect, 0.9)}  (n=${detect.length}${early ? `, ${early} before onset` : ''})` : early ? `${early} before onset` : '';
       lines.push(
-        `  ${pad(kind, 26)}${pad(band === 'high' ? '≥10' : '<10', 6)}${lpad(rows.length, 4)}${lpad(pct(rows.filter((r) => r.correct).length, rows.length), 8)}${lpad(count('promoted'), 10)}${lpad(count('rolled back: breach'), 11)}${lpad(count('rolled back: inconclusive'), 12)}${lpad(count('rolled back: other'), 10)}${lpad(count('exit 2'), 8)}${lpad(count('other'), 7)}   ${detection}`,
+        `  ${pad(kind, 26)}${pad(band === 'high' ? '≥10' : '<10', 6)}${lpad(rows.length, 4)}${lpad(pct(rows.filter((r) => r.correct).length, rows.length), 8)}${lpad(count('promoted'), 10)}${lpad(count('rolled back: breach'), 11)}${lpad(count('rolled back: inconclusive'), 12)}${lpad(count('rolled back: held'), 10)}${lpad(count('exit 2'), 8)}${lpad(count('other'), 7)}   ${detection}`,
       );
     }
   }

@@ -75,9 +75,9 @@ export const systemLeaseClock: LeaseClock = {
   sleep: (ms, signal) =>
     new Promise<void>((resolve) => {
       if (signal?.aborted) return resolve();
+      // Not unref'd: a --resume waiting for a dead deploy's lease has nothing else keeping the
+      // process alive; the renewal loop's sleeps end when release() aborts them.
       const timer = setTimeout(done, ms);
-      // A renewal loop must never be what keeps the process alive.
-      timer.unref();
       function done() {
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);
@@ -112,6 +112,19 @@ export class LeaseTakenError extends CanaryError {
   ) {
     super('taken-over', message);
     this.name = 'LeaseTakenError';
+  }
+}
+
+/** Another identity holds the lease (exit 2): who, and when it last renewed by its own clock. */
+export class LeaseHeldError extends CanaryError {
+  constructor(
+    message: string,
+    readonly holder: string,
+    readonly renewTime: string,
+    readonly durationSeconds: number,
+  ) {
+    super('invalid-input', message);
+    this.name = 'LeaseHeldError';
   }
 }
 
@@ -235,13 +248,15 @@ export class RolloutLease {
     return at - this.observed.at;
   }
 
-  private refusal(lease: V1Lease, why: string): CanaryError {
+  private refusal(lease: V1Lease, why: string): LeaseHeldError {
     const { target, namespace } = this.opts;
     const info = infoOf(lease, this.clock.now());
     const renewed = info.renewTime ? `last renewed at ${info.renewTime} by its own clock` : 'never renewed';
-    return new CanaryError(
-      'invalid-input',
+    return new LeaseHeldError(
       `a rollout of ${target} is already running: the lease is held by ${info.holder} (${renewed})${why}; wait for it to finish, or stop it with canary rollback ${target} -n ${namespace}`,
+      info.holder,
+      renewed,
+      lease.spec?.leaseDurationSeconds ?? this.duration,
     );
   }
 

@@ -293,8 +293,11 @@ export class RolloutLease {
     throw new CanaryError('unexpected', `the Lease ${this.ref} kept changing while this deploy tried to take it`);
   }
 
-  /** Watches a held lease; returns it once seen unchanged for its whole duration, refuses when its holder renews it. */
-  private async waitUntilExpired(first: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
+  /**
+   * Watches a held lease; returns it once seen unchanged for its whole duration (or released, or
+   * undefined once deleted: then it is created afresh), and refuses when its holder renews it.
+   */
+  private async waitUntilExpired(first: V1Lease, signal?: AbortSignal): Promise<V1Lease | undefined> {
     const durationMs = (first.spec?.leaseDurationSeconds ?? this.duration) * 1000;
     let lease = first;
     let unchanged = this.observe(lease);
@@ -302,7 +305,7 @@ export class RolloutLease {
       await this.clock.sleep(Math.min(this.retryPeriodMs, durationMs - unchanged), signal);
       if (signal?.aborted) throw new CanaryError('invalid-input', `stopped while waiting for the Lease ${this.ref} to expire; nothing was changed`);
       const next = await this.read();
-      if (!next || (next.spec?.holderIdentity ?? '') === '') return next ?? lease;
+      if (!next || (next.spec?.holderIdentity ?? '') === '') return next;
       const before = this.observed;
       unchanged = this.observe(next);
       if (before && this.observed !== before) {

@@ -119,6 +119,14 @@ describe('RolloutLease', () => {
     expect(takenAt! - start).toBeGreaterThanOrEqual(60_000);
   });
 
+  it('--resume creates the lease afresh when its holder releases it while it waits', async () => {
+    writeLease('ci-run-1', '2025-01-01T12:00:00.000000Z');
+    clock.onSleep = () => fake.remove('Lease', 'shop', 'checkout-canary');
+    await lease('ci-run-2').acquire({ waitForExpiry: true });
+    expect(spec().holderIdentity).toBe('ci-run-2');
+    expect(fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/leases')).map((r) => r.status)).toEqual([201]);
+  });
+
   it('of two processes taking over the same dead lease, exactly one wins', async () => {
     writeLease('ci-run-1', '2025-01-01T12:00:00.000000Z');
     const results = await Promise.allSettled([lease('a').acquire({ waitForExpiry: true }), lease('b').acquire({ waitForExpiry: true }), lease('c').acquire({ waitForExpiry: true })]);

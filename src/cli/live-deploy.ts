@@ -164,7 +164,11 @@ async function deployWith(
   });
   // A --resume follows a deploy that died: its lease is taken once seen unrenewed for a lease duration.
   try {
-    await lease.acquire({ waitForExpiry: opts.resume, ...(opts.signal && { signal: opts.signal }) });
+    await lease.acquire({
+      waitForExpiry: opts.resume,
+      ...(opts.signal && { signal: opts.signal }),
+      onWait: (message) => opts.reporter.emit({ type: 'log', at: Date.now(), level: 'info', message }),
+    });
   } catch (err) {
     throw err instanceof LeaseHeldError && !opts.resume ? await heldLeaseRefusal(err, state, opts, namespace) : err;
   }

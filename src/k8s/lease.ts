@@ -265,13 +265,17 @@ export class RolloutLease {
    * refused at once, unless `waitForExpiry` (a `--resume` after a deploy died): then it is watched
    * for up to one of its lease durations, and taken only if nobody renewed it in that time.
    */
-  async acquire(opts: { waitForExpiry?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+  async acquire(opts: { waitForExpiry?: boolean; signal?: AbortSignal; onWait?: (message: string) => void } = {}): Promise<void> {
     const { namespace } = this.opts;
     let wait = opts.waitForExpiry === true;
     for (let attempt = 1; attempt <= 5; attempt += 1) {
       let current = await this.read();
       if (current && (current.spec?.holderIdentity ?? '') !== '') {
         if (!wait) throw this.refusal(current, '');
+        const seconds = current.spec?.leaseDurationSeconds ?? this.duration;
+        opts.onWait?.(
+          `the Lease ${this.ref} is held by ${current.spec?.holderIdentity}: waiting up to ${formatDuration(seconds * 1000)} to see whether it is still renewed before taking it over`,
+        );
         current = await this.waitUntilExpired(current, opts.signal);
       }
       this.version = null;

@@ -16,7 +16,10 @@ beforeEach(() => world.reset());
 
 describe('the lease', () => {
   it('refuses a second deploy while one runs, naming the holder, and the second writes nothing', async () => {
-    const first = world.deploy();
+    // A first step far longer than the second CLI can take to start, even on a loaded machine: the
+    // first deploy still holds the lease when the second looks (it is stopped with SIGTERM below).
+    const long = await world.writePolicy('long-first-step', { steps: [{ weight: 10, duration: '10m' }] });
+    const first = world.deploy([], { policy: long });
     await waitFor('the first deploy to hold the lease and route traffic', () => world.fake.get('Lease', NAMESPACE, LEASE) !== undefined && world.weight() === '10');
 
     // The second deploy runs on another machine (another CI run), whose requests the fake can tell apart.
@@ -80,6 +83,8 @@ describe('a deploy killed mid-step', () => {
     const resumed = await world.deploy(['--resume'], { env: { GITHUB_RUN_ID: '4243', GITHUB_RUN_ATTEMPT: '2' } }).done;
     expect(resumed.stderr).toBe('');
     expect(resumed.code).toBe(0);
+    // The dead deploy's Lease is still there: --resume says it waits to see it unrenewed for its duration.
+    expect(resumed.stdout).toMatch(/the Lease shop\/checkout-canary is held by run 4242 attempt 1 on \S+ pid \d+ #[0-9a-f]{6}: waiting up to 10s to see whether it is still renewed before taking it over/);
     expect(resumed.stdout).toContain(`resuming rollout ${before?.id} from phase progressing, step 2 at 25%`);
     expect(resumed.stdout).toContain('PROMOTED');
 

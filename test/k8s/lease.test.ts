@@ -113,7 +113,9 @@ describe('RolloutLease', () => {
     const start = clock.mono;
     let takenAt: number | undefined;
     fake.injectFault({ kind: 'before', method: 'PUT', pathPattern: '/leases/checkout-canary', run: () => (takenAt = clock.mono) });
-    await lease('ci-run-2').acquire({ waitForExpiry: true });
+    const said: string[] = [];
+    await lease('ci-run-2').acquire({ waitForExpiry: true, onWait: (m) => said.push(m) });
+    expect(said).toEqual(['the Lease shop/checkout-canary is held by ci-run-1: waiting up to 1m to see whether it is still renewed before taking it over']);
     expect(spec().holderIdentity).toBe('ci-run-2');
     expect(spec().leaseTransitions).toBe(1);
     expect(takenAt! - start).toBeGreaterThanOrEqual(60_000);

@@ -238,13 +238,16 @@ async function loop<T>(run: (attempt: AttemptContext) => Promise<T>, options: Re
     if (left <= 0) throw reached();
     made = n;
     const timeoutMs = Math.min(options.attemptTimeoutMs ?? Number.POSITIVE_INFINITY, left);
+    const timeoutError = options.timeoutError ?? ((ms: number) => new AttemptTimeoutError(ms));
+    const started = clock.now();
     try {
-      const value = await attempt(run, { number: n, timeoutMs, deadline }, caller, options.timeoutError ?? ((ms) => new AttemptTimeoutError(ms)));
+      const value = await attempt(run, { number: n, timeoutMs, deadline }, caller, timeoutError);
       return { value, attempts: n };
     } catch (err) {
       if (err instanceof Stopped) {
         if (err.by === 'caller') throw cancelled();
-        last = new Error(`no answer before ${deadline.limit} was reached`);
+        // Cut short by the deadline: to the operator that is an attempt that got no answer in time.
+        last = timeoutError(Math.max(0, Math.round(clock.now() - started)));
         throw reached();
       }
       last = err;

@@ -82,6 +82,8 @@ export interface AnalysisSettings {
 export interface KubernetesSettings {
   attempts: number;
   timeoutMs: number;
+  /** Overall deadline of one API call, all attempts and waits included. */
+  deadlineMs: number;
   leaseDurationMs: number;
   readyTimeoutMs: number;
   pollIntervalMs: number;

@@ -159,6 +159,8 @@ export class RetryError extends Error {
     readonly attempts: number,
     readonly last: unknown,
     readonly why: string,
+    /** The last attempt was still running when the deadline passed, and was stopped. */
+    readonly cutShort = false,
   ) {
     super(`${messageOf(last)} (${why})`);
     this.name = 'RetryError';
@@ -230,7 +232,7 @@ async function loop<T>(run: (attempt: AttemptContext) => Promise<T>, options: Re
   let last: unknown = new Error('no attempt was made');
   let made = 0;
   const cancelled = () => new RetryError('aborted', made, last, made ? `cancelled after ${plural(made)}` : 'cancelled before the first attempt');
-  const reached = () => new RetryError('deadline', made, last, `gave up after ${plural(made)}: ${deadline.limit} was reached`);
+  const reached = (cutShort = false) => new RetryError('deadline', made, last, `gave up after ${plural(made)}: ${deadline.limit} was reached`, cutShort);
 
   for (let n = 1; n <= maxAttempts; n += 1) {
     if (caller?.aborted) throw cancelled();
@@ -248,7 +250,7 @@ async function loop<T>(run: (attempt: AttemptContext) => Promise<T>, options: Re
         if (err.by === 'caller') throw cancelled();
         // Cut short by the deadline: to the operator that is an attempt that got no answer in time.
         last = timeoutError(Math.max(0, Math.round(clock.now() - started)));
-        throw reached();
+        throw reached(true);
       }
       last = err;
     }

@@ -257,6 +257,7 @@ function resolve(file: PolicyFile, source: string): Policy {
       ...(p.url !== undefined && { url: p.url }),
       timeoutMs: p.timeout ?? 10_000,
       retries: p.retries ?? 3,
+      ...(p.deadline !== undefined && { deadlineMs: p.deadline }),
       ...(p.bearerToken && { bearerToken: p.bearerToken }),
       ...(p.basicAuth && { basicAuth: p.basicAuth }),
       headers: p.headers ?? {},

@@ -59,6 +59,8 @@ export interface PrometheusSettings {
   url?: string;
   timeoutMs: number;
   retries: number;
+  /** Overall deadline of one query, all attempts and waits included (default 30 s). */
+  deadlineMs?: number;
   bearerToken?: SecretSource;
   basicAuth?: { username: string; password: SecretSource };
   headers: Record<string, string>;

@@ -189,6 +189,8 @@ export const prometheusSchema = z
     url: text('an http(s) URL').optional(),
     timeout: duration('a request timeout').optional(),
     retries: integer(0, 10).optional(),
+    /** All attempts of one query, and the waits between them, end within this (default 30 s). */
+    deadline: duration('a query deadline').optional(),
     bearerToken: secretRef.optional(),
     basicAuth: z
       .object({ username: text('a user name'), password: secretRef })

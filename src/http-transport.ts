@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import type { AgentConnectOpts } from 'agent-base';
 import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
 import { HttpProxyAgent } from 'http-proxy-agent';
 import { HttpsProxyAgent } from 'https-proxy-agent';
@@ -20,6 +23,8 @@ export interface TransportOptions {
   caFile?: string;
   caWhat?: string;
   insecureSkipVerify?: boolean;
+  /** Keep connections open between requests (default true); one-off deliveries turn it off. */
+  keepAlive?: boolean;
   /** Defaults for every request (headers, timeout, validateStatus…); `proxy` is always off. */
   axios?: CreateAxiosDefaults;
 }
@@ -29,6 +34,7 @@ export class HttpTransport {
   private readonly tls: https.AgentOptions;
   private readonly direct: { http: http.Agent; https: https.Agent };
   private readonly proxied = new Map<string, http.Agent>();
+  private readonly keepAlive: boolean;
 
   constructor(options: TransportOptions = {}) {
     let ca: Buffer | undefined;
@@ -40,8 +46,10 @@ export class HttpTransport {
         throw new CanaryError('invalid-input', `${options.caWhat ?? 'caFile'}: cannot read ${options.caFile} (${code}); expected a PEM file with the CA certificate`);
       }
     }
-    this.tls = { keepAlive: true, ...(ca && { ca }), rejectUnauthorized: !options.insecureSkipVerify };
-    this.direct = { http: new http.Agent({ keepAlive: true }), https: new https.Agent(this.tls) };
+    const keepAlive = options.keepAlive ?? true;
+    this.keepAlive = keepAlive;
+    this.tls = { keepAlive, ...(ca && { ca }), rejectUnauthorized: !options.insecureSkipVerify };
+    this.direct = { http: new http.Agent({ keepAlive }), https: new https.Agent(this.tls) };
     this.http = axios.create({ ...options.axios, proxy: false });
     this.http.interceptors.request.use((config) => {
       const agent = this.agentFor(this.http.getUri(config));
@@ -61,7 +69,7 @@ export class HttpTransport {
     if (!agent) {
       // A proxy URL can carry user:password@; it must never show up in a message.
       registerUrlSecrets(proxy);
-      agent = https ? new HttpsProxyAgent(proxy, this.tls) : new HttpProxyAgent(proxy, { keepAlive: true });
+      agent = https ? new TunnelAgent(proxy, this.tls) : new HttpProxyAgent(proxy, { keepAlive: this.keepAlive });
       this.proxied.set(key, agent);
     }
     return agent;
@@ -73,5 +81,28 @@ export class HttpTransport {
     this.direct.https.destroy();
     for (const agent of this.proxied.values()) agent.destroy();
     this.proxied.clear();
+  }
+}
+
+/**
+ * https-proxy-agent takes the TLS options for the server at the far end of the tunnel from each
+ * request, and axios passes none: without this, the custom CA (and insecureSkipVerify) would hold
+ * for direct connections only.
+ */
+class TunnelAgent extends HttpsProxyAgent<string> {
+  constructor(
+    proxy: string,
+    private readonly targetTls: https.AgentOptions,
+  ) {
+    super(proxy, targetTls);
+  }
+
+  override connect(req: http.ClientRequest, opts: AgentConnectOpts): ReturnType<HttpsProxyAgent<string>['connect']> {
+    const { ca, rejectUnauthorized } = this.targetTls;
+    const host = opts.host;
+    // The tunnel's TLS is set up without the target's host, and an IP address gets no SNI name to
+    // stand in for it: check the certificate against the address itself, as a direct connection would.
+    const identity = host && isIP(host) ? { checkServerIdentity: (_name: string, cert: PeerCertificate) => checkServerIdentity(host, cert) } : {};
+    return super.connect(req, { ...opts, ...identity, ...(ca !== undefined && { ca }), ...(rejectUnauthorized !== undefined && { rejectUnauthorized }) } as AgentConnectOpts);
   }
 }

@@ -67,6 +67,14 @@ export function registerUrlSecrets(url: string): void {
   }
   for (const part of [parsed.password, decodeSafe(parsed.password)]) registerSecret(part);
   if (parsed.username.length >= MIN_BARE_SECRET) registerSecret(decodeSafe(parsed.username));
+  // As written in the URL (what a proxy echoes), whatever encoding it used.
+  for (const raw of parsed.search.replace(/^\?/, '').split('&')) {
+    const eq = raw.indexOf('=');
+    if (eq <= 0 || eq === raw.length - 1) continue;
+    const value = raw.slice(eq + 1);
+    if (value.length >= MIN_BARE_SECRET) registerSecret(value);
+    registeredPairs.set(raw, `${raw.slice(0, eq)}=[REDACTED]`);
+  }
   for (const [name, value] of parsed.searchParams) {
     if (!value) continue;
     if (value.length >= MIN_BARE_SECRET) registerSecret(value);

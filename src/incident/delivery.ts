@@ -21,6 +21,8 @@ export interface DeliveryContext extends Attempt {
 
 export interface Deliverer {
   readonly name: string;
+  /** How messages name the sink ("webhook ops", "Slack"); `name` by default. */
+  readonly label?: string;
   /** Every secret this sink holds, redacted from any message it produces. */
   readonly secrets: readonly string[];
   /** Every request goes through send() with `ctx`, which keeps it within the delivery's deadline. */
@@ -62,7 +64,8 @@ export class DeliveringSink implements IncidentSink {
     const incident = buildIncident(record, this.opts.incident);
     const deliveryId = randomUUID();
     const { signal, retry } = this.opts;
-    const deadline = new Deadline(retry.now, signal?.aborted ? Math.min(this.opts.timeoutMs, CANCELLED_BUDGET_MS) : this.opts.timeoutMs);
+    const totalMs = signal?.aborted ? Math.min(this.opts.timeoutMs, CANCELLED_BUDGET_MS) : this.opts.timeoutMs;
+    const deadline = new Deadline(retry.now, totalMs, `the ${Math.round(totalMs / 100) / 10}s delivery limit`);
     const onCancel = () => deadline.pullIn(retry.now() + CANCEL_GRACE_MS, `the ${CANCEL_GRACE_MS / 1000}s limit after the job was cancelled`);
     signal?.addEventListener('abort', onCancel, { once: true });
     try {
@@ -70,6 +73,7 @@ export class DeliveringSink implements IncidentSink {
         (attempt) => this.deliverer.deliver(incident, { ...attempt, deliveryId }),
         { ...retry, totalMs: this.opts.timeoutMs },
         deadline,
+        this.deliverer.label ?? this.name,
       );
       const retried = attempts > 1 ? ` (after ${attempts} attempts)` : '';
       const result: IncidentResult = {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CanaryError, messageOf } from '../../src/errors.js';
-import { send } from '../../src/incident/http.js';
+import { incidentTransport, send } from '../../src/incident/http.js';
 import { AttemptError, Deadline } from '../../src/incident/retry.js';
 import { createIncidentSinks } from '../../src/incident/sinks.js';
 import { verifySignature, type WebhookBody } from '../../src/incident/webhook.js';
@@ -288,14 +288,17 @@ spec:
     expect(message).not.toContain(PASSWORD);
   });
 
-  it('a request fetch refuses to build fails at once, without quoting the URL', async () => {
+  it('a request with credentials in its URL fails at once, without quoting the URL', async () => {
     // Reaching send() directly, as a URL that slipped past the checks would.
     const deadline = new Deadline(Date.now, 30_000);
     const attempt = { number: 1, deadline, attemptTimeoutMs: 10_000 };
-    const err = await send(fetch, { method: 'POST', url: `http://ops:${PASSWORD}@127.0.0.1:9/hook`, headers: {}, body: '{}' }, 'webhook', attempt).catch((e: unknown) => e);
+    const transport = incidentTransport();
+    const err = await send(transport, { method: 'POST', url: `http://ops:${PASSWORD}@127.0.0.1:9/hook`, headers: {}, body: '{}' }, 'webhook', attempt).catch((e: unknown) => e);
     deadline.dispose();
+    transport.close();
     expect(err).toBeInstanceOf(AttemptError);
     expect((err as AttemptError).retryable).toBe(false);
-    expect((err as AttemptError).message).toBe("webhook: the request could not be built (fetch rejected its URL or a header); check the sink's URL and headers");
+    expect((err as AttemptError).message).toBe("webhook: the request could not be built (its URL holds a user name or password); check the sink's URL and headers");
+    expect((err as AttemptError).message).not.toContain(PASSWORD);
   });
 });

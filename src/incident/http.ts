@@ -21,9 +21,13 @@ export interface HttpResponse {
   text: string;
 }
 
-/** The transport incident sinks use unless given one: proxies from the environment, Node's CAs. */
-export function incidentTransport(): HttpTransport {
+/**
+ * The transport incident sinks use unless given one: proxies from the environment, Node's CAs
+ * plus `caFile` when a sink names one (`what` names the setting in errors).
+ */
+export function incidentTransport(tls: { caFile?: string; what?: string } = {}): HttpTransport {
   return new HttpTransport({
+    ...(tls.caFile !== undefined && { caFile: tls.caFile, caWhat: tls.what ?? 'caFile' }),
     keepAlive: false,
     axios: {
       // Every status is an answer for expectSuccess() to judge; the body is kept as text.

@@ -18,7 +18,7 @@ import { WebhookDeliverer } from './webhook.js';
 export interface SinkFactoryOptions extends IncidentOptions {
   /** Where GITHUB_REPOSITORY and GITHUB_API_URL are read; process.env by default. */
   env?: NodeJS.ProcessEnv;
-  /** The HTTP stack (shared axios transport with the environment's proxy settings) by default. */
+  /** The HTTP stack for sinks without a caFile (the shared axios transport, proxies from the environment, by default). */
   transport?: HttpTransport;
   retry?: Partial<Omit<RetryOptions, 'totalMs'>>;
   /**
@@ -130,14 +130,17 @@ function registered(d: Deliverer, config: IncidentSinkConfig): Deliverer {
 /** One IncidentSink per configured sink, in policy order. Throws CanaryError (exit 2) on a missing secret. */
 export function createIncidentSinks(configs: readonly IncidentSinkConfig[], opts: SinkFactoryOptions = {}): IncidentSink[] {
   const env = opts.env ?? process.env;
-  const transport = opts.transport ?? incidentTransport();
+  const shared = opts.transport ?? incidentTransport();
+  // A sink naming its own CA gets a transport that trusts it; the others share one.
+  const transportFor = (config: IncidentSinkConfig, path: string) =>
+    config.caFile === undefined ? shared : incidentTransport({ caFile: config.caFile, what: `${path}.caFile` });
   const incident: IncidentOptions = {
     ...(opts.dashboardUrl !== undefined && { dashboardUrl: opts.dashboardUrl }),
     ...(opts.dryRun !== undefined && { dryRun: opts.dryRun }),
   };
   return configs.map(
     (config, i) =>
-      new DeliveringSink(registered(deliverer(config, `spec.incidents[${i}]`, env, transport), config), {
+      new DeliveringSink(registered(deliverer(config, `spec.incidents[${i}]`, env, transportFor(config, `spec.incidents[${i}]`)), config), {
         timeoutMs: config.timeoutMs,
         retry: { ...DEFAULT_RETRY, ...opts.retry },
         incident,

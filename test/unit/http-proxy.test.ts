@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import httpsServer from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -156,6 +157,40 @@ describe('HTTPS_PROXY: https targets go through a CONNECT tunnel', () => {
     proxyEnv({ https_proxy: proxy.url });
     await prometheus(server.url).query(QUERY, AT);
     expect(proxy.seen).toEqual([`CONNECT 127.0.0.1:${new URL(server.url).port}`]);
+  });
+});
+
+describe('incident sinks over https', () => {
+  it('a webhook signed by an internal CA (the sink\'s caFile) is delivered through the CONNECT tunnel', async () => {
+    const proxy = await startProxy();
+    cleanups.push(() => proxy.close());
+    const bodies: string[] = [];
+    const server = httpsServer.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        bodies.push(Buffer.concat(chunks).toString('utf8'));
+        res.writeHead(202).end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    });
+    const port = (server.address() as AddressInfo).port;
+    proxyEnv({ HTTPS_PROXY: proxy.url });
+    const policy = (caFile: string) =>
+      policyFrom(`apiVersion: canary/v1\nkind: RolloutPolicy\nspec:\n  incidents:\n    - type: webhook\n      url: https://127.0.0.1:${port}/hooks\n${caFile}`);
+    const retry = { sleep: async () => undefined, maxAttempts: 1 };
+    // Without the CA the receiver's certificate is refused, tunnel or not.
+    const [untrusted] = createIncidentSinks(policy('').incidents, { retry });
+    expect((await untrusted!.open(record)).ok).toBe(false);
+    const [trusted] = createIncidentSinks(policy(`      caFile: ${tls.caFile}\n`).incidents, { retry });
+    const result = await trusted!.open(record);
+    expect(result).toMatchObject({ ok: true });
+    expect(bodies).toHaveLength(1);
+    expect(proxy.seen).toEqual([`CONNECT 127.0.0.1:${port}`, `CONNECT 127.0.0.1:${port}`]);
   });
 });
 

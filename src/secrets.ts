@@ -46,8 +46,11 @@ const registered = new Set<string>();
 /** "name=value" pairs of configured URLs' query strings, replaced by "name=[REDACTED]". */
 const registeredPairs = new Map<string, string>();
 
-/** Shorter values are redacted only with their parameter name: "1" or "true" alone would wreck every message. */
-const MIN_BARE_SECRET = 4;
+/**
+ * Shorter query values are redacted only beside their parameter name ("org=[REDACTED]"): "true" or
+ * a tenant such as "shop" redacted wherever it appears would wreck every message; tokens are longer.
+ */
+export const MIN_BARE_SECRET = 8;
 
 /** Redacts `value` from now on wherever redact() runs. */
 export function registerSecret(value: string): void {
@@ -140,7 +143,8 @@ export function redact(text: string, secrets: readonly string[] = []): string {
 export function redactDeep<T>(value: T, secrets: readonly string[] = []): T {
   if (typeof value === 'string') return redact(value, secrets) as T;
   if (Array.isArray(value)) return value.map((v: unknown) => redactDeep(v, secrets)) as T;
-  if (typeof value === 'object' && value !== null) {
+  // Plain data only (JSON-shaped records, recordings, incidents); anything else is left as it is.
+  if (typeof value === 'object' && value !== null && [Object.prototype, null].includes(Object.getPrototypeOf(value))) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = redactDeep(v, secrets);
     return out as T;

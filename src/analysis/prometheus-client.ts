@@ -2,7 +2,7 @@ import { CanaryError } from '../errors.js';
 import { HttpTransport } from '../http-transport.js';
 import type { PrometheusSettings } from '../policy/policy.js';
 import { parseRetryAfter, retry, RetryError, systemRetryClock, type Classification } from '../retry.js';
-import { readSecret, redact, registerUrlSecrets } from '../secrets.js';
+import { MIN_BARE_SECRET, readSecret, redact, registerUrlSecrets } from '../secrets.js';
 import type { InstantSample, MetricsSource, QueryResult } from './types.js';
 
 // The Prometheus HTTP API client. It is split in two so recordings hold exactly what came over the
@@ -123,7 +123,7 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
       url.username = '';
       url.password = '';
     }
-    const queryValues = [...url.searchParams.values()].filter((v) => v.length >= 4);
+    const queryValues = [...url.searchParams.values()].filter((v) => v.length >= MIN_BARE_SECRET);
     this.secrets = [options.bearerToken ?? '', basicAuth?.password ?? '', ...urlSecrets, ...queryValues].filter(Boolean);
 
     const base = url.pathname.replace(/\/+$/, '');

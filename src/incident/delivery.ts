@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { messageOf } from '../errors.js';
 import type { IncidentResult, IncidentSink } from '../rollout/ports.js';
 import type { RolloutRecord } from '../rollout/record.js';
-import { redact } from '../secrets.js';
+import { redact, redactDeep } from '../secrets.js';
 import { buildIncident, type Incident, type IncidentOptions } from './incident.js';
 import { Deadline, withRetry, type Attempt, type RetryOptions } from './retry.js';
 
@@ -61,7 +61,8 @@ export class DeliveringSink implements IncidentSink {
   async open(record: RolloutRecord): Promise<IncidentResult> {
     const previous = this.delivered.get(record.id);
     if (previous) return { ...previous, message: `already delivered for rollout ${record.id}: ${previous.message}` };
-    const incident = buildIncident(record, this.opts.incident);
+    // A reason or an error quoted in the record could carry a registered secret (a URL's token).
+    const incident = redactDeep(buildIncident(record, this.opts.incident), this.deliverer.secrets);
     const deliveryId = randomUUID();
     const { signal, retry } = this.opts;
     const totalMs = signal?.aborted ? Math.min(this.opts.timeoutMs, CANCELLED_BUDGET_MS) : this.opts.timeoutMs;

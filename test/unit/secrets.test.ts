@@ -16,6 +16,13 @@ describe('URL secrets registered once, redacted everywhere', () => {
     expect(redact('retries: 7')).toBe('retries: 7');
   });
 
+  it('redacts a short value only beside its name, so a tenant like "shop" stays readable elsewhere', () => {
+    registerUrlSecrets('http://thanos:9090/?tenant=shop&dedup=true&access_token=0123456789abcdef');
+    expect(redact('namespace shop, dedup true; GET /?tenant=shop&dedup=true&access_token=0123456789abcdef; "0123456789abcdef"')).toBe(
+      'namespace shop, dedup true; GET /?tenant=[REDACTED]&dedup=[REDACTED]&access_token=[REDACTED]; "[REDACTED]"',
+    );
+  });
+
   it('redacts inside records and recordings without touching numbers or structure', () => {
     registerUrlSecrets('http://p:9090/?access_token=abcdef123');
     expect(redactDeep({ error: 'echo abcdef123', status: 502, list: ['x abcdef123'], body: null })).toEqual({

@@ -1,7 +1,7 @@
 import { CanaryError } from '../errors.js';
 import { HttpTransport } from '../http-transport.js';
 import type { PrometheusSettings } from '../policy/policy.js';
-import { parseRetryAfter, retry, RetryError, systemRetryClock, type Classification } from '../retry.js';
+import { Deadline, parseRetryAfter, retry, RetryError, systemRetryClock, type Classification } from '../retry.js';
 import { MIN_BARE_SECRET, readSecret, redact, registerUrlSecrets } from '../secrets.js';
 import type { InstantSample, MetricsSource, QueryResult } from './types.js';
 
@@ -178,6 +178,7 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
     }).toString();
 
     const sleep = this.sleep;
+    const deadline = new Deadline(this.now, this.deadlineMs, `the ${this.deadlineMs / 1000}s deadline for one query (spec.prometheus.deadline)`);
     try {
       const { value, attempts } = await retry(
         async ({ signal, timeoutMs }) => {
@@ -187,6 +188,7 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
         },
         {
           deadlineMs: this.deadlineMs,
+          deadline,
           maxAttempts: this.attempts,
           attemptTimeoutMs: this.timeoutMs,
           baseDelayMs: this.backoffMs,
@@ -203,6 +205,8 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
       // Stopped by the deadline rather than by the attempts: say so with the last error.
       const why = err.reason === 'deadline' ? `; ${err.why}` : '';
       return { ...answer, ...(answer.status === 0 && why ? { error: `${answer.error ?? 'no answer'}${why}` } : {}), attempts: err.attempts };
+    } finally {
+      deadline.dispose();
     }
   }
 

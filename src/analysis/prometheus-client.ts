@@ -250,7 +250,7 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
   }
 
   private bodyOf(text: string): unknown {
-    const clean = this.secrets.length ? redact(text, this.secrets) : text;
+    const clean = redact(text, this.secrets);
     if (!clean.trim()) return null;
     try {
       return JSON.parse(clean) as unknown;

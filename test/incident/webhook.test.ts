@@ -9,6 +9,7 @@ import { incidentTransport, send } from '../../src/incident/http.js';
 import { AttemptError, Deadline } from '../../src/incident/retry.js';
 import { createIncidentSinks } from '../../src/incident/sinks.js';
 import { verifySignature, type WebhookBody } from '../../src/incident/webhook.js';
+import { clearRegisteredSecrets, registerUrlSecrets } from '../../src/secrets.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
 import { policyFrom, rolledBackRecord } from '../support/incident-fixtures.js';
 
@@ -93,6 +94,24 @@ describe('generic webhook sink', () => {
     expect(payload).toMatchObject({ event: 'canary.incident', version: 1, incident: { rolloutId: 'checkout-20260115T100000Z', target: 'checkout', namespace: 'shop' } });
     expect(payload.incident.failingChecks[0]).toMatchObject({ metric: 'error-rate', display: { canary: '12%', stable: '0.51%', threshold: '5%' } });
     expect(body).not.toContain(SECRET);
+  });
+
+  it('carries no secret registered elsewhere in the process: a Prometheus URL token quoted in the record is redacted', async () => {
+    const LEAKED = 'prom-qs-token-4c1f9e0a';
+    registerUrlSecrets(`https://prom.example.com/?access_token=${LEAKED}`);
+    const server = await receiver([202]);
+    closers.push(server.close);
+    const [sink] = webhookSinks(server.url);
+    const reason = `Prometheus kept failing: upstream https://prom.example.com/api/v1/query?access_token=${LEAKED}`;
+    const quoting: RolloutRecord = { ...record, id: 'checkout-redaction', outcome: { ...record.outcome!, reason } };
+    const result = await sink!.open(quoting);
+    expect(result.ok).toBe(true);
+    const { headers, body } = server.received[0]!;
+    expect(body).not.toContain(LEAKED);
+    expect(body).toContain('access_token=[REDACTED]');
+    // Signed as sent: the receiver's check still holds.
+    expect(verifySignature(body, SECRET, headers['x-canary-signature-256'] as string)).toBe(true);
+    clearRegisteredSecrets();
   });
 
   it('retries after a 500 with the same delivery id and body signature, and succeeds', async () => {

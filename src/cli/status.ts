@@ -10,7 +10,7 @@ import { colorEnabled } from '../report/terminal-reporter.js';
 import { renderStatus, statusView, type StatusView } from '../report/status-view.js';
 import { systemClock } from '../rollout/clock.js';
 import { FINAL_PHASES } from '../rollout/record.js';
-import { parseNamespace, parseOutput, parseTargetName } from './flags.js';
+import { parseNamespace, parseOutput, parseTargetName } from './parse-flags.js';
 
 export interface StatusFlags {
   namespace?: string;

@@ -7,7 +7,7 @@
 //
 // Usage: node dist/scripts/bundle.js        (npm run bundle; npm run build runs it after tsc)
 
-import { build, type Metafile } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { packageRoot } from '../src/paths.js';
@@ -25,6 +25,43 @@ const BANNER = [
   'const require = __canaryCreateRequire(import.meta.url);',
 ].join('\n');
 
+// client-node's index re-exports every API group, and its generated API classes extend a base
+// class, which esbuild must assume has side effects: it would keep all ~60 groups and their
+// request factories (about 1.5 MB) though we call five. Its modules only define things, so we
+// tell esbuild so (the sideEffects: false a package.json could have said); unused modules drop out.
+const PURE_PACKAGES = ['@kubernetes/client-node'];
+
+const pureModules: Plugin = {
+  name: 'pure-modules',
+  setup(b) {
+    const inPackage = new RegExp(`(^|/node_modules/)(${PURE_PACKAGES.map((p) => p.replace(/[/.]/g, '\\$&')).join('|')})/`);
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === 'pure-modules' || args.kind === 'entry-point') return undefined;
+      // Bare imports of the package, and relative imports between its own files.
+      if (!PURE_PACKAGES.some((p) => args.path === p || args.path.startsWith(`${p}/`)) && !inPackage.test(args.importer)) return undefined;
+      const resolved = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'pure-modules' });
+      if (resolved.errors.length > 0 || !inPackage.test(resolved.path)) return undefined;
+      return { path: resolved.path, sideEffects: false };
+    });
+  },
+};
+
+// node-fetch 2 (client-node's HTTP) imports whatwg-url, a URL implementation with a 270 kB
+// Unicode table parsed at start-up, only as a fallback for runtimes without url.URL; Node has
+// one, so node-fetch gets Node's own instead.
+const nodeUrlForNodeFetch: Plugin = {
+  name: 'node-url-for-node-fetch',
+  setup(b) {
+    b.onResolve({ filter: /^whatwg-url$/ }, (args) =>
+      /\/node_modules\/node-fetch\//.test(args.importer) ? { path: 'whatwg-url', namespace: 'node-url' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'node-url' }, () => ({
+      contents: 'module.exports = { URL: globalThis.URL, URLSearchParams: globalThis.URLSearchParams };',
+      loader: 'js',
+    }));
+  },
+};
+
 async function main(): Promise<void> {
   const root = packageRoot();
   const outdir = join(root, BUNDLE_DIR);
@@ -41,8 +78,7 @@ async function main(): Promise<void> {
     platform: 'node',
     target: 'node20',
     // Whitespace and syntax only: identifiers stay readable in a stack trace from a user.
-    minifyWhitespace: true,
-    minifySyntax: true,
+    minify: true,
     treeShaking: true,
     chunkNames: 'chunks/[name]-[hash]',
     banner: { js: BANNER },
@@ -50,6 +86,7 @@ async function main(): Promise<void> {
     legalComments: 'eof',
     // Native speed-ups that ws tries inside try/catch; without them it falls back to plain JS.
     external: ['bufferutil', 'utf-8-validate'],
+    plugins: [pureModules, nodeUrlForNodeFetch],
     metafile: true,
     logLevel: 'warning',
   });

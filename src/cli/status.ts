@@ -6,7 +6,7 @@ import { findOwnedCanaryIngresses, type OwnedCanaryIngress } from '../k8s/ingres
 import { readLease } from '../k8s/lease.js';
 import { loadPolicy } from '../policy/loader.js';
 import { targetNames } from '../policy/policy.js';
-import { colorEnabled } from '../report/terminal-reporter.js';
+import { colorEnabled } from '../report/color.js';
 import { renderStatus, statusView, type StatusView } from '../report/status-view.js';
 import { systemClock } from '../rollout/clock.js';
 import { FINAL_PHASES } from '../rollout/record.js';

@@ -60,16 +60,26 @@ async function freePort(): Promise<number> {
 export async function startRealKube(root: string): Promise<RealKube> {
   const scripts = findKubeScripts(root);
   if (!scripts) throw new Error('no shared/kube/up.sh');
-  const dir = mkdtempSync(join(tmpdir(), 'canary-bench-kube-'));
-  const port = await freePort();
-  const up = spawnSync('bash', [join(scripts, 'up.sh'), dir, String(port)], { encoding: 'utf8' });
-  const stop = () => {
-    spawnSync('bash', [join(scripts, 'down.sh'), dir], { stdio: 'ignore' });
-    rmSync(dir, { recursive: true, force: true });
-  };
-  if (up.status !== 0) {
+  // Other processes on this machine take ports too: a port found free can be gone by the time
+  // kube-apiserver binds it, so a start that lost that race is tried again on another port.
+  let dir = '';
+  let stop = () => undefined as void;
+  for (let attempt = 1; ; attempt += 1) {
+    const d = mkdtempSync(join(tmpdir(), 'canary-bench-kube-'));
+    const port = await freePort();
+    const up = spawnSync('bash', [join(scripts, 'up.sh'), d, String(port)], { encoding: 'utf8' });
+    stop = () => {
+      spawnSync('bash', [join(scripts, 'down.sh'), d], { stdio: 'ignore' });
+      rmSync(d, { recursive: true, force: true });
+    };
+    if (up.status === 0) {
+      dir = d;
+      break;
+    }
     stop();
-    throw new Error(`up.sh failed: ${(up.stderr || up.stdout).trim().split('\n').slice(-3).join(' / ')}`);
+    const output = `${up.stderr}${up.stdout}`;
+    if (attempt < 3 && /address already in use/.test(output)) continue;
+    throw new Error(`up.sh failed: ${output.trim().split('\n').slice(-3).join(' / ')}`);
   }
   const adminKubeconfig = join(dir, 'admin.kubeconfig');
   const config = parse(readFileSync(adminKubeconfig, 'utf8')) as {

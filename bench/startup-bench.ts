@@ -7,7 +7,7 @@
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { shippedPath, packageRoot } from '../src/paths.js';
@@ -118,6 +118,9 @@ async function main(): Promise<void> {
   const bin = shippedPath('bin', 'canary');
   console.log('');
   console.log(`canary start-up benchmark: median of ${RUNS} runs after 1 warm-up, bin/canary → bundle/ (node ${process.version})`);
+  // Wall times on a shared machine stretch with its load; CPU times much less so.
+  const load = () => `load average ${loadavg()[0]?.toFixed(1)} on ${cpus().length} CPUs`;
+  console.log(`(${load()} at the start)`);
   console.log('');
   const rows: Row[] = [];
   rows.push(await bench('node -e 0', () => runOnce(['-e', '0']), [0]));
@@ -161,6 +164,7 @@ async function main(): Promise<void> {
     console.log(`${r.label.padEnd(50)}${fmt(r.cpuMs)}${ratio(r.cpuMs, base.cpuMs)} ${fmt(r.wallMs)}${ratio(r.wallMs, base.wallMs)}  ${event}`);
   }
   if (kubeSkip) console.log(`canary status, canary rollback: skipped: ${kubeSkip}`);
+  console.log(`(${load()} at the end)`);
   console.log('');
   const by = (label: string) => rows.find((r) => r.label.startsWith(label));
   const verdict = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'met' : 'MISSED');

@@ -54,4 +54,6 @@ export interface RolloutRecord {
   checks: CheckRecord[];
   rollback?: { reason: string; requestedBy: string; at: string; stableVerified?: boolean; stableMessage?: string };
   outcome?: Outcome;
+  /** The sequential judges' evidence (Analyzer.snapshot()), so `--resume` continues the step's judgement. */
+  judge?: Record<string, unknown>;
 }

@@ -107,7 +107,7 @@ describe('rollout engine', () => {
     expect(errorVsStable?.stable).toBeCloseTo(11 / 2160, 6);
     expect(errorVsStable?.threshold).toBeCloseTo(11 / 2160 + 0.03, 6);
     expect(errorVsStable?.queries.join('\n')).toContain(
-      'sum(increase(nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."}[1m])) or vector(0)',
+      'sum(((nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."} - nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."} offset 1m) >= 0) or',
     );
     const memory = first?.results.find((r) => r.metric === 'memory');
     expect(memory).toMatchObject({ verdict: 'info', critical: false, canary: 200e6, stable: 210e6 });
@@ -385,7 +385,7 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     expect(outcome.exitCode).toBe(3);
     expect(record?.checks).toHaveLength(21);
     expect(outcome.reason).toMatch(
-      /^error-rate: canary errors 12\.0% vs stable 0\.51% over the last check, since 10:20 UTC \(step 2, its 6th check\): worse by the 3-point margin, with 99\.5% confidence/,
+      /^error-rate: canary errors 12\.0% vs stable 0\.51% over the last check, since 10:20 UTC \(step 2, its 6th check\): worse than stable by more than the 3-point margin allows, with 99\.5% confidence/,
     );
   });
 
@@ -394,7 +394,7 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     const { outcome, record } = await run({ policy: sequential(), scenario: slow });
     expect(outcome.exitCode).toBe(3);
     expect(record?.checks.at(-1)?.weight).toBe(10);
-    expect(outcome.reason).toContain("more than 1.5× stable's");
+    expect(outcome.reason).toContain("canary P95 above 1.5× stable's");
   });
 
   it('still treats a canary with no traffic as inconclusive and stops at the limit', async () => {

@@ -88,3 +88,36 @@ export function chooseLatencyThreshold(stableBuckets: readonly Bucket[], quantil
   const above = bounds.find((le) => le >= value - 1e-12);
   return above ?? bounds[bounds.length - 1] ?? null;
 }
+
+/**
+ * Requests slower than `seconds`, interpolating linearly within the bucket that holds it, exactly
+ * as histogram_quantile does: "canary's P95 > x" holds exactly when this exceeds 5% of requests.
+ * Beyond the last finite bound nothing can be interpolated: only the +Inf bucket's count.
+ */
+export function countAbove(buckets: readonly Bucket[], seconds: number): number {
+  const normalized = normalizeBuckets(buckets);
+  const total = totalCount(normalized);
+  if (!(total > 0)) return 0;
+  let lowerBound = 0;
+  let lowerCount = 0;
+  for (const b of normalized) {
+    if (!Number.isFinite(b.le)) return Math.max(0, total - lowerCount);
+    if (seconds <= b.le) {
+      const width = b.le - lowerBound;
+      const below = width > 0 ? lowerCount + (b.count - lowerCount) * Math.max(0, (seconds - lowerBound) / width) : b.count;
+      return Math.max(0, total - below);
+    }
+    lowerBound = b.le;
+    lowerCount = b.count;
+  }
+  return Math.max(0, total - lowerCount);
+}
+
+/** Adds bucket counts by bound. */
+export function addBuckets(into: Map<number, number>, buckets: readonly Bucket[]): void {
+  for (const b of normalizeBuckets(buckets)) into.set(b.le, (into.get(b.le) ?? 0) + b.count);
+}
+
+export function bucketsOf(map: ReadonlyMap<number, number> | ReadonlyArray<readonly [number, number]>): Bucket[] {
+  return [...(map instanceof Map ? map.entries() : (map as ReadonlyArray<readonly [number, number]>))].map(([le, count]) => ({ le, count }));
+}

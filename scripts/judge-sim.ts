@@ -90,7 +90,8 @@ const quantile = (xs: number[], q: number) => {
   return s.length ? (s[Math.min(s.length - 1, Math.floor(q * s.length))] as number) : NaN;
 };
 console.log('kind                      rps   rolled back   median/p90 checks after onset   stepped above cap');
-for (const kind of KINDS) {
+const only = process.argv[4];
+for (const kind of KINDS.filter((k) => !only || only.split(',').includes(k.name))) {
   for (const rps of RPS) {
     let back = 0;
     let total = 0;

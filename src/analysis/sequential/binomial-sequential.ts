@@ -40,16 +40,17 @@ export const ERROR_RATE_DEFAULTS = { ...SHARED_DEFAULTS, margin: 0.03, cap: 0.05
 
 /** Tests mixed within each restarted ratio: [multiple, prior weight]. */
 const DIFFERENCE_TESTS = [
-  [1, 0.55],
-  [3, 0.15],
+  [1, 0.4],
+  [5 / 3, 0.2],
+  [3, 0.1],
   [10, 0.05],
 ] as const;
 const CAP_TESTS = [
   [1.5, 0.2],
   [3, 0.05],
 ] as const;
-const DIFF = [0, 1, 2];
-const CAP = [3, 4];
+const DIFF = [0, 1, 2, 3];
+const CAP = [4, 5];
 
 // Figures kept per span: canary requests/errors, stable requests/errors, then the CMH sums.
 const NC = 0;
@@ -195,12 +196,11 @@ export function createErrorRateJudge(
       return { ...base, decision: 'fail', confidence: 1 - 1 / evidence, adverse: 'rolled back', explanation };
     }
 
-    // "Above the cap" needs the estimate clear of the cap by its standard error, and "leaning" a
-    // likelihood ratio of LEANING:1 over this step: at 3 canary requests a minute one unlucky
-    // error must not hold a step, but 9% of 98 requests must.
+    // "Leaning" needs a likelihood ratio of LEANING:1 over this step: at 3 canary requests a
+    // minute one unlucky error must not hold a step, but 9% of 98 requests must. An estimate
+    // above the cap holds the step as it is, once the step has its minimum of requests.
     const stepN = step[NC] as number;
-    const se = stepN > 0 ? Math.sqrt((stepCanary * (1 - stepCanary)) / stepN) : 1;
-    const capAbove = cap !== null && stepN >= minRequests && stepCanary - se > cap;
+    const capAbove = cap !== null && stepN >= minRequests && stepCanary > cap;
     const stepLog = stepLogEvidence(stepSpan.logs, DIFF, weights);
     const leaning = stepLog >= Math.log(LEANING);
     const adverse = capAbove

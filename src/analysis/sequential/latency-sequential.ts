@@ -21,7 +21,7 @@ import { createDispersionEstimator, type DispersionState } from './dispersion.js
 import { binomialLogLikelihoodRatio, normalMixtureRadius, villeLogThreshold } from './evidence.js';
 import { LEANING, moreChecks, stepLogEvidence } from './binomial-sequential.js';
 import { confidenceWords, count, evidenceOriginWords, originOf, percent, plural, ratioWords } from './explain.js';
-import { addBuckets, bucketsOf, countAbove, histogramQuantile, normalizeBuckets, totalCount, type Bucket } from './histogram.js';
+import { addBuckets, bucketsOf, normalizeBuckets, smoothCountAbove as countAbove, smoothQuantile as histogramQuantile, totalCount, type Bucket } from './histogram.js';
 import { RHO, SHARED_DEFAULTS, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
 export interface LatencyJudgeConfig extends SharedJudgeConfig {
@@ -78,8 +78,9 @@ const VAR_CAP = 4;
 export interface LatencyJudgeState {
   mixture: ChangePointState;
   dispersion: DispersionState;
-  stable: Array<[number, number]>;
-  stepCanary: Array<[number, number]>;
+  /** Bucket bounds and counts; the +Inf bound as the string "+Inf", which JSON can hold. */
+  stable: Array<[number | '+Inf', number]>;
+  stepCanary: Array<[number | '+Inf', number]>;
   lastCanaryRequests: number;
   step: number | null;
 }
@@ -107,8 +108,8 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     options.state?.mixture,
   );
   const dispersion = createDispersionEstimator(options.state?.dispersion);
-  const stable = new Map<number, number>(options.state?.stable ?? []);
-  let stepCanary = new Map<number, number>(options.state?.stepCanary ?? []);
+  const stable = decode(options.state?.stable);
+  let stepCanary = decode(options.state?.stepCanary);
   let lastCanaryRequests = options.state?.lastCanaryRequests ?? 0;
   let step: number | null = options.state?.step ?? null;
   const baseline = normalizeBuckets(config.baseline ?? []);
@@ -127,8 +128,8 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       ({
         mixture: mixture.state(),
         dispersion: dispersion.state(),
-        stable: [...stable.entries()],
-        stepCanary: [...stepCanary.entries()],
+        stable: encode(stable),
+        stepCanary: encode(stepCanary),
         lastCanaryRequests,
         step,
       }) satisfies LatencyJudgeState,
@@ -225,8 +226,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     }
 
     const capShare = shareAbove(stepSums, ABOVE_CAP);
-    const se = stepN > 0 ? Math.sqrt((capShare * (1 - capShare)) / stepN) : 1;
-    const capAbove = limit !== undefined && stepN >= minRequests && capShare - se > tail;
+    const capAbove = limit !== undefined && stepN >= minRequests && capShare > tail;
     const stepLog = Math.max(stepLogEvidence(stepSpan.logs, RATIO, weights), limit === undefined ? -Infinity : stepLogEvidence(stepSpan.logs, CAP, weights));
     const leaning = stepLog >= Math.log(LEANING);
     const adverse = capAbove
@@ -288,6 +288,14 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     }
     return best as NonNullable<typeof best>;
   }
+}
+
+function encode(map: ReadonlyMap<number, number>): Array<[number | '+Inf', number]> {
+  return [...map.entries()].map(([le, c]) => [Number.isFinite(le) ? le : '+Inf', c]);
+}
+
+function decode(entries: ReadonlyArray<readonly [number | '+Inf', number]> | undefined): Map<number, number> {
+  return new Map((entries ?? []).map(([le, c]) => [le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), c]));
 }
 
 function seconds(value: number): string {

@@ -206,7 +206,7 @@ export function createErrorRateJudge(
     const adverse = capAbove
       ? `canary errors ${percent(stepCanary)} this step, above the ${percent(cap ?? 0)} cap`
       : leaning
-        ? `this step's errors lean towards a regression (canary ${percent(stepCanary)} vs stable ${percent(stepStable)}, evidence ${ratioWords(Math.exp(stepLog))})`
+        ? `this step's errors lean towards a regression (canary ${percent(stepCanary)} vs stable ${percent(stepStable)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step alone)`
         : null;
 
     const short = Math.max(0, minRequests - (step[NC] as number));

@@ -232,7 +232,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     const adverse = capAbove
       ? `canary ${label} ${seconds(qc)} this step, above the ${seconds(limit ?? 0)} cap`
       : leaning
-        ? `this step's latency leans towards a regression (${figures}, line ${seconds(limitSeconds)}, evidence ${ratioWords(Math.exp(stepLog))})`
+        ? `this step's latency leans towards a regression (${figures}, line ${seconds(limitSeconds)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step alone)`
         : null;
 
     const bound = (i: number, v: number) => (wholeN > 0 ? ((whole[i] as number) + normalMixtureRadius(whole[v] as number, RHO, beta)) / wholeN : 1);

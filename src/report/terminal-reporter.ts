@@ -129,7 +129,9 @@ export class TerminalReporter implements Reporter {
       `  traffic: ${outcome.traffic}`,
       ...(record.rollback?.stableVerified !== undefined
         ? [`  stable: ${record.rollback.stableVerified ? 'verified available' : this.c.red('NOT available')} (${record.rollback.stableMessage ?? ''})`]
-        : []),
+        : record.rollback?.stableMessage
+          ? [`  stable: ${record.rollback.stableMessage}`]
+          : []),
       `  checks: ${record.checks.length} run (${record.checks.filter((c) => c.verdict === 'pass').length} passed, ${record.checks.filter((c) => c.verdict === 'fail').length} failed, ${record.checks.filter((c) => c.verdict === 'inconclusive').length} inconclusive, ${record.checks.filter((c) => c.verdict === 'pending').length} pending) · exit ${outcome.exitCode}`,
     ];
     const last = record.checks[record.checks.length - 1];

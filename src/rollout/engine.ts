@@ -442,7 +442,8 @@ export class RolloutEngine {
     const stable = await ports.workloads.verifyStable().catch((err: unknown) => ({ available: false, message: messageOf(err) }));
     this.record.rollback = {
       ...(this.record.rollback ?? { reason: halt.message, requestedBy: this.opts.startedBy, at: this.iso() }),
-      stableVerified: stable.available,
+      // A verification that never happened (dry-run, backtest) is not reported as one.
+      ...("verified" in stable && stable.verified === false ? {} : { stableVerified: stable.available }),
       stableMessage: stable.message,
     };
     if (!stable.available) this.log('error', `stable is not healthy after rollback: ${stable.message}`);

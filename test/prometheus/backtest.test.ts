@@ -56,6 +56,9 @@ describe('canary backtest against real Prometheus history', () => {
     expect(last).toMatchObject({ index: 21, weight: 25, verdict: 'fail' });
     expect(last?.results.find((r) => r.metric === 'error-rate')?.reason).toMatch(/^canary errors 1\d\.\d% vs stable 0\.\d+% over the last check/);
     expect(outcome.traffic).toBe('canary at 0%, all traffic on stable');
+    // Nothing was verified: a backtest has no stable Deployment to look at, and says so.
+    expect(record.rollback?.stableVerified).toBeUndefined();
+    expect(record.rollback?.stableMessage).toBe('not verified (backtest)');
   });
 
   it('rolls back the latency regression at 10%', async () => {

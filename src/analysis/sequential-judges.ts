@@ -112,7 +112,7 @@ function errorRateEvaluator(metric: ErrorRateMetric, policy: Policy): MetricEval
   };
   let judge: SequentialJudge<ErrorRateWindow> | undefined;
   let restored: ErrorRateJudgeState | undefined;
-  const check = `error rate ≤ stable + ${Number((margin * 100).toFixed(2))} points${metric.max !== undefined ? ` and ≤ ${formatValue(metric.max, 'ratio')}` : ''} (sequential, this step)`;
+  const check = `error rate ≤ stable + ${Number((margin * 100).toFixed(2))} points${metric.max !== undefined ? ` and ≤ ${formatValue(metric.max, 'ratio')}` : ''} (sequential)`;
   return {
     metric,
     snapshot: () => judge?.snapshot() ?? restored ?? null,
@@ -177,7 +177,7 @@ function latencyEvaluator(metric: LatencyMetric, policy: Policy): MetricEvaluato
   let restored: LatencyJudgeState | undefined;
   const ratio = metric.maxRatio ?? 1.5;
   const label = quantileLabel(metric.quantile);
-  const check = `${label} ≤ ${ratio}× stable's${metric.max !== undefined ? ` and ≤ ${formatValue(metric.max, 'seconds')}` : ''} (sequential, this step)`;
+  const check = `${label} ≤ ${ratio}× stable's${metric.max !== undefined ? ` and ≤ ${formatValue(metric.max, 'seconds')}` : ''} (sequential)`;
   const buckets = async (ctx: CheckContext, side: Side, windowMs?: number) => {
     const query = ctx.render('latencyBuckets', side, windowMs === undefined ? {} : { windowMs });
     return { query, buckets: bucketsOf(await ctx.result(query)) };

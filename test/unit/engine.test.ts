@@ -588,7 +588,7 @@ describe('the step-advance rule and the judges kept across a restart (issue 9)',
   it('names the 2 s latency cap in the check table', async () => {
     const { record } = await run({ policy: sequential() });
     const latency = record?.checks[0]?.results.find((r) => r.metric === 'p95-latency');
-    expect(latency?.check).toBe("P95 ≤ 1.5× stable's and ≤ 2s (sequential, this step)");
+    expect(latency?.check).toBe("P95 ≤ 1.5× stable's and ≤ 2s (sequential)");
     expect(latency?.unit).toBe('seconds');
   });
 

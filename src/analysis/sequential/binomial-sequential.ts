@@ -193,7 +193,9 @@ export function createErrorRateJudge(
       const explanation = byDifference
         ? `canary errors ${percent(canary)} vs stable ${percent(stable)} ${origin}: worse than stable by more than the ${marginWords(margin)} margin allows, ${confidence}`
         : `canary errors ${percent(canary)} ${origin}: above the ${percent(cap ?? 0)} cap${stable > (cap ?? 1) ? ` (stable is above it too, at ${percent(stable)})` : ` (stable ${percent(stable)})`}, ${confidence}`;
-      return { ...base, decision: 'fail', confidence: 1 - 1 / evidence, adverse: 'rolled back', explanation };
+      // A rollback shows the figures of the checks it rests on, the ones its explanation names.
+      const figures = { canaryRate: canary, stableRate: stable, canaryRequests: c[NC] as number, canaryEvents: c[XC] as number, stableRequests: c[NS] as number, stableEvents: c[XS] as number };
+      return { ...base, ...figures, decision: 'fail', confidence: 1 - 1 / evidence, adverse: 'rolled back', explanation };
     }
 
     // "Leaning" needs a likelihood ratio of LEANING:1 over this step: at 3 canary requests a

@@ -127,7 +127,7 @@ describe('sequential error-rate judge: the policy says 3 points or 5%, and means
       if (d.decision !== 'inconclusive') continue;
       expect(d.explanation).toContain('waiting on: ');
       // More requests are asked for only while the bound that passes is still above the margin.
-      const bound = /upper bound, now \+(\d+\.\d) points/.exec(d.explanation);
+      const bound = /regression \(now \+(\d+\.\d) points\)/.exec(d.explanation);
       if (/more canary request/.test(d.explanation)) expect(Number(bound?.[1])).toBeGreaterThanOrEqual(3);
     }
     expect(ds.at(-1)?.decision).toBe('pass');

@@ -200,9 +200,9 @@ export function createErrorRateJudge(
 
     // "Leaning" needs a likelihood ratio of LEANING:1 over this step: at 3 canary requests a
     // minute one unlucky error must not hold a step, but 9% of 98 requests must. An estimate
-    // above the cap holds the step as it is, once the step has its minimum of requests.
+    // above the cap holds the step (see aboveCap).
     const stepN = step[NC] as number;
-    const capAbove = cap !== null && stepN >= minRequests && stepCanary > cap;
+    const capAbove = cap !== null && aboveCap(stepCanary, stepN, cap, minRequests);
     const stepLog = stepLogEvidence(stepSpan.logs, DIFF, weights);
     const leaning = stepLog >= Math.log(LEANING);
     const adverse = capAbove
@@ -232,7 +232,7 @@ export function createErrorRateJudge(
       const width = passBound - estimate;
       const gap = margin - estimate;
       more = Math.max(0, Math.ceil(have * (width / gap) ** 2 - have));
-      blockers.push(`passing needs the difference's upper bound, now ${points(passBound)}, below the ${marginWords(margin)} margin: about ${plural(more, 'more canary request')}${moreChecks(more, lastCanaryRequests)}`);
+      blockers.push(`passing needs the bound that rules out a ${marginWords(margin)} regression (now ${points(passBound)}) below the margin: about ${plural(more, 'more canary request')}${moreChecks(more, lastCanaryRequests)}`);
     }
     if (blockers.length === 0) blockers.push(`the difference sits between half the margin and the margin, where either decision is acceptable`);
     return {
@@ -269,6 +269,17 @@ export function stepLogEvidence(logs: readonly number[], tests: readonly number[
   const terms = tests.map((t) => (logs[t] as number) + (weights.length ? Math.log(weights[t] as number) : 0));
   const total = weights.length ? tests.reduce((a, t) => a + (weights[t] as number), 0) : tests.length;
   return logSumExp(terms) - Math.log(total);
+}
+
+/**
+ * Whether a step's estimate is above its cap, for holding the step: as it stands once the step
+ * has ten times its minimum of canary requests; on fewer, clear of the cap by a standard error
+ * (three errors in 45 requests, 6.7%, is noise around a 5% cap, not a reading of it).
+ */
+export function aboveCap(estimate: number, requests: number, cap: number, minRequests: number): boolean {
+  if (!(requests >= minRequests)) return false;
+  if (requests >= 10 * minRequests) return estimate > cap;
+  return estimate - Math.sqrt((estimate * (1 - estimate)) / requests) > cap;
 }
 
 /** " (about 3 checks at the current traffic)". */

@@ -19,7 +19,7 @@ import { invalidInput } from '../../errors.js';
 import { createChangePointMixture, type ChangePointState } from './change-point.js';
 import { createDispersionEstimator, type DispersionState } from './dispersion.js';
 import { binomialLogLikelihoodRatio, normalMixtureRadius, villeLogThreshold } from './evidence.js';
-import { LEANING, moreChecks, stepLogEvidence } from './binomial-sequential.js';
+import { aboveCap, LEANING, moreChecks, stepLogEvidence } from './binomial-sequential.js';
 import { confidenceWords, count, evidenceOriginWords, originOf, percent, plural, ratioWords } from './explain.js';
 import { addBuckets, bucketsOf, normalizeBuckets, smoothCountAbove as countAbove, smoothQuantile as histogramQuantile, totalCount, type Bucket } from './histogram.js';
 import { RHO, SHARED_DEFAULTS, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
@@ -226,7 +226,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     }
 
     const capShare = shareAbove(stepSums, ABOVE_CAP);
-    const capAbove = limit !== undefined && stepN >= minRequests && capShare > tail;
+    const capAbove = limit !== undefined && aboveCap(capShare, stepN, tail, minRequests);
     const stepLog = Math.max(stepLogEvidence(stepSpan.logs, RATIO, weights), limit === undefined ? -Infinity : stepLogEvidence(stepSpan.logs, CAP, weights));
     const leaning = stepLog >= Math.log(LEANING);
     const adverse = capAbove

@@ -166,6 +166,11 @@ describe('sequential error-rate judge: the policy says 3 points or 5%, and means
     expect(first(binomial.moments).dispersion).toBeLessThan(first(wandering.moments).dispersion / 3);
   });
 
+  it('ignores baseline moments no rates of requests can have (a query answering something else)', () => {
+    expect(dispersionFromBaseline({ meanRate: 2, sdRate: 2, meanInverseRequests: 1 / 240, windows: 60 }).count).toBe(0);
+    expect(dispersionFromBaseline({ meanRate: 0.01, sdRate: 0.004, meanInverseRequests: 1 / 600, windows: 60 }).count).toBe(59);
+  });
+
   it('puts prior weight summing to at most 1 on change points, however long the rollout is held', () => {
     let total = 0;
     for (let k = 0; k < 100_000; k++) total += changePointWeight(k, k === 0 ? 0 : k === 15 ? 1 : k === 25 ? 2 : null, 3, 40);

@@ -44,6 +44,8 @@ export interface DispersionEstimator {
 
 /** Until this many windows are seen, ρ keeps a cautious floor: a few quiet windows prove little. */
 const SETTLED_WINDOWS = 20;
+/** ρ beyond this (a per-window rate wandering by a third of √(p(1−p))) is a broken query, not noise. */
+const MAX_RHO = 0.1;
 /** The cautious floor: a per-window rate wander of about ±10% of a 1% error rate's scale. */
 const CAUTIOUS_RHO = 0.003;
 
@@ -51,7 +53,7 @@ export function createDispersionEstimator(initial?: DispersionState): Dispersion
   const s: DispersionState = initial ? structuredClone(initial) : { sum: 0, count: 0, last: null, events: 0, requests: 0 };
   return {
     rho() {
-      const estimate = s.count > 0 ? Math.max(0, s.sum / s.count) : 0;
+      const estimate = s.count > 0 ? Math.min(MAX_RHO, Math.max(0, s.sum / s.count)) : 0;
       // The moment estimate's relative error is about √(2/m); judge with its upper end, and
       // with the cautious floor until enough windows are in.
       const upper = estimate * (1 + 2 * Math.sqrt(2 / Math.max(1, s.count)));
@@ -79,6 +81,11 @@ export function createDispersionEstimator(initial?: DispersionState): Dispersion
 
 /** Seeds an estimator's state with the baseline look-back's moments (counted as its windows). */
 export function dispersionFromBaseline(b: DispersionBaseline): DispersionState {
+  const empty: DispersionState = { sum: 0, count: 0, last: null, events: 0, requests: 0 };
+  // Moments that cannot come from rates of requests (a query answering something else) teach nothing.
+  const plausible =
+    b.meanRate >= 0 && b.meanRate <= 1 && b.sdRate >= 0 && b.sdRate <= 0.5 && b.meanInverseRequests > 0 && b.meanInverseRequests <= 1 && b.windows >= 3;
+  if (!plausible) return empty;
   const p = Math.min(0.999, Math.max(1e-6, b.meanRate));
   const rho = (b.sdRate * b.sdRate) / (p * (1 - p)) - b.meanInverseRequests;
   const windows = Math.max(0, Math.floor(b.windows) - 1);

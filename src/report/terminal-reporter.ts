@@ -3,7 +3,7 @@ import ora, { type Ora } from 'ora';
 import type { CheckRecord, CheckResult } from '../analysis/types.js';
 import { formatDuration } from '../policy/units.js';
 import type { Reporter, RolloutEvent } from '../rollout/events.js';
-import type { Outcome, RolloutRecord } from '../rollout/record.js';
+import { countsOf, type Outcome, type RolloutRecord } from '../rollout/record.js';
 import { checkSummary, renderTable, resultRows } from './check-format.js';
 
 export interface TerminalOptions {
@@ -124,6 +124,7 @@ export class TerminalReporter implements Reporter {
     this.spinner = undefined;
     const paint = outcome.result === 'promoted' ? this.c.green.bold : outcome.result === 'aborted' ? this.c.yellow.bold : this.c.red.bold;
     const title = { promoted: 'PROMOTED', 'rolled-back': 'ROLLED BACK', aborted: 'ABORTED', failed: 'FAILED' }[outcome.result];
+    const counts = countsOf(record).total;
     const lines = [
       paint(`${title}: ${outcome.reason}`),
       `  traffic: ${outcome.traffic}`,
@@ -132,7 +133,7 @@ export class TerminalReporter implements Reporter {
         : record.rollback?.stableMessage
           ? [`  stable: ${record.rollback.stableMessage}`]
           : []),
-      `  checks: ${record.checks.length} run (${record.checks.filter((c) => c.verdict === 'pass').length} passed, ${record.checks.filter((c) => c.verdict === 'fail').length} failed, ${record.checks.filter((c) => c.verdict === 'inconclusive').length} inconclusive, ${record.checks.filter((c) => c.verdict === 'pending').length} pending) · exit ${outcome.exitCode}`,
+      `  checks: ${counts.run} run (${counts.passed} passed, ${counts.failed} failed, ${counts.inconclusive} inconclusive, ${counts.pending} pending) · exit ${outcome.exitCode}`,
     ];
     const last = record.checks[record.checks.length - 1];
     if (outcome.result !== 'promoted' && last && last.verdict !== 'pass') {

@@ -13,6 +13,8 @@ export type FaultSpec = {
   | { kind: '429'; retryAfterSeconds?: number }
   | { kind: 'latency'; ms: number }
   | { kind: 'reset' }
+  /** Runs `run` (e.g. another client's write, through FakeKube.put) just before the request is served as usual. */
+  | { kind: 'before'; run: () => void }
 );
 
 export interface FaultHandle {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { dashboardUrlSchema, incidentsSchema } from '../incident/config.js';
 import { describeInput, parseDuration, parseFraction, parseSeconds } from './units.js';
 

@@ -5,6 +5,10 @@ import { formatDuration } from '../policy/units.js';
 import type { Reporter, RolloutEvent } from '../rollout/events.js';
 import { countsOf, type Outcome, type RolloutRecord } from '../rollout/record.js';
 import { checkSummary, renderTable, resultRows } from './check-format.js';
+import { colorEnabled } from './color.js';
+
+// Kept in color.ts so `status` can colour its output without loading ora; re-exported for callers.
+export { colorEnabled };
 
 export interface TerminalOptions {
   out: NodeJS.WritableStream;
@@ -14,13 +18,6 @@ export interface TerminalOptions {
   color: boolean;
   /** Print every check's full table, not only the ones that did not pass. */
   verbose: boolean;
-}
-
-export function colorEnabled(isTTY: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '') return false;
-  const force = env['FORCE_COLOR'];
-  if (force !== undefined) return force !== '0' && force !== 'false';
-  return isTTY;
 }
 
 const VERDICT_MARK: Record<string, string> = { pass: '✓', fail: '✗', inconclusive: '?', pending: '…', info: '·' };

@@ -132,7 +132,12 @@ async function withCancellation(run: (signal: AbortSignal) => Promise<number>): 
 function toleratesClosedStdout(): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
-    process.stdout.write = (() => true) as typeof process.stdout.write;
+    // Writes still report done, so whoever waits on one (the launcher drains stdout) goes on.
+    process.stdout.write = ((_chunk: unknown, encoding?: unknown, callback?: unknown) => {
+      const done = typeof encoding === 'function' ? encoding : callback;
+      if (typeof done === 'function') queueMicrotask(() => (done as () => void)());
+      return true;
+    }) as typeof process.stdout.write;
   });
 }
 

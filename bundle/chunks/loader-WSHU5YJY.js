@@ -1,4 +1,0 @@
-// canary, bundled by scripts/bundle.ts: do not edit; run `npm run bundle` and commit.
-import { createRequire as __canaryCreateRequire } from 'node:module';
-const require = __canaryCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-WXDXN2HG.js";import"./chunk-H66ZTXUG.js";import"./chunk-X3YDM2IM.js";import"./chunk-3I2L6QDJ.js";import"./chunk-LJ5LQJ7L.js";export{a as DEFAULT_POLICY_PATH,d as loadPolicy,b as merge,c as parsePolicy};

@@ -25,13 +25,27 @@ const NGINX_SELECTOR = 'namespace="{{namespace}}",ingress="{{ingress}}",{{select
 
 /**
  * Requests counted in the window, exactly: the counter's rise between the last sample before the
- * window and the last sample in it, per series. increase() would extrapolate, and it never counts
- * a series' first sample — the canary's series are born during the rollout (a new label value),
- * so its first window came out short (74 of 89 requests). A series born in the window counts from
- * zero; one whose counter reset in the window falls back to increase().
+ * window (p, what `offset` finds) and the last sample in it, per series. increase() would
+ * extrapolate, and it never counts a series' first sample — the canary's series are born during
+ * the rollout (a new label value), so its first window came out short (74 of 89 requests).
+ *
+ * The difference is only the count when the counter did not reset anywhere from p on. resets()
+ * over the window sees the samples inside it, not the step from p to the first of them, and a
+ * controller pod that restarted between the two has often climbed past p again by the window's
+ * end (s - p positive but short by p; the corpus had a 25% step read as 16%). A counter only falls
+ * on a reset, so with no reset inside the window the first sample in it is the window's minimum,
+ * and p was followed by a reset exactly when that minimum is below p. Then the counter started
+ * from zero after p and every sample since is in the window: the count is the current value, as
+ * for a series born in the window (no p at all). Only a reset between two samples inside the
+ * window falls back to increase(), which adds the counter's fall back but extrapolates the edges.
+ * (With Prometheus 2's closed ranges a p exactly at the window's start is inside the range, so a
+ * reset right after it counts as inside: increase(), still near, never s - p.)
  */
 export function windowCount(series: string): string {
-  return `((${series} - ${series} offset {{window}}) >= 0) or (${series} unless ${series} offset {{window}}) or increase(${series}[{{window}}])`;
+  const before = `${series} offset {{window}}`;
+  const resetInside = `(resets(${series}[{{window}}]) > 0)`;
+  const resetAfterBefore = `(min_over_time(${series}[{{window}}]) < ${before})`;
+  return `((${series} - ${before}) unless ${resetInside} unless ${resetAfterBefore}) or (${series} unless ${resetInside}) or increase(${series}[{{window}}])`;
 }
 
 export const PRESETS_BY_NAME: Record<PresetName, Preset> = {

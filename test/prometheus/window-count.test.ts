@@ -48,6 +48,13 @@ beforeAll(async () => {
     lines.push(`nginx_ingress_controller_requests{${labels('checkout-canary', '200')}} ${total - errors} ${t / 1000}`);
     lines.push(`nginx_ingress_controller_requests{${labels('checkout-canary', '503')}} ${errors} ${t / 1000}`);
   }
+  // Another namespace: a controller pod counts 75 stable requests by 10:04:45, restarts, and its
+  // counter starts again from zero: 40 at 10:05:15, then 30 more every 15 s. Its last sample before
+  // the 10:05–10:06 window is from before the restart, and by 10:06 it has climbed past it.
+  const restarting = `namespace="restart",ingress="checkout",service="checkout",canary="",status="200",controller_pod="ingress-nginx-b"`;
+  const beforeRestart = [30, 45, 60, 75];
+  beforeRestart.forEach((v, i) => lines.push(`nginx_ingress_controller_requests{${restarting}} ${v} ${(T0 + 240_000 + i * 15_000) / 1000}`));
+  for (let i = 0; i < 8; i++) lines.push(`nginx_ingress_controller_requests{${restarting}} ${40 + 30 * i} ${(T0 + 315_000 + i * 15_000) / 1000}`);
   lines.push('# EOF', '');
   const file = join(workDir, 'born.om');
   writeFileSync(file, lines.join('\n'));
@@ -62,8 +69,8 @@ afterAll(async () => {
 
 const preset = PRESETS_BY_NAME['ingress-nginx'];
 
-async function count(query: 'requests' | 'errors', side: Side, at: number): Promise<number> {
-  const promql = renderQuery(preset.queries[query] ?? '', TARGET, { side, windowPromQL: '1m', selector: preset.selectors[side] });
+async function count(query: 'requests' | 'errors', side: Side, at: number, target = TARGET): Promise<number> {
+  const promql = renderQuery(preset.queries[query] ?? '', target, { side, windowPromQL: '1m', selector: preset.selectors[side] });
   const result = await client.query(promql, new Date(at));
   expect(result.samples, promql).toHaveLength(1);
   return result.samples[0]?.value ?? Number.NaN;
@@ -88,5 +95,11 @@ describe('counting a window from Prometheus counters (real Prometheus)', () => {
   it('counts stable, whose series existed before the window, exactly: 400 requests and 4 errors a minute', async () => {
     expect(await count('requests', 'stable', T0 + 360_000)).toBe(400);
     expect(await count('errors', 'stable', T0 + 360_000)).toBe(4);
+  });
+
+  it("counts a window whose last sample before it predates a controller pod's restart from the counter's restart: 130, not 130 - 75", async () => {
+    const target = { ...TARGET, namespace: 'restart' };
+    expect(await count('requests', 'stable', T0 + 360_000, target)).toBe(130);
+    expect(await count('requests', 'stable', T0 + 420_000, target)).toBe(120);
   });
 });

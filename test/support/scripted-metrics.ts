@@ -38,7 +38,7 @@ export class ScriptedMetrics implements MetricsSource {
     const side = promql.includes('canary!=""') || /pod=~"[^"]*canary/.test(promql) ? 'canary' : 'stable';
     const m = this.scenario((at.getTime() - this.startMs) / 60_000, side);
     // The sequential judges' baseline look-back (subqueries): this scripted Prometheus has none.
-    if (promql.includes('_over_time(')) return { resultType: 'vector', samples: [], warnings: this.warnings };
+    if (/^\w+_over_time\(/.test(promql)) return { resultType: 'vector', samples: [], warnings: this.warnings };
     if (promql.startsWith('sum by (le) (')) {
       return { resultType: 'vector', samples: m.requests === null ? [] : bucketsFor(m.requests, m.p95), warnings: this.warnings };
     }

@@ -143,6 +143,19 @@ describe('sequential error-rate judge: the policy says 3 points or 5%, and means
     expect(d?.adverse).toMatch(/above the 5\.0% cap|lean towards a regression/);
   });
 
+  it('does not pass a step whose canary turned +5 points worse in its middle: the lean counts from the onset, not the step start', () => {
+    // Ten healthy checks, then three at 6% vs 1%: 22:1 for a regression since the onset, short of
+    // the 200:1 that rolls back. From the step's start the healthy checks diluted it, and the step
+    // passed (a +5-point canary from the middle of the last step was promoted).
+    const judge = createErrorRateJudge(CONFIG);
+    const stable = { requests: 2700, errors: 27 };
+    for (let i = 0; i < 10; i++) judge.observe({ step: 0, canary: { requests: 300, errors: 3 }, stable });
+    let d: SequentialDecision | undefined;
+    for (let i = 0; i < 3; i++) d = judge.observe({ step: 0, canary: { requests: 300, errors: 18 }, stable });
+    expect(d?.decision).toBe('inconclusive');
+    expect(d?.adverse).toMatch(/lean towards a regression/);
+  });
+
   it('continues the same evidence after snapshot and restore (what --resume stores in the record)', () => {
     const random = createRandom(16);
     const windows = simulateRollout(random, { rps: 20, stable: side(random, 0.01), canary: side(random, 0.01), regressed: { errorRate: 0.06 }, onset: 20 });

@@ -23,7 +23,7 @@
 //   risk difference, variance inflated by ρ) is below the margin.
 
 import { invalidInput } from '../../errors.js';
-import { createChangePointMixture, type ChangePointState } from './change-point.js';
+import { createChangePointMixture, type ChangePointState, type SpanState } from './change-point.js';
 import { createDispersionEstimator, type DispersionState } from './dispersion.js';
 import { binomialLogLikelihoodRatio, logSumExp, normalMixtureRadius, villeLogThreshold } from './evidence.js';
 import { confidenceWords, count, evidenceOriginWords, marginWords, originOf, percent, plural, points, ratioWords } from './explain.js';
@@ -198,17 +198,17 @@ export function createErrorRateJudge(
       return { ...base, ...figures, decision: 'fail', confidence: 1 - 1 / evidence, adverse: 'rolled back', explanation };
     }
 
-    // "Leaning" needs a likelihood ratio of LEANING:1 over this step: at 3 canary requests a
-    // minute one unlucky error must not hold a step, but 9% of 98 requests must. An estimate
-    // above the cap holds the step (see aboveCap).
+    // "Leaning" needs a likelihood ratio of LEANING:1 over this step (from any of its checks on,
+    // see leanLogEvidence): at 3 canary requests a minute one unlucky error must not hold a step,
+    // but 9% of 98 requests must. An estimate above the cap holds the step (see aboveCap).
     const stepN = step[NC] as number;
     const capAbove = cap !== null && aboveCap(stepCanary, stepN, cap, minRequests);
-    const stepLog = stepLogEvidence(stepSpan.logs, DIFF, weights);
+    const stepLog = leanLogEvidence(state.spans, stepSpan, DIFF, weights);
     const leaning = stepLog >= Math.log(LEANING);
     const adverse = capAbove
       ? `canary errors ${percent(stepCanary)} this step, above the ${percent(cap ?? 0)} cap`
       : leaning
-        ? `this step's errors lean towards a regression (canary ${percent(stepCanary)} vs stable ${percent(stepStable)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step alone)`
+        ? `this step's errors lean towards a regression (canary ${percent(stepCanary)} vs stable ${percent(stepStable)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step)`
         : null;
 
     const short = Math.max(0, minRequests - (step[NC] as number));
@@ -269,6 +269,21 @@ export function stepLogEvidence(logs: readonly number[], tests: readonly number[
   const terms = tests.map((t) => (logs[t] as number) + (weights.length ? Math.log(weights[t] as number) : 0));
   const total = weights.length ? tests.reduce((a, t) => a + (weights[t] as number), 0) : tests.length;
   return logSumExp(terms) - Math.log(total);
+}
+
+/**
+ * How far the step's evidence leans towards a regression, for holding it: the likelihood ratio
+ * averaged over the step's checks as possible onsets (from each of them to now), not only from the
+ * step's start. A regression that began mid-step was diluted by the healthy checks before it: a
+ * +5-point canary from the middle of the last step was promoted, its step-start ratio still short
+ * of leaning when time was up. Each ratio is a test supermartingale under the null, so their
+ * average at any moment has expectation at most 1 and reaches LEANING with probability at most
+ * 1/LEANING, as the step-start ratio alone did; an equal canary is held no more often than that.
+ */
+export function leanLogEvidence(spans: readonly SpanState[], stepSpan: SpanState, tests: readonly number[], weights: readonly number[] = []): number {
+  const inStep = spans.filter((sp) => sp.step === stepSpan.step && sp.window >= stepSpan.window);
+  if (inStep.length === 0) return stepLogEvidence(stepSpan.logs, tests, weights);
+  return logSumExp(inStep.map((sp) => stepLogEvidence(sp.logs, tests, weights))) - Math.log(inStep.length);
 }
 
 /**

@@ -19,7 +19,7 @@ import { invalidInput } from '../../errors.js';
 import { createChangePointMixture, type ChangePointState } from './change-point.js';
 import { createDispersionEstimator, type DispersionState } from './dispersion.js';
 import { binomialLogLikelihoodRatio, normalMixtureRadius, villeLogThreshold } from './evidence.js';
-import { aboveCap, LEANING, moreChecks, stepLogEvidence } from './binomial-sequential.js';
+import { aboveCap, leanLogEvidence, LEANING, moreChecks } from './binomial-sequential.js';
 import { confidenceWords, count, evidenceOriginWords, originOf, percent, plural, ratioWords } from './explain.js';
 import { addBuckets, bucketsOf, normalizeBuckets, smoothCountAbove as countAbove, smoothQuantile as histogramQuantile, totalCount, type Bucket } from './histogram.js';
 import { RHO, SHARED_DEFAULTS, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
@@ -227,12 +227,12 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
 
     const capShare = shareAbove(stepSums, ABOVE_CAP);
     const capAbove = limit !== undefined && aboveCap(capShare, stepN, tail, minRequests);
-    const stepLog = Math.max(stepLogEvidence(stepSpan.logs, RATIO, weights), limit === undefined ? -Infinity : stepLogEvidence(stepSpan.logs, CAP, weights));
+    const stepLog = Math.max(leanLogEvidence(state.spans, stepSpan, RATIO, weights), limit === undefined ? -Infinity : leanLogEvidence(state.spans, stepSpan, CAP, weights));
     const leaning = stepLog >= Math.log(LEANING);
     const adverse = capAbove
       ? `canary ${label} ${seconds(qc)} this step, above the ${seconds(limit ?? 0)} cap`
       : leaning
-        ? `this step's latency leans towards a regression (${figures}, line ${seconds(limitSeconds)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step alone)`
+        ? `this step's latency leans towards a regression (${figures}, line ${seconds(limitSeconds)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step)`
         : null;
 
     const bound = (i: number, v: number) => (wholeN > 0 ? ((whole[i] as number) + normalMixtureRadius(whole[v] as number, RHO, beta)) / wholeN : 1);

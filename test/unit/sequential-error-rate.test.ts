@@ -156,6 +156,16 @@ describe('sequential error-rate judge: the policy says 3 points or 5%, and means
     expect(d?.adverse).toMatch(/lean towards a regression/);
   });
 
+  it("holds a step whose canary error rate stands above the 5% cap, though within a standard error of it at 10 requests a check", () => {
+    // 7% over the step's 100 canary requests: the step must not advance on it (a canary at 16% from
+    // the middle of the 25% step went to 50% because 8% over the step was "noise around the cap").
+    const judge = createErrorRateJudge(CONFIG);
+    let d: SequentialDecision | undefined;
+    for (let i = 0; i < 10; i++) d = judge.observe({ step: 0, canary: { requests: 10, errors: 0.7 }, stable: { requests: 90, errors: 1.2 } });
+    expect(d?.decision).not.toBe('pass');
+    expect(d?.adverse).toMatch(/7\.0% this step, above the 5\.0% cap/);
+  });
+
   it('continues the same evidence after snapshot and restore (what --resume stores in the record)', () => {
     const random = createRandom(16);
     const windows = simulateRollout(random, { rps: 20, stable: side(random, 0.01), canary: side(random, 0.01), regressed: { errorRate: 0.06 }, onset: 20 });

@@ -287,14 +287,14 @@ export function leanLogEvidence(spans: readonly SpanState[], stepSpan: SpanState
 }
 
 /**
- * Whether a step's estimate is above its cap, for holding the step: as it stands once the step
- * has ten times its minimum of canary requests; on fewer, clear of the cap by a standard error
- * (three errors in 45 requests, 6.7%, is noise around a 5% cap, not a reading of it).
+ * Whether a step's estimate is above its cap, for holding the step: as it stands, once the step has
+ * its minimum of canary requests. Holding is not rolling back: a held step advances at the first
+ * check whose estimate is back under the cap, so an equal canary that drew three errors in 45
+ * requests waits a check or two, while a canary at 16% on 10 requests a minute no longer went from
+ * 25% to 50% because 8% over the step was within a standard error of a 5% cap.
  */
 export function aboveCap(estimate: number, requests: number, cap: number, minRequests: number): boolean {
-  if (!(requests >= minRequests)) return false;
-  if (requests >= 10 * minRequests) return estimate > cap;
-  return estimate - Math.sqrt((estimate * (1 - estimate)) / requests) > cap;
+  return requests >= minRequests && estimate > cap;
 }
 
 /** " (about 3 checks at the current traffic)". */

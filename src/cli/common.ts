@@ -10,28 +10,8 @@ import type { IncidentSink } from '../rollout/ports.js';
 
 // Flag parsing shared by commands. Each check names the flag and what was expected.
 
-export type OutputFormat = 'text' | 'json';
-
-export function parseOutput(value: string | undefined): OutputFormat {
-  if (value === undefined || value === 'text') return 'text';
-  if (value === 'json') return 'json';
-  throw invalidInput(`--output: expected "text" or "json", got "${value}"`);
-}
-
-export function parseTargetName(value: string): string {
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value)) {
-    throw invalidInput(`target name: expected a Kubernetes name like "checkout" (lower-case letters, digits and "-"), got "${value}"`);
-  }
-  return value;
-}
-
-export function parseNamespace(value: string | undefined): string {
-  const ns = value ?? 'default';
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns)) {
-    throw invalidInput(`--namespace: expected a Kubernetes namespace name, got "${ns}"`);
-  }
-  return ns;
-}
+export { parseNamespace, parseOutput, parseTargetName, type OutputFormat } from './parse-flags.js';
+import type { OutputFormat } from './parse-flags.js';
 
 // Registry host[:port]/path[:tag][@digest]; strict enough to catch a pasted command or a blank.
 const IMAGE = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/i;

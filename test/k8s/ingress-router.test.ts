@@ -8,7 +8,7 @@ import {
   findOwnedCanaryIngress,
   findOwnedCanaryIngresses,
   IngressRouter,
-  setOwnedCanaryWeight,
+  stopOwnedCanaryIngress,
   WEIGHT_ANNOTATION,
 } from '../../src/k8s/ingress-router.js';
 import { targetNames } from '../../src/policy/policy.js';
@@ -193,7 +193,7 @@ describe('IngressRouter weights', () => {
 
     const found = await findOwnedCanaryIngress(kc, 'shop', 'checkout');
     expect(found).toEqual({ name: 'checkout-canary', weight: 50, overrides: [] });
-    await setOwnedCanaryWeight(kc, 'shop', 'checkout-canary', 0);
+    await stopOwnedCanaryIngress(kc, 'shop', 'checkout-canary', "test");
 
     expect(fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('0');
     expect(await findOwnedCanaryIngress(kc, 'shop', 'payments')).toBeNull();
@@ -253,7 +253,7 @@ describe('header and cookie routing at 0%', () => {
     await routedByHeader(0);
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
     expect((await findOwnedCanaryIngresses(kc, 'shop', 'checkout'))[0]?.overrides).toEqual([HEADER, `${HEADER}-value`, `${HEADER}-pattern`, 'nginx.ingress.kubernetes.io/canary-by-cookie']);
-    await setOwnedCanaryWeight(kc, 'shop', 'checkout-canary', 0);
+    await stopOwnedCanaryIngress(kc, 'shop', 'checkout-canary', "test");
     const annotations = fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations ?? {};
     for (const a of OVERRIDES) expect(annotations).not.toHaveProperty(a);
   });

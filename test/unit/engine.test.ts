@@ -23,6 +23,10 @@ class OrderedCluster extends MemoryCluster {
     this.order.push(`weight ${weight}`);
     return super.setWeight(weight);
   }
+  override async stop(marker: string): ReturnType<MemoryCluster['stop']> {
+    this.order.push('weight 0');
+    return super.stop(marker);
+  }
   override async save(record: Parameters<MemoryCluster['save']>[0], expected: string | null): Promise<string> {
     this.order.push(`save ${record.checks.length}`);
     return super.save(record, expected);
@@ -31,6 +35,10 @@ class OrderedCluster extends MemoryCluster {
 
 class FailingRouter extends MemoryCluster {
   failZero = false;
+  override async stop(marker: string): ReturnType<MemoryCluster['stop']> {
+    if (this.failZero) throw new CanaryError('unreachable', 'Kubernetes API unreachable after 4 attempts');
+    return super.stop(marker);
+  }
   override async setWeight(weight: number): Promise<void> {
     if (this.failZero && weight === 0) throw new CanaryError('unreachable', 'Kubernetes API unreachable after 4 attempts');
     return super.setWeight(weight);
@@ -232,10 +240,14 @@ spec:
     const cluster = new FailingRouter('shop', targetNames('checkout', {}), 'shop/checkout:1');
     cluster.failZero = true;
     const slow: Scenario = (minute, side) => (side === 'canary' ? { ...healthy(minute, side), p95: 3 } : healthy(minute, side));
+    cluster.canaryReplicas = 1;
     const { outcome } = await run({ policy, cluster, scenario: slow });
     expect(outcome.exitCode).toBe(5);
-    expect(outcome.traffic).toContain('canary weight could not be set to 0 (canary last set to 10%)');
-    expect(outcome.traffic).toContain('run `canary rollback checkout -n shop`');
+    expect(outcome.traffic).toContain('canary weight NOT confirmed at 0% (no read got through; canary last set to 10%)');
+    expect(outcome.traffic).toContain("run `canary rollback checkout -n shop --reason '...'`");
+    // Never a scale-down or a rollback record while no read showed 0%.
+    expect(cluster.canaryReplicas).toBeGreaterThan(0);
+    expect((await cluster.load())?.record.rollback).toBeUndefined();
   });
 
   it('on cancellation routes the canary to 0% and exits 4; with leave, keeps the weight', async () => {
@@ -259,6 +271,8 @@ spec:
       onEvent: (e, c) => {
         if (e.type === 'check' && e.check.index === 4) {
           void (async () => {
+            // As `canary rollback` does: traffic first (the fenced stop), then the record.
+            await c.stop('rolled back by alice');
             const cur = await c.load();
             if (!cur) return;
             cur.record.rollback = { reason: 'pager: checkout 500s', requestedBy: 'alice', at: new Date().toISOString() };
@@ -477,6 +491,7 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
   it('an operator rollback while stable is being promoted ends with the canary at 0% and exit 4', async () => {
     class SlowPromotion extends MemoryCluster {
       override async promoteStable(image: string): Promise<void> {
+        await this.stop('rolled back by bob');
         const cur = await this.load();
         if (cur) {
           cur.record.rollback = { reason: 'wrong build', requestedBy: 'bob', at: new Date().toISOString() };
@@ -502,7 +517,7 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     const { outcome } = await run({ cluster });
     expect(outcome.result).toBe('failed');
     expect(cluster.weight).toBe(0);
-    expect(outcome.reason).toContain('ProgressDeadlineExceeded; the stable Deployment was being updated to shop/checkout:2');
+    expect(outcome.reason).toContain('stable Deployment checkout could not be set back to shop/checkout:1');
     expect(outcome.reason).toContain('kubectl rollout undo deployment/checkout -n shop');
   });
 

@@ -3,6 +3,7 @@ import { connect, type KubeConnection } from '../k8s/connection.js';
 import { IngressRouter } from '../k8s/ingress-router.js';
 import { targetNames, type Policy } from '../policy/policy.js';
 import { DEFAULT_STOP_DEADLINE_MS, type CommandContext } from '../rollout/abort.js';
+import type { OwnRouteState } from '../rollout/ports.js';
 import { systemClock } from '../rollout/clock.js';
 import type { RollbackReport } from '../rollout/operator-rollback.js';
 import type { OutcomeResult } from '../rollout/record.js';
@@ -53,9 +54,15 @@ const FIRST_WRITE_TIMEOUT_MS = 10_000;
  * no policy, no record and no names, so it goes first. A failure here is not final: the stop
  * path that follows keeps trying until its deadline and reports what the API holds.
  */
-async function firstWrite(conn: KubeConnection, ctx: CommandContext, marker: string, deadlineMs: number): Promise<void> {
+async function firstWrite(conn: KubeConnection, ctx: CommandContext, marker: string, deadlineMs: number): Promise<OwnRouteState[] | null> {
   const router = new IngressRouter({ kc: conn.kc, namespace: ctx.namespace, names: targetNames(ctx.target, {}), target: ctx.target, rolloutId: '' });
-  await router.stop(marker, { timeoutMs: Math.min(FIRST_WRITE_TIMEOUT_MS, deadlineMs) }).catch(() => undefined);
+  try {
+    return await router.stop(marker, { timeoutMs: Math.min(FIRST_WRITE_TIMEOUT_MS, deadlineMs) });
+  } catch (err) {
+    // Refused (403, an admission webhook): trying again will not help, and the operator must see it.
+    if (err instanceof CanaryError && err.kind !== 'unreachable') throw err;
+    return null;
+  }
 }
 
 /** Everything after the first write: the policy, the one stop path, the record, the incidents. */
@@ -65,6 +72,7 @@ async function rollbackAfterFirstWrite(
   flags: RollbackCliFlags,
   reason: string,
   deadlineMs: number,
+  firstFound: OwnRouteState[] | null,
   say: (line: string) => void,
 ): Promise<RollbackReport> {
   const [{ loadPolicy }, { ConfigMapStateStore, CorruptRecordError }, { DeploymentWorkloads }, { recordEvent }, { StoppedLeaseCleaner }, { operatorRollback }, common] =
@@ -118,6 +126,7 @@ async function rollbackAfterFirstWrite(
       deadlineMs,
       callTimeoutMs: k.timeoutMs,
       incidents: flags.incident !== false,
+      ...(firstFound && { firstFound }),
       say,
     },
   );
@@ -176,11 +185,11 @@ export async function rollbackFromFlags(name: string, flags: RollbackCliFlags): 
       ...(flags.policy !== undefined && { policyPath: flags.policy }),
     };
     const started = systemClock.now();
-    await firstWrite(conn, ctx, `canary rollback at ${new Date(started).toISOString()}: ${reason}`, deadlineMs);
+    const firstFound = await firstWrite(conn, ctx, `canary rollback at ${new Date(started).toISOString()}: ${reason}`, deadlineMs);
     const say = (line: string) => {
       if (format === 'text') process.stdout.write(`${line}\n`);
     };
-    const report = await rollbackAfterFirstWrite(conn, ctx, flags, reason, Math.max(1000, deadlineMs - (systemClock.now() - started)), say);
+    const report = await rollbackAfterFirstWrite(conn, ctx, flags, reason, Math.max(1000, deadlineMs - (systemClock.now() - started)), firstFound, say);
     if (format === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     await writeGitHubRollbackOutputs(env, name, { result: report.result, exitCode: report.exitCode, report });
     return report.exitCode;

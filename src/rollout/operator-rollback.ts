@@ -53,6 +53,8 @@ export interface OperatorRollbackOptions {
   deadlineMs: number;
   callTimeoutMs: number;
   incidents: boolean;
+  /** Our routes as an earlier 0% write of this command found them (the CLI writes once before loading the rest). */
+  firstFound?: OwnRouteState[];
   /** Every line for the operator, as it happens. */
   say(line: string): void;
 }
@@ -130,17 +132,22 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
   const after = stop.after ?? { ours: [], foreign: [] };
   const foreign = foreignTraffic(after);
   const stableOnly = foreign.length === 0;
-  for (const r of stop.before ?? []) say(describeStopped(r, after.ours.find((a) => a.name === r.name), stableOnly));
+  // What the routes held before this command's first write that got through.
+  const found = new Map((stop.before ?? []).map((r) => [r.name, r]));
+  for (const r of opts.firstFound ?? []) found.set(r.name, r);
+  for (const r of [...found.values()].sort((a, b) => a.name.localeCompare(b.name))) say(describeStopped(r, after.ours.find((a) => a.name === r.name), stableOnly));
   for (const f of after.foreign) {
     say(
       `canary Ingress ${f.name} is not ours (no canary-cli labels for ${ctx.target}) and sends ${f.weight ?? '?'}%${f.overrides.length ? ' and header/cookie-matched requests' : ''} to Service ${names.canaryService}: left as it is`,
     );
   }
   const traffic = describeTraffic(stop, ctx);
-  if (after.ours.length) say(`weight in force (re-read): ${after.ours.map((r) => `${r.name} ${r.weight ?? 0}%`).join(', ')}`);
-  const ingresses = after.ours.map((r) => ({ name: r.name, weight: r.weight ?? 0 }));
+  const inForce = (state: typeof after) => {
+    if (state.ours.length) say(`weight in force (re-read): ${state.ours.map((r) => `${r.name} ${r.weight ?? 0}%`).join(', ')}`);
+  };
+  let ingresses = after.ours.map((r) => ({ name: r.name, weight: r.weight ?? 0 }));
   const foreignReport = after.foreign.map((f) => ({ name: f.name, weight: f.weight }));
-  const base = { target: ctx.target, namespace: ctx.namespace, actions, traffic, ingresses, foreign: foreignReport };
+  let base = { target: ctx.target, namespace: ctx.namespace, actions, traffic, ingresses, foreign: foreignReport };
 
   // 2. The record: mark the abort so a running deploy stops, and status tells the story.
   const now = clock.now();
@@ -153,6 +160,7 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
     const read = await ports.loadRecord();
     if (read.kind === 'found' && read.stored.record.phase === 'promoted') {
       // Nothing to abort: the canary became stable. Traffic was still made safe above.
+      inForce(after);
       const r = read.stored.record;
       const image = (await ports.workloads.stableImage().catch(() => null)) ?? r.images.canary;
       say(
@@ -189,9 +197,23 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
     }
   }
   if (!record) throw new CanaryError('unexpected', `the rollout record kept changing while recording the rollback; ${traffic}; run the command again`);
+  // 3. Read again before anything acts on "0%": a hand edit (or a raise that was already past its
+  // fence) between our write and the record shows up here and is written back to 0.
+  const settle = await stopTraffic({ router: ports.router, clock, marker, deadlineMs: opts.deadlineMs, callTimeoutMs: opts.callTimeoutMs, onRetry: say });
+  for (const r of settle.before ?? []) {
+    if ((r.weight ?? 0) !== 0 || r.overrides.length > 0) say(`canary Ingress ${r.name} was raised to ${r.weight ?? '?'}% after our first write: set to 0% again`);
+  }
+  if (!settle.confirmed) {
+    if (settle.permanent && settle.error instanceof CanaryError) throw settle.error;
+    throw new CanaryError('unreachable', `${describeTraffic(settle, ctx)}; the abort is recorded, nothing else was done (the canary keeps its pods) until a read shows 0%`);
+  }
+  const settled = settle.after ?? after;
+  inForce(settled);
+  ingresses = settled.ours.map((r) => ({ name: r.name, weight: r.weight ?? 0 }));
+  base = { ...base, ingresses };
   say(alreadyRolledBack ? `record ${record.id}: already rolled back (${record.outcome?.reason ?? 'no reason recorded'})` : `record ${record.id}: aborted by ${opts.requestedBy}: ${opts.reason}`);
 
-  // 3. Stable back to its image if a promotion had begun; the canary down (unless a route that
+  // 4. Stable back to its image if a promotion had begun; the canary down (unless a route that
   // is not ours still sends it traffic); stable verified.
   const restore = record.rollback?.stableRestore;
   const finish: StopFinish = await finishStop({

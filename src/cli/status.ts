@@ -8,6 +8,7 @@ import { loadPolicy } from '../policy/loader.js';
 import { targetNames } from '../policy/policy.js';
 import { colorEnabled } from '../report/terminal-reporter.js';
 import { renderStatus, statusView, type StatusView } from '../report/status-view.js';
+import { rollbackHint } from '../rollout/abort.js';
 import { systemClock } from '../rollout/clock.js';
 import { FINAL_PHASES } from '../rollout/record.js';
 import { parseNamespace, parseOutput, parseTargetName } from './common.js';
@@ -45,6 +46,13 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
   const namespace = parseNamespace(flags.namespace ?? conn.defaultNamespace);
   const store = new ConfigMapStateStore({ kc: conn.kc, namespace, target });
   const names = targetNames(target, flags.policy !== undefined ? loadPolicy(flags.policy).target : {});
+  const hintCtx = {
+    target,
+    namespace,
+    ...(flags.context !== undefined && { context: flags.context }),
+    ...(flags.kubeconfig !== undefined && { kubeconfig: flags.kubeconfig }),
+    ...(flags.policy !== undefined && { policyPath: flags.policy }),
+  };
   const tty = Boolean(process.stdout.isTTY);
   const c = new Chalk({ level: colorEnabled(tty) ? 1 : 0 });
 
@@ -54,7 +62,7 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
       stored = await store.load();
     } catch (err) {
       if (err instanceof CorruptRecordError) {
-        throw invalidInput(`the rollout record of ${target} in namespace ${namespace} is corrupt: ${err.message}; \`canary rollback ${target} --reason ...\` still works and rewrites it`);
+        throw invalidInput(`the rollout record of ${target} in namespace ${namespace} is corrupt: ${err.message}; \`${rollbackHint(hintCtx)}\` still works and rewrites it`);
       }
       throw err;
     }
@@ -75,7 +83,7 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
     warned = key;
     const list = owned.map((i) => `${i.name} (${i.weight ?? '?'}%)`).join(', ');
     process.stderr.write(
-      `canary: warning: ${owned.length} canary Ingresses of ${target} in namespace ${namespace} carry our label: ${list}; the weight shown is ${names.canaryIngress}'s; \`canary rollback ${target}\` sets every one of them to 0\n`,
+      `canary: warning: ${owned.length} canary Ingresses of ${target} in namespace ${namespace} carry our label: ${list}; the weight shown is ${names.canaryIngress}'s; \`${rollbackHint(hintCtx)}\` sets every one of them to 0\n`,
     );
   };
   const show = (view: StatusView) =>

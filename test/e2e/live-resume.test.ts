@@ -57,8 +57,9 @@ describe('a deploy killed mid-step', () => {
     expect(status.stdout).toContain('weight:  25% (recorded and live agree)');
     expect(status.stdout).toContain(`lease:   expired by ${RUN_URL}`);
     expect(status.stdout).toContain('no deploy process holds the lease: the rollout is stalled at 25%');
-    expect(status.stdout).toContain(`canary deploy checkout --image ${NEW_IMAGE} --resume`);
-    expect(status.stdout).toContain('canary rollback checkout --reason');
+    // Pasted as printed, the hints act on namespace shop (observation 9: they used to omit -n).
+    expect(status.stdout).toContain(`canary deploy checkout -n shop --image ${NEW_IMAGE} --resume`);
+    expect(status.stdout).toContain("canary rollback checkout -n shop --reason '...'");
 
     const json = await world.run(['status', TARGET, '-n', NAMESPACE, '-o', 'json']);
     const view = JSON.parse(json.stdout) as StatusView;
@@ -69,7 +70,7 @@ describe('a deploy killed mid-step', () => {
     expect(plain.code).toBe(2);
     expect(plain.stderr).toContain('stopped in phase progressing at step 2 (25%) without finishing');
     // The command it suggests is one a user can paste: --image is required, and the namespace matters.
-    expect(plain.stderr).toContain(`continue it with \`canary deploy checkout -n shop --image ${NEW_IMAGE} --resume\``);
+    expect(plain.stderr).toContain(`continue it with \`canary deploy checkout -n shop -p ${world.policyPath} --image ${NEW_IMAGE} --resume\` or stop it with \`canary rollback checkout -n shop -p ${world.policyPath} --reason '...'\``);
     expect(world.record()).toEqual(before);
     expect(world.weight()).toBe('25');
 

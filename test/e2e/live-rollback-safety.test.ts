@@ -58,7 +58,7 @@ function ownedIngressNamed(name: string, weight: number): KubeObject {
 const replicas = (name: string) => (world.fake.get('Deployment', NAMESPACE, name) as { spec?: { replicas?: number } } | undefined)?.spec?.replicas;
 
 describe('a deploy raising the weight while rollback records the abort', () => {
-  it('is caught: after the abort is saved every canary Ingress is read again and set back to 0', async () => {
+  it('is caught: after the abort is saved every canary Ingress is read again and set back to 0 before the canary is scaled down', async () => {
     world.fake.put(ownCanaryIngress(30));
     // Hold rollback's read of the record, so the "deploy" can write in between deterministically.
     world.fake.injectFault({ kind: 'latency', ms: 1500, method: 'GET', pathPattern: `/configmaps/${RECORD_CONFIGMAP}` });
@@ -72,8 +72,8 @@ describe('a deploy raising the weight while rollback records the abort', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(`canary Ingress ${CANARY_INGRESS}: weight 30% → 0%, all traffic on stable`);
-    expect(run.stdout).toContain(`canary Ingress ${CANARY_INGRESS} was raised to 25% after our first write (a deploy in flight): set to 0% again`);
-    expect(run.stdout).toContain(`weight in force: ${CANARY_INGRESS} 0%`);
+    expect(run.stdout).toContain(`canary Ingress ${CANARY_INGRESS} was raised to 25% after our first write: set to 0% again`);
+    expect(run.stdout).toContain(`weight in force (re-read): ${CANARY_INGRESS} 0%`);
     expect(world.weight()).toBe('0');
     // The second PATCH came after the record was written.
     const writes = world.changes();
@@ -93,7 +93,7 @@ describe('more than one canary Ingress of ours', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('canary Ingress checkout-blue-canary: weight 20% → 0%, all traffic on stable');
     expect(run.stdout).toContain(`canary Ingress ${CANARY_INGRESS}: weight 30% → 0%, all traffic on stable`);
-    expect(run.stdout).toContain(`weight in force: checkout-blue-canary 0%, ${CANARY_INGRESS} 0%`);
+    expect(run.stdout).toContain(`weight in force (re-read): checkout-blue-canary 0%, ${CANARY_INGRESS} 0%`);
     expect(world.weight()).toBe('0');
     expect(world.fake.get('Ingress', NAMESPACE, 'checkout-blue-canary')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('0');
 

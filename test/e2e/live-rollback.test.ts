@@ -115,7 +115,7 @@ describe('canary rollback without a usable record', () => {
     const broken = await world.run(['status', TARGET, '-n', NAMESPACE]);
     expect(broken.code).toBe(2);
     expect(broken.stderr).toContain('is corrupt');
-    expect(broken.stderr).toContain('canary rollback checkout --reason');
+    expect(broken.stderr).toContain("`canary rollback checkout -n shop --reason '...'` still works");
 
     const run = await world.run(ROLLBACK);
     expect(run.stderr).toBe('');

@@ -532,8 +532,13 @@ export class RolloutEngine {
     this.setPhase('rolling-back', halt.message);
     await this.persistQuietly();
     // An operator's rollback found only now (this save conflicted) is what stopped us: theirs is
-    // the story, the exit code and the incident.
-    if (this.operatorAbort) halt = new Halt('aborted', this.operatorAbort, EXIT.aborted, true);
+    // the story, the exit code, the incident, and the rest of the stop (stable, canary, Lease).
+    if (this.operatorAbort) {
+      const outcome: Outcome = { result: 'aborted', reason: this.operatorAbort, at: this.iso(), exitCode: EXIT.aborted, traffic };
+      this.log('warn', this.operatorAbort);
+      this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
+      return outcome;
+    }
 
     const foreign = stop.after?.foreign.some((r) => (r.weight ?? 0) > 0 || r.overrides.length > 0) ?? false;
     const done = await finishStop({

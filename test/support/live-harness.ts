@@ -60,6 +60,10 @@ export interface PolicyOptions {
   leaseDuration?: string;
   /** spec.kubernetes.attempts: tries per API call (default 3). */
   attempts?: number;
+  /** spec.kubernetes.timeout: one API call's time limit (default 2s). */
+  kubeTimeout?: string;
+  /** spec.kubernetes.readyTimeout (default 10s). */
+  readyTimeout?: string;
   /** spec.incidents, as YAML list items indented for it, e.g. '    - { type: webhook, url: http://127.0.0.1:1234/ }' (default: none). */
   incidents?: readonly string[];
   /** spec.target, as YAML lines indented for it, e.g. '    headerRouting: { header: X-Canary, value: always }'. */
@@ -102,9 +106,9 @@ export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): str
     '    retries: 0',
     '  kubernetes:',
     `    attempts: ${opts.attempts ?? 3}`,
-    '    timeout: 2s',
+    `    timeout: ${opts.kubeTimeout ?? '2s'}`,
     `    leaseDuration: ${opts.leaseDuration ?? '3s'}`,
-    '    readyTimeout: 10s',
+    `    readyTimeout: ${opts.readyTimeout ?? '10s'}`,
     '    pollInterval: 100ms',
     ...(opts.incidents?.length ? ['  incidents:', ...opts.incidents] : []),
     ...(opts.target?.length ? ['  target:', ...opts.target] : []),

@@ -12,6 +12,8 @@ export type FaultSpec = {
   | { kind: 'status'; code: number; message?: string }
   | { kind: '429'; retryAfterSeconds?: number }
   | { kind: 'latency'; ms: number }
+  /** Holds the request until the test resolves `release`: ordering by a condition the test controls, not by time. */
+  | { kind: 'hold'; release: Promise<void> }
   | { kind: 'reset' }
 );
 

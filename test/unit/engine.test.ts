@@ -6,6 +6,7 @@ import { VirtualClock } from '../../src/rollout/clock.js';
 import { RolloutEngine } from '../../src/rollout/engine.js';
 import type { RolloutEvent } from '../../src/rollout/events.js';
 import type { IncidentSink, StoredRecord } from '../../src/rollout/ports.js';
+import type { RolloutRecord } from '../../src/rollout/record.js';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
 import { defaultPolicy as defaultSequentialPolicy, thresholdPolicy } from '../support/policies.js';
 
@@ -56,6 +57,9 @@ interface RunOptions {
   onEvent?: (e: RolloutEvent, cluster: MemoryCluster) => void;
 }
 
+/** The engine run() is driving, for hooks that act on it mid-run (the forced-exit hook). */
+let current: RolloutEngine | undefined;
+
 async function run(opts: RunOptions = {}, resume?: StoredRecord) {
   const policy = opts.policy ?? defaultPolicy();
   const names = targetNames('checkout', policy.target);
@@ -80,6 +84,7 @@ async function run(opts: RunOptions = {}, resume?: StoredRecord) {
     ...(opts.signal && { signal: opts.signal }),
     ...(opts.onCancel && { onCancel: opts.onCancel }),
   });
+  current = engine;
   const outcome = await engine.run(resume);
   const stored = await cluster.load();
   return { outcome, cluster, events, record: stored?.record, metrics };
@@ -563,5 +568,103 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     metrics.warnings = ['PromQL info: metric might not be a counter, name does not end in _total: "nginx_ingress_controller_requests"'];
     const { record } = await run({ metrics });
     expect(record?.checks[0]?.warnings).toEqual(metrics.warnings);
+  });
+
+  describe('promotion, idempotent against live state (issue 8, observation 3)', () => {
+    /** A promoted run's record, turned back into the record of a deploy that died while promoting. */
+    async function diedWhilePromoting(stage: RolloutRecord['promotion'] | undefined) {
+      const { record } = await run();
+      if (!record) throw new Error('no record');
+      const { outcome: _outcome, ...rest } = record;
+      return { ...rest, phase: 'promoting' as const, weight: 0, images: { ...record.images, stable: 'shop/checkout:1' }, ...(stage && { promotion: stage }) };
+    }
+
+    class Watched extends OrderedCluster {
+      override async startCanary(image: string): Promise<void> {
+        this.order.push(`canary ready (was ${this.canaryReplicas} replicas)`);
+        return super.startCanary(image);
+      }
+    }
+
+    it('resumed with the canary scaled to 0 and stable on the old image: the canary is made ready before any weight goes to it', async () => {
+      const cluster = new Watched('shop', targetNames('checkout', {}), 'shop/checkout:1');
+      cluster.weight = 0;
+      cluster.canaryReplicas = 0;
+      await cluster.save(await diedWhilePromoting('updating-stable'), null);
+      const stored = await cluster.load();
+      if (!stored) throw new Error('not stored');
+      const { outcome } = await run({ cluster }, stored);
+      expect(outcome.result).toBe('promoted');
+      const ready = cluster.order.indexOf('canary ready (was 0 replicas)');
+      expect(ready).toBeGreaterThanOrEqual(0);
+      expect(cluster.order.indexOf('weight 100')).toBeGreaterThan(ready);
+    });
+
+    it('resumed with stable already on the new image and available: straight to 0%, never 100% to a canary without pods', async () => {
+      const cluster = new Watched('shop', targetNames('checkout', {}), 'shop/checkout:2');
+      cluster.weight = 0;
+      cluster.canaryReplicas = 0;
+      await cluster.save(await diedWhilePromoting(undefined), null);
+      const stored = await cluster.load();
+      if (!stored) throw new Error('not stored');
+      const { outcome, record } = await run({ cluster }, stored);
+      expect(outcome).toMatchObject({ result: 'promoted', exitCode: 0 });
+      expect(cluster.order).not.toContain('weight 100');
+      expect(cluster.order.some((o) => o.startsWith('canary ready'))).toBe(false);
+      expect(record).toMatchObject({ phase: 'promoted', images: { stable: 'shop/checkout:2' } });
+      expect(record?.promotion).toBeUndefined();
+    });
+
+    it('records each promotion stage before acting on it', async () => {
+      const stages: string[] = [];
+      class Stages extends MemoryCluster {
+        override async save(record: Parameters<MemoryCluster['save']>[0], expected: string | null): Promise<string> {
+          if (record.promotion && stages[stages.length - 1] !== record.promotion) stages.push(record.promotion);
+          return super.save(record, expected);
+        }
+      }
+      await run({ cluster: new Stages('shop', targetNames('checkout', {}), 'shop/checkout:1') });
+      expect(stages).toEqual(['routing-to-canary', 'updating-stable', 'routing-to-stable', 'scaling-down']);
+    });
+
+    it('a final record write that fails is not reported as promoted: exit 5, and the command that records it', async () => {
+      class FinalWriteFails extends MemoryCluster {
+        override async save(record: Parameters<MemoryCluster['save']>[0], expected: string | null): Promise<string> {
+          if (record.phase === 'promoted') throw new CanaryError('unreachable', 'Kubernetes API unreachable after 3 attempts');
+          return super.save(record, expected);
+        }
+      }
+      const cluster = new FinalWriteFails('shop', targetNames('checkout', {}), 'shop/checkout:1');
+      const { outcome, record, events } = await run({ cluster });
+      expect(outcome).toMatchObject({ result: 'failed', exitCode: 5 });
+      expect(outcome.reason).toContain('the promotion is done in the cluster (stable runs shop/checkout:2, canary at 0%) but the final record could not be saved');
+      expect(outcome.reason).toContain('`canary deploy checkout -n shop --image shop/checkout:2 --resume`');
+      expect(record?.phase).toBe('promoting');
+      expect(events.filter((e) => e.type === 'finished').map((e) => (e.type === 'finished' ? e.outcome.result : ''))).toEqual(['failed']);
+      // Nothing was rolled back: stable keeps the new image, traffic stays on stable.
+      expect(cluster.stable).toBe('shop/checkout:2');
+      expect(cluster.weight).toBe(0);
+    });
+  });
+
+  it('on a second signal, one quick stop; once a read shows 0% the canary is scaled down too (two SIGTERMs used to leave it running)', async () => {
+    let forced: Promise<{ weight: number | null; replicas: number; phase: string | undefined }> | undefined;
+    let safe: boolean | undefined;
+    const { cluster } = await run({
+      onEvent: (e, c) => {
+        // The forced-exit hook runs while the rollout is mid-step, as a second SIGTERM makes it.
+        if (e.type === 'check' && e.check.index === 2 && !forced) {
+          const engine = current;
+          forced = engine!.recordForcedExit().then(async () => {
+            safe = engine!.trafficSafe;
+            return { weight: c.weight, replicas: c.canaryReplicas, phase: (await c.load())?.record.phase };
+          });
+        }
+      },
+    });
+    expect(await forced).toEqual({ weight: 0, replicas: 0, phase: 'aborted' });
+    expect(safe).toBe(true);
+    // The stop marker fences the rollout that kept running in this test: no raise landed after it.
+    expect(cluster.weight).toBe(0);
   });
 });

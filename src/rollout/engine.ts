@@ -255,7 +255,10 @@ export class RolloutEngine {
       // The fence on the route refused the write: a stop landed since we last looked. It owns
       // traffic now; nothing of ours was written.
       this.inFlightWeight = null;
-      throw new Halt('aborted', `stopped: ${err.by}`, EXIT.aborted, true);
+      if (err.by.startsWith('it now belongs to rollout')) {
+        throw new Halt('aborted', `the canary route was taken over (${err.by}): that rollout drives traffic now, so this one stops without touching it`, EXIT.aborted, false, true);
+      }
+      throw new Halt('aborted', `rolled back by an operator (stop written on the canary route: ${err.by})`, EXIT.aborted, true);
     }
     this.inFlightWeight = null;
     this.weight = weight;

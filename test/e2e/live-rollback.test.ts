@@ -63,7 +63,7 @@ describe('canary rollback from a second process', () => {
     const rollback = await world.run(ROLLBACK);
     expect(rollback.stderr).toBe('');
     expect(rollback.code, rollback.stdout).toBe(0);
-    expect(rollback.stdout).toMatch(/canary Ingress checkout-canary: weight (10|25)% → 0%, all traffic on stable/);
+    expect(rollback.stdout).toMatch(/canary Ingress checkout-canary: weight (10|25|50|100)% → 0%, all traffic on stable/);
     expect(rollback.stdout).toMatch(/record checkout-\d{8}T\d{6}Z: aborted by .*: pager/);
     expect(rollback.stdout).toContain('Deployment checkout-canary scaled to 0');
     expect(rollback.stdout).toContain('stable verified: Deployment shop/checkout: 3 of 3 replicas available');

@@ -78,7 +78,7 @@ describe('observation 1: rollback while a deploy is promoting', () => {
       images: { stable: world.seeded.image },
       rollback: { stableVerified: true, stableRestore: { image: world.seeded.image, done: true } },
     });
-  });
+  }, 180_000);
 });
 
 describe('observation 2: a raise in flight when rollback runs', () => {
@@ -111,7 +111,7 @@ describe('observation 2: a raise in flight when rollback runs', () => {
     const scale = requests.findIndex(isCanaryScale);
     expect(zero).toBeGreaterThanOrEqual(0);
     expect(scale).toBeGreaterThan(zero);
-  });
+  }, 180_000);
 });
 
 describe('observation 3: deploy --resume from promoting', () => {
@@ -135,7 +135,7 @@ describe('observation 3: deploy --resume from promoting', () => {
     expect(world.fake.requests.filter((r) => isIngressPatch(r) && weightAskedFor(r) === '100')).toEqual([]);
     expect(world.weight()).toBe('0');
     expect(world.record()).toMatchObject({ phase: 'promoted', images: { stable: NEW_IMAGE }, outcome: { result: 'promoted' } });
-  });
+  }, 180_000);
 });
 
 describe('observation 9: the API server down mid-step', () => {
@@ -165,7 +165,7 @@ describe('observation 9: the API server down mid-step', () => {
     const zero = requests.findIndex((r) => isIngressPatch(r) && r.status === 200 && weightAskedFor(r) === '0');
     expect(zero).toBeGreaterThanOrEqual(0);
     expect(requests.findIndex(isCanaryScale)).toBeGreaterThan(zero);
-  });
+  }, 180_000);
 });
 
 describe('observation 9: a canary Ingress that is not ours', () => {
@@ -188,7 +188,7 @@ describe('observation 9: a canary Ingress that is not ours', () => {
     expect(world.fake.get('ConfigMap', NAMESPACE, RECORD_CONFIGMAP)).toBeUndefined();
     expect(world.fake.get('Ingress', NAMESPACE, 'checkout-by-hand')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('5');
     expect(world.changes()).toEqual([]);
-  });
+  }, 180_000);
 });
 
 describe('observation 9: SIGKILL, rollback, then a new deploy at once', () => {
@@ -209,5 +209,5 @@ describe('observation 9: SIGKILL, rollback, then a new deploy at once', () => {
     const next = await world.deploy([], { policy: short }).done;
     expect(next.stderr).not.toContain('already running');
     expect(next.code).toBe(0);
-  });
+  }, 180_000);
 });

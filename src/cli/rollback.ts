@@ -184,12 +184,14 @@ export async function rollbackFromFlags(name: string, flags: RollbackCliFlags): 
       ...(flags.kubeconfig !== undefined && { kubeconfig: flags.kubeconfig }),
       ...(flags.policy !== undefined && { policyPath: flags.policy }),
     };
-    const started = systemClock.now();
-    const firstFound = await firstWrite(conn, ctx, `canary rollback at ${new Date(started).toISOString()}: ${reason}`, deadlineMs);
+    // The deadline counts from the process start: loading the CLI is part of what the pager waits for.
+    const deadlineAt = Date.now() - process.uptime() * 1000 + deadlineMs;
+    const left = () => deadlineAt - systemClock.now();
+    const firstFound = await firstWrite(conn, ctx, `canary rollback at ${new Date().toISOString()}: ${reason}`, Math.max(1000, left()));
     const say = (line: string) => {
       if (format === 'text') process.stdout.write(`${line}\n`);
     };
-    const report = await rollbackAfterFirstWrite(conn, ctx, flags, reason, Math.max(1000, deadlineMs - (systemClock.now() - started)), firstFound, say);
+    const report = await rollbackAfterFirstWrite(conn, ctx, flags, reason, Math.max(1, left()), firstFound, say);
     if (format === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     await writeGitHubRollbackOutputs(env, name, { result: report.result, exitCode: report.exitCode, report });
     return report.exitCode;

@@ -482,7 +482,7 @@ export class RolloutEngine {
 
   private async halt(stopped: Halt): Promise<Outcome> {
     const { ports, onCancel } = this.opts;
-    let halt = stopped;
+    const halt = stopped;
     if (halt.takenOver || halt.byOperator) {
       // Someone else stopped the rollout (the fence on the route, or their record) or took it
       // over: traffic, record and canary are theirs now; a write of ours could only fight them.
@@ -563,10 +563,9 @@ export class RolloutEngine {
     if (!stable.available) this.log('error', `stable is not healthy after rollback: ${stable.message}`);
     let message = halt.message;
     if (done.restore && !done.restore.done) message = `${message}; ${done.restore.message}`;
-    const reason = cancelled && !halt.byOperator ? `aborted: ${message}` : message;
+    const reason = cancelled ? `aborted: ${message}` : message;
     const outcome = await this.finish(halt.result, halt.result, reason, halt.exitCode, traffic);
-    // An operator's `canary rollback` opens its own incident; a second one here would duplicate it.
-    if (!halt.byOperator) await this.openIncidents();
+    await this.openIncidents();
     return outcome;
   }
 

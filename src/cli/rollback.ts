@@ -197,7 +197,6 @@ export async function rollbackFromFlags(name: string, flags: RollbackCliFlags): 
     return report.exitCode;
   } catch (err) {
     await writeGitHubRollbackOutputs(env, name, { result: 'failed', exitCode: exitCodeOf(err), error: messageOf(err) });
-    if (err instanceof CanaryError) throw err;
     throw err;
   }
 }

@@ -4,6 +4,7 @@ import type { QueryTarget } from '../analysis/promql-template.js';
 import { maybeRecording } from '../analysis/recording.js';
 import type { MetricsSource } from '../analysis/types.js';
 import { CanaryError, invalidInput } from '../errors.js';
+import { kubeRetryOf } from '../k8s/api-errors.js';
 import { ConfigMapStateStore } from '../k8s/configmap-state-store.js';
 import { connect, type KubeConnection } from '../k8s/connection.js';
 import { DeploymentWorkloads } from '../k8s/deployment-workloads.js';
@@ -94,14 +95,14 @@ async function deployWith(
   queryTarget: QueryTarget,
 ): Promise<number> {
   const prometheusProblem = await checkPrometheus(opts.policy, client, opts.target, queryTarget);
-  const kubeProblems = await preflight({ kc: conn.kc, namespace, names, retry: { attempts: opts.policy.kubernetes.attempts, timeoutMs: opts.policy.kubernetes.timeoutMs } });
+  const kubeProblems = await preflight({ kc: conn.kc, namespace, names, retry: kubeRetryOf(opts.policy.kubernetes) });
   const problems = prometheusProblem ? [prometheusProblem, ...kubeProblems] : kubeProblems;
   if (problems.length) {
     throw invalidInput(`cannot start a rollout of ${opts.target} in namespace ${namespace}; nothing was changed`, problems);
   }
 
   const k = opts.policy.kubernetes;
-  const retry = { attempts: k.attempts, timeoutMs: k.timeoutMs };
+  const retry = kubeRetryOf(k);
   const routerFor = (rolloutId: string) =>
     new IngressRouter({
       kc: conn.kc,

@@ -1,4 +1,5 @@
 import { CanaryError, exitCodeOf, invalidInput, messageOf } from '../errors.js';
+import { kubeRetryOf } from '../k8s/api-errors.js';
 import { connect, type KubeConnection } from '../k8s/connection.js';
 import { IngressRouter } from '../k8s/ingress-router.js';
 import { targetNames, type Policy } from '../policy/policy.js';
@@ -89,7 +90,7 @@ async function rollbackAfterFirstWrite(
   const { namespace, target } = ctx;
   const names = targetNames(target, policy.target);
   const k = policy.kubernetes;
-  const retry = { attempts: k.attempts, timeoutMs: k.timeoutMs };
+  const retry = kubeRetryOf(k);
   const store = new ConfigMapStateStore({ kc: conn.kc, namespace, target, retry });
   const requestedBy = common.startedBy();
   return operatorRollback(

@@ -68,7 +68,8 @@ export class DeploymentWorkloads implements Workloads {
   /** On the stop path one call is one attempt, bounded by the time the stop has left. */
   private retryFor(budget?: CallBudget): RetryOptions & { server: string } {
     if (!budget) return this.retry;
-    return { ...this.retry, attempts: 1, timeoutMs: Math.max(1, Math.min(this.retry.timeoutMs ?? 30_000, budget.timeoutMs)) };
+    const ms = Math.max(1, Math.min(this.retry.timeoutMs ?? 30_000, budget.timeoutMs));
+    return { ...this.retry, attempts: 1, timeoutMs: ms, deadlineMs: ms };
   }
 
   private async read(name: string, role: 'stable' | 'canary', budget?: CallBudget): Promise<V1Deployment> {

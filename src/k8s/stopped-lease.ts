@@ -20,7 +20,7 @@ export class StoppedLeaseCleaner implements LeaseCleaner {
     const api = this.kc.makeApiClient(CoordinationV1Api);
     const name = leaseName(this.target);
     const namespace = this.namespace;
-    const retry = { ...this.retry, server: serverOf(this.kc), ...(budget && { attempts: 1, timeoutMs: budget.timeoutMs }) };
+    const retry = { ...this.retry, server: serverOf(this.kc), ...(budget && { attempts: 1, timeoutMs: budget.timeoutMs, deadlineMs: budget.timeoutMs }) };
     try {
       await withKubeRetry(`deleting Lease ${namespace}/${name}`, (o) => api.deleteNamespacedLease({ name, namespace }, o), retry);
       return 'deleted';

@@ -245,8 +245,10 @@ function resolve(file: PolicyFile, source: string): Policy {
       },
     },
     kubernetes: {
-      attempts: spec.kubernetes?.attempts ?? 5,
-      timeoutMs: spec.kubernetes?.timeout ?? 30_000,
+      // One call against a black-holed API server gives up after the deadline (30 s), not 5 × 30 s.
+      attempts: spec.kubernetes?.attempts ?? 10,
+      timeoutMs: spec.kubernetes?.timeout ?? 10_000,
+      deadlineMs: spec.kubernetes?.deadline ?? 30_000,
       leaseDurationMs: spec.kubernetes?.leaseDuration ?? 60_000,
       readyTimeoutMs: spec.kubernetes?.readyTimeout ?? 600_000,
       pollIntervalMs: spec.kubernetes?.pollInterval ?? 2_000,
@@ -255,6 +257,7 @@ function resolve(file: PolicyFile, source: string): Policy {
       ...(p.url !== undefined && { url: p.url }),
       timeoutMs: p.timeout ?? 10_000,
       retries: p.retries ?? 3,
+      ...(p.deadline !== undefined && { deadlineMs: p.deadline }),
       ...(p.bearerToken && { bearerToken: p.bearerToken }),
       ...(p.basicAuth && { basicAuth: p.basicAuth }),
       headers: p.headers ?? {},

@@ -59,6 +59,8 @@ export interface PrometheusSettings {
   url?: string;
   timeoutMs: number;
   retries: number;
+  /** Overall deadline of one query, all attempts and waits included (default 30 s). */
+  deadlineMs?: number;
   bearerToken?: SecretSource;
   basicAuth?: { username: string; password: SecretSource };
   headers: Record<string, string>;
@@ -82,6 +84,8 @@ export interface AnalysisSettings {
 export interface KubernetesSettings {
   attempts: number;
   timeoutMs: number;
+  /** Overall deadline of one API call, all attempts and waits included. */
+  deadlineMs: number;
   leaseDurationMs: number;
   readyTimeoutMs: number;
   pollIntervalMs: number;

@@ -189,6 +189,8 @@ export const prometheusSchema = z
     url: text('an http(s) URL').optional(),
     timeout: duration('a request timeout').optional(),
     retries: integer(0, 10).optional(),
+    /** All attempts of one query, and the waits between them, end within this (default 30 s). */
+    deadline: duration('a query deadline').optional(),
     bearerToken: secretRef.optional(),
     basicAuth: z
       .object({ username: text('a user name'), password: secretRef })
@@ -269,10 +271,12 @@ export const policyFileSchema = z
         prometheus: prometheusSchema.optional(),
         kubernetes: z
           .object({
-            /** Tries per API call before the rollout gives up with exit 5 (first included). */
+            /** Tries per API call at most (first included); the deadline usually ends a call first. */
             attempts: integer(1, 20).optional(),
-            /** One API call longer than this is a timeout (and retried). */
+            /** One API request longer than this is a timeout (and retried). */
             timeout: duration('a request timeout').optional(),
+            /** All tries of one API call, and the waits between them, end within this; then exit 5. */
+            deadline: duration('an API call deadline').optional(),
             /** How long a dead deploy keeps the lease; `--resume` can take over after it. */
             leaseDuration: duration('a lease duration').optional(),
             /** How long a Deployment may take to become ready. */

@@ -7,6 +7,7 @@ import { formatDuration } from '../policy/units.js';
 import type { Reporter, RolloutEvent } from '../rollout/events.js';
 import type { IncidentResult } from '../rollout/ports.js';
 import type { Outcome, RolloutRecord } from '../rollout/record.js';
+import { redact } from '../secrets.js';
 
 // GitHub Actions: workflow commands in the log (a collapsible group per step, annotations for the
 // rollback reason, advisory breaches and failed incident sinks), a job summary with tables and
@@ -172,7 +173,8 @@ export class GitHubReporter implements Reporter {
 
   private write(path: string, text: string, what: string): void {
     try {
-      appendFileSync(path, text);
+      // The summary quotes errors and incident results: no registered secret may reach the run page.
+      appendFileSync(path, redact(text));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
       this.command('warning', `could not write the ${what} to ${path} (${code})`);

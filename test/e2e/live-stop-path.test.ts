@@ -86,7 +86,7 @@ describe('observation 2: a raise in flight when rollback runs', () => {
     // A long call timeout, so the held raise is not retried by the client: the race is exactly one PATCH.
     const policy = await world.writePolicy('race', { steps: [{ weight: 10, duration: '2s' }, { weight: 50, duration: '2s' }], kubeTimeout: '120s' });
     const deploy = world.deploy([], { policy });
-    await waitFor('the first step', () => world.weight() === '10' && world.record()?.weight === 10);
+    await waitFor('the first step', () => world.weight() === '10' && world.record()?.weight === 10, 120_000);
     let release = () => undefined as void;
     const hold = world.fake.injectFault({ kind: 'hold', release: new Promise<void>((resolve) => (release = resolve)), method: 'PATCH', pathPattern: `/ingresses/${CANARY_INGRESS}` });
     await waitFor('the raise to 50% to reach the API server, where it is held', () => hold.hits === 1, 60_000);
@@ -142,7 +142,7 @@ describe('observation 9: the API server down mid-step', () => {
   it('keeps trying 0%: no scale-down, rollback record or Lease release until a read shows 0%; then all of them', async () => {
     const policy = await world.writePolicy('outage', { steps: [{ weight: 10, duration: '60s' }, { weight: 50, duration: '1s' }], attempts: 2 });
     const deploy = world.deploy([], { policy });
-    await waitFor('the first step', () => world.weight() === '10' && world.record()?.weight === 10);
+    await waitFor('the first step', () => world.weight() === '10' && world.record()?.weight === 10, 120_000);
     const down = world.fake.injectFault({ kind: 'status', code: 503, times: Infinity });
     const stopTries = () => world.fake.requests.filter((r) => r.fault === 'status' && r.method === 'GET' && r.path.endsWith('/ingresses') && r.query.includes('labelSelector')).length;
     await waitFor("three tries of the stop's 0% write", () => stopTries() >= 3, 60_000);
@@ -195,7 +195,7 @@ describe('observation 9: SIGKILL, rollback, then a new deploy at once', () => {
   it('the dead deploy\'s Lease no longer blocks the next deploy once rollback has confirmed 0%', async () => {
     const policy = await world.writePolicy('long', { steps: [{ weight: 10, duration: '60s' }], leaseDuration: '300s' });
     const deploy = world.deploy([], { policy });
-    await waitFor('the first step', () => world.weight() === '10' && world.record()?.weight === 10);
+    await waitFor('the first step', () => world.weight() === '10' && world.record()?.weight === 10, 120_000);
     deploy.child.kill('SIGKILL');
     await deploy.done;
     expect(world.fake.get('Lease', NAMESPACE, LEASE)).toBeDefined();

@@ -222,6 +222,23 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
     }
   }
 
+  /**
+   * Prometheus's own clock, in ms: `time()` sent without a time parameter, so the server evaluates
+   * it at its now. One try: the clock-skew preflight measures the round trip around it.
+   */
+  async serverTime(): Promise<number> {
+    const form = new URLSearchParams({ query: 'time()', timeout: `${Math.max(1, Math.round(this.timeoutMs))}ms` }).toString();
+    // One bounded try: a slow answer only widens the round trip, which the skew check allows for.
+    const controller = new AbortController();
+    const { answer } = await this.attempt(form, controller.signal, this.timeoutMs);
+    const result = parseQueryResponse(answer, { query: 'time()', at: new Date(), url: this.displayUrl });
+    const value = result.samples[0]?.value;
+    if (value === undefined || value === null || !Number.isFinite(value)) {
+      throw new CanaryError('query-failed', `Prometheus at ${this.displayUrl} answered time() without a number`);
+    }
+    return value * 1000;
+  }
+
   /** Releases kept-alive connections so the process can exit promptly. */
   close(): void {
     this.transport.close();

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CanaryError } from '../errors.js';
 import { redact, redactDeep } from '../secrets.js';
 import { parseQueryResponse, type RawAnswer, type RawQuerier } from './prometheus-client.js';

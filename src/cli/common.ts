@@ -30,11 +30,15 @@ export function parseTime(value: string, flag: string): number {
   return ms;
 }
 
-/** Who started the rollout: the GitHub run when in Actions, otherwise user@host. */
+/**
+ * Who started the rollout, for people: the GitHub run when in Actions (its attempt's page from the
+ * second attempt on), otherwise user@host. The lease holder is finer still (leaseHolderIdentity).
+ */
 export function startedBy(env: NodeJS.ProcessEnv = process.env): string {
-  const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID } = env;
+  const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT } = env;
   if (GITHUB_REPOSITORY && GITHUB_RUN_ID) {
-    return `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}`;
+    const attempt = GITHUB_RUN_ATTEMPT && GITHUB_RUN_ATTEMPT !== '1' ? `/attempts/${GITHUB_RUN_ATTEMPT}` : '';
+    return `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}${attempt}`;
   }
   let user = 'unknown';
   try {

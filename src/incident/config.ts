@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SecretSource } from '../policy/policy.js';
 import { describeInput, parseDuration } from '../policy/units.js';
 

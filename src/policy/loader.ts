@@ -8,9 +8,12 @@ import { placeholdersIn, unknownPlaceholders } from '../analysis/promql-template
 import { shippedPath } from '../paths.js';
 import { policyFileSchema, type PolicyFile } from './schema.js';
 import type { MetricSpec, Policy } from './policy.js';
+import { DEFAULT_HISTORY_LIMIT } from '../rollout/record.js';
 import { describeInput, formatDuration } from './units.js';
 
 export const DEFAULT_POLICY_PATH = 'policies/default.yaml';
+/** Scrape (ingress-nginx every 30 s or faster) plus ingestion: the newest 30 s may not be in Prometheus yet. */
+export const DEFAULT_EVALUATION_DELAY_MS = 30_000;
 
 type Plain = Record<string, unknown>;
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -235,6 +238,8 @@ function resolve(file: PolicyFile, source: string): Policy {
       failureLimit: a.failureLimit ?? 1,
       countFailures: a.countFailures ?? 'consecutive',
       inconclusiveLimit: a.inconclusiveLimit ?? 5,
+      historyLimit: a.historyLimit ?? DEFAULT_HISTORY_LIMIT,
+      evaluationDelayMs: a.evaluationDelay ?? DEFAULT_EVALUATION_DELAY_MS,
       selectors: a.selectors ?? preset.selectors,
       queries: { ...preset.queries, ...(a.queries ?? {}) },
       metrics,

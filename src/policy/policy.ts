@@ -75,6 +75,10 @@ export interface AnalysisSettings {
   failureLimit: number;
   countFailures: 'consecutive' | 'total';
   inconclusiveLimit: number;
+  /** Checks the record keeps in full (the rest are tallied). */
+  historyLimit: number;
+  /** Each live check's query time lags its tick by this much (scrape and ingestion lag). */
+  evaluationDelayMs: number;
   selectors: { canary: string; stable: string };
   queries: Record<string, string>;
   metrics: MetricSpec[];

@@ -15,6 +15,8 @@ export type FaultSpec = {
   /** Holds the request until the test resolves `release`: ordering by a condition the test controls, not by time. */
   | { kind: 'hold'; release: Promise<void> }
   | { kind: 'reset' }
+  /** Runs `run` (e.g. another client's write, through FakeKube.put) just before the request is served as usual. */
+  | { kind: 'before'; run: () => void }
 );
 
 export interface FaultHandle {

@@ -84,10 +84,17 @@ async function heldLeaseRefusal(held: LeaseHeldError, state: ConfigMapStateStore
   const stored = await state.load().catch(() => null);
   const r = stored?.record;
   if (!r || FINAL_PHASES.includes(r.phase)) return held;
+  const ctx = {
+    target: opts.target,
+    namespace,
+    ...(opts.context !== undefined && { context: opts.context }),
+    ...(opts.kubeconfig !== undefined && { kubeconfig: opts.kubeconfig }),
+    ...(opts.policyPath !== undefined && { policyPath: opts.policyPath }),
+  };
   return invalidInput(
     `a rollout of ${opts.target} (${r.id}, image ${r.images.canary}) is in phase ${r.phase} at step ${r.stepIndex + 1} (${r.weight}%), and its lease is held by ${held.holder} (${held.renewTime}): ` +
-      `if that deploy is running, wait for it to finish; if it stopped without finishing, continue it with \`canary deploy ${opts.target} -n ${namespace} --image ${r.images.canary} --resume\` ` +
-      `(which takes the lease over once nobody has renewed it for ${formatDuration(held.durationSeconds * 1000)}) or stop it with \`canary rollback ${opts.target} -n ${namespace} --reason ...\``,
+      `if that deploy is running, wait for it to finish; if it stopped without finishing, continue it with \`${resumeHint(ctx, r.images.canary)}\` ` +
+      `(which takes the lease over once nobody has renewed it for ${formatDuration(held.durationSeconds * 1000)}) or stop it with \`${rollbackHint(ctx)}\``,
   );
 }
 

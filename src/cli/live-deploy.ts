@@ -1,3 +1,4 @@
+import { requestDataMissing } from '../analysis/traffic.js';
 import { CheckContext } from '../analysis/check-context.js';
 import { prometheusClientFromSettings, type PrometheusClient } from '../analysis/prometheus-client.js';
 import type { QueryTarget } from '../analysis/promql-template.js';
@@ -55,7 +56,10 @@ async function checkPrometheus(policy: Policy, source: MetricsSource, name: stri
   const sides = policy.analysis.queries['requests'] !== undefined ? [ctx.render('requests', 'canary'), ctx.render('requests', 'stable')] : ['vector(1)'];
   try {
     for (const promql of sides) await ctx.result(promql);
-    return undefined;
+    // Stable serves traffic before any canary exists: nothing for it means the queries look in
+    // the wrong place, and the rollout would only ever be inconclusive.
+    const missing = policy.analysis.queries['requests'] !== undefined ? await requestDataMissing(ctx, ['stable']) : null;
+    return missing ?? undefined;
   } catch (err) {
     if (!(err instanceof CanaryError)) throw err;
     if (err.kind === 'unreachable') {

@@ -126,7 +126,24 @@ async function withCancellation(run: (signal: AbortSignal) => Promise<number>): 
   }
 }
 
+/**
+ * `canary backtest … | head -1`: once the reader has gone, the rest of the output has nowhere to
+ * go. Drop it and let the command finish, so it still ends with its own exit code, quietly.
+ */
+function toleratesClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    // Writes still report done, so whoever waits on one (the launcher drains stdout) goes on.
+    process.stdout.write = ((_chunk: unknown, encoding?: unknown, callback?: unknown) => {
+      const done = typeof encoding === 'function' ? encoding : callback;
+      if (typeof done === 'function') queueMicrotask(() => (done as () => void)());
+      return true;
+    }) as typeof process.stdout.write;
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
+  toleratesClosedStdout();
   let code: number = EXIT.ok;
   const program = buildProgram((c) => {
     code = c;

@@ -127,7 +127,9 @@ export class TerminalReporter implements Reporter {
       `  traffic: ${outcome.traffic}`,
       ...(record.rollback?.stableVerified !== undefined
         ? [`  stable: ${record.rollback.stableVerified ? 'verified available' : this.c.red('NOT available')} (${record.rollback.stableMessage ?? ''})`]
-        : []),
+        : record.rollback?.stableMessage
+          ? [`  stable: ${record.rollback.stableMessage}`]
+          : []),
       `  checks: ${counts.run} run (${counts.passed} passed, ${counts.failed} failed, ${counts.inconclusive} inconclusive, ${counts.pending} pending) · exit ${outcome.exitCode}`,
     ];
     const last = record.checks[record.checks.length - 1];

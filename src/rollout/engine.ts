@@ -221,6 +221,7 @@ export class RolloutEngine {
     // A promotion past routing-to-canary may have changed stable: a stop must set it back.
     this.stablePatched = stored.record.promotion !== undefined && stored.record.promotion !== 'routing-to-canary';
     this.restoreCounters();
+    if (stored.record.judge) this.analyzer.restore(stored.record.judge);
     // The record and its Events name the run that drives the rollout now; startedBy stays who began it.
     this.record.resumedBy = this.opts.startedBy;
     this.emit({ type: 'started', at: this.now(), record: this.record, resumed: true });
@@ -373,6 +374,7 @@ export class RolloutEngine {
     const ticks = new TickSchedule(this.now(), policy.intervalMs);
     let done = 0;
     let extendedNoted = false;
+    let heldNoted = false;
     for (;;) {
       await clock.sleep(Math.max(0, ticks.next - this.now()), signal);
       this.throwIfCancelled();
@@ -382,15 +384,28 @@ export class RolloutEngine {
       if (skipped > 0) {
         this.log('warn', `check ${check.index} took past the next check's time: skipping ${skipped} check${skipped === 1 ? '' : 's'}, the next one is at ${new Date(ticks.next).toISOString()}`);
       }
-      if (done >= planned && check.verdict === 'pass') break;
-      if (done >= planned && check.verdict === 'pending') {
-        // The sequential judges found no regression, but cannot yet rule one out at the margin
-        // (too little traffic for that): the step advances on schedule, and the report says so.
-        const why = check.results.filter((r) => r.critical && r.verdict === 'pending').map((r) => `${r.metric}: ${r.reason}`);
-        this.log('warn', `step ${index + 1} advances without proof of health: ${why.join('; ')}`);
-        break;
+      if (done < planned) continue;
+      if (check.verdict === 'pass') break;
+      if (check.verdict === 'pending') {
+        // Time is up and no judge has decided. The step advances only when no critical estimate
+        // is above its cap and the evidence does not lean towards a regression; otherwise it
+        // waits for the decision, for at most another step's worth of checks, then rolls back.
+        const adverse = check.results.filter((r) => r.critical && r.verdict === 'pending' && r.adverse).map((r) => `${r.metric}: ${r.adverse}`);
+        if (adverse.length === 0) {
+          const why = check.results.filter((r) => r.critical && r.verdict === 'pending').map((r) => `${r.metric}: ${r.reason}`);
+          this.log('warn', `step ${index + 1} advances without proof of health (no regression shown, none ruled out at the margin): ${why.join('; ')}`);
+          break;
+        }
+        if (done >= 2 * planned) {
+          throw new Halt('rolled-back', `step ${index + 1} held ${done - planned} checks past its ${planned} planned without a decision while ${adverse.join('; ')}; a step is not advanced on adverse evidence`, EXIT.rolledBack);
+        }
+        if (!heldNoted) {
+          heldNoted = true;
+          this.log('warn', `step ${index + 1} held at ${step.weight}% (up to ${planned} more checks, then rollback): ${adverse.join('; ')}`);
+        }
+        continue;
       }
-      if (done === planned && !extendedNoted) {
+      if (!extendedNoted) {
         extendedNoted = true;
         this.log('warn', `step ${index + 1} held past its ${planned} planned checks: it advances only after a passing check`);
       }
@@ -458,6 +473,8 @@ export class RolloutEngine {
   /** Saves the record; a conflict means someone else wrote it, which today only `canary rollback` does. */
   private async persist(): Promise<void> {
     this.record.updatedAt = this.iso();
+    const judge = this.analyzer.snapshot();
+    if (Object.keys(judge).length > 0) this.record.judge = judge;
     try {
       this.version = await this.opts.ports.state.save(this.record, this.version);
     } catch (err) {
@@ -647,7 +664,8 @@ export class RolloutEngine {
     const stable = done.stable ?? { available: false, message: 'stable could not be verified' };
     this.record.rollback = {
       ...(this.record.rollback ?? { reason: halt.message, requestedBy: this.opts.startedBy, at: this.iso() }),
-      stableVerified: stable.available,
+      // A verification that never happened (dry-run, backtest) is not reported as one.
+      ...("verified" in stable && stable.verified === false ? {} : { stableVerified: stable.available }),
       stableMessage: stable.message,
       ...(done.restore && { stableRestore: done.restore }),
     };

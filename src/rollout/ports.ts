@@ -76,6 +76,8 @@ export interface TrafficRouter {
 export interface StableStatus {
   available: boolean;
   message: string;
+  /** False when nothing was looked at (a dry-run or a backtest has no cluster to ask). */
+  verified?: false;
 }
 
 /** What scaling the canary down found: the one fact `canary rollback` reports. */

@@ -27,6 +27,8 @@ import {
 export const DEFAULT_STOP_DEADLINE_MS = 30_000;
 /** Between two tries of the 0% write: short, because every second is traffic on a bad canary. */
 const RETRY_PAUSE_MS = [250, 500, 1000, 2000] as const;
+/** The least time worth one more try of the 0% write and its read-back. */
+const MIN_TRY_MS = 100;
 
 /** What a pasted hint needs so it acts on the same cluster, namespace and policy as this run. */
 export interface CommandContext {
@@ -130,8 +132,10 @@ export async function stopTraffic(opts: StopTrafficOptions): Promise<TrafficStop
       opts.onRetry?.(`the 0% write or its read-back failed (try ${result.attempts}): ${messageOf(err)}; trying again until the stop deadline`);
     }
     const left = deadline - clock.now();
-    if (left <= 0) return result;
-    await clock.sleep(Math.min(RETRY_PAUSE_MS[Math.min(result.attempts - 1, RETRY_PAUSE_MS.length - 1)] ?? 2000, left));
+    if (left <= MIN_TRY_MS) return result;
+    await clock.sleep(Math.min(RETRY_PAUSE_MS[Math.min(result.attempts - 1, RETRY_PAUSE_MS.length - 1)] ?? 2000, left - MIN_TRY_MS));
+    // A try with almost no time left could only fail, and would hide the last real failure.
+    if (deadline - clock.now() < MIN_TRY_MS) return result;
   }
 }
 

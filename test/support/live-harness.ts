@@ -26,8 +26,12 @@ export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
 export const RUN_URL = 'https://github.com/acme/shop/actions/runs/4242';
 export const RUN_ENV = { GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'acme/shop', GITHUB_RUN_ID: '4242' };
 
-/** What the fake Prometheus reports: both sides healthy, or the canary failing 12% of requests. */
-export type MetricsScenario = 'healthy' | 'canary-errors';
+/**
+ * What the fake Prometheus reports: both sides healthy, the canary failing 12% of requests, or no
+ * traffic on either side (every check inconclusive: a step that cannot advance, which is how a test
+ * holds a rollout at a step until it decides to release it).
+ */
+export type MetricsScenario = 'healthy' | 'canary-errors' | 'no-traffic';
 
 interface Side {
   requests: number;
@@ -38,6 +42,7 @@ interface Side {
 const SIDES: Record<MetricsScenario, { canary: Side; stable: Side }> = {
   healthy: { canary: { requests: 120, errors: 0, p95: 0.2 }, stable: { requests: 1080, errors: 2, p95: 0.19 } },
   'canary-errors': { canary: { requests: 100, errors: 12, p95: 0.21 }, stable: { requests: 900, errors: 2, p95: 0.19 } },
+  'no-traffic': { canary: { requests: 0, errors: 0, p95: 0.2 }, stable: { requests: 0, errors: 0, p95: 0.19 } },
 };
 
 /** Answers the ingress-nginx preset's queries by their shape (see test/support/scripted-metrics.ts). */
@@ -64,6 +69,14 @@ export interface PolicyOptions {
   incidents?: readonly string[];
   /** spec.target, as YAML lines indented for it, e.g. '    headerRouting: { header: X-Canary, value: always }'. */
   target?: readonly string[];
+  /** spec.interval, also the analysis window (default 1s). */
+  interval?: string;
+  /** spec.analysis.inconclusiveLimit (default: the shipped default's). */
+  inconclusiveLimit?: number;
+  /** spec.kubernetes.readyTimeout (default 10s). */
+  readyTimeout?: string;
+  /** spec.kubernetes.timeout (default 2s). */
+  kubeTimeout?: string;
 }
 
 /** Two one-second steps: for tests about the API rather than the plan. */
@@ -84,12 +97,13 @@ export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): str
     'metadata:',
     '  name: live-e2e',
     'spec:',
-    '  interval: 1s',
+    `  interval: ${opts.interval ?? '1s'}`,
     '  steps:',
     ...steps.map((s) => `    - { weight: ${s.weight}, duration: ${s.duration} }`),
     '  analysis:',
-    '    window: 1s',
+    `    window: ${opts.interval ?? '1s'}`,
     '    minRequests: 5',
+    ...(opts.inconclusiveLimit !== undefined ? [`    inconclusiveLimit: ${opts.inconclusiveLimit}`] : []),
     // Threshold judges, named here so the test does not follow changes to the shipped default.
     '    metrics:',
     '      - { name: error-rate, type: error-rate, judge: threshold, critical: true, max: 5%, maxIncrease: 3% }',
@@ -102,9 +116,9 @@ export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): str
     '    retries: 0',
     '  kubernetes:',
     `    attempts: ${opts.attempts ?? 3}`,
-    '    timeout: 2s',
+    `    timeout: ${opts.kubeTimeout ?? '2s'}`,
     `    leaseDuration: ${opts.leaseDuration ?? '3s'}`,
-    '    readyTimeout: 10s',
+    `    readyTimeout: ${opts.readyTimeout ?? '10s'}`,
     '    pollInterval: 100ms',
     ...(opts.incidents?.length ? ['  incidents:', ...opts.incidents] : []),
     ...(opts.target?.length ? ['  target:', ...opts.target] : []),

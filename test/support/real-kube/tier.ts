@@ -1,4 +1,5 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { CliRun } from '../run-cli.js';
 import { realKubeUnavailable, startRealKube, type RealKube } from './cluster.js';
 import { startScriptedPrometheus, startWorld, type ScriptedPrometheus, type World } from './world.js';
 
@@ -57,4 +58,9 @@ export function realKubeDescribe(title: string, body: (tier: Tier) => void): voi
     }, 60_000);
     body(tier);
   });
+}
+
+/** Asserts a CLI exit code, with the command's output in the failure message. */
+export function expectExit(run: CliRun, code: number): void {
+  expect(run.code, `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`).toBe(code);
 }

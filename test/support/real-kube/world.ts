@@ -59,7 +59,9 @@ export interface World {
   /** The canary weight in the API, undefined without a canary Ingress or annotation. */
   weight(): Promise<number | undefined>;
   record(): Promise<RolloutRecord | undefined>;
-  lease(): Promise<{ holder: string; renewTime?: string } | undefined>;
+  lease(): Promise<{ holder: string; renewTime?: string; durationSeconds?: number } | undefined>;
+  /** True when the Lease exists and its renewTime is older than its duration. */
+  leaseExpired(): Promise<boolean>;
   deployment(name: string): Promise<{ replicas: number; image: string | undefined; generation: number; observedGeneration: number; available: number } | undefined>;
   /** Polls the API until `check` holds (a bound on waiting, not an assertion on time). */
   until(what: string, check: () => Promise<boolean>, timeoutMs?: number): Promise<void>;
@@ -197,9 +199,18 @@ export async function startWorld(cluster: RealKube, prom: ScriptedPrometheus): P
     },
     lease: async () => {
       const lease = await api.find(ns(`/apis/coordination.k8s.io/v1/namespaces/NS/leases/${LEASE}`));
-      const spec = lease?.['spec'] as { holderIdentity?: string; renewTime?: string } | undefined;
+      const spec = lease?.['spec'] as { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number } | undefined;
       if (!lease) return undefined;
-      return { holder: spec?.holderIdentity ?? '', ...(spec?.renewTime !== undefined && { renewTime: spec.renewTime }) };
+      return {
+        holder: spec?.holderIdentity ?? '',
+        ...(spec?.renewTime !== undefined && { renewTime: spec.renewTime }),
+        ...(spec?.leaseDurationSeconds !== undefined && { durationSeconds: spec.leaseDurationSeconds }),
+      };
+    },
+    leaseExpired: async () => {
+      const lease = await world.lease();
+      if (!lease?.renewTime || lease.durationSeconds === undefined) return false;
+      return Date.parse(lease.renewTime) + lease.durationSeconds * 1000 < Date.now();
     },
     deployment: async (name) => {
       const d = await api.find(ns(`/apis/apps/v1/namespaces/NS/deployments/${name}`));

@@ -18,6 +18,8 @@ describe('the Kubernetes API stays down mid-rollout', () => {
   it('exits 5 stating where traffic was left, which is where it is; rollback completes once the API is back', async () => {
     // Two tries per call keeps the test short: giving up is what is under test, not the count.
     const policy = await world.writePolicy('short', { steps: SHORT_STEPS, attempts: 2 });
+    // Held at its first step, so the API goes away mid-step rather than after the rollout ended.
+    world.holdAt(10);
     const deploy = world.deploy([], { policy });
     // The step is recorded before and after its weight goes up; wait for both writes to land.
     await waitFor('the first step', () => world.weight() === '10' && world.record()?.phase === 'progressing' && world.record()?.weight === 10);

@@ -119,11 +119,12 @@ describe('a healthy canary is promoted through the cluster', () => {
 
 describe('a flaky API server does not stop a rollout', () => {
   it('retries a weight PATCH that lost a race (409) and one answered 503 twice, keeping annotations it does not own', async () => {
-    const policy = await world.writePolicy('short', { steps: SHORT_STEPS });
+    // Calls may wait as long as the test holds them.
+    const policy = await world.writePolicy('short', { steps: SHORT_STEPS, kubeTimeout: '60s' });
     const path = `/namespaces/${NAMESPACE}/ingresses/${CANARY_INGRESS}`;
     // The first weight PATCH is held up; meanwhile someone else annotates the Ingress, so the
     // PATCH arrives with a stale resourceVersion and gets a real 409. The retry then meets two 503s.
-    const slow = world.fake.injectFault({ kind: 'latency', ms: 400, method: 'PATCH', pathPattern: path, times: 1 });
+    const slow = world.holdRequests({ method: 'PATCH', pathPattern: path, times: 1 });
     const unavailable = world.fake.injectFault({ kind: 'status', code: 503, method: 'PATCH', pathPattern: path, times: 2 });
 
     const deploy = world.deploy([], { policy });
@@ -132,6 +133,7 @@ describe('a flaky API server does not stop a rollout', () => {
     if (!ingress?.metadata) throw new Error('the canary Ingress should exist before its first weight PATCH');
     ingress.metadata.annotations = { ...ingress.metadata.annotations, 'ops.example.com/reviewed-by': 'sre' };
     world.fake.put(ingress);
+    slow.release();
 
     const run = await deploy.done;
     expect(run.stderr).toBe('');
@@ -149,9 +151,12 @@ describe('a flaky API server does not stop a rollout', () => {
 
 describe('canary status --watch', () => {
   it('redraws as the rollout moves and ends with the rollout, with its exit code', async () => {
+    world.holdAt(10);
     const deploy = world.deploy();
     await waitFor('the first step', () => world.weight() === '10');
     const watch = world.start(['status', TARGET, '-n', NAMESPACE, '--watch']);
+    await waitFor('the watch to show the rollout in progress', () => watch.stdout().includes('phase:   progressing'));
+    world.release();
     const [deployed, watched] = await Promise.all([deploy.done, watch.done]);
     expect(deployed.code).toBe(0);
     expect(watched.code).toBe(0);
@@ -166,9 +171,11 @@ describe('header routing for smoke tests', () => {
   it('routes requests with the policy header to the canary during the rollout, and removes it at 0%', async () => {
     const policy = await world.writePolicy('header', { target: ['    headerRouting: { header: X-Canary, value: always }'] });
     const byHeader: (string | undefined)[] = [];
+    world.holdAt(10);
     const deploy = world.deploy([], { policy });
     await waitFor('the first step', () => world.weight() === '10');
     byHeader.push(world.canaryIngress()?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-by-header']);
+    world.release();
     const run = await deploy.done;
     expect(run.code).toBe(0);
     expect(byHeader).toEqual(['X-Canary']);

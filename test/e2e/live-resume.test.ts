@@ -16,6 +16,8 @@ beforeEach(() => world.reset());
 
 describe('the lease', () => {
   it('refuses a second deploy while one runs, naming the holder, and the second writes nothing', async () => {
+    // Held at its first step: the first deploy is still running, whatever the machine's load.
+    world.holdAt(10);
     const first = world.deploy();
     await waitFor('the first deploy to hold the lease and route traffic', () => world.fake.get('Lease', NAMESPACE, LEASE) !== undefined && world.weight() === '10');
 
@@ -37,6 +39,8 @@ describe('the lease', () => {
 
 describe('a deploy killed mid-step', () => {
   it('leaves a record status tells the truth from; a plain deploy is refused; --resume completes it keeping the earlier checks', async () => {
+    // Held at 25% until killed, so the kill lands in that step however slow the machine is.
+    world.holdAt(25);
     const deploy = world.deploy();
     await waitFor('a check at the 25% step', () => {
       const r = world.record();
@@ -73,6 +77,7 @@ describe('a deploy killed mid-step', () => {
     expect(world.record()).toEqual(before);
     expect(world.weight()).toBe('25');
 
+    world.release();
     const resumed = await world.deploy(['--resume']).done;
     expect(resumed.stderr).toBe('');
     expect(resumed.code).toBe(0);

@@ -60,13 +60,15 @@ const replicas = (name: string) => (world.fake.get('Deployment', NAMESPACE, name
 describe('a deploy raising the weight while rollback records the abort', () => {
   it('is caught: after the abort is saved every canary Ingress is read again and set back to 0', async () => {
     world.fake.put(ownCanaryIngress(30));
-    // Hold rollback's read of the record, so the "deploy" can write in between deterministically.
-    world.fake.injectFault({ kind: 'latency', ms: 1500, method: 'GET', pathPattern: `/configmaps/${RECORD_CONFIGMAP}` });
-    const rollback = world.start(ROLLBACK);
-    await waitFor('rollback to read the record', () => world.fake.requests.some((r) => r.method === 'GET' && r.path.endsWith(`/configmaps/${RECORD_CONFIGMAP}`)));
+    // Hold rollback's read of the record until the "deploy" has written in between.
+    const policy = await world.writePolicy('patient', { kubeTimeout: '60s' });
+    const read = world.holdRequests({ method: 'GET', pathPattern: `/configmaps/${RECORD_CONFIGMAP}` });
+    const rollback = world.start(ROLLBACK, { policy });
+    await waitFor('rollback to read the record', () => read.hits === 1);
     expect(world.weight()).toBe('0');
     // A deploy that saved its step record before our abort now sets its step's weight.
     world.fake.put(ownCanaryIngress(25));
+    read.release();
 
     const run = await rollback.done;
     expect(run.stderr).toBe('');

@@ -57,13 +57,15 @@ describe('rollback by analysis', () => {
 
 describe('canary rollback from a second process', () => {
   it('stops a running deploy (exit 4), sets the weight to 0, says what it did, and is idempotent', async () => {
+    // Held at its first step until the rollback: the deploy cannot have moved on when it arrives.
+    world.holdAt(10);
     const deploy = world.deploy();
     await waitFor('the deploy to reach its first step', () => world.weight() === '10' && world.record()?.phase === 'progressing' && world.record()?.weight === 10);
 
     const rollback = await world.run(ROLLBACK);
     expect(rollback.stderr).toBe('');
     expect(rollback.code).toBe(0);
-    expect(rollback.stdout).toMatch(/canary Ingress checkout-canary: weight (10|25)% → 0%, all traffic on stable/);
+    expect(rollback.stdout).toContain('canary Ingress checkout-canary: weight 10% → 0%, all traffic on stable');
     expect(rollback.stdout).toMatch(/record checkout-\d{8}T\d{6}Z: aborted by .*: pager/);
     expect(rollback.stdout).toContain('Deployment checkout-canary scaled to 0');
     expect(rollback.stdout).toContain('stable verified: Deployment shop/checkout: 3 of 3 replicas available');

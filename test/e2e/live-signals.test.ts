@@ -19,6 +19,7 @@ const atFirstStep = () => world.weight() === '10' && world.record()?.phase === '
 
 describe('SIGTERM during a live rollout', () => {
   it('sends the canary to 0%, records "aborted: cancelled" and exits 4', async () => {
+    world.holdAt(10);
     const deploy = world.deploy();
     await waitFor('the first step', atFirstStep);
     deploy.child.kill('SIGTERM');
@@ -38,6 +39,7 @@ describe('SIGTERM during a live rollout', () => {
   });
 
   it('with --on-cancel leave keeps the weight, records that it did, and exits 4', async () => {
+    world.holdAt(10);
     const deploy = world.deploy(['--on-cancel', 'leave']);
     await waitFor('the first step', atFirstStep);
     deploy.child.kill('SIGTERM');
@@ -60,14 +62,18 @@ describe('SIGTERM during a live rollout', () => {
   });
 
   it('a second SIGTERM mid-rollback makes one more quick try at 0%, records it, and exits 4', async () => {
-    const deploy = world.deploy();
+    // Calls may wait as long as the test holds them: the rollback's PATCH stays in flight.
+    const policy = await world.writePolicy('patient', { kubeTimeout: '60s' });
+    world.holdAt(10);
+    const deploy = world.deploy([], { policy });
     await waitFor('the first step', atFirstStep);
     // Hold the rollback's weight PATCH up, so the second signal lands while it is in flight.
-    const slow = world.fake.injectFault({ kind: 'latency', ms: 1500, method: 'PATCH', pathPattern: '/ingresses/checkout-canary' });
+    const slow = world.holdRequests({ method: 'PATCH', pathPattern: '/ingresses/checkout-canary' });
     deploy.child.kill('SIGTERM');
     await waitFor('the rollback PATCH to be in flight', () => slow.hits === 1);
     deploy.child.kill('SIGTERM');
     const run = await deploy.done;
+    slow.release();
     expect(run.code).toBe(4);
     expect(run.stderr).toContain('second SIGTERM: recording where the rollout stopped, then exiting');
 

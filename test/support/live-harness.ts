@@ -3,15 +3,20 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RolloutRecord } from '../../src/rollout/record.js';
-import { startFakeKube, type FakeKube, type FakeKubeOptions, type KubeObject } from './fake-kube/server.js';
+import { startFakeKube, type FakeKube, type FakeKubeOptions, type FaultHandle, type KubeObject } from './fake-kube/server.js';
 import { seedCheckout, type SeededCheckout } from './fake-kube/seed.js';
 import { startFakePrometheus, vector, type FakePrometheus, type Reply, type SeenRequest } from './fake-prometheus.js';
 import { REPO, type CliRun } from './run-cli.js';
 
 // One world per test file for live rollouts: the fake Kubernetes API with checkout seeded in
 // namespace shop, a fake Prometheus whose answers follow a switchable scenario, and a policy fast
-// enough for tests (3 steps of 3 s, a check every second). The CLI runs as a child process with
+// enough for tests (3 steps of 750 ms, a check every 250 ms). The CLI runs as a child process with
 // KUBECONFIG pointing at the fake, exactly as a CI job would run it.
+//
+// Tests never depend on how far a rollout got in wall-clock time: a test that needs the rollout at
+// a step holds it there (`holdAt`: checks at or above that weight see no traffic, so they are
+// inconclusive and the step cannot advance), waits for the weight it reads from the API, acts, and
+// then releases it. Requests the test needs in flight are held by a 'hold' fault until it says so.
 
 export const NAMESPACE = 'shop';
 export const TARGET = 'checkout';
@@ -59,7 +64,7 @@ export function answer(scenario: MetricsScenario, req: SeenRequest): Reply {
 }
 
 export interface PolicyOptions {
-  /** The steps (default: 10%, 25% and 50%, 3 s each, a check every second). */
+  /** The steps (default: 10%, 25% and 50%, three checks each). */
   steps?: readonly { weight: number; duration: string }[];
   /** spec.kubernetes.leaseDuration (default 3s). */
   leaseDuration?: string;
@@ -69,9 +74,9 @@ export interface PolicyOptions {
   incidents?: readonly string[];
   /** spec.target, as YAML lines indented for it, e.g. '    headerRouting: { header: X-Canary, value: always }'. */
   target?: readonly string[];
-  /** spec.interval, also the analysis window (default 1s). */
+  /** spec.interval, also the analysis window (default 250ms). */
   interval?: string;
-  /** spec.analysis.inconclusiveLimit (default: the shipped default's). */
+  /** spec.analysis.inconclusiveLimit (default 1000, so a held step waits for its release). */
   inconclusiveLimit?: number;
   /** spec.kubernetes.readyTimeout (default 10s). */
   readyTimeout?: string;
@@ -79,17 +84,17 @@ export interface PolicyOptions {
   kubeTimeout?: string;
 }
 
-/** Two one-second steps: for tests about the API rather than the plan. */
+/** Two steps of one check each: for tests about the API rather than the plan. */
 export const SHORT_STEPS = [
-  { weight: 10, duration: '1s' },
-  { weight: 50, duration: '1s' },
+  { weight: 10, duration: '250ms' },
+  { weight: 50, duration: '250ms' },
 ] as const;
 
 export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): string {
   const steps = opts.steps ?? [
-    { weight: 10, duration: '3s' },
-    { weight: 25, duration: '3s' },
-    { weight: 50, duration: '3s' },
+    { weight: 10, duration: '750ms' },
+    { weight: 25, duration: '750ms' },
+    { weight: 50, duration: '750ms' },
   ];
   return [
     'apiVersion: canary/v1',
@@ -97,13 +102,13 @@ export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): str
     'metadata:',
     '  name: live-e2e',
     'spec:',
-    `  interval: ${opts.interval ?? '1s'}`,
+    `  interval: ${opts.interval ?? '250ms'}`,
     '  steps:',
     ...steps.map((s) => `    - { weight: ${s.weight}, duration: ${s.duration} }`),
     '  analysis:',
-    `    window: ${opts.interval ?? '1s'}`,
+    `    window: ${opts.interval ?? '250ms'}`,
     '    minRequests: 5',
-    ...(opts.inconclusiveLimit !== undefined ? [`    inconclusiveLimit: ${opts.inconclusiveLimit}`] : []),
+    `    inconclusiveLimit: ${opts.inconclusiveLimit ?? 1000}`,
     // Threshold judges, named here so the test does not follow changes to the shipped default.
     '    metrics:',
     '      - { name: error-rate, type: error-rate, judge: threshold, critical: true, max: 5%, maxIncrease: 3% }',
@@ -155,7 +160,7 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv): CliPr
 }
 
 /** Polls until `check` holds (at most `timeoutMs`, a bound on waiting, not an assertion on time). */
-export async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+export async function waitFor(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -183,6 +188,15 @@ export interface LiveWorld {
    */
   readonly otherMachineEnv: NodeJS.ProcessEnv;
   setScenario(scenario: MetricsScenario): void;
+  /**
+   * Holds the rollout at the first step whose weight is at least `weight`: checks taken while the
+   * canary Ingress routes that much see no traffic, so the step cannot advance until `release()`.
+   */
+  holdAt(weight: number): void;
+  /** Lets a held rollout go on (with the current scenario's answers). */
+  release(): void;
+  /** Holds requests matching `fault` in the fake API server until the returned release() is called. */
+  holdRequests(fault: { method?: string; pathPattern?: string | RegExp; times?: number }): FaultHandle & { release(): void };
   /** Writes another policy file into the world's directory; returns its path. */
   writePolicy(name: string, opts: PolicyOptions): Promise<string>;
   /** Starts a CLI command; deploy and rollback get the test policy. */
@@ -230,7 +244,11 @@ function anonymousKubeconfig(server: string): string {
 export async function startLiveWorld(options: FakeKubeOptions = {}): Promise<LiveWorld> {
   const fake = await startFakeKube({ controllerDelayMs: 20, ...options });
   let scenario: MetricsScenario = 'healthy';
-  const prom = await startFakePrometheus({ handler: (req) => answer(scenario, req) });
+  let holdWeight: number | undefined;
+  let held: (() => void)[] = [];
+  const liveWeight = () => Number(fake.get('Ingress', NAMESPACE, CANARY_INGRESS)?.metadata?.annotations?.[WEIGHT_ANNOTATION] ?? 0);
+  const handler = (req: SeenRequest) => answer(holdWeight !== undefined && liveWeight() >= holdWeight ? 'no-traffic' : scenario, req);
+  const prom = await startFakePrometheus({ handler });
   const dir = await mkdtemp(join(tmpdir(), 'canary-live-'));
   const policyPath = join(dir, 'policy.yaml');
   await writeFile(policyPath, policyYaml(prom.url));
@@ -251,6 +269,28 @@ export async function startLiveWorld(options: FakeKubeOptions = {}): Promise<Liv
     otherMachineEnv,
     setScenario: (next) => {
       scenario = next;
+    },
+    holdAt: (weight) => {
+      holdWeight = weight;
+    },
+    release: () => {
+      holdWeight = undefined;
+    },
+    holdRequests: (spec) => {
+      let open!: () => void;
+      const until = new Promise<void>((resolve) => (open = resolve));
+      held.push(open);
+      const handle = fake.injectFault({ ...spec, kind: 'hold', until });
+      return {
+        get hits() {
+          return handle.hits;
+        },
+        get remaining() {
+          return handle.remaining;
+        },
+        clear: () => handle.clear(),
+        release: () => open(),
+      };
     },
     writePolicy: async (name, opts) => {
       const path = join(dir, `${name}.yaml`);
@@ -284,6 +324,9 @@ export async function startLiveWorld(options: FakeKubeOptions = {}): Promise<Liv
       return Date.parse(spec.renewTime) + spec.leaseDurationSeconds * 1000 < Date.now();
     },
     reset: () => {
+      for (const open of held) open();
+      held = [];
+      holdWeight = undefined;
       fake.clearFaults();
       fake.allowAll();
       for (const kind of ['Ingress', 'ConfigMap', 'Lease', 'Event', 'Deployment', 'Service']) {
@@ -291,10 +334,11 @@ export async function startLiveWorld(options: FakeKubeOptions = {}): Promise<Liv
       }
       seedCheckout(fake, { namespace: NAMESPACE, name: TARGET });
       scenario = 'healthy';
-      prom.setHandler((req) => answer(scenario, req));
+      prom.setHandler(handler);
       fake.clearRequests();
     },
     stop: async () => {
+      for (const open of held) open();
       await Promise.allSettled([fake.stop(), prom.close()]);
       await rm(dir, { recursive: true, force: true });
     },

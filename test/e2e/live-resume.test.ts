@@ -54,7 +54,7 @@ describe('a deploy killed mid-step', () => {
     expect(world.weight()).toBe('25');
 
     // Nobody renews the lease any more; once its duration has passed, status says so.
-    await waitFor('the dead deploy\'s lease to expire', () => world.leaseExpired(), 15_000);
+    await waitFor('the dead deploy\'s lease to expire', () => world.leaseExpired());
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('phase:   progressing — step 2/3 at 25%');

@@ -39,9 +39,11 @@ describe('the lease', () => {
 
 describe('a deploy killed mid-step', () => {
   it('leaves a record status tells the truth from; a plain deploy is refused; --resume completes it keeping the earlier checks', async () => {
-    // Held at 25% until killed, so the kill lands in that step however slow the machine is.
+    // Held at 25% until killed, so the kill lands in that step however slow the machine is. A
+    // short lease, because the test waits for the dead deploy's lease to expire.
+    const policy = await world.writePolicy('short-lease', { leaseDuration: '5s' });
     world.holdAt(25);
-    const deploy = world.deploy();
+    const deploy = world.deploy([], { policy });
     await waitFor('a check at the 25% step', () => {
       const r = world.record();
       return r?.phase === 'progressing' && r.checks.some((c) => c.stepIndex === 1);
@@ -69,7 +71,7 @@ describe('a deploy killed mid-step', () => {
     expect(view).toMatchObject({ phase: 'progressing', weight: { recorded: 25, live: 25, differs: false }, lease: { holder: RUN_URL, expired: true } });
 
     // A new deploy must not silently start over a rollout that never finished.
-    const plain = await world.run(['deploy', TARGET, '-n', NAMESPACE, '--image', NEW_IMAGE]);
+    const plain = await world.run(['deploy', TARGET, '-n', NAMESPACE, '--image', NEW_IMAGE], { policy });
     expect(plain.code).toBe(2);
     expect(plain.stderr).toContain('stopped in phase progressing at step 2 (25%) without finishing');
     // The command it suggests is one a user can paste: --image is required, and the namespace matters.
@@ -78,7 +80,7 @@ describe('a deploy killed mid-step', () => {
     expect(world.weight()).toBe('25');
 
     world.release();
-    const resumed = await world.deploy(['--resume']).done;
+    const resumed = await world.deploy(['--resume'], { policy }).done;
     expect(resumed.stderr).toBe('');
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toContain(`resuming rollout ${before?.id} from phase progressing, step 2 at 25%`);

@@ -66,7 +66,7 @@ export function answer(scenario: MetricsScenario, req: SeenRequest): Reply {
 export interface PolicyOptions {
   /** The steps (default: 10%, 25% and 50%, three checks each). */
   steps?: readonly { weight: number; duration: string }[];
-  /** spec.kubernetes.leaseDuration (default 3s). */
+  /** spec.kubernetes.leaseDuration (default 60s: a loaded machine must not cost a deploy its lease). */
   leaseDuration?: string;
   /** spec.kubernetes.attempts: tries per API call (default 3). */
   attempts?: number;
@@ -80,7 +80,11 @@ export interface PolicyOptions {
   inconclusiveLimit?: number;
   /** spec.kubernetes.readyTimeout (default 10s). */
   readyTimeout?: string;
-  /** spec.kubernetes.timeout (default 2s). */
+  /**
+   * spec.kubernetes.timeout (default 20s). Also spec.prometheus.timeout. The fake servers share a
+   * process with the test runner: on a loaded machine a short timeout fails calls that were merely
+   * slow, so tests about giving up inject errors rather than rely on timeouts.
+   */
   kubeTimeout?: string;
 }
 
@@ -117,12 +121,12 @@ export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): str
     '      - { name: cpu, type: query, query: cpu, unit: cores, critical: false }',
     '  prometheus:',
     `    url: ${prometheusUrl}`,
-    '    timeout: 2s',
+    `    timeout: ${opts.kubeTimeout ?? '20s'}`,
     '    retries: 0',
     '  kubernetes:',
     `    attempts: ${opts.attempts ?? 3}`,
-    `    timeout: ${opts.kubeTimeout ?? '2s'}`,
-    `    leaseDuration: ${opts.leaseDuration ?? '3s'}`,
+    `    timeout: ${opts.kubeTimeout ?? '20s'}`,
+    `    leaseDuration: ${opts.leaseDuration ?? '60s'}`,
     `    readyTimeout: ${opts.readyTimeout ?? '10s'}`,
     '    pollInterval: 100ms',
     ...(opts.incidents?.length ? ['  incidents:', ...opts.incidents] : []),

@@ -26,7 +26,7 @@ describe('the Kubernetes API stays down mid-rollout', () => {
     const down = world.fake.injectFault({ kind: 'status', code: 503, times: Infinity });
 
     const run = await deploy.done;
-    expect(run.code).toBe(5);
+    expect(run.code, run.stdout + run.stderr).toBe(5);
     expect(down.hits).toBeGreaterThan(0);
     // At a step boundary the raise itself may have failed: then both weights are named.
     const stated = /traffic: canary weight could not be set to 0 \(canary last set to (\d+)%(?:, or \d+% if the change in flight landed)?\): Kubernetes API at http:\/\/127\.0\.0\.1:\d+ unreachable .* after 2 attempts: HTTP 503/.exec(run.stdout);
@@ -38,11 +38,11 @@ describe('the Kubernetes API stays down mid-rollout', () => {
     expect(world.weight()).toBe(stated?.[1]);
 
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
-    expect(status.code).toBe(0);
+    expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(status.stdout).toContain(`weight:  ${stated?.[1]}% (recorded and live agree)`);
 
     const rollback = await world.run(['rollback', TARGET, '-n', NAMESPACE, '--reason', 'API outage during deploy']);
-    expect(rollback.code).toBe(0);
+    expect(rollback.code, rollback.stdout + rollback.stderr).toBe(0);
     expect(world.weight()).toBe('0');
     expect(world.record()).toMatchObject({ phase: 'aborted', weight: 0, rollback: { reason: 'API outage during deploy' } });
   });

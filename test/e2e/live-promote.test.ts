@@ -46,7 +46,7 @@ describe('a healthy canary is promoted through the cluster', () => {
 
     const run = await world.deploy().done;
     expect(run.stderr).toBe('');
-    expect(run.code).toBe(0);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toContain('PROMOTED: all 9 checks passed');
     expect(run.stdout).toContain('traffic: all traffic on stable, which now runs the new image');
 
@@ -102,7 +102,7 @@ describe('a healthy canary is promoted through the cluster', () => {
     expect(world.fake.get('Lease', NAMESPACE, LEASE)).toBeUndefined();
 
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
-    expect(status.code).toBe(0);
+    expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(status.stdout).toContain('phase:   promoted');
     expect(status.stdout).toContain('weight:  0% (recorded and live agree)');
     expect(status.stdout).toContain(`stable ${NEW_IMAGE}`);
@@ -110,7 +110,7 @@ describe('a healthy canary is promoted through the cluster', () => {
     expect(status.stdout).toContain(`nothing: stable runs ${NEW_IMAGE}`);
 
     const json = await world.run(['status', TARGET, '-n', NAMESPACE, '-o', 'json']);
-    expect(json.code).toBe(0);
+    expect(json.code, json.stdout + json.stderr).toBe(0);
     const view = JSON.parse(json.stdout) as StatusView;
     expect(view).toMatchObject({ target: TARGET, namespace: NAMESPACE, phase: 'promoted', weight: { recorded: 0, live: 0, differs: false } });
     expect(view.checks.run).toBe(9);
@@ -137,7 +137,7 @@ describe('a flaky API server does not stop a rollout', () => {
 
     const run = await deploy.done;
     expect(run.stderr).toBe('');
-    expect(run.code).toBe(0);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toContain('PROMOTED');
     const patches = world.fake.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith(path));
     expect(patches.slice(0, 4).map((r) => r.status)).toEqual([409, 503, 503, 200]);
@@ -158,8 +158,8 @@ describe('canary status --watch', () => {
     await waitFor('the watch to show the rollout in progress', () => watch.stdout().includes('phase:   progressing'));
     world.release();
     const [deployed, watched] = await Promise.all([deploy.done, watch.done]);
-    expect(deployed.code).toBe(0);
-    expect(watched.code).toBe(0);
+    expect(deployed.code, deployed.stdout + deployed.stderr).toBe(0);
+    expect(watched.code, watched.stdout + watched.stderr).toBe(0);
     const views = watched.stdout.split(/^(?=checkout \(namespace shop\))/m).filter((v) => v.trim());
     expect(views.length).toBeGreaterThan(1);
     expect(views[0]).toContain('phase:   progressing');
@@ -177,7 +177,7 @@ describe('header routing for smoke tests', () => {
     byHeader.push(world.canaryIngress()?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-by-header']);
     world.release();
     const run = await deploy.done;
-    expect(run.code).toBe(0);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(byHeader).toEqual(['X-Canary']);
     // At 0% nothing may still reach the canary, header or not.
     const annotations = world.canaryIngress()?.metadata?.annotations ?? {};

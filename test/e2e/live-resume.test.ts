@@ -23,7 +23,7 @@ describe('the lease', () => {
 
     // The second deploy runs on another machine (another CI run), whose requests the fake can tell apart.
     const second = await world.run(['deploy', TARGET, '-n', NAMESPACE, '--image', 'registry.example.com/shop/checkout:3.0.0'], { env: world.otherMachineEnv });
-    expect(second.code).toBe(2);
+    expect(second.code, second.stdout + second.stderr).toBe(2);
     expect(second.stderr).toContain(`a rollout of checkout is already running: the lease is held by ${RUN_URL}`);
     expect(second.stdout).toBe('');
     expect(world.fake.requests.some((r) => r.credentials === 'absent')).toBe(true);
@@ -58,7 +58,7 @@ describe('a deploy killed mid-step', () => {
     // Nobody renews the lease any more; once its duration has passed, status says so.
     await waitFor('the dead deploy\'s lease to expire', () => world.leaseExpired());
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
-    expect(status.code).toBe(0);
+    expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(status.stdout).toContain('phase:   progressing — step 2/3 at 25%');
     expect(status.stdout).toContain('weight:  25% (recorded and live agree)');
     expect(status.stdout).toContain(`lease:   expired by ${RUN_URL}`);
@@ -72,7 +72,7 @@ describe('a deploy killed mid-step', () => {
 
     // A new deploy must not silently start over a rollout that never finished.
     const plain = await world.run(['deploy', TARGET, '-n', NAMESPACE, '--image', NEW_IMAGE], { policy });
-    expect(plain.code).toBe(2);
+    expect(plain.code, plain.stdout + plain.stderr).toBe(2);
     expect(plain.stderr).toContain('stopped in phase progressing at step 2 (25%) without finishing');
     // The command it suggests is one a user can paste: --image is required, and the namespace matters.
     expect(plain.stderr).toContain(`continue it with \`canary deploy checkout -n shop --image ${NEW_IMAGE} --resume\``);
@@ -82,7 +82,7 @@ describe('a deploy killed mid-step', () => {
     world.release();
     const resumed = await world.deploy(['--resume'], { policy }).done;
     expect(resumed.stderr).toBe('');
-    expect(resumed.code).toBe(0);
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
     expect(resumed.stdout).toContain(`resuming rollout ${before?.id} from phase progressing, step 2 at 25%`);
     expect(resumed.stdout).toContain('PROMOTED');
 

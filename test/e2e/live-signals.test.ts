@@ -24,7 +24,7 @@ describe('SIGTERM during a live rollout', () => {
     await waitFor('the first step', atFirstStep);
     deploy.child.kill('SIGTERM');
     const run = await deploy.done;
-    expect(run.code).toBe(4);
+    expect(run.code, run.stdout + run.stderr).toBe(4);
     expect(run.stderr).toContain('SIGTERM received: stopping the rollout');
     expect(run.stdout).toContain('ABORTED: aborted: cancelled');
     expect(run.stdout).toContain('traffic: canary at 0%, all traffic on stable');
@@ -34,7 +34,7 @@ describe('SIGTERM during a live rollout', () => {
     expect((world.fake.get('Deployment', NAMESPACE, 'checkout-canary') as { spec?: { replicas?: number } }).spec?.replicas).toBe(0);
 
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
-    expect(status.code).toBe(4);
+    expect(status.code, status.stdout + status.stderr).toBe(4);
     expect(status.stdout).toContain('outcome: aborted: cancelled');
   });
 
@@ -44,7 +44,7 @@ describe('SIGTERM during a live rollout', () => {
     await waitFor('the first step', atFirstStep);
     deploy.child.kill('SIGTERM');
     const run = await deploy.done;
-    expect(run.code).toBe(4);
+    expect(run.code, run.stdout + run.stderr).toBe(4);
     expect(run.stdout).toContain('cancelled with --on-cancel leave: the canary keeps 10% of traffic');
 
     expect(world.weight()).toBe('10');
@@ -74,7 +74,7 @@ describe('SIGTERM during a live rollout', () => {
     deploy.child.kill('SIGTERM');
     const run = await deploy.done;
     slow.release();
-    expect(run.code).toBe(4);
+    expect(run.code, run.stdout + run.stderr).toBe(4);
     expect(run.stderr).toContain('second SIGTERM: recording where the rollout stopped, then exiting');
 
     // The forced exit's own PATCH is not held up: the canary is at 0% and the record says so.
@@ -82,7 +82,7 @@ describe('SIGTERM during a live rollout', () => {
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
     expect(status.stdout).toContain('outcome: aborted: exited on a second signal before the rollout had stopped');
     expect(status.stdout).toContain('traffic: canary at 0%, all traffic on stable');
-    expect(status.code).toBe(4);
+    expect(status.code, status.stdout + status.stderr).toBe(4);
     const json = await world.run(['status', TARGET, '-n', NAMESPACE, '-o', 'json']);
     expect((JSON.parse(json.stdout) as StatusView).weight).toEqual({ recorded: 0, live: 0, differs: false });
   });

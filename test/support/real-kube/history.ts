@@ -31,6 +31,8 @@ export interface Snapshot {
   leaseHolder: string | undefined;
   /** phase of the rollout record. */
   recordPhase: string | undefined;
+  /** id of the rollout the record is about, to tell two rollouts' writes apart. */
+  recordId: string | undefined;
 }
 
 const WEIGHT = 'nginx.ingress.kubernetes.io/canary-weight';
@@ -106,6 +108,7 @@ export class ClusterHistory {
     const replicas = new Map<string, number>();
     let leaseHolder: string | undefined;
     let recordPhase: string | undefined;
+    let recordId: string | undefined;
     const out: Snapshot[] = [];
     for (const c of ordered) {
       const gone = c.type === 'DELETED';
@@ -122,12 +125,15 @@ export class ClusterHistory {
       } else if (c.kind === 'ConfigMap' && c.name === this.names.record) {
         const text = (c.object['data'] as Record<string, string> | undefined)?.['record.json'];
         try {
-          recordPhase = gone || !text ? undefined : ((JSON.parse(text) as { phase?: string }).phase ?? undefined);
+          const record = gone || !text ? undefined : (JSON.parse(text) as { phase?: string; id?: string });
+          recordPhase = record?.phase;
+          recordId = record?.id;
         } catch {
           recordPhase = 'corrupt';
+          recordId = undefined;
         }
       }
-      out.push({ revision: c.revision, cause: `${c.kind} ${c.name} ${c.type}`, weights: new Map(weights), replicas: new Map(replicas), leaseHolder, recordPhase });
+      out.push({ revision: c.revision, cause: `${c.kind} ${c.name} ${c.type}`, weights: new Map(weights), replicas: new Map(replicas), leaseHolder, recordPhase, recordId });
     }
     return out;
   }
@@ -148,7 +154,7 @@ export class ClusterHistory {
       if (routed.length > 0) {
         if ((s.replicas.get(canaryDeployment) ?? 0) === 0) out.push(`${where} while ${canaryDeployment} had 0 replicas`);
         if (previous?.leaseHolder !== undefined && s.leaseHolder === undefined) out.push(`${where} when the lease was released`);
-        if (s.recordPhase && FINAL.includes(s.recordPhase) && s.recordPhase !== previous?.recordPhase) out.push(`${where} when the record said ${s.recordPhase}`);
+        if (s.recordPhase && FINAL.includes(s.recordPhase) && s.recordPhase !== previous?.recordPhase) out.push(`${where} when the record said ${s.recordPhase} (rollout ${s.recordId}; the rollout before was ${previous?.recordId})`);
       }
       previous = s;
     }

@@ -48,7 +48,7 @@ async function main(): Promise<void> {
       });
       const elapsed = performance.now() - t0;
       if (i >= WARMUP) times.push(elapsed);
-      checks = (await cluster.load())?.record.checks.length ?? 0;
+      checks = (await cluster.load())?.record.tallies?.run ?? 0;
       result = `${outcome.result} (${outcome.exitCode})`;
     }
     const m = median(times);

@@ -2,7 +2,7 @@
 // at a time, say whether to roll back now.
 
 import { createErrorRateJudge } from '../../src/analysis/sequential/binomial-sequential.js';
-import { chooseLatencyThreshold, histogramQuantile } from '../../src/analysis/sequential/histogram.js';
+import { histogramQuantile } from '../../src/analysis/sequential/histogram.js';
 import { createLatencyJudge } from '../../src/analysis/sequential/latency-sequential.js';
 import { preRolloutStableBuckets, type CheckWindow, type Scenario } from './corpus.js';
 import { mannWhitney } from './mann-whitney.js';
@@ -35,8 +35,7 @@ export const sequentialJudge: BenchJudge = {
   holdsWithoutTraffic: true,
   start(scenario) {
     const errors = createErrorRateJudge({ margin: ERROR_MARGIN, cap: ERROR_MAX, alpha: 0.005, beta: 0.05 });
-    const threshold = chooseLatencyThreshold(preRolloutStableBuckets(scenario), 0.95) ?? P95_MAX;
-    const latency = createLatencyJudge({ threshold, ratio: P95_RATIO, limit: P95_MAX, alpha: 0.005, beta: 0.05 });
+    const latency = createLatencyJudge({ baseline: preRolloutStableBuckets(scenario), ratio: P95_RATIO, limit: P95_MAX, alpha: 0.005, beta: 0.05 });
     let lastPass = false;
     return {
       rollsBack(w) {

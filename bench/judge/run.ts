@@ -1,4 +1,4 @@
-// npm run bench:judge — runs the sequential, fixed-threshold and Mann-Whitney judges on the same
+// npm run bench:judge:sim — runs the sequential, fixed-threshold and Mann-Whitney judges on the same
 // seeded corpus of simulated rollouts and prints, per judge and traffic band, the false-rollback
 // rate on healthy canaries and the detection rate and speed per regression, then checks the goals
 // of the issue. Regressions start either at a step's first check or mid-step (its 6th check), and

@@ -1,10 +1,11 @@
 import type { MetricSpec, Policy } from '../policy/policy.js';
 import { sequentialEvaluator } from './sequential-judges.js';
-import { CanaryError } from '../errors.js';
+import { CanaryError, invalidInput } from '../errors.js';
 import { CheckContext } from './check-context.js';
 import { judgeErrorRateThreshold, observeErrorRate } from './error-rate.js';
 import { judgeLatencyThreshold, observeLatency } from './latency.js';
 import type { QueryTarget } from './promql-template.js';
+import { requestDataMissing } from './traffic.js';
 import { evaluateQueryMetric } from './query-metric.js';
 import type { CheckResult, CheckVerdict, MetricsSource } from './types.js';
 
@@ -12,6 +13,9 @@ import type { CheckResult, CheckVerdict, MetricsSource } from './types.js';
 export interface MetricEvaluator {
   readonly metric: MetricSpec;
   evaluate(ctx: CheckContext): Promise<CheckResult[]>;
+  /** The evidence a judge keeps across checks, JSON-safe (sequential judges only). */
+  snapshot?(): unknown;
+  restore?(state: unknown): void;
 }
 
 function thresholdEvaluator(metric: MetricSpec): MetricEvaluator {
@@ -78,8 +82,29 @@ export class Analyzer {
     this.evaluators = policy.analysis.metrics.map((metric) => sequentialEvaluator(metric, policy) ?? thresholdEvaluator(metric));
   }
 
+  /** The sequential judges' evidence so far, per metric, as JSON-safe data for the rollout record. */
+  snapshot(): Record<string, unknown> {
+    const state: Record<string, unknown> = {};
+    for (const e of this.evaluators) {
+      const s = e.snapshot?.();
+      if (s !== undefined && s !== null) state[e.metric.name] = s;
+    }
+    return state;
+  }
+
+  /** Continues the evidence a snapshot() holds (a resumed rollout): metrics not in it start afresh. */
+  restore(state: Record<string, unknown>): void {
+    for (const e of this.evaluators) {
+      if (state[e.metric.name] !== undefined) e.restore?.(state[e.metric.name]);
+    }
+  }
+
   async check(at: Date, weight: number, stepIndex: number): Promise<{ verdict: CheckVerdict; results: CheckResult[]; warnings: string[] }> {
     const ctx = new CheckContext(this.policy, this.target, this.source, at, weight, stepIndex);
+    // Nothing at all on either side means the queries look in the wrong place (target,
+    // namespace, time): that is not a dead canary, so it stops the run with exit 2.
+    const missing = await requestDataMissing(ctx);
+    if (missing) throw invalidInput(missing);
     const perMetric = await Promise.all(this.evaluators.map((e) => (e.metric.critical ? e.evaluate(ctx) : advisory(e, ctx))));
     const results = perMetric.flat();
     return { verdict: overallVerdict(results), results, warnings: [...ctx.warnings] };

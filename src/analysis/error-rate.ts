@@ -21,7 +21,14 @@ export function errorRatio(side: SideTraffic): number | null {
 }
 
 const pct = (v: number | null) => formatValue(v, 'ratio');
-const points = (v: number) => `${Number((v * 100).toFixed(2))} point${v === 0.01 ? '' : 's'}`;
+const points = (v: number, digits = 2) => `${Number((v * 100).toFixed(digits))} point${v === 0.01 ? '' : 's'}`;
+
+/** A difference printed with enough digits to show which side of the limit it is on. */
+function pointsBeside(v: number, limit: number): string {
+  let digits = 2;
+  while (digits < 6 && Number((v * 100).toFixed(digits)) === Number((limit * 100).toFixed(digits)) && v !== limit) digits++;
+  return points(v, digits);
+}
 
 /** Fixed thresholds on the window's ratio: what Flagger and Argo do, with thin traffic kept inconclusive. */
 export function judgeErrorRateThreshold(
@@ -49,6 +56,18 @@ export function judgeErrorRateThreshold(
   };
   const canaryThin = tooLittleTraffic('canary', obs.canary, ctx) ?? unusableCounts('canary', obs.canary, ctx);
   const results: CheckResult[] = [];
+  // Both checks need the canary's traffic: when it is too thin, say so once, not once per check.
+  if ((canaryThin || canaryRate === null) && metric.max !== undefined && metric.maxIncrease !== undefined && ctx.weight < 100) {
+    return [
+      {
+        ...base,
+        check: `error rate ≤ ${pct(metric.max)} and ≤ stable + ${points(metric.maxIncrease)}`,
+        threshold: metric.max,
+        verdict: 'inconclusive',
+        reason: canaryThin ?? 'no canary requests',
+      },
+    ];
+  }
 
   if (metric.max !== undefined) {
     const max = metric.max;
@@ -87,7 +106,7 @@ export function judgeErrorRateThreshold(
         threshold: limit,
         verdict: fail ? 'fail' : 'pass',
         reason: fail
-          ? `canary ${pct(canaryRate)} vs stable ${pct(stableRate)}: ${points(diff)} above stable, more than the ${points(inc)} allowed`
+          ? `canary ${pct(canaryRate)} vs stable ${pct(stableRate)}: ${pointsBeside(diff, inc)} above stable, more than the ${points(inc)} allowed`
           : `canary ${pct(canaryRate)} vs stable ${pct(stableRate)}: within ${points(inc)} of stable`,
       });
     }

@@ -51,6 +51,10 @@ export function judgeLatencyThreshold(metric: LatencyMetric, obs: LatencyObserva
   const canaryProblem =
     tooLittleTraffic('canary', obs.canary.traffic, ctx) ?? (obs.canary.quantile === null ? `canary ${label}: ${obs.canary.missing}` : null);
   const results: CheckResult[] = [];
+  // Both checks need the canary's latency: when it is missing, say so once, not once per check.
+  if (canaryProblem && metric.max !== undefined && metric.maxRatio !== undefined && ctx.weight < 100) {
+    return [{ ...base, check: `${label} ≤ ${secs(metric.max)} and ≤ ${metric.maxRatio}× stable`, threshold: metric.max, verdict: 'inconclusive', reason: canaryProblem }];
+  }
 
   if (metric.max !== undefined) {
     const max = metric.max;
@@ -82,12 +86,15 @@ export function judgeLatencyThreshold(metric: LatencyMetric, obs: LatencyObserva
     } else {
       const fail = obs.canary.quantile > limit;
       const times = obs.stable.quantile ? obs.canary.quantile / obs.stable.quantile : Number.POSITIVE_INFINITY;
+      // Enough digits that the ratio shown is on the side of the limit it is on ("1.503×", never "1.5×, more than the 1.5×").
+      let digits = 2;
+      while (digits < 6 && Number(times.toFixed(digits)) === ratio && times !== ratio) digits++;
       results.push({
         ...base,
         check,
         threshold: limit,
         verdict: fail ? 'fail' : 'pass',
-        reason: `canary ${label} ${secs(obs.canary.quantile)} vs stable ${secs(obs.stable.quantile)}: ${Number(times.toFixed(2))}× stable, ${fail ? 'more than' : 'within'} the ${ratio}× allowed`,
+        reason: `canary ${label} ${secs(obs.canary.quantile)} vs stable ${secs(obs.stable.quantile)}: ${Number.isFinite(times) ? Number(times.toFixed(digits)) : '∞'}× stable, ${fail ? 'more than' : 'within'} the ${ratio}× allowed`,
       });
     }
   }

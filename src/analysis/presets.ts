@@ -23,17 +23,28 @@ const RESOURCE_QUERIES = {
 // upstream, empty for stable) tells them apart. Counters are per controller pod: always sum.
 const NGINX_SELECTOR = 'namespace="{{namespace}}",ingress="{{ingress}}",{{selector}}';
 
+/**
+ * Requests counted in the window, exactly: the counter's rise between the last sample before the
+ * window and the last sample in it, per series. increase() would extrapolate, and it never counts
+ * a series' first sample — the canary's series are born during the rollout (a new label value),
+ * so its first window came out short (74 of 89 requests). A series born in the window counts from
+ * zero; one whose counter reset in the window falls back to increase().
+ */
+export function windowCount(series: string): string {
+  return `((${series} - ${series} offset {{window}}) >= 0) or (${series} unless ${series} offset {{window}}) or increase(${series}[{{window}}])`;
+}
+
 export const PRESETS_BY_NAME: Record<PresetName, Preset> = {
   'ingress-nginx': {
     selectors: { canary: 'canary!=""', stable: 'canary=""' },
     queries: {
-      requests: `sum(increase(nginx_ingress_controller_requests{${NGINX_SELECTOR}}[{{window}}]))`,
+      requests: `sum(${windowCount(`nginx_ingress_controller_requests{${NGINX_SELECTOR}}`)})`,
       // `or vector(0)`: a window with no 5xx has no error series at all, and that means zero
       // errors, not "no data"; traffic volume is judged from the requests query.
-      errors: `sum(increase(nginx_ingress_controller_requests{${NGINX_SELECTOR},status=~"5.."}[{{window}}])) or vector(0)`,
+      errors: `sum(${windowCount(`nginx_ingress_controller_requests{${NGINX_SELECTOR},status=~"5.."}`)}) or vector(0)`,
       latency: `histogram_quantile({{quantile}}, sum by (le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{${NGINX_SELECTOR}}[{{window}}])))`,
       // Bucket counts, for the sequential judge: it compares how many requests were slow.
-      latencyBuckets: `sum by (le) (increase(nginx_ingress_controller_request_duration_seconds_bucket{${NGINX_SELECTOR}}[{{window}}]))`,
+      latencyBuckets: `sum by (le) (${windowCount(`nginx_ingress_controller_request_duration_seconds_bucket{${NGINX_SELECTOR}}`)})`,
       ...RESOURCE_QUERIES,
     },
   },
@@ -42,12 +53,11 @@ export const PRESETS_BY_NAME: Record<PresetName, Preset> = {
     // that selected the pod, which differs between stable and canary.
     selectors: { canary: 'service="{{canaryService}}"', stable: 'service="{{stableService}}"' },
     queries: {
-      requests: 'sum(increase(http_requests_total{namespace="{{namespace}}",{{selector}}}[{{window}}]))',
-      errors:
-        'sum(increase(http_requests_total{namespace="{{namespace}}",{{selector}},status_code=~"5.."}[{{window}}])) or vector(0)',
+      requests: `sum(${windowCount('http_requests_total{namespace="{{namespace}}",{{selector}}}')})`,
+      errors: `sum(${windowCount('http_requests_total{namespace="{{namespace}}",{{selector}},status_code=~"5.."}')}) or vector(0)`,
       latency:
         'histogram_quantile({{quantile}}, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="{{namespace}}",{{selector}}}[{{window}}])))',
-      latencyBuckets: 'sum by (le) (increase(http_request_duration_seconds_bucket{namespace="{{namespace}}",{{selector}}}[{{window}}]))',
+      latencyBuckets: `sum by (le) (${windowCount('http_request_duration_seconds_bucket{namespace="{{namespace}}",{{selector}}}')})`,
       ...RESOURCE_QUERIES,
     },
   },

@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
-import axios, { type AxiosInstance } from 'axios';
 import { CanaryError } from '../errors.js';
+import { HttpTransport } from '../http-transport.js';
 import type { PrometheusSettings } from '../policy/policy.js';
-import { readSecret, redact } from '../secrets.js';
+import { Deadline, parseRetryAfter, retry, RetryError, systemRetryClock, type Classification } from '../retry.js';
+import { MIN_BARE_SECRET, readSecret, redact, registerUrlSecrets } from '../secrets.js';
 import type { InstantSample, MetricsSource, QueryResult } from './types.js';
 
 // The Prometheus HTTP API client. It is split in two so recordings hold exactly what came over the
@@ -25,7 +23,11 @@ export interface PrometheusClientOptions {
   insecureSkipVerify?: boolean;
   /** Base of the exponential backoff between attempts (default 500 ms); jittered. */
   backoffMs?: number;
+  /** All attempts of one query and the waits between them end within this (default 30 s). */
+  deadlineMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** The clock the deadline is judged on (tests). */
+  now?: () => number;
 }
 
 /** What one query got back, as a recording stores it. */
@@ -54,7 +56,8 @@ export interface AnswerContext {
 }
 
 const DEFAULT_BACKOFF_MS = 500;
-const MAX_BACKOFF_MS = 30_000;
+const MAX_BACKOFF_MS = 8_000;
+export const DEFAULT_QUERY_DEADLINE_MS = 30_000;
 const MAX_TEXT_BODY = 2000;
 const QUERY_PATH = '/api/v1/query';
 
@@ -69,7 +72,7 @@ const TLS_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
-/** The URL with any user:password@ removed and no trailing slash, safe to print and record. */
+/** The URL with any user:password@ and query string removed and no trailing slash, safe to print and record. */
 export function displayUrl(url: string): string {
   try {
     const parsed = new URL(url);
@@ -85,16 +88,20 @@ export function displayUrl(url: string): string {
 export class PrometheusClient implements MetricsSource, RawQuerier {
   readonly displayUrl: string;
   private readonly endpoint: string;
-  private readonly http: AxiosInstance;
-  private readonly agent: http.Agent;
+  private readonly transport: HttpTransport;
   private readonly secrets: string[];
   private readonly attempts: number;
   private readonly timeoutMs: number;
   private readonly backoffMs: number;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly deadlineMs: number;
+  private readonly sleep: ((ms: number) => Promise<void>) | undefined;
+  private readonly now: () => number;
 
   constructor(options: PrometheusClientOptions) {
     const url = parseBaseUrl(options.url);
+    // The query string can carry a token (?access_token=…) and the URL user:password: every
+    // message, answer and recording is redacted of them, whichever path an error takes.
+    registerUrlSecrets(options.url);
     if (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0) {
       throw new CanaryError('invalid-input', `Prometheus timeout: expected a positive number of milliseconds, got ${options.timeoutMs}`);
     }
@@ -116,7 +123,8 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
       url.username = '';
       url.password = '';
     }
-    this.secrets = [options.bearerToken ?? '', basicAuth?.password ?? '', ...urlSecrets].filter(Boolean);
+    const queryValues = [...url.searchParams.values()].filter((v) => v.length >= MIN_BARE_SECRET);
+    this.secrets = [options.bearerToken ?? '', basicAuth?.password ?? '', ...urlSecrets, ...queryValues].filter(Boolean);
 
     const base = url.pathname.replace(/\/+$/, '');
     this.endpoint = `${url.origin}${base}${QUERY_PATH}${url.search}`;
@@ -125,7 +133,9 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
     this.attempts = options.retries + 1;
     this.timeoutMs = options.timeoutMs;
     this.backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_QUERY_DEADLINE_MS;
+    this.sleep = options.sleep;
+    this.now = options.now ?? Date.now;
 
     const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'canary' };
     for (const [name, value] of Object.entries(options.headers ?? {})) {
@@ -139,34 +149,20 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
     }
     if (options.bearerToken) headers.Authorization = `Bearer ${options.bearerToken}`;
 
-    if (url.protocol === 'https:') {
-      let ca: Buffer | undefined;
-      if (options.caFile) {
-        try {
-          ca = readFileSync(options.caFile);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code ?? 'read error';
-          throw new CanaryError('invalid-input', `Prometheus caFile: cannot read ${options.caFile} (${code}); expected a PEM file with the CA certificate`);
-        }
-      }
-      this.agent = new https.Agent({ keepAlive: true, ca, rejectUnauthorized: !options.insecureSkipVerify });
-    } else {
-      this.agent = new http.Agent({ keepAlive: true });
-    }
-
-    this.http = axios.create({
-      timeout: options.timeoutMs,
-      headers,
-      ...(basicAuth ? { auth: basicAuth } : {}),
-      httpAgent: this.agent,
-      httpsAgent: this.agent,
-      // Every status is an answer to interpret (and to record); we parse the body ourselves.
-      validateStatus: () => true,
-      responseType: 'text',
-      transformResponse: [(data: unknown) => data],
-      // A redirect here is nearly always a login proxy; following it would POST our query to it.
-      maxRedirects: 0,
-      transitional: { clarifyTimeoutError: true, silentJSONParsing: true, forcedJSONParsing: false },
+    this.transport = new HttpTransport({
+      ...(url.protocol === 'https:' && options.caFile ? { caFile: options.caFile, caWhat: 'Prometheus caFile' } : {}),
+      insecureSkipVerify: options.insecureSkipVerify ?? false,
+      axios: {
+        headers,
+        ...(basicAuth ? { auth: basicAuth } : {}),
+        // Every status is an answer to interpret (and to record); we parse the body ourselves.
+        validateStatus: () => true,
+        responseType: 'text',
+        transformResponse: [(data: unknown) => data],
+        // A redirect here is nearly always a login proxy; following it would POST our query to it.
+        maxRedirects: 0,
+        transitional: { clarifyTimeoutError: true, silentJSONParsing: true, forcedJSONParsing: false },
+      },
     });
   }
 
@@ -181,10 +177,36 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
       timeout: `${Math.max(1, Math.round(this.timeoutMs))}ms`,
     }).toString();
 
-    for (let attempt = 1; ; attempt++) {
-      const { answer, retryable } = await this.attempt(form);
-      if (!retryable || attempt >= this.attempts) return { ...answer, attempts: attempt };
-      await this.sleep(this.backoff(attempt));
+    const sleep = this.sleep;
+    const deadline = new Deadline(this.now, this.deadlineMs, `the ${this.deadlineMs / 1000}s deadline for one query (spec.prometheus.deadline)`);
+    try {
+      const { value, attempts } = await retry(
+        async ({ signal, timeoutMs }) => {
+          const { answer, retryable, retryAfterMs } = await this.attempt(form, signal, timeoutMs);
+          if (retryable) throw new RetryableAnswer(answer, retryAfterMs);
+          return answer;
+        },
+        {
+          deadlineMs: this.deadlineMs,
+          deadline,
+          maxAttempts: this.attempts,
+          attemptTimeoutMs: this.timeoutMs,
+          baseDelayMs: this.backoffMs,
+          maxDelayMs: MAX_BACKOFF_MS,
+          classify: classifyAnswer,
+          clock: { now: this.now, sleep: sleep ? (ms) => sleep(ms) : systemRetryClock.sleep },
+          timeoutError: (ms) => new RetryableAnswer({ status: 0, body: null, error: `no answer within ${ms} ms` }),
+        },
+      );
+      return { ...value, attempts };
+    } catch (err) {
+      if (!(err instanceof RetryError)) throw err;
+      const answer = err.last instanceof RetryableAnswer ? err.last.answer : { status: 0, body: null, error: redact(err.last instanceof Error ? err.last.message : String(err.last), this.secrets) };
+      // Stopped by the deadline rather than by the attempts: say so with the last error.
+      const why = err.reason === 'deadline' ? `; ${err.why}` : '';
+      return { ...answer, ...(answer.status === 0 && why ? { error: `${answer.error ?? 'no answer'}${why}` } : {}), attempts: err.attempts };
+    } finally {
+      deadline.dispose();
     }
   }
 
@@ -200,15 +222,34 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
     }
   }
 
-  /** Releases kept-alive connections so the process can exit promptly. */
-  close(): void {
-    this.agent.destroy();
+  /**
+   * Prometheus's own clock, in ms: `time()` sent without a time parameter, so the server evaluates
+   * it at its now. One try: the clock-skew preflight measures the round trip around it.
+   */
+  async serverTime(): Promise<number> {
+    const form = new URLSearchParams({ query: 'time()', timeout: `${Math.max(1, Math.round(this.timeoutMs))}ms` }).toString();
+    // One bounded try: a slow answer only widens the round trip, which the skew check allows for.
+    const controller = new AbortController();
+    const { answer } = await this.attempt(form, controller.signal, this.timeoutMs);
+    const result = parseQueryResponse(answer, { query: 'time()', at: new Date(), url: this.displayUrl });
+    const value = result.samples[0]?.value;
+    if (value === undefined || value === null || !Number.isFinite(value)) {
+      throw new CanaryError('query-failed', `Prometheus at ${this.displayUrl} answered time() without a number`);
+    }
+    return value * 1000;
   }
 
-  private async attempt(form: string): Promise<{ answer: RawAnswer; retryable: boolean }> {
+  /** Releases kept-alive connections so the process can exit promptly. */
+  close(): void {
+    this.transport.close();
+  }
+
+  private async attempt(form: string, signal: AbortSignal, timeoutMs: number): Promise<{ answer: RawAnswer; retryable: boolean; retryAfterMs?: number }> {
     try {
-      const res = await this.http.post<string>(this.endpoint, form, {
+      const res = await this.transport.http.post<string>(this.endpoint, form, {
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        signal,
+        timeout: Math.max(1, Math.ceil(timeoutMs)),
       });
       const status = res.status;
       const answer: RawAnswer = { status, body: this.bodyOf(typeof res.data === 'string' ? res.data : '') };
@@ -216,15 +257,17 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
         const location = res.headers['location'];
         answer.error = `redirected${typeof location === 'string' ? ` to ${locationForMessage(location)}` : ''}`;
       }
-      return { answer, retryable: status >= 500 || status === 429 };
+      const retryAfter = res.headers['retry-after'];
+      const retryAfterMs = typeof retryAfter === 'string' ? parseRetryAfter(retryAfter, Date.now()) : undefined;
+      return { answer, retryable: status >= 500 || status === 429, ...(retryAfterMs !== undefined && { retryAfterMs }) };
     } catch (err) {
-      const { message, retryable } = describeNetworkError(err, this.timeoutMs);
+      const { message, retryable } = describeNetworkError(err, Math.round(timeoutMs));
       return { answer: { status: 0, body: null, error: redact(message, this.secrets) }, retryable };
     }
   }
 
   private bodyOf(text: string): unknown {
-    const clean = this.secrets.length ? redact(text, this.secrets) : text;
+    const clean = redact(text, this.secrets);
     if (!clean.trim()) return null;
     try {
       return JSON.parse(clean) as unknown;
@@ -233,18 +276,28 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
     }
   }
 
-  private backoff(attempt: number): number {
-    const exp = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2 ** (attempt - 1));
-    // Jitter keeps many canaries hitting one recovering Prometheus from retrying in lockstep.
-    return Math.round(exp * (0.5 + Math.random() * 0.5));
+}
+
+/** An answer worth another attempt (network error, 429, 5xx), carried through the retry loop. */
+class RetryableAnswer extends Error {
+  constructor(
+    readonly answer: RawAnswer,
+    readonly retryAfterMs?: number,
+  ) {
+    super(answer.error ?? `HTTP ${answer.status}`);
   }
+}
+
+function classifyAnswer(err: unknown): Classification {
+  if (!(err instanceof RetryableAnswer)) return 'fatal';
+  return err.retryAfterMs === undefined ? 'retryable' : { retryAfterMs: err.retryAfterMs };
 }
 
 /** Builds a client from a policy's settings; `urlOverride` is the --prometheus flag. */
 export function prometheusClientFromSettings(
   settings: PrometheusSettings,
   urlOverride?: string,
-  extra: Pick<PrometheusClientOptions, 'backoffMs' | 'sleep'> = {},
+  extra: Pick<PrometheusClientOptions, 'backoffMs' | 'sleep' | 'now'> = {},
 ): PrometheusClient {
   const url = urlOverride ?? settings.url;
   if (!url) {
@@ -254,6 +307,7 @@ export function prometheusClientFromSettings(
     url,
     timeoutMs: settings.timeoutMs,
     retries: settings.retries,
+    ...(settings.deadlineMs !== undefined && { deadlineMs: settings.deadlineMs }),
     ...(settings.bearerToken ? { bearerToken: readSecret(settings.bearerToken, 'spec.prometheus.bearerToken') } : {}),
     ...(settings.basicAuth
       ? {

@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CanaryError } from '../errors.js';
+import { redact, redactDeep } from '../secrets.js';
 import { parseQueryResponse, type RawAnswer, type RawQuerier } from './prometheus-client.js';
 import type { MetricsSource, QueryResult } from './types.js';
 
@@ -39,7 +40,8 @@ import type { MetricsSource, QueryResult } from './types.js';
  *
  * A replay answers a query only from the entry with the same query text and the same time; a query
  * not in the file is an error ("recording-miss"), never a guess. Recordings hold no credentials:
- * no request headers, and the Prometheus URL with any user:password removed.
+ * no request headers, the Prometheus URL without user:password or query string, and every secret
+ * the process knows (bearer token, passwords, the URL's query values) redacted from bodies and errors.
  */
 
 export const RECORDING_FORMAT = 'canary-recording';
@@ -109,7 +111,8 @@ export function writeRecording(path: string, recording: Recording): void {
   try {
     mkdirSync(dirname(path), { recursive: true });
     const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(recording, null, 2)}\n`);
+    // Last line of defence: no registered secret (URL tokens, passwords) reaches the file.
+    writeFileSync(tmp, `${JSON.stringify(redactDeep(recording), null, 2)}\n`);
     renameSync(tmp, path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
@@ -177,8 +180,13 @@ export class RecordingSource implements MetricsSource {
     if (answer.attempts !== undefined) entry.attempts = answer.attempts;
     // The same question asked twice at the same moment keeps the latest answer, so replay is unambiguous.
     this.entries.delete(keyOf(promql, at.getTime()));
-    this.entries.set(keyOf(promql, at.getTime()), entry);
-    return parseQueryResponse(answer, { query: promql, at, url: this.raw.displayUrl });
+    this.entries.set(keyOf(promql, at.getTime()), redactDeep(entry));
+    try {
+      return parseQueryResponse(answer, { query: promql, at, url: this.raw.displayUrl });
+    } catch (err) {
+      if (err instanceof CanaryError) throw new CanaryError(err.kind, redact(err.message), err.details.map((d) => redact(d)));
+      throw err;
+    }
   }
 
   get size(): number {
@@ -190,7 +198,7 @@ export class RecordingSource implements MetricsSource {
       format: RECORDING_FORMAT,
       version: RECORDING_VERSION,
       createdAt: new Date().toISOString(),
-      meta: { ...this.meta, prometheus: this.raw.displayUrl, ...metaOverrides },
+      meta: redactDeep({ ...this.meta, prometheus: this.raw.displayUrl, ...metaOverrides }),
       entries: [...this.entries.values()],
     };
   }

@@ -7,15 +7,23 @@ import { formatValue } from './format-value.js';
 import { judgeLatencyThreshold, observeLatency, quantileLabel } from './latency.js';
 import type { Side } from './promql-template.js';
 import {
-  chooseLatencyThreshold,
   createErrorRateJudge,
   createLatencyJudge,
+  dispersionFromBaseline,
   totalCount,
   type Bucket,
+  type DispersionState,
+  type ErrorRateJudgeState,
+  type ErrorRateWindow,
+  type LatencyDecision,
+  type LatencyJudgeState,
+  type LatencyWindow,
   type SequentialDecision,
+  type SequentialJudge,
 } from './sequential/index.js';
 import type { CheckResult, QueryResult } from './types.js';
-import { formatDuration } from '../policy/units.js';
+import { promDuration } from '../policy/units.js';
+import { CanaryError } from '../errors.js';
 
 // Adapters from the engine's checks to the sequential judges in ./sequential: they gather the
 // window's counts, feed the judge (which keeps its evidence for the whole rollout) and turn its
@@ -56,6 +64,7 @@ function evidenceOf(d: SequentialDecision): Record<string, number | null> {
     stableRequests: d.stableRequests,
     stableEvents: d.stableEvents,
     moreRequestsNeeded: d.moreRequestsNeeded ?? null,
+    dispersion: d.dispersion,
   };
 }
 
@@ -68,29 +77,69 @@ function noTraffic(ctx: CheckContext, side: Side, requests: number | null): stri
   return requests === null ? noData(side, ctx.windowText) : `${side} served no requests in the last ${ctx.windowText}: nothing to judge`;
 }
 
+/**
+ * Stable's window-to-window variation over the baseline look-back before this check, as Prometheus
+ * computes it over a subquery of the policy's own requests and errors queries: the moments the
+ * error judge's dispersion starts from. Null when Prometheus has too little to say.
+ */
+async function baselineDispersion(ctx: CheckContext): Promise<{ state: DispersionState | null; queries: string[] }> {
+  const requests = ctx.render('requests', 'stable');
+  const errors = ctx.render('errors', 'stable');
+  const range = `[${promDuration(ctx.policy.analysis.sequential.baselineMs)}:${promDuration(ctx.policy.analysis.windowMs)}]`;
+  const ratio = `((${errors}) / ((${requests}) > 0))${range}`;
+  const queries = [`avg_over_time(${ratio})`, `stddev_over_time(${ratio})`, `avg_over_time((1 / ((${requests}) > 0))${range})`, `count_over_time(((${requests}) > 0)${range})`];
+  try {
+    const values = await Promise.all(queries.map((q) => ctx.value(q)));
+    const [mean, sd, inverse, windows] = values.map((v) => (v.ok && Number.isFinite(v.value) ? v.value : null));
+    if (mean == null || sd == null || inverse == null || windows == null || windows < 3) return { state: null, queries };
+    return { state: dispersionFromBaseline({ meanRate: mean, sdRate: sd, meanInverseRequests: inverse, windows }), queries };
+  } catch (err) {
+    // The baseline only sharpens the start; without it the judge learns from the rollout's windows.
+    if (err instanceof CanaryError) return { state: null, queries };
+    throw err;
+  }
+}
+
 function errorRateEvaluator(metric: ErrorRateMetric, policy: Policy): MetricEvaluator {
   const margin = metric.maxIncrease ?? 0.03;
-  const judge = createErrorRateJudge({
+  const config = {
     margin,
     cap: metric.max ?? null,
     alpha: alphaShare(policy),
     beta: policy.analysis.sequential.beta,
+    minRequests: policy.analysis.minRequests,
     ...plan(policy),
-  });
+  };
+  let judge: SequentialJudge<ErrorRateWindow> | undefined;
+  let restored: ErrorRateJudgeState | undefined;
   const check = `error rate ≤ stable + ${Number((margin * 100).toFixed(2))} points${metric.max !== undefined ? ` and ≤ ${formatValue(metric.max, 'ratio')}` : ''} (sequential)`;
   return {
     metric,
+    snapshot: () => judge?.snapshot() ?? restored ?? null,
+    restore(state) {
+      restored = isRecord(state) ? (state as unknown as ErrorRateJudgeState) : undefined;
+      judge = undefined;
+    },
     async evaluate(ctx) {
       const obs = await observeErrorRate(ctx);
       // At 100% stable serves nothing to compare with: only the absolute cap still applies.
       if (ctx.weight >= 100) return judgeErrorRateThreshold(metric, obs, ctx);
+      let baselineQueries: string[] = [];
+      if (!judge) {
+        if (restored) judge = createErrorRateJudge(config, { state: restored });
+        else {
+          const baseline = await baselineDispersion(ctx);
+          baselineQueries = baseline.queries;
+          judge = createErrorRateJudge(config, baseline.state ? { dispersion: baseline.state } : {});
+        }
+      }
       const base = {
         metric: metric.name,
         check,
         judge: 'sequential' as const,
         critical: metric.critical,
         unit: 'ratio' as const,
-        queries: [...obs.canary.queries, ...obs.stable.queries],
+        queries: [...obs.canary.queries, ...obs.stable.queries, ...baselineQueries],
       };
       // Both sides must have usable counts: a missing stable side or error count is no evidence.
       const unusable = unusableCounts('canary', obs.canary, ctx) ?? unusableCounts('stable', obs.stable, ctx);
@@ -106,10 +155,11 @@ function errorRateEvaluator(metric: ErrorRateMetric, policy: Policy): MetricEval
           ...base,
           canary: d.canaryRate,
           stable: d.stableRate,
-          threshold: d.stableRate + d.margin,
+          threshold: metric.max === undefined ? d.stableRate + d.margin : Math.min(metric.max, d.stableRate + d.margin),
           verdict: verdictOf(d),
           reason: d.explanation,
           evidence: evidenceOf(d),
+          ...(d.adverse && d.decision !== 'fail' ? { adverse: d.adverse } : {}),
         },
       ];
     },
@@ -123,40 +173,45 @@ function bucketsOf(result: QueryResult): Bucket[] {
 }
 
 function latencyEvaluator(metric: LatencyMetric, policy: Policy): MetricEvaluator {
-  let judge: ReturnType<typeof createLatencyJudge> | undefined;
-  let thresholdNote = '';
+  let judge: SequentialJudge<LatencyWindow, LatencyDecision> | undefined;
+  let restored: LatencyJudgeState | undefined;
+  const ratio = metric.maxRatio ?? 1.5;
+  const label = quantileLabel(metric.quantile);
+  const check = `${label} ≤ ${ratio}× stable's${metric.max !== undefined ? ` and ≤ ${formatValue(metric.max, 'seconds')}` : ''} (sequential)`;
   const buckets = async (ctx: CheckContext, side: Side, windowMs?: number) => {
     const query = ctx.render('latencyBuckets', side, windowMs === undefined ? {} : { windowMs });
     return { query, buckets: bucketsOf(await ctx.result(query)) };
   };
+  const config = (baseline: Bucket[]) => ({
+    ratio,
+    ...(metric.max !== undefined && { limit: metric.max }),
+    quantile: metric.quantile,
+    alpha: alphaShare(policy),
+    beta: policy.analysis.sequential.beta,
+    minRequests: policy.analysis.minRequests,
+    baseline,
+    ...plan(policy),
+  });
 
-  /**
-   * "Slow" means slower than stable's own P95 before the rollout (rounded up to a bucket
-   * boundary), read once at the first check so every window is judged against the same line.
-   */
+  /** Stable's quantile before the rollout stands in for its own until the rollout has enough stable requests. */
   const ensureJudge = async (ctx: CheckContext) => {
     if (judge) return { judge, query: null };
+    if (restored) {
+      judge = createLatencyJudge(config([]), { state: restored });
+      return { judge, query: null };
+    }
     const baseline = await buckets(ctx, 'stable', policy.analysis.sequential.baselineMs);
-    const chosen = chooseLatencyThreshold(baseline.buckets, metric.quantile);
-    const threshold = chosen ?? metric.max ?? 1;
-    thresholdNote =
-      chosen === null
-        ? `no stable latency in the ${formatDuration(policy.analysis.sequential.baselineMs)} before the first check; slow means over ${formatValue(threshold, 'seconds')}`
-        : `slow means over ${formatValue(threshold, 'seconds')}, stable's ${quantileLabel(metric.quantile)} before the rollout rounded up to a bucket boundary`;
-    judge = createLatencyJudge({
-      threshold,
-      ratio: metric.maxRatio ?? 1.5,
-      ...(metric.max !== undefined && { limit: metric.max }),
-      quantile: metric.quantile,
-      alpha: alphaShare(policy),
-      beta: policy.analysis.sequential.beta,
-      ...plan(policy),
-    });
+    judge = createLatencyJudge(config(baseline.buckets));
     return { judge, query: baseline.query };
   };
 
   return {
     metric,
+    snapshot: () => judge?.snapshot() ?? restored ?? null,
+    restore(state) {
+      restored = isRecord(state) ? (state as unknown as LatencyJudgeState) : undefined;
+      judge = undefined;
+    },
     async evaluate(ctx) {
       if (ctx.weight >= 100) return judgeLatencyThreshold(metric, await observeLatency(ctx, metric), ctx);
       const [{ judge: j, query: baselineQuery }, canary, stable] = await Promise.all([
@@ -165,61 +220,43 @@ function latencyEvaluator(metric: LatencyMetric, policy: Policy): MetricEvaluato
         buckets(ctx, 'stable'),
       ]);
       const queries = [canary.query, stable.query, ...(baselineQuery ? [baselineQuery] : [])];
+      const base = {
+        metric: metric.name,
+        check,
+        judge: 'sequential' as const,
+        critical: metric.critical,
+        unit: 'seconds' as const,
+        queries,
+      };
       const idle =
         noTraffic(ctx, 'canary', canary.buckets.length ? totalCount(canary.buckets) : null) ??
         noTraffic(ctx, 'stable', stable.buckets.length ? totalCount(stable.buckets) : null);
-      if (idle) {
-        return [
-          {
-            metric: metric.name,
-            check: `${quantileLabel(metric.quantile)} (sequential)`,
-            judge: 'sequential',
-            critical: metric.critical,
-            unit: 'ratio',
-            queries,
-            canary: null,
-            stable: null,
-            threshold: null,
-            verdict: 'inconclusive',
-            reason: idle,
-          },
-        ];
-      }
+      if (idle) return [{ ...base, canary: null, stable: null, threshold: null, verdict: 'inconclusive', reason: idle }];
       const d = j.observe({
         canary: { buckets: canary.buckets },
         stable: { buckets: stable.buckets },
         step: ctx.stepIndex,
         startedAt: windowStart(ctx),
       });
-      const base = {
-        metric: metric.name,
-        check: `requests slower than ${formatValue(d.threshold, 'seconds')} ≤ ${metric.maxRatio ?? 1.5}× stable's share (sequential)`,
-        judge: 'sequential' as const,
-        critical: metric.critical,
-        unit: 'ratio' as const,
-        queries,
-      };
-      // What "slow" means is said where it matters: on the first check and on a rollback.
-      const verdict = verdictOf(d);
-      const note = baselineQuery || verdict === 'fail' ? ` (${thresholdNote})` : '';
+      const finite = (v: number) => (Number.isFinite(v) ? v : null);
       return [
         {
           ...base,
-          canary: d.canaryRate,
-          stable: d.stableRate,
-          threshold: d.stableRate * (metric.maxRatio ?? 1.5),
-          verdict,
-          reason: `${d.explanation}${note}`,
-          evidence: {
-            ...evidenceOf(d),
-            slowThresholdSeconds: d.threshold,
-            canaryP: Number.isFinite(d.canaryQuantile) ? d.canaryQuantile : null,
-            stableP: Number.isFinite(d.stableQuantile) ? d.stableQuantile : null,
-          },
+          canary: finite(d.canaryQuantile),
+          stable: finite(d.stableQuantile),
+          threshold: finite(d.limitSeconds),
+          verdict: verdictOf(d),
+          reason: d.explanation,
+          evidence: { ...evidenceOf(d), canaryP: finite(d.canaryQuantile), stableP: finite(d.stableQuantile), limitSeconds: finite(d.limitSeconds) },
+          ...(d.adverse && d.decision !== 'fail' ? { adverse: d.adverse } : {}),
         },
       ];
     },
   };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The evaluator for a metric whose policy asks for the sequential judge, if any. */

@@ -54,3 +54,22 @@ export function tooLittleTraffic(side: Side, traffic: SideTraffic, ctx: CheckCon
   const served = `${Math.round(n)} request${Math.round(n) === 1 ? '' : 's'}`;
   return `${side} served ${served} in the last ${ctx.windowText}; at least ${ctx.minRequests} are needed to judge`;
 }
+
+/**
+ * Why there is no data at all, or null: the requests query returned no series for stable nor for
+ * the canary (no series, not zero requests), which means a mistyped target, the wrong namespace,
+ * a time before Prometheus has data, or a scrape that is not set up — never a dead canary, since
+ * stable would still show. Names the query, the namespace and the time.
+ */
+export async function requestDataMissing(ctx: CheckContext, sides: readonly Side[] = ['stable', 'canary']): Promise<string | null> {
+  if (ctx.policy.analysis.queries['requests'] === undefined) return null;
+  const queries = sides.map((side) => ctx.render('requests', side));
+  const results = await Promise.all(queries.map((q) => ctx.result(q)));
+  if (results.some((r) => r.samples.length > 0)) return null;
+  return (
+    `Prometheus has no request data for ingress ${ctx.target.ingress} in namespace ${ctx.target.namespace} at ${ctx.at.toISOString()}: ` +
+    `the requests query returned nothing for ${sides.length > 1 ? 'stable nor canary' : sides[0]}, so nothing can be judged ` +
+    `(check the target name, the namespace (-n), that the time is not in the future, and that Prometheus scrapes ingress-nginx); ` +
+    `query: ${queries[0]}`
+  );
+}

@@ -45,6 +45,11 @@ export interface CheckResult {
   queries: string[];
   /** Judge-specific evidence (counts, bounds) kept for reports and incidents. */
   evidence?: Record<string, number | string | null>;
+  /**
+   * Set by a sequential judge while its verdict is pending but the estimate is above a cap or
+   * this step's evidence leans towards a regression: the step must not advance on schedule.
+   */
+  adverse?: string;
 }
 
 export type CheckVerdict = 'pass' | 'fail' | 'inconclusive' | 'pending';

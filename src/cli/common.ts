@@ -10,28 +10,8 @@ import type { IncidentSink } from '../rollout/ports.js';
 
 // Flag parsing shared by commands. Each check names the flag and what was expected.
 
-export type OutputFormat = 'text' | 'json';
-
-export function parseOutput(value: string | undefined): OutputFormat {
-  if (value === undefined || value === 'text') return 'text';
-  if (value === 'json') return 'json';
-  throw invalidInput(`--output: expected "text" or "json", got "${value}"`);
-}
-
-export function parseTargetName(value: string): string {
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value)) {
-    throw invalidInput(`target name: expected a Kubernetes name like "checkout" (lower-case letters, digits and "-"), got "${value}"`);
-  }
-  return value;
-}
-
-export function parseNamespace(value: string | undefined): string {
-  const ns = value ?? 'default';
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns)) {
-    throw invalidInput(`--namespace: expected a Kubernetes namespace name, got "${ns}"`);
-  }
-  return ns;
-}
+export { parseNamespace, parseOutput, parseTargetName, type OutputFormat } from './parse-flags.js';
+import type { OutputFormat } from './parse-flags.js';
 
 // Registry host[:port]/path[:tag][@digest]; strict enough to catch a pasted command or a blank.
 const IMAGE = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/i;
@@ -50,11 +30,15 @@ export function parseTime(value: string, flag: string): number {
   return ms;
 }
 
-/** Who started the rollout: the GitHub run when in Actions, otherwise user@host. */
+/**
+ * Who started the rollout, for people: the GitHub run when in Actions (its attempt's page from the
+ * second attempt on), otherwise user@host. The lease holder is finer still (leaseHolderIdentity).
+ */
 export function startedBy(env: NodeJS.ProcessEnv = process.env): string {
-  const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID } = env;
+  const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT } = env;
   if (GITHUB_REPOSITORY && GITHUB_RUN_ID) {
-    return `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}`;
+    const attempt = GITHUB_RUN_ATTEMPT && GITHUB_RUN_ATTEMPT !== '1' ? `/attempts/${GITHUB_RUN_ATTEMPT}` : '';
+    return `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}${attempt}`;
   }
   let user = 'unknown';
   try {

@@ -15,7 +15,6 @@ import {
   parseTargetName,
   startedBy,
 } from './common.js';
-import { liveDeploy } from './live-deploy.js';
 import { runSimulation } from './simulation.js';
 
 export interface DeployFlags {
@@ -59,6 +58,8 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
       ...(policy.dashboardUrl !== undefined && { dashboardUrl: policy.dashboardUrl }),
     });
     try {
+      // Imported here, not at the top: a dry-run never loads the Kubernetes client.
+      const { liveDeploy } = await import('./live-deploy.js');
       return await liveDeploy({
         target,
         ...(flags.namespace !== undefined && { namespace: parseNamespace(flags.namespace) }),

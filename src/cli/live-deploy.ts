@@ -1,22 +1,26 @@
+import { requestDataMissing } from '../analysis/traffic.js';
 import { CheckContext } from '../analysis/check-context.js';
 import { prometheusClientFromSettings, type PrometheusClient } from '../analysis/prometheus-client.js';
 import type { QueryTarget } from '../analysis/promql-template.js';
 import { maybeRecording } from '../analysis/recording.js';
 import type { MetricsSource } from '../analysis/types.js';
 import { CanaryError, invalidInput } from '../errors.js';
+import { kubeRetryOf } from '../k8s/api-errors.js';
 import { ConfigMapStateStore } from '../k8s/configmap-state-store.js';
 import { connect, type KubeConnection } from '../k8s/connection.js';
 import { DeploymentWorkloads } from '../k8s/deployment-workloads.js';
 import { IngressRouter } from '../k8s/ingress-router.js';
 import { KubeEventsReporter } from '../k8s/kube-events-reporter.js';
-import { RolloutLease } from '../k8s/lease.js';
+import { LeaseHeldError, leaseHolderIdentity, RolloutLease } from '../k8s/lease.js';
 import { preflight } from '../k8s/preflight.js';
 import { targetNames, type Policy, type TargetNames } from '../policy/policy.js';
+import { formatDuration } from '../policy/units.js';
 import { systemClock } from '../rollout/clock.js';
 import { RolloutEngine, rolloutIdFor } from '../rollout/engine.js';
 import { fanOut, type Reporter } from '../rollout/events.js';
 import type { IncidentSink } from '../rollout/ports.js';
 import { FINAL_PHASES } from '../rollout/record.js';
+import { measureClockSkew, skewProblem } from './clock-skew.js';
 import { onForcedExit } from './forced-exit.js';
 
 export interface LiveDeployOptions {
@@ -30,6 +34,8 @@ export interface LiveDeployOptions {
   record?: string;
   resume: boolean;
   startedBy: string;
+  /** The lease holder identity; default leaseHolderIdentity() (run, attempt, host, pid, random). */
+  holder?: string;
   reporter: Reporter;
   incidents: IncidentSink[];
   signal?: AbortSignal;
@@ -47,7 +53,10 @@ async function checkPrometheus(policy: Policy, source: MetricsSource, name: stri
   const sides = policy.analysis.queries['requests'] !== undefined ? [ctx.render('requests', 'canary'), ctx.render('requests', 'stable')] : ['vector(1)'];
   try {
     for (const promql of sides) await ctx.result(promql);
-    return undefined;
+    // Stable serves traffic before any canary exists: nothing for it means the queries look in
+    // the wrong place, and the rollout would only ever be inconclusive.
+    const missing = policy.analysis.queries['requests'] !== undefined ? await requestDataMissing(ctx, ['stable']) : null;
+    return missing ?? undefined;
   } catch (err) {
     if (!(err instanceof CanaryError)) throw err;
     if (err.kind === 'unreachable') {
@@ -55,6 +64,32 @@ async function checkPrometheus(policy: Policy, source: MetricsSource, name: stri
     }
     return `Prometheus: ${err.message}`;
   }
+}
+
+/** Refuses a runner whose clock is too far from Prometheus's for the windows to mean anything. */
+async function checkClockSkew(policy: Policy, client: PrometheusClient): Promise<string | undefined> {
+  try {
+    const skew = await measureClockSkew(() => client.serverTime());
+    return skewProblem(skew, policy.analysis.windowMs, client.displayUrl);
+  } catch (err) {
+    if (!(err instanceof CanaryError)) throw err;
+    return `Prometheus: could not read its clock with time(): ${err.message}`;
+  }
+}
+
+/**
+ * A held lease seen once cannot tell a running deploy from a dead one (only watching it for a lease
+ * duration can): with an unfinished record, say both ways out, as commands that work pasted.
+ */
+async function heldLeaseRefusal(held: LeaseHeldError, state: ConfigMapStateStore, opts: LiveDeployOptions, namespace: string): Promise<CanaryError> {
+  const stored = await state.load().catch(() => null);
+  const r = stored?.record;
+  if (!r || FINAL_PHASES.includes(r.phase)) return held;
+  return invalidInput(
+    `a rollout of ${opts.target} (${r.id}, image ${r.images.canary}) is in phase ${r.phase} at step ${r.stepIndex + 1} (${r.weight}%), and its lease is held by ${held.holder} (${held.renewTime}): ` +
+      `if that deploy is running, wait for it to finish; if it stopped without finishing, continue it with \`canary deploy ${opts.target} -n ${namespace} --image ${r.images.canary} --resume\` ` +
+      `(which takes the lease over once nobody has renewed it for ${formatDuration(held.durationSeconds * 1000)}) or stop it with \`canary rollback ${opts.target} -n ${namespace} --reason ...\``,
+  );
 }
 
 /**
@@ -90,15 +125,15 @@ async function deployWith(
   client: PrometheusClient,
   queryTarget: QueryTarget,
 ): Promise<number> {
-  const prometheusProblem = await checkPrometheus(opts.policy, client, opts.target, queryTarget);
-  const kubeProblems = await preflight({ kc: conn.kc, namespace, names, retry: { attempts: opts.policy.kubernetes.attempts, timeoutMs: opts.policy.kubernetes.timeoutMs } });
+  const prometheusProblem = (await checkPrometheus(opts.policy, client, opts.target, queryTarget)) ?? (await checkClockSkew(opts.policy, client));
+  const kubeProblems = await preflight({ kc: conn.kc, namespace, names, retry: kubeRetryOf(opts.policy.kubernetes) });
   const problems = prometheusProblem ? [prometheusProblem, ...kubeProblems] : kubeProblems;
   if (problems.length) {
     throw invalidInput(`cannot start a rollout of ${opts.target} in namespace ${namespace}; nothing was changed`, problems);
   }
 
   const k = opts.policy.kubernetes;
-  const retry = { attempts: k.attempts, timeoutMs: k.timeoutMs };
+  const retry = kubeRetryOf(k);
   const routerFor = (rolloutId: string) =>
     new IngressRouter({
       kc: conn.kc,
@@ -113,13 +148,16 @@ async function deployWith(
   // record are written, so "nothing was changed" is true (prepare() checks again under the lease).
   await routerFor(rolloutIdFor(opts.target, Date.now())).verify();
   const state = new ConfigMapStateStore({ kc: conn.kc, namespace, target: opts.target, retry });
-  // Losing the lease means another process may take over: stop as if cancelled.
+  // Losing the lease to another process: that process drives the rollout now, and this one stops
+  // without touching traffic. Failing to renew it by the deadline: nobody has it yet, so this one
+  // stops and sends traffic to stable before anyone could take over.
   const lost = new AbortController();
   const lease = new RolloutLease({
     kc: conn.kc,
     namespace,
     target: opts.target,
-    holder: opts.startedBy,
+    // Unique per process: a re-run attempt, or a second deploy from this machine, is someone else.
+    holder: opts.holder ?? leaseHolderIdentity(),
     durationSeconds: Math.max(1, Math.round(k.leaseDurationMs / 1000)),
     retry,
     onLost: (why: string, holder?: string) =>
@@ -129,7 +167,16 @@ async function deployWith(
           : new CanaryError('unreachable', `${why}: another deploy could take over, so this one stops`),
       ),
   });
-  await lease.acquire();
+  // A --resume follows a deploy that died: its lease is taken once seen unrenewed for a lease duration.
+  try {
+    await lease.acquire({
+      waitForExpiry: opts.resume,
+      ...(opts.signal && { signal: opts.signal }),
+      onWait: (message) => opts.reporter.emit({ type: 'log', at: Date.now(), level: 'info', message }),
+    });
+  } catch (err) {
+    throw err instanceof LeaseHeldError && !opts.resume ? await heldLeaseRefusal(err, state, opts, namespace) : err;
+  }
   try {
     const existing = await state.load();
     const unfinished = existing && !FINAL_PHASES.includes(existing.record.phase) ? existing : null;
@@ -180,6 +227,7 @@ async function deployWith(
       reporter: fanOut([opts.reporter, events]),
       signal,
       ...(opts.onCancel && { onCancel: opts.onCancel }),
+      evaluationDelayMs: opts.policy.analysis.evaluationDelayMs,
     });
     const off = onForcedExit(() => engine.recordForcedExit());
     try {

@@ -2,12 +2,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { EXIT, exitCodeOf, messageOf } from '../errors.js';
 import { shippedPath } from '../paths.js';
-import { backtestCommand } from './backtest.js';
-import { deployCommand } from './deploy.js';
-import { validateCommand } from './validate.js';
 import { runForcedExitHooks } from './forced-exit.js';
-import { rollbackFromFlags } from './rollback.js';
-import { statusCommand } from './status.js';
+
+// Each command's module is imported only when that command runs: `--help` and `validate` must
+// not pay for the Kubernetes client, and `rollback` must reach its first PATCH before anything
+// that does not move traffic is loaded. In the bundle each import() below is a separate chunk,
+// so keep command code out of this file's static imports.
 
 function version(): string {
   try {
@@ -44,7 +44,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--on-cancel <action>', 'on SIGTERM/SIGINT: "rollback" sends the canary to 0%, "leave" keeps its weight', 'rollback')
     .option('--no-incident', 'open no incident on rollback, even when the policy names incident sinks')
     .addOption(outputOption())
-    .action(async (name: string, flags) => setExit(await withCancellation((signal) => deployCommand(name, { ...flags, signal }))));
+    .action(async (name: string, flags) => setExit(await withCancellation(async (signal) => (await import('./deploy.js')).deployCommand(name, { ...flags, signal }))));
 
   program
     .command('backtest')
@@ -59,7 +59,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--description <text>', 'free text stored in the recording')
     .option('-v, --verbose', 'print every check as a table')
     .addOption(outputOption())
-    .action(async (name: string, flags) => setExit(await backtestCommand(name, flags)));
+    .action(async (name: string, flags) => setExit(await (await import('./backtest.js')).backtestCommand(name, flags)));
 
   const cluster = (cmd: Command) =>
     cmd
@@ -76,7 +76,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('-w, --watch', 'redraw when something changes, until the rollout ends')
     .option('-p, --policy <file>', "policy whose spec.target names the canary Ingress (default: NAME-canary)")
     .addOption(outputOption())
-    .action(async (name: string, flags) => setExit(await withCancellation((signal) => statusCommand(name, { ...flags, signal }))));
+    .action(async (name: string, flags) => setExit(await withCancellation(async (signal) => (await import('./status.js')).statusCommand(name, { ...flags, signal }))));
 
   cluster(
     program
@@ -88,14 +88,14 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('-p, --policy <file>', 'policy naming target overrides and incident sinks (default: policies/default.yaml)')
     .option('--no-incident', 'open no incident')
     .addOption(outputOption())
-    .action(async (name: string, flags) => setExit(await rollbackFromFlags(name, flags)));
+    .action(async (name: string, flags) => setExit(await (await import('./rollback.js')).rollbackFromFlags(name, flags)));
 
   program
     .command('validate')
     .description('check a policy file; every problem is listed with its path')
     .argument('<file>', 'policy YAML')
     .addOption(outputOption())
-    .action((file: string, flags) => setExit(validateCommand(file, flags)));
+    .action(async (file: string, flags) => setExit((await import('./validate.js')).validateCommand(file, flags)));
 
   return program;
 }
@@ -125,7 +125,24 @@ async function withCancellation(run: (signal: AbortSignal) => Promise<number>): 
   }
 }
 
+/**
+ * `canary backtest … | head -1`: once the reader has gone, the rest of the output has nowhere to
+ * go. Drop it and let the command finish, so it still ends with its own exit code, quietly.
+ */
+function toleratesClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    // Writes still report done, so whoever waits on one (the launcher drains stdout) goes on.
+    process.stdout.write = ((_chunk: unknown, encoding?: unknown, callback?: unknown) => {
+      const done = typeof encoding === 'function' ? encoding : callback;
+      if (typeof done === 'function') queueMicrotask(() => (done as () => void)());
+      return true;
+    }) as typeof process.stdout.write;
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
+  toleratesClosedStdout();
   let code: number = EXIT.ok;
   const program = buildProgram((c) => {
     code = c;

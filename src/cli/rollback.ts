@@ -5,7 +5,7 @@ import { connect } from '../k8s/connection.js';
 import { DeploymentWorkloads } from '../k8s/deployment-workloads.js';
 import { findOwnedCanaryIngresses, setOwnedCanaryWeight, type OwnedCanaryIngress } from '../k8s/ingress-router.js';
 import { recordEvent } from '../k8s/kube-events.js';
-import type { RetryOptions } from '../k8s/api-errors.js';
+import { kubeRetryOf, type RetryOptions } from '../k8s/api-errors.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { targetNames, type Policy } from '../policy/policy.js';
 import { escapeData, outputLine } from '../report/github-reporter.js';
@@ -146,7 +146,7 @@ export async function rollbackCommand(name: string, flags: RollbackFlags): Promi
   const conn = connect({ ...(flags.kubeconfig && { kubeconfig: flags.kubeconfig }), ...(flags.context && { context: flags.context }) });
   const namespace = parseNamespace(flags.namespace ?? conn.defaultNamespace);
   const names = targetNames(target, flags.policy.target);
-  const retry = { attempts: flags.policy.kubernetes.attempts, timeoutMs: flags.policy.kubernetes.timeoutMs };
+  const retry = kubeRetryOf(flags.policy.kubernetes);
   const actions: string[] = [];
   const say = (line: string) => {
     actions.push(line);

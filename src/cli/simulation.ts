@@ -3,7 +3,7 @@ import { MemoryCluster } from '../k8s/memory-cluster.js';
 import { targetNames, type Policy } from '../policy/policy.js';
 import { RolloutEngine } from '../rollout/engine.js';
 import type { Reporter } from '../rollout/events.js';
-import type { Clock, IncidentSink } from '../rollout/ports.js';
+import type { Clock, IncidentSink, Workloads } from '../rollout/ports.js';
 import type { Outcome } from '../rollout/record.js';
 import { onForcedExit } from './forced-exit.js';
 
@@ -33,6 +33,15 @@ export async function runSimulation(opts: SimulationOptions): Promise<{ outcome:
     null,
     opts.narrateWrites ? (message) => opts.reporter.emit({ type: 'log', at: opts.clock.now(), level: 'info', message }) : undefined,
   );
+  // There is no stable Deployment to look at: say so rather than "verified available".
+  const mode = opts.narrateWrites ? 'dry-run' : 'backtest';
+  const workloads: Workloads = {
+    stableImage: () => cluster.stableImage(),
+    startCanary: (image) => cluster.startCanary(image),
+    promoteStable: (image) => cluster.promoteStable(image),
+    scaleDownCanary: () => cluster.scaleDownCanary(),
+    verifyStable: () => Promise.resolve({ available: true, verified: false, message: `not verified (${mode})` }),
+  };
   const engine = new RolloutEngine({
     policy: opts.policy,
     target: opts.target,
@@ -40,7 +49,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<{ outcome:
     names,
     image: opts.image,
     startedBy: opts.startedBy,
-    ports: { router: cluster, workloads: cluster, metrics: opts.metrics, state: cluster, incidents: opts.incidents ?? [] },
+    ports: { router: cluster, workloads, metrics: opts.metrics, state: cluster, incidents: opts.incidents ?? [] },
     clock: opts.clock,
     reporter: opts.reporter,
     ...(opts.signal && { signal: opts.signal }),

@@ -4,13 +4,12 @@ import { ConfigMapStateStore, CorruptRecordError } from '../k8s/configmap-state-
 import { connect } from '../k8s/connection.js';
 import { findOwnedCanaryIngresses, type OwnedCanaryIngress } from '../k8s/ingress-router.js';
 import { readLease } from '../k8s/lease.js';
-import { loadPolicy } from '../policy/loader.js';
 import { targetNames } from '../policy/policy.js';
-import { colorEnabled } from '../report/terminal-reporter.js';
+import { colorEnabled } from '../report/color.js';
 import { renderStatus, statusView, type StatusView } from '../report/status-view.js';
 import { systemClock } from '../rollout/clock.js';
 import { FINAL_PHASES } from '../rollout/record.js';
-import { parseNamespace, parseOutput, parseTargetName } from './common.js';
+import { parseNamespace, parseOutput, parseTargetName } from './parse-flags.js';
 
 export interface StatusFlags {
   namespace?: string;
@@ -44,7 +43,9 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
   const conn = connect({ ...(flags.kubeconfig && { kubeconfig: flags.kubeconfig }), ...(flags.context && { context: flags.context }) });
   const namespace = parseNamespace(flags.namespace ?? conn.defaultNamespace);
   const store = new ConfigMapStateStore({ kc: conn.kc, namespace, target });
-  const names = targetNames(target, flags.policy !== undefined ? loadPolicy(flags.policy).target : {});
+  // The policy (YAML and its schema) is loaded only when -p names one: its target section is all
+  // status needs from it, and without -p the names are the defaults.
+  const names = targetNames(target, flags.policy !== undefined ? (await import('../policy/loader.js')).loadPolicy(flags.policy).target : {});
   const tty = Boolean(process.stdout.isTTY);
   const c = new Chalk({ level: colorEnabled(tty) ? 1 : 0 });
 

@@ -2,7 +2,7 @@ import { formatValue } from '../analysis/format-value.js';
 import { loadPolicy } from '../policy/loader.js';
 import { plannedChecks, type MetricSpec } from '../policy/policy.js';
 import { formatDuration } from '../policy/units.js';
-import { parseOutput } from './common.js';
+import { parseOutput } from './parse-flags.js';
 
 function describeMetric(m: MetricSpec): string {
   const limits: string[] = [];

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SecretSource } from '../policy/policy.js';
 import { describeInput, parseDuration } from '../policy/units.js';
 
@@ -22,6 +22,8 @@ interface SinkBase {
   name: string;
   /** Total time for delivery, retries included. */
   timeoutMs: number;
+  /** A PEM file with the CA that signs the receiver's certificate (an internal CA), like spec.prometheus.caFile. */
+  caFile?: string;
 }
 
 export interface WebhookSinkConfig extends SinkBase {
@@ -126,7 +128,7 @@ const timeout = z.unknown().transform((value, ctx): number => {
   return ms;
 });
 
-const common = { name: text('a sink name').optional(), timeout: timeout.optional() };
+const common = { name: text('a sink name').optional(), timeout: timeout.optional(), caFile: text('a path to a PEM file with the CA certificate').optional() };
 
 const webhookSchema = z
   .object({
@@ -214,7 +216,7 @@ const sinkSchema = z.discriminatedUnion('type', [webhookSchema, slackSchema, pag
 type SinkInput = z.output<typeof sinkSchema>;
 
 function resolveSink(s: SinkInput): IncidentSinkConfig {
-  const base = { name: s.name ?? s.type, timeoutMs: s.timeout ?? DEFAULT_SINK_TIMEOUT_MS };
+  const base = { name: s.name ?? s.type, timeoutMs: s.timeout ?? DEFAULT_SINK_TIMEOUT_MS, ...(s.caFile !== undefined && { caFile: s.caFile }) };
   switch (s.type) {
     case 'webhook':
       return { ...base, type: 'webhook', url: s.url, headers: s.headers ?? {}, ...(s.secret && { secret: s.secret }) };

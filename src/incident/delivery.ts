@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { messageOf } from '../errors.js';
 import type { IncidentResult, IncidentSink } from '../rollout/ports.js';
 import type { RolloutRecord } from '../rollout/record.js';
-import { redact } from '../secrets.js';
+import { redact, redactDeep } from '../secrets.js';
 import { buildIncident, type Incident, type IncidentOptions } from './incident.js';
 import { Deadline, withRetry, type Attempt, type RetryOptions } from './retry.js';
 
@@ -21,6 +21,8 @@ export interface DeliveryContext extends Attempt {
 
 export interface Deliverer {
   readonly name: string;
+  /** How messages name the sink ("webhook ops", "Slack"); `name` by default. */
+  readonly label?: string;
   /** Every secret this sink holds, redacted from any message it produces. */
   readonly secrets: readonly string[];
   /** Every request goes through send() with `ctx`, which keeps it within the delivery's deadline. */
@@ -59,10 +61,12 @@ export class DeliveringSink implements IncidentSink {
   async open(record: RolloutRecord): Promise<IncidentResult> {
     const previous = this.delivered.get(record.id);
     if (previous) return { ...previous, message: `already delivered for rollout ${record.id}: ${previous.message}` };
-    const incident = buildIncident(record, this.opts.incident);
+    // A reason or an error quoted in the record could carry a registered secret (a URL's token).
+    const incident = redactDeep(buildIncident(record, this.opts.incident), this.deliverer.secrets);
     const deliveryId = randomUUID();
     const { signal, retry } = this.opts;
-    const deadline = new Deadline(retry.now, signal?.aborted ? Math.min(this.opts.timeoutMs, CANCELLED_BUDGET_MS) : this.opts.timeoutMs);
+    const totalMs = signal?.aborted ? Math.min(this.opts.timeoutMs, CANCELLED_BUDGET_MS) : this.opts.timeoutMs;
+    const deadline = new Deadline(retry.now, totalMs, `the ${Math.round(totalMs / 100) / 10}s delivery limit`);
     const onCancel = () => deadline.pullIn(retry.now() + CANCEL_GRACE_MS, `the ${CANCEL_GRACE_MS / 1000}s limit after the job was cancelled`);
     signal?.addEventListener('abort', onCancel, { once: true });
     try {
@@ -70,6 +74,7 @@ export class DeliveringSink implements IncidentSink {
         (attempt) => this.deliverer.deliver(incident, { ...attempt, deliveryId }),
         { ...retry, totalMs: this.opts.timeoutMs },
         deadline,
+        this.deliverer.label ?? this.name,
       );
       const retried = attempts > 1 ? ` (after ${attempts} attempts)` : '';
       const result: IncidentResult = {

@@ -1,5 +1,5 @@
 import type { Deliverer, Delivery, DeliveryContext } from './delivery.js';
-import { excerpt, expectSuccess, parseJson, send, type Fetch, type HttpResponse } from './http.js';
+import { excerpt, expectSuccess, parseJson, send, type HttpTransport, type HttpResponse } from './http.js';
 import { incidentMarkdown, rolloutMarker, type Incident } from './incident.js';
 import { AttemptError, type Attempt } from './retry.js';
 
@@ -39,7 +39,7 @@ export class GitHubIssueDeliverer implements Deliverer {
 
   constructor(
     private readonly target: GitHubIssueTarget,
-    private readonly fetchImpl: Fetch,
+    private readonly transport: HttpTransport,
   ) {
     this.name = target.name;
     this.secrets = [target.token];
@@ -57,7 +57,7 @@ export class GitHubIssueDeliverer implements Deliverer {
   /** One request; each gets what is left of the delivery's deadline, not a fresh attempt timeout. */
   private async call(method: 'GET' | 'POST', path: string, attempt: Attempt, body?: unknown): Promise<HttpResponse> {
     const res = await send(
-      this.fetchImpl,
+      this.transport,
       {
         method,
         url: `${this.target.apiUrl.replace(/\/+$/, '')}${path}`,

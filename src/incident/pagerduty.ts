@@ -1,5 +1,5 @@
 import type { Deliverer, Delivery, DeliveryContext } from './delivery.js';
-import { expectSuccess, parseJson, send, type Fetch } from './http.js';
+import { expectSuccess, parseJson, send, type HttpTransport } from './http.js';
 import type { PagerDutySeverity } from './config.js';
 import type { Incident } from './incident.js';
 import { AttemptError } from './retry.js';
@@ -90,14 +90,14 @@ export class PagerDutyDeliverer implements Deliverer {
     private readonly routingKey: string,
     private readonly severity: PagerDutySeverity,
     private readonly url: string,
-    private readonly fetchImpl: Fetch,
+    private readonly transport: HttpTransport,
   ) {
     this.secrets = [routingKey];
   }
 
   async deliver(incident: Incident, ctx: DeliveryContext): Promise<Delivery> {
     const body = JSON.stringify(pagerDutyEvent(incident, this.routingKey, this.severity));
-    const res = await send(this.fetchImpl, { method: 'POST', url: this.url, headers: { 'content-type': 'application/json' }, body }, 'PagerDuty', ctx);
+    const res = await send(this.transport, { method: 'POST', url: this.url, headers: { 'content-type': 'application/json' }, body }, 'PagerDuty', ctx);
     expectSuccess(res, 'PagerDuty');
     const answer = parseJson(res.text) as { status?: string; dedup_key?: string } | undefined;
     if (answer?.status !== undefined && answer.status !== 'success') {

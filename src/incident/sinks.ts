@@ -1,11 +1,11 @@
 import { CanaryError } from '../errors.js';
 import type { SecretSource } from '../policy/policy.js';
 import type { IncidentSink } from '../rollout/ports.js';
-import { readSecret } from '../secrets.js';
+import { readSecret, registerSecret, registerUrlSecrets } from '../secrets.js';
 import type { IncidentSinkConfig } from './config.js';
 import { DeliveringSink, type Deliverer } from './delivery.js';
 import { GitHubIssueDeliverer } from './github-issue.js';
-import type { Fetch } from './http.js';
+import { incidentTransport, type HttpTransport } from './http.js';
 import type { IncidentOptions } from './incident.js';
 import { PagerDutyDeliverer } from './pagerduty.js';
 import { DEFAULT_RETRY, type RetryOptions } from './retry.js';
@@ -18,7 +18,8 @@ import { WebhookDeliverer } from './webhook.js';
 export interface SinkFactoryOptions extends IncidentOptions {
   /** Where GITHUB_REPOSITORY and GITHUB_API_URL are read; process.env by default. */
   env?: NodeJS.ProcessEnv;
-  fetch?: Fetch;
+  /** The HTTP stack for sinks without a caFile (the shared axios transport, proxies from the environment, by default). */
+  transport?: HttpTransport;
   retry?: Partial<Omit<RetryOptions, 'totalMs'>>;
   /**
    * The run's cancellation signal (SIGTERM/SIGINT): a run cancelled before delivery delivers in at
@@ -41,14 +42,15 @@ function secret(ref: SecretSource, what: string): string {
 export const URL_CREDENTIALS_MESSAGE = 'credentials in the webhook URL are not supported; sign with secret or use headers';
 
 /**
- * A URL read from env or a file, checked now: fetch refuses a URL with user:password@ by throwing
- * an error that quotes it whole, which would put the credential in the log after a rollback.
+ * A URL read from env or a file, checked now: user:password@ in it would be sent as basic auth and
+ * could end up quoted in an error, putting the credential in the log after a rollback.
  * Messages name where the URL came from, never the URL.
  */
 function secretUrl(ref: SecretSource, path: string): string {
   const value = secret(ref, path);
   const where = ref.env ? `environment variable ${ref.env}` : `file ${ref.file ?? ''}`;
   checkUrl(value, path, where);
+  registerUrlSecrets(value);
   return value;
 }
 
@@ -72,7 +74,7 @@ function plainUrl(value: string, path: string): string {
   return value;
 }
 
-function deliverer(config: IncidentSinkConfig, path: string, env: NodeJS.ProcessEnv, fetchImpl: Fetch): Deliverer {
+function deliverer(config: IncidentSinkConfig, path: string, env: NodeJS.ProcessEnv, transport: HttpTransport): Deliverer {
   switch (config.type) {
     case 'webhook':
       return new WebhookDeliverer(
@@ -82,12 +84,12 @@ function deliverer(config: IncidentSinkConfig, path: string, env: NodeJS.Process
           ...(config.secret && { secret: secret(config.secret, `${path}.secret`) }),
           headers: config.headers,
         },
-        fetchImpl,
+        transport,
       );
     case 'slack':
-      return new SlackDeliverer(config.name, secretUrl(config.webhookUrl, `${path}.webhookUrl`), fetchImpl);
+      return new SlackDeliverer(config.name, secretUrl(config.webhookUrl, `${path}.webhookUrl`), transport);
     case 'pagerduty':
-      return new PagerDutyDeliverer(config.name, secret(config.routingKey, `${path}.routingKey`), config.severity, config.url, fetchImpl);
+      return new PagerDutyDeliverer(config.name, secret(config.routingKey, `${path}.routingKey`), config.severity, config.url, transport);
     case 'github-issue': {
       const repository = config.repository ?? env['GITHUB_REPOSITORY'];
       if (!repository || !/^[\w.-]+\/[\w.-]+$/.test(repository)) {
@@ -104,23 +106,41 @@ function deliverer(config: IncidentSinkConfig, path: string, env: NodeJS.Process
           token: secret(config.token, `${path}.token`),
           apiUrl: config.apiUrl ?? env['GITHUB_API_URL'] ?? 'https://api.github.com',
         },
-        fetchImpl,
+        transport,
       );
     }
   }
 }
 
+/**
+ * Makes the sink's secrets (tokens, keys, the URLs' user info and query values, Slack's URL path)
+ * known to every redaction in the process, not only to the sink's own messages.
+ */
+function registered(d: Deliverer, config: IncidentSinkConfig): Deliverer {
+  for (const s of d.secrets) registerSecret(s);
+  const urls = [
+    config.type === 'webhook' && typeof config.url === 'string' ? config.url : undefined,
+    config.type === 'pagerduty' ? config.url : undefined,
+    config.type === 'github-issue' ? config.apiUrl : undefined,
+  ];
+  for (const url of urls) if (url) registerUrlSecrets(url);
+  return d;
+}
+
 /** One IncidentSink per configured sink, in policy order. Throws CanaryError (exit 2) on a missing secret. */
 export function createIncidentSinks(configs: readonly IncidentSinkConfig[], opts: SinkFactoryOptions = {}): IncidentSink[] {
   const env = opts.env ?? process.env;
-  const fetchImpl = opts.fetch ?? fetch;
+  const shared = opts.transport ?? incidentTransport();
+  // A sink naming its own CA gets a transport that trusts it; the others share one.
+  const transportFor = (config: IncidentSinkConfig, path: string) =>
+    config.caFile === undefined ? shared : incidentTransport({ caFile: config.caFile, what: `${path}.caFile` });
   const incident: IncidentOptions = {
     ...(opts.dashboardUrl !== undefined && { dashboardUrl: opts.dashboardUrl }),
     ...(opts.dryRun !== undefined && { dryRun: opts.dryRun }),
   };
   return configs.map(
     (config, i) =>
-      new DeliveringSink(deliverer(config, `spec.incidents[${i}]`, env, fetchImpl), {
+      new DeliveringSink(registered(deliverer(config, `spec.incidents[${i}]`, env, transportFor(config, `spec.incidents[${i}]`)), config), {
         timeoutMs: config.timeoutMs,
         retry: { ...DEFAULT_RETRY, ...opts.retry },
         incident,

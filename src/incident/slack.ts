@@ -1,5 +1,5 @@
 import type { Deliverer, Delivery, DeliveryContext } from './delivery.js';
-import { expectSuccess, send, type Fetch } from './http.js';
+import { expectSuccess, send, type HttpTransport } from './http.js';
 import { stableLine, type Incident } from './incident.js';
 import { urlSecrets } from './webhook.js';
 
@@ -58,7 +58,7 @@ export class SlackDeliverer implements Deliverer {
   constructor(
     readonly name: string,
     private readonly webhookUrl: string,
-    private readonly fetchImpl: Fetch,
+    private readonly transport: HttpTransport,
   ) {
     this.secrets = [webhookUrl, ...urlSecrets(webhookUrl)];
   }
@@ -66,7 +66,7 @@ export class SlackDeliverer implements Deliverer {
   async deliver(incident: Incident, ctx: DeliveryContext): Promise<Delivery> {
     const body = JSON.stringify(slackMessage(incident));
     const res = await send(
-      this.fetchImpl,
+      this.transport,
       { method: 'POST', url: this.webhookUrl, headers: { 'content-type': 'application/json; charset=utf-8' }, body },
       'Slack',
       ctx,

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Incident } from './incident.js';
 import type { Deliverer, Delivery, DeliveryContext } from './delivery.js';
-import { expectSuccess, send, type Fetch } from './http.js';
+import { expectSuccess, send, type HttpTransport } from './http.js';
 
 // The generic webhook: the incident as JSON, signed like GitHub signs its webhooks, so a receiver
 // can check the body came from us and was not altered.
@@ -45,7 +45,7 @@ export class WebhookDeliverer implements Deliverer {
 
   constructor(
     private readonly target: WebhookTarget,
-    private readonly fetchImpl: Fetch,
+    private readonly transport: HttpTransport,
     private readonly now: () => number = Date.now,
   ) {
     this.name = target.name;
@@ -54,7 +54,7 @@ export class WebhookDeliverer implements Deliverer {
   }
 
   /** "webhook" for the default name, "webhook ops" for a named one. */
-  private get label(): string {
+  get label(): string {
     return this.name === 'webhook' ? 'webhook' : `webhook ${this.name}`;
   }
 
@@ -70,7 +70,7 @@ export class WebhookDeliverer implements Deliverer {
       [IDEMPOTENCY_HEADER]: incident.rolloutId,
     };
     if (this.target.secret) headers[SIGNATURE_HEADER] = sign(body, this.target.secret);
-    const res = await send(this.fetchImpl, { method: 'POST', url: this.target.url, headers, body }, this.label, ctx);
+    const res = await send(this.transport, { method: 'POST', url: this.target.url, headers, body }, this.label, ctx);
     expectSuccess(res, this.label);
     return { message: `delivered to ${hostOf(this.target.url)} (HTTP ${res.status})` };
   }

@@ -5,15 +5,32 @@ import type { ConfigurationOptions, ObservableMiddleware, RequestContext } from 
 // client-node 1.x middleware must return its own Observable stub, which is not re-exported.
 import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
 import { CanaryError } from '../errors.js';
+import type { KubernetesSettings } from '../policy/policy.js';
+import { Deadline, parseRetryAfter, retry, RetryError, systemRetryClock, type Classification } from '../retry.js';
 
+/**
+ * How one API call is retried. The overall deadline is what bounds a call: against an API server
+ * that accepts connections and never answers, one call gives up after `deadlineMs` (30 s by
+ * default), not after attempts × timeout.
+ */
 export interface RetryOptions {
-  /** Total tries, the first included (default 5). */
+  /** Tries at most, the first included (default 10); the deadline usually ends a call first. */
   attempts?: number;
-  /** First backoff; doubled after every failure, capped at 30 s (default 500 ms). */
+  /** First backoff; doubled after every failure up to 8 s, with jitter (default 500 ms). */
   baseDelayMs?: number;
   sleep?: (ms: number) => Promise<void>;
-  /** A single call that takes longer than this counts as a timeout and is retried (default 30 s). */
+  /** A single call that takes longer than this counts as a timeout and is retried (default 10 s). */
   timeoutMs?: number;
+  /** All attempts and waits of one call end within this (default 30 s; spec.kubernetes.deadline). */
+  deadlineMs?: number;
+  /** A deadline shared by several calls (e.g. a stop path's); pulled in, never out. */
+  deadline?: Deadline;
+  /** Cancels the call in flight and any wait. */
+  signal?: AbortSignal;
+  /** The clock the deadline is judged on (tests). */
+  now?: () => number;
+  /** Jitter source in [0, 1] (tests). */
+  random?: () => number;
 }
 
 export interface KubeRetryOptions extends RetryOptions {
@@ -21,7 +38,14 @@ export interface KubeRetryOptions extends RetryOptions {
   server?: string;
 }
 
-const MAX_DELAY_MS = 30_000;
+/** The retry options a policy's spec.kubernetes asks for. */
+export function kubeRetryOf(settings: Pick<KubernetesSettings, 'attempts' | 'timeoutMs' | 'deadlineMs'>): RetryOptions {
+  return { attempts: settings.attempts, timeoutMs: settings.timeoutMs, deadlineMs: settings.deadlineMs };
+}
+
+/** Defaults for one Kubernetes API call; the policy's spec.kubernetes overrides them. */
+export const KUBE_RETRY_DEFAULTS = { attempts: 10, timeoutMs: 10_000, deadlineMs: 30_000, baseDelayMs: 500, maxDelayMs: 8_000 } as const;
+
 const MAX_RETRY_AFTER_MS = 120_000;
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 
@@ -100,11 +124,10 @@ function retryAfterMs(err: unknown): number | undefined {
   if (statusCode(err) !== 429) return undefined;
   const headers = field(err, 'headers');
   const header = field(headers, 'retry-after') ?? field(headers, 'Retry-After');
-  const seconds = typeof header === 'string' && /^\d+$/.test(header.trim()) ? Number(header) : apiStatus(err).retryAfterSeconds;
-  return seconds === undefined ? undefined : Math.min(seconds * 1000, MAX_RETRY_AFTER_MS);
+  const fromHeader = typeof header === 'string' ? parseRetryAfter(header, Date.now(), MAX_RETRY_AFTER_MS) : undefined;
+  const seconds = apiStatus(err).retryAfterSeconds;
+  return fromHeader ?? (seconds === undefined ? undefined : Math.min(seconds * 1000, MAX_RETRY_AFTER_MS));
 }
-
-const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Per-call options for a client-node API method: the attempt's AbortSignal, wired into the request. */
 export type KubeCallOptions = ConfigurationOptions<ObservableMiddleware>;
@@ -124,30 +147,6 @@ export function withSignal(signal: AbortSignal, base?: KubeCallOptions): KubeCal
   return { ...base, middleware: [...(base?.middleware ?? []), middleware], middlewareMergeStrategy: 'append' };
 }
 
-/** One attempt, with its own AbortController: aborted when it takes longer than `ms`. */
-function attemptWithTimeout<T>(op: (options: KubeCallOptions) => Promise<T>, ms: number): Promise<T> {
-  const controller = new AbortController();
-  const options = withSignal(controller.signal);
-  if (!(ms > 0) || !Number.isFinite(ms)) return op(options);
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      const err = new TimeoutError(ms);
-      reject(err);
-      controller.abort(err);
-    }, ms);
-    op(options).then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
-}
-
 /**
  * What an error we do not retry means for the operator: the server's own words, never the raw
  * ApiException text (which dumps the response headers). 400 and 422 (a webhook or validation
@@ -160,49 +159,69 @@ function operatorError(what: string, err: unknown): CanaryError {
   return new CanaryError(kind, `${head}: ${describeKubeError(err)}`, [], { cause: err });
 }
 
+/** What a failed call means for the retry loop: 404/409/403/401 and other 4xx are for the caller. */
+export function classifyKubeError(err: unknown): Classification {
+  if (err instanceof CanaryError || !isTransient(err)) return 'fatal';
+  const after = retryAfterMs(err);
+  return after === undefined ? 'retryable' : { retryAfterMs: after };
+}
+
 /**
- * Runs one API call, retrying what is transient with exponential backoff (429 waits as long as
- * the server's Retry-After asks); an attempt that times out is aborted on the wire. 404 and 409
+ * Runs one API call through the one retry module (src/retry.ts): transient failures are retried
+ * with jittered exponential backoff (429 waits as long as the server's Retry-After asks) until
+ * the call's overall deadline; an attempt that times out is aborted on the wire. 404 and 409
  * reach the caller untouched (it decides what they mean); everything else becomes a CanaryError
  * written for the operator: 403/401 name the fix, 400/422 are invalid input (exit 2).
  * `op` must pass the options it is given to the client-node method, which carries the abort signal.
  */
 export async function withKubeRetry<T>(what: string, op: (options: KubeCallOptions) => Promise<T>, opts: KubeRetryOptions = {}): Promise<T> {
-  const attempts = Math.max(1, opts.attempts ?? 5);
-  const base = opts.baseDelayMs ?? 500;
-  const sleep = opts.sleep ?? realSleep;
   const server = opts.server ?? 'the configured server';
-  let last: unknown;
-  for (let attempt = 1; attempt <= attempts; attempt += 1) {
-    try {
-      return await attemptWithTimeout(op, opts.timeoutMs ?? 30_000);
-    } catch (err) {
-      if (err instanceof CanaryError) throw err;
-      const code = statusCode(err);
-      if (code === 404 || code === 409) throw err;
-      if (code === 403) {
-        const message = apiStatus(err).message ?? 'Forbidden';
-        throw new CanaryError('invalid-input', `Kubernetes API refused ${what}: ${message}; grant it with examples/rbac.yaml`, [], { cause: err });
-      }
-      if (code === 401) {
-        throw new CanaryError(
-          'invalid-input',
-          `Kubernetes API at ${server} rejected the credentials while ${what} (401 Unauthorized): check the kubeconfig user's token or certificate`,
-          [],
-          { cause: err },
-        );
-      }
-      if (!isTransient(err)) throw operatorError(what, err);
-      last = err;
-      if (attempt === attempts) break;
-      const backoff = Math.min(base * 2 ** (attempt - 1), MAX_DELAY_MS);
-      await sleep(retryAfterMs(err) ?? backoff);
-    }
+  const deadlineMs = opts.deadlineMs ?? KUBE_RETRY_DEFAULTS.deadlineMs;
+  const now = opts.now ?? systemRetryClock.now;
+  const sleep = opts.sleep;
+  const deadline = opts.deadline ?? new Deadline(now, deadlineMs, `the ${deadlineMs / 1000}s deadline for one API call (spec.kubernetes.deadline)`);
+  try {
+    const { value } = await retry((attempt) => op(withSignal(attempt.signal)), {
+      deadlineMs,
+      maxAttempts: Math.max(1, opts.attempts ?? KUBE_RETRY_DEFAULTS.attempts),
+      attemptTimeoutMs: opts.timeoutMs ?? KUBE_RETRY_DEFAULTS.timeoutMs,
+      baseDelayMs: opts.baseDelayMs ?? KUBE_RETRY_DEFAULTS.baseDelayMs,
+      maxDelayMs: KUBE_RETRY_DEFAULTS.maxDelayMs,
+      maxRetryAfterMs: MAX_RETRY_AFTER_MS,
+      classify: classifyKubeError,
+      clock: { now, sleep: sleep ? (ms) => sleep(ms) : systemRetryClock.sleep },
+      timeoutError: (ms) => new TimeoutError(ms),
+      deadline,
+      ...(opts.random && { random: opts.random }),
+      ...(opts.signal && { signal: opts.signal }),
+    });
+    return value;
+  } catch (err) {
+    if (!(err instanceof RetryError)) throw err;
+    const last = err.last;
+    if (err.reason === 'fatal') throw fatalError(what, server, last);
+    const after = err.reason === 'attempts' ? ` after ${err.attempts} attempts` : ` (${err.why})`;
+    throw new CanaryError('unreachable', `Kubernetes API at ${server} unreachable while ${what}${after}: ${describeKubeError(last)}`, [], { cause: last });
+  } finally {
+    if (!opts.deadline) deadline.dispose();
   }
-  throw new CanaryError(
-    'unreachable',
-    `Kubernetes API at ${server} unreachable while ${what} after ${attempts} attempts: ${describeKubeError(last)}`,
-    [],
-    { cause: last },
-  );
+}
+
+function fatalError(what: string, server: string, err: unknown): unknown {
+  if (err instanceof CanaryError) return err;
+  const code = statusCode(err);
+  if (code === 404 || code === 409) return err;
+  if (code === 403) {
+    const message = apiStatus(err).message ?? 'Forbidden';
+    return new CanaryError('invalid-input', `Kubernetes API refused ${what}: ${message}; grant it with examples/rbac.yaml`, [], { cause: err });
+  }
+  if (code === 401) {
+    return new CanaryError(
+      'invalid-input',
+      `Kubernetes API at ${server} rejected the credentials while ${what} (401 Unauthorized): check the kubeconfig user's token or certificate`,
+      [],
+      { cause: err },
+    );
+  }
+  return operatorError(what, err);
 }

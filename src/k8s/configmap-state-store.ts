@@ -45,8 +45,11 @@ export interface ConfigMapStateStoreOptions {
 const bytes = (text: string): number => Buffer.byteLength(text, 'utf8');
 
 /**
- * The record as stored: unchanged when it fits; otherwise older checks lose their query text,
- * then their evidence, then (oldest first) whole checks, and the record says it was trimmed.
+ * The record as stored. The engine already keeps only the last analysis.historyLimit checks, so
+ * this is normally one JSON.stringify. Past the ConfigMap's limit (a huge historyLimit, or huge
+ * query texts), older checks lose their query text, then their evidence, then (oldest first)
+ * whole checks, and the record says it was trimmed: each step is one pass over the record, never
+ * a re-serialisation per dropped check.
  */
 export function serializeRecord(record: RolloutRecord, limit = MAX_RECORD_BYTES): string {
   const full = JSON.stringify(record);
@@ -59,14 +62,19 @@ export function serializeRecord(record: RolloutRecord, limit = MAX_RECORD_BYTES)
   if (bytes(text) <= limit) return text;
   for (const check of older) for (const result of check.results) delete result.evidence;
   text = JSON.stringify(copy);
+  if (bytes(text) <= limit) return text;
+  // Drop the oldest checks whose sizes add up to the excess (each check measured once, plus the
+  // comma that separated it and room for the trimmedChecks field).
+  let excess = bytes(text) - limit + `,"trimmedChecks":${copy.checks.length}`.length;
   let dropped = 0;
-  while (bytes(text) > limit && copy.checks.length > KEEP_COMPLETE_CHECKS) {
-    copy.checks.shift();
+  while (excess > 0 && copy.checks.length - dropped > KEEP_COMPLETE_CHECKS) {
+    const check = copy.checks[dropped];
+    excess -= bytes(JSON.stringify(check)) + 1;
     dropped += 1;
-    copy.trimmedChecks = dropped;
-    text = JSON.stringify(copy);
   }
-  return text;
+  copy.checks = copy.checks.slice(dropped);
+  copy.trimmedChecks = dropped;
+  return JSON.stringify(copy);
 }
 
 function parseRecord(name: string, cm: V1ConfigMap): StoredRecord {

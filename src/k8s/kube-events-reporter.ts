@@ -23,7 +23,12 @@ export class KubeEventsReporter implements Reporter {
   emit(event: RolloutEvent): void {
     switch (event.type) {
       case 'started':
-        this.send(event.resumed ? 'CanaryResumed' : 'CanaryStarted', `canary ${event.record.images.canary} (rollout ${event.record.id}) started by ${event.record.startedBy}`);
+        this.send(
+          event.resumed ? 'CanaryResumed' : 'CanaryStarted',
+          event.resumed
+            ? `canary ${event.record.images.canary} (rollout ${event.record.id}) resumed by ${event.record.resumedBy ?? 'unknown'} (started by ${event.record.startedBy})`
+            : `canary ${event.record.images.canary} (rollout ${event.record.id}) started by ${event.record.startedBy}`,
+        );
         return;
       case 'step':
         this.send('CanaryStep', `step ${event.stepIndex + 1}/${event.steps}: ${event.weight}% of traffic to the canary`);

@@ -1,7 +1,18 @@
 // One deploy per target at a time: a coordination.k8s.io/v1 Lease held and renewed by the
-// running deploy. Taking an expired lease is a write conditional on the resourceVersion we
-// read, so of two processes racing for it exactly one wins.
+// running deploy, judged the way client-go's leader election judges it:
+// - expiry is decided on time *this process* observed: a lease is expired only once its
+//   resourceVersion has been seen unchanged for a whole lease duration on our monotonic clock.
+//   Another host's renewTime is never compared with our clock (their clock may be minutes off);
+// - renewal has a deadline shorter than the lease (2/3 of it): a deploy that cannot renew by then
+//   stops while the lease is still ours, before anyone else could take it;
+// - the holder identity is unique per process (run, attempt, host, pid, random), so a re-run
+//   attempt or a second deploy from the same machine is never mistaken for the holder;
+// - a write that conflicts is re-read, and the new holder is named.
+// Taking a lease is a write conditional on the resourceVersion we read, so of two processes
+// racing for it exactly one wins.
 
+import { randomBytes } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { CanaryError } from '../errors.js';
 import type { Clock } from '../rollout/ports.js';
@@ -14,27 +25,108 @@ export function leaseName(target: string): string {
   return `${target}-canary`;
 }
 
+/**
+ * Who holds the lease: unique per process, readable by the person it blocks.
+ * "run 4242 attempt 2 on fv-az12 pid 1234 #9f3a1c" in GitHub Actions, "alice@laptop pid 1234 #9f3a1c" elsewhere.
+ */
+export function leaseHolderIdentity(
+  env: NodeJS.ProcessEnv = process.env,
+  host: { hostname: string; user?: string; pid: number; random?: string } = { hostname: hostname(), pid: process.pid },
+): string {
+  const random = host.random ?? randomBytes(3).toString('hex');
+  const tail = `pid ${host.pid} #${random}`;
+  if (env['GITHUB_RUN_ID']) return `run ${env['GITHUB_RUN_ID']} attempt ${env['GITHUB_RUN_ATTEMPT'] ?? '1'} on ${host.hostname} ${tail}`;
+  let user = host.user;
+  if (user === undefined) {
+    try {
+      user = userInfo().username;
+    } catch {
+      // Containers without a passwd entry have no user name; host, pid and the suffix still identify us.
+      user = 'unknown';
+    }
+  }
+  return `${user}@${host.hostname} ${tail}`;
+}
+
 export interface LeaseInfo {
   holder: string;
-  /** ISO time of the last renewal, '' when never renewed. */
+  /** ISO time of the last renewal by the holder's clock, '' when never renewed. */
   renewTime: string;
+  /**
+   * A hint for `canary status` only: renewTime plus the duration against this machine's clock, so
+   * clock skew shifts it. A deploy never decides on it (see RolloutLease.acquire).
+   */
   expired: boolean;
 }
+
+/** Time as the lease sees it. */
+export interface LeaseClock {
+  /** Wall clock: written into renewTime/acquireTime for people to read, never compared with another host's. */
+  now(): number;
+  /** Monotonic milliseconds: expiry and the renew deadline are judged on this. */
+  monotonic(): number;
+  /** Resolves after ms, or early when the signal aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const systemLeaseClock: LeaseClock = {
+  now: () => Date.now(),
+  monotonic: () => performance.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve) => {
+      if (signal?.aborted) return resolve();
+      // Not unref'd: a --resume waiting for a dead deploy's lease has nothing else keeping the
+      // process alive; the renewal loop's sleeps end when release() aborts them.
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done, { once: true });
+    }),
+};
 
 export interface RolloutLeaseOptions {
   kc: KubeConfig;
   namespace: string;
   target: string;
+  /** This process's identity (leaseHolderIdentity()). */
   holder: string;
   durationSeconds?: number;
-  clock?: Pick<Clock, 'now'>;
-  /** Called once when a renewal fails: another process may take over, so the deploy must stop. */
-  /** `holder` is set when another process holds the lease now: the rollout is theirs. */
+  clock?: LeaseClock;
+  /**
+   * Called once when the lease is lost. `holder` is set when another process holds it now: the
+   * rollout is theirs and traffic must not be touched. Without it nobody took the lease (yet):
+   * the deploy must stop before anyone could.
+   */
   onLost?: (why: string, holder?: string) => void;
   retry?: RetryOptions;
 }
 
-const systemNow = { now: () => Date.now() };
+/** The lease is someone else's now. */
+export class LeaseTakenError extends CanaryError {
+  constructor(
+    message: string,
+    readonly holder: string,
+  ) {
+    super('taken-over', message);
+    this.name = 'LeaseTakenError';
+  }
+}
+
+/** Another identity holds the lease (exit 2): who, and when it last renewed by its own clock. */
+export class LeaseHeldError extends CanaryError {
+  constructor(
+    message: string,
+    readonly holder: string,
+    readonly renewTime: string,
+    readonly durationSeconds: number,
+  ) {
+    super('invalid-input', message);
+    this.name = 'LeaseHeldError';
+  }
+}
 
 /** MicroTime comes back as a string (client-node does not deserialize it); accept either. */
 function timeOf(value: unknown): number | undefined {
@@ -56,35 +148,56 @@ function infoOf(lease: V1Lease, now: number): LeaseInfo {
   };
 }
 
+/** For `canary status`: who holds the lease, with an advisory expiry (see LeaseInfo.expired). */
 export async function readLease(kc: KubeConfig, namespace: string, target: string, opts: { clock?: Pick<Clock, 'now'>; retry?: RetryOptions } = {}): Promise<LeaseInfo | null> {
   const api = kc.makeApiClient(CoordinationV1Api);
   const name = leaseName(target);
   try {
     const lease = await withKubeRetry(`reading Lease ${namespace}/${name}`, (o) => api.readNamespacedLease({ name, namespace }, o), { ...opts.retry, server: serverOf(kc) });
-    return infoOf(lease, (opts.clock ?? systemNow).now());
+    return infoOf(lease, (opts.clock ?? systemLeaseClock).now());
   } catch (err) {
     if (isNotFound(err)) return null;
     throw err;
   }
 }
 
+/** A version of the lease as this process saw it, and when (monotonic) it first saw that version. */
+interface Observation {
+  version: string;
+  holder: string;
+  at: number;
+}
+
 export class RolloutLease {
   private readonly api: CoordinationV1Api;
   private readonly name: string;
   private readonly duration: number;
-  private readonly clock: Pick<Clock, 'now'>;
+  private readonly clock: LeaseClock;
   private readonly retry: RetryOptions & { server: string };
   /** resourceVersion of our last write; null while we do not hold the lease. */
   private version: string | null = null;
-  private timer: NodeJS.Timeout | undefined;
-  private renewing: Promise<void> | undefined;
+  /** Monotonic time of our last successful write: the renew deadline counts from it. */
+  private renewedAt = 0;
+  private observed: Observation | undefined;
+  private loop: Promise<void> | undefined;
+  private stopLoop: AbortController | undefined;
 
   constructor(private readonly opts: RolloutLeaseOptions) {
     this.api = opts.kc.makeApiClient(CoordinationV1Api);
     this.name = leaseName(opts.target);
     this.duration = opts.durationSeconds ?? 60;
-    this.clock = opts.clock ?? systemNow;
+    this.clock = opts.clock ?? systemLeaseClock;
     this.retry = { ...opts.retry, server: serverOf(opts.kc) };
+  }
+
+  /** Renewals stop being tried after this long without one, while the lease is still ours (2/3 of it, as client-go's 10 s of 15 s). */
+  get renewDeadlineMs(): number {
+    return (this.duration * 1000 * 2) / 3;
+  }
+
+  /** How often the holder renews, and a waiting process looks again (client-go: 2 s of 15 s). */
+  get retryPeriodMs(): number {
+    return (this.duration * 1000) / 6;
   }
 
   private get ref(): string {
@@ -113,30 +226,57 @@ export class RolloutLease {
     };
   }
 
-  private async read(): Promise<V1Lease | undefined> {
+  private async read(retry: RetryOptions = this.retry): Promise<V1Lease | undefined> {
     const { namespace } = this.opts;
     try {
-      return await withKubeRetry(`reading Lease ${this.ref}`, (o) => this.api.readNamespacedLease({ name: this.name, namespace }, o), this.retry);
+      return await withKubeRetry(`reading Lease ${this.ref}`, (o) => this.api.readNamespacedLease({ name: this.name, namespace }, o), { ...this.retry, ...retry });
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
     }
   }
 
-  /** Takes the lease, or refuses naming whoever holds it. */
-  async acquire(): Promise<void> {
-    const { namespace, target } = this.opts;
+  /**
+   * Notes the lease as seen now; returns how long (monotonic ms) this exact version has been seen
+   * unchanged. A new version (the holder renewed) starts the count again.
+   */
+  private observe(lease: V1Lease): number {
+    const version = lease.metadata?.resourceVersion ?? '';
+    const holder = lease.spec?.holderIdentity ?? '';
+    const at = this.clock.monotonic();
+    if (!this.observed || this.observed.version !== version || this.observed.holder !== holder) this.observed = { version, holder, at };
+    return at - this.observed.at;
+  }
+
+  private refusal(lease: V1Lease, why: string): LeaseHeldError {
+    const { target, namespace } = this.opts;
+    const info = infoOf(lease, this.clock.now());
+    const renewed = info.renewTime ? `last renewed at ${info.renewTime} by its own clock` : 'never renewed';
+    return new LeaseHeldError(
+      `a rollout of ${target} is already running: the lease is held by ${info.holder} (${renewed})${why}; wait for it to finish, or stop it with canary rollback ${target} -n ${namespace}`,
+      info.holder,
+      renewed,
+      lease.spec?.leaseDurationSeconds ?? this.duration,
+    );
+  }
+
+  /**
+   * Takes the lease, or refuses naming whoever holds it. A lease held by another identity is
+   * refused at once, unless `waitForExpiry` (a `--resume` after a deploy died): then it is watched
+   * for up to one of its lease durations, and taken only if nobody renewed it in that time.
+   */
+  async acquire(opts: { waitForExpiry?: boolean; signal?: AbortSignal; onWait?: (message: string) => void } = {}): Promise<void> {
+    const { namespace } = this.opts;
+    let wait = opts.waitForExpiry === true;
     for (let attempt = 1; attempt <= 5; attempt += 1) {
-      const current = await this.read();
-      if (current) {
-        const info = infoOf(current, this.clock.now());
-        if (!info.expired) {
-          const ago = info.renewTime ? formatDuration(Math.round(Math.max(0, this.clock.now() - Date.parse(info.renewTime)) / 1000) * 1000) : 'never';
-          throw new CanaryError(
-            'invalid-input',
-            `a rollout of ${target} is already running: the lease is held by ${info.holder} (renewed ${ago} ago); wait for it to finish, or stop it with canary rollback ${target}`,
-          );
-        }
+      let current = await this.read();
+      if (current && (current.spec?.holderIdentity ?? '') !== '') {
+        if (!wait) throw this.refusal(current, '');
+        const seconds = current.spec?.leaseDurationSeconds ?? this.duration;
+        opts.onWait?.(
+          `the Lease ${this.ref} is held by ${current.spec?.holderIdentity}: waiting up to ${formatDuration(seconds * 1000)} to see whether it is still renewed before taking it over`,
+        );
+        current = await this.waitUntilExpired(current, opts.signal);
       }
       this.version = null;
       const body = this.body(current);
@@ -145,63 +285,138 @@ export class RolloutLease {
           ? await withKubeRetry(`taking over the expired Lease ${this.ref}`, (o) => this.api.replaceNamespacedLease({ name: this.name, namespace, body }, o), this.retry)
           : await withKubeRetry(`creating Lease ${this.ref}`, (o) => this.api.createNamespacedLease({ namespace, body }, o), this.retry);
         this.version = written.metadata?.resourceVersion ?? null;
+        this.renewedAt = this.clock.monotonic();
         return;
       } catch (err) {
-        // Another process got there first (AlreadyExists is a 409 too); the next read says who.
+        // Another process got there first (AlreadyExists is a 409 too): it is alive, so the next
+        // read refuses naming it rather than waiting it out.
         if (!isConflict(err)) throw err;
+        wait = false;
       }
     }
     throw new CanaryError('unexpected', `the Lease ${this.ref} kept changing while this deploy tried to take it`);
   }
 
-  /** Renews once; conditional on our last write, so a lease someone else took is never overwritten. */
-  async renew(): Promise<void> {
+  /**
+   * Watches a held lease; returns it once seen unchanged for its whole duration (or released, or
+   * undefined once deleted: then it is created afresh), and refuses when its holder renews it.
+   */
+  private async waitUntilExpired(first: V1Lease, signal?: AbortSignal): Promise<V1Lease | undefined> {
+    const durationMs = (first.spec?.leaseDurationSeconds ?? this.duration) * 1000;
+    let lease = first;
+    let unchanged = this.observe(lease);
+    while (unchanged < durationMs) {
+      await this.clock.sleep(Math.min(this.retryPeriodMs, durationMs - unchanged), signal);
+      if (signal?.aborted) throw new CanaryError('invalid-input', `stopped while waiting for the Lease ${this.ref} to expire; nothing was changed`);
+      const next = await this.read();
+      if (!next || (next.spec?.holderIdentity ?? '') === '') return next;
+      const before = this.observed;
+      unchanged = this.observe(next);
+      if (before && this.observed !== before) {
+        throw this.refusal(next, `, and it was renewed while this deploy waited ${formatDuration(Math.round(durationMs / 1000) * 1000)} for it to expire: its deploy is alive`);
+      }
+      lease = next;
+    }
+    return lease;
+  }
+
+  /**
+   * One renewal (a read, then a write conditional on it), each call bounded by `timeoutMs`.
+   * A lease that another identity holds now is a LeaseTakenError naming it.
+   */
+  async renew(timeoutMs?: number): Promise<void> {
     if (this.version === null) throw new CanaryError('unexpected', `the Lease ${this.ref} is not held by this process`);
     const { namespace } = this.opts;
-    const current = await this.read();
-    if (!current || current.metadata?.resourceVersion !== this.version) {
+    const once: RetryOptions = { attempts: 1, ...(timeoutMs !== undefined && { timeoutMs: Math.max(1, Math.round(timeoutMs)) }) };
+    const current = await this.read(once);
+    if (!current) {
       this.version = null;
-      const by = current?.spec?.holderIdentity;
-      if (current && by && by !== this.opts.holder) this.takenOverBy = by;
-      throw new CanaryError('unexpected', `the Lease ${this.ref} was ${current ? `taken over${by ? ` by ${by}` : ''}` : 'deleted'} while this deploy held it`);
+      throw new CanaryError('unreachable', `the Lease ${this.ref} was deleted while this deploy held it`);
     }
+    this.takenOver(current);
     const body = this.body(current);
     try {
-      const written = await withKubeRetry(`renewing Lease ${this.ref}`, (o) => this.api.replaceNamespacedLease({ name: this.name, namespace, body }, o), this.retry);
+      const written = await withKubeRetry(`renewing Lease ${this.ref}`, (o) => this.api.replaceNamespacedLease({ name: this.name, namespace, body }, o), { ...this.retry, ...once });
       this.version = written.metadata?.resourceVersion ?? null;
+      this.renewedAt = this.clock.monotonic();
     } catch (err) {
-      if (isConflict(err) || isNotFound(err)) {
+      if (!isConflict(err) && !isNotFound(err)) throw err;
+      // Changed between our read and our write: whoever changed it is named, not guessed at.
+      const now = await this.read(once);
+      if (!now) {
         this.version = null;
-        throw new CanaryError('unexpected', `the Lease ${this.ref} was changed by another process while this deploy held it`);
+        throw new CanaryError('unreachable', `the Lease ${this.ref} was deleted while this deploy held it`);
       }
-      throw err;
+      this.takenOver(now);
+      throw new CanaryError('unreachable', `the Lease ${this.ref} changed while this deploy renewed it`, [], { cause: err });
     }
   }
 
-  /** Renews every third of the lease duration until release(); the first failure calls onLost and stops. */
+  /** Throws LeaseTakenError when the lease is held by another identity now. */
+  private takenOver(current: V1Lease): void {
+    const by = current.spec?.holderIdentity ?? '';
+    if (by === this.opts.holder) {
+      // Our own write whose answer we never got (a timeout) is still ours.
+      this.version = current.metadata?.resourceVersion ?? this.version;
+      return;
+    }
+    this.version = null;
+    throw new LeaseTakenError(
+      by ? `the Lease ${this.ref} was taken over by ${by} while this deploy held it` : `the Lease ${this.ref} was released by another process while this deploy held it`,
+      by,
+    );
+  }
+
+  /**
+   * Renews until it works or the renew deadline (counted from the last successful renewal) passes.
+   * Another holder ends it at once (LeaseTakenError); the deadline ends it with an 'unreachable'
+   * error while the lease is still ours, so the deploy can stop before anyone could take over.
+   */
+  async renewWithinDeadline(signal?: AbortSignal): Promise<void> {
+    const deadline = this.renewedAt + this.renewDeadlineMs;
+    let last: unknown;
+    let tries = 0;
+    for (;;) {
+      const left = deadline - this.clock.monotonic();
+      if (left <= 0 || signal?.aborted) break;
+      tries += 1;
+      try {
+        await this.renew(left);
+        return;
+      } catch (err) {
+        if (err instanceof LeaseTakenError || this.version === null) throw err;
+        last = err;
+      }
+      const wait = Math.min(this.retryPeriodMs / 2, deadline - this.clock.monotonic());
+      if (wait > 0) await this.clock.sleep(wait, signal);
+    }
+    const why = last instanceof CanaryError ? last.message : last === undefined ? 'no attempt finished' : describeKubeError(last);
+    throw new CanaryError(
+      'unreachable',
+      `could not renew the Lease ${this.ref} within its renew deadline of ${formatDuration(Math.round(this.renewDeadlineMs / 1000) * 1000)} (${tries} tries; last: ${why}), before its ${formatDuration(this.duration * 1000)} lease could expire`,
+    );
+  }
+
+  /** Renews every retry period until release(); a lost lease calls onLost once and stops. */
   startRenewing(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.renewing) return;
-      this.renewing = this.renew()
-        .catch((err: unknown) => {
-          this.stopRenewing();
-          this.opts.onLost?.(err instanceof CanaryError ? err.message : `lost the rollout lease ${this.ref}: ${describeKubeError(err)}`, this.takenOverBy);
-        })
-        .finally(() => {
-          this.renewing = undefined;
-        });
-    }, (this.duration * 1000) / 3);
-    this.timer.unref();
+    if (this.loop) return;
+    const stop = new AbortController();
+    this.stopLoop = stop;
+    this.loop = (async () => {
+      while (!stop.signal.aborted) {
+        await this.clock.sleep(this.retryPeriodMs, stop.signal);
+        if (stop.signal.aborted) return;
+        try {
+          await this.renewWithinDeadline(stop.signal);
+        } catch (err) {
+          if (stop.signal.aborted) return;
+          const holder = err instanceof LeaseTakenError && err.holder ? err.holder : undefined;
+          this.opts.onLost?.(err instanceof CanaryError ? err.message : `lost the rollout lease ${this.ref}: ${describeKubeError(err)}`, holder);
+          return;
+        }
+      }
+    })();
   }
-
-  private stopRenewing(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  /** Who holds the lease after we lost it to them, if anyone did. */
-  private takenOverBy: string | undefined;
 
   get held(): boolean {
     return this.version !== null;
@@ -209,8 +424,9 @@ export class RolloutLease {
 
   /** Gives the lease up (best effort: if this fails, it simply expires). */
   async release(): Promise<void> {
-    this.stopRenewing();
-    await this.renewing?.catch(() => undefined);
+    this.stopLoop?.abort();
+    await this.loop?.catch(() => undefined);
+    this.loop = undefined;
     const version = this.version;
     if (version === null) return;
     this.version = null;

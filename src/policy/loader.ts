@@ -8,9 +8,12 @@ import { placeholdersIn, unknownPlaceholders } from '../analysis/promql-template
 import { shippedPath } from '../paths.js';
 import { policyFileSchema, type PolicyFile } from './schema.js';
 import type { MetricSpec, Policy } from './policy.js';
+import { DEFAULT_HISTORY_LIMIT } from '../rollout/record.js';
 import { describeInput, formatDuration } from './units.js';
 
 export const DEFAULT_POLICY_PATH = 'policies/default.yaml';
+/** Scrape (ingress-nginx every 30 s or faster) plus ingestion: the newest 30 s may not be in Prometheus yet. */
+export const DEFAULT_EVALUATION_DELAY_MS = 30_000;
 
 type Plain = Record<string, unknown>;
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -235,6 +238,8 @@ function resolve(file: PolicyFile, source: string): Policy {
       failureLimit: a.failureLimit ?? 1,
       countFailures: a.countFailures ?? 'consecutive',
       inconclusiveLimit: a.inconclusiveLimit ?? 5,
+      historyLimit: a.historyLimit ?? DEFAULT_HISTORY_LIMIT,
+      evaluationDelayMs: a.evaluationDelay ?? DEFAULT_EVALUATION_DELAY_MS,
       selectors: a.selectors ?? preset.selectors,
       queries: { ...preset.queries, ...(a.queries ?? {}) },
       metrics,
@@ -245,8 +250,10 @@ function resolve(file: PolicyFile, source: string): Policy {
       },
     },
     kubernetes: {
-      attempts: spec.kubernetes?.attempts ?? 5,
-      timeoutMs: spec.kubernetes?.timeout ?? 30_000,
+      // One call against a black-holed API server gives up after the deadline (30 s), not 5 × 30 s.
+      attempts: spec.kubernetes?.attempts ?? 10,
+      timeoutMs: spec.kubernetes?.timeout ?? 10_000,
+      deadlineMs: spec.kubernetes?.deadline ?? 30_000,
       leaseDurationMs: spec.kubernetes?.leaseDuration ?? 60_000,
       readyTimeoutMs: spec.kubernetes?.readyTimeout ?? 600_000,
       pollIntervalMs: spec.kubernetes?.pollInterval ?? 2_000,
@@ -255,6 +262,7 @@ function resolve(file: PolicyFile, source: string): Policy {
       ...(p.url !== undefined && { url: p.url }),
       timeoutMs: p.timeout ?? 10_000,
       retries: p.retries ?? 3,
+      ...(p.deadline !== undefined && { deadlineMs: p.deadline }),
       ...(p.bearerToken && { bearerToken: p.bearerToken }),
       ...(p.basicAuth && { basicAuth: p.basicAuth }),
       headers: p.headers ?? {},

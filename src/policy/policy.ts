@@ -59,6 +59,8 @@ export interface PrometheusSettings {
   url?: string;
   timeoutMs: number;
   retries: number;
+  /** Overall deadline of one query, all attempts and waits included (default 30 s). */
+  deadlineMs?: number;
   bearerToken?: SecretSource;
   basicAuth?: { username: string; password: SecretSource };
   headers: Record<string, string>;
@@ -73,6 +75,10 @@ export interface AnalysisSettings {
   failureLimit: number;
   countFailures: 'consecutive' | 'total';
   inconclusiveLimit: number;
+  /** Checks the record keeps in full (the rest are tallied). */
+  historyLimit: number;
+  /** Each live check's query time lags its tick by this much (scrape and ingestion lag). */
+  evaluationDelayMs: number;
   selectors: { canary: string; stable: string };
   queries: Record<string, string>;
   metrics: MetricSpec[];
@@ -82,6 +88,8 @@ export interface AnalysisSettings {
 export interface KubernetesSettings {
   attempts: number;
   timeoutMs: number;
+  /** Overall deadline of one API call, all attempts and waits included. */
+  deadlineMs: number;
   leaseDurationMs: number;
   readyTimeoutMs: number;
   pollIntervalMs: number;

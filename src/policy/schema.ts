@@ -1,14 +1,14 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { dashboardUrlSchema, incidentsSchema } from '../incident/config.js';
 import { describeInput, parseDuration, parseFraction, parseSeconds } from './units.js';
 
 // Every field's message says what was expected and echoes what was given, because the person
 // reading it is fixing a YAML file under time pressure and should not have to guess.
 
-const duration = (what: string) =>
+const duration = (what: string, allowZero = false) =>
   z.unknown().transform((value, ctx) => {
     const ms = typeof value === 'string' ? parseDuration(value) : null;
-    if (ms === null || ms <= 0) {
+    if (ms === null || ms < 0 || (ms === 0 && !allowZero)) {
       ctx.addIssue({
         code: 'custom',
         message: `expected ${what} like "30s", "1m" or "1h30m", got ${describeInput(value)}`,
@@ -189,6 +189,8 @@ export const prometheusSchema = z
     url: text('an http(s) URL').optional(),
     timeout: duration('a request timeout').optional(),
     retries: integer(0, 10).optional(),
+    /** All attempts of one query, and the waits between them, end within this (default 30 s). */
+    deadline: duration('a query deadline').optional(),
     bearerToken: secretRef.optional(),
     basicAuth: z
       .object({ username: text('a user name'), password: secretRef })
@@ -238,6 +240,10 @@ const analysisSchema = z
     failureLimit: integer(1, 1000).optional(),
     countFailures: oneOf(['consecutive', 'total'] as const).optional(),
     inconclusiveLimit: integer(1, 1000).optional(),
+    /** Checks the rollout record keeps in full; older ones live on as counts (like Argo Rollouts' measurement history). */
+    historyLimit: integer(1, 1000).optional(),
+    /** How far each check's query time lags its tick, for scrape and ingestion lag (live rollouts only). */
+    evaluationDelay: duration('a delay for scrape and ingestion lag', true).optional(),
     selectors: z.object({ canary: text('a PromQL label matcher'), stable: text('a PromQL label matcher') }).strict().optional(),
     queries: z.record(z.string(), z.string()).optional(),
     metrics: z.array(metricSchema).min(1, { message: 'expected at least one metric' }).optional(),
@@ -269,10 +275,12 @@ export const policyFileSchema = z
         prometheus: prometheusSchema.optional(),
         kubernetes: z
           .object({
-            /** Tries per API call before the rollout gives up with exit 5 (first included). */
+            /** Tries per API call at most (first included); the deadline usually ends a call first. */
             attempts: integer(1, 20).optional(),
-            /** One API call longer than this is a timeout (and retried). */
+            /** One API request longer than this is a timeout (and retried). */
             timeout: duration('a request timeout').optional(),
+            /** All tries of one API call, and the waits between them, end within this; then exit 5. */
+            deadline: duration('an API call deadline').optional(),
             /** How long a dead deploy keeps the lease; `--resume` can take over after it. */
             leaseDuration: duration('a lease duration').optional(),
             /** How long a Deployment may take to become ready. */

@@ -6,7 +6,8 @@ import { buildIncident, dashboardLink, DRY_RUN_STABLE } from '../incident/incide
 import { formatDuration } from '../policy/units.js';
 import type { Reporter, RolloutEvent } from '../rollout/events.js';
 import type { IncidentResult } from '../rollout/ports.js';
-import type { Outcome, RolloutRecord } from '../rollout/record.js';
+import { countsOf, type Outcome, type RolloutRecord } from '../rollout/record.js';
+import { redact } from '../secrets.js';
 
 // GitHub Actions: workflow commands in the log (a collapsible group per step, annotations for the
 // rollback reason, advisory breaches and failed incident sinks), a job summary with tables and
@@ -172,7 +173,8 @@ export class GitHubReporter implements Reporter {
 
   private write(path: string, text: string, what: string): void {
     try {
-      appendFileSync(path, text);
+      // The summary quotes errors and incident results: no registered secret may reach the run page.
+      appendFileSync(path, redact(text));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
       this.command('warning', `could not write the ${what} to ${path} (${code})`);
@@ -288,11 +290,10 @@ export function charts(record: RolloutRecord): string[] {
 
 function stepsTable(record: RolloutRecord, outcome: Outcome): string[] {
   const rows = record.steps.map((s, i) => {
-    const checks = record.checks.filter((c) => c.stepIndex === s.index);
-    const count = (v: string) => checks.filter((c) => c.verdict === v).length;
+    const c = countsOf(record).byStep(s.index);
     const last = i === record.steps.length - 1;
     const result = s.endedAt ? 'passed' : last ? outcome.result : '-';
-    return `| ${s.index + 1} | ${s.weight}% | ${s.startedAt} | ${s.endedAt ?? '-'} | ${checks.length} (${count('pass')} pass, ${count('fail')} fail, ${count('inconclusive')} inconclusive, ${count('pending')} pending) | ${result} |`;
+    return `| ${s.index + 1} | ${s.weight}% | ${s.startedAt} | ${s.endedAt ?? '-'} | ${c.run} (${c.passed} pass, ${c.failed} fail, ${c.inconclusive} inconclusive, ${c.pending} pending) | ${result} |`;
   });
   return ['| Step | Weight | Started | Ended | Checks | Result |', '|---|---|---|---|---|---|', ...rows];
 }
@@ -349,7 +350,7 @@ export function jobSummary(record: RolloutRecord, outcome: Outcome, incidents: r
     `| Images | stable \`${record.images.stable ?? 'unknown'}\` → canary \`${record.images.canary}\` |`,
     `| Traffic | ${cell(outcome.traffic)} (canary weight now ${record.weight}%) |`,
     ...stableRow(record, dryRun),
-    `| Checks | ${record.checks.length} run of ${record.policy.plannedChecks} planned |`,
+    `| Checks | ${countsOf(record).total.run} run of ${record.policy.plannedChecks} planned${countsOf(record).total.run > record.checks.length ? ` (the last ${record.checks.length} kept in full)` : ''} |`,
     `| Rollout | \`${record.id}\` · policy ${cell(record.policy.name)} (${cell(record.policy.source)}) · exit code ${outcome.exitCode} |`,
     `| Started by | ${cell(record.startedBy)} |`,
     ...(dashboardUrl ? [`| Dashboard | [open](${dashboardLink(dashboardUrl, record)}) |`] : []),

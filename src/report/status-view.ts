@@ -1,4 +1,4 @@
-import { FINAL_PHASES, type RolloutRecord } from '../rollout/record.js';
+import { countsOf, FINAL_PHASES, type CheckCounts, type RolloutRecord } from '../rollout/record.js';
 import { formatDuration } from '../policy/units.js';
 import { renderTable, resultRows } from './check-format.js';
 
@@ -26,8 +26,11 @@ export interface StatusView {
   images: RolloutRecord['images'];
   startedAt: string;
   startedBy: string;
+  /** The run driving the rollout since a `--resume`, when one did. */
+  resumedBy: string | null;
   age: string;
-  checks: { run: number; passed: number; failed: number; inconclusive: number; pending: number };
+  /** Over every check of the rollout, including those the record no longer keeps in full. */
+  checks: CheckCounts;
   lastCheck: RolloutRecord['checks'][number] | null;
   lease: LeaseView | null;
   outcome: RolloutRecord['outcome'] | null;
@@ -91,7 +94,7 @@ function nextHint(input: StatusInput): string {
   const step = plan[record.stepIndex];
   if (!step) return 'the last step is finishing';
   const planned = Math.max(1, Math.floor(step.durationMs / record.policy.intervalMs));
-  const done = record.checks.filter((c) => c.stepIndex === record.stepIndex).length;
+  const done = countsOf(record).byStep(record.stepIndex).run;
   const after = plan[record.stepIndex + 1];
   const then = after ? `${after.weight}%` : 'promotion';
   const left = Math.max(0, planned - done);
@@ -100,9 +103,12 @@ function nextHint(input: StatusInput): string {
     : `step ${record.stepIndex + 1} is held until a check passes, then ${then}`;
 }
 
+function pickCounts(c: CheckCounts): CheckCounts {
+  return { run: c.run, passed: c.passed, failed: c.failed, inconclusive: c.inconclusive, pending: c.pending };
+}
+
 export function statusView(input: StatusInput): StatusView {
   const { record, liveWeight, now } = input;
-  const count = (v: string) => record.checks.filter((c) => c.verdict === v).length;
   const inSteps = record.phase === 'progressing' || record.phase === 'initializing';
   return {
     target: record.target,
@@ -114,8 +120,9 @@ export function statusView(input: StatusInput): StatusView {
     images: record.images,
     startedAt: record.startedAt,
     startedBy: record.startedBy,
+    resumedBy: record.resumedBy ?? null,
     age: ago(record.startedAt, now),
-    checks: { run: record.checks.length, passed: count('pass'), failed: count('fail'), inconclusive: count('inconclusive'), pending: count('pending') },
+    checks: pickCounts(countsOf(record).total),
     lastCheck: record.checks.at(-1) ?? null,
     lease: input.lease,
     outcome: record.outcome ?? null,
@@ -139,6 +146,7 @@ export function renderStatus(view: StatusView, now: number, paint: { bold: (s: s
     `  weight:  ${weight}`,
     `  images:  stable ${view.images.stable ?? 'unknown'} · canary ${view.images.canary}`,
     `  started: ${view.age} (${view.startedAt}) by ${view.startedBy}`,
+    ...(view.resumedBy ? [`  resumed: by ${view.resumedBy}`] : []),
   ];
   if (view.lease) {
     lines.push(`  lease:   ${view.lease.expired ? paint.warn('expired') : 'held'} by ${view.lease.holder}, renewed ${ago(view.lease.renewTime, now)}`);

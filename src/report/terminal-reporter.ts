@@ -3,8 +3,12 @@ import ora, { type Ora } from 'ora';
 import type { CheckRecord, CheckResult } from '../analysis/types.js';
 import { formatDuration } from '../policy/units.js';
 import type { Reporter, RolloutEvent } from '../rollout/events.js';
-import type { Outcome, RolloutRecord } from '../rollout/record.js';
+import { countsOf, type Outcome, type RolloutRecord } from '../rollout/record.js';
 import { checkSummary, renderTable, resultRows } from './check-format.js';
+import { colorEnabled } from './color.js';
+
+// Kept in color.ts so `status` can colour its output without loading ora; re-exported for callers.
+export { colorEnabled };
 
 export interface TerminalOptions {
   out: NodeJS.WritableStream;
@@ -14,13 +18,6 @@ export interface TerminalOptions {
   color: boolean;
   /** Print every check's full table, not only the ones that did not pass. */
   verbose: boolean;
-}
-
-export function colorEnabled(isTTY: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '') return false;
-  const force = env['FORCE_COLOR'];
-  if (force !== undefined) return force !== '0' && force !== 'false';
-  return isTTY;
 }
 
 const VERDICT_MARK: Record<string, string> = { pass: '✓', fail: '✗', inconclusive: '?', pending: '…', info: '·' };
@@ -124,13 +121,16 @@ export class TerminalReporter implements Reporter {
     this.spinner = undefined;
     const paint = outcome.result === 'promoted' ? this.c.green.bold : outcome.result === 'aborted' ? this.c.yellow.bold : this.c.red.bold;
     const title = { promoted: 'PROMOTED', 'rolled-back': 'ROLLED BACK', aborted: 'ABORTED', failed: 'FAILED' }[outcome.result];
+    const counts = countsOf(record).total;
     const lines = [
       paint(`${title}: ${outcome.reason}`),
       `  traffic: ${outcome.traffic}`,
       ...(record.rollback?.stableVerified !== undefined
         ? [`  stable: ${record.rollback.stableVerified ? 'verified available' : this.c.red('NOT available')} (${record.rollback.stableMessage ?? ''})`]
-        : []),
-      `  checks: ${record.checks.length} run (${record.checks.filter((c) => c.verdict === 'pass').length} passed, ${record.checks.filter((c) => c.verdict === 'fail').length} failed, ${record.checks.filter((c) => c.verdict === 'inconclusive').length} inconclusive, ${record.checks.filter((c) => c.verdict === 'pending').length} pending) · exit ${outcome.exitCode}`,
+        : record.rollback?.stableMessage
+          ? [`  stable: ${record.rollback.stableMessage}`]
+          : []),
+      `  checks: ${counts.run} run (${counts.passed} passed, ${counts.failed} failed, ${counts.inconclusive} inconclusive, ${counts.pending} pending) · exit ${outcome.exitCode}`,
     ];
     const last = record.checks[record.checks.length - 1];
     if (outcome.result !== 'promoted' && last && last.verdict !== 'pass') {

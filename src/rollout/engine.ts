@@ -12,7 +12,21 @@ import {
   type TrafficRouter,
   type Workloads,
 } from './ports.js';
-import { FINAL_PHASES, RECORD_SCHEMA_VERSION, type Outcome, type OutcomeResult, type Phase, type RolloutRecord } from './record.js';
+import {
+  countsOf,
+  countVerdict,
+  emptyCounts,
+  emptyTallies,
+  FINAL_PHASES,
+  keepCheck,
+  RECORD_SCHEMA_VERSION,
+  type CheckCounts,
+  type CheckTallies,
+  type Outcome,
+  type OutcomeResult,
+  type Phase,
+  type RolloutRecord,
+} from './record.js';
 
 export interface EnginePorts {
   router: TrafficRouter;
@@ -37,6 +51,11 @@ export interface EngineOptions {
   /** Aborts the rollout (SIGTERM/SIGINT of a cancelled CI job). */
   signal?: AbortSignal;
   onCancel?: 'rollback' | 'leave';
+  /**
+   * How far each check's query time lags its tick (analysis.evaluationDelay), for scrape and
+   * ingestion lag. Live rollouts only: replays and backtests ask for exactly the recorded times.
+   */
+  evaluationDelayMs?: number;
 }
 
 /** `checkout-20260115T100000Z`: readable, sortable, and unique per target at one-second resolution. */
@@ -68,6 +87,44 @@ function failureReason(results: readonly CheckResult[]): string {
 function inconclusiveReason(results: readonly CheckResult[], run: number): string {
   const why = [...new Set(results.filter((r) => r.critical && r.verdict === 'inconclusive').map((r) => r.reason))];
   return `${run} checks in a row were inconclusive (${why.join('; ')}); a canary that cannot be judged is not promoted`;
+}
+
+/** "all 40 checks passed", or each verdict counted as what it was. */
+export function promotionReason(counts: CheckCounts): string {
+  if (counts.passed === counts.run) return `all ${counts.run} checks passed`;
+  const parts = [`${counts.passed} passed`];
+  if (counts.pending) parts.push(`${counts.pending} still gathering evidence`);
+  if (counts.inconclusive) parts.push(`${counts.inconclusive} inconclusive`);
+  const other = counts.run - counts.passed - counts.pending - counts.inconclusive - counts.failed;
+  if (counts.failed) parts.push(`${counts.failed} failed`);
+  if (other > 0) parts.push(`${other} advisory only`);
+  return `no regression found in ${counts.run} checks (${parts.join(', ')})`;
+}
+
+/**
+ * Check times on absolute ticks: tick k is at start + k × interval. A check that runs past the
+ * next tick skips to the first tick still ahead, rather than firing late checks back to back.
+ */
+export class TickSchedule {
+  /** The number of the next tick (1-based). */
+  tick = 1;
+
+  constructor(
+    readonly start: number,
+    readonly intervalMs: number,
+  ) {}
+
+  get next(): number {
+    return this.start + this.tick * this.intervalMs;
+  }
+
+  /** Moves on to the next tick, or past `now` when the check overran it; returns how many ticks were skipped. */
+  advance(now: number): number {
+    const following = this.tick + 1;
+    // A check that ended exactly on the following tick has not overrun it.
+    this.tick = now > this.start + following * this.intervalMs ? Math.floor((now - this.start) / this.intervalMs) + 1 : following;
+    return this.tick - following;
+  }
 }
 
 /**
@@ -149,6 +206,9 @@ export class RolloutEngine {
     this.weight = stored.record.weight;
     this.routed = true;
     this.restoreCounters();
+    if (stored.record.judge) this.analyzer.restore(stored.record.judge);
+    // The record and its Events name the run that drives the rollout now; startedBy stays who began it.
+    this.record.resumedBy = this.opts.startedBy;
     this.emit({ type: 'started', at: this.now(), record: this.record, resumed: true });
     this.log('info', `resuming rollout ${this.record.id} from phase ${this.record.phase}, step ${this.record.stepIndex + 1} at ${this.record.weight}%`);
     if (this.record.phase === 'rolling-back') {
@@ -163,13 +223,39 @@ export class RolloutEngine {
     return Math.min(this.record.stepIndex, policy.steps.length);
   }
 
-  /** Failure and inconclusive runs as the recorded checks left them, so limits survive a restart. */
+  /**
+   * Failure and inconclusive runs as the record's tallies left them, so limits survive a restart
+   * and the trimming of old checks. A record written before tallies existed kept every check.
+   */
   private restoreCounters(): void {
-    for (const check of this.record.checks) this.tally(check.verdict);
+    const kept = this.record.tallies;
+    if (kept) {
+      this.failures = kept.failures;
+      this.inconclusiveRun = kept.inconclusiveRun;
+      return;
+    }
+    this.record.tallies = emptyTallies();
+    for (const check of this.record.checks) this.tally(check.verdict, check.stepIndex);
+  }
+
+  private get tallies(): CheckTallies {
+    this.record.tallies ??= emptyTallies();
+    return this.record.tallies;
   }
 
   /** Pending (evidence accumulating, traffic flowing) is neither a failure nor missing data. */
-  private tally(verdict: CheckRecord['verdict']): void {
+  private tally(verdict: CheckRecord['verdict'], stepIndex: number): void {
+    const tallies = this.tallies;
+    countVerdict(tallies, verdict);
+    const step = (tallies.byStep[stepIndex] ??= emptyCounts());
+    countVerdict(step, verdict);
+    for (let i = 0; i < stepIndex; i += 1) tallies.byStep[i] ??= emptyCounts();
+    this.countLimits(verdict);
+    tallies.failures = this.failures;
+    tallies.inconclusiveRun = this.inconclusiveRun;
+  }
+
+  private countLimits(verdict: CheckRecord['verdict']): void {
     if (verdict === 'fail') {
       this.failures += 1;
       this.inconclusiveRun = 0;
@@ -210,6 +296,7 @@ export class RolloutEngine {
       policy: { name: policy.name, source: policy.source, plannedChecks: plannedChecks(policy), intervalMs: policy.intervalMs, steps: policy.steps },
       steps: [],
       checks: [],
+      tallies: emptyTallies(),
     };
     this.hasRecord = true;
     const stableImage = await ports.workloads.stableImage();
@@ -255,22 +342,44 @@ export class RolloutEngine {
     this.emit({ type: 'step', at: this.now(), stepIndex: index, weight: step.weight, durationMs: step.durationMs, steps: policy.steps.length });
 
     const planned = Math.max(1, Math.floor(step.durationMs / policy.intervalMs));
+    // Checks fall on absolute ticks from the moment the weight took effect: check k covers the
+    // window ending at start + k × interval, so windows neither drift by the time each check
+    // takes nor leave gaps between them.
+    const ticks = new TickSchedule(this.now(), policy.intervalMs);
     let done = 0;
     let extendedNoted = false;
+    let heldNoted = false;
     for (;;) {
-      await clock.sleep(policy.intervalMs, signal);
+      await clock.sleep(Math.max(0, ticks.next - this.now()), signal);
       this.throwIfCancelled();
-      done += 1;
-      const check = await this.check(index, step.weight, { done, planned });
-      if (done >= planned && check.verdict === 'pass') break;
-      if (done >= planned && check.verdict === 'pending') {
-        // The sequential judges found no regression, but cannot yet rule one out at the margin
-        // (too little traffic for that): the step advances on schedule, and the report says so.
-        const why = check.results.filter((r) => r.critical && r.verdict === 'pending').map((r) => `${r.metric}: ${r.reason}`);
-        this.log('warn', `step ${index + 1} advances without proof of health: ${why.join('; ')}`);
-        break;
+      done = ticks.tick;
+      const check = await this.check(index, step.weight, { done, planned }, ticks.next - (this.opts.evaluationDelayMs ?? 0));
+      const skipped = ticks.advance(this.now());
+      if (skipped > 0) {
+        this.log('warn', `check ${check.index} took past the next check's time: skipping ${skipped} check${skipped === 1 ? '' : 's'}, the next one is at ${new Date(ticks.next).toISOString()}`);
       }
-      if (done === planned && !extendedNoted) {
+      if (done < planned) continue;
+      if (check.verdict === 'pass') break;
+      if (check.verdict === 'pending') {
+        // Time is up and no judge has decided. The step advances only when no critical estimate
+        // is above its cap and the evidence does not lean towards a regression; otherwise it
+        // waits for the decision, for at most another step's worth of checks, then rolls back.
+        const adverse = check.results.filter((r) => r.critical && r.verdict === 'pending' && r.adverse).map((r) => `${r.metric}: ${r.adverse}`);
+        if (adverse.length === 0) {
+          const why = check.results.filter((r) => r.critical && r.verdict === 'pending').map((r) => `${r.metric}: ${r.reason}`);
+          this.log('warn', `step ${index + 1} advances without proof of health (no regression shown, none ruled out at the margin): ${why.join('; ')}`);
+          break;
+        }
+        if (done >= 2 * planned) {
+          throw new Halt('rolled-back', `step ${index + 1} held ${done - planned} checks past its ${planned} planned without a decision while ${adverse.join('; ')}; a step is not advanced on adverse evidence`, EXIT.rolledBack);
+        }
+        if (!heldNoted) {
+          heldNoted = true;
+          this.log('warn', `step ${index + 1} held at ${step.weight}% (up to ${planned} more checks, then rollback): ${adverse.join('; ')}`);
+        }
+        continue;
+      }
+      if (!extendedNoted) {
         extendedNoted = true;
         this.log('warn', `step ${index + 1} held past its ${planned} planned checks: it advances only after a passing check`);
       }
@@ -279,15 +388,16 @@ export class RolloutEngine {
     if (history) history.endedAt = this.iso();
   }
 
-  private async check(stepIndex: number, weight: number, stepChecks: { done: number; planned: number }): Promise<CheckRecord> {
+  /** One check, judging the window that ends at `atMs` (the tick, less the evaluation delay). */
+  private async check(stepIndex: number, weight: number, stepChecks: { done: number; planned: number }, atMs: number): Promise<CheckRecord> {
     const { policy } = this.opts;
-    const at = new Date(this.now());
+    const at = new Date(atMs);
     const { verdict, results, warnings } = await this.analyzer.check(at, weight, stepIndex).catch((err: unknown) => {
       // Without metrics the canary cannot be judged, and an unjudged canary does not keep traffic.
       throw err instanceof CanaryError ? new Halt('failed', `cannot judge the canary: ${messageOf(err)}`, err.exitCode) : err;
     });
     const check: CheckRecord = {
-      index: this.record.checks.length + 1,
+      index: this.tallies.run + 1,
       at: at.toISOString(),
       stepIndex,
       weight,
@@ -295,9 +405,9 @@ export class RolloutEngine {
       results,
       ...(warnings.length > 0 && { warnings }),
     };
-    this.record.checks.push(check);
+    keepCheck(this.record, check, policy.analysis.historyLimit);
 
-    this.tally(verdict);
+    this.tally(verdict, stepIndex);
     const { failureLimit, inconclusiveLimit, countFailures } = policy.analysis;
     let halt: Halt | undefined;
     if (verdict === 'fail' && this.failures >= failureLimit) {
@@ -337,6 +447,8 @@ export class RolloutEngine {
   /** Saves the record; a conflict means someone else wrote it, which today only `canary rollback` does. */
   private async persist(): Promise<void> {
     this.record.updatedAt = this.iso();
+    const judge = this.analyzer.snapshot();
+    if (Object.keys(judge).length > 0) this.record.judge = judge;
     try {
       this.version = await this.opts.ports.state.save(this.record, this.version);
     } catch (err) {
@@ -380,11 +492,7 @@ export class RolloutEngine {
     await this.setWeight(0, 'promotion: stable runs the new image; canary route back to 0%');
     await ports.workloads.scaleDownCanary();
     this.record.images.stable = image;
-    const checks = this.record.checks;
-    const pending = checks.filter((c) => c.verdict === 'pending').length;
-    const reason = pending
-      ? `no regression found in ${checks.length} checks (${checks.length - pending} passed, ${pending} still gathering evidence)`
-      : `all ${checks.length} checks passed`;
+    const reason = promotionReason(countsOf(this.record).total);
     return this.finish('promoted', 'promoted', reason, EXIT.ok, 'all traffic on stable, which now runs the new image');
   }
 
@@ -425,7 +533,8 @@ export class RolloutEngine {
     const stable = await ports.workloads.verifyStable().catch((err: unknown) => ({ available: false, message: messageOf(err) }));
     this.record.rollback = {
       ...(this.record.rollback ?? { reason: halt.message, requestedBy: this.opts.startedBy, at: this.iso() }),
-      stableVerified: stable.available,
+      // A verification that never happened (dry-run, backtest) is not reported as one.
+      ...("verified" in stable && stable.verified === false ? {} : { stableVerified: stable.available }),
       stableMessage: stable.message,
     };
     if (!stable.available) this.log('error', `stable is not healthy after rollback: ${stable.message}`);

@@ -14,6 +14,8 @@ export interface TrafficRouter {
 export interface StableStatus {
   available: boolean;
   message: string;
+  /** False when nothing was looked at (a dry-run or a backtest has no cluster to ask). */
+  verified?: false;
 }
 
 export interface Workloads {

@@ -36,6 +36,79 @@ export interface StepHistory {
   endedAt?: string;
 }
 
+/** How many checks came to each verdict. */
+export interface CheckCounts {
+  run: number;
+  passed: number;
+  failed: number;
+  inconclusive: number;
+  pending: number;
+}
+
+/**
+ * Running counts over every check of the rollout, including those no longer kept in full, so the
+ * limits, `status` and `--resume` do not depend on how many checks the record still holds.
+ */
+export interface CheckTallies extends CheckCounts {
+  /** Failures counted against analysis.failureLimit (in a row, or in total, as the policy counts them). */
+  failures: number;
+  /** Inconclusive checks in a row, up to now (against analysis.inconclusiveLimit). */
+  inconclusiveRun: number;
+  /** Counts per step, indexed by step index (a resumed step keeps counting). */
+  byStep: CheckCounts[];
+}
+
+/** The record keeps this many checks in full unless the policy says otherwise (analysis.historyLimit). */
+export const DEFAULT_HISTORY_LIMIT = 50;
+
+export function emptyCounts(): CheckCounts {
+  return { run: 0, passed: 0, failed: 0, inconclusive: 0, pending: 0 };
+}
+
+export function emptyTallies(): CheckTallies {
+  return { ...emptyCounts(), failures: 0, inconclusiveRun: 0, byStep: [] };
+}
+
+/** Adds one verdict to the counts ('info' is counted as run only). */
+export function countVerdict(counts: CheckCounts, verdict: CheckRecord['verdict']): void {
+  counts.run += 1;
+  if (verdict === 'pass') counts.passed += 1;
+  else if (verdict === 'fail') counts.failed += 1;
+  else if (verdict === 'inconclusive') counts.inconclusive += 1;
+  else if (verdict === 'pending') counts.pending += 1;
+}
+
+/**
+ * The record's counts: its tallies, or for a record written before tallies existed (every check
+ * was kept then), counted from its checks.
+ */
+export function countsOf(record: Pick<RolloutRecord, 'checks' | 'tallies'>): { total: CheckCounts; byStep: (index: number) => CheckCounts } {
+  if (record.tallies) {
+    const t = record.tallies;
+    return { total: t, byStep: (i) => t.byStep[i] ?? emptyCounts() };
+  }
+  const total = emptyCounts();
+  for (const c of record.checks) countVerdict(total, c.verdict);
+  return {
+    total,
+    byStep: (i) => {
+      const step = emptyCounts();
+      for (const c of record.checks) if (c.stepIndex === i) countVerdict(step, c.verdict);
+      return step;
+    },
+  };
+}
+
+/**
+ * Appends a check and lets go of the oldest beyond `historyLimit`: the record stays bounded in
+ * memory, so each save serialises it once, whatever the rollout's length.
+ */
+export function keepCheck(record: RolloutRecord, check: CheckRecord, historyLimit: number): void {
+  record.checks.push(check);
+  const over = record.checks.length - Math.max(1, historyLimit);
+  if (over > 0) record.checks.splice(0, over);
+}
+
 export interface RolloutRecord {
   schemaVersion: typeof RECORD_SCHEMA_VERSION;
   id: string;
@@ -51,7 +124,14 @@ export interface RolloutRecord {
   /** The plan as it was when the rollout started, so `status` can say what comes next. */
   policy: { name: string; source: string; plannedChecks: number; intervalMs: number; steps: { weight: number; durationMs: number }[] };
   steps: StepHistory[];
+  /** The most recent checks in full (at most the policy's analysis.historyLimit); older ones live on in `tallies`. */
   checks: CheckRecord[];
+  /** Counts over every check of the rollout; absent only in records written before they existed. */
+  tallies?: CheckTallies;
+  /** The sequential judges' evidence (Analyzer.snapshot()), so `--resume` continues the step's judgement. */
+  judge?: Record<string, unknown>;
+  /** Who drives the rollout now, when a `--resume` took it over from the deploy that started it. */
+  resumedBy?: string;
   rollback?: { reason: string; requestedBy: string; at: string; stableVerified?: boolean; stableMessage?: string };
   outcome?: Outcome;
 }

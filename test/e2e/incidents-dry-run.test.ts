@@ -212,7 +212,7 @@ describe('dry-run replay of a regression with all four incident sinks, in GitHub
       payload: { severity: 'info' },
     });
     expect(captured.slack?.blocks.map((b) => b.text?.text ?? '').join('\n')).toContain('*Stable:* not verified (dry-run)');
-    expect(captured.pagerduty?.payload.summary).toContain('error-rate: canary errors 12.0% vs stable 0.51% over the last check, since 10:20 UTC (step 2, its 6th check): worse by the 3-point margin, with 99.5% confidence');
+    expect(captured.pagerduty?.payload.summary).toContain('error-rate: canary errors 12.0% vs stable 0.51% over the last check, since 10:20 UTC (step 2, its 6th check): worse than stable by more than the 3-point margin allows, with 99.5% confidence');
     expect(captured.issue?.title).toBe('[dry-run] Canary rolled back: checkout in shop (shop/checkout:2)');
     expect(captured.issue?.body.startsWith(rolloutMarker(body.incident.rolloutId))).toBe(true);
     expect(captured.issue?.labels).toEqual(['canary']);

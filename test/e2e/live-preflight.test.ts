@@ -100,6 +100,18 @@ describe('Prometheus before the first write', () => {
     expect(world.fake.get('Lease', NAMESPACE, 'checkout-canary')).toBeUndefined();
   });
 
+  it('no request data for stable (a mistyped target, the wrong namespace) is a preflight problem (exit 2) before any traffic change', async () => {
+    world.prom.setHandler(() => ({ status: 200, json: { status: 'success', data: { resultType: 'vector', result: [] } } }));
+    world.fake.clearRequests();
+    const run = await world.deploy().done;
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`cannot start a rollout of checkout in namespace ${NAMESPACE}; nothing was changed`);
+    expect(run.stderr).toContain(`Prometheus has no request data for ingress checkout in namespace ${NAMESPACE} at `);
+    expect(run.stderr).toContain('query: sum(');
+    expect(world.changes()).toEqual([]);
+    expect(world.record()).toBeUndefined();
+  });
+
   it('an unreachable Prometheus is exit 5 with nothing written', async () => {
     world.fake.clearRequests();
     const run = await world.deploy(['--prometheus', 'http://127.0.0.1:1']).done;

@@ -16,7 +16,8 @@ beforeEach(() => world.reset());
 
 describe('the lease', () => {
   it('refuses a second deploy while one runs, naming the holder, and the second writes nothing', async () => {
-    // Held at its first step: the first deploy is still running, whatever the machine's load.
+    // Held at its first step: the first deploy is still running, whatever the machine's load
+    // (it is stopped with SIGTERM below).
     world.holdAt(10);
     const first = world.deploy();
     await waitFor('the first deploy to hold the lease and route traffic', () => world.fake.get('Lease', NAMESPACE, LEASE) !== undefined && world.weight() === '10');
@@ -24,13 +25,15 @@ describe('the lease', () => {
     // The second deploy runs on another machine (another CI run), whose requests the fake can tell apart.
     const second = await world.run(['deploy', TARGET, '-n', NAMESPACE, '--image', 'registry.example.com/shop/checkout:3.0.0'], { env: world.otherMachineEnv });
     expect(second.code, second.stdout + second.stderr).toBe(2);
-    expect(second.stderr).toContain(`a rollout of checkout is already running: the lease is held by ${RUN_URL}`);
+    // The holder is the first deploy's process: its run, attempt, host and pid, not a run URL another attempt would share.
+    expect(second.stderr).toMatch(new RegExp(`a rollout of checkout \\(checkout-\\w+, image ${NEW_IMAGE}\\) is in phase progressing at step \\d \\(\\d+%\\), and its lease is held by run 4242 attempt 1 on \\S+ pid ${first.child.pid} #[0-9a-f]{6} `));
+    expect(second.stderr).toContain('if that deploy is running, wait for it to finish');
     expect(second.stdout).toBe('');
     expect(world.fake.requests.some((r) => r.credentials === 'absent')).toBe(true);
     expect(world.otherMachineChanges()).toEqual([]);
     // The first deploy is untouched and still owns the rollout.
     expect(world.record()?.images.canary).toBe(NEW_IMAGE);
-    expect((world.fake.get('Lease', NAMESPACE, LEASE)?.['spec'] as { holderIdentity?: string }).holderIdentity).toBe(RUN_URL);
+    expect((world.fake.get('Lease', NAMESPACE, LEASE)?.['spec'] as { holderIdentity?: string }).holderIdentity).toMatch(new RegExp(`^run 4242 attempt 1 on \\S+ pid ${first.child.pid} #`));
 
     first.child.kill('SIGTERM');
     expect((await first.done).code).toBe(4);
@@ -61,28 +64,32 @@ describe('a deploy killed mid-step', () => {
     expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(status.stdout).toContain('phase:   progressing — step 2/3 at 25%');
     expect(status.stdout).toContain('weight:  25% (recorded and live agree)');
-    expect(status.stdout).toContain(`lease:   expired by ${RUN_URL}`);
+    expect(status.stdout).toContain(`lease:   expired by run 4242 attempt 1 on `);
     expect(status.stdout).toContain('no deploy process holds the lease: the rollout is stalled at 25%');
     expect(status.stdout).toContain(`canary deploy checkout --image ${NEW_IMAGE} --resume`);
     expect(status.stdout).toContain('canary rollback checkout --reason');
 
     const json = await world.run(['status', TARGET, '-n', NAMESPACE, '-o', 'json']);
     const view = JSON.parse(json.stdout) as StatusView;
-    expect(view).toMatchObject({ phase: 'progressing', weight: { recorded: 25, live: 25, differs: false }, lease: { holder: RUN_URL, expired: true } });
+    expect(view).toMatchObject({ phase: 'progressing', weight: { recorded: 25, live: 25, differs: false }, lease: { holder: expect.stringMatching(/^run 4242 attempt 1 on /), expired: true } });
 
     // A new deploy must not silently start over a rollout that never finished.
     const plain = await world.run(['deploy', TARGET, '-n', NAMESPACE, '--image', NEW_IMAGE], { policy });
     expect(plain.code, plain.stdout + plain.stderr).toBe(2);
-    expect(plain.stderr).toContain('stopped in phase progressing at step 2 (25%) without finishing');
+    expect(plain.stderr).toContain('is in phase progressing at step 2 (25%), and its lease is held by run 4242 attempt 1 on ');
+    expect(plain.stderr).toContain('if it stopped without finishing, continue it with');
     // The command it suggests is one a user can paste: --image is required, and the namespace matters.
     expect(plain.stderr).toContain(`continue it with \`canary deploy checkout -n shop --image ${NEW_IMAGE} --resume\``);
     expect(world.record()).toEqual(before);
     expect(world.weight()).toBe('25');
 
     world.release();
-    const resumed = await world.deploy(['--resume'], { policy }).done;
+    // Resumed by another run (a re-run attempt of another workflow run): the record and Events name it.
+    const resumed = await world.deploy(['--resume'], { policy, env: { GITHUB_RUN_ID: '4243', GITHUB_RUN_ATTEMPT: '2' } }).done;
     expect(resumed.stderr).toBe('');
     expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+    // The dead deploy's Lease is still there: --resume says it waits to see it unrenewed for its duration.
+    expect(resumed.stdout).toMatch(/the Lease shop\/checkout-canary is held by run 4242 attempt 1 on \S+ pid \d+ #[0-9a-f]{6}: waiting up to 5s to see whether it is still renewed before taking it over/);
     expect(resumed.stdout).toContain(`resuming rollout ${before?.id} from phase progressing, step 2 at 25%`);
     expect(resumed.stdout).toContain('PROMOTED');
 
@@ -93,7 +100,12 @@ describe('a deploy killed mid-step', () => {
     expect(after?.checks.slice(0, earlier.length)).toEqual(earlier);
     expect(after?.checks.length).toBe(earlier.length + 6);
     expect(world.weight()).toBe('0');
-    const reasons = (world.fake.list('Event', NAMESPACE) as { reason?: string }[]).map((e) => e.reason);
-    expect(reasons).toEqual(expect.arrayContaining(['CanaryResumed', 'CanaryPromoted']));
-  });
+    expect(after?.startedBy).toBe(RUN_URL);
+    expect(after?.resumedBy).toBe('https://github.com/acme/shop/actions/runs/4243/attempts/2');
+    const events = world.fake.list('Event', NAMESPACE) as { reason?: string; message?: string }[];
+    expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['CanaryResumed', 'CanaryPromoted']));
+    expect(events.find((e) => e.reason === 'CanaryResumed')?.message).toBe(
+      `canary ${NEW_IMAGE} (rollout ${before?.id}) resumed by https://github.com/acme/shop/actions/runs/4243/attempts/2 (started by ${RUN_URL})`,
+    );
+  }, 120_000);
 });

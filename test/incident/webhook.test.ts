@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CanaryError, messageOf } from '../../src/errors.js';
-import { send } from '../../src/incident/http.js';
+import { incidentTransport, send } from '../../src/incident/http.js';
 import { AttemptError, Deadline } from '../../src/incident/retry.js';
 import { createIncidentSinks } from '../../src/incident/sinks.js';
 import { verifySignature, type WebhookBody } from '../../src/incident/webhook.js';
+import { clearRegisteredSecrets, registerUrlSecrets } from '../../src/secrets.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
 import { policyFrom, rolledBackRecord } from '../support/incident-fixtures.js';
 
@@ -93,6 +94,24 @@ describe('generic webhook sink', () => {
     expect(payload).toMatchObject({ event: 'canary.incident', version: 1, incident: { rolloutId: 'checkout-20260115T100000Z', target: 'checkout', namespace: 'shop' } });
     expect(payload.incident.failingChecks[0]).toMatchObject({ metric: 'error-rate', display: { canary: '12%', stable: '0.51%', threshold: '5%' } });
     expect(body).not.toContain(SECRET);
+  });
+
+  it('carries no secret registered elsewhere in the process: a Prometheus URL token quoted in the record is redacted', async () => {
+    const LEAKED = 'prom-qs-token-4c1f9e0a';
+    registerUrlSecrets(`https://prom.example.com/?access_token=${LEAKED}`);
+    const server = await receiver([202]);
+    closers.push(server.close);
+    const [sink] = webhookSinks(server.url);
+    const reason = `Prometheus kept failing: upstream https://prom.example.com/api/v1/query?access_token=${LEAKED}`;
+    const quoting: RolloutRecord = { ...record, id: 'checkout-redaction', outcome: { ...record.outcome!, reason } };
+    const result = await sink!.open(quoting);
+    expect(result.ok).toBe(true);
+    const { headers, body } = server.received[0]!;
+    expect(body).not.toContain(LEAKED);
+    expect(body).toContain('access_token=[REDACTED]');
+    // Signed as sent: the receiver's check still holds.
+    expect(verifySignature(body, SECRET, headers['x-canary-signature-256'] as string)).toBe(true);
+    clearRegisteredSecrets();
   });
 
   it('retries after a 500 with the same delivery id and body signature, and succeeds', async () => {
@@ -288,14 +307,17 @@ spec:
     expect(message).not.toContain(PASSWORD);
   });
 
-  it('a request fetch refuses to build fails at once, without quoting the URL', async () => {
+  it('a request with credentials in its URL fails at once, without quoting the URL', async () => {
     // Reaching send() directly, as a URL that slipped past the checks would.
     const deadline = new Deadline(Date.now, 30_000);
     const attempt = { number: 1, deadline, attemptTimeoutMs: 10_000 };
-    const err = await send(fetch, { method: 'POST', url: `http://ops:${PASSWORD}@127.0.0.1:9/hook`, headers: {}, body: '{}' }, 'webhook', attempt).catch((e: unknown) => e);
+    const transport = incidentTransport();
+    const err = await send(transport, { method: 'POST', url: `http://ops:${PASSWORD}@127.0.0.1:9/hook`, headers: {}, body: '{}' }, 'webhook', attempt).catch((e: unknown) => e);
     deadline.dispose();
+    transport.close();
     expect(err).toBeInstanceOf(AttemptError);
     expect((err as AttemptError).retryable).toBe(false);
-    expect((err as AttemptError).message).toBe("webhook: the request could not be built (fetch rejected its URL or a header); check the sink's URL and headers");
+    expect((err as AttemptError).message).toBe("webhook: the request could not be built (its URL holds a user name or password); check the sink's URL and headers");
+    expect((err as AttemptError).message).not.toContain(PASSWORD);
   });
 });

@@ -7,10 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, NetworkingV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
 import { CanaryError, messageOf } from '../../src/errors.js';
-import { isConflict, isNotFound, statusCode, withKubeRetry } from '../../src/k8s/api-errors.js';
+import { isConflict, isNotFound, KUBE_RETRY_DEFAULTS, statusCode, withKubeRetry } from '../../src/k8s/api-errors.js';
 import { connect } from '../../src/k8s/connection.js';
 import { IngressRouter } from '../../src/k8s/ingress-router.js';
 import { targetNames } from '../../src/policy/policy.js';
@@ -39,7 +39,7 @@ const readStable = () => net().readNamespacedIngress({ name: 'checkout', namespa
 describe('withKubeRetry', () => {
   it('retries 503s with exponential backoff', async () => {
     const fault = fake.injectFault({ kind: 'status', code: 503, method: 'GET', pathPattern: '/ingresses/checkout', times: 3 });
-    const ing = await withKubeRetry('reading the stable Ingress', readStable, { sleep, baseDelayMs: 100 });
+    const ing = await withKubeRetry('reading the stable Ingress', readStable, { sleep, baseDelayMs: 100, random: () => 1 });
     expect(ing.metadata?.name).toBe('checkout');
     expect(fault.hits).toBe(3);
     expect(sleeps).toEqual([100, 200, 400]);
@@ -47,7 +47,7 @@ describe('withKubeRetry', () => {
 
   it('waits as long as a 429 Retry-After asks', async () => {
     fake.injectFault({ kind: '429', retryAfterSeconds: 7, pathPattern: '/ingresses/checkout' });
-    await withKubeRetry('reading the stable Ingress', readStable, { sleep, baseDelayMs: 100 });
+    await withKubeRetry('reading the stable Ingress', readStable, { sleep, baseDelayMs: 100, random: () => 1 });
     expect(sleeps).toEqual([7000]);
   });
 
@@ -140,7 +140,7 @@ describe('withKubeRetry', () => {
 
   it('a router weight change rides out a 503 and a 429 on the way', async () => {
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
-    const router = new IngressRouter({ kc, namespace: 'shop', names: targetNames('checkout', {}), rolloutId: 'r', target: 'checkout', retry: { sleep } });
+    const router = new IngressRouter({ kc, namespace: 'shop', names: targetNames('checkout', {}), rolloutId: 'r', target: 'checkout', retry: { sleep, random: () => 1 } });
     await router.prepare();
     fake.injectFault({ kind: 'status', code: 503, method: 'PATCH' });
     fake.injectFault({ kind: '429', retryAfterSeconds: 2, method: 'PATCH' });
@@ -185,6 +185,76 @@ describe('a timed-out call', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a black-holed API server (accepts connections, never answers)', () => {
+  let server: Server;
+  let dir: string;
+  let connections: { closed: boolean }[];
+  beforeEach(async () => {
+    connections = [];
+    server = createServer(() => undefined);
+    server.on('connection', (socket) => {
+      const seen = { closed: false };
+      connections.push(seen);
+      socket.once('close', () => (seen.closed = true));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    dir = mkdtempSync(join(tmpdir(), 'canary-blackhole-'));
+  });
+  afterEach(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+    vi.useRealTimers();
+  });
+
+  const blackHoledApi = () => {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const path = join(dir, 'kubeconfig');
+    writeFileSync(path, kubeconfigYaml({ server: url, token: 't' }));
+    return { url, api: connect({ kubeconfig: path, env: {} }).kc.makeApiClient(NetworkingV1Api) };
+  };
+
+  it('ends one call at its overall deadline, however many attempts remain, cancelling every attempt on the wire', async () => {
+    const { url, api } = blackHoledApi();
+    const err = await withKubeRetry('reading the stable Ingress', (o) => api.readNamespacedIngress({ name: 'checkout', namespace: 'shop' }, o), {
+      attempts: 1000,
+      timeoutMs: 100,
+      baseDelayMs: 10,
+      deadlineMs: 1500,
+      server: url,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CanaryError);
+    expect((err as CanaryError).exitCode).toBe(5);
+    expect((err as CanaryError).message).toMatch(
+      new RegExp(`^Kubernetes API at ${url} unreachable while reading the stable Ingress \\(gave up after \\d+ attempts: .*the 1\\.5s deadline for one API call \\(spec\\.kubernetes\\.deadline\\)`),
+    );
+    // Several attempts were made (each timed out), far fewer than the 1,000 allowed.
+    expect(connections.length).toBeGreaterThan(1);
+    expect(connections.length).toBeLessThan(1000);
+    await vi.waitFor(() => expect(connections.every((c) => c.closed)).toBe(true));
+  });
+
+  it('with the default settings, gives up within the default 30 s deadline (virtual time), not after 5 × 30 s', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const start = Date.now();
+    const attempts: number[] = [];
+    // The same black hole without the network, so virtual time can run: every attempt hangs.
+    const call = withKubeRetry('reading the stable Ingress', () => {
+      attempts.push(Date.now() - start);
+      return new Promise<never>(() => undefined);
+    }).catch((e: unknown) => e);
+    await vi.runAllTimersAsync();
+    const err = await call;
+    const elapsed = Date.now() - start;
+    expect((err as CanaryError).kind).toBe('unreachable');
+    expect((err as CanaryError).message).toContain('the 30s deadline for one API call');
+    expect(elapsed).toBeLessThanOrEqual(KUBE_RETRY_DEFAULTS.deadlineMs);
+    expect(KUBE_RETRY_DEFAULTS.deadlineMs).toBe(30_000);
+    // 10 s per attempt, so three attempts fit (the last one cut to what is left).
+    expect(attempts).toHaveLength(3);
   });
 });
 

@@ -54,15 +54,18 @@ describe('canary backtest against real Prometheus history', () => {
     const last = record.checks.at(-1);
     // The rise starts 5 minutes into the 25% step (minute 20); the next check is minute 21.
     expect(last).toMatchObject({ index: 21, weight: 25, verdict: 'fail' });
-    expect(last?.results.find((r) => r.metric === 'error-rate')?.canary).toBeGreaterThan(0.1);
+    expect(last?.results.find((r) => r.metric === 'error-rate')?.reason).toMatch(/^canary errors 1\d\.\d% vs stable 0\.\d+% over the last check/);
     expect(outcome.traffic).toBe('canary at 0%, all traffic on stable');
+    // Nothing was verified: a backtest has no stable Deployment to look at, and says so.
+    expect(record.rollback?.stableVerified).toBeUndefined();
+    expect(record.rollback?.stableMessage).toBe('not verified (backtest)');
   });
 
   it('rolls back the latency regression at 10%', async () => {
     const { code, record, outcome } = await backtest('latency-regression');
     expect(code).toBe(3);
     expect(record.checks.at(-1)).toMatchObject({ index: 1, weight: 10, verdict: 'fail' });
-    expect(outcome.reason).toMatch(/p95-latency: canary requests slower than 250 ms: \d+\.\d% vs stable 0\.\d+% .*more than 1\.5× stable's, with 99\.5% confidence \(P95 4\d\d ms vs 19\d ms/);
+    expect(outcome.reason).toMatch(/p95-latency: canary P95 above 1\.5× stable's over the first check of the rollout .*: \d+\.\d% of canary requests slower than \d+ ms \(1\.5× stable's P95\), more than 5\.0% \(canary P95 \d+ ms this step vs stable's \d+ ms\), with 99\.5% confidence/);
   });
 
   it('never passes a canary without traffic: inconclusive until the policy limit, then rolled back', async () => {
@@ -80,5 +83,28 @@ describe('canary backtest against real Prometheus history', () => {
     const replay = await runCli(['deploy', 'checkout', '-n', 'shop', '--image', 'shop/checkout:2', '--dry-run', '--replay', file, '-o', 'json']);
     expect(replay.code).toBe(3);
     expect((JSON.parse(replay.stdout) as { record: RolloutRecord }).record.checks).toHaveLength(1);
+  });
+
+  // No data at all is a query looking in the wrong place, not a dead canary: exit 2 at once.
+  for (const [what, args] of [
+    ['a mistyped target', ['backtest', 'checkuot', '-n', 'shop']],
+    ['a forgotten -n', ['backtest', 'checkout', '-n', 'default']],
+  ] as const) {
+    it(`ends at once with exit 2 naming the query, the namespace and the time for ${what}`, async () => {
+      const start = models.get('healthy')?.timeline.start.toISOString() ?? '';
+      const run = await runCli([...args, '--prometheus', prometheus.url, '--from', start, '-o', 'json']);
+      expect(run.code).toBe(2);
+      const { outcome, record } = JSON.parse(run.stdout) as { outcome: Outcome; record: RolloutRecord };
+      expect(record.checks).toHaveLength(0);
+      expect(outcome.reason).toContain(`in namespace ${args[3]} at `);
+      expect(outcome.reason).toContain('query: sum(');
+      expect(outcome.reason).not.toContain('inconclusive');
+    });
+  }
+
+  it('ends at once with exit 2 for a --from in the future', async () => {
+    const run = await runCli(['backtest', 'checkout', '-n', 'shop', '--prometheus', prometheus.url, '--from', '2099-01-01T00:00:00Z', '-o', 'json']);
+    expect(run.code).toBe(2);
+    expect(run.stdout + run.stderr).toContain('Prometheus has no request data for ingress checkout in namespace shop at 2099-01-01T00:01:00.000Z');
   });
 });

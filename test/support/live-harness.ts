@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { RolloutRecord } from '../../src/rollout/record.js';
 import { startFakeKube, type FakeKube, type FakeKubeOptions, type FaultHandle, type KubeObject } from './fake-kube/server.js';
 import { seedCheckout, type SeededCheckout } from './fake-kube/seed.js';
-import { startFakePrometheus, vector, type FakePrometheus, type Reply, type SeenRequest } from './fake-prometheus.js';
+import { scalar, startFakePrometheus, vector, type FakePrometheus, type Reply, type SeenRequest } from './fake-prometheus.js';
 import { REPO, type CliRun } from './run-cli.js';
 
 // One world per test file for live rollouts: the fake Kubernetes API with checkout seeded in
@@ -53,6 +53,8 @@ const SIDES: Record<MetricsScenario, { canary: Side; stable: Side }> = {
 /** Answers the ingress-nginx preset's queries by their shape (see test/support/scripted-metrics.ts). */
 export function answer(scenario: MetricsScenario, req: SeenRequest): Reply {
   const promql = req.params['query'] ?? '';
+  // The deploy preflight reads Prometheus's clock; this one shares the test's.
+  if (promql === 'time()') return scalar(Date.now() / 1000);
   const canary = promql.includes('canary!=""') || /pod=~"[^"]*canary/.test(promql);
   const side = SIDES[scenario][canary ? 'canary' : 'stable'];
   if (promql.includes('container_memory')) return vector([{ value: canary ? 200e6 : 210e6 }]);
@@ -66,7 +68,10 @@ export function answer(scenario: MetricsScenario, req: SeenRequest): Reply {
 export interface PolicyOptions {
   /** The steps (default: 10%, 25% and 50%, three checks each). */
   steps?: readonly { weight: number; duration: string }[];
-  /** spec.kubernetes.leaseDuration (default 60s: a loaded machine must not cost a deploy its lease). */
+  /**
+   * spec.kubernetes.leaseDuration (default 60s: the deploy stops when it cannot renew within 2/3
+   * of it, and a loaded 2-core machine can starve a process for seconds).
+   */
   leaseDuration?: string;
   /** spec.kubernetes.attempts: tries per API call (default 3). */
   attempts?: number;
@@ -149,7 +154,7 @@ export interface CliProcess {
 export function startCli(args: readonly string[], env: NodeJS.ProcessEnv): CliProcess {
   const child = spawn(process.execPath, ['bin/canary', ...args], {
     cwd: REPO,
-    env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, GITHUB_ACTIONS: undefined, GITHUB_REPOSITORY: undefined, GITHUB_RUN_ID: undefined, ...env },
+    env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, GITHUB_ACTIONS: undefined, GITHUB_REPOSITORY: undefined, GITHUB_RUN_ID: undefined, GITHUB_RUN_ATTEMPT: undefined, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

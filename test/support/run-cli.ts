@@ -9,7 +9,7 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs the built CLI (npm test builds first) as a user would, without a TTY. */
+/** Runs bin/canary, i.e. the bundle in bundle/ (npm test builds it first), as a user would, without a TTY. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['bin/canary', ...args], {

@@ -37,7 +37,9 @@ export class ScriptedMetrics implements MetricsSource {
     if (this.failWith && (!this.failOn || this.failOn.test(promql))) throw this.failWith;
     const side = promql.includes('canary!=""') || /pod=~"[^"]*canary/.test(promql) ? 'canary' : 'stable';
     const m = this.scenario((at.getTime() - this.startMs) / 60_000, side);
-    if (promql.startsWith('sum by (le) (increase(')) {
+    // The sequential judges' baseline look-back (subqueries): this scripted Prometheus has none.
+    if (promql.includes('_over_time(')) return { resultType: 'vector', samples: [], warnings: this.warnings };
+    if (promql.startsWith('sum by (le) (')) {
       return { resultType: 'vector', samples: m.requests === null ? [] : bucketsFor(m.requests, m.p95), warnings: this.warnings };
     }
     let value: number | null;

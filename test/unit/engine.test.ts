@@ -107,7 +107,7 @@ describe('rollout engine', () => {
     expect(errorVsStable?.stable).toBeCloseTo(11 / 2160, 6);
     expect(errorVsStable?.threshold).toBeCloseTo(11 / 2160 + 0.03, 6);
     expect(errorVsStable?.queries.join('\n')).toContain(
-      'sum(increase(nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."}[1m])) or vector(0)',
+      'sum(((nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."} - nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."} offset 1m) >= 0) or',
     );
     const memory = first?.results.find((r) => r.metric === 'memory');
     expect(memory).toMatchObject({ verdict: 'info', critical: false, canary: 200e6, stable: 210e6 });
@@ -385,7 +385,7 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     expect(outcome.exitCode).toBe(3);
     expect(record?.checks).toHaveLength(21);
     expect(outcome.reason).toMatch(
-      /^error-rate: canary errors 12\.0% vs stable 0\.51% over the last check, since 10:20 UTC \(step 2, its 6th check\): worse by the 3-point margin, with 99\.5% confidence/,
+      /^error-rate: canary errors 12\.0% vs stable 0\.51% over the last check, since 10:20 UTC \(step 2, its 6th check\): worse than stable by more than the 3-point margin allows, with 99\.5% confidence/,
     );
   });
 
@@ -394,7 +394,7 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     const { outcome, record } = await run({ policy: sequential(), scenario: slow });
     expect(outcome.exitCode).toBe(3);
     expect(record?.checks.at(-1)?.weight).toBe(10);
-    expect(outcome.reason).toContain("more than 1.5× stable's");
+    expect(outcome.reason).toContain("canary P95 above 1.5× stable's");
   });
 
   it('still treats a canary with no traffic as inconclusive and stops at the limit', async () => {
@@ -548,5 +548,77 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     metrics.warnings = ['PromQL info: metric might not be a counter, name does not end in _total: "nginx_ingress_controller_requests"'];
     const { record } = await run({ metrics });
     expect(record?.checks[0]?.warnings).toEqual(metrics.warnings);
+  });
+});
+
+describe('the step-advance rule and the judges kept across a restart (issue 9)', () => {
+  const sequential = () => defaultSequentialPolicy();
+
+  it('never raises traffic while the canary is at 9% errors against 1% on thin traffic: it holds the step, then rolls back', async () => {
+    // About 25 canary requests a check, as on a live Prometheus scraped every second.
+    const bad: Scenario = (minute, side) =>
+      side === 'canary' ? { requests: 25, errors: 2.25, p95: 0.2 } : { requests: 225, errors: 2.2, p95: 0.19 };
+    const { outcome, cluster, events } = await run({ policy: sequential(), scenario: bad });
+    expect(outcome.exitCode).toBe(3);
+    expect(weights(cluster)).toEqual([10, 0]);
+    const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+    expect(logs.some((m) => m.includes('advances without proof of health'))).toBe(false);
+  });
+
+  it('holds a step whose time is up while this step leans towards a regression, and advances once it no longer does', async () => {
+    // 5% against 1% through the first step (+4 points: leaning, not decisive), 1% after it.
+    const lean: Scenario = (minute, side) =>
+      side === 'canary'
+        ? { requests: 60, errors: minute <= 15 ? 3 : 0.6, p95: 0.2 }
+        : { requests: 540, errors: 5.4, p95: 0.19 };
+    const { events, record } = await run({ policy: sequential(), scenario: lean });
+    const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+    const held = logs.find((m) => m.startsWith('step 1 held at 10%'));
+    const atTen = record?.checks.filter((c) => c.weight === 10).length ?? 0;
+    // Either the judge decided, or the step waited past its 15 planned checks before it advanced.
+    if (record?.outcome?.result === 'promoted') {
+      expect(held).toBeDefined();
+      expect(atTen).toBeGreaterThan(15);
+    } else {
+      expect(record?.outcome?.exitCode).toBe(3);
+    }
+    expect(record?.checks.find((c) => c.weight === 10 && c.index === 15)?.results.some((r) => r.adverse)).toBe(true);
+  });
+
+  it('names the 2 s latency cap in the check table', async () => {
+    const { record } = await run({ policy: sequential() });
+    const latency = record?.checks[0]?.results.find((r) => r.metric === 'p95-latency');
+    expect(latency?.check).toBe("P95 ≤ 1.5× stable's and ≤ 2s (sequential)");
+    expect(latency?.unit).toBe('seconds');
+  });
+
+  it('keeps the judges\' evidence in the record and continues it on --resume', async () => {
+    let snapshot: Promise<StoredRecord | null> | undefined;
+    await run({
+      policy: sequential(),
+      onEvent: (e, c) => {
+        if (e.type === 'check' && e.check.index === 20) snapshot = c.load();
+      },
+    });
+    const died = await snapshot;
+    if (!died) throw new Error('no snapshot');
+    expect(Object.keys(died.record.judge ?? {})).toEqual(['error-rate', 'p95-latency']);
+    const cluster = new MemoryCluster('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    cluster.weight = 25;
+    await cluster.save(JSON.parse(JSON.stringify(died.record)), null);
+    const { record } = await run({ policy: sequential(), cluster }, (await cluster.load()) ?? undefined);
+    // The first check after the restart judges the 25% step with the 5 checks it had already seen.
+    const first = record?.checks[20];
+    const errors = first?.results.find((r) => r.metric === 'error-rate');
+    expect(errors?.evidence?.['canaryRequests']).toBe(6 * 240);
+  });
+
+  it('stops at once with exit 2, naming the query, the namespace and the time, when Prometheus has no requests at all', async () => {
+    const nothing: Scenario = () => ({ requests: null, errors: null, p95: null });
+    const { outcome, record } = await run({ policy: sequential(), scenario: nothing });
+    expect(outcome.exitCode).toBe(2);
+    expect(record?.checks).toHaveLength(0);
+    expect(outcome.reason).toContain('Prometheus has no request data for ingress checkout in namespace shop at 2026-');
+    expect(outcome.reason).toContain('query: sum(');
   });
 });

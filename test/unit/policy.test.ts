@@ -151,3 +151,15 @@ describe('units', () => {
     expect(parseSeconds('0s')).toBeNull();
   });
 });
+
+describe('retry deadlines', () => {
+  it('one Kubernetes API call ends within 30 s by default (10 s per request), and the policy can change both deadlines', () => {
+    const defaults = loadPolicy();
+    expect(defaults.kubernetes).toMatchObject({ timeoutMs: 10_000, deadlineMs: 30_000, attempts: 10 });
+    expect(defaults.prometheus.deadlineMs).toBeUndefined();
+    const p = loadPolicy(file(`${HEAD}spec:\n  kubernetes:\n    deadline: 45s\n  prometheus:\n    deadline: 20s\n`));
+    expect(p.kubernetes.deadlineMs).toBe(45_000);
+    expect(p.prometheus.deadlineMs).toBe(20_000);
+    expect(problems(`${HEAD}spec:\n  kubernetes:\n    deadline: soon\n`).join('\n')).toContain('spec.kubernetes.deadline');
+  });
+});

@@ -227,6 +227,24 @@ describe('PrometheusClient: retries', () => {
     expect(err.message).toContain('ECONNRESET');
   });
 
+  it('waits as long as a 429 Retry-After asks', async () => {
+    let n = 0;
+    const server = await fake({ handler: () => (++n === 1 ? { status: 429, text: 'slow down', headers: { 'retry-after': '3' } } : vector([{ value: '1' }])) });
+    const { c, delays } = client(server.url, { retries: 2 });
+    expect((await c.query(QUERY, AT)).samples[0]?.value).toBe(1);
+    expect(delays).toEqual([3_000]);
+  });
+
+  it('gives up at the query deadline however many retries are left, against a server that never answers', async () => {
+    const server = await fake({ handler: () => ({ hang: true }) });
+    const { c } = client(server.url, { retries: 10, timeoutMs: 100, deadlineMs: 700 });
+    const err = await failure(c.query(QUERY, AT));
+    expect(err.kind).toBe('unreachable');
+    expect(err.message).toMatch(/the 0\.7s deadline for one query \(spec\.prometheus\.deadline\)/);
+    expect(server.queries().length).toBeGreaterThan(1);
+    expect(server.queries().length).toBeLessThan(11);
+  });
+
   it('a hanging server times out per attempt and ends as unreachable', async () => {
     const server = await fake({ handler: () => ({ hang: true }) });
     const { c } = client(server.url, { retries: 1, timeoutMs: 150 });

@@ -1,4 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -253,5 +255,47 @@ describe('loadRecording rejects bad files', () => {
     expect(message).toContain('entries[0].time: expected the query time as an ISO 8601 time');
     expect(message).toContain('entries[1].query: expected the PromQL query');
     expect(message).toContain('entries[1].status: expected an HTTP status (0 for a network error)');
+  });
+});
+
+describe('a token in the Prometheus URL\'s query string', () => {
+  it('a proxy echoing the URL in a 502 body puts the token in neither the error message nor the --record file', async () => {
+    const QS_TOKEN = 'qs-tok-5b7e21d0-never-shown';
+    const seen: string[] = [];
+    // A loopback "proxy" that answers 502 with the full URL it was asked for, token included.
+    const proxy = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end(`upstream failed for http://${req.headers.host ?? ''}${req.url ?? ''}`);
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/prom?access_token=${QS_TOKEN}`;
+      const c = new PrometheusClient({ url, timeoutMs: 2000, retries: 1, sleep: async () => undefined });
+      clients.push(c);
+      const recorder = new RecordingSource(c, META);
+      const err = await rejected(recorder.query(TOTAL, minute(1)));
+      // The token was sent (the proxy saw it) and the 502 really echoed it.
+      expect(seen[0]).toContain(QS_TOKEN);
+      expect(err.kind).toBe('unreachable');
+      expect(err.message).toContain('HTTP 502');
+      expect(err.message).toContain('access_token=[REDACTED]');
+      expect(err.message).not.toContain(QS_TOKEN);
+      const direct = await rejected(c.query(TOTAL, minute(2)));
+      expect(direct.message).not.toContain(QS_TOKEN);
+
+      const file = join(dir, 'token-in-url.json');
+      writeRecording(file, recorder.recording());
+      const text = readFileSync(file, 'utf8');
+      expect(text).toContain('upstream failed for');
+      expect(text).not.toContain(QS_TOKEN);
+      expect((JSON.parse(text) as Recording).meta.prometheus).toBe(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}/prom`);
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });

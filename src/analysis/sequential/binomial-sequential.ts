@@ -1,23 +1,33 @@
 // The sequential error-rate judge: canary against stable on error and request counts per check
-// window, valid however often it looks. The statistics are in proportion-test.ts; this module
-// sets the hypotheses for error rates and words the decisions.
+// window, valid however often it looks. It tests the policy's own words.
 //
-// H0: the canary's error rate is no worse than stable's.
-// H1: it is worse by at least `margin` (absolute; default 3 points), or above `cap` (default 5%).
-// fail  — P(fail | H0) ≤ α over the whole rollout, however many checks (Wald's SPRT with Ville's
-//         inequality, conditioned on each window's total errors as in Lindon, Sanden & Shirikian,
-//         KDD 2022).
-// pass  — this step may advance: a (1−β) time-uniform upper bound on the difference (Howard et al.,
-//         Annals of Statistics 2021) is below the margin, so P(pass | worse by the margin) ≤ β.
-// Regressions smaller than the margin are the indifference zone: either decision is acceptable.
-// One judge follows one rollout; evidence carries across steps (pass `step` with each window) and
-// restarts at every window too, so a regression that begins mid-step is not diluted by the
-// step's healthy minutes (a mixture over change points; see proportion-test.ts).
+// Roll back when the canary is worse than stable by more than `margin` (maxIncrease, 3 points),
+// or when its error rate is above `cap` (max, 5%). Promote a canary worse by half the margin or
+// less. Between the two is the indifference zone, where either decision is acceptable.
+//
+// Difference — H0: canary rate ≤ stable + margin/2; H1: canary rate ≥ stable + margin (and 3× and
+//   10× the margin, mixed, so a jump far beyond it decides within its first window). Each window's
+//   evidence is Wald's likelihood ratio on the canary's share of the window's errors, conditioned
+//   on their total (Lindon, Sanden & Shirikian, KDD 2022; Lindon & Malek, NeurIPS 2022): the
+//   baseline rate and any drift both sides share cancel out. Stable's rate is a plug-in from
+//   earlier windows and this window's pooled total.
+// Cap — H0: canary rate ≤ cap; H1: canary rate ≥ 1.5 × cap (and 3×): a one-sample ratio on the
+//   canary's counts, whatever stable does.
+// Overdispersion (dispersion.ts): each side's rate wanders between windows; each window's log
+//   likelihood ratio is divided by its variance inflation φ (quasi-likelihood; McCullagh &
+//   Nelder §9.2), with ρ learned from stable's own window-to-window variation.
+// Evidence from all windows, restarted at every window (change-point.ts), rolls back at 1/α
+//   (Ville's inequality): P(rolling back a canary within half the margin) ≤ α over the rollout.
+// pass — this step may advance with proof: a (1−β) time-uniform upper bound on the difference
+//   (Howard et al., Annals of Statistics 2021, normal mixture over the Cochran–Mantel–Haenszel
+//   risk difference, variance inflated by ρ) is below the margin.
 
 import { invalidInput } from '../../errors.js';
-import { confidenceWords, evidenceOriginWords, marginWords, moreRequestsWords, percent, plural, points, ratioWords } from './explain.js';
-import { createProportionTest, type ProportionAssessment } from './proportion-test.js';
-import { SHARED_DEFAULTS, sharedSettings, type ErrorRateWindow, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
+import { createChangePointMixture, type ChangePointState } from './change-point.js';
+import { createDispersionEstimator, type DispersionState } from './dispersion.js';
+import { binomialLogLikelihoodRatio, logSumExp, normalMixtureRadius, villeLogThreshold } from './evidence.js';
+import { confidenceWords, count, evidenceOriginWords, marginWords, originOf, percent, plural, points, ratioWords } from './explain.js';
+import { RHO, SHARED_DEFAULTS, type ErrorRateWindow, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
 export interface ErrorRateJudgeConfig extends SharedJudgeConfig {
   /** Absolute margin over stable's error rate (fraction); default 0.03. */
@@ -28,81 +38,259 @@ export interface ErrorRateJudgeConfig extends SharedJudgeConfig {
 
 export const ERROR_RATE_DEFAULTS = { ...SHARED_DEFAULTS, margin: 0.03, cap: 0.05 } as const;
 
-export function createErrorRateJudge(config: ErrorRateJudgeConfig = {}): SequentialJudge<ErrorRateWindow> {
+/** Tests mixed within each restarted ratio: [multiple, prior weight]. */
+const DIFFERENCE_TESTS = [
+  [1, 0.4],
+  [5 / 3, 0.2],
+  [3, 0.1],
+  [10, 0.05],
+] as const;
+const CAP_TESTS = [
+  [1.5, 0.2],
+  [3, 0.05],
+] as const;
+const DIFF = [0, 1, 2, 3];
+const CAP = [4, 5];
+
+// Figures kept per span: canary requests/errors, stable requests/errors, then the CMH sums.
+const NC = 0;
+const XC = 1;
+const NS = 2;
+const XS = 3;
+const EXCESS = 4;
+const WEIGHT = 5;
+const VARIANCE = 6;
+const PASS_VARIANCE = 7;
+
+export interface ErrorRateJudgeState {
+  mixture: ChangePointState;
+  dispersion: DispersionState;
+  lastCanaryRequests: number;
+}
+
+const smoothed = (events: number, requests: number) => (events + 0.5) / (requests + 1);
+
+export function createErrorRateJudge(
+  config: ErrorRateJudgeConfig = {},
+  options: { state?: ErrorRateJudgeState; dispersion?: DispersionState } = {},
+): SequentialJudge<ErrorRateWindow> {
   const margin = config.margin ?? ERROR_RATE_DEFAULTS.margin;
   const cap = config.cap === undefined ? ERROR_RATE_DEFAULTS.cap : config.cap;
   const alpha = config.alpha ?? ERROR_RATE_DEFAULTS.alpha;
   const beta = config.beta ?? ERROR_RATE_DEFAULTS.beta;
+  const minRequests = config.minRequests ?? SHARED_DEFAULTS.minRequests;
   checkFraction('margin', margin, 'an absolute error-rate margin like 0.03 (3 points)');
   if (cap !== null) checkFraction('cap', cap, 'a maximum error rate like 0.05 (5%)');
   checkFraction('alpha', alpha, 'a false-rollback probability like 0.01');
   checkFraction('beta', beta, 'a missed-regression probability like 0.05');
 
-  const test = createProportionTest({
-    alpha,
-    beta,
-    margin: () => margin,
-    // The cap test's alternative sits half the cap above it (7.5% for a 5% cap).
-    ...(cap === null ? {} : { cap, capMargin: cap / 2 }),
-    ...sharedSettings(config),
-  });
+  const weights = [...DIFFERENCE_TESTS.map(([, w]) => w), ...CAP_TESTS.map(([, w]) => (cap === null ? 0 : w))];
+  const mixture = createChangePointMixture(
+    {
+      testWeights: weights,
+      sums: 8,
+      plannedSteps: config.plannedSteps ?? SHARED_DEFAULTS.plannedSteps,
+      plannedChecks: config.plannedChecks ?? SHARED_DEFAULTS.plannedChecks,
+    },
+    options.state?.mixture,
+  );
+  const dispersion = createDispersionEstimator(options.state?.dispersion ?? options.dispersion);
+  let lastCanaryRequests = options.state?.lastCanaryRequests ?? 0;
+  const nullShift = margin / 2;
 
   return {
+    snapshot: () => ({ mixture: mixture.state(), dispersion: dispersion.state(), lastCanaryRequests }) satisfies ErrorRateJudgeState,
     observe(window) {
-      const assessment = test.observe({
-        canary: { requests: window.canary.requests, events: window.canary.errors, capEvents: window.canary.errors },
-        stable: { requests: window.stable.requests, events: window.stable.errors, capEvents: window.stable.errors },
-        ...(window.step === undefined ? {} : { step: window.step }),
-        ...(window.startedAt === undefined ? {} : { startedAt: window.startedAt }),
-      });
-      return toDecision(assessment, explainErrorRate(assessment, { alpha, beta, cap }));
+      const before = mixture.view().whole;
+      mixture.begin(window.step ?? 0, window.startedAt);
+      const nc = sanitize(window.canary.requests);
+      const ns = sanitize(window.stable.requests);
+      const xc = Math.min(sanitize(window.canary.errors), nc);
+      const xs = Math.min(sanitize(window.stable.errors), ns);
+      lastCanaryRequests = nc;
+      const rho = dispersion.rho();
+      const increments = weights.map(() => 0);
+      const sums = [nc, xc, ns, xs, 0, 0, 0, 0];
+      if (nc > 0 && ns > 0) {
+        const n = nc + ns;
+        const x = xc + xs;
+        const share = nc / n;
+        const stableRate = Math.min(0.99, smoothed((before[XS] as number) + x, (before[NS] as number) + n));
+        if (x > 0) {
+          const phi = 1 + (2 * rho * nc * ns) / n;
+          const theta = (rate: number) => (nc * rate) / (nc * rate + ns * stableRate);
+          const theta0 = theta(Math.min(0.999, stableRate + nullShift));
+          DIFFERENCE_TESTS.forEach(([multiple], t) => {
+            const thetaA = theta(Math.min(0.999, stableRate + multiple * margin));
+            increments[t] = thetaA > theta0 ? binomialLogLikelihoodRatio(xc, x, theta0, thetaA) / phi : 0;
+          });
+        }
+        if (cap !== null) {
+          const phi = 1 + rho * nc;
+          CAP_TESTS.forEach(([multiple], t) => {
+            increments[DIFFERENCE_TESTS.length + t] = binomialLogLikelihoodRatio(xc, nc, cap, Math.min(0.999, cap * multiple)) / phi;
+          });
+        }
+        // The Cochran–Mantel–Haenszel risk difference and its variance, at the step's rates.
+        const step = mixture.view().step;
+        const pc = smoothed((step[XC] as number) + xc, (step[NC] as number) + nc);
+        const ps = smoothed((step[XS] as number) + xs, (step[NS] as number) + ns);
+        const sideVar = (rate: number, requests: number) => requests * rate * (1 - rate) * (1 + rho * requests);
+        sums[EXCESS] = xc - share * x;
+        sums[WEIGHT] = (nc * ns) / n;
+        sums[VARIANCE] = (1 - share) ** 2 * sideVar(pc, nc) + share ** 2 * sideVar(ps, ns);
+        sums[PASS_VARIANCE] = (1 - share) ** 2 * sideVar(Math.min(0.9999, Math.max(pc, ps + margin)), nc) + share ** 2 * sideVar(ps, ns);
+      }
+      mixture.add(increments, sums);
+      dispersion.addStable(xs, ns);
+      return assess(rho);
     },
   };
-}
 
-export function toDecision(a: ProportionAssessment, explanation: string): SequentialDecision {
-  return {
-    decision: a.verdict,
-    canaryRate: a.canaryRate,
-    stableRate: a.stableRate,
-    difference: a.difference,
-    margin: a.margin,
-    confidence: a.confidence,
-    evidence: a.evidence,
-    ...(a.moreRequestsNeeded === undefined ? {} : { moreRequestsNeeded: a.moreRequestsNeeded }),
-    canaryRequests: a.counts.canaryRequests,
-    canaryEvents: a.counts.canaryEvents,
-    stableRequests: a.counts.stableRequests,
-    stableEvents: a.counts.stableEvents,
-    explanation,
-  };
-}
+  function assess(rho: number): SequentialDecision {
+    const state = mixture.view();
+    const whole = state.whole;
+    const step = state.step;
+    const stepSpan = mixture.stepSpan();
+    const ev = mixture.evidence();
+    const evidence = Math.exp(Math.min(700, ev.log));
+    const threshold = villeLogThreshold(alpha);
+    const estimate = (whole[WEIGHT] as number) > 0 ? (whole[EXCESS] as number) / (whole[WEIGHT] as number) : 0;
+    const radius = (level: number, variance: number) =>
+      (whole[WEIGHT] as number) > 0 ? normalMixtureRadius(variance, RHO, level) / (whole[WEIGHT] as number) : 1;
+    const range = radius(alpha, whole[VARIANCE] as number);
+    const passBound = Math.min(1, estimate + radius(beta, whole[PASS_VARIANCE] as number));
+    const stepCanary = (step[NC] as number) > 0 ? (step[XC] as number) / (step[NC] as number) : 0;
+    const stepStable = (step[NS] as number) > 0 ? (step[XS] as number) / (step[NS] as number) : 0;
+    const base = {
+      canaryRate: stepCanary,
+      stableRate: stepStable,
+      difference: { estimate, lower: Math.max(-1, estimate - range), upper: Math.min(1, estimate + range) },
+      margin,
+      evidence,
+      canaryRequests: step[NC] as number,
+      canaryEvents: step[XC] as number,
+      stableRequests: step[NS] as number,
+      stableEvents: step[XS] as number,
+      dispersion: rho,
+    };
+    const rates = `canary errors ${percent(stepCanary)} vs stable ${percent(stepStable)} this step (${plural(step[NC] as number, 'canary request')})`;
+    const rangeWords = `difference over the rollout ${points(estimate)}, ${confidenceWords(1 - alpha)} range ${points(base.difference.lower)} to ${points(base.difference.upper)}`;
 
-function explainErrorRate(a: ProportionAssessment, levels: { alpha: number; beta: number; cap: number | null }): string {
-  const rates = `canary errors ${percent(a.canaryRate)} vs stable ${percent(a.stableRate)}`;
-  const range = `difference ${points(a.difference.estimate)}, ${confidenceWords(1 - levels.alpha)} range ${points(a.difference.lower)} to ${points(a.difference.upper)}`;
-  const origin = evidenceOriginWords(a.origin);
-  switch (a.basis) {
-    case 'no-data':
-      return a.counts.canaryRequests <= 0
-        ? 'no canary requests yet: nothing to judge'
-        : 'no stable requests to compare with: nothing to judge';
-    case 'cap':
-      return `canary errors ${percent(a.canaryCapRate ?? a.canaryRate)} vs stable ${percent(a.stableRate)} ${origin}: above the ${percent(levels.cap ?? 0)} cap, with ${confidenceWords(1 - levels.alpha)} confidence (evidence ${ratioWords(a.evidence)}, rollback at ${ratioWords(1 / levels.alpha)})`;
-    case 'difference': {
-      // The SPRT accepts "worse by the margin" over "no worse" with error ≤ α; when the estimate
-      // is still under the margin, say so rather than overstate it.
-      const how =
-        a.difference.estimate >= a.margin
-          ? `worse by the ${marginWords(a.margin)} margin`
-          : `worse than stable by ${points(a.difference.estimate)} (under the ${marginWords(a.margin)} margin, but beyond chance)`;
-      return `${rates} ${origin}: ${how}, with ${confidenceWords(1 - levels.alpha)} confidence (evidence ${ratioWords(a.evidence)} for a regression, rollback at ${ratioWords(1 / levels.alpha)})`;
+    if ((whole[NC] as number) <= 0 || (whole[NS] as number) <= 0) {
+      const explanation = (whole[NC] as number) <= 0 ? 'no canary requests yet: nothing to judge' : 'no stable requests to compare with: nothing to judge';
+      return { ...base, decision: 'inconclusive', confidence: 0, adverse: null, explanation };
     }
-    case 'no-regression':
-      return `${rates}: not worse by the ${marginWords(a.margin)} margin, with ${confidenceWords(1 - levels.beta)} confidence (difference at most ${points(a.passBound)} over ${plural(a.counts.canaryRequests, 'canary request')})`;
-    case 'not-enough-evidence':
-      return `${rates} over ${plural(a.counts.canaryRequests, 'canary request')}: not settled yet (${range})${moreRequestsWords(a.moreRequestsNeeded, a.lastWindowCanaryRequests)}`;
+
+    if (ev.log >= threshold) {
+      const byDifference = ev.logOf(DIFF) >= threshold;
+      const decisive = byDifference ? bestOf(DIFF) : ev;
+      const origin = evidenceOriginWords(originOf(decisive.span));
+      const c = decisive.span.sums;
+      const canary = (c[NC] as number) > 0 ? (c[XC] as number) / (c[NC] as number) : 0;
+      const stable = (c[NS] as number) > 0 ? (c[XS] as number) / (c[NS] as number) : 0;
+      const confidence = `with ${confidenceWords(1 - alpha)} confidence (evidence ${ratioWords(evidence)} for a regression, rollback at ${ratioWords(1 / alpha)})`;
+      const explanation = byDifference
+        ? `canary errors ${percent(canary)} vs stable ${percent(stable)} ${origin}: worse than stable by more than the ${marginWords(margin)} margin allows, ${confidence}`
+        : `canary errors ${percent(canary)} ${origin}: above the ${percent(cap ?? 0)} cap${stable > (cap ?? 1) ? ` (stable is above it too, at ${percent(stable)})` : ` (stable ${percent(stable)})`}, ${confidence}`;
+      // A rollback shows the figures of the checks it rests on, the ones its explanation names.
+      const figures = { canaryRate: canary, stableRate: stable, canaryRequests: c[NC] as number, canaryEvents: c[XC] as number, stableRequests: c[NS] as number, stableEvents: c[XS] as number };
+      return { ...base, ...figures, decision: 'fail', confidence: 1 - 1 / evidence, adverse: 'rolled back', explanation };
+    }
+
+    // "Leaning" needs a likelihood ratio of LEANING:1 over this step: at 3 canary requests a
+    // minute one unlucky error must not hold a step, but 9% of 98 requests must. An estimate
+    // above the cap holds the step (see aboveCap).
+    const stepN = step[NC] as number;
+    const capAbove = cap !== null && aboveCap(stepCanary, stepN, cap, minRequests);
+    const stepLog = stepLogEvidence(stepSpan.logs, DIFF, weights);
+    const leaning = stepLog >= Math.log(LEANING);
+    const adverse = capAbove
+      ? `canary errors ${percent(stepCanary)} this step, above the ${percent(cap ?? 0)} cap`
+      : leaning
+        ? `this step's errors lean towards a regression (canary ${percent(stepCanary)} vs stable ${percent(stepStable)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step alone)`
+        : null;
+
+    const short = Math.max(0, minRequests - (step[NC] as number));
+    if (passBound < margin && short <= 0 && adverse === null) {
+      return {
+        ...base,
+        decision: 'pass',
+        confidence: 1 - beta,
+        adverse,
+        explanation: `${rates}: not worse by the ${marginWords(margin)} margin, with ${confidenceWords(1 - beta)} confidence (difference at most ${points(passBound)} over ${plural(whole[NC] as number, 'canary request')})`,
+      };
+    }
+
+    // Say what blocks the decision, the nearest first.
+    const blockers: string[] = [];
+    let more: number | undefined;
+    if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / alpha)}, now ${ratioWords(evidence)}`);
+    if (short > 0) blockers.push(`the step has ${plural(step[NC] as number, 'canary request')}, ${count(minRequests)} are needed to pass it`);
+    if (passBound >= margin && estimate < margin) {
+      const have = whole[NC] as number;
+      const width = passBound - estimate;
+      const gap = margin - estimate;
+      more = Math.max(0, Math.ceil(have * (width / gap) ** 2 - have));
+      blockers.push(`passing needs the bound that rules out a ${marginWords(margin)} regression (now ${points(passBound)}) below the margin: about ${plural(more, 'more canary request')}${moreChecks(more, lastCanaryRequests)}`);
+    }
+    if (blockers.length === 0) blockers.push(`the difference sits between half the margin and the margin, where either decision is acceptable`);
+    return {
+      ...base,
+      decision: 'inconclusive',
+      confidence: Math.max(0, 1 - 1 / evidence),
+      adverse,
+      ...(more === undefined ? {} : { moreRequestsNeeded: more }),
+      explanation: `${rates}: not settled (${rangeWords}); waiting on: ${blockers.join('; ')}`,
+    };
   }
+
+  function bestOf(tests: readonly number[]) {
+    let best = mixture.view().spans[0];
+    let bestLog = -Infinity;
+    for (const sp of mixture.view().spans) {
+      for (const t of tests) {
+        const log = sp.logWeight + Math.log(weights[t] as number) + (sp.logs[t] as number);
+        if (log > bestLog) {
+          bestLog = log;
+          best = sp;
+        }
+      }
+    }
+    return { span: best as NonNullable<typeof best> };
+  }
+}
+
+/** Evidence over the current step that holds it: a likelihood ratio of 10:1 for a regression. */
+export const LEANING = 10;
+
+/** The step's likelihood ratio for a regression, mixed over the given tests by their weights. */
+export function stepLogEvidence(logs: readonly number[], tests: readonly number[], weights: readonly number[] = []): number {
+  const terms = tests.map((t) => (logs[t] as number) + (weights.length ? Math.log(weights[t] as number) : 0));
+  const total = weights.length ? tests.reduce((a, t) => a + (weights[t] as number), 0) : tests.length;
+  return logSumExp(terms) - Math.log(total);
+}
+
+/**
+ * Whether a step's estimate is above its cap, for holding the step: as it stands once the step
+ * has ten times its minimum of canary requests; on fewer, clear of the cap by a standard error
+ * (three errors in 45 requests, 6.7%, is noise around a 5% cap, not a reading of it).
+ */
+export function aboveCap(estimate: number, requests: number, cap: number, minRequests: number): boolean {
+  if (!(requests >= minRequests)) return false;
+  if (requests >= 10 * minRequests) return estimate > cap;
+  return estimate - Math.sqrt((estimate * (1 - estimate)) / requests) > cap;
+}
+
+/** " (about 3 checks at the current traffic)". */
+export function moreChecks(needed: number, lastWindowRequests: number): string {
+  if (!(lastWindowRequests > 0) || !(needed > 0)) return '';
+  const checks = Math.ceil(needed / lastWindowRequests);
+  return checks > 100 ? ' (more than 100 checks at the current traffic)' : ` (about ${plural(checks, 'check')} at the current traffic)`;
+}
+
+function sanitize(value: number): number {
+  return Number.isFinite(value) && value > 0 ? value : 0;
 }
 
 function checkFraction(field: string, value: number, expected: string): void {

@@ -1,36 +1,101 @@
-// Overdispersion: real error and slow-request counts vary more from minute to minute than a
-// binomial would (bursts, a bad pod, a retry storm). We model it as negative-binomial-like extra
-// variance, Var = v + κ·a, where v is the binomial variance and a grows with the square of the
-// expected count — a per-minute rate multiplier with squared coefficient of variation κ does
-// exactly this. κ is estimated by the method of moments from per-window residuals (the
-// quasi-likelihood approach of Wedderburn 1974 / McCullagh & Nelder, "Generalized Linear Models",
-// §4.5), shrunk toward a prior so that a handful of windows cannot make it collapse to zero.
+// Overdispersion, learned from what Prometheus shows. Real error (and slow-request) rates wander
+// from scrape to scrape on each side on their own — a bad pod, a retry storm, a cache miss — so
+// a window's count varies more than a binomial would. We model one side's window count as
+// beta-binomial: Var(rate) = p(1−p)·(1/n + ρ), where ρ is the share of variance that does not
+// shrink with traffic (the intra-class correlation of Williams, "Extra-binomial variation in
+// logistic linear models", Applied Statistics 1982). At 3 canary requests a minute ρ hardly
+// matters; at 1,200 it dominates, and ignoring it is what makes a judge roll back equal canaries.
 //
-// Windows are only added after they were judged, so the κ a window is judged with depends on
-// earlier windows only ("predictable plug-in", as in Waudby-Smith & Ramdas, "Estimating means of
-// bounded random variables by betting", JRSS-B 2024): the tempered likelihood ratio keeps its
-// supermartingale property whenever the plug-in κ is at least the true one.
+// ρ is estimated by the method of moments from stable alone, so a regressing canary cannot pass
+// for noise: first from stable's window-to-window variation over the baseline look-back before
+// the rollout (one query of stddev_over_time over a subquery), then from each window as it
+// comes, as half the squared difference of successive windows' rates (von Neumann's successive
+// differences: a slow drift of the rate does not inflate it). A window is judged with the ρ of
+// earlier windows only.
 
-export interface DispersionEstimator {
-  /** κ to judge a window with, whose extra-variance coefficient is `scale` (prior weight scales with it). */
-  kappa(scale: number): number;
-  /** Record a judged window: residual against the fitted rate, its binomial variance, its coefficient a. */
-  add(residual: number, variance: number, scale: number): void;
+export interface DispersionState {
+  /** Σ of per-window ρ contributions and how many windows gave one (baseline included). */
+  sum: number;
+  count: number;
+  /** Last stable window's rate and requests, for the next successive difference. */
+  last: { rate: number; requests: number } | null;
+  /** Pooled events and requests seen, for p(1−p). */
+  events: number;
+  requests: number;
 }
 
-export function createDispersionEstimator(prior: number, priorWindows = 10, maxKappa = 4): DispersionEstimator {
-  let excess = 0;
-  let weight = 0;
+/** What the baseline look-back showed: mean and standard deviation of per-window rates, mean 1/n. */
+export interface DispersionBaseline {
+  meanRate: number;
+  sdRate: number;
+  meanInverseRequests: number;
+  windows: number;
+}
+
+export interface DispersionEstimator {
+  /** ρ to judge the next window with: the estimate so far, with a margin for its own uncertainty. */
+  rho(): number;
+  /** Windows the estimate rests on. */
+  windows(): number;
+  /** Adds one stable window (after the window was judged). */
+  addStable(events: number, requests: number): void;
+  state(): DispersionState;
+}
+
+/** Until this many windows are seen, ρ keeps a cautious floor: a few quiet windows prove little. */
+const SETTLED_WINDOWS = 20;
+/** ρ beyond this (a per-window rate wandering by a third of √(p(1−p))) is a broken query, not noise. */
+const MAX_RHO = 0.1;
+/** The cautious floor: a per-window rate wander of about ±10% of a 1% error rate's scale. */
+const CAUTIOUS_RHO = 0.003;
+
+export function createDispersionEstimator(initial?: DispersionState): DispersionEstimator {
+  const s: DispersionState = initial ? structuredClone(initial) : { sum: 0, count: 0, last: null, events: 0, requests: 0 };
   return {
-    kappa(scale) {
-      const priorWeight = priorWindows * Math.max(scale, 1e-9);
-      const estimate = (prior * priorWeight + excess) / (priorWeight + weight);
-      return Math.min(maxKappa, Math.max(0, estimate));
+    rho() {
+      const estimate = s.count > 0 ? Math.min(MAX_RHO, Math.max(0, s.sum / s.count)) : 0;
+      // The moment estimate's relative error is about √(2/m); judge with its upper end, and
+      // with the cautious floor until enough windows are in.
+      const upper = estimate * (1 + 2 * Math.sqrt(2 / Math.max(1, s.count)));
+      const floor = s.count >= SETTLED_WINDOWS ? 0 : CAUTIOUS_RHO * (1 - s.count / SETTLED_WINDOWS);
+      return Math.max(upper, floor);
     },
-    add(residual, variance, scale) {
-      if (!(variance > 0) || !(scale > 0) || !Number.isFinite(residual)) return;
-      excess += residual * residual - variance;
-      weight += scale;
+    windows: () => s.count,
+    addStable(events, requests) {
+      if (!(requests > 0) || !Number.isFinite(events)) return;
+      const rate = Math.min(1, Math.max(0, events / requests));
+      s.events += Math.max(0, events);
+      s.requests += requests;
+      const p = (s.events + 0.5) / (s.requests + 1);
+      if (s.last) {
+        const diff = rate - s.last.rate;
+        const binomial = 1 / requests + 1 / s.last.requests;
+        s.sum += (diff * diff) / (2 * p * (1 - p)) - binomial / 2;
+        s.count += 1;
+      }
+      s.last = { rate, requests };
     },
+    state: () => structuredClone(s),
+  };
+}
+
+/** Seeds an estimator's state with the baseline look-back's moments (counted as its windows). */
+export function dispersionFromBaseline(b: DispersionBaseline): DispersionState {
+  const empty: DispersionState = { sum: 0, count: 0, last: null, events: 0, requests: 0 };
+  // Moments that cannot come from rates of requests (a query answering something else) teach nothing.
+  const plausible =
+    b.meanRate >= 0 && b.meanRate <= 1 && b.sdRate >= 0 && b.sdRate <= 0.5 && b.meanInverseRequests > 0 && b.meanInverseRequests <= 1 && b.windows >= 3;
+  if (!plausible) return empty;
+  const p = Math.min(0.999, Math.max(1e-6, b.meanRate));
+  const rho = (b.sdRate * b.sdRate) / (p * (1 - p)) - b.meanInverseRequests;
+  const windows = Math.max(0, Math.floor(b.windows) - 1);
+  const requests = b.meanInverseRequests > 0 ? b.windows / b.meanInverseRequests : 0;
+  const usable = Number.isFinite(rho) && Number.isFinite(requests);
+  return {
+    sum: usable ? rho * windows : 0,
+    count: usable ? windows : 0,
+    last: null,
+    events: usable ? p * requests : 0,
+    requests: usable ? requests : 0,
   };
 }

@@ -2,7 +2,30 @@
 // as signed points, confidence as a percentage without false precision, and where the evidence
 // behind a decision starts.
 
-import type { EvidenceOrigin } from './proportion-test.js';
+import type { SpanState } from './change-point.js';
+
+/** Where the evidence behind a decision starts, so an explanation can name it. */
+export interface EvidenceOrigin {
+  /** 0-based index of the first window (among the windows the judge was shown). */
+  window: number;
+  /** Windows from there to now, inclusive. */
+  windows: number;
+  /** Step of the first window, and its position in that step (0 = the step's first window). */
+  step: number;
+  windowInStep: number;
+  /** When the first window's counts begin, if the caller said. */
+  startedAt?: Date;
+}
+
+export function originOf(span: SpanState): EvidenceOrigin {
+  return {
+    window: span.window,
+    windows: span.windows,
+    step: span.step,
+    windowInStep: span.windowInStep,
+    ...(span.startedAt ? { startedAt: new Date(span.startedAt) } : {}),
+  };
+}
 
 export function percent(fraction: number): string {
   const value = fraction * 100;

@@ -1,25 +1,18 @@
-// Sequential (anytime-valid) judges for canary analysis: error rates and latency compared on
-// counts, valid however often they look. See proportion-test.ts for the method and citations.
+// Sequential (anytime-valid) judges for canary analysis: error rates and latency quantiles tested
+// as the policy states them, valid however often they look. See change-point.ts for the method.
 
-export { createErrorRateJudge, ERROR_RATE_DEFAULTS, type ErrorRateJudgeConfig } from './binomial-sequential.js';
-export { createLatencyJudge, LATENCY_DEFAULTS, type LatencyDecision, type LatencyJudgeConfig, type LatencyWindow } from './latency-sequential.js';
+export { createErrorRateJudge, ERROR_RATE_DEFAULTS, type ErrorRateJudgeConfig, type ErrorRateJudgeState } from './binomial-sequential.js';
 export {
-  chooseLatencyThreshold,
-  countSlowerThan,
-  histogramQuantile,
-  nearestBoundary,
-  normalizeBuckets,
-  totalCount,
-  type Bucket,
-} from './histogram.js';
-export {
-  changePointWeight,
-  createProportionTest,
-  type EvidenceOrigin,
-  type ProportionAssessment,
-  type ProportionTestConfig,
-  type ProportionWindow,
-} from './proportion-test.js';
+  createLatencyJudge,
+  LATENCY_DEFAULTS,
+  type LatencyDecision,
+  type LatencyJudgeConfig,
+  type LatencyJudgeState,
+  type LatencyWindow,
+} from './latency-sequential.js';
+export { countAbove, countSlowerThan, histogramQuantile, nearestBoundary, normalizeBuckets, totalCount, type Bucket } from './histogram.js';
+export { changePointWeight, createChangePointMixture, type ChangePointState } from './change-point.js';
+export { createDispersionEstimator, dispersionFromBaseline, type DispersionBaseline, type DispersionState } from './dispersion.js';
 export { evidenceOriginWords, moreRequestsWords, plural } from './explain.js';
 export { binomialLogLikelihoodRatio, normalMixtureRadius, standardNormalCdf, villeLogThreshold } from './evidence.js';
 export { createRandom, type Random } from './random.js';

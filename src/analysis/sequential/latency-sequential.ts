@@ -1,33 +1,38 @@
-// The sequential latency judge: compares the fraction of canary requests slower than a latency
-// threshold with stable's, from histogram bucket counts per window, with the same anytime-valid
-// machinery as the error-rate judge (proportion-test.ts).
+// The sequential latency judge: tests the canary's quantile (P95 by default) itself, as the policy
+// states it — against `ratio` × stable's same quantile, and against `limit` as an absolute cap
+// that holds whatever stable does — from histogram bucket counts per window, with the same
+// anytime-valid machinery as the error-rate judge (change-point.ts, dispersion.ts).
 //
-// H0: the canary's slow fraction is no worse than stable's.
-// H1: it is more than `ratio` × stable's (default 1.5×), and at least `floor` above it (default
-//     1 point — when stable is rarely slow, 1.5× of almost nothing is noise, not a regression);
-//     or, when `limit` is set, more than (1 − quantile) of canary requests are slower than the
-//     limit (i.e. canary P95 above e.g. 2 s).
-// The P95 of each side (interpolated like histogram_quantile) is reported as evidence only:
-// a quantile of a window is not a count, and tests on it do not stay valid when re-run.
+// A quantile is not a count, but "the canary's P95 is above x" is: it holds exactly when more than
+// 5% of canary requests are slower than x. Counts above x are interpolated within the bucket as
+// histogram_quantile interpolates, so the judge tests the P95 an operator's dashboard shows.
+//
+// Ratio — x = ratio × stable's P95 over the rollout so far (stable's P95 over the baseline look-back
+//   until stable has served enough requests). H0: at most 5% of canary requests slower than x
+//   (canary P95 ≤ 1.5× stable's); H1: at least 10% (and 30%), which a lognormal latency
+//   (σ ≈ 0.5) reaches at about 1.8× stable's P95. A 1.3× canary is under H0.
+// Cap — x = limit. H0: at most 5% slower than the limit (P95 ≤ 2 s); H1: at least 7.5% (and 30%).
+// Each window's one-sample likelihood ratio is divided by its variance inflation 1 + ρ·n, with ρ
+// learned from stable's own window-to-window variation of its share above its P95.
 
 import { invalidInput } from '../../errors.js';
-import { createProportionTest, type ProportionAssessment } from './proportion-test.js';
-import { toDecision } from './binomial-sequential.js';
-import { confidenceWords, evidenceOriginWords, moreRequestsWords, percent, plural, ratioWords } from './explain.js';
-import { countSlowerThan, histogramQuantile, nearestBoundary, normalizeBuckets, totalCount, type Bucket } from './histogram.js';
-import { SHARED_DEFAULTS, sharedSettings, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
+import { createChangePointMixture, type ChangePointState } from './change-point.js';
+import { createDispersionEstimator, type DispersionState } from './dispersion.js';
+import { binomialLogLikelihoodRatio, normalMixtureRadius, villeLogThreshold } from './evidence.js';
+import { aboveCap, LEANING, moreChecks, stepLogEvidence } from './binomial-sequential.js';
+import { confidenceWords, count, evidenceOriginWords, originOf, percent, plural, ratioWords } from './explain.js';
+import { addBuckets, bucketsOf, normalizeBuckets, smoothCountAbove as countAbove, smoothQuantile as histogramQuantile, totalCount, type Bucket } from './histogram.js';
+import { RHO, SHARED_DEFAULTS, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
 export interface LatencyJudgeConfig extends SharedJudgeConfig {
-  /** Seconds; requests slower than the bucket boundary nearest to it are "slow". */
-  threshold: number;
-  /** Canary slow fraction may not exceed this multiple of stable's; default 1.5. */
+  /** Canary's quantile may not exceed this multiple of stable's; default 1.5. */
   ratio?: number;
-  /** Smallest absolute excess (fraction of requests) that counts as a regression; default 0.01. */
-  floor?: number;
-  /** Absolute latency limit in seconds (e.g. 2): canary's `quantile` must stay below it. */
+  /** Absolute cap on the canary's quantile, in seconds (e.g. 2). */
   limit?: number;
-  /** Quantile for the limit and for the reported P95; default 0.95. */
+  /** The quantile judged; default 0.95. */
   quantile?: number;
+  /** Stable's buckets over the look-back before the rollout: its quantile until the rollout's own is settled. */
+  baseline?: readonly Bucket[];
 }
 
 export interface LatencyWindow {
@@ -39,128 +44,261 @@ export interface LatencyWindow {
 }
 
 export interface LatencyDecision extends SequentialDecision {
-  /** The threshold actually used (nearest bucket boundary), seconds. */
-  threshold: number;
-  /** Interpolated quantile (default P95) over the current step, NaN without requests. */
+  /** Canary's quantile over the current step; stable's reference quantile; NaN without requests. */
   canaryQuantile: number;
   stableQuantile: number;
+  /** The line the canary's quantile is held to now: min(ratio × stable's, limit), seconds. */
+  limitSeconds: number;
 }
 
-export const LATENCY_DEFAULTS = { ...SHARED_DEFAULTS, ratio: 1.5, floor: 0.01, quantile: 0.95 } as const;
+export const LATENCY_DEFAULTS = { ...SHARED_DEFAULTS, ratio: 1.5, quantile: 0.95 } as const;
 
-export function createLatencyJudge(config: LatencyJudgeConfig): SequentialJudge<LatencyWindow, LatencyDecision> {
-  if (!(typeof config.threshold === 'number' && config.threshold > 0 && Number.isFinite(config.threshold))) {
-    throw invalidInput(`latency judge: "threshold" must be a positive number of seconds, got ${String(config.threshold)}`);
-  }
+/** Stable requests the rollout must have seen before its own quantile replaces the baseline's. */
+const REFERENCE_REQUESTS = 200;
+
+const RATIO_TESTS = [
+  [2, 0.45],
+  [6, 0.15],
+] as const;
+const CAP_TESTS = [
+  [1.5, 0.3],
+  [6, 0.1],
+] as const;
+const RATIO = [0, 1];
+const CAP = [2, 3];
+
+// Figures per span: canary requests, canary requests above the ratio line, above the cap, and
+// the variances (at the alternatives) for the pass bounds.
+const NC = 0;
+const ABOVE_RATIO = 1;
+const ABOVE_CAP = 2;
+const VAR_RATIO = 3;
+const VAR_CAP = 4;
+
+export interface LatencyJudgeState {
+  mixture: ChangePointState;
+  dispersion: DispersionState;
+  /** Bucket bounds and counts; the +Inf bound as the string "+Inf", which JSON can hold. */
+  stable: Array<[number | '+Inf', number]>;
+  stepCanary: Array<[number | '+Inf', number]>;
+  lastCanaryRequests: number;
+  step: number | null;
+}
+
+export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?: LatencyJudgeState } = {}): SequentialJudge<LatencyWindow, LatencyDecision> {
   const ratio = config.ratio ?? LATENCY_DEFAULTS.ratio;
   if (!(ratio > 1)) throw invalidInput(`latency judge: "ratio" must be above 1 (like 1.5), got ${String(ratio)}`);
-  const floor = config.floor ?? LATENCY_DEFAULTS.floor;
+  const limit = config.limit;
+  if (limit !== undefined && !(limit > 0 && Number.isFinite(limit))) {
+    throw invalidInput(`latency judge: "limit" must be a positive number of seconds, got ${String(limit)}`);
+  }
   const quantile = config.quantile ?? LATENCY_DEFAULTS.quantile;
   const alpha = config.alpha ?? LATENCY_DEFAULTS.alpha;
   const beta = config.beta ?? LATENCY_DEFAULTS.beta;
-  const cap = config.limit === undefined ? undefined : 1 - quantile;
+  const minRequests = config.minRequests ?? SHARED_DEFAULTS.minRequests;
+  const tail = 1 - quantile;
+  const weights = [...RATIO_TESTS.map(([, w]) => w), ...CAP_TESTS.map(([, w]) => (limit === undefined ? 0 : w))];
+  const mixture = createChangePointMixture(
+    {
+      testWeights: weights,
+      sums: 5,
+      plannedSteps: config.plannedSteps ?? SHARED_DEFAULTS.plannedSteps,
+      plannedChecks: config.plannedChecks ?? SHARED_DEFAULTS.plannedChecks,
+    },
+    options.state?.mixture,
+  );
+  const dispersion = createDispersionEstimator(options.state?.dispersion);
+  const stable = decode(options.state?.stable);
+  let stepCanary = decode(options.state?.stepCanary);
+  let lastCanaryRequests = options.state?.lastCanaryRequests ?? 0;
+  let step: number | null = options.state?.step ?? null;
+  const baseline = normalizeBuckets(config.baseline ?? []);
+  const label = `P${Number((quantile * 100).toFixed(1))}`;
 
-  const test = createProportionTest({
-    alpha,
-    beta,
-    margin: (stableSlow) => Math.max((ratio - 1) * stableSlow, floor),
-    ...(cap === undefined ? {} : { cap, capMargin: Math.max(floor, cap / 2) }),
-    ...sharedSettings(config),
-  });
-
-  let threshold = Number.NaN;
-  let step: number | undefined;
-  let canaryStepBuckets = new Map<number, number>();
-  let stableStepBuckets = new Map<number, number>();
+  const reference = (): number => {
+    const own = bucketsOf(stable);
+    if (totalCount(normalizeBuckets(own)) >= REFERENCE_REQUESTS || baseline.length === 0) return histogramQuantile(quantile, own);
+    const merged = new Map(stable);
+    addBuckets(merged, baseline);
+    return histogramQuantile(quantile, bucketsOf(merged));
+  };
 
   return {
+    snapshot: () =>
+      ({
+        mixture: mixture.state(),
+        dispersion: dispersion.state(),
+        stable: encode(stable),
+        stepCanary: encode(stepCanary),
+        lastCanaryRequests,
+        step,
+      }) satisfies LatencyJudgeState,
     observe(window) {
       const canary = normalizeBuckets(window.canary.buckets);
-      const stable = normalizeBuckets(window.stable.buckets);
-      const slowCanary = countSlowerThan(canary, config.threshold);
-      const slowStable = countSlowerThan(stable, config.threshold);
-      const used = nearestBoundary([...canary, ...stable].map((b) => b.le), config.threshold);
-      if (!Number.isNaN(used)) threshold = used;
-      if (window.step !== step) {
-        step = window.step;
-        canaryStepBuckets = new Map();
-        stableStepBuckets = new Map();
+      const stableNow = normalizeBuckets(window.stable.buckets);
+      const windowStep = window.step ?? 0;
+      if (windowStep !== step) {
+        step = windowStep;
+        stepCanary = new Map();
       }
-      accumulate(canaryStepBuckets, canary);
-      accumulate(stableStepBuckets, stable);
-
-      const assessment = test.observe({
-        canary: {
-          requests: totalCount(canary),
-          events: slowCanary,
-          ...(config.limit === undefined ? {} : { capEvents: countSlowerThan(canary, config.limit) }),
-        },
-        stable: {
-          requests: totalCount(stable),
-          events: slowStable,
-          ...(config.limit === undefined ? {} : { capEvents: countSlowerThan(stable, config.limit) }),
-        },
-        ...(window.step === undefined ? {} : { step: window.step }),
-        ...(window.startedAt === undefined ? {} : { startedAt: window.startedAt }),
-      });
-      const canaryQuantile = histogramQuantile(quantile, toBuckets(canaryStepBuckets));
-      const stableQuantile = histogramQuantile(quantile, toBuckets(stableStepBuckets));
-      const explanation = explainLatency(assessment, {
-        threshold,
-        ratio,
-        alpha,
-        beta,
-        quantile,
-        limit: config.limit,
-        canaryQuantile,
-        stableQuantile,
-      });
-      return { ...toDecision(assessment, explanation), threshold, canaryQuantile, stableQuantile };
+      mixture.begin(windowStep, window.startedAt);
+      addBuckets(stable, stableNow);
+      addBuckets(stepCanary, canary);
+      const qs = reference();
+      const line = ratio * qs;
+      const nc = totalCount(canary);
+      const ns = totalCount(stableNow);
+      lastCanaryRequests = nc;
+      const rho = dispersion.rho();
+      const phi = 1 + rho * nc;
+      const increments = weights.map(() => 0);
+      const sums = [nc, 0, 0, 0, 0];
+      const variance = (p: number) => nc * p * (1 - p) * phi;
+      if (nc > 0 && Number.isFinite(line)) {
+        const above = Math.min(nc, countAbove(canary, line));
+        sums[ABOVE_RATIO] = above;
+        sums[VAR_RATIO] = variance(2 * tail);
+        RATIO_TESTS.forEach(([multiple], t) => {
+          increments[t] = binomialLogLikelihoodRatio(above, nc, tail, Math.min(0.999, tail * multiple)) / phi;
+        });
+      }
+      if (nc > 0 && limit !== undefined) {
+        const above = Math.min(nc, countAbove(canary, limit));
+        sums[ABOVE_CAP] = above;
+        sums[VAR_CAP] = variance(1.5 * tail);
+        CAP_TESTS.forEach(([multiple], t) => {
+          increments[RATIO_TESTS.length + t] = binomialLogLikelihoodRatio(above, nc, tail, Math.min(0.999, tail * multiple)) / phi;
+        });
+      }
+      mixture.add(increments, sums);
+      if (ns > 0 && Number.isFinite(qs)) dispersion.addStable(countAbove(stableNow, qs), ns);
+      return assess(qs, rho);
     },
   };
+
+  function assess(qs: number, rho: number): LatencyDecision {
+    const state = mixture.view();
+    const whole = state.whole;
+    const stepSums = state.step;
+    const stepSpan = mixture.stepSpan();
+    const ev = mixture.evidence();
+    const evidence = Math.exp(Math.min(700, ev.log));
+    const threshold = villeLogThreshold(alpha);
+    const qc = histogramQuantile(quantile, bucketsOf(stepCanary));
+    const ratioLine = ratio * qs;
+    const limitSeconds = limit === undefined ? ratioLine : Number.isFinite(ratioLine) ? Math.min(ratioLine, limit) : limit;
+    const wholeN = whole[NC] as number;
+    const stepN = stepSums[NC] as number;
+    const shareAbove = (sums: readonly number[], i: number) => ((sums[NC] as number) > 0 ? (sums[i] as number) / (sums[NC] as number) : 0);
+    const base = {
+      canaryRate: shareAbove(stepSums, ABOVE_RATIO),
+      stableRate: tail,
+      difference: { estimate: shareAbove(whole, ABOVE_RATIO) - tail, lower: -1, upper: 1 },
+      margin: tail,
+      evidence,
+      canaryRequests: stepN,
+      canaryEvents: stepSums[ABOVE_RATIO] as number,
+      stableRequests: totalCount(normalizeBuckets(bucketsOf(stable))),
+      stableEvents: 0,
+      dispersion: rho,
+      canaryQuantile: qc,
+      stableQuantile: qs,
+      limitSeconds,
+    };
+    const stableAboveCap = limit !== undefined && Number.isFinite(qs) && qs > limit;
+    const stableWords = `stable's ${seconds(qs)}${stableAboveCap ? `, above the ${seconds(limit ?? 0)} cap too` : ''}`;
+    const figures = `canary ${label} ${seconds(qc)} this step vs ${stableWords}`;
+
+    if (wholeN <= 0) return { ...base, decision: 'inconclusive', confidence: 0, adverse: null, explanation: 'no canary requests yet: nothing to judge' };
+    if (!Number.isFinite(qs) && limit === undefined) {
+      return { ...base, decision: 'inconclusive', confidence: 0, adverse: null, explanation: 'no stable latency to compare with: nothing to judge' };
+    }
+
+    const confidence = `with ${confidenceWords(1 - alpha)} confidence (evidence ${ratioWords(evidence)} for a regression, rollback at ${ratioWords(1 / alpha)})`;
+    if (ev.log >= threshold) {
+      const byCap = limit !== undefined && ev.logOf(CAP) >= threshold;
+      const span = byCap ? bestSpan(CAP) : bestSpan(RATIO);
+      const origin = evidenceOriginWords(originOf(span));
+      const explanation = byCap
+        ? `canary ${label} above the ${seconds(limit ?? 0)} cap ${origin}: ${percent(shareAbove(span.sums, ABOVE_CAP))} of canary requests slower than ${seconds(limit ?? 0)}, more than ${percent(tail)} (${figures}), ${confidence}`
+        : `canary ${label} above ${ratio}× stable's ${origin}: ${percent(shareAbove(span.sums, ABOVE_RATIO))} of canary requests slower than ${seconds(ratioLine)} (${ratio}× stable's ${label}), more than ${percent(tail)} (${figures}), ${confidence}`;
+      return { ...base, decision: 'fail', confidence: 1 - 1 / evidence, adverse: 'rolled back', explanation };
+    }
+
+    const capShare = shareAbove(stepSums, ABOVE_CAP);
+    const capAbove = limit !== undefined && aboveCap(capShare, stepN, tail, minRequests);
+    const stepLog = Math.max(stepLogEvidence(stepSpan.logs, RATIO, weights), limit === undefined ? -Infinity : stepLogEvidence(stepSpan.logs, CAP, weights));
+    const leaning = stepLog >= Math.log(LEANING);
+    const adverse = capAbove
+      ? `canary ${label} ${seconds(qc)} this step, above the ${seconds(limit ?? 0)} cap`
+      : leaning
+        ? `this step's latency leans towards a regression (${figures}, line ${seconds(limitSeconds)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step alone)`
+        : null;
+
+    const bound = (i: number, v: number) => (wholeN > 0 ? ((whole[i] as number) + normalMixtureRadius(whole[v] as number, RHO, beta)) / wholeN : 1);
+    const ratioBound = Number.isFinite(ratioLine) ? bound(ABOVE_RATIO, VAR_RATIO) : 0;
+    const capBound = limit === undefined ? 0 : bound(ABOVE_CAP, VAR_CAP);
+    const short = Math.max(0, minRequests - stepN);
+    const ratioOk = ratioBound < 2 * tail;
+    const capOk = capBound < 1.5 * tail;
+    const what = `${label} not above ${ratio}× stable's (${seconds(ratioLine)})${limit === undefined ? '' : ` nor the ${seconds(limit)} cap`}`;
+    if (ratioOk && capOk && short <= 0 && adverse === null) {
+      return {
+        ...base,
+        decision: 'pass',
+        confidence: 1 - beta,
+        adverse,
+        explanation: `${figures}: ${what}, with ${confidenceWords(1 - beta)} confidence (over ${plural(wholeN, 'canary request')})`,
+      };
+    }
+    const blockers: string[] = [];
+    let more: number | undefined;
+    if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / alpha)}, now ${ratioWords(evidence)}`);
+    if (short > 0) blockers.push(`the step has ${plural(stepN, 'canary request')}, ${count(minRequests)} are needed to pass it`);
+    if (!ratioOk || !capOk) {
+      const [share, bar, b] = !ratioOk ? [shareAbove(whole, ABOVE_RATIO), 2 * tail, ratioBound] : [shareAbove(whole, ABOVE_CAP), 1.5 * tail, capBound];
+      if (share < bar) {
+        more = Math.max(0, Math.ceil(wholeN * ((b - share) / (bar - share)) ** 2 - wholeN));
+        blockers.push(`passing needs fewer than ${percent(bar)} of canary requests provably slower than the line (now up to ${percent(b)}): about ${plural(more, 'more canary request')}${moreChecks(more, lastCanaryRequests)}`);
+      }
+    }
+    if (blockers.length === 0) blockers.push(`the canary's ${label} sits near the line, where either decision is acceptable`);
+    return {
+      ...base,
+      decision: 'inconclusive',
+      confidence: Math.max(0, 1 - 1 / evidence),
+      adverse,
+      ...(more === undefined ? {} : { moreRequestsNeeded: more }),
+      explanation: `${figures} (${plural(stepN, 'canary request')}): not settled; waiting on: ${blockers.join('; ')}`,
+    };
+  }
+
+  function bestSpan(tests: readonly number[]) {
+    const spans = mixture.view().spans;
+    let best = spans[0];
+    let bestLog = -Infinity;
+    for (const sp of spans) {
+      for (const t of tests) {
+        const log = sp.logWeight + Math.log(weights[t] as number) + (sp.logs[t] as number);
+        if (log > bestLog) {
+          bestLog = log;
+          best = sp;
+        }
+      }
+    }
+    return best as NonNullable<typeof best>;
+  }
 }
 
-function accumulate(into: Map<number, number>, buckets: readonly Bucket[]): void {
-  for (const b of buckets) into.set(b.le, (into.get(b.le) ?? 0) + b.count);
+function encode(map: ReadonlyMap<number, number>): Array<[number | '+Inf', number]> {
+  return [...map.entries()].map(([le, c]) => [Number.isFinite(le) ? le : '+Inf', c]);
 }
 
-function toBuckets(map: Map<number, number>): Bucket[] {
-  return [...map.entries()].map(([le, c]) => ({ le, count: c }));
+function decode(entries: ReadonlyArray<readonly [number | '+Inf', number]> | undefined): Map<number, number> {
+  return new Map((entries ?? []).map(([le, c]) => [le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), c]));
 }
 
 function seconds(value: number): string {
   if (!Number.isFinite(value)) return 'n/a';
-  return value < 1 ? `${Math.round(value * 1000)} ms` : `${value.toFixed(2)} s`;
-}
-
-interface LatencyWords {
-  threshold: number;
-  ratio: number;
-  alpha: number;
-  beta: number;
-  quantile: number;
-  limit: number | undefined;
-  canaryQuantile: number;
-  stableQuantile: number;
-}
-
-function explainLatency(a: ProportionAssessment, w: LatencyWords): string {
-  const q = `P${Math.round(w.quantile * 100)}`;
-  const tail = `${q} ${seconds(w.canaryQuantile)} vs ${seconds(w.stableQuantile)} this step`;
-  const slow = `canary requests slower than ${seconds(w.threshold)}: ${percent(a.canaryRate)} vs stable ${percent(a.stableRate)}`;
-  const origin = evidenceOriginWords(a.origin);
-  switch (a.basis) {
-    case 'no-data':
-      return a.counts.canaryRequests <= 0
-        ? 'no canary requests yet: nothing to judge'
-        : 'no stable requests to compare with: nothing to judge';
-    case 'cap':
-      return `canary ${q} above ${seconds(w.limit ?? Number.NaN)} ${origin}: ${percent(a.canaryCapRate ?? 0)} of canary requests slower than that, more than ${percent(1 - w.quantile)}, with ${confidenceWords(1 - w.alpha)} confidence (${tail}; evidence ${ratioWords(a.evidence)})`;
-    case 'difference':
-      return `${slow} ${origin}: more than ${w.ratio}× stable's, with ${confidenceWords(1 - w.alpha)} confidence (${tail}; evidence ${ratioWords(a.evidence)}, rollback at ${ratioWords(1 / w.alpha)})`;
-    case 'no-regression':
-      return `${slow}: not more than ${w.ratio}× stable's, with ${confidenceWords(1 - w.beta)} confidence (${tail}; over ${plural(a.counts.canaryRequests, 'canary request')})`;
-    case 'not-enough-evidence':
-      return `${slow} over ${plural(a.counts.canaryRequests, 'canary request')}: not settled yet (${tail})${moreRequestsWords(a.moreRequestsNeeded, a.lastWindowCanaryRequests)}`;
-  }
+  return value < 1 ? `${Math.round(value * 1000)} ms` : `${Number(value.toFixed(2))} s`;
 }

@@ -9,10 +9,10 @@ export type SequentialVerdict = 'fail' | 'pass' | 'inconclusive';
 
 export interface SequentialDecision {
   decision: SequentialVerdict;
-  /** Canary and stable rates over the evidence the decision rests on (fractions). */
+  /** Canary and stable rates over the current step (fractions): what the check's line shows. */
   canaryRate: number;
   stableRate: number;
-  /** Canary minus stable (fraction): stratified estimate and a (1−α) time-uniform range. */
+  /** Canary minus stable over the whole rollout (fraction): estimate and a (1−α) time-uniform range. */
   difference: { estimate: number; lower: number; upper: number };
   /** The margin the canary was held to, as an absolute difference (fraction). */
   margin: number;
@@ -22,16 +22,23 @@ export interface SequentialDecision {
   evidence: number;
   /** For inconclusive: roughly how many more canary requests should settle it. */
   moreRequestsNeeded?: number;
-  /** Canary requests and events behind the figures. */
+  /** Canary requests and events behind the figures (the current step's). */
   canaryRequests: number;
   canaryEvents: number;
   stableRequests: number;
   stableEvents: number;
+  /**
+   * Why this step must not advance on schedule, or null: an estimate above a cap, or evidence
+   * this step that leans towards a regression. The engine holds the step while it is set.
+   */
+  adverse: string | null;
+  /** Estimated intra-class correlation of per-window rates (0 = binomial). */
+  dispersion: number;
   /** Plain words for an operator, with the numbers that decided. */
   explanation: string;
 }
 
-/** One side's counts in one check window, as `increase(...[window])` gives them (may be fractional). */
+/** One side's counts in one check window (may be fractional). */
 export interface RequestCounts {
   requests: number;
   errors: number;
@@ -48,9 +55,9 @@ export interface ErrorRateWindow {
 
 /** Settings both sequential judges share. */
 export interface SharedJudgeConfig {
-  /** P(rolling back a canary no worse than stable), over the whole rollout; default 0.01. */
+  /** P(rolling back a canary the policy allows), over the whole rollout; default 0.01. */
   alpha?: number;
-  /** P(passing a canary worse by the margin); default 0.05. */
+  /** P(passing a step of a canary worse by the margin); default 0.05. */
   beta?: number;
   /** Canary requests a step needs before it may pass; default 30. */
   minRequests?: number;
@@ -58,8 +65,6 @@ export interface SharedJudgeConfig {
   plannedSteps?: number;
   /** Checks in the rollout when every step advances on time (horizon of the per-check weights); default 40. */
   plannedChecks?: number;
-  /** Prior squared coefficient of variation of per-minute rates; default 0.1 (about ±30%). */
-  dispersionPrior?: number;
 }
 
 export const SHARED_DEFAULTS = {
@@ -68,23 +73,13 @@ export const SHARED_DEFAULTS = {
   minRequests: 30,
   plannedSteps: 3,
   plannedChecks: 40,
-  dispersionPrior: 0.1,
 } as const;
 
 /** Where the reported confidence sequence is tightest, in units of count variance. */
 export const RHO = 2;
 
-/** The shared settings with their defaults, as createProportionTest takes them. */
-export function sharedSettings(config: SharedJudgeConfig) {
-  return {
-    minRequests: config.minRequests ?? SHARED_DEFAULTS.minRequests,
-    plannedSteps: config.plannedSteps ?? SHARED_DEFAULTS.plannedSteps,
-    plannedChecks: config.plannedChecks ?? SHARED_DEFAULTS.plannedChecks,
-    dispersionPrior: config.dispersionPrior ?? SHARED_DEFAULTS.dispersionPrior,
-    rho: RHO,
-  };
-}
-
 export interface SequentialJudge<W, D extends SequentialDecision = SequentialDecision> {
   observe(window: W): D;
+  /** The evidence so far as JSON-safe data; a judge created with it continues where this one is. */
+  snapshot(): Record<string, unknown>;
 }

@@ -15,6 +15,8 @@ export type FaultSpec = {
   /** Served normally once `until` resolves: a request held in flight for as long as the test decides. */
   | { kind: 'hold'; until: Promise<unknown> }
   | { kind: 'reset' }
+  /** Runs `run` (e.g. another client's write, through FakeKube.put) just before the request is served as usual. */
+  | { kind: 'before'; run: () => void }
 );
 
 export interface FaultHandle {

@@ -732,6 +732,8 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
         await new Promise((resolve) => setTimeout(resolve, fault.ms));
       } else if (fault.kind === 'hold') {
         await fault.until;
+      } else if (fault.kind === 'before') {
+        fault.run();
       } else {
         const err = fault.kind === '429' ? tooManyRequests(fault.retryAfterSeconds ?? 1) : serverError(fault.code, fault.message);
         send(res, err.code, err.status, err.headers);

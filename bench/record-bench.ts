@@ -1,0 +1,77 @@
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ReplaySource } from '../src/analysis/recording.js';
+import type { CheckRecord } from '../src/analysis/types.js';
+import { runSimulation } from '../src/cli/simulation.js';
+import { MAX_RECORD_BYTES, serializeRecord } from '../src/k8s/configmap-state-store.js';
+import { loadPolicy } from '../src/policy/loader.js';
+import { shippedPath } from '../src/paths.js';
+import { VirtualClock } from '../src/rollout/clock.js';
+import type { RolloutEvent } from '../src/rollout/events.js';
+import { countVerdict, emptyCounts, keepCheck, type RolloutRecord } from '../src/rollout/record.js';
+
+// The rollout record after a long rollout: its size in the ConfigMap and the time one save takes
+// to serialise it. Checks are the shipped default policy's own, taken from replaying the healthy
+// recording, repeated (with their indexes) up to CHECKS; the record keeps what the engine keeps.
+
+const CHECKS = Number(process.env['BENCH_CHECKS'] ?? 2000);
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 30);
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+};
+
+async function main(): Promise<void> {
+  const policy = loadPolicy();
+  const replay = ReplaySource.fromFile(join(shippedPath('examples', 'recordings'), 'healthy.json'));
+  const checks: CheckRecord[] = [];
+  const { cluster } = await runSimulation({
+    policy,
+    target: replay.meta.target,
+    namespace: replay.meta.namespace,
+    image: 'shop/checkout:2',
+    startedBy: 'bench',
+    metrics: replay,
+    clock: new VirtualClock(replay.startedAt.getTime()),
+    reporter: { emit: (e: RolloutEvent) => void (e.type === 'check' && checks.push(e.check)) },
+    narrateWrites: false,
+  });
+  const base = (await cluster.load())?.record;
+  if (!base || checks.length === 0) throw new Error('the healthy replay produced no record');
+
+  // The engine's own bookkeeping: every check appended, the oldest let go beyond historyLimit.
+  const record: RolloutRecord = { ...structuredClone(base), checks: [], phase: 'progressing' };
+  const tallies = { ...emptyCounts(), failures: 0, inconclusiveRun: 0, byStep: [emptyCounts()] };
+  const all: CheckRecord[] = [];
+  for (let i = 0; i < CHECKS; i += 1) {
+    const check = { ...structuredClone(checks[i % checks.length] as CheckRecord), index: i + 1, stepIndex: 0 };
+    keepCheck(record, check, policy.analysis.historyLimit);
+    all.push(check);
+    countVerdict(tallies, check.verdict);
+    countVerdict(tallies.byStep[0]!, check.verdict);
+  }
+  record.tallies = tallies;
+
+  const times: number[] = [];
+  let text = '';
+  for (let i = 0; i < RUNS + 5; i += 1) {
+    const t0 = performance.now();
+    text = serializeRecord(record);
+    if (i >= 5) times.push(performance.now() - t0);
+  }
+  const bytes = Buffer.byteLength(text);
+  const unbounded = Buffer.byteLength(JSON.stringify({ ...record, checks: all }));
+
+  console.log(`canary record benchmark: ${CHECKS} checks of the default policy (historyLimit ${policy.analysis.historyLimit}), ${RUNS} saves, median (node ${process.version})`);
+  console.log('');
+  console.log(`record size after ${CHECKS} checks:   ${bytes.toLocaleString('en')} bytes (${((bytes / MAX_RECORD_BYTES) * 100).toFixed(1)}% of the ${MAX_RECORD_BYTES.toLocaleString('en')}-byte budget; ConfigMap limit 1 MiB)`);
+  console.log(`serialise time per save:           ${median(times).toFixed(3)} ms`);
+  console.log(`every check kept in full would be: ${unbounded.toLocaleString('en')} bytes (${(unbounded / CHECKS).toFixed(0)} bytes per check)`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exitCode = 1;
+});

@@ -47,7 +47,11 @@ describe('a healthy canary is promoted through the cluster', () => {
     const run = await world.deploy().done;
     expect(run.stderr).toBe('');
     expect(run.code, run.stdout + run.stderr).toBe(0);
-    expect(run.stdout).toContain('PROMOTED: all 9 checks passed');
+    // Checks run on a fixed schedule and one that overruns its slot skips the next (a loaded
+    // machine does that), so how many ran is observed, not assumed: at least one per step.
+    const promoted = /PROMOTED: all (\d+) checks passed/.exec(run.stdout);
+    expect(promoted, run.stdout).not.toBeNull();
+    const ran = Number(promoted?.[1]);
     expect(run.stdout).toContain('traffic: all traffic on stable, which now runs the new image');
 
     // Traffic: every step, then 100% while stable is updated, then back to 0%.
@@ -85,9 +89,11 @@ describe('a healthy canary is promoted through the cluster', () => {
       startedBy: RUN_URL,
       outcome: { result: 'promoted', exitCode: 0 },
     });
-    expect(record?.checks).toHaveLength(9);
+    expect(record?.checks).toHaveLength(ran);
     expect(record?.checks.every((c) => c.verdict === 'pass')).toBe(true);
-    expect(record?.checks.map((c) => c.weight)).toEqual([10, 10, 10, 25, 25, 25, 50, 50, 50]);
+    const weights = record?.checks.map((c) => c.weight) ?? [];
+    expect([...new Set(weights)]).toEqual([10, 25, 50]);
+    expect(weights).toEqual([...weights].sort((a, b) => a - b));
     expect(record?.checks[0]?.results.map((r) => r.metric)).toEqual(expect.arrayContaining(['error-rate', 'p95-latency']));
 
     // `kubectl describe deployment checkout` tells the story too.
@@ -106,14 +112,14 @@ describe('a healthy canary is promoted through the cluster', () => {
     expect(status.stdout).toContain('phase:   promoted');
     expect(status.stdout).toContain('weight:  0% (recorded and live agree)');
     expect(status.stdout).toContain(`stable ${NEW_IMAGE}`);
-    expect(status.stdout).toContain('9 run: 9 passed, 0 failed');
+    expect(status.stdout).toContain(`${ran} run: ${ran} passed, 0 failed`);
     expect(status.stdout).toContain(`nothing: stable runs ${NEW_IMAGE}`);
 
     const json = await world.run(['status', TARGET, '-n', NAMESPACE, '-o', 'json']);
     expect(json.code, json.stdout + json.stderr).toBe(0);
     const view = JSON.parse(json.stdout) as StatusView;
     expect(view).toMatchObject({ target: TARGET, namespace: NAMESPACE, phase: 'promoted', weight: { recorded: 0, live: 0, differs: false } });
-    expect(view.checks.run).toBe(9);
+    expect(view.checks.run).toBe(ran);
   });
 });
 

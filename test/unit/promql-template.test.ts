@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PRESETS_BY_NAME } from '../../src/analysis/presets.js';
+import { PRESETS_BY_NAME, windowCount } from '../../src/analysis/presets.js';
 import { escapeLabelValue, escapeRegexValue, renderQuery, unknownPlaceholders } from '../../src/analysis/promql-template.js';
 
 const target = {
@@ -15,11 +15,13 @@ const nginx = PRESETS_BY_NAME['ingress-nginx'];
 describe('PromQL templates', () => {
   it('renders the ingress-nginx error count for each side using the canary label only', () => {
     const opts = { windowPromQL: '1m' };
+    // Counted over the window per series (windowCount), summed over controller pods.
+    const counted = (series: string) => windowCount(series).replaceAll('{{window}}', '1m');
     expect(renderQuery(nginx.queries['errors'] ?? '', target, { ...opts, side: 'canary', selector: nginx.selectors.canary })).toBe(
-      'sum(increase(nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."}[1m])) or vector(0)',
+      `sum(${counted('nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."}')}) or vector(0)`,
     );
     expect(renderQuery(nginx.queries['requests'] ?? '', target, { ...opts, side: 'stable', selector: nginx.selectors.stable })).toBe(
-      'sum(increase(nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary=""}[1m]))',
+      `sum(${counted('nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary=""}')})`,
     );
   });
 

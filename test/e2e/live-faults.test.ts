@@ -18,13 +18,15 @@ describe('the Kubernetes API stays down mid-rollout', () => {
   it('exits 5 stating where traffic was left, which is where it is; rollback completes once the API is back', { timeout: 180_000 }, async () => {
     // Two tries per call keeps the test short: giving up is what is under test, not the count.
     const policy = await world.writePolicy('short', { steps: SHORT_STEPS, attempts: 2 });
+    // Held at its first step, so the API goes away mid-step rather than after the rollout ended.
+    world.holdAt(10);
     const deploy = world.deploy([], { policy });
     // The step is recorded before and after its weight goes up; wait for both writes to land.
     await waitFor('the first step', () => world.weight() === '10' && world.record()?.phase === 'progressing' && world.record()?.weight === 10);
     const down = world.fake.injectFault({ kind: 'status', code: 503, times: Infinity });
 
     const run = await deploy.done;
-    expect(run.code).toBe(5);
+    expect(run.code, run.stdout + run.stderr).toBe(5);
     expect(down.hits).toBeGreaterThan(0);
     // At a step boundary the raise itself may have failed: then both weights are named.
     // The stop kept trying 0% until its deadline; no read got through, so it says where traffic may be.
@@ -39,11 +41,11 @@ describe('the Kubernetes API stays down mid-rollout', () => {
     expect(world.weight()).toBe(stated?.[1]);
 
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
-    expect(status.code).toBe(0);
+    expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(status.stdout).toContain(`weight:  ${stated?.[1]}% (recorded and live agree)`);
 
     const rollback = await world.run(['rollback', TARGET, '-n', NAMESPACE, '--reason', 'API outage during deploy']);
-    expect(rollback.code).toBe(0);
+    expect(rollback.code, rollback.stdout + rollback.stderr).toBe(0);
     expect(world.weight()).toBe('0');
     expect(world.record()).toMatchObject({ phase: 'aborted', weight: 0, rollback: { reason: 'API outage during deploy' } });
   });

@@ -88,7 +88,7 @@ describe('observation 2: a raise in flight when rollback runs', () => {
     const deploy = world.deploy([], { policy });
     await waitFor('the first step', () => world.weight() === '10' && world.record()?.weight === 10, 120_000);
     let release = () => undefined as void;
-    const hold = world.fake.injectFault({ kind: 'hold', release: new Promise<void>((resolve) => (release = resolve)), method: 'PATCH', pathPattern: `/ingresses/${CANARY_INGRESS}` });
+    const hold = world.fake.injectFault({ kind: 'hold', until: new Promise<void>((resolve) => (release = resolve)), method: 'PATCH', pathPattern: `/ingresses/${CANARY_INGRESS}` });
     await waitFor('the raise to 50% to reach the API server, where it is held', () => hold.hits === 1, 60_000);
 
     const rollback = await world.run(ROLLBACK, { policy });

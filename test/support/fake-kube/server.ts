@@ -731,7 +731,7 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
       if (fault.kind === 'latency') {
         await new Promise((resolve) => setTimeout(resolve, fault.ms));
       } else if (fault.kind === 'hold') {
-        await fault.release;
+        await fault.until;
       } else if (fault.kind === 'before') {
         fault.run();
       } else {

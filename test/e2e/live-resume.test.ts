@@ -81,8 +81,8 @@ describe('a deploy killed mid-step', () => {
     expect(plain.stderr).toContain('if it stopped without finishing, continue it with');
     // The command it suggests is one a user can paste: --image is required, and the namespace matters.
     // Pasted as printed, both act on this namespace with this policy.
-    expect(plain.stderr).toContain(`continue it with \`canary deploy checkout -n shop -p ${world.policyPath} --image ${NEW_IMAGE} --resume\``);
-    expect(plain.stderr).toContain(`or stop it with \`canary rollback checkout -n shop -p ${world.policyPath} --reason '...'\``);
+    expect(plain.stderr).toContain(`continue it with \`canary deploy checkout -n shop -p ${policy} --image ${NEW_IMAGE} --resume\``);
+    expect(plain.stderr).toContain(`or stop it with \`canary rollback checkout -n shop -p ${policy} --reason '...'\``);
     expect(world.record()).toEqual(before);
     expect(world.weight()).toBe('25');
 

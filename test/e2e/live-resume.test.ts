@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { StatusView } from '../../src/report/status-view.js';
+import type { CheckRecord } from '../../src/analysis/types.js';
 import { LEASE, NAMESPACE, NEW_IMAGE, RUN_URL, startLiveWorld, TARGET, waitFor, type LiveWorld } from '../support/live-harness.js';
 
 // One deploy at a time, and a deploy that died: the lease refuses a second deploy; after SIGKILL
@@ -99,8 +100,10 @@ describe('a deploy killed mid-step', () => {
     const after = world.record();
     expect(after).toMatchObject({ id: before?.id, phase: 'promoted', weight: 0, images: { stable: NEW_IMAGE, canary: NEW_IMAGE } });
     // The checks made before the kill are still there, unchanged, ahead of the new ones.
+    // (The stored record leaves out the query texts older passing checks repeat from the latest.)
     const earlier = before?.checks ?? [];
-    expect(after?.checks.slice(0, earlier.length)).toEqual(earlier);
+    const judged = (checks: CheckRecord[]) => checks.map((c) => ({ ...c, results: c.results.map(({ queries: _queries, ...r }) => r) }));
+    expect(judged(after?.checks.slice(0, earlier.length) ?? [])).toEqual(judged(earlier));
     // The resumed run checked both remaining steps (how many checks each got is the schedule's business).
     const resumedChecks = after?.checks.slice(earlier.length) ?? [];
     expect(new Set(resumedChecks.map((c) => c.weight))).toEqual(new Set([25, 50]));

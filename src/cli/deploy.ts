@@ -67,6 +67,7 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
         policy,
         ...(flags.kubeconfig !== undefined && { kubeconfig: flags.kubeconfig }),
         ...(flags.context !== undefined && { context: flags.context }),
+        ...(flags.policy !== undefined && { policyPath: flags.policy }),
         ...(flags.prometheus !== undefined && { prometheus: flags.prometheus }),
         ...(flags.record !== undefined && { record: flags.record }),
         resume: Boolean(flags.resume),

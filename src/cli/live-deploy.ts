@@ -14,6 +14,7 @@ import { KubeEventsReporter } from '../k8s/kube-events-reporter.js';
 import { LeaseHeldError, leaseHolderIdentity, RolloutLease } from '../k8s/lease.js';
 import { preflight } from '../k8s/preflight.js';
 import { targetNames, type Policy, type TargetNames } from '../policy/policy.js';
+import { resumeHint, rollbackHint } from '../rollout/abort.js';
 import { formatDuration } from '../policy/units.js';
 import { systemClock } from '../rollout/clock.js';
 import { RolloutEngine, rolloutIdFor } from '../rollout/engine.js';
@@ -30,6 +31,8 @@ export interface LiveDeployOptions {
   policy: Policy;
   kubeconfig?: string;
   context?: string;
+  /** The policy file given with -p, for hints that must work pasted as is. */
+  policyPath?: string;
   prometheus?: string;
   record?: string;
   resume: boolean;
@@ -85,10 +88,17 @@ async function heldLeaseRefusal(held: LeaseHeldError, state: ConfigMapStateStore
   const stored = await state.load().catch(() => null);
   const r = stored?.record;
   if (!r || FINAL_PHASES.includes(r.phase)) return held;
+  const ctx = {
+    target: opts.target,
+    namespace,
+    ...(opts.context !== undefined && { context: opts.context }),
+    ...(opts.kubeconfig !== undefined && { kubeconfig: opts.kubeconfig }),
+    ...(opts.policyPath !== undefined && { policyPath: opts.policyPath }),
+  };
   return invalidInput(
     `a rollout of ${opts.target} (${r.id}, image ${r.images.canary}) is in phase ${r.phase} at step ${r.stepIndex + 1} (${r.weight}%), and its lease is held by ${held.holder} (${held.renewTime}): ` +
-      `if that deploy is running, wait for it to finish; if it stopped without finishing, continue it with \`canary deploy ${opts.target} -n ${namespace} --image ${r.images.canary} --resume\` ` +
-      `(which takes the lease over once nobody has renewed it for ${formatDuration(held.durationSeconds * 1000)}) or stop it with \`canary rollback ${opts.target} -n ${namespace} --reason ...\``,
+      `if that deploy is running, wait for it to finish; if it stopped without finishing, continue it with \`${resumeHint(ctx, r.images.canary)}\` ` +
+      `(which takes the lease over once nobody has renewed it for ${formatDuration(held.durationSeconds * 1000)}) or stop it with \`${rollbackHint(ctx)}\``,
   );
 }
 
@@ -177,13 +187,23 @@ async function deployWith(
   } catch (err) {
     throw err instanceof LeaseHeldError && !opts.resume ? await heldLeaseRefusal(err, state, opts, namespace) : err;
   }
+  // Until a stop has confirmed 0% by a read, the lease stays: it expires on its own, or
+  // `canary rollback` deletes it once traffic is safe.
+  let leaseMayGo = () => true;
   try {
     const existing = await state.load();
     const unfinished = existing && !FINAL_PHASES.includes(existing.record.phase) ? existing : null;
+    const hintCtx = {
+      target: opts.target,
+      namespace,
+      ...(opts.context !== undefined && { context: opts.context }),
+      ...(opts.kubeconfig !== undefined && { kubeconfig: opts.kubeconfig }),
+      ...(opts.policyPath !== undefined && { policyPath: opts.policyPath }),
+    };
     if (unfinished && !opts.resume) {
       const r = unfinished.record;
       throw invalidInput(
-        `a rollout of ${opts.target} (${r.id}, image ${r.images.canary}) stopped in phase ${r.phase} at step ${r.stepIndex + 1} (${r.weight}%) without finishing; continue it with \`canary deploy ${opts.target} -n ${namespace} --image ${r.images.canary} --resume\` or stop it with \`canary rollback ${opts.target} -n ${namespace} --reason ...\``,
+        `a rollout of ${opts.target} (${r.id}, image ${r.images.canary}) stopped in phase ${r.phase} at step ${r.stepIndex + 1} (${r.weight}%) without finishing; continue it with \`${resumeHint(hintCtx, r.images.canary)}\` or stop it with \`${rollbackHint(hintCtx)}\``,
       );
     }
     if (opts.resume && !unfinished) {
@@ -228,8 +248,24 @@ async function deployWith(
       signal,
       ...(opts.onCancel && { onCancel: opts.onCancel }),
       evaluationDelayMs: opts.policy.analysis.evaluationDelayMs,
+      // The stop path's waits (stable set back during a promotion) must not be cut short by the
+      // very cancellation that started the stop.
+      stop: {
+        callTimeoutMs: k.timeoutMs,
+        workloads: new DeploymentWorkloads({ kc: conn.kc, namespace, names, clock: systemClock, pollMs: k.pollIntervalMs, readyTimeoutMs: k.readyTimeoutMs, retry }),
+      },
+      commands: {
+        ...(opts.context !== undefined && { context: opts.context }),
+        ...(opts.kubeconfig !== undefined && { kubeconfig: opts.kubeconfig }),
+        ...(opts.policyPath !== undefined && { policyPath: opts.policyPath }),
+      },
     });
-    const off = onForcedExit(() => engine.recordForcedExit());
+    leaseMayGo = () => engine.trafficSafe;
+    const off = onForcedExit(async () => {
+      await engine.recordForcedExit();
+      // Traffic confirmed at 0%: the next deploy need not wait for this dead process's lease.
+      if (engine.trafficSafe) await lease.release();
+    });
     try {
       const outcome = await engine.run(unfinished ?? undefined);
       return outcome.exitCode;
@@ -240,6 +276,6 @@ async function deployWith(
       await events.close();
     }
   } finally {
-    await lease.release();
+    if (leaseMayGo()) await lease.release();
   }
 }

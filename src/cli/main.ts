@@ -81,12 +81,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
   cluster(
     program
       .command('rollback')
-      .description('send all traffic back to stable now (one PATCH), record the abort, scale the canary down, verify stable')
+      .description('send all traffic back to stable now (one fenced PATCH, read back), record the abort, restore stable during a promotion, scale the canary down, verify stable')
       .argument('<name>', 'target name (e.g. checkout)'),
   )
     .requiredOption('--reason <text>', 'why: goes into the record, the Kubernetes Event and the incident')
     .option('-p, --policy <file>', 'policy naming target overrides and incident sinks (default: policies/default.yaml)')
     .option('--no-incident', 'open no incident')
+    .option('--timeout <duration>', 'how long to keep driving the canary to 0% before exiting 5 (e.g. 30s, 2m)', '30s')
     .addOption(outputOption())
     .action(async (name: string, flags) => setExit(await (await import('./rollback.js')).rollbackFromFlags(name, flags)));
 

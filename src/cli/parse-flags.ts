@@ -25,3 +25,14 @@ export function parseNamespace(value: string | undefined): string {
   }
   return ns;
 }
+
+/** --timeout 30s, 90s, 2m, 500ms: the stop deadline of `canary rollback`. */
+export function parseStopTimeout(value: string | undefined, fallbackMs: number): number {
+  if (value === undefined) return fallbackMs;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value.trim());
+  const ms = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000) : NaN;
+  if (!(ms >= 1000) || !Number.isFinite(ms) || ms > 3_600_000) {
+    throw invalidInput(`--timeout: expected how long to keep driving the canary to 0% before giving up, from 1s to 60m, like "30s" or "2m", got "${value}"`);
+  }
+  return ms;
+}

@@ -7,6 +7,7 @@ import { readLease } from '../k8s/lease.js';
 import { targetNames } from '../policy/policy.js';
 import { colorEnabled } from '../report/color.js';
 import { renderStatus, statusView, type StatusView } from '../report/status-view.js';
+import { rollbackHint } from '../rollout/abort.js';
 import { systemClock } from '../rollout/clock.js';
 import { FINAL_PHASES } from '../rollout/record.js';
 import { parseNamespace, parseOutput, parseTargetName } from './parse-flags.js';
@@ -46,6 +47,13 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
   // The policy (YAML and its schema) is loaded only when -p names one: its target section is all
   // status needs from it, and without -p the names are the defaults.
   const names = targetNames(target, flags.policy !== undefined ? (await import('../policy/loader.js')).loadPolicy(flags.policy).target : {});
+  const hintCtx = {
+    target,
+    namespace,
+    ...(flags.context !== undefined && { context: flags.context }),
+    ...(flags.kubeconfig !== undefined && { kubeconfig: flags.kubeconfig }),
+    ...(flags.policy !== undefined && { policyPath: flags.policy }),
+  };
   const tty = Boolean(process.stdout.isTTY);
   const c = new Chalk({ level: colorEnabled(tty) ? 1 : 0 });
 
@@ -55,7 +63,7 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
       stored = await store.load();
     } catch (err) {
       if (err instanceof CorruptRecordError) {
-        throw invalidInput(`the rollout record of ${target} in namespace ${namespace} is corrupt: ${err.message}; \`canary rollback ${target} --reason ...\` still works and rewrites it`);
+        throw invalidInput(`the rollout record of ${target} in namespace ${namespace} is corrupt: ${err.message}; \`${rollbackHint(hintCtx)}\` still works and rewrites it`);
       }
       throw err;
     }
@@ -76,7 +84,7 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
     warned = key;
     const list = owned.map((i) => `${i.name} (${i.weight ?? '?'}%)`).join(', ');
     process.stderr.write(
-      `canary: warning: ${owned.length} canary Ingresses of ${target} in namespace ${namespace} carry our label: ${list}; the weight shown is ${names.canaryIngress}'s; \`canary rollback ${target}\` sets every one of them to 0\n`,
+      `canary: warning: ${owned.length} canary Ingresses of ${target} in namespace ${namespace} carry our label: ${list}; the weight shown is ${names.canaryIngress}'s; \`${rollbackHint(hintCtx)}\` sets every one of them to 0\n`,
     );
   };
   const show = (view: StatusView) =>

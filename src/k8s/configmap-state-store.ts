@@ -45,16 +45,35 @@ export interface ConfigMapStateStoreOptions {
 const bytes = (text: string): number => Buffer.byteLength(text, 'utf8');
 
 /**
+ * The PromQL of a metric is the same text at every check (the time is a parameter, not part of
+ * it), and it is most of a check's size. An older passing or pending check whose queries repeat
+ * those of the latest check is stored without them: the last few checks and every failing or
+ * inconclusive one keep theirs, which is all `status` and an incident show. One pass, no copy of unchanged checks.
+ */
+function withoutRepeatedQueries(record: RolloutRecord): RolloutRecord {
+  const last = record.checks.at(-1);
+  if (!last) return record;
+  const latest = new Map(last.results.map((r) => [r.check, r.queries.join('\n')]));
+  const checks = record.checks.map((check, i) => {
+    if (i >= record.checks.length - KEEP_COMPLETE_CHECKS || (check.verdict !== 'pass' && check.verdict !== 'pending')) return check;
+    if (!check.results.some((r) => r.queries.length > 0 && latest.get(r.check) === r.queries.join('\n'))) return check;
+    return { ...check, results: check.results.map((r) => (latest.get(r.check) === r.queries.join('\n') ? { ...r, queries: [] } : r)) };
+  });
+  return { ...record, checks };
+}
+
+/**
  * The record as stored. The engine already keeps only the last analysis.historyLimit checks, so
- * this is normally one JSON.stringify. Past the ConfigMap's limit (a huge historyLimit, or huge
+ * this is normally one JSON.stringify (passing checks stored without the query texts the latest
+ * check repeats). Past the ConfigMap's limit (a huge historyLimit, or huge
  * query texts), older checks lose their query text, then their evidence, then (oldest first)
  * whole checks, and the record says it was trimmed: each step is one pass over the record, never
  * a re-serialisation per dropped check.
  */
 export function serializeRecord(record: RolloutRecord, limit = MAX_RECORD_BYTES): string {
-  const full = JSON.stringify(record);
+  const full = JSON.stringify(withoutRepeatedQueries(record));
   if (bytes(full) <= limit) return full;
-  const copy = structuredClone(record) as RolloutRecord & { trimmed?: boolean; trimmedChecks?: number };
+  const copy = structuredClone(withoutRepeatedQueries(record)) as RolloutRecord & { trimmed?: boolean; trimmedChecks?: number };
   copy.trimmed = true;
   const older = copy.checks.slice(0, Math.max(0, copy.checks.length - KEEP_COMPLETE_CHECKS));
   for (const check of older) for (const result of check.results) result.queries = [];

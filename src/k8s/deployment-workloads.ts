@@ -5,7 +5,7 @@ import { AppsV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Dep
 import { CanaryError } from '../errors.js';
 import type { TargetNames } from '../policy/policy.js';
 import { formatDuration } from '../policy/units.js';
-import type { Clock, StableStatus, Workloads } from '../rollout/ports.js';
+import type { CallBudget, Clock, ScaleDownResult, StableStatus, Workloads } from '../rollout/ports.js';
 import { isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
 import { serverOf } from './connection.js';
 
@@ -23,8 +23,7 @@ export interface DeploymentWorkloadsOptions {
   signal?: AbortSignal;
 }
 
-/** What scaling the canary down found: the one fact `canary rollback` reports. */
-export type ScaleDownResult = 'scaled-to-zero' | 'already-zero' | 'not-found';
+export type { ScaleDownResult } from '../rollout/ports.js';
 
 interface Progress {
   want: number;
@@ -66,10 +65,17 @@ export class DeploymentWorkloads implements Workloads {
     this.retry = { ...opts.retry, server: serverOf(opts.kc) };
   }
 
-  private async read(name: string, role: 'stable' | 'canary'): Promise<V1Deployment> {
+  /** On the stop path one call is one attempt, bounded by the time the stop has left. */
+  private retryFor(budget?: CallBudget): RetryOptions & { server: string } {
+    if (!budget) return this.retry;
+    const ms = Math.max(1, Math.min(this.retry.timeoutMs ?? 30_000, budget.timeoutMs));
+    return { ...this.retry, attempts: 1, timeoutMs: ms, deadlineMs: ms };
+  }
+
+  private async read(name: string, role: 'stable' | 'canary', budget?: CallBudget): Promise<V1Deployment> {
     const { namespace } = this.opts;
     try {
-      return await withKubeRetry(`reading Deployment ${namespace}/${name}`, (o) => this.api.readNamespacedDeployment({ name, namespace }, o), this.retry);
+      return await withKubeRetry(`reading Deployment ${namespace}/${name}`, (o) => this.api.readNamespacedDeployment({ name, namespace }, o), this.retryFor(budget));
     } catch (err) {
       if (!isNotFound(err)) throw err;
       const field = role === 'stable' ? 'stableDeployment' : 'canaryDeployment';
@@ -96,9 +102,9 @@ export class DeploymentWorkloads implements Workloads {
     return { name: only.name, image: only.image ?? null };
   }
 
-  private async patch(name: string, body: object, strategy: PatchStrategy, what: string): Promise<void> {
+  private async patch(name: string, body: object, strategy: PatchStrategy, what: string, budget?: CallBudget): Promise<void> {
     const { namespace } = this.opts;
-    await withKubeRetry(what, (o) => this.api.patchNamespacedDeployment({ name, namespace, body }, setHeaderOptions('Content-Type', strategy, o)), this.retry);
+    await withKubeRetry(what, (o) => this.api.patchNamespacedDeployment({ name, namespace, body }, setHeaderOptions('Content-Type', strategy, o)), this.retryFor(budget));
   }
 
   /** Waits until the Deployment runs its current spec on every replica; fails fast on a progress deadline. */
@@ -172,19 +178,15 @@ export class DeploymentWorkloads implements Workloads {
     await this.waitRolledOut(names.stableDeployment, 'stable');
   }
 
-  async scaleDownCanary(): Promise<void> {
-    await this.scaleCanaryToZero();
-  }
-
-  /** scaleDownCanary, saying what it found: `canary rollback` must not claim to have scaled what does not exist. */
-  async scaleCanaryToZero(): Promise<ScaleDownResult> {
+  /** Says what it found: a stop must not claim to have scaled what does not exist. */
+  async scaleDownCanary(budget?: CallBudget): Promise<ScaleDownResult> {
     const { names, namespace } = this.opts;
     let canary: V1Deployment;
     try {
       canary = await withKubeRetry(
         `reading Deployment ${namespace}/${names.canaryDeployment}`,
         (o) => this.api.readNamespacedDeployment({ name: names.canaryDeployment, namespace }, o),
-        this.retry,
+        this.retryFor(budget),
       );
     } catch (err) {
       // No canary Deployment means no canary pods: the state we want.
@@ -192,13 +194,13 @@ export class DeploymentWorkloads implements Workloads {
       throw err;
     }
     if (canary.spec?.replicas === 0) return 'already-zero';
-    await this.patch(names.canaryDeployment, { spec: { replicas: 0 } }, PatchStrategy.MergePatch, `scaling Deployment ${namespace}/${names.canaryDeployment} to 0`);
+    await this.patch(names.canaryDeployment, { spec: { replicas: 0 } }, PatchStrategy.MergePatch, `scaling Deployment ${namespace}/${names.canaryDeployment} to 0`, budget);
     return 'scaled-to-zero';
   }
 
-  async verifyStable(): Promise<StableStatus> {
+  async verifyStable(budget?: CallBudget): Promise<StableStatus> {
     const { names, namespace } = this.opts;
-    const d = await this.read(names.stableDeployment, 'stable');
+    const d = await this.read(names.stableDeployment, 'stable', budget);
     const p = progressOf(d);
     const ref = `Deployment ${namespace}/${names.stableDeployment}`;
     if (p.want < 1) return { available: false, message: `${ref} is scaled to 0 replicas` };

@@ -4,7 +4,7 @@
 
 import {
   NetworkingV1Api,
-  PatchStrategy,
+  type PatchStrategy,
   setHeaderOptions,
   type KubeConfig,
   type V1HTTPIngressPath,
@@ -13,10 +13,10 @@ import {
 } from '@kubernetes/client-node';
 import { CanaryError } from '../errors.js';
 import type { TargetNames } from '../policy/policy.js';
-import type { TrafficRouter } from '../rollout/ports.js';
-import { isConflict, isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { StopRequestedError, type CallBudget, type OwnRouteState, type TrafficRouter, type TrafficState } from '../rollout/ports.js';
+import { isConflict, isNotFound, statusCode, withKubeRetry, type RetryOptions } from './api-errors.js';
 import { serverOf } from './connection.js';
-import { isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownershipLabels, ownershipSelector, ROLLOUT_ID_ANNOTATION } from './labels.js';
+import { isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownershipLabels, ownershipSelector, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION } from './labels.js';
 
 export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
 export const WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
@@ -75,55 +75,187 @@ function checkWeight(weight: number): void {
   }
 }
 
+/** JSON Pointer to an annotation: `/` in the key is `~1` (and `~` is `~0`), per RFC 6901. */
+export function annotationPointer(key: string): string {
+  return `/metadata/annotations/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+}
+
+type JsonPatchOp =
+  | { op: 'test' | 'add' | 'replace'; path: string; value: unknown }
+  | { op: 'remove'; path: string };
+
+const JSON_PATCH = 'application/json-patch+json' as unknown as PatchStrategy;
+
+function statusOf(err: unknown): number | undefined {
+  return statusCode(err) ?? (err instanceof Error ? statusCode(err.cause) : undefined);
+}
+
 /**
- * Sets canary-weight with a JSON merge patch of that one annotation, made conditional on the
- * resourceVersion of a fresh read; a 409 means someone wrote in between, so read and try again.
- * At 0 the same patch deletes the header and cookie routing annotations (null in a merge patch),
- * which ingress-nginx would otherwise still honour ahead of the weight.
+ * Why a raise must not land on this Ingress, or null when it may: another rollout prepared it,
+ * or a stop was written on it.
  */
-async function patchWeight(
+function fenceFailure(ing: V1Ingress, rolloutId: string): string | null {
+  const ann = ing.metadata?.annotations ?? {};
+  const id = ann[ROLLOUT_ID_ANNOTATION];
+  if (id !== undefined && id !== rolloutId) return `it now belongs to rollout ${id}`;
+  const stop = ann[STOP_ANNOTATION];
+  if (stop) return stop;
+  return null;
+}
+
+/**
+ * The one write a rollout makes to move its own traffic: a JSON Patch whose `test` ops check, on
+ * the object that carries the traffic, that the route is still this rollout's and that no stop
+ * was written since we read it; the weight changes only if both still hold (else 422, unwritten).
+ * At 0 the same patch removes header and cookie routing, which ingress-nginx honours ahead of
+ * the weight.
+ */
+async function fencedWeight(
   api: NetworkingV1Api,
   namespace: string,
   name: string,
   weight: number,
+  rolloutId: string,
   owned: (ing: V1Ingress) => boolean,
   retry: RetryOptions & { server: string },
 ): Promise<void> {
   checkWeight(weight);
+  const ref = `${namespace}/${name}`;
   for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
     let current: V1Ingress;
     try {
-      current = await withKubeRetry(`reading Ingress ${namespace}/${name}`, (o) => api.readNamespacedIngress({ name, namespace }, o), retry);
+      current = await withKubeRetry(`reading Ingress ${ref}`, (o) => api.readNamespacedIngress({ name, namespace }, o), retry);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // No canary route means no canary traffic: 0% already holds.
       if (weight === 0) return;
-      throw new CanaryError('unexpected', `the canary Ingress ${namespace}/${name} no longer exists, so the canary cannot get ${weight}% of traffic; it was deleted outside this rollout`);
+      throw new CanaryError('unexpected', `the canary Ingress ${ref} no longer exists, so the canary cannot get ${weight}% of traffic; it was deleted outside this rollout`);
     }
     if (!owned(current)) {
-      throw new CanaryError('invalid-input', `Ingress ${namespace}/${name} is not managed by canary-cli (label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} missing); refusing to change its weight`);
+      throw new CanaryError('invalid-input', `Ingress ${ref} is not managed by canary-cli (label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} missing); refusing to change its weight`);
     }
+    const fenced = fenceFailure(current, rolloutId);
+    if (fenced) throw new StopRequestedError(ref, fenced);
     const present = current.metadata?.annotations ?? {};
     const overrides = weight === 0 ? ROUTING_OVERRIDE_ANNOTATIONS.filter((a) => present[a] !== undefined) : [];
     if (present[WEIGHT_ANNOTATION] === String(weight) && overrides.length === 0) return;
-    const annotations: Record<string, string | null> = { [WEIGHT_ANNOTATION]: String(weight) };
-    for (const a of overrides) annotations[a] = null;
-    const body = { metadata: { resourceVersion: current.metadata?.resourceVersion, annotations } };
+    const ops: JsonPatchOp[] = [];
+    const legacy = present[ROLLOUT_ID_ANNOTATION] === undefined || present[STOP_ANNOTATION] === undefined;
+    // A route prepared before the fence existed: pin the whole object instead, and add the marks.
+    if (legacy) ops.push({ op: 'test', path: '/metadata/resourceVersion', value: current.metadata?.resourceVersion ?? '' });
+    if (present[ROLLOUT_ID_ANNOTATION] === undefined) ops.push({ op: 'add', path: annotationPointer(ROLLOUT_ID_ANNOTATION), value: rolloutId });
+    else ops.push({ op: 'test', path: annotationPointer(ROLLOUT_ID_ANNOTATION), value: rolloutId });
+    if (present[STOP_ANNOTATION] === undefined) ops.push({ op: 'add', path: annotationPointer(STOP_ANNOTATION), value: '' });
+    else ops.push({ op: 'test', path: annotationPointer(STOP_ANNOTATION), value: '' });
+    ops.push({ op: 'add', path: annotationPointer(WEIGHT_ANNOTATION), value: String(weight) });
+    for (const a of overrides) ops.push({ op: 'remove', path: annotationPointer(a) });
     try {
       await withKubeRetry(
-        `setting the canary weight of Ingress ${namespace}/${name} to ${weight}%`,
-        (o) => api.patchNamespacedIngress({ name, namespace, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch, o)),
+        `setting the canary weight of Ingress ${ref} to ${weight}%`,
+        (o) => api.patchNamespacedIngress({ name, namespace, body: ops }, setHeaderOptions('Content-Type', JSON_PATCH, o)),
         retry,
       );
       return;
     } catch (err) {
-      if (!isConflict(err)) throw err;
+      if (statusOf(err) !== 422) throw err;
+      // A test op failed: read again to learn whether a stop landed (or, on a legacy route, any write).
     }
   }
   throw new CanaryError(
     'unexpected',
-    `Ingress ${namespace}/${name} changed under every one of ${CONFLICT_ATTEMPTS} attempts to set its canary weight to ${weight}%; something else keeps writing it`,
+    `Ingress ${ref} changed under every one of ${CONFLICT_ATTEMPTS} attempts to set its canary weight to ${weight}%; something else keeps writing it`,
   );
+}
+
+/**
+ * Weight 0 with the stop marker, header/cookie routing removed: one JSON Patch with no test op,
+ * so it lands whatever a deploy wrote before it, and every raise prepared before it fails its test.
+ */
+async function stopPatch(
+  api: NetworkingV1Api,
+  namespace: string,
+  ing: V1Ingress,
+  marker: string,
+  retry: RetryOptions & { server: string },
+): Promise<void> {
+  const name = ing.metadata?.name ?? '';
+  const present = ing.metadata?.annotations;
+  const ops: JsonPatchOp[] = [];
+  if (!present) {
+    ops.push({ op: 'add', path: '/metadata/annotations', value: { [STOP_ANNOTATION]: marker, [WEIGHT_ANNOTATION]: '0' } });
+  } else {
+    // The first stop's marker is kept: it says who stopped the rollout.
+    if (!present[STOP_ANNOTATION]) ops.push({ op: 'add', path: annotationPointer(STOP_ANNOTATION), value: marker });
+    ops.push({ op: 'add', path: annotationPointer(WEIGHT_ANNOTATION), value: '0' });
+    for (const a of ROUTING_OVERRIDE_ANNOTATIONS) if (present[a] !== undefined) ops.push({ op: 'remove', path: annotationPointer(a) });
+  }
+  try {
+    await withKubeRetry(
+      `setting the canary weight of Ingress ${namespace}/${name} to 0%`,
+      (o) => api.patchNamespacedIngress({ name, namespace, body: ops }, setHeaderOptions('Content-Type', JSON_PATCH, o)),
+      retry,
+    );
+  } catch (err) {
+    // Deleted since the list: no route, no canary traffic.
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+function needsStop(ing: V1Ingress): boolean {
+  const ann = ing.metadata?.annotations ?? {};
+  return (parseWeight(ing) ?? 0) !== 0 || ROUTING_OVERRIDE_ANNOTATIONS.some((a) => ann[a] !== undefined) || !ann[STOP_ANNOTATION];
+}
+
+/** Every canary Ingress of ours to 0 with the stop marker; all are tried, the first failure is thrown after. */
+async function stopAll(api: NetworkingV1Api, namespace: string, owned: readonly V1Ingress[], marker: string, retry: RetryOptions & { server: string }): Promise<void> {
+  let failure: unknown;
+  const safe: string[] = [];
+  for (const ing of owned) {
+    if (!needsStop(ing)) {
+      safe.push(ing.metadata?.name ?? '');
+      continue;
+    }
+    try {
+      await stopPatch(api, namespace, ing, marker, retry);
+      safe.push(ing.metadata?.name ?? '');
+    } catch (err) {
+      failure ??= err;
+    }
+  }
+  if (failure === undefined) return;
+  const note = safe.length ? ` (${safe.join(', ')} at 0%)` : '';
+  if (failure instanceof CanaryError) throw new CanaryError(failure.kind, `${failure.message}${note}`, failure.details, { cause: failure });
+  throw failure;
+}
+
+function routesTo(ing: V1Ingress, service: string): boolean {
+  const backends = (ing.spec?.rules ?? []).flatMap((r) => r.http?.paths ?? []).map((p) => p.backend.service?.name);
+  return backends.includes(service) || ing.spec?.defaultBackend?.service?.name === service;
+}
+
+function overridesOf(ing: V1Ingress): string[] {
+  return ROUTING_OVERRIDE_ANNOTATIONS.filter((a) => ing.metadata?.annotations?.[a] !== undefined);
+}
+
+/** Ours (by label) and others' canary Ingresses that send traffic to the canary Service, sorted by name. */
+export function trafficStateOf(items: readonly V1Ingress[], target: string, canaryService: string): TrafficState {
+  const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
+  const ours = items
+    .filter((ing) => ing.metadata?.name && isOwnedBy(ing.metadata.labels, target))
+    .map((ing) => ({
+      name: ing.metadata?.name ?? '',
+      weight: parseWeight(ing),
+      overrides: overridesOf(ing),
+      stoppedBy: ing.metadata?.annotations?.[STOP_ANNOTATION] || null,
+      rolloutId: ing.metadata?.annotations?.[ROLLOUT_ID_ANNOTATION] ?? null,
+    }))
+    .sort(byName);
+  const foreign = items
+    .filter((ing) => ing.metadata?.name && !isOwnedBy(ing.metadata.labels, target))
+    .filter((ing) => ing.metadata?.annotations?.[CANARY_ANNOTATION] === 'true' && routesTo(ing, canaryService))
+    .map((ing) => ({ name: ing.metadata?.name ?? '', weight: parseWeight(ing), overrides: overridesOf(ing) }))
+    .sort(byName);
+  return { ours, foreign };
 }
 
 export class IngressRouter implements TrafficRouter {
@@ -184,6 +316,8 @@ export class IngressRouter implements TrafficRouter {
     if (legacyClass !== undefined) annotations[LEGACY_CLASS_ANNOTATION] = legacyClass;
     Object.assign(annotations, {
       [ROLLOUT_ID_ANNOTATION]: rolloutId,
+      // A new rollout starts unstopped; a stop of this same rollout is refused before this point.
+      [STOP_ANNOTATION]: '',
       [CANARY_ANNOTATION]: 'true',
       [WEIGHT_ANNOTATION]: '0',
     });
@@ -230,7 +364,7 @@ export class IngressRouter implements TrafficRouter {
   }
 
   /** The stable Ingress and our canary Ingress (if any); refuses when that name is taken by an Ingress we do not own. */
-  private async inspect(): Promise<{ stable: V1Ingress; existing: V1Ingress | undefined }> {
+  private async inspectObjects(): Promise<{ stable: V1Ingress; existing: V1Ingress | undefined }> {
     const { namespace, names, target } = this.opts;
     const stable = await this.readStable();
     let existing: V1Ingress | undefined;
@@ -253,14 +387,18 @@ export class IngressRouter implements TrafficRouter {
    * we do not own, another canary on our host and path), so a deploy can refuse before its first write.
    */
   async verify(): Promise<void> {
-    const { stable } = await this.inspect();
+    const { stable } = await this.inspectObjects();
     await this.checkForeignCanaries(this.canaryRules(stable));
   }
 
   async prepare(): Promise<void> {
     const { namespace, names } = this.opts;
     for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
-      const { stable, existing } = await this.inspect();
+      const { stable, existing } = await this.inspectObjects();
+      const stoppedBy = existing?.metadata?.annotations?.[STOP_ANNOTATION];
+      if (existing && stoppedBy && existing.metadata?.annotations?.[ROLLOUT_ID_ANNOTATION] === this.opts.rolloutId) {
+        throw new StopRequestedError(this.ref, stoppedBy);
+      }
       const body = this.desired(stable, existing);
       await this.checkForeignCanaries(body.spec?.rules ?? []);
       try {
@@ -279,8 +417,34 @@ export class IngressRouter implements TrafficRouter {
   }
 
   async setWeight(weight: number): Promise<void> {
-    const { namespace, names, target } = this.opts;
-    await patchWeight(this.api, namespace, names.canaryIngress, weight, (ing) => isOwnedBy(ing.metadata?.labels, target), this.retry);
+    const { namespace, names, target, rolloutId } = this.opts;
+    await fencedWeight(this.api, namespace, names.canaryIngress, weight, rolloutId, (ing) => isOwnedBy(ing.metadata?.labels, target), this.retry);
+  }
+
+  /** On the stop path one call is one attempt, bounded by the time the stop has left. */
+  private retryFor(budget?: CallBudget): RetryOptions & { server: string } {
+    if (!budget) return this.retry;
+    const ms = Math.max(1, Math.min(this.retry.timeoutMs ?? 30_000, budget.timeoutMs));
+    return { ...this.retry, attempts: 1, timeoutMs: ms, deadlineMs: ms };
+  }
+
+  async stop(marker: string, budget?: CallBudget): Promise<OwnRouteState[]> {
+    const { namespace, target } = this.opts;
+    const retry = this.retryFor(budget);
+    const list = await withKubeRetry(
+      `looking for the canary Ingresses of ${target} in namespace ${namespace}`,
+      (o) => this.api.listNamespacedIngress({ namespace, labelSelector: ownershipSelector(target) }, o),
+      retry,
+    );
+    const owned = list.items.filter((ing) => ing.metadata?.name && isOwnedBy(ing.metadata.labels, target));
+    await stopAll(this.api, namespace, owned, marker, retry);
+    return trafficStateOf(owned, target, this.opts.names.canaryService).ours;
+  }
+
+  async inspect(budget?: CallBudget): Promise<TrafficState> {
+    const { namespace, target, names } = this.opts;
+    const list = await withKubeRetry(`listing Ingresses in namespace ${namespace}`, (o) => this.api.listNamespacedIngress({ namespace }, o), this.retryFor(budget));
+    return trafficStateOf(list.items, target, names.canaryService);
   }
 
   async getWeight(): Promise<number | null> {
@@ -330,12 +494,19 @@ export async function findOwnedCanaryIngress(kc: KubeConfig, namespace: string, 
   return (await findOwnedCanaryIngresses(kc, namespace, target, retry))[0] ?? null;
 }
 
-/** Sets the weight of a canary Ingress we own (by label), with the same 409-safe patch as a rollout. */
-export async function setOwnedCanaryWeight(kc: KubeConfig, namespace: string, name: string, weight: number, retry: RetryOptions = {}): Promise<void> {
+/** Sets a canary Ingress we own (by label) to 0 with the stop marker, as a stop does. */
+export async function stopOwnedCanaryIngress(kc: KubeConfig, namespace: string, name: string, marker: string, retry: RetryOptions = {}): Promise<void> {
   const api = kc.makeApiClient(NetworkingV1Api);
-  await patchWeight(api, namespace, name, weight, (ing) => ing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE, {
-    ...retry,
-    server: serverOf(kc),
-  });
+  const r = { ...retry, server: serverOf(kc) };
+  let ing: V1Ingress;
+  try {
+    ing = await withKubeRetry(`reading Ingress ${namespace}/${name}`, (o) => api.readNamespacedIngress({ name, namespace }, o), r);
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw err;
+  }
+  if (ing.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
+    throw new CanaryError('invalid-input', `Ingress ${namespace}/${name} is not managed by canary-cli (label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} missing); refusing to change its weight`);
+  }
+  await stopPatch(api, namespace, ing, marker, r);
 }
-

@@ -1,5 +1,6 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Reporter, RolloutEvent } from '../rollout/events.js';
+import { FINAL_PHASES } from '../rollout/record.js';
 import { recordEvent } from './kube-events.js';
 
 /**
@@ -36,6 +37,9 @@ export class KubeEventsReporter implements Reporter {
       case 'finished': {
         const { outcome } = event;
         if (outcome.result === 'promoted') this.send('CanaryPromoted', `promoted ${event.record.images.canary}: ${outcome.reason}`);
+        // Not finished in the record (0% not confirmed by a read, or the promotion's last write
+        // failed): nothing may claim a rollback or an abort yet.
+        else if (outcome.result === 'failed' && !FINAL_PHASES.includes(event.record.phase)) this.send('CanaryStopIncomplete', `${outcome.reason}; ${outcome.traffic}`, 'Warning');
         else this.send(outcome.result === 'aborted' ? 'CanaryAborted' : 'CanaryRolledBack', `${outcome.reason}; ${outcome.traffic}`, 'Warning');
         return;
       }

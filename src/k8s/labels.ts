@@ -19,3 +19,9 @@ export function ownershipSelector(target: string): string {
 export function isOwnedBy(labels: Record<string, string> | undefined, target: string): boolean {
   return labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && labels[TARGET_LABEL] === target;
 }
+/**
+ * The stop marker on the object that carries traffic: "" while the rollout may raise its weight,
+ * who stopped it and when once a stop (rollback, analysis, signal) wrote weight 0. Every raise
+ * tests it in the same JSON Patch, so a raise prepared before the stop can never land after it.
+ */
+export const STOP_ANNOTATION = 'canary-cli.dev/stop';

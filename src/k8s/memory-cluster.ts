@@ -1,7 +1,12 @@
 import type { RolloutRecord } from '../rollout/record.js';
 import {
   StateConflictError,
+  StopRequestedError,
+  type OwnRouteState,
+  type RouteState,
+  type ScaleDownResult,
   type StableStatus,
+  type TrafficState,
   type StateStore,
   type StoredRecord,
   type TrafficRouter,
@@ -20,6 +25,10 @@ export class MemoryCluster implements TrafficRouter, Workloads, StateStore {
   canaryImage: string | null = null;
   canaryReplicas = 0;
   stable: string | null;
+  /** The stop marker on our canary route: set by stop(), cleared by prepare(). */
+  stoppedBy: string | null = null;
+  /** Canary routes someone else made that send traffic to the canary (tests set these). */
+  foreign: RouteState[] = [];
   private stored: StoredRecord | null = null;
   private revision = 0;
   /** Every write, in order, as a person would describe it; tests assert on it. */
@@ -44,15 +53,32 @@ export class MemoryCluster implements TrafficRouter, Workloads, StateStore {
       `create Ingress ${this.namespace}/${this.names.canaryIngress} (copy of ${this.names.stableIngress}'s rules pointing at Service ${this.names.canaryService}, canary: "true", canary-weight: "0")`,
     );
     this.weight = 0;
+    this.stoppedBy = null;
   }
 
   async setWeight(weight: number): Promise<void> {
+    if (this.stoppedBy !== null) throw new StopRequestedError(`${this.namespace}/${this.names.canaryIngress}`, this.stoppedBy);
     this.write(`patch Ingress ${this.namespace}/${this.names.canaryIngress} canary-weight "${this.weight ?? 0}" → "${weight}"`);
     this.weight = weight;
   }
 
   async getWeight(): Promise<number | null> {
     return this.weight;
+  }
+
+  async stop(marker: string): Promise<OwnRouteState[]> {
+    const before = (await this.inspect()).ours;
+    if (this.weight === null) return before;
+    this.stoppedBy ??= marker;
+    if (this.weight === 0) return before;
+    this.write(`patch Ingress ${this.namespace}/${this.names.canaryIngress} canary-weight "${this.weight}" → "0"`);
+    this.weight = 0;
+    return before;
+  }
+
+  async inspect(): Promise<TrafficState> {
+    const ours = this.weight === null ? [] : [{ name: this.names.canaryIngress, weight: this.weight, overrides: [], stoppedBy: this.stoppedBy, rolloutId: null }];
+    return { ours, foreign: this.foreign.map((r) => ({ ...r })) };
   }
 
   async stableImage(): Promise<string | null> {
@@ -71,10 +97,11 @@ export class MemoryCluster implements TrafficRouter, Workloads, StateStore {
     this.stable = image;
   }
 
-  async scaleDownCanary(): Promise<void> {
-    if (this.canaryReplicas === 0) return;
+  async scaleDownCanary(): Promise<ScaleDownResult> {
+    if (this.canaryReplicas === 0) return 'already-zero';
     this.write(`scale Deployment ${this.namespace}/${this.names.canaryDeployment} to 0`);
     this.canaryReplicas = 0;
+    return 'scaled-to-zero';
   }
 
   async verifyStable(): Promise<StableStatus> {

@@ -1,3 +1,4 @@
+import { resumeHint, rollbackHint } from '../rollout/abort.js';
 import { countsOf, FINAL_PHASES, type CheckCounts, type RolloutRecord } from '../rollout/record.js';
 import { formatDuration } from '../policy/units.js';
 import { renderTable, resultRows } from './check-format.js';
@@ -75,12 +76,14 @@ function attention(input: StatusInput): string | null {
 function nextHint(input: StatusInput): string {
   const { record } = input;
   const plan = record.policy.steps;
-  const resumeOrStop = `continue it with \`canary deploy ${record.target} --image ${record.images.canary} --resume\` or stop it with \`canary rollback ${record.target} --reason ...\``;
+  // Hints name the namespace, so pasted as printed they act on this rollout, not on `default`.
+  const ctx = { target: record.target, namespace: record.namespace };
+  const resumeOrStop = `continue it with \`${resumeHint(ctx, record.images.canary)}\` or stop it with \`${rollbackHint(ctx)}\``;
   if (FINAL_PHASES.includes(record.phase)) {
     const left = leftWeight(input);
     // `--on-cancel leave`, or a forced exit, ends the rollout with the canary still routed.
     if (left > 0) {
-      return `the canary still takes ${left}% of traffic and nothing is judging it: run \`canary rollback ${record.target} -n ${record.namespace} --reason ...\``;
+      return `the canary still takes ${left}% of traffic and nothing is judging it: run \`${rollbackHint({ target: record.target, namespace: record.namespace })}\``;
     }
     if (record.phase === 'promoted') return `nothing: stable runs ${record.images.stable ?? record.images.canary}`;
     // The record says traffic was left on the canary, but the Ingress has been set to 0% since.

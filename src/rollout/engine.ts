@@ -3,8 +3,10 @@ import type { CheckRecord, CheckResult, MetricsSource } from '../analysis/types.
 import { CanaryError, EXIT, type ExitCode, messageOf } from '../errors.js';
 import { plannedChecks, type Policy, type TargetNames } from '../policy/policy.js';
 import type { Reporter, RolloutEvent } from './events.js';
+import { describeTraffic, finishStop, resumeHint, rollbackHint, stopTraffic, type CommandContext } from './abort.js';
 import {
   StateConflictError,
+  StopRequestedError,
   type Clock,
   type IncidentSink,
   type StateStore,
@@ -12,6 +14,7 @@ import {
   type TrafficRouter,
   type Workloads,
 } from './ports.js';
+import { rolloutIdFor } from './rollout-id.js';
 import {
   countsOf,
   countVerdict,
@@ -51,6 +54,10 @@ export interface EngineOptions {
   /** Aborts the rollout (SIGTERM/SIGINT of a cancelled CI job). */
   signal?: AbortSignal;
   onCancel?: 'rollback' | 'leave';
+  /** The stop path's deadline and per-call bound, and the workloads it uses (no cancellation signal). */
+  stop?: { deadlineMs?: number; callTimeoutMs?: number; workloads?: Workloads };
+  /** Context, kubeconfig and policy file, so every printed hint works pasted as is. */
+  commands?: Omit<CommandContext, 'target' | 'namespace'>;
   /**
    * How far each check's query time lags its tick (analysis.evaluationDelay), for scrape and
    * ingestion lag. Live rollouts only: replays and backtests ask for exactly the recorded times.
@@ -58,10 +65,7 @@ export interface EngineOptions {
   evaluationDelayMs?: number;
 }
 
-/** `checkout-20260115T100000Z`: readable, sortable, and unique per target at one-second resolution. */
-export function rolloutIdFor(target: string, at: number): string {
-  return `${target}-${new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
-}
+export { rolloutIdFor } from './rollout-id.js';
 
 /** Ends the rollout early; the message is the reason recorded and shown to operators. */
 class Halt extends Error {
@@ -149,6 +153,11 @@ export class RolloutEngine {
   private operatorAbort: string | null = null;
   /** Set once promotion has started changing the stable Deployment. */
   private stablePatched = false;
+  /**
+   * False while a stop could not confirm 0% by a read: the deploy's Lease must then stay until
+   * it expires (or `canary rollback` deletes it), so no new deploy starts on top of live traffic.
+   */
+  trafficSafe = true;
 
   constructor(private readonly opts: EngineOptions) {
     const { policy, names, namespace } = opts;
@@ -168,6 +177,10 @@ export class RolloutEngine {
 
   private now(): number {
     return this.opts.clock.now();
+  }
+
+  private get ctx(): CommandContext {
+    return { ...this.opts.commands, target: this.opts.target, namespace: this.opts.namespace };
   }
 
   private iso(): string {
@@ -192,7 +205,7 @@ export class RolloutEngine {
     try {
       const first = resume ? await this.resumeFrom(resume) : await this.start();
       for (let i = first; i < policy.steps.length; i += 1) await this.runStep(i);
-      return await this.promote();
+      return await this.promote(resume?.record.phase === 'promoting');
     } catch (err) {
       return this.halt(this.asHalt(err));
     }
@@ -205,6 +218,8 @@ export class RolloutEngine {
     this.version = stored.version;
     this.weight = stored.record.weight;
     this.routed = true;
+    // A promotion past routing-to-canary may have changed stable: a stop must set it back.
+    this.stablePatched = stored.record.promotion !== undefined && stored.record.promotion !== 'routing-to-canary';
     this.restoreCounters();
     if (stored.record.judge) this.analyzer.restore(stored.record.judge);
     // The record and its Events name the run that drives the rollout now; startedBy stays who began it.
@@ -320,7 +335,18 @@ export class RolloutEngine {
 
   private async setWeight(weight: number, why: string): Promise<void> {
     this.inFlightWeight = weight;
-    await this.opts.ports.router.setWeight(weight);
+    try {
+      await this.opts.ports.router.setWeight(weight);
+    } catch (err) {
+      if (!(err instanceof StopRequestedError)) throw err;
+      // The fence on the route refused the write: a stop landed since we last looked. It owns
+      // traffic now; nothing of ours was written.
+      this.inFlightWeight = null;
+      if (err.by.startsWith('it now belongs to rollout')) {
+        throw new Halt('aborted', `the canary route was taken over (${err.by}): that rollout drives traffic now, so this one stops without touching it`, EXIT.aborted, false, true);
+      }
+      throw new Halt('aborted', `rolled back by an operator (stop written on the canary route: ${err.by})`, EXIT.aborted, true);
+    }
     this.inFlightWeight = null;
     this.weight = weight;
     this.record.weight = weight;
@@ -477,113 +503,212 @@ export class RolloutEngine {
     }
   }
 
-  private async promote(): Promise<Outcome> {
+  /**
+   * Promotion, one recorded stage at a time, each idempotent against the cluster, so `--resume`
+   * can continue from whichever stage the record names. Weight goes to the canary only once the
+   * canary is ready; when stable already runs the new image, traffic goes straight back to it.
+   */
+  private async promote(resumed = false): Promise<Outcome> {
     const { ports, image } = this.opts;
     this.setPhase('promoting', `all steps done; promoting ${image} to stable`);
+    let stage = this.record.promotion ?? 'routing-to-canary';
+    if (resumed) stage = await this.resumeStage(stage);
+    if (stage === 'routing-to-canary') {
+      this.record.promotion = 'routing-to-canary';
+      await this.persist();
+      this.throwIfCancelled();
+      await this.setWeight(100, 'promotion: all traffic to the canary while stable is updated');
+      stage = 'updating-stable';
+    }
+    if (stage === 'updating-stable') {
+      this.record.promotion = 'updating-stable';
+      await this.persist();
+      this.throwIfCancelled();
+      this.stablePatched = true;
+      await ports.workloads.promoteStable(image);
+      stage = 'routing-to-stable';
+    }
+    if (stage === 'routing-to-stable') {
+      this.stablePatched = true;
+      // An operator who rolled back while stable was updating still gets exit 4 (this save conflicts).
+      this.record.promotion = 'routing-to-stable';
+      await this.persist();
+      await this.setWeight(0, 'promotion: stable runs the new image; canary route back to 0%');
+      stage = 'scaling-down';
+    }
+    this.record.promotion = 'scaling-down';
     await this.persist();
-    this.throwIfCancelled();
-    await this.setWeight(100, 'promotion: all traffic to the canary while stable is updated');
-    await this.persist();
-    this.throwIfCancelled();
-    this.stablePatched = true;
-    await ports.workloads.promoteStable(image);
-    // An operator who rolled back while stable was updating still gets the canary at 0% and exit 4.
-    await this.persist();
-    await this.setWeight(0, 'promotion: stable runs the new image; canary route back to 0%');
     await ports.workloads.scaleDownCanary();
-    this.record.images.stable = image;
     const reason = promotionReason(countsOf(this.record).total);
-    return this.finish('promoted', 'promoted', reason, EXIT.ok, 'all traffic on stable, which now runs the new image');
+    const outcome: Outcome = { result: 'promoted', reason, at: this.iso(), exitCode: EXIT.ok, traffic: 'all traffic on stable, which now runs the new image' };
+    const before = structuredClone(this.record);
+    this.record.phase = 'promoted';
+    this.record.images.stable = image;
+    delete this.record.promotion;
+    this.record.outcome = outcome;
+    try {
+      await this.persist();
+    } catch (err) {
+      if (err instanceof Halt) throw err;
+      // The cluster is promoted, the record is not: do not claim success, and do not roll back.
+      this.record = before;
+      const failed: Outcome = {
+        result: 'failed',
+        reason: `the promotion is done in the cluster (stable runs ${image}, canary at 0%) but the final record could not be saved: ${messageOf(err)}; record it with \`${resumeHint(this.ctx, image)}\``,
+        at: this.iso(),
+        exitCode: err instanceof CanaryError ? err.exitCode : EXIT.unexpected,
+        traffic: 'all traffic on stable, which now runs the new image',
+      };
+      this.log('error', failed.reason);
+      this.emit({ type: 'finished', at: this.now(), outcome: failed, record: this.record });
+      return failed;
+    }
+    this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
+    return outcome;
+  }
+
+  /**
+   * Where a resumed promotion really stands: if stable already runs the new image and is
+   * available, traffic goes straight back to it; otherwise the canary is made ready (it may have
+   * been scaled down) before any weight goes to it.
+   */
+  private async resumeStage(recorded: NonNullable<RolloutRecord['promotion']>): Promise<NonNullable<RolloutRecord['promotion']>> {
+    const { ports, image } = this.opts;
+    const stableImage = await ports.workloads.stableImage();
+    if (stableImage === image) {
+      const stable = await ports.workloads.verifyStable();
+      if (stable.available) {
+        this.log('info', `resuming promotion: stable already runs ${image} and is available; routing all traffic to stable`);
+        return recorded === 'scaling-down' ? 'scaling-down' : 'routing-to-stable';
+      }
+    }
+    this.log('info', `resuming promotion (${recorded}): making sure the canary is ready before any traffic goes to it`);
+    await ports.workloads.startCanary(image);
+    // From the top: each stage is idempotent (a weight already set, stable already updating).
+    return 'routing-to-canary';
   }
 
   private async halt(stopped: Halt): Promise<Outcome> {
     const { ports, onCancel } = this.opts;
-    let halt = stopped;
-    if (halt.takenOver) {
-      // Moving traffic or scaling the canary now would fight the deploy that owns the rollout.
-      const outcome: Outcome = { result: 'aborted', reason: halt.message, at: this.iso(), exitCode: halt.exitCode, traffic: 'left to the deploy that took over' };
+    const halt = stopped;
+    if (halt.takenOver || halt.byOperator) {
+      // Someone else stopped the rollout (the fence on the route, or their record) or took it
+      // over: traffic, record and canary are theirs now; a write of ours could only fight them.
+      const traffic = halt.takenOver ? 'left to the deploy that took over' : `left to the stop that ended this rollout (if in doubt, run \`${rollbackHint(this.ctx)}\`)`;
+      const outcome: Outcome = { result: 'aborted', reason: halt.message, at: this.iso(), exitCode: halt.exitCode, traffic };
       this.log('warn', halt.message);
       this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
       return outcome;
     }
-    const cancelled = halt.result === 'aborted' && !halt.byOperator;
+    const cancelled = halt.result === 'aborted';
     if (cancelled && onCancel === 'leave') {
       this.log('warn', `cancelled with --on-cancel leave: the canary keeps ${this.weight}% of traffic`);
       return this.finish('aborted', 'aborted', 'aborted: cancelled (traffic left as it was, --on-cancel leave)', EXIT.aborted, `canary left at ${this.weight}%`);
     }
+    if (!this.routed) {
+      const traffic = 'traffic untouched: the rollout stopped before the canary route was created';
+      return this.finish(halt.result, halt.result, cancelled ? `aborted: ${halt.message}` : halt.message, halt.exitCode, traffic);
+    }
 
+    // Traffic first: 0% with the stop marker, read back, until a read shows it or the deadline passes.
+    const inFlight = this.inFlightWeight;
+    const promoting = this.stablePatched;
     this.record.phase = 'rolling-back';
-    // Traffic first: one write, before recording, verifying or notifying anything.
-    const { traffic, exitCode: trafficExit } = await this.sendTrafficToStable(halt);
+    const stop = await stopTraffic({
+      router: ports.router,
+      clock: this.opts.clock,
+      marker: `${halt.result} by deploy ${this.record.id} at ${this.iso()}: ${halt.message}`,
+      ...(this.opts.stop?.deadlineMs !== undefined && { deadlineMs: this.opts.stop.deadlineMs }),
+      callTimeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000,
+      onRetry: (m) => this.log('warn', m),
+    });
+    if (!stop.confirmed) {
+      // No scale-down, no rollback record, no Lease release: the canary may still get traffic.
+      this.trafficSafe = false;
+      this.inFlightWeight = null;
+      const traffic = describeTraffic(stop, this.ctx, this.lastWeightWords(inFlight));
+      this.log('error', traffic);
+      this.setPhase('rolling-back', `${halt.message}; stopping, but 0% is not confirmed`);
+      await this.persistQuietly();
+      const exitCode = stop.permanent && stop.error instanceof CanaryError ? stop.error.exitCode : EXIT.unreachable;
+      const outcome: Outcome = { result: 'failed', reason: `${halt.message}; the canary could not be confirmed at 0% before the stop deadline`, at: this.iso(), exitCode, traffic };
+      this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
+      return outcome;
+    }
+    this.inFlightWeight = null;
+    this.weight = 0;
+    this.record.weight = 0;
+    this.emit({ type: 'traffic', at: this.now(), weight: 0, message: `rollback: ${halt.message}` });
+    const traffic = describeTraffic(stop, this.ctx);
     this.setPhase('rolling-back', halt.message);
     await this.persistQuietly();
     // An operator's rollback found only now (this save conflicted) is what stopped us: theirs is
-    // the story, the exit code and the incident.
-    if (this.operatorAbort && !halt.byOperator) halt = new Halt('aborted', this.operatorAbort, EXIT.aborted, true);
-    const exitCode = trafficExit === EXIT.unreachable ? trafficExit : halt.exitCode;
-    if (this.stablePatched && halt.result === 'failed') {
-      const { names, namespace, image } = this.opts;
-      halt = new Halt(
-        'failed',
-        `${halt.message}; the stable Deployment was being updated to ${image}: check it with \`kubectl rollout status deployment/${names.stableDeployment} -n ${namespace}\` and undo with \`kubectl rollout undo deployment/${names.stableDeployment} -n ${namespace}\` if needed`,
-        halt.exitCode,
-      );
+    // the story, the exit code, the incident, and the rest of the stop (stable, canary, Lease).
+    if (this.operatorAbort) {
+      const outcome: Outcome = { result: 'aborted', reason: this.operatorAbort, at: this.iso(), exitCode: EXIT.aborted, traffic };
+      this.log('warn', this.operatorAbort);
+      this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
+      return outcome;
     }
 
-    const stable = await ports.workloads.verifyStable().catch((err: unknown) => ({ available: false, message: messageOf(err) }));
+    const foreign = stop.after?.foreign.some((r) => (r.weight ?? 0) > 0 || r.overrides.length > 0) ?? false;
+    const done = await finishStop({
+      workloads: this.opts.stop?.workloads ?? ports.workloads,
+      clock: this.opts.clock,
+      callTimeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000,
+      ...(promoting && { restoreStable: { image: this.record.images.stable, stableDeployment: this.opts.names.stableDeployment } }),
+      canaryStillRouted: foreign,
+      ctx: this.ctx,
+      say: (level, line) => this.log(level, line),
+    });
+    const stable = done.stable ?? { available: false, message: 'stable could not be verified' };
     this.record.rollback = {
       ...(this.record.rollback ?? { reason: halt.message, requestedBy: this.opts.startedBy, at: this.iso() }),
       // A verification that never happened (dry-run, backtest) is not reported as one.
       ...("verified" in stable && stable.verified === false ? {} : { stableVerified: stable.available }),
       stableMessage: stable.message,
+      ...(done.restore && { stableRestore: done.restore }),
     };
     if (!stable.available) this.log('error', `stable is not healthy after rollback: ${stable.message}`);
-    await ports.workloads.scaleDownCanary().catch((err: unknown) => this.log('warn', `could not scale the canary down: ${messageOf(err)}`));
-
-    const reason = halt.result === 'aborted' && !halt.byOperator ? `aborted: ${halt.message}` : halt.message;
-    const outcome = await this.finish(halt.result, halt.result, reason, exitCode, traffic);
-    // An operator's `canary rollback` opens its own incident; a second one here would duplicate it.
-    if (!halt.byOperator) await this.openIncidents();
+    let message = halt.message;
+    if (done.restore && !done.restore.done) message = `${message}; ${done.restore.message}`;
+    const reason = cancelled ? `aborted: ${message}` : message;
+    const outcome = await this.finish(halt.result, halt.result, reason, halt.exitCode, traffic);
+    await this.openIncidents();
     return outcome;
   }
 
-  private async sendTrafficToStable(halt: Halt): Promise<{ traffic: string; exitCode: ExitCode }> {
-    if (!this.routed) {
-      return { traffic: 'traffic untouched: the rollout stopped before the canary route was created', exitCode: halt.exitCode };
-    }
-    const inFlight = this.inFlightWeight;
-    try {
-      await this.setWeight(0, `rollback: ${halt.message}`);
-      return { traffic: 'canary at 0%, all traffic on stable', exitCode: halt.exitCode };
-    } catch (err) {
-      const traffic = `canary weight could not be set to 0 (${this.lastWeightWords(inFlight)}): ${messageOf(err)}; run \`canary rollback ${this.opts.target} -n ${this.opts.namespace}\``;
-      this.log('error', traffic);
-      // Whatever stopped the rollout, traffic not being safe is the bigger news for the pager.
-      return { traffic, exitCode: EXIT.unreachable };
-    }
-  }
-
   /**
-   * The process is about to exit on a second signal, possibly mid-rollback: record that, and the
-   * last weight we know was set, so `status` and `rollback` can finish the job.
+   * The process is about to exit on a second signal, possibly mid-rollback: one quick stop, and
+   * if a read shows 0%, the canary scaled down too; then the record says where traffic is, so
+   * `status` and `rollback` can finish the job.
    */
-  async recordForcedExit(): Promise<void> {
+  async recordForcedExit(budgetMs = 1500): Promise<void> {
     if (!this.hasRecord || FINAL_PHASES.includes(this.record.phase)) return;
     const inFlight = this.inFlightWeight;
-    // One quick try at the safe place, unless the user asked to leave traffic where it is.
-    if (this.routed && this.opts.onCancel !== 'leave' && (this.weight > 0 || inFlight !== null)) {
-      await this.opts.ports.router.setWeight(0).then(
-        () => {
-          this.weight = 0;
-          this.record.weight = 0;
-        },
-        () => undefined,
-      );
+    let traffic = `${this.lastWeightWords(inFlight)}; run \`${rollbackHint(this.ctx)}\``;
+    if (this.routed && this.opts.onCancel !== 'leave') {
+      const stop = await stopTraffic({
+        router: this.opts.ports.router,
+        clock: this.opts.clock,
+        marker: `aborted by deploy ${this.record.id} at ${this.iso()}: exited on a second signal`,
+        deadlineMs: budgetMs,
+        callTimeoutMs: budgetMs,
+      }).catch(() => null);
+      if (stop?.confirmed) {
+        this.weight = 0;
+        this.record.weight = 0;
+        traffic = describeTraffic(stop, this.ctx);
+        await this.opts.ports.workloads.scaleDownCanary({ timeoutMs: budgetMs }).catch(() => undefined);
+      } else {
+        this.trafficSafe = false;
+      }
+    } else if (this.routed && this.weight > 0) {
+      this.trafficSafe = false;
+      traffic = `canary left at ${this.weight}% (--on-cancel leave)`;
+    } else if (!this.routed) {
+      traffic = 'traffic untouched: the rollout stopped before the canary route was created';
     }
-    const traffic =
-      this.weight === 0 && (inFlight === null || inFlight === 0)
-        ? 'canary at 0%, all traffic on stable'
-        : `${this.lastWeightWords(inFlight)}; run \`canary rollback ${this.opts.target} -n ${this.opts.namespace}\``;
     this.record.phase = 'aborted';
     this.record.outcome = { result: 'aborted', reason: 'aborted: exited on a second signal before the rollout had stopped', at: this.iso(), exitCode: EXIT.aborted, traffic };
     await this.persistQuietly();

@@ -3,12 +3,74 @@ import type { RolloutRecord } from './record.js';
 // The engine's only view of the world. Live, dry-run, replay and backtest differ only in which
 // adapters fill these ports; the engine itself does no I/O.
 
+/**
+ * One call on the stop path: a single attempt that must answer within `timeoutMs`. The abort
+ * loops over such calls until its own deadline instead of letting one call's retries outlast it.
+ */
+export interface CallBudget {
+  timeoutMs: number;
+}
+
+/** A canary route as a read found it. */
+export interface RouteState {
+  name: string;
+  /** null when the weight annotation is missing or unreadable. */
+  weight: number | null;
+  /** Header/cookie routing still present: matching requests reach the canary at any weight. */
+  overrides: string[];
+}
+
+export interface OwnRouteState extends RouteState {
+  /** The stop marker: who stopped the rollout and when, null while raises are allowed. */
+  stoppedBy: string | null;
+  rolloutId: string | null;
+}
+
+/** Every route that can send traffic to the canary, as re-read from the cluster. */
+export interface TrafficState {
+  ours: OwnRouteState[];
+  /** Canary routes we did not make that send traffic to the canary's Service: reported, never changed. */
+  foreign: RouteState[];
+}
+
+/** True when no route of ours can send a request to the canary. */
+export function oursAtZero(state: TrafficState): boolean {
+  return state.ours.every((r) => (r.weight ?? 0) === 0 && r.overrides.length === 0);
+}
+
+/**
+ * A weight change refused by the fence on the route itself: since the raiser last looked, a stop
+ * was written (or another rollout prepared the route). The stop owns traffic now: do not touch it.
+ */
+export class StopRequestedError extends Error {
+  constructor(
+    readonly route: string,
+    /** The stop marker found, or why the fence failed. */
+    readonly by: string,
+  ) {
+    super(`the canary route ${route} was stopped (${by}) since this rollout last looked; traffic is left to that stop`);
+    this.name = 'StopRequestedError';
+  }
+}
+
 export interface TrafficRouter {
   /** Creates (or adopts our own) canary route at 0% so later weight changes are one patch each. */
   prepare(): Promise<void>;
+  /**
+   * Sets the weight of this rollout's route. Fenced: it lands only if the route still belongs to
+   * this rollout and carries no stop marker; otherwise it throws StopRequestedError, unwritten.
+   */
   setWeight(weight: number): Promise<void>;
   /** The weight actually in force, or null when no canary route of ours exists. */
   getWeight(): Promise<number | null>;
+  /**
+   * Every canary route of ours (whatever rollout made it) to 0 with the stop marker set and
+   * header/cookie routing removed, one write per route that needs it. Routes we did not make are
+   * left alone. Returns our routes as found before the write.
+   */
+  stop(marker: string, budget?: CallBudget): Promise<OwnRouteState[]>;
+  /** Re-reads every route that can send traffic to the canary. */
+  inspect(budget?: CallBudget): Promise<TrafficState>;
 }
 
 export interface StableStatus {
@@ -18,14 +80,24 @@ export interface StableStatus {
   verified?: false;
 }
 
+/** What scaling the canary down found: the one fact `canary rollback` reports. */
+export type ScaleDownResult = 'scaled-to-zero' | 'already-zero' | 'not-found';
+
 export interface Workloads {
   stableImage(): Promise<string | null>;
   /** Sets the canary image, scales the canary up and waits until it is ready. */
   startCanary(image: string): Promise<void>;
-  /** Updates stable to the image and waits until it is fully available. */
+  /** Updates stable to the image and waits until it is fully available (also how a stop restores it). */
   promoteStable(image: string): Promise<void>;
-  scaleDownCanary(): Promise<void>;
-  verifyStable(): Promise<StableStatus>;
+  /** Never called while a read does not show every route of ours at 0. */
+  scaleDownCanary(budget?: CallBudget): Promise<ScaleDownResult>;
+  verifyStable(budget?: CallBudget): Promise<StableStatus>;
+}
+
+/** The coordination Lease of a deploy that is gone: removed after a confirmed stop so the next deploy can start at once. */
+export interface LeaseCleaner {
+  /** Deletes the lease; 'absent' when there was none. */
+  clear(budget?: CallBudget): Promise<'deleted' | 'absent'>;
 }
 
 export interface StoredRecord {

@@ -29,6 +29,13 @@ export interface Outcome {
   traffic: string;
 }
 
+/**
+ * Where a promotion stood when the record was last saved, so `--resume` and a stop know what the
+ * cluster may hold: traffic on the canary, stable being updated, traffic back on stable, or only
+ * the canary left to scale down.
+ */
+export type PromotionStage = 'routing-to-canary' | 'updating-stable' | 'routing-to-stable' | 'scaling-down';
+
 export interface StepHistory {
   index: number;
   weight: number;
@@ -132,6 +139,16 @@ export interface RolloutRecord {
   judge?: Record<string, unknown>;
   /** Who drives the rollout now, when a `--resume` took it over from the deploy that started it. */
   resumedBy?: string;
-  rollback?: { reason: string; requestedBy: string; at: string; stableVerified?: boolean; stableMessage?: string };
+  /** Set while phase is promoting (and kept after a stop during promotion). */
+  promotion?: PromotionStage;
+  rollback?: {
+    reason: string;
+    requestedBy: string;
+    at: string;
+    stableVerified?: boolean;
+    stableMessage?: string;
+    /** A stop during promotion sets stable back to this image; done once stable runs it, available. */
+    stableRestore?: { image: string | null; done: boolean; message: string };
+  };
   outcome?: Outcome;
 }

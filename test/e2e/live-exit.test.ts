@@ -21,7 +21,7 @@ function runWithLeak(args: readonly string[]): Promise<CliRun | 'still running'>
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
   const done = new Promise<CliRun>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
   // A bound on waiting, not an assertion on time: without the launcher's exit this never resolves.
-  const bound = new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 15_000));
+  const bound = new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 60_000));
   return Promise.race([done, bound]).finally(() => child.kill('SIGKILL'));
 }
 

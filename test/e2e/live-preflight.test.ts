@@ -18,7 +18,7 @@ describe('preflight', () => {
   it('lists a missing permission (verb, resource, namespace) and writes nothing', async () => {
     world.fake.deny({ verb: 'patch', group: 'networking.k8s.io', resource: 'ingresses' });
     const run = await world.deploy().done;
-    expect(run.code).toBe(2);
+    expect(run.code, run.stdout + run.stderr).toBe(2);
     expect(run.stderr).toContain(`cannot start a rollout of checkout in namespace ${NAMESPACE}; nothing was changed`);
     expect(run.stderr).toContain('  - cannot patch ingresses.networking.k8s.io in namespace shop');
     // Only the denied permission is listed.
@@ -34,7 +34,7 @@ describe('preflight', () => {
     world.fake.remove('Service', NAMESPACE, 'checkout-canary');
     world.fake.clearRequests();
     const run = await world.deploy().done;
-    expect(run.code).toBe(2);
+    expect(run.code, run.stdout + run.stderr).toBe(2);
     expect(run.stderr).toContain('Service shop/checkout-canary not found');
     expect(run.stderr).toContain('spec.target.canaryService');
     expect(world.changes()).toEqual([]);
@@ -56,7 +56,7 @@ describe('a canary Ingress that is not ours', () => {
     world.fake.clearRequests();
 
     const run = await world.deploy().done;
-    expect(run.code).toBe(2);
+    expect(run.code, run.stdout + run.stderr).toBe(2);
     expect(run.stderr).toContain('canary Ingress shop/checkout-promo already serves shop.example.com/');
     expect(run.stderr).toContain('nothing was changed');
     expect(world.changes()).toEqual([]);
@@ -77,7 +77,7 @@ describe('a canary Ingress that is not ours', () => {
     });
     world.fake.clearRequests();
     const run = await world.deploy().done;
-    expect(run.code).toBe(2);
+    expect(run.code, run.stdout + run.stderr).toBe(2);
     expect(run.stderr).toContain(`Ingress ${NAMESPACE}/checkout-canary already exists and was not created by canary-cli for ${TARGET}`);
     expect(world.changes()).toEqual([]);
     expect(world.weight()).toBe('5');
@@ -89,7 +89,7 @@ describe('Prometheus before the first write', () => {
     world.prom.setHandler(() => ({ status: 400, json: { status: 'error', errorType: 'bad_data', error: '1:6: parse error: unexpected identifier' } }));
     world.fake.clearRequests();
     const run = await world.deploy().done;
-    expect(run.code).toBe(2);
+    expect(run.code, run.stdout + run.stderr).toBe(2);
     expect(run.stderr).toContain(`cannot start a rollout of checkout in namespace ${NAMESPACE}; nothing was changed`);
     expect(run.stderr).toMatch(/^ {2}- Prometheus: Prometheus at http:\/\/127\.0\.0\.1:\d+ rejected the query as bad_data \(HTTP 400\): 1:6: parse error/m);
     // The rendered requests query of each side was asked, at the current time.
@@ -115,7 +115,7 @@ describe('Prometheus before the first write', () => {
   it('an unreachable Prometheus is exit 5 with nothing written', async () => {
     world.fake.clearRequests();
     const run = await world.deploy(['--prometheus', 'http://127.0.0.1:1']).done;
-    expect(run.code).toBe(5);
+    expect(run.code, run.stdout + run.stderr).toBe(5);
     expect(run.stderr).toContain('cannot start a rollout of checkout in namespace shop: Prometheus: Prometheus at http://127.0.0.1:1 is unreachable');
     expect(run.stderr).toContain('nothing was changed');
     expect(world.fake.writes()).toEqual([]);

@@ -46,8 +46,12 @@ describe('a healthy canary is promoted through the cluster', () => {
 
     const run = await world.deploy().done;
     expect(run.stderr).toBe('');
-    expect(run.code).toBe(0);
-    expect(run.stdout).toContain('PROMOTED: all 9 checks passed');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    // Checks run on a fixed schedule and one that overruns its slot skips the next (a loaded
+    // machine does that), so how many ran is observed, not assumed: at least one per step.
+    const promoted = /PROMOTED: all (\d+) checks passed/.exec(run.stdout);
+    expect(promoted, run.stdout).not.toBeNull();
+    const ran = Number(promoted?.[1]);
     expect(run.stdout).toContain('traffic: all traffic on stable, which now runs the new image');
 
     // Traffic: every step, then 100% while stable is updated, then back to 0%.
@@ -85,9 +89,11 @@ describe('a healthy canary is promoted through the cluster', () => {
       startedBy: RUN_URL,
       outcome: { result: 'promoted', exitCode: 0 },
     });
-    expect(record?.checks).toHaveLength(9);
+    expect(record?.checks).toHaveLength(ran);
     expect(record?.checks.every((c) => c.verdict === 'pass')).toBe(true);
-    expect(record?.checks.map((c) => c.weight)).toEqual([10, 10, 10, 25, 25, 25, 50, 50, 50]);
+    const weights = record?.checks.map((c) => c.weight) ?? [];
+    expect([...new Set(weights)]).toEqual([10, 25, 50]);
+    expect(weights).toEqual([...weights].sort((a, b) => a - b));
     expect(record?.checks[0]?.results.map((r) => r.metric)).toEqual(expect.arrayContaining(['error-rate', 'p95-latency']));
 
     // `kubectl describe deployment checkout` tells the story too.
@@ -102,28 +108,29 @@ describe('a healthy canary is promoted through the cluster', () => {
     expect(world.fake.get('Lease', NAMESPACE, LEASE)).toBeUndefined();
 
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
-    expect(status.code).toBe(0);
+    expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(status.stdout).toContain('phase:   promoted');
     expect(status.stdout).toContain('weight:  0% (recorded and live agree)');
     expect(status.stdout).toContain(`stable ${NEW_IMAGE}`);
-    expect(status.stdout).toContain('9 run: 9 passed, 0 failed');
+    expect(status.stdout).toContain(`${ran} run: ${ran} passed, 0 failed`);
     expect(status.stdout).toContain(`nothing: stable runs ${NEW_IMAGE}`);
 
     const json = await world.run(['status', TARGET, '-n', NAMESPACE, '-o', 'json']);
-    expect(json.code).toBe(0);
+    expect(json.code, json.stdout + json.stderr).toBe(0);
     const view = JSON.parse(json.stdout) as StatusView;
     expect(view).toMatchObject({ target: TARGET, namespace: NAMESPACE, phase: 'promoted', weight: { recorded: 0, live: 0, differs: false } });
-    expect(view.checks.run).toBe(9);
+    expect(view.checks.run).toBe(ran);
   });
 });
 
 describe('a flaky API server does not stop a rollout', () => {
   it('retries a weight PATCH that lost a race (409) and one answered 503 twice, keeping annotations it does not own', async () => {
-    const policy = await world.writePolicy('short', { steps: SHORT_STEPS });
+    // Calls may wait as long as the test holds them.
+    const policy = await world.writePolicy('short', { steps: SHORT_STEPS, kubeTimeout: '60s' });
     const path = `/namespaces/${NAMESPACE}/ingresses/${CANARY_INGRESS}`;
     // The first weight PATCH is held up; meanwhile someone else annotates the Ingress, so the
     // PATCH arrives with a stale resourceVersion and gets a real 409. The retry then meets two 503s.
-    const slow = world.fake.injectFault({ kind: 'latency', ms: 400, method: 'PATCH', pathPattern: path, times: 1 });
+    const slow = world.holdRequests({ method: 'PATCH', pathPattern: path, times: 1 });
     const unavailable = world.fake.injectFault({ kind: 'status', code: 503, method: 'PATCH', pathPattern: path, times: 2 });
 
     const deploy = world.deploy([], { policy });
@@ -132,10 +139,11 @@ describe('a flaky API server does not stop a rollout', () => {
     if (!ingress?.metadata) throw new Error('the canary Ingress should exist before its first weight PATCH');
     ingress.metadata.annotations = { ...ingress.metadata.annotations, 'ops.example.com/reviewed-by': 'sre' };
     world.fake.put(ingress);
+    slow.release();
 
     const run = await deploy.done;
     expect(run.stderr).toBe('');
-    expect(run.code).toBe(0);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toContain('PROMOTED');
     const patches = world.fake.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith(path));
     expect(patches.slice(0, 4).map((r) => r.status)).toEqual([409, 503, 503, 200]);
@@ -149,12 +157,15 @@ describe('a flaky API server does not stop a rollout', () => {
 
 describe('canary status --watch', () => {
   it('redraws as the rollout moves and ends with the rollout, with its exit code', async () => {
+    world.holdAt(10);
     const deploy = world.deploy();
     await waitFor('the first step', () => world.weight() === '10');
     const watch = world.start(['status', TARGET, '-n', NAMESPACE, '--watch']);
+    await waitFor('the watch to show the rollout in progress', () => watch.stdout().includes('phase:   progressing'));
+    world.release();
     const [deployed, watched] = await Promise.all([deploy.done, watch.done]);
-    expect(deployed.code).toBe(0);
-    expect(watched.code).toBe(0);
+    expect(deployed.code, deployed.stdout + deployed.stderr).toBe(0);
+    expect(watched.code, watched.stdout + watched.stderr).toBe(0);
     const views = watched.stdout.split(/^(?=checkout \(namespace shop\))/m).filter((v) => v.trim());
     expect(views.length).toBeGreaterThan(1);
     expect(views[0]).toContain('phase:   progressing');
@@ -166,11 +177,13 @@ describe('header routing for smoke tests', () => {
   it('routes requests with the policy header to the canary during the rollout, and removes it at 0%', async () => {
     const policy = await world.writePolicy('header', { target: ['    headerRouting: { header: X-Canary, value: always }'] });
     const byHeader: (string | undefined)[] = [];
+    world.holdAt(10);
     const deploy = world.deploy([], { policy });
     await waitFor('the first step', () => world.weight() === '10');
     byHeader.push(world.canaryIngress()?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-by-header']);
+    world.release();
     const run = await deploy.done;
-    expect(run.code).toBe(0);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(byHeader).toEqual(['X-Canary']);
     // At 0% nothing may still reach the canary, header or not.
     const annotations = world.canaryIngress()?.metadata?.annotations ?? {};

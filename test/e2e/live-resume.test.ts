@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { StatusView } from '../../src/report/status-view.js';
+import type { CheckRecord } from '../../src/analysis/types.js';
 import { LEASE, NAMESPACE, NEW_IMAGE, RUN_URL, startLiveWorld, TARGET, waitFor, type LiveWorld } from '../support/live-harness.js';
 
 // One deploy at a time, and a deploy that died: the lease refuses a second deploy; after SIGKILL
@@ -16,15 +17,15 @@ beforeEach(() => world.reset());
 
 describe('the lease', () => {
   it('refuses a second deploy while one runs, naming the holder, and the second writes nothing', async () => {
-    // A first step far longer than the second CLI can take to start, even on a loaded machine: the
-    // first deploy still holds the lease when the second looks (it is stopped with SIGTERM below).
-    const long = await world.writePolicy('long-first-step', { steps: [{ weight: 10, duration: '10m' }] });
-    const first = world.deploy([], { policy: long });
+    // Held at its first step: the first deploy is still running, whatever the machine's load
+    // (it is stopped with SIGTERM below).
+    world.holdAt(10);
+    const first = world.deploy();
     await waitFor('the first deploy to hold the lease and route traffic', () => world.fake.get('Lease', NAMESPACE, LEASE) !== undefined && world.weight() === '10');
 
     // The second deploy runs on another machine (another CI run), whose requests the fake can tell apart.
     const second = await world.run(['deploy', TARGET, '-n', NAMESPACE, '--image', 'registry.example.com/shop/checkout:3.0.0'], { env: world.otherMachineEnv });
-    expect(second.code).toBe(2);
+    expect(second.code, second.stdout + second.stderr).toBe(2);
     // The holder is the first deploy's process: its run, attempt, host and pid, not a run URL another attempt would share.
     expect(second.stderr).toMatch(new RegExp(`a rollout of checkout \\(checkout-\\w+, image ${NEW_IMAGE}\\) is in phase progressing at step \\d \\(\\d+%\\), and its lease is held by run 4242 attempt 1 on \\S+ pid ${first.child.pid} #[0-9a-f]{6} `));
     expect(second.stderr).toContain('if that deploy is running, wait for it to finish');
@@ -42,7 +43,11 @@ describe('the lease', () => {
 
 describe('a deploy killed mid-step', () => {
   it('leaves a record status tells the truth from; a plain deploy is refused; --resume completes it keeping the earlier checks', async () => {
-    const deploy = world.deploy();
+    // Held at 25% until killed, so the kill lands in that step however slow the machine is. A
+    // short lease, because the test waits for the dead deploy's lease to expire.
+    const policy = await world.writePolicy('short-lease', { leaseDuration: '5s' });
+    world.holdAt(25);
+    const deploy = world.deploy([], { policy });
     await waitFor('a check at the 25% step', () => {
       const r = world.record();
       return r?.phase === 'progressing' && r.checks.some((c) => c.stepIndex === 1);
@@ -55,45 +60,53 @@ describe('a deploy killed mid-step', () => {
     expect(world.weight()).toBe('25');
 
     // Nobody renews the lease any more; once its duration has passed, status says so.
-    await waitFor('the dead deploy\'s lease to expire', () => world.leaseExpired(), 30_000);
+    await waitFor('the dead deploy\'s lease to expire', () => world.leaseExpired());
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
-    expect(status.code).toBe(0);
+    expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(status.stdout).toContain('phase:   progressing — step 2/3 at 25%');
     expect(status.stdout).toContain('weight:  25% (recorded and live agree)');
     expect(status.stdout).toContain(`lease:   expired by run 4242 attempt 1 on `);
     expect(status.stdout).toContain('no deploy process holds the lease: the rollout is stalled at 25%');
-    expect(status.stdout).toContain(`canary deploy checkout --image ${NEW_IMAGE} --resume`);
-    expect(status.stdout).toContain('canary rollback checkout --reason');
+    // Pasted as printed, the hints act on namespace shop (observation 9: they used to omit -n).
+    expect(status.stdout).toContain(`canary deploy checkout -n shop --image ${NEW_IMAGE} --resume`);
+    expect(status.stdout).toContain("canary rollback checkout -n shop --reason '...'");
 
     const json = await world.run(['status', TARGET, '-n', NAMESPACE, '-o', 'json']);
     const view = JSON.parse(json.stdout) as StatusView;
     expect(view).toMatchObject({ phase: 'progressing', weight: { recorded: 25, live: 25, differs: false }, lease: { holder: expect.stringMatching(/^run 4242 attempt 1 on /), expired: true } });
 
     // A new deploy must not silently start over a rollout that never finished.
-    const plain = await world.run(['deploy', TARGET, '-n', NAMESPACE, '--image', NEW_IMAGE]);
-    expect(plain.code).toBe(2);
+    const plain = await world.run(['deploy', TARGET, '-n', NAMESPACE, '--image', NEW_IMAGE], { policy });
+    expect(plain.code, plain.stdout + plain.stderr).toBe(2);
     expect(plain.stderr).toContain('is in phase progressing at step 2 (25%), and its lease is held by run 4242 attempt 1 on ');
     expect(plain.stderr).toContain('if it stopped without finishing, continue it with');
     // The command it suggests is one a user can paste: --image is required, and the namespace matters.
-    expect(plain.stderr).toContain(`continue it with \`canary deploy checkout -n shop --image ${NEW_IMAGE} --resume\``);
+    // Pasted as printed, both act on this namespace with this policy.
+    expect(plain.stderr).toContain(`continue it with \`canary deploy checkout -n shop -p ${policy} --image ${NEW_IMAGE} --resume\``);
+    expect(plain.stderr).toContain(`or stop it with \`canary rollback checkout -n shop -p ${policy} --reason '...'\``);
     expect(world.record()).toEqual(before);
     expect(world.weight()).toBe('25');
 
+    world.release();
     // Resumed by another run (a re-run attempt of another workflow run): the record and Events name it.
-    const resumed = await world.deploy(['--resume'], { env: { GITHUB_RUN_ID: '4243', GITHUB_RUN_ATTEMPT: '2' } }).done;
+    const resumed = await world.deploy(['--resume'], { policy, env: { GITHUB_RUN_ID: '4243', GITHUB_RUN_ATTEMPT: '2' } }).done;
     expect(resumed.stderr).toBe('');
-    expect(resumed.code).toBe(0);
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
     // The dead deploy's Lease is still there: --resume says it waits to see it unrenewed for its duration.
-    expect(resumed.stdout).toMatch(/the Lease shop\/checkout-canary is held by run 4242 attempt 1 on \S+ pid \d+ #[0-9a-f]{6}: waiting up to 10s to see whether it is still renewed before taking it over/);
+    expect(resumed.stdout).toMatch(/the Lease shop\/checkout-canary is held by run 4242 attempt 1 on \S+ pid \d+ #[0-9a-f]{6}: waiting up to 5s to see whether it is still renewed before taking it over/);
     expect(resumed.stdout).toContain(`resuming rollout ${before?.id} from phase progressing, step 2 at 25%`);
     expect(resumed.stdout).toContain('PROMOTED');
 
     const after = world.record();
     expect(after).toMatchObject({ id: before?.id, phase: 'promoted', weight: 0, images: { stable: NEW_IMAGE, canary: NEW_IMAGE } });
     // The checks made before the kill are still there, unchanged, ahead of the new ones.
+    // (The stored record leaves out the query texts older passing checks repeat from the latest.)
     const earlier = before?.checks ?? [];
-    expect(after?.checks.slice(0, earlier.length)).toEqual(earlier);
-    expect(after?.checks.length).toBe(earlier.length + 6);
+    const judged = (checks: CheckRecord[]) => checks.map((c) => ({ ...c, results: c.results.map(({ queries: _queries, ...r }) => r) }));
+    expect(judged(after?.checks.slice(0, earlier.length) ?? [])).toEqual(judged(earlier));
+    // The resumed run checked both remaining steps (how many checks each got is the schedule's business).
+    const resumedChecks = after?.checks.slice(earlier.length) ?? [];
+    expect(new Set(resumedChecks.map((c) => c.weight))).toEqual(new Set([25, 50]));
     expect(world.weight()).toBe('0');
     expect(after?.startedBy).toBe(RUN_URL);
     expect(after?.resumedBy).toBe('https://github.com/acme/shop/actions/runs/4243/attempts/2');

@@ -58,22 +58,24 @@ function ownedIngressNamed(name: string, weight: number): KubeObject {
 const replicas = (name: string) => (world.fake.get('Deployment', NAMESPACE, name) as { spec?: { replicas?: number } } | undefined)?.spec?.replicas;
 
 describe('a deploy raising the weight while rollback records the abort', () => {
-  it('is caught: after the abort is saved every canary Ingress is read again and set back to 0', async () => {
+  it('is caught: after the abort is saved every canary Ingress is read again and set back to 0 before the canary is scaled down', async () => {
     world.fake.put(ownCanaryIngress(30));
-    // Hold rollback's read of the record, so the "deploy" can write in between deterministically.
-    world.fake.injectFault({ kind: 'latency', ms: 1500, method: 'GET', pathPattern: `/configmaps/${RECORD_CONFIGMAP}` });
-    const rollback = world.start(ROLLBACK);
-    await waitFor('rollback to read the record', () => world.fake.requests.some((r) => r.method === 'GET' && r.path.endsWith(`/configmaps/${RECORD_CONFIGMAP}`)));
+    // Hold rollback's read of the record until the "deploy" has written in between.
+    const policy = await world.writePolicy('patient', { kubeTimeout: '60s' });
+    const read = world.holdRequests({ method: 'GET', pathPattern: `/configmaps/${RECORD_CONFIGMAP}` });
+    const rollback = world.start(ROLLBACK, { policy });
+    await waitFor('rollback to read the record', () => read.hits === 1);
     expect(world.weight()).toBe('0');
     // A deploy that saved its step record before our abort now sets its step's weight.
     world.fake.put(ownCanaryIngress(25));
+    read.release();
 
     const run = await rollback.done;
     expect(run.stderr).toBe('');
-    expect(run.code).toBe(0);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toContain(`canary Ingress ${CANARY_INGRESS}: weight 30% → 0%, all traffic on stable`);
-    expect(run.stdout).toContain(`canary Ingress ${CANARY_INGRESS} was raised to 25% after our first write (a deploy in flight): set to 0% again`);
-    expect(run.stdout).toContain(`weight in force: ${CANARY_INGRESS} 0%`);
+    expect(run.stdout).toContain(`canary Ingress ${CANARY_INGRESS} was raised to 25% after our first write: set to 0% again`);
+    expect(run.stdout).toContain(`weight in force (re-read): ${CANARY_INGRESS} 0%`);
     expect(world.weight()).toBe('0');
     // The second PATCH came after the record was written.
     const writes = world.changes();
@@ -90,17 +92,17 @@ describe('more than one canary Ingress of ours', () => {
     // Sorts before checkout-canary: the old code zeroed only this one.
     world.fake.put(ownedIngressNamed('checkout-blue-canary', 20));
     const run = await world.run(ROLLBACK);
-    expect(run.code).toBe(0);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toContain('canary Ingress checkout-blue-canary: weight 20% → 0%, all traffic on stable');
     expect(run.stdout).toContain(`canary Ingress ${CANARY_INGRESS}: weight 30% → 0%, all traffic on stable`);
-    expect(run.stdout).toContain(`weight in force: checkout-blue-canary 0%, ${CANARY_INGRESS} 0%`);
+    expect(run.stdout).toContain(`weight in force (re-read): checkout-blue-canary 0%, ${CANARY_INGRESS} 0%`);
     expect(world.weight()).toBe('0');
     expect(world.fake.get('Ingress', NAMESPACE, 'checkout-blue-canary')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('0');
 
     // The leftover takes traffic again (a hand edit); status shows checkout-canary's weight and warns.
     world.fake.put(ownedIngressNamed('checkout-blue-canary', 40));
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
-    expect(status.code).toBe(4);
+    expect(status.code, status.stdout + status.stderr).toBe(4);
     expect(status.stdout).toContain('weight:  0% (recorded and live agree)');
     expect(status.stderr).toContain(
       `canary: warning: 2 canary Ingresses of checkout in namespace shop carry our label: checkout-blue-canary (40%), ${CANARY_INGRESS} (0%); the weight shown is ${CANARY_INGRESS}'s`,
@@ -112,7 +114,7 @@ describe('rollback after a promotion', () => {
   it('does not claim an abort: says what would undo it, exits 1, opens no incident, and still sends the canary to 0', async () => {
     const short = await world.writePolicy('short', { steps: SHORT_STEPS });
     const deploy = await world.deploy([], { policy: short }).done;
-    expect(deploy.code).toBe(0);
+    expect(deploy.code, deploy.stdout + deploy.stderr).toBe(0);
     const promoted = world.record();
     expect(promoted?.phase).toBe('promoted');
     // Someone put weight back on the canary Ingress by hand after the promotion.
@@ -121,7 +123,7 @@ describe('rollback after a promotion', () => {
 
     const withIncident = await world.writePolicy('with-incident', { steps: SHORT_STEPS, incidents: [`    - { type: webhook, name: ops, url: "${hookUrl}" }`] });
     const run = await world.run(ROLLBACK, { policy: withIncident });
-    expect(run.code).toBe(1);
+    expect(run.code, run.stdout + run.stderr).toBe(1);
     expect(run.stdout).toContain(
       `rollout ${promoted?.id} was promoted at ${promoted?.outcome?.at}; stable runs ${NEW_IMAGE}; canary rollback cannot undo a promotion: run kubectl rollout undo deployment/${TARGET} -n ${NAMESPACE}`,
     );
@@ -140,7 +142,7 @@ describe('errors and facts', () => {
     const webhook = 'admission webhook "validate.nginx.ingress.kubernetes.io" denied the request: nginx config test failed';
     world.fake.injectFault({ kind: 'status', code: 400, method: 'PATCH', pathPattern: `/ingresses/${CANARY_INGRESS}`, message: webhook });
     const run = await world.run(ROLLBACK);
-    expect(run.code).toBe(2);
+    expect(run.code, run.stdout + run.stderr).toBe(2);
     expect(run.stderr).toContain(`canary: Kubernetes API rejected setting the canary weight of Ingress ${NAMESPACE}/${CANARY_INGRESS} to 0%: HTTP 400 InternalError: ${webhook}`);
     expect(run.stderr).not.toMatch(/HTTP-Code|Headers|Body:/);
     expect(run.stderr).not.toContain(world.fake.token);
@@ -149,7 +151,7 @@ describe('errors and facts', () => {
   it('stores whether stable was verified in the record', async () => {
     world.fake.put(ownCanaryIngress(30));
     const run = await world.run(ROLLBACK);
-    expect(run.code).toBe(0);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(world.record()?.rollback).toMatchObject({ reason: 'pager', stableVerified: true, stableMessage: 'Deployment shop/checkout: 3 of 3 replicas available (3 updated, 3 ready)' });
   });
 
@@ -158,7 +160,7 @@ describe('errors and facts', () => {
     world.fake.remove('Deployment', NAMESPACE, 'checkout-canary');
     world.fake.remove('Deployment', NAMESPACE, TARGET);
     const run = await world.run(ROLLBACK);
-    expect(run.code).toBe(1);
+    expect(run.code, run.stdout + run.stderr).toBe(1);
     expect(world.weight()).toBe('0');
     expect(run.stdout).toContain('Deployment checkout-canary not found: no canary pods to scale down');
     expect(run.stdout).not.toContain('scaled to 0');
@@ -173,7 +175,7 @@ describe('incidents never block the traffic switch', () => {
     world.fake.put(ownCanaryIngress(30));
     const policy = await world.writePolicy('slack', { incidents: ['    - { type: slack, webhookUrl: { env: E2E_UNSET_SLACK_WEBHOOK_URL } }'] });
     const run = await world.run(ROLLBACK, { policy, env: { E2E_UNSET_SLACK_WEBHOOK_URL: undefined } });
-    expect(run.code).toBe(0);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(world.weight()).toBe('0');
     expect(run.stdout).toContain(`canary Ingress ${CANARY_INGRESS}: weight 30% → 0%, all traffic on stable`);
     expect(run.stdout).toMatch(/^incident not opened: .*E2E_UNSET_SLACK_WEBHOOK_URL/m);
@@ -185,7 +187,7 @@ describe('--reason', () => {
   it('is flattened to one line, so a workflow_dispatch input cannot inject workflow commands', async () => {
     world.fake.put(ownCanaryIngress(30));
     const run = await world.run(['rollback', TARGET, '-n', NAMESPACE, '--reason', 'checkout 500s\n::error::injected\r\n::add-mask::x']);
-    expect(run.code).toBe(0);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).not.toMatch(/^::/m);
     expect(world.record()?.rollback?.reason).toBe('checkout 500s ::error::injected ::add-mask::x');
   });
@@ -194,7 +196,7 @@ describe('--reason', () => {
     world.fake.put(ownCanaryIngress(30));
     world.fake.clearRequests();
     const run = await world.run(['rollback', TARGET, '-n', NAMESPACE, '--reason', 'pager \u001b[2J']);
-    expect(run.code).toBe(2);
+    expect(run.code, run.stdout + run.stderr).toBe(2);
     expect(run.stderr).toContain('--reason: expected plain text, got a control character (U+001B)');
     expect(world.weight()).toBe('30');
     expect(world.changes()).toEqual([]);
@@ -209,7 +211,7 @@ describe('in GitHub Actions', () => {
     writeFileSync(output, '');
     writeFileSync(summary, '');
     const run = await world.run(ROLLBACK, { env: { GITHUB_ACTIONS: 'true', GITHUB_OUTPUT: output, GITHUB_STEP_SUMMARY: summary } });
-    expect(run.code).toBe(0);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
     const id = world.record()?.id ?? '';
     expect(id).not.toBe('');
     expect(readFileSync(output, 'utf8')).toBe(`result=aborted\nrollout-id=${id}\nfinal-weight=0\nexit-code=0\nincident-url=\n`);
@@ -225,7 +227,7 @@ describe('in GitHub Actions', () => {
     const output = join(world.dir, 'github-output-failed');
     writeFileSync(output, '');
     const run = await world.run(ROLLBACK, { env: { GITHUB_ACTIONS: 'true', GITHUB_OUTPUT: output } });
-    expect(run.code).toBe(2);
+    expect(run.code, run.stdout + run.stderr).toBe(2);
     expect(readFileSync(output, 'utf8')).toBe('result=failed\nrollout-id=\nfinal-weight=\nexit-code=2\nincident-url=\n');
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildIncident, dashboardLink, incidentMarkdown, rolloutMarker, stableLine } from '../../src/incident/incident.js';
 import { errorRegression, policyFrom, rolledBackRecord, runRollout, RUN_URL } from '../support/incident-fixtures.js';
+import { checkoutQuery } from '../support/preset-queries.js';
 
 const DASHBOARD = 'https://grafana.example.com/d/canary?var-ns={{namespace}}&var-target={{target}}&from={{from}}&to={{to}}&var-image={{image}}';
 
@@ -25,7 +26,7 @@ describe('incident content', () => {
     const limit = incident.failingChecks.find((f) => f.comparison === 'error rate ≤ 5%');
     expect(limit).toMatchObject({ check: 21, weight: 25, metric: 'error-rate', canary: 0.12, threshold: 0.05, display: { canary: '12%', stable: '0.51%', threshold: '5%' } });
     expect(limit?.queries).toContain(
-      'sum(increase(nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."}[1m])) or vector(0)',
+      checkoutQuery('errors', 'canary'),
     );
     expect(incident.failingChecks.map((f) => f.comparison)).toEqual(['error rate ≤ 5%', 'error rate ≤ stable + 3 points']);
     // Grafana wants epoch milliseconds; five minutes either side of the rollout.

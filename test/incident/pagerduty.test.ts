@@ -7,6 +7,7 @@ import type { PagerDutyEvent } from '../../src/incident/pagerduty.js';
 import { createIncidentSinks } from '../../src/incident/sinks.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
 import { policyFrom, rolledBackRecord, RUN_URL } from '../support/incident-fixtures.js';
+import { checkoutQuery } from '../support/preset-queries.js';
 
 const ROUTING_KEY = 'R0UT1NGKEYa1b2c3d4e5f6a7b8c9d0e1';
 const noWait = { sleep: async () => undefined };
@@ -67,7 +68,7 @@ describe('PagerDuty sink', () => {
     const details = event!.payload.custom_details as { failing_checks: Record<string, unknown>[]; traffic: string; stable_verified: boolean; images: unknown };
     expect(details.failing_checks[0]).toMatchObject({ check: 21, weight: 25, metric: 'error-rate', canary: '12%', stable: '0.51%', limit: '5%' });
     expect(details.failing_checks[0]?.['promql']).toContain(
-      'sum(increase(nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."}[1m])) or vector(0)',
+      checkoutQuery('errors', 'canary'),
     );
     expect(details).toMatchObject({ traffic: 'canary at 0%, all traffic on stable', stable_verified: true, images: { stable: 'shop/checkout:1', canary: 'shop/checkout:2' } });
   });

@@ -134,7 +134,8 @@ describe('ConfigMapStateStore', () => {
 
   it('keeps a huge record under the ConfigMap limit by dropping old checks\' queries, keeping the last 5 complete', async () => {
     const bigQuery = 'x'.repeat(20_000);
-    const checks = Array.from({ length: 60 }, (_, i) => check(i + 1, bigQuery));
+    // Distinct texts, so it is the trimming that has to make room, not the repeats being left out.
+    const checks = Array.from({ length: 60 }, (_, i) => check(i + 1, `${bigQuery}${i}`));
     const s = store();
     const version = await s.save(record(checks), null);
     const stored = fake.get('ConfigMap', 'shop', 'checkout-canary-rollout') as { data: Record<string, string> };
@@ -145,8 +146,18 @@ describe('ConfigMapStateStore', () => {
     const got = loaded?.record as RolloutRecord & { trimmed?: boolean };
     expect(got.trimmed).toBe(true);
     expect(got.checks).toHaveLength(60);
-    expect(got.checks.slice(-5).every((c) => c.results[0]?.queries[0] === bigQuery)).toBe(true);
+    expect(got.checks.slice(-5).every((c, i) => c.results[0]?.queries[0] === `${bigQuery}${55 + i}`)).toBe(true);
     expect(got.checks.slice(0, 55).every((c) => c.results[0]?.queries.length === 0)).toBe(true);
     expect(got.checks[0]?.results[0]?.canary).toBe(0.01);
+  });
+  it('stores an older passing check without the query text the latest check repeats, and keeps a failing one\'s', async () => {
+    const checks = Array.from({ length: 20 }, (_, i) => check(i + 1));
+    const failing = checks[3];
+    if (failing) failing.verdict = 'fail';
+    const s = store();
+    await s.save(record(checks), null);
+    const got = (await s.load())?.record;
+    const withQueries = got?.checks.filter((c) => (c.results[0]?.queries.length ?? 0) > 0).map((c) => c.index);
+    expect(withQueries).toEqual([4, 16, 17, 18, 19, 20]);
   });
 });

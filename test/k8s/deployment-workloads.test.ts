@@ -140,10 +140,10 @@ describe('DeploymentWorkloads', () => {
   });
 
   it('says "not found" rather than "scaled to 0" when the canary Deployment does not exist', async () => {
-    expect(await workloads({ canaryDeployment: 'checkout-gone' }).scaleCanaryToZero()).toBe('not-found');
+    expect(await workloads({ canaryDeployment: 'checkout-gone' }).scaleDownCanary()).toBe('not-found');
     await workloads().startCanary('shop/checkout:2');
-    expect(await workloads().scaleCanaryToZero()).toBe('scaled-to-zero');
-    expect(await workloads().scaleCanaryToZero()).toBe('already-zero');
+    expect(await workloads().scaleDownCanary()).toBe('scaled-to-zero');
+    expect(await workloads().scaleDownCanary()).toBe('already-zero');
   });
 
   it('stops waiting for a canary that never becomes ready when the deploy is cancelled', async () => {

@@ -8,14 +8,20 @@ import {
   findOwnedCanaryIngress,
   findOwnedCanaryIngresses,
   IngressRouter,
-  setOwnedCanaryWeight,
+  stopOwnedCanaryIngress,
   WEIGHT_ANNOTATION,
 } from '../../src/k8s/ingress-router.js';
 import { targetNames } from '../../src/policy/policy.js';
+import { StopRequestedError } from '../../src/rollout/ports.js';
 import { seedCheckout } from '../support/fake-kube/seed.js';
 import { startFakeKube, type FakeKube, type KubeObject } from '../support/fake-kube/server.js';
 
 const noSleep = async (): Promise<void> => undefined;
+
+/** Waits for a condition the test controls (a request seen by the fake), never for time. */
+async function waitUntil(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
 const names = targetNames('checkout', {});
 
 let fake: FakeKube;
@@ -132,7 +138,7 @@ describe('IngressRouter.prepare', () => {
 });
 
 describe('IngressRouter weights', () => {
-  it('changes the weight with a JSON merge patch of that one annotation, conditional on a fresh resourceVersion', async () => {
+  it('raises the weight with one JSON Patch whose test ops fence on the rollout id and the stop marker', async () => {
     const r = router();
     await r.prepare();
     fake.clearRequests();
@@ -144,41 +150,67 @@ describe('IngressRouter weights', () => {
     const patch = patches[0];
     expect(patch?.method).toBe('PATCH');
     expect(patch?.path).toBe('/apis/networking.k8s.io/v1/namespaces/shop/ingresses/checkout-canary');
-    expect(patch?.contentType).toBe('application/merge-patch+json');
-    const rvRead = fake.requests.find((q) => q.method === 'GET' && q.path.endsWith('/checkout-canary'));
-    expect(rvRead?.status).toBe(200);
-    expect(patch?.body).toEqual({ metadata: { resourceVersion: expect.any(String), annotations: { [WEIGHT_ANNOTATION]: '25' } } });
+    expect(patch?.contentType).toBe('application/json-patch+json');
+    // `/` in an annotation key is `~1` in a JSON Pointer.
+    expect(patch?.body).toEqual([
+      { op: 'test', path: '/metadata/annotations/canary-cli.dev~1rollout-id', value: 'checkout-20250101T000000Z' },
+      { op: 'test', path: '/metadata/annotations/canary-cli.dev~1stop', value: '' },
+      { op: 'add', path: '/metadata/annotations/nginx.ingress.kubernetes.io~1canary-weight', value: '25' },
+    ]);
     expect(await r.getWeight()).toBe(25);
   });
 
-  it('retries a weight patch that meets a concurrent write (409) after reading again', async () => {
+  it('a raise in flight when a stop lands fails its test op (422) and throws StopRequestedError; the weight stays 0', async () => {
     const r = router();
     await r.prepare();
-    // Someone labels our Ingress between our read and our patch: the first patch is stale.
-    let interfered = false;
+    await r.setWeight(10);
+    // Hold the raise's PATCH; the stop lands while it waits.
+    fake.injectFault({ kind: 'latency', ms: 300, method: 'PATCH', pathPattern: '/checkout-canary' });
+    const raise = r.setWeight(25).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    await waitUntil(() => fake.requests.some((q) => q.method === 'PATCH' && q.fault === 'latency'));
+    await router({ rolloutId: 'irrelevant' }).stop('rolled back by alice');
+    const err = await raise;
+    expect(err).toBeInstanceOf(StopRequestedError);
+    expect((err as StopRequestedError).by).toBe('rolled back by alice');
+    const held = fake.requests.find((q) => q.method === 'PATCH' && q.fault === 'latency');
+    expect(held?.status).toBe(422);
+    const annotations = fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations ?? {};
+    expect(annotations[WEIGHT_ANNOTATION]).toBe('0');
+    expect(annotations['canary-cli.dev/stop']).toBe('rolled back by alice');
+    // Later raises are refused before any write.
     fake.clearRequests();
-    const watcher = setInterval(() => {
-      const read = fake.requests.find((q) => q.method === 'GET' && q.path.endsWith('/checkout-canary'));
-      if (read && !interfered) {
-        interfered = true;
-        const current = fake.get('Ingress', 'shop', 'checkout-canary') as KubeObject;
-        fake.put({ ...current, metadata: { ...current.metadata, labels: { ...current.metadata?.labels, touched: 'yes' } } });
-      }
-    }, 0);
-    // Holding the patch back a little gives the interfering write time to land first.
-    fake.injectFault({ kind: 'latency', ms: 100, method: 'PATCH', pathPattern: '/checkout-canary' });
-    try {
-      await r.setWeight(10);
-    } finally {
-      clearInterval(watcher);
-    }
-    const patches = fake.requests.filter((q) => q.method === 'PATCH');
-    expect(patches.map((p) => p.status)).toEqual([409, 200]);
-    const gets = fake.requests.filter((q) => q.method === 'GET' && q.path.endsWith('/checkout-canary'));
-    expect(gets.length).toBeGreaterThanOrEqual(2);
-    const canary = fake.get('Ingress', 'shop', 'checkout-canary');
-    expect(canary?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('10');
-    expect(canary?.metadata?.labels?.['touched']).toBe('yes');
+    await expect(r.setWeight(50)).rejects.toBeInstanceOf(StopRequestedError);
+    expect(fake.writes()).toEqual([]);
+  });
+
+  it('a raise by a rollout whose route another rollout has prepared since is refused', async () => {
+    await router({ rolloutId: 'checkout-20250101T000000Z' }).prepare();
+    await router({ rolloutId: 'checkout-20250202T000000Z' }).prepare();
+    await expect(router({ rolloutId: 'checkout-20250101T000000Z' }).setWeight(25)).rejects.toThrow('it now belongs to rollout checkout-20250202T000000Z');
+    expect(fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('0');
+  });
+
+  it('inspect re-reads ours and reports a canary Ingress that is not ours but sends traffic to the canary Service', async () => {
+    const r = router();
+    await r.prepare();
+    await r.setWeight(10);
+    const ours = fake.get('Ingress', 'shop', 'checkout-canary') as KubeObject;
+    fake.put({
+      ...ours,
+      metadata: { name: 'hand-made-canary', namespace: 'shop', annotations: { 'nginx.ingress.kubernetes.io/canary': 'true', [WEIGHT_ANNOTATION]: '5' } },
+    });
+    expect(await r.stop('rolled back by alice')).toEqual([
+      { name: 'checkout-canary', weight: 10, overrides: [], stoppedBy: null, rolloutId: 'checkout-20250101T000000Z' },
+    ]);
+    expect(await r.inspect()).toEqual({
+      ours: [{ name: 'checkout-canary', weight: 0, overrides: [], stoppedBy: 'rolled back by alice', rolloutId: 'checkout-20250101T000000Z' }],
+      foreign: [{ name: 'hand-made-canary', weight: 5, overrides: [] }],
+    });
+    // Never written.
+    expect(fake.writes().some((w) => w.path.endsWith('/hand-made-canary'))).toBe(false);
   });
 
   it('getWeight is null when there is no canary Ingress of ours', async () => {
@@ -193,7 +225,7 @@ describe('IngressRouter weights', () => {
 
     const found = await findOwnedCanaryIngress(kc, 'shop', 'checkout');
     expect(found).toEqual({ name: 'checkout-canary', weight: 50, overrides: [] });
-    await setOwnedCanaryWeight(kc, 'shop', 'checkout-canary', 0);
+    await stopOwnedCanaryIngress(kc, 'shop', 'checkout-canary', "test");
 
     expect(fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('0');
     expect(await findOwnedCanaryIngress(kc, 'shop', 'payments')).toBeNull();
@@ -231,13 +263,13 @@ describe('header and cookie routing at 0%', () => {
     return r;
   }
 
-  it('setWeight(0) removes canary-by-header, -value, -pattern and canary-by-cookie in the same merge patch', async () => {
+  it('setWeight(0) removes canary-by-header, -value, -pattern and canary-by-cookie in the same JSON Patch', async () => {
     const r = await routedByHeader(25);
     await r.setWeight(0);
     const patches = fake.requests.filter((q) => q.method === 'PATCH');
     expect(patches).toHaveLength(1);
-    const body = patches[0]?.body as { metadata: { annotations: Record<string, string | null> } };
-    expect(body.metadata.annotations).toEqual({ [WEIGHT_ANNOTATION]: '0', ...Object.fromEntries(OVERRIDES.map((a) => [a, null])) });
+    const body = patches[0]?.body as { op: string; path: string }[];
+    expect(body.filter((o) => o.op === 'remove').map((o) => o.path)).toEqual(OVERRIDES.map((a) => `/metadata/annotations/${a.replace(/\//g, '~1')}`));
     const annotations = fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations ?? {};
     expect(annotations[WEIGHT_ANNOTATION]).toBe('0');
     for (const a of OVERRIDES) expect(annotations).not.toHaveProperty(a);
@@ -253,7 +285,7 @@ describe('header and cookie routing at 0%', () => {
     await routedByHeader(0);
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
     expect((await findOwnedCanaryIngresses(kc, 'shop', 'checkout'))[0]?.overrides).toEqual([HEADER, `${HEADER}-value`, `${HEADER}-pattern`, 'nginx.ingress.kubernetes.io/canary-by-cookie']);
-    await setOwnedCanaryWeight(kc, 'shop', 'checkout-canary', 0);
+    await stopOwnedCanaryIngress(kc, 'shop', 'checkout-canary', "test");
     const annotations = fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations ?? {};
     for (const a of OVERRIDES) expect(annotations).not.toHaveProperty(a);
   });

@@ -7,6 +7,7 @@ import { escapeData, githubReporterFromEnv, GitHubReporter, outputLine } from '.
 import type { IncidentSink } from '../../src/rollout/ports.js';
 import { healthy } from '../support/scripted-metrics.js';
 import { policyFrom, runRollout } from '../support/incident-fixtures.js';
+import { checkoutQuery } from '../support/preset-queries.js';
 
 let dir: string;
 beforeAll(() => {
@@ -87,7 +88,7 @@ describe('GitHub Actions reporter', () => {
     expect(summary).toContain('| Stable after rollback | ✅ verified available');
     expect(summary).toContain('| Dashboard | [open](https://grafana.example.com/d/c?var-target=checkout) |');
     expect(summary).toContain('| 21 (25%) | error-rate | error rate ≤ 5% | **12%** | 0.51% | 5% | canary error rate 12% is above the 5% limit (72 of 600 requests failed) |');
-    expect(summary).toContain('sum(increase(nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."}[1m])) or vector(0)\n');
+    expect(summary).toContain(`${checkoutQuery('errors', 'canary')}\n`);
     expect(summary).toContain('| pagerduty | ✅ delivered | [https://acme.pagerduty.com/incidents/Q1](https://acme.pagerduty.com/incidents/Q1) · PagerDuty alert triggered |');
     expect(summary).toContain('| slack | ⚠️ failed | Slack answered HTTP 404: no_service |');
     expect(summary).toContain('| 1 | 10% | 2026-01-15T10:00:00.000Z | 2026-01-15T10:15:00.000Z | 15 (15 pass, 0 fail, 0 inconclusive, 0 pending) | passed |');

@@ -3,15 +3,20 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RolloutRecord } from '../../src/rollout/record.js';
-import { startFakeKube, type FakeKube, type FakeKubeOptions, type KubeObject } from './fake-kube/server.js';
+import { startFakeKube, type FakeKube, type FakeKubeOptions, type FaultHandle, type KubeObject } from './fake-kube/server.js';
 import { seedCheckout, type SeededCheckout } from './fake-kube/seed.js';
 import { scalar, startFakePrometheus, vector, type FakePrometheus, type Reply, type SeenRequest } from './fake-prometheus.js';
 import { REPO, type CliRun } from './run-cli.js';
 
 // One world per test file for live rollouts: the fake Kubernetes API with checkout seeded in
 // namespace shop, a fake Prometheus whose answers follow a switchable scenario, and a policy fast
-// enough for tests (3 steps of 3 s, a check every second). The CLI runs as a child process with
+// enough for tests (3 steps of 750 ms, a check every 250 ms). The CLI runs as a child process with
 // KUBECONFIG pointing at the fake, exactly as a CI job would run it.
+//
+// Tests never depend on how far a rollout got in wall-clock time: a test that needs the rollout at
+// a step holds it there (`holdAt`: checks at or above that weight see no traffic, so they are
+// inconclusive and the step cannot advance), waits for the weight it reads from the API, acts, and
+// then releases it. Requests the test needs in flight are held by a 'hold' fault until it says so.
 
 export const NAMESPACE = 'shop';
 export const TARGET = 'checkout';
@@ -26,8 +31,12 @@ export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
 export const RUN_URL = 'https://github.com/acme/shop/actions/runs/4242';
 export const RUN_ENV = { GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'acme/shop', GITHUB_RUN_ID: '4242' };
 
-/** What the fake Prometheus reports: both sides healthy, or the canary failing 12% of requests. */
-export type MetricsScenario = 'healthy' | 'canary-errors';
+/**
+ * What the fake Prometheus reports: both sides healthy, the canary failing 12% of requests, or no
+ * traffic on either side (every check inconclusive: a step that cannot advance, which is how a test
+ * holds a rollout at a step until it decides to release it).
+ */
+export type MetricsScenario = 'healthy' | 'canary-errors' | 'no-traffic';
 
 interface Side {
   requests: number;
@@ -38,6 +47,7 @@ interface Side {
 const SIDES: Record<MetricsScenario, { canary: Side; stable: Side }> = {
   healthy: { canary: { requests: 120, errors: 0, p95: 0.2 }, stable: { requests: 1080, errors: 2, p95: 0.19 } },
   'canary-errors': { canary: { requests: 100, errors: 12, p95: 0.21 }, stable: { requests: 900, errors: 2, p95: 0.19 } },
+  'no-traffic': { canary: { requests: 0, errors: 0, p95: 0.2 }, stable: { requests: 0, errors: 0, p95: 0.19 } },
 };
 
 /** Answers the ingress-nginx preset's queries by their shape (see test/support/scripted-metrics.ts). */
@@ -56,10 +66,10 @@ export function answer(scenario: MetricsScenario, req: SeenRequest): Reply {
 }
 
 export interface PolicyOptions {
-  /** The steps (default: 10%, 25% and 50%, 3 s each, a check every second). */
+  /** The steps (default: 10%, 25% and 50%, three checks each). */
   steps?: readonly { weight: number; duration: string }[];
   /**
-   * spec.kubernetes.leaseDuration (default 10s: the deploy stops when it cannot renew within 2/3
+   * spec.kubernetes.leaseDuration (default 60s: the deploy stops when it cannot renew within 2/3
    * of it, and a loaded 2-core machine can starve a process for seconds).
    */
   leaseDuration?: string;
@@ -69,19 +79,31 @@ export interface PolicyOptions {
   incidents?: readonly string[];
   /** spec.target, as YAML lines indented for it, e.g. '    headerRouting: { header: X-Canary, value: always }'. */
   target?: readonly string[];
+  /** spec.interval, also the analysis window (default 250ms). */
+  interval?: string;
+  /** spec.analysis.inconclusiveLimit (default 1000, so a held step waits for its release). */
+  inconclusiveLimit?: number;
+  /** spec.kubernetes.readyTimeout (default 10s). */
+  readyTimeout?: string;
+  /**
+   * spec.kubernetes.timeout (default 20s). Also spec.prometheus.timeout. The fake servers share a
+   * process with the test runner: on a loaded machine a short timeout fails calls that were merely
+   * slow, so tests about giving up inject errors rather than rely on timeouts.
+   */
+  kubeTimeout?: string;
 }
 
-/** Two one-second steps: for tests about the API rather than the plan. */
+/** Two steps of one check each: for tests about the API rather than the plan. */
 export const SHORT_STEPS = [
-  { weight: 10, duration: '1s' },
-  { weight: 50, duration: '1s' },
+  { weight: 10, duration: '250ms' },
+  { weight: 50, duration: '250ms' },
 ] as const;
 
 export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): string {
   const steps = opts.steps ?? [
-    { weight: 10, duration: '3s' },
-    { weight: 25, duration: '3s' },
-    { weight: 50, duration: '3s' },
+    { weight: 10, duration: '750ms' },
+    { weight: 25, duration: '750ms' },
+    { weight: 50, duration: '750ms' },
   ];
   return [
     'apiVersion: canary/v1',
@@ -89,12 +111,13 @@ export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): str
     'metadata:',
     '  name: live-e2e',
     'spec:',
-    '  interval: 1s',
+    `  interval: ${opts.interval ?? '250ms'}`,
     '  steps:',
     ...steps.map((s) => `    - { weight: ${s.weight}, duration: ${s.duration} }`),
     '  analysis:',
-    '    window: 1s',
+    `    window: ${opts.interval ?? '250ms'}`,
     '    minRequests: 5',
+    `    inconclusiveLimit: ${opts.inconclusiveLimit ?? 1000}`,
     // Threshold judges, named here so the test does not follow changes to the shipped default.
     '    metrics:',
     '      - { name: error-rate, type: error-rate, judge: threshold, critical: true, max: 5%, maxIncrease: 3% }',
@@ -103,13 +126,13 @@ export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): str
     '      - { name: cpu, type: query, query: cpu, unit: cores, critical: false }',
     '  prometheus:',
     `    url: ${prometheusUrl}`,
-    '    timeout: 2s',
+    `    timeout: ${opts.kubeTimeout ?? '20s'}`,
     '    retries: 0',
     '  kubernetes:',
     `    attempts: ${opts.attempts ?? 3}`,
-    '    timeout: 2s',
-    `    leaseDuration: ${opts.leaseDuration ?? '10s'}`,
-    '    readyTimeout: 10s',
+    `    timeout: ${opts.kubeTimeout ?? '20s'}`,
+    `    leaseDuration: ${opts.leaseDuration ?? '60s'}`,
+    `    readyTimeout: ${opts.readyTimeout ?? '10s'}`,
     '    pollInterval: 100ms',
     ...(opts.incidents?.length ? ['  incidents:', ...opts.incidents] : []),
     ...(opts.target?.length ? ['  target:', ...opts.target] : []),
@@ -146,7 +169,7 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv): CliPr
 }
 
 /** Polls until `check` holds (at most `timeoutMs`, a bound on waiting, not an assertion on time). */
-export async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+export async function waitFor(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -174,6 +197,15 @@ export interface LiveWorld {
    */
   readonly otherMachineEnv: NodeJS.ProcessEnv;
   setScenario(scenario: MetricsScenario): void;
+  /**
+   * Holds the rollout at the first step whose weight is at least `weight`: checks taken while the
+   * canary Ingress routes that much see no traffic, so the step cannot advance until `release()`.
+   */
+  holdAt(weight: number): void;
+  /** Lets a held rollout go on (with the current scenario's answers). */
+  release(): void;
+  /** Holds requests matching `fault` in the fake API server until the returned release() is called. */
+  holdRequests(fault: { method?: string; pathPattern?: string | RegExp; times?: number }): FaultHandle & { release(): void };
   /** Writes another policy file into the world's directory; returns its path. */
   writePolicy(name: string, opts: PolicyOptions): Promise<string>;
   /** Starts a CLI command; deploy and rollback get the test policy. */
@@ -221,7 +253,11 @@ function anonymousKubeconfig(server: string): string {
 export async function startLiveWorld(options: FakeKubeOptions = {}): Promise<LiveWorld> {
   const fake = await startFakeKube({ controllerDelayMs: 20, ...options });
   let scenario: MetricsScenario = 'healthy';
-  const prom = await startFakePrometheus({ handler: (req) => answer(scenario, req) });
+  let holdWeight: number | undefined;
+  let held: (() => void)[] = [];
+  const liveWeight = () => Number(fake.get('Ingress', NAMESPACE, CANARY_INGRESS)?.metadata?.annotations?.[WEIGHT_ANNOTATION] ?? 0);
+  const handler = (req: SeenRequest) => answer(holdWeight !== undefined && liveWeight() >= holdWeight ? 'no-traffic' : scenario, req);
+  const prom = await startFakePrometheus({ handler });
   const dir = await mkdtemp(join(tmpdir(), 'canary-live-'));
   const policyPath = join(dir, 'policy.yaml');
   await writeFile(policyPath, policyYaml(prom.url));
@@ -242,6 +278,28 @@ export async function startLiveWorld(options: FakeKubeOptions = {}): Promise<Liv
     otherMachineEnv,
     setScenario: (next) => {
       scenario = next;
+    },
+    holdAt: (weight) => {
+      holdWeight = weight;
+    },
+    release: () => {
+      holdWeight = undefined;
+    },
+    holdRequests: (spec) => {
+      let open!: () => void;
+      const until = new Promise<void>((resolve) => (open = resolve));
+      held.push(open);
+      const handle = fake.injectFault({ ...spec, kind: 'hold', until });
+      return {
+        get hits() {
+          return handle.hits;
+        },
+        get remaining() {
+          return handle.remaining;
+        },
+        clear: () => handle.clear(),
+        release: () => open(),
+      };
     },
     writePolicy: async (name, opts) => {
       const path = join(dir, `${name}.yaml`);
@@ -275,6 +333,9 @@ export async function startLiveWorld(options: FakeKubeOptions = {}): Promise<Liv
       return Date.parse(spec.renewTime) + spec.leaseDurationSeconds * 1000 < Date.now();
     },
     reset: () => {
+      for (const open of held) open();
+      held = [];
+      holdWeight = undefined;
       fake.clearFaults();
       fake.allowAll();
       for (const kind of ['Ingress', 'ConfigMap', 'Lease', 'Event', 'Deployment', 'Service']) {
@@ -282,10 +343,11 @@ export async function startLiveWorld(options: FakeKubeOptions = {}): Promise<Liv
       }
       seedCheckout(fake, { namespace: NAMESPACE, name: TARGET });
       scenario = 'healthy';
-      prom.setHandler((req) => answer(scenario, req));
+      prom.setHandler(handler);
       fake.clearRequests();
     },
     stop: async () => {
+      for (const open of held) open();
       await Promise.allSettled([fake.stop(), prom.close()]);
       await rm(dir, { recursive: true, force: true });
     },

@@ -6,6 +6,7 @@ import { VirtualClock } from '../../src/rollout/clock.js';
 import { RolloutEngine } from '../../src/rollout/engine.js';
 import type { RolloutEvent } from '../../src/rollout/events.js';
 import type { IncidentSink, StoredRecord } from '../../src/rollout/ports.js';
+import type { RolloutRecord } from '../../src/rollout/record.js';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
 import { defaultPolicy as defaultSequentialPolicy, thresholdPolicy } from '../support/policies.js';
 
@@ -23,6 +24,10 @@ class OrderedCluster extends MemoryCluster {
     this.order.push(`weight ${weight}`);
     return super.setWeight(weight);
   }
+  override async stop(marker: string): ReturnType<MemoryCluster['stop']> {
+    this.order.push('weight 0');
+    return super.stop(marker);
+  }
   override async save(record: Parameters<MemoryCluster['save']>[0], expected: string | null): Promise<string> {
     this.order.push(`save ${record.checks.length}`);
     return super.save(record, expected);
@@ -31,6 +36,10 @@ class OrderedCluster extends MemoryCluster {
 
 class FailingRouter extends MemoryCluster {
   failZero = false;
+  override async stop(marker: string): ReturnType<MemoryCluster['stop']> {
+    if (this.failZero) throw new CanaryError('unreachable', 'Kubernetes API unreachable after 4 attempts');
+    return super.stop(marker);
+  }
   override async setWeight(weight: number): Promise<void> {
     if (this.failZero && weight === 0) throw new CanaryError('unreachable', 'Kubernetes API unreachable after 4 attempts');
     return super.setWeight(weight);
@@ -47,6 +56,9 @@ interface RunOptions {
   metrics?: ScriptedMetrics;
   onEvent?: (e: RolloutEvent, cluster: MemoryCluster) => void;
 }
+
+/** The engine run() is driving, for hooks that act on it mid-run (the forced-exit hook). */
+let current: RolloutEngine | undefined;
 
 async function run(opts: RunOptions = {}, resume?: StoredRecord) {
   const policy = opts.policy ?? defaultPolicy();
@@ -72,6 +84,7 @@ async function run(opts: RunOptions = {}, resume?: StoredRecord) {
     ...(opts.signal && { signal: opts.signal }),
     ...(opts.onCancel && { onCancel: opts.onCancel }),
   });
+  current = engine;
   const outcome = await engine.run(resume);
   const stored = await cluster.load();
   return { outcome, cluster, events, record: stored?.record, metrics };
@@ -232,10 +245,14 @@ spec:
     const cluster = new FailingRouter('shop', targetNames('checkout', {}), 'shop/checkout:1');
     cluster.failZero = true;
     const slow: Scenario = (minute, side) => (side === 'canary' ? { ...healthy(minute, side), p95: 3 } : healthy(minute, side));
+    cluster.canaryReplicas = 1;
     const { outcome } = await run({ policy, cluster, scenario: slow });
     expect(outcome.exitCode).toBe(5);
-    expect(outcome.traffic).toContain('canary weight could not be set to 0 (canary last set to 10%)');
-    expect(outcome.traffic).toContain('run `canary rollback checkout -n shop`');
+    expect(outcome.traffic).toContain('canary weight NOT confirmed at 0% (no read got through; canary last set to 10%)');
+    expect(outcome.traffic).toContain("run `canary rollback checkout -n shop --reason '...'`");
+    // Never a scale-down or a rollback record while no read showed 0%.
+    expect(cluster.canaryReplicas).toBeGreaterThan(0);
+    expect((await cluster.load())?.record.rollback).toBeUndefined();
   });
 
   it('on cancellation routes the canary to 0% and exits 4; with leave, keeps the weight', async () => {
@@ -259,6 +276,8 @@ spec:
       onEvent: (e, c) => {
         if (e.type === 'check' && e.check.index === 4) {
           void (async () => {
+            // As `canary rollback` does: traffic first (the fenced stop), then the record.
+            await c.stop('rolled back by alice');
             const cur = await c.load();
             if (!cur) return;
             cur.record.rollback = { reason: 'pager: checkout 500s', requestedBy: 'alice', at: new Date().toISOString() };
@@ -477,6 +496,7 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
   it('an operator rollback while stable is being promoted ends with the canary at 0% and exit 4', async () => {
     class SlowPromotion extends MemoryCluster {
       override async promoteStable(image: string): Promise<void> {
+        await this.stop('rolled back by bob');
         const cur = await this.load();
         if (cur) {
           cur.record.rollback = { reason: 'wrong build', requestedBy: 'bob', at: new Date().toISOString() };
@@ -502,7 +522,7 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     const { outcome } = await run({ cluster });
     expect(outcome.result).toBe('failed');
     expect(cluster.weight).toBe(0);
-    expect(outcome.reason).toContain('ProgressDeadlineExceeded; the stable Deployment was being updated to shop/checkout:2');
+    expect(outcome.reason).toContain('stable Deployment checkout could not be set back to shop/checkout:1');
     expect(outcome.reason).toContain('kubectl rollout undo deployment/checkout -n shop');
   });
 
@@ -548,6 +568,104 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     metrics.warnings = ['PromQL info: metric might not be a counter, name does not end in _total: "nginx_ingress_controller_requests"'];
     const { record } = await run({ metrics });
     expect(record?.checks[0]?.warnings).toEqual(metrics.warnings);
+  });
+
+  describe('promotion, idempotent against live state (issue 8, observation 3)', () => {
+    /** A promoted run's record, turned back into the record of a deploy that died while promoting. */
+    async function diedWhilePromoting(stage: RolloutRecord['promotion'] | undefined) {
+      const { record } = await run();
+      if (!record) throw new Error('no record');
+      const { outcome: _outcome, ...rest } = record;
+      return { ...rest, phase: 'promoting' as const, weight: 0, images: { ...record.images, stable: 'shop/checkout:1' }, ...(stage && { promotion: stage }) };
+    }
+
+    class Watched extends OrderedCluster {
+      override async startCanary(image: string): Promise<void> {
+        this.order.push(`canary ready (was ${this.canaryReplicas} replicas)`);
+        return super.startCanary(image);
+      }
+    }
+
+    it('resumed with the canary scaled to 0 and stable on the old image: the canary is made ready before any weight goes to it', async () => {
+      const cluster = new Watched('shop', targetNames('checkout', {}), 'shop/checkout:1');
+      cluster.weight = 0;
+      cluster.canaryReplicas = 0;
+      await cluster.save(await diedWhilePromoting('updating-stable'), null);
+      const stored = await cluster.load();
+      if (!stored) throw new Error('not stored');
+      const { outcome } = await run({ cluster }, stored);
+      expect(outcome.result).toBe('promoted');
+      const ready = cluster.order.indexOf('canary ready (was 0 replicas)');
+      expect(ready).toBeGreaterThanOrEqual(0);
+      expect(cluster.order.indexOf('weight 100')).toBeGreaterThan(ready);
+    });
+
+    it('resumed with stable already on the new image and available: straight to 0%, never 100% to a canary without pods', async () => {
+      const cluster = new Watched('shop', targetNames('checkout', {}), 'shop/checkout:2');
+      cluster.weight = 0;
+      cluster.canaryReplicas = 0;
+      await cluster.save(await diedWhilePromoting(undefined), null);
+      const stored = await cluster.load();
+      if (!stored) throw new Error('not stored');
+      const { outcome, record } = await run({ cluster }, stored);
+      expect(outcome).toMatchObject({ result: 'promoted', exitCode: 0 });
+      expect(cluster.order).not.toContain('weight 100');
+      expect(cluster.order.some((o) => o.startsWith('canary ready'))).toBe(false);
+      expect(record).toMatchObject({ phase: 'promoted', images: { stable: 'shop/checkout:2' } });
+      expect(record?.promotion).toBeUndefined();
+    });
+
+    it('records each promotion stage before acting on it', async () => {
+      const stages: string[] = [];
+      class Stages extends MemoryCluster {
+        override async save(record: Parameters<MemoryCluster['save']>[0], expected: string | null): Promise<string> {
+          if (record.promotion && stages[stages.length - 1] !== record.promotion) stages.push(record.promotion);
+          return super.save(record, expected);
+        }
+      }
+      await run({ cluster: new Stages('shop', targetNames('checkout', {}), 'shop/checkout:1') });
+      expect(stages).toEqual(['routing-to-canary', 'updating-stable', 'routing-to-stable', 'scaling-down']);
+    });
+
+    it('a final record write that fails is not reported as promoted: exit 5, and the command that records it', async () => {
+      class FinalWriteFails extends MemoryCluster {
+        override async save(record: Parameters<MemoryCluster['save']>[0], expected: string | null): Promise<string> {
+          if (record.phase === 'promoted') throw new CanaryError('unreachable', 'Kubernetes API unreachable after 3 attempts');
+          return super.save(record, expected);
+        }
+      }
+      const cluster = new FinalWriteFails('shop', targetNames('checkout', {}), 'shop/checkout:1');
+      const { outcome, record, events } = await run({ cluster });
+      expect(outcome).toMatchObject({ result: 'failed', exitCode: 5 });
+      expect(outcome.reason).toContain('the promotion is done in the cluster (stable runs shop/checkout:2, canary at 0%) but the final record could not be saved');
+      expect(outcome.reason).toContain('`canary deploy checkout -n shop --image shop/checkout:2 --resume`');
+      expect(record?.phase).toBe('promoting');
+      expect(events.filter((e) => e.type === 'finished').map((e) => (e.type === 'finished' ? e.outcome.result : ''))).toEqual(['failed']);
+      // Nothing was rolled back: stable keeps the new image, traffic stays on stable.
+      expect(cluster.stable).toBe('shop/checkout:2');
+      expect(cluster.weight).toBe(0);
+    });
+  });
+
+  it('on a second signal, one quick stop; once a read shows 0% the canary is scaled down too (two SIGTERMs used to leave it running)', async () => {
+    let forced: Promise<{ weight: number | null; replicas: number; phase: string | undefined }> | undefined;
+    let safe: boolean | undefined;
+    const { cluster } = await run({
+      onEvent: (e, c) => {
+        // The forced-exit hook runs while the rollout is mid-step, as a second SIGTERM makes it.
+        if (e.type === 'check' && e.check.index === 2 && !forced) {
+          const engine = current;
+          forced = engine!.recordForcedExit().then(async () => {
+            safe = engine!.trafficSafe;
+            return { weight: c.weight, replicas: c.canaryReplicas, phase: (await c.load())?.record.phase };
+          });
+        }
+      },
+    });
+    expect(await forced).toEqual({ weight: 0, replicas: 0, phase: 'aborted' });
+    expect(safe).toBe(true);
+    // The stop marker fences the rollout that kept running in this test: no raise landed after it.
+    expect(cluster.weight).toBe(0);
   });
 });
 

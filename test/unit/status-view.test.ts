@@ -67,7 +67,7 @@ describe('canary status', () => {
   it('tells the operator how to continue or stop a rollout whose deploy process is gone', () => {
     const view = statusView({ record: record(), liveWeight: 25, lease: { ...lease, expired: true }, now: NOW });
     expect(view.next).toBe(
-      'no deploy process holds the lease: the rollout is stalled at 25%; continue it with `canary deploy checkout --image shop/checkout:2 --resume` or stop it with `canary rollback checkout --reason ...`',
+      "no deploy process holds the lease: the rollout is stalled at 25%; continue it with `canary deploy checkout -n shop --image shop/checkout:2 --resume` or stop it with `canary rollback checkout -n shop --reason '...'`",
     );
     expect(statusExitCode(view)).toBe(0);
   });
@@ -87,7 +87,7 @@ describe('canary status', () => {
   it('does not say "nothing" next when a finished rollout left the canary with traffic', () => {
     const outcome = { result: 'aborted' as const, reason: 'aborted: cancelled (traffic left as it was, --on-cancel leave)', at: '', exitCode: 4, traffic: 'canary left at 25%' };
     const left = statusView({ record: record({ phase: 'aborted', weight: 25, outcome }), liveWeight: 25, lease: null, now: NOW });
-    expect(left.next).toBe('the canary still takes 25% of traffic and nothing is judging it: run `canary rollback checkout -n shop --reason ...`');
+    expect(left.next).toBe("the canary still takes 25% of traffic and nothing is judging it: run `canary rollback checkout -n shop --reason '...'`");
     expect(left.attention).toBe('the rollout is over (aborted) but the canary still takes 25% of traffic, and nothing is judging it');
     expect(renderStatus(left, NOW)).toContain('  ⚠ the rollout is over (aborted) but the canary still takes 25% of traffic');
     expect(statusExitCode(left)).toBe(4);

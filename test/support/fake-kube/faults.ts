@@ -12,6 +12,8 @@ export type FaultSpec = {
   | { kind: 'status'; code: number; message?: string }
   | { kind: '429'; retryAfterSeconds?: number }
   | { kind: 'latency'; ms: number }
+  /** Served normally once `until` resolves: a request held in flight for as long as the test decides. */
+  | { kind: 'hold'; until: Promise<unknown> }
   | { kind: 'reset' }
   /** Runs `run` (e.g. another client's write, through FakeKube.put) just before the request is served as usual. */
   | { kind: 'before'; run: () => void }

@@ -730,6 +730,8 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
       }
       if (fault.kind === 'latency') {
         await new Promise((resolve) => setTimeout(resolve, fault.ms));
+      } else if (fault.kind === 'hold') {
+        await fault.until;
       } else if (fault.kind === 'before') {
         fault.run();
       } else {

@@ -1,0 +1,46 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect, it } from 'vitest';
+import { realKubeDescribe } from '../support/real-kube/tier.js';
+import { CANARY, type World } from '../support/real-kube/world.js';
+
+// The API server stopped for 20 s in the middle of the 25% step (down.sh), then started again on
+// the same data (up.sh). Whatever the deploy does meanwhile, it must not stop "successfully"
+// without the canary at 0%: nothing is scaled down, released or recorded as ended while weight 0
+// is not confirmed, and the canary never keeps traffic with no pods. This file has its own API
+// server: stopping it would break the other files' tests.
+
+const OUTAGE_MS = 20_000;
+
+const atWeight = (world: World, weight: number) => async () => (await world.weight()) === weight && (await world.record())?.weight === weight;
+
+realKubeDescribe('an API server outage in the middle of a step', (tier) => {
+  it('after 20 s without the API server, the deploy ends with the canary at 0% in the API, and never left traffic on a canary without pods', async () => {
+    const { world, cluster } = tier;
+    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
+    const deploy = world.deploy();
+    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+
+    await cluster.stopServer();
+    // The fault is an outage of this length; nothing is asserted about how long anything took.
+    await sleep(OUTAGE_MS);
+    await cluster.startServer();
+    // Whether the deploy rode the outage out or is stopping, its analysis may now pass.
+    world.setMetrics({ kind: 'healthy' });
+
+    const run = await deploy.done;
+    const output = `deploy exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
+    expect(world.history.gap).toBe(false);
+    expect(await world.weight(), output).toBe(0);
+    expect(world.history.violations(), output).toEqual([]);
+    const record = await world.record();
+    expect(record?.weight).toBe(0);
+    if (run.code === 0) {
+      expect(record?.phase).toBe('promoted');
+    } else {
+      // It stopped: the record says so, and traffic is on stable.
+      expect(['rolled-back', 'failed', 'aborted']).toContain(record?.phase);
+      expect(run.stdout + run.stderr).not.toContain(`${CANARY} 25%`);
+    }
+    expect(await world.lease()).toBeUndefined();
+  }, 240_000);
+});

@@ -254,6 +254,7 @@ function resolve(file: PolicyFile, source: string): Policy {
       attempts: spec.kubernetes?.attempts ?? 10,
       timeoutMs: spec.kubernetes?.timeout ?? 10_000,
       deadlineMs: spec.kubernetes?.deadline ?? 30_000,
+      stopDeadlineMs: spec.kubernetes?.stopDeadline ?? 30_000, // as `canary rollback --timeout`
       leaseDurationMs: spec.kubernetes?.leaseDuration ?? 60_000,
       readyTimeoutMs: spec.kubernetes?.readyTimeout ?? 600_000,
       pollIntervalMs: spec.kubernetes?.pollInterval ?? 2_000,

@@ -90,6 +90,8 @@ export interface KubernetesSettings {
   timeoutMs: number;
   /** Overall deadline of one API call, all attempts and waits included. */
   deadlineMs: number;
+  /** How long a stopping deploy keeps driving the canary to 0% (re-read each time) before exit 5. */
+  stopDeadlineMs: number;
   leaseDurationMs: number;
   readyTimeoutMs: number;
   pollIntervalMs: number;

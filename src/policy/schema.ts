@@ -281,6 +281,8 @@ export const policyFileSchema = z
             timeout: duration('a request timeout').optional(),
             /** All tries of one API call, and the waits between them, end within this; then exit 5. */
             deadline: duration('an API call deadline').optional(),
+            /** How long a deploy that is stopping keeps driving the canary to 0% before it exits 5. */
+            stopDeadline: duration('a stop deadline').optional(),
             /** How long a dead deploy keeps the lease; `--resume` can take over after it. */
             leaseDuration: duration('a lease duration').optional(),
             /** How long a Deployment may take to become ready. */

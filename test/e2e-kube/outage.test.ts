@@ -17,7 +17,10 @@ realKubeDescribe('an API server outage in the middle of a step', (tier) => {
   it('after 20 s without the API server, the deploy ends with the canary at 0% in the API, and never left traffic on a canary without pods', async () => {
     const { world, cluster } = tier;
     world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy();
+    // The stop keeps driving the canary to 0% for longer than the outage plus a restart of the API
+    // server on a loaded machine (up.sh alone can take tens of seconds there).
+    const policy = await world.writePolicy('long-stop', { stopDeadline: '180s' });
+    const deploy = world.deploy([], { policy });
     await world.until('the deploy to hold at 25%', atWeight(world, 25));
 
     await cluster.stopServer();

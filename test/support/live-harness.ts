@@ -91,6 +91,8 @@ export interface PolicyOptions {
    * slow, so tests about giving up inject errors rather than rely on timeouts.
    */
   kubeTimeout?: string;
+  /** spec.kubernetes.stopDeadline: how long a stopping deploy keeps driving the canary to 0%. */
+  stopDeadline?: string;
 }
 
 /** Two steps of one check each: for tests about the API rather than the plan. */
@@ -132,6 +134,7 @@ export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): str
     `    attempts: ${opts.attempts ?? 3}`,
     `    timeout: ${opts.kubeTimeout ?? '20s'}`,
     `    leaseDuration: ${opts.leaseDuration ?? '60s'}`,
+    ...(opts.stopDeadline ? [`    stopDeadline: ${opts.stopDeadline}`] : []),
     `    readyTimeout: ${opts.readyTimeout ?? '10s'}`,
     '    pollInterval: 100ms',
     ...(opts.incidents?.length ? ['  incidents:', ...opts.incidents] : []),

@@ -19,7 +19,10 @@ const NEW_HOLDER = 'run 5151 attempt 1 on other-host pid 99 #abcdef';
 
 describe('a lease taken over by another deploy', () => {
   it('is named in the renewal conflict, and the old deploy exits 4 leaving traffic to the new holder', async () => {
-    const deploy = world.deploy();
+    // Held at 10% with a short lease (renewed every second), so a renewal comes while it runs.
+    const policy = await world.writePolicy('short-lease', { leaseDuration: '6s' });
+    world.holdAt(10);
+    const deploy = world.deploy([], { policy });
     await waitFor('the deploy to route 10% and record a check', () => world.weight() === '10' && (world.record()?.checks.length ?? 0) >= 1);
 
     let weightAtTakeover: string | undefined;

@@ -16,6 +16,7 @@ import { hostname, userInfo } from 'node:os';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { CanaryError } from '../errors.js';
 import type { Clock } from '../rollout/ports.js';
+import { systemClock } from '../rollout/clock.js';
 import { formatDuration } from '../policy/units.js';
 import { describeKubeError, isConflict, isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
 import { serverOf } from './connection.js';
@@ -69,22 +70,12 @@ export interface LeaseClock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
+// Not unref'd (systemClock's sleep): a --resume waiting for a dead deploy's lease has nothing else
+// keeping the process alive; the renewal loop's sleeps end when release() aborts them.
 export const systemLeaseClock: LeaseClock = {
-  now: () => Date.now(),
+  now: systemClock.now,
   monotonic: () => performance.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      // Not unref'd: a --resume waiting for a dead deploy's lease has nothing else keeping the
-      // process alive; the renewal loop's sleeps end when release() aborts them.
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      }
-      signal?.addEventListener('abort', done, { once: true });
-    }),
+  sleep: systemClock.sleep,
 };
 
 export interface RolloutLeaseOptions {

@@ -4,13 +4,12 @@
 
 import { describe, expect, it } from 'vitest';
 import type { MetricsSource, QueryResult } from '../../src/analysis/types.js';
-import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
-import { targetNames, type Policy } from '../../src/policy/policy.js';
+import type { Policy } from '../../src/policy/policy.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
-import { RolloutEngine, TickSchedule } from '../../src/rollout/engine.js';
-import type { RolloutEvent } from '../../src/rollout/events.js';
+import { TickSchedule } from '../../src/rollout/engine.js';
 import { thresholdPolicy } from '../support/policies.js';
 import { healthy, ScriptedMetrics } from '../support/scripted-metrics.js';
+import { checkoutEngine } from '../support/checkout-engine.js';
 
 const START = Date.parse('2026-01-15T10:00:00Z');
 const MINUTE = 60_000;
@@ -34,23 +33,9 @@ class SlowMetrics implements MetricsSource {
 }
 
 async function run(policy: Policy, slowness: (check: number) => number, evaluationDelayMs?: number) {
-  const names = targetNames('checkout', policy.target);
-  const cluster = new MemoryCluster('shop', names, 'shop/checkout:1');
   const clock = new VirtualClock(START);
   const metrics = new SlowMetrics(clock, slowness);
-  const events: RolloutEvent[] = [];
-  const engine = new RolloutEngine({
-    policy,
-    target: 'checkout',
-    namespace: 'shop',
-    names,
-    image: 'shop/checkout:2',
-    startedBy: 'test',
-    ports: { router: cluster, workloads: cluster, metrics, state: cluster, incidents: [] },
-    clock,
-    reporter: { emit: (e) => events.push(e) },
-    ...(evaluationDelayMs !== undefined && { evaluationDelayMs }),
-  });
+  const { engine, events } = checkoutEngine({ policy, metrics, clock, extra: { ...(evaluationDelayMs !== undefined && { evaluationDelayMs }) } });
   const outcome = await engine.run();
   const checks = events.flatMap((e) => (e.type === 'check' ? [e.check] : []));
   const warnings = events.flatMap((e) => (e.type === 'log' && e.level === 'warn' ? [e.message] : []));

@@ -3,12 +3,13 @@ import { CanaryError } from '../../src/errors.js';
 import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { targetNames, type Policy } from '../../src/policy/policy.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
-import { RolloutEngine } from '../../src/rollout/engine.js';
+import type { RolloutEngine } from '../../src/rollout/engine.js';
 import type { RolloutEvent } from '../../src/rollout/events.js';
 import type { IncidentSink, StoredRecord } from '../../src/rollout/ports.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
 import { defaultPolicy as defaultSequentialPolicy, thresholdPolicy } from '../support/policies.js';
+import { checkoutEngine } from '../support/checkout-engine.js';
 
 const START = Date.parse('2026-01-15T10:00:00Z');
 // These tests are about the engine's transitions, judged with fixed thresholds so each check's
@@ -62,27 +63,15 @@ let current: RolloutEngine | undefined;
 
 async function run(opts: RunOptions = {}, resume?: StoredRecord) {
   const policy = opts.policy ?? defaultPolicy();
-  const names = targetNames('checkout', policy.target);
-  const cluster = opts.cluster ?? new MemoryCluster('shop', names, 'shop/checkout:1');
   const metrics = opts.metrics ?? new ScriptedMetrics(START, opts.scenario ?? healthy);
-  const events: RolloutEvent[] = [];
-  const engine = new RolloutEngine({
+  const { engine, cluster, events } = checkoutEngine({
     policy,
-    target: 'checkout',
-    namespace: 'shop',
-    names,
-    image: 'shop/checkout:2',
-    startedBy: 'test',
-    ports: { router: cluster, workloads: cluster, metrics, state: cluster, incidents: opts.incidents ?? [] },
+    metrics,
     clock: new VirtualClock(START),
-    reporter: {
-      emit: (e) => {
-        events.push(e);
-        opts.onEvent?.(e, cluster);
-      },
-    },
-    ...(opts.signal && { signal: opts.signal }),
-    ...(opts.onCancel && { onCancel: opts.onCancel }),
+    ...(opts.cluster && { cluster: opts.cluster }),
+    ...(opts.incidents && { incidents: opts.incidents }),
+    ...(opts.onEvent && { onEvent: opts.onEvent }),
+    extra: { ...(opts.signal && { signal: opts.signal }), ...(opts.onCancel && { onCancel: opts.onCancel }) },
   });
   current = engine;
   const outcome = await engine.run(resume);

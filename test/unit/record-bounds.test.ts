@@ -9,34 +9,23 @@ import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { targetNames, type Policy } from '../../src/policy/policy.js';
 import { renderStatus, statusView } from '../../src/report/status-view.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
-import { promotionReason, RolloutEngine } from '../../src/rollout/engine.js';
+import { promotionReason } from '../../src/rollout/engine.js';
 import type { RolloutEvent } from '../../src/rollout/events.js';
 import type { StoredRecord } from '../../src/rollout/ports.js';
 import { emptyTallies, keepCheck, type RolloutRecord } from '../../src/rollout/record.js';
 import { defaultPolicy, thresholdPolicy } from '../support/policies.js';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
+import { checkoutEngine } from '../support/checkout-engine.js';
 
 const START = Date.parse('2026-01-15T10:00:00Z');
 
 async function run(policy: Policy, opts: { scenario?: Scenario; cluster?: MemoryCluster; onEvent?: (e: RolloutEvent, c: MemoryCluster) => void } = {}, resume?: StoredRecord) {
-  const names = targetNames('checkout', policy.target);
-  const cluster = opts.cluster ?? new MemoryCluster('shop', names, 'shop/checkout:1');
-  const events: RolloutEvent[] = [];
-  const engine = new RolloutEngine({
+  const { engine, cluster, events } = checkoutEngine({
     policy,
-    target: 'checkout',
-    namespace: 'shop',
-    names,
-    image: 'shop/checkout:2',
-    startedBy: 'test',
-    ports: { router: cluster, workloads: cluster, metrics: new ScriptedMetrics(START, opts.scenario ?? healthy), state: cluster, incidents: [] },
+    metrics: new ScriptedMetrics(START, opts.scenario ?? healthy),
     clock: new VirtualClock(START),
-    reporter: {
-      emit: (e) => {
-        events.push(e);
-        opts.onEvent?.(e, cluster);
-      },
-    },
+    ...(opts.cluster && { cluster: opts.cluster }),
+    ...(opts.onEvent && { onEvent: opts.onEvent }),
   });
   const outcome = await engine.run(resume);
   return { outcome, cluster, events, record: (await cluster.load())?.record };

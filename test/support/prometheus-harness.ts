@@ -1,9 +1,9 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readSync, closeSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort } from '../../scripts/free-port.js';
 
 // A real Prometheus (Debian's 2.42) serving history backfilled from an OpenMetrics file with
 // promtool. Backfilled blocks are cached by the file's content hash, so a second run of the same
@@ -83,18 +83,6 @@ async function backfilledBlocks(openMetricsFile: string): Promise<string> {
     rmSync(partial, { recursive: true, force: true });
   }
   return dir;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The first sample in the file: a series Prometheus must be able to answer before we are done. */

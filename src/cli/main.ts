@@ -91,6 +91,18 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(outputOption())
     .action(async (name: string, flags) => setExit(await (await import('./rollback.js')).rollbackFromFlags(name, flags)));
 
+  cluster(
+    program
+      .command('doctor')
+      .description('check everything a rollout of NAME depends on, writing nothing: objects, RBAC, router pitfalls, Prometheus data and resolution')
+      .argument('<name>', 'target name (e.g. checkout)'),
+  )
+    .option('-p, --policy <file>', 'rollout policy (default: policies/default.yaml)')
+    .option('--prometheus <url>', 'Prometheus base URL (overrides the policy)')
+    .option('--no-migration', 'leave out the Gateway API HTTPRoute equivalent of the ingress-nginx canary')
+    .addOption(outputOption())
+    .action(async (name: string, flags) => setExit(await (await import('./doctor.js')).doctorCommand(name, flags)));
+
   program
     .command('validate')
     .description('check a policy file; every problem is listed with its path')

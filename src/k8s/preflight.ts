@@ -44,12 +44,17 @@ export interface PreflightOptions {
 type Check = { kind: 'Deployment' | 'Service' | 'Ingress'; name: string; field: keyof TargetNames };
 
 /** Problems that would stop the rollout, each a sentence; empty when it may start. Writes nothing. */
-export async function preflight({ kc, namespace, names, retry: retryOpts }: PreflightOptions): Promise<string[]> {
+export async function preflight(opts: PreflightOptions): Promise<string[]> {
+  const [missing, denied] = await Promise.all([missingObjects(opts), deniedAccess(opts)]);
+  return [...missing, ...denied];
+}
+
+/** The target's objects that do not exist, each a sentence naming the policy field that renames it. */
+export async function missingObjects({ kc, namespace, names, retry: retryOpts }: PreflightOptions): Promise<string[]> {
   const retry = { ...retryOpts, server: serverOf(kc) };
   const apps = kc.makeApiClient(AppsV1Api);
   const core = kc.makeApiClient(CoreV1Api);
   const net = kc.makeApiClient(NetworkingV1Api);
-  const authz = kc.makeApiClient(AuthorizationV1Api);
 
   const checks: Check[] = [
     { kind: 'Deployment', name: names.stableDeployment, field: 'stableDeployment' },
@@ -73,13 +78,19 @@ export async function preflight({ kc, namespace, names, retry: retryOpts }: Pref
         if (isNotFound(err)) {
           return `${c.kind} ${namespace}/${c.name} not found (the ${c.field.replace(/([A-Z])/g, ' $1').toLowerCase()}; set spec.target.${c.field} in the policy if it has another name)`;
         }
-        // A refused read (403) is reported by the access review below; anything else is news.
+        // A refused read (403) is reported by the access review; anything else is news.
         if (err instanceof CanaryError && statusCode(err.cause) === 403) return undefined;
         throw err;
       }
     }),
   );
+  return missing.filter((p): p is string => p !== undefined);
+}
 
+/** Every write (and read) the rollout needs that this user may not do, one SelfSubjectAccessReview each. */
+export async function deniedAccess({ kc, namespace, retry: retryOpts }: PreflightOptions): Promise<string[]> {
+  const retry = { ...retryOpts, server: serverOf(kc) };
+  const authz = kc.makeApiClient(AuthorizationV1Api);
   const denied = await Promise.all(
     REQUIRED_ACCESS.map(async (a): Promise<string | undefined> => {
       const review = await withKubeRetry(
@@ -97,6 +108,5 @@ export async function preflight({ kc, namespace, names, retry: retryOpts }: Pref
       return review.status?.allowed ? undefined : describeAccess(a, namespace);
     }),
   );
-
-  return [...missing, ...denied].filter((p): p is string => p !== undefined);
+  return denied.filter((p): p is string => p !== undefined);
 }

@@ -26,8 +26,8 @@ function render(preset: 'envoy-gateway' | 'traefik', query: string, side: Side):
 }
 
 describe('envoy-gateway preset', () => {
-  const canary = 'envoy_cluster_name=~"service/shop/checkout-canary/[0-9]+(/[a-z0-9]+)?"';
-  const stable = 'envoy_cluster_name=~"service/shop/checkout/[0-9]+(/[a-z0-9]+)?"';
+  const canary = 'envoy_cluster_name=~"service/shop/checkout-canary/[0-9]+(/[a-z0-9-]+)?"';
+  const stable = 'envoy_cluster_name=~"service/shop/checkout/[0-9]+(/[a-z0-9-]+)?"';
 
   it('counts final responses of each side\'s own cluster (mergeBackends: service/<ns>/<name>/<port>/<protocol>)', () => {
     expect(render('envoy-gateway', 'requests', 'canary')).toBe(`sum(${counted(`envoy_cluster_upstream_rq_xx{${canary}}`)})`);
@@ -52,6 +52,7 @@ describe('envoy-gateway preset', () => {
     const pattern = (side: Side) => new RegExp(`^(?:${/"(.*)"/.exec(renderQuery(PRESETS_BY_NAME['envoy-gateway'].selectors[side], target, { side, selector: '', windowPromQL: '1m' }))![1]!})$`);
     expect(pattern('stable').test('service/shop/checkout/80/http')).toBe(true);
     expect(pattern('stable').test('service/shop/checkout/8080')).toBe(true);
+    expect(pattern('stable').test('service/shop/checkout/8080/grpc-web')).toBe(true);
     expect(pattern('stable').test('service/shop/checkout-canary/80/http')).toBe(false);
     expect(pattern('stable').test('service/staging/checkout/80/http')).toBe(false);
     // The default layout (both backends in the route rule's cluster) is not matched at all.
@@ -63,8 +64,9 @@ describe('envoy-gateway preset', () => {
 
 describe('traefik preset', () => {
   const canary =
-    'service=~"shop-checkout-checkout-[a-z0-9]+-canary@kubernetesingressnginx|httproute-shop-.+-svc-shop-checkout-canary-[0-9]+@kubernetesgateway"';
-  const stable = 'service=~"shop-checkout-checkout-[a-z0-9]+@kubernetesingressnginx|httproute-shop-.+-svc-shop-checkout-[0-9]+@kubernetesgateway"';
+    'service=~"shop-checkout-checkout-[a-z0-9]+-canary@kubernetesingressnginx|httproute-shop-.+-svc-shop-checkout-canary-[0-9]+@kubernetesgateway|shop-checkout-canary-http-[0-9]+@kubernetesgateway"';
+  const stable =
+    'service=~"shop-checkout-checkout-[a-z0-9]+@kubernetesingressnginx|httproute-shop-.+-svc-shop-checkout-[0-9]+@kubernetesgateway|shop-checkout-http-[0-9]+@kubernetesgateway"';
 
   it('counts requests and 5xx of each side\'s Traefik service', () => {
     expect(render('traefik', 'requests', 'canary')).toBe(`sum(${counted(`traefik_service_requests_total{${canary}}`)})`);
@@ -89,13 +91,15 @@ describe('traefik preset', () => {
       nginxCanary: 'shop-checkout-checkout-80-canary@kubernetesingressnginx',
       gatewayStable: 'httproute-shop-checkout-gw-traefik-traefik-ep-web-0-svc-shop-checkout-0@kubernetesgateway',
       gatewayCanary: 'httproute-shop-checkout-gw-traefik-traefik-ep-web-0-svc-shop-checkout-canary-1@kubernetesgateway',
+      gatewayStableBefore376: 'shop-checkout-http-80@kubernetesgateway',
+      gatewayCanaryBefore376: 'shop-checkout-canary-http-80@kubernetesgateway',
       otherIngress: 'shop-cart-cart-80@kubernetesingressnginx',
       otherNamespace: 'staging-checkout-checkout-80@kubernetesingressnginx',
       crd: 'shop-checkout-80@kubernetescrd',
     };
     const matches = (side: Side) => Object.entries(names).filter(([, n]) => pattern(side).test(n)).map(([k]) => k);
-    expect(matches('stable')).toEqual(['nginxStable', 'nginxStableNamedPort', 'gatewayStable']);
-    expect(matches('canary')).toEqual(['nginxCanary', 'gatewayCanary']);
+    expect(matches('stable')).toEqual(['nginxStable', 'nginxStableNamedPort', 'gatewayStable', 'gatewayStableBefore376']);
+    expect(matches('canary')).toEqual(['nginxCanary', 'gatewayCanary', 'gatewayCanaryBefore376']);
   });
 });
 

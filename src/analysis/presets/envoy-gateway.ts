@@ -22,12 +22,12 @@ import type { Preset } from '../presets.js';
 export const ENVOY_BUCKETS_PER_SECOND = 1000;
 
 /**
- * `service/<ns>/<svc>/<port>` with an optional `/<protocol>`. Namespaces and Service names are
+ * `service/<ns>/<svc>/<port>` with an optional `/<protocol>` (lower-cased: http, http2, https, grpc, grpc-web, …). Namespaces and Service names are
  * DNS labels ([a-z0-9-]), so the values need no regex escaping, and PromQL anchors the match:
  * `checkout` never matches `checkout-canary`'s cluster.
  */
 function cluster(service: string): string {
-  return `envoy_cluster_name=~"service/{{namespace}}/{{${service}}}/[0-9]+(/[a-z0-9]+)?"`;
+  return `envoy_cluster_name=~"service/{{namespace}}/{{${service}}}/[0-9]+(/[a-z0-9-]+)?"`;
 }
 
 export function envoyGatewayPreset(count: (series: string) => string, resources: Record<string, string>): Preset {

@@ -10,9 +10,9 @@ import type { Preset } from '../presets.js';
 //   router: the main Ingress's backend is `<ns>-<ingress>-<service>-<port>` (build.go) and the canary
 //   Ingress's backend becomes `<that>-canary` (translator.go) — named after the STABLE Service and
 //   Ingress, not the canary Service;
-// - kubernetesgateway, with the Gateway API router: each backendRef is its own service,
-//   `httproute-<ns>-<route>-gw-<gw ns>-<gw>-ep-<entrypoint>-<rule>-svc-<ns>-<service>-<index>`
-//   (gateway/httproute.go loadService).
+// - kubernetesgateway, with the Gateway API router: each backendRef is its own service, since
+//   v3.7.6 `httproute-<ns>-<route>-gw-<gw ns>-<gw>-ep-<entrypoint>-<rule>-svc-<ns>-<service>-<index>`,
+//   before that `<ns>-<service>-http-<port>` (gateway/httproute.go loadService).
 //
 // The port segment is matched without dashes (a number, or a port name without "-"), so the stable
 // pattern can never match the canary's service. Namespaces and Service names are DNS labels, so the
@@ -26,7 +26,8 @@ function services(side: 'canary' | 'stable'): string {
       : '{{namespace}}-{{ingress}}-{{stableService}}-[a-z0-9]+@kubernetesingressnginx';
   const service = side === 'canary' ? '{{canaryService}}' : '{{stableService}}';
   const gateway = `httproute-{{namespace}}-.+-svc-{{namespace}}-${service}-[0-9]+@kubernetesgateway`;
-  return `service=~"${ingressNginx}|${gateway}"`;
+  const gatewayBefore376 = `{{namespace}}-${service}-http-[0-9]+@kubernetesgateway`;
+  return `service=~"${ingressNginx}|${gateway}|${gatewayBefore376}"`;
 }
 
 export function traefikPreset(count: (series: string) => string, resources: Record<string, string>): Preset {

@@ -79,3 +79,13 @@ describe.each(['envoy-gateway', 'traefik-ingress-nginx', 'traefik-gateway'] as c
     expect(latency?.stable).toBeLessThan(0.3);
   });
 });
+
+it('ends at once with exit 2, naming the preset, when neither side has data (a mistyped target)', async () => {
+  const start = models.get('envoy-gateway/healthy')?.timeline.start.toISOString() ?? '';
+  const run = await runCli(['backtest', 'checkuot', '-n', 'shop', '-p', policyFile['envoy-gateway'], '--prometheus', prometheus.url, '--from', start, '-o', 'json']);
+  expect(run.code).toBe(2);
+  const { outcome } = JSON.parse(run.stdout) as { outcome: Outcome };
+  expect(outcome.reason).toContain('that Prometheus scrapes what the envoy-gateway preset reads');
+  expect(outcome.reason).toContain('query: sum(');
+  expect(outcome.reason).toContain('envoy_cluster_upstream_rq_xx{envoy_cluster_name=~"service/shop/checkuot/');
+});

@@ -1,4 +1,6 @@
 import type { PresetName } from '../policy/schema.js';
+import { envoyGatewayPreset } from './presets/envoy-gateway.js';
+import { traefikPreset } from './presets/traefik.js';
 
 // Query presets. Both compute error rate from counts (errors / requests over the window) so the
 // threshold and sequential judges see the same evidence, and P95 from histogram buckets, never
@@ -8,6 +10,12 @@ export interface Preset {
   /** Label matchers that tell this side's traffic apart. */
   selectors: { canary: string; stable: string };
   queries: Record<string, string>;
+  /**
+   * How many of the histogram's units make one second, when the data plane's histogram is not in
+   * seconds: a `latencyBuckets` answer's `le` ÷ this = seconds (Envoy's milliseconds: 1000).
+   * Absent means 1.
+   */
+  latencyBucketsPerSecond?: number;
 }
 
 // Per pod, averaged over the side's pods: the canary usually runs fewer replicas than stable,
@@ -75,4 +83,6 @@ export const PRESETS_BY_NAME: Record<PresetName, Preset> = {
       ...RESOURCE_QUERIES,
     },
   },
+  'envoy-gateway': envoyGatewayPreset(windowCount, RESOURCE_QUERIES),
+  traefik: traefikPreset(windowCount, RESOURCE_QUERIES),
 };

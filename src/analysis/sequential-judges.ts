@@ -166,9 +166,10 @@ function errorRateEvaluator(metric: ErrorRateMetric, policy: Policy): MetricEval
   };
 }
 
-function bucketsOf(result: QueryResult): Bucket[] {
+/** Bucket bounds in seconds: `perSecond` is the preset's, for histograms in other units (Envoy: ms, 1000). */
+function bucketsOf(result: QueryResult, perSecond = 1): Bucket[] {
   return result.samples
-    .map((s) => ({ le: s.labels['le'] === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels['le']), count: s.value }))
+    .map((s) => ({ le: s.labels['le'] === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels['le']) / perSecond, count: s.value }))
     .filter((b) => !Number.isNaN(b.le));
 }
 
@@ -180,7 +181,7 @@ function latencyEvaluator(metric: LatencyMetric, policy: Policy): MetricEvaluato
   const check = `${label} ≤ ${ratio}× stable's${metric.max !== undefined ? ` and ≤ ${formatValue(metric.max, 'seconds')}` : ''} (sequential)`;
   const buckets = async (ctx: CheckContext, side: Side, windowMs?: number) => {
     const query = ctx.render('latencyBuckets', side, windowMs === undefined ? {} : { windowMs });
-    return { query, buckets: bucketsOf(await ctx.result(query)) };
+    return { query, buckets: bucketsOf(await ctx.result(query), policy.analysis.latencyBucketsPerSecond) };
   };
   const config = (baseline: Bucket[]) => ({
     ratio,

@@ -69,7 +69,7 @@ export async function requestDataMissing(ctx: CheckContext, sides: readonly Side
   return (
     `Prometheus has no request data for ingress ${ctx.target.ingress} in namespace ${ctx.target.namespace} at ${ctx.at.toISOString()}: ` +
     `the requests query returned nothing for ${sides.length > 1 ? 'stable nor canary' : sides[0]}, so nothing can be judged ` +
-    `(check the target name, the namespace (-n), that the time is not in the future, and that Prometheus scrapes ingress-nginx); ` +
+    `(check the target name, the namespace (-n), that the time is not in the future, and that Prometheus scrapes what the ${ctx.policy.analysis.preset} preset reads); ` +
     `query: ${queries[0]}`
   );
 }

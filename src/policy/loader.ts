@@ -242,6 +242,7 @@ function resolve(file: PolicyFile, source: string): Policy {
       evaluationDelayMs: a.evaluationDelay ?? DEFAULT_EVALUATION_DELAY_MS,
       selectors: a.selectors ?? preset.selectors,
       queries: { ...preset.queries, ...(a.queries ?? {}) },
+      ...(preset.latencyBucketsPerSecond !== undefined && { latencyBucketsPerSecond: preset.latencyBucketsPerSecond }),
       metrics,
       sequential: {
         alpha: a.sequential?.alpha ?? 0.01,

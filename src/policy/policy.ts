@@ -81,6 +81,8 @@ export interface AnalysisSettings {
   evaluationDelayMs: number;
   selectors: { canary: string; stable: string };
   queries: Record<string, string>;
+  /** The preset's: a latencyBuckets answer's `le` ÷ this = seconds (absent: 1; Envoy's ms: 1000). */
+  latencyBucketsPerSecond?: number;
   metrics: MetricSpec[];
   sequential: { alpha: number; beta: number; baselineMs: number };
 }

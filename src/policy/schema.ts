@@ -229,7 +229,7 @@ const targetSchema = z
   })
   .strict();
 
-export const PRESETS = ['ingress-nginx', 'app-metrics'] as const;
+export const PRESETS = ['ingress-nginx', 'app-metrics', 'envoy-gateway', 'traefik'] as const;
 export type PresetName = (typeof PRESETS)[number];
 
 const analysisSchema = z

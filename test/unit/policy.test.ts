@@ -81,7 +81,7 @@ describe('policy loading', () => {
     ['an unknown query name', `${HEAD}spec:\n  analysis:\n    metrics:\n      - { name: q, type: query, query: memroy }\n`, 'spec.analysis.metrics[0].query: expected a PromQL template or one of "requests", "errors", "latency", "latencyBuckets", "memory", "cpu", got "memroy"'],
     ['an unknown placeholder', `${HEAD}spec:\n  analysis:\n    queries:\n      requests: 'sum(x{ns="{{namepsace}}"})'\n`, 'spec.analysis.queries.requests: unknown placeholder {{namepsace}}'],
     ['an unknown judge', `${HEAD}spec:\n  analysis:\n    metrics:\n      - { name: e, type: error-rate, max: 5%, judge: bayes }\n`, 'spec.analysis.metrics[0].judge: expected one of "threshold", "sequential", got "bayes"'],
-    ['an unknown preset', `${HEAD}spec:\n  analysis:\n    preset: istio\n`, 'spec.analysis.preset: expected one of "ingress-nginx", "app-metrics", got "istio"'],
+    ['an unknown preset', `${HEAD}spec:\n  analysis:\n    preset: istio\n`, 'spec.analysis.preset: expected one of "ingress-nginx", "app-metrics", "envoy-gateway", "traefik", got "istio"'],
     ['a negative minimum', `${HEAD}spec:\n  analysis:\n    minRequests: -3\n`, 'spec.analysis.minRequests: expected a whole number of at least 0, got -3'],
     ['a zero failure limit', `${HEAD}spec:\n  analysis:\n    failureLimit: 0\n`, 'spec.analysis.failureLimit: expected a whole number from 1 to 1000, got 0'],
     ['a bad counting mode', `${HEAD}spec:\n  analysis:\n    countFailures: cumulative\n`, 'spec.analysis.countFailures: expected one of "consecutive", "total", got "cumulative"'],

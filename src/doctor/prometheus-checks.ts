@@ -108,8 +108,9 @@ export async function prometheusFindings(input: PrometheusDoctorInput): Promise<
   }
 
   // 3. --report-status-classes (ingress-nginx) turns "503" into "5xx".
+  // Envoy's envoy_response_code_class is a class by design ("5"); only code labels can turn into classes.
   const label = statusLabelOf(ctx.template('errors'));
-  if (requests !== undefined && label !== undefined) {
+  if (requests !== undefined && label !== undefined && CODE_LABELS.includes(label)) {
     findings.push(
       ...(await guarded('status-labels', async () => {
         const series = ctx.render(requests, 'stable');
@@ -146,11 +147,14 @@ export async function prometheusFindings(input: PrometheusDoctorInput): Promise<
 }
 
 const FINE_BUCKET = 1.25;
+const CODE_LABELS = ['status', 'status_code', 'code'];
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 async function bucketFindings(ctx: CheckContext, metrics: Extract<MetricSpec, { type: 'latency' }>[], bucketSeries: string): Promise<Finding[]> {
   const les = await ctx.result(`count by (le) (${ctx.render(bucketSeries, 'stable')})`);
-  const bounds = les.samples.map((s) => Number(s.labels['le'])).filter((b) => !Number.isNaN(b));
+  // Bucket bounds in seconds, as the judges read them (Envoy's are milliseconds).
+  const perSecond = ctx.policy.analysis.latencyBucketsPerSecond ?? 1;
+  const bounds = les.samples.map((s) => Number(s.labels['le']) / perSecond).filter((b) => !Number.isNaN(b));
   if (bounds.length === 0) return [];
   const metricName = bucketSeries.split('{')[0] ?? bucketSeries;
   const findings: Finding[] = [];

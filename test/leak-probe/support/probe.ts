@@ -101,7 +101,8 @@ export function runProbe(args: string[], env: NodeJS.ProcessEnv, files: string[]
   writeFileSync(output, '');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['bin/canary', ...args], {
-      cwd: REPO,
+      // CANARY_PROBE_REPO runs the probes against another build (e.g. an older release's bundle).
+      cwd: process.env['CANARY_PROBE_REPO'] ?? REPO,
       env: {
         ...process.env,
         NO_COLOR: '1',

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { kubeconfigYaml } from '../support/fake-kube/kubeconfig.js';
 import { describeLeaks, leaksOf, runAll, runProbe, SECRETS, writeProbeFile } from './support/probe.js';
 
 // Class 6 of issue 17: `canary validate -o json` prints the policy with its secrets replaced, and
@@ -52,5 +53,21 @@ describe('canary validate', () => {
       expect(all).toMatch(/spec\.(incidents\[0\]|dashboardUrl|prometheus)/);
     }
     expect(describeLeaks(leaksOf(runs, ['pagerdutyKey']))).toBe('');
+  });
+});
+
+describe('a kubeconfig with a secret pasted into server:', () => {
+  it('class 6: status and rollback name the field, never the value', async () => {
+    const kubeconfig = writeProbeFile('kubeconfig-pasted', kubeconfigYaml({ server: SECRETS.kubeToken, token: SECRETS.kubeToken }));
+    const env = { KUBECONFIG: kubeconfig };
+    const runs = await runAll([
+      () => runProbe(['status', 'checkout', '-n', 'shop'], env),
+      () => runProbe(['rollback', 'checkout', '-n', 'shop', '--reason', 'probe', '--no-incident', '-o', 'json'], env),
+    ]);
+    expect(describeLeaks(leaksOf(runs, ['kubeToken']))).toBe('');
+    for (const run of runs) {
+      expect(run.code).toBe(2);
+      expect(run.outputs.stdout + run.outputs.stderr).toContain('expected server: to be a URL');
+    }
   });
 });

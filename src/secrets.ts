@@ -33,12 +33,16 @@ export interface SecretSource {
  * names the setting for the error message, e.g. "spec.prometheus.bearerToken".
  */
 export function readSecret(ref: SecretSource, what: string): string {
-  const secret = readSecretText(ref, what);
+  const secret = readSource(ref, what);
   registerSecret(secret);
   return secret;
 }
 
-function readSecretText(ref: SecretSource, what: string): string {
+/**
+ * Reads a value from env or a file without registering it: for callers that register it their own
+ * way (a header value, public or redacted beside its name when short). Errors as readSecret's.
+ */
+export function readSource(ref: SecretSource, what: string): string {
   if (ref.env) {
     const value = process.env[ref.env];
     if (value === undefined) {

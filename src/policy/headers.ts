@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { CanaryError } from '../errors.js';
-import { readSecret, registerHeaderValue, type SecretSource } from '../secrets.js';
+import { readSource, registerHeaderValue, type SecretSource } from '../secrets.js';
 
 // Extra HTTP headers (spec.prometheus.headers, a webhook sink's headers). Every value is a secret
 // unless the policy marks it public: it is registered with the redaction boundary before the first
@@ -73,7 +73,9 @@ export function resolveHeaders(headers: Readonly<Record<string, HeaderSource>>, 
     const at = `${what}.${name}`;
     let value: string;
     if (source.value !== undefined) value = source.value;
-    else value = readSecret(source as SecretSource, at);
+    // Read without registering: a public value stays readable; a secret one is registered below,
+    // bare when long enough, beside its header name when short (a tenant such as "shop").
+    else value = readSource(source as SecretSource, at);
     if (/[\r\n\0]/.test(value)) throw new CanaryError('invalid-input', `${at}: expected a value on one line (the value is not shown)`);
     if (!source.public) registerHeaderValue(name, value);
     out[name] = value;

@@ -202,3 +202,34 @@ describe('header values: secrets unless marked public, from the policy, env or a
     expect(found).not.toContain(secret);
   });
 });
+
+describe('resolving header values', () => {
+  it('registers secret values (short ones beside their name), reads env and files, and leaves public ones readable', async () => {
+    const { resolveHeaders } = await import('../../src/policy/headers.js');
+    const { clearRegisteredSecrets, redact } = await import('../../src/secrets.js');
+    const keyFile = join(dir, 'header-key');
+    writeFileSync(keyFile, 'file-secret/value-77\n');
+    process.env['CANARY_TEST_HEADER'] = 'env-secret/value-42';
+    process.env['CANARY_TEST_TENANT'] = 'shop';
+    try {
+      const headers = resolveHeaders(
+        {
+          'X-Env': { env: 'CANARY_TEST_HEADER', public: false },
+          'X-File': { file: keyFile, public: false },
+          'X-Tenant': { env: 'CANARY_TEST_TENANT', public: true },
+          'X-Org': { value: 'acme', public: false },
+        },
+        'spec.prometheus.headers',
+      );
+      expect(headers).toEqual({ 'X-Env': 'env-secret/value-42', 'X-File': 'file-secret/value-77', 'X-Tenant': 'shop', 'X-Org': 'acme' });
+      expect(redact('env-secret/value-42 file-secret%2Fvalue-77 X-Tenant: shop X-Org: acme; acme corp')).toBe('[REDACTED] [REDACTED] X-Tenant: shop X-Org: [REDACTED]; acme corp');
+      expect(() => resolveHeaders({ 'X-Missing': { env: 'CANARY_TEST_NOT_SET', public: false } }, 'spec.prometheus.headers')).toThrow(
+        'spec.prometheus.headers.X-Missing: environment variable CANARY_TEST_NOT_SET is not set',
+      );
+    } finally {
+      delete process.env['CANARY_TEST_HEADER'];
+      delete process.env['CANARY_TEST_TENANT'];
+      clearRegisteredSecrets();
+    }
+  });
+});

@@ -79,6 +79,22 @@ describe('the kubeconfig token against an API front-end that echoes the request'
   });
 });
 
+describe('the live preflight against an echoing Prometheus', () => {
+  it('class 3: a token with "/" echoed as "\\/" by the clock check never reaches the preflight message', async () => {
+    seedCheckout(fake, { namespace: 'shop', name: 'checkout' });
+    const runs = await runAll(
+      ['200j', '500j', '400p', '401j'].map((status) => {
+        const p = policy(`preflight-${status}`, ['  prometheus:', `    url: ${echo.url}/s${status}`, '    retries: 0', '    bearerToken: { env: PROBE_BEARER }', '    headers:', `      X-Api-Key: "${SECRETS.promHeader}"`]);
+        return () => runProbe(['deploy', 'checkout', '-n', 'shop', '--image', 'shop/checkout:2', '-p', p, '--no-incident'], { KUBECONFIG: fake.kubeconfigPath, PROBE_BEARER: SECRETS.promBearer });
+      }),
+    );
+    expect(describeLeaks(leaksOf(runs))).toBe('');
+    // Refused before anything changed, saying why: the preflight met the echo.
+    for (const run of runs) expect(run.code, run.outputs.stdout + run.outputs.stderr).not.toBe(0);
+    expect(echo.seen.some((r) => r.includes(`Bearer ${SECRETS.promBearer}`))).toBe(true);
+  });
+});
+
 describe('a live rollout on the fake API server with every secret configured', () => {
   it('rolls back on an echoing Prometheus; the cluster and every output hold no secret', async () => {
     seedCheckout(fake, { namespace: 'shop', name: 'checkout' });

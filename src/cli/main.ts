@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { EXIT, exitCodeOf, messageOf } from '../errors.js';
 import { shippedPath } from '../paths.js';
-import { registerProxyEnv } from '../redaction/registry.js';
+import { redact, registerProxyEnv } from '../redaction/registry.js';
 import { guardProcessOutput } from '../redaction/sinks.js';
 import { runForcedExitHooks } from './forced-exit.js';
 
@@ -161,7 +161,7 @@ export async function main(argv: string[]): Promise<void> {
       // Commander has printed its message; help and version are successes, the rest bad flags.
       code = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0 ? EXIT.ok : EXIT.invalidInput;
     } else {
-      process.stderr.write(`canary: ${messageOf(err)}\n`);
+      process.stderr.write(redact(`canary: ${messageOf(err)}\n`));
       code = exitCodeOf(err);
     }
   }

@@ -1,15 +1,48 @@
 import { readFileSync } from 'node:fs';
 import { CanaryError } from './errors.js';
-import type { SecretSource } from './policy/policy.js';
+import { registerSecret } from './redaction/registry.js';
+
+export {
+  clearRegisteredSecrets,
+  MIN_BARE_SECRET,
+  redact,
+  redactDeep,
+  redactedJson,
+  registerBasicAuth,
+  registerBearer,
+  registerHeaderValue,
+  registerProxyEnv,
+  registerSecret,
+  registerUrlSecrets,
+  REDACTED,
+  type Redacted,
+} from './redaction/registry.js';
+
+/** Where a secret is read from: an environment variable or a file (a mounted Kubernetes Secret). */
+export interface SecretSource {
+  env?: string;
+  file?: string;
+}
 
 // Secrets come from the environment or from files (e.g. a mounted Kubernetes Secret), never from
 // argv or the policy itself. Errors name where we looked, never what we found.
 
 /**
- * Reads a secret from the env var or file `ref` names. `what` names the setting for the error
- * message, e.g. "spec.prometheus.bearerToken".
+ * Reads a secret from the env var or file `ref` names, and registers it with the redaction
+ * boundary before returning it: whatever path it takes from here, it is never printed. `what`
+ * names the setting for the error message, e.g. "spec.prometheus.bearerToken".
  */
 export function readSecret(ref: SecretSource, what: string): string {
+  const secret = readSource(ref, what);
+  registerSecret(secret);
+  return secret;
+}
+
+/**
+ * Reads a value from env or a file without registering it: for callers that register it their own
+ * way (a header value, public or redacted beside its name when short). Errors as readSecret's.
+ */
+export function readSource(ref: SecretSource, what: string): string {
   if (ref.env) {
     const value = process.env[ref.env];
     if (value === undefined) {
@@ -39,70 +72,6 @@ function stripTrailingNewlines(value: string): string {
   return value.replace(/[\r\n]+$/, '');
 }
 
-// Secrets known to the whole process: everything that redacts (Prometheus errors and answers,
-// recordings, incident messages) also removes these, so a URL's credentials registered once at
-// start-up never reach a message, a record or a file, whichever path an error takes.
-const registered = new Set<string>();
-/** "name=value" pairs of configured URLs' query strings, replaced by "name=[REDACTED]". */
-const registeredPairs = new Map<string, string>();
-
-/**
- * Shorter query values are redacted only beside their parameter name ("org=[REDACTED]"): "true" or
- * a tenant such as "shop" redacted wherever it appears would wreck every message; tokens are longer.
- */
-export const MIN_BARE_SECRET = 8;
-
-/** Redacts `value` from now on wherever redact() runs. */
-export function registerSecret(value: string): void {
-  if (value) registered.add(value);
-}
-
-/**
- * Registers the parts of a configured URL that may be credentials: the user name and password,
- * and the value of every query parameter (`?access_token=…`), raw and as they appear encoded.
- */
-export function registerUrlSecrets(url: string): void {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return;
-  }
-  for (const part of [parsed.password, decodeSafe(parsed.password)]) registerSecret(part);
-  if (parsed.username.length >= MIN_BARE_SECRET) registerSecret(decodeSafe(parsed.username));
-  // As written in the URL (what a proxy echoes), whatever encoding it used.
-  for (const raw of parsed.search.replace(/^\?/, '').split('&')) {
-    const eq = raw.indexOf('=');
-    if (eq <= 0 || eq === raw.length - 1) continue;
-    const value = raw.slice(eq + 1);
-    if (value.length >= MIN_BARE_SECRET) registerSecret(value);
-    registeredPairs.set(raw, `${raw.slice(0, eq)}=[REDACTED]`);
-  }
-  for (const [name, value] of parsed.searchParams) {
-    if (!value) continue;
-    if (value.length >= MIN_BARE_SECRET) registerSecret(value);
-    for (const n of new Set([name, encodeURIComponent(name)])) {
-      for (const v of new Set([value, encodeURIComponent(value), new URLSearchParams({ [name]: value }).toString().split('=').slice(1).join('=')])) {
-        registeredPairs.set(`${n}=${v}`, `${n}=[REDACTED]`);
-      }
-    }
-  }
-}
-
-/** Forgets every registered secret (tests). */
-export function clearRegisteredSecrets(): void {
-  registered.clear();
-  registeredPairs.clear();
-}
-
-function decodeSafe(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}
-
 /**
  * A URL safe to print: no user name or password, and every query-parameter value replaced by
  * "[REDACTED]" (the names stay, so an operator can still tell which parameters were sent).
@@ -116,38 +85,16 @@ export function redactUrl(url: string): string {
     parsed.search = names.length ? `?${names.map((n) => `${encodeURIComponent(n)}=[REDACTED]`).join('&')}` : '';
     return parsed.toString();
   } catch {
-    return url.replace(/\/\/[^/@]*@/, '//').replace(/\?.*$/, '?[REDACTED]');
+    return unparsableUrl(url);
   }
 }
+
 
 /**
- * Replaces every occurrence of each secret (and its URL-encoded form), and of every registered
- * secret, with "[REDACTED]".
+ * What may be shown of a string that is not a URL but was meant to be one: its scheme, if any, and
+ * nothing after it — user info with a "/" in the password defeats any pattern that would cut it out.
  */
-export function redact(text: string, secrets: readonly string[] = []): string {
-  let out = text;
-  // Pairs first: "name=value" keeps its name, and covers values too short to redact bare.
-  for (const [pair, replacement] of [...registeredPairs].sort((a, b) => b[0].length - a[0].length)) out = out.split(pair).join(replacement);
-  const forms = new Set<string>();
-  for (const secret of [...secrets, ...registered]) {
-    if (!secret) continue;
-    forms.add(secret);
-    forms.add(encodeURIComponent(secret));
-  }
-  // Longest first, so a secret that contains another is replaced whole.
-  for (const form of [...forms].sort((a, b) => b.length - a.length)) out = out.split(form).join('[REDACTED]');
-  return out;
-}
-
-/** A copy of `value` with redact() applied to every string in it (for records and recordings). */
-export function redactDeep<T>(value: T, secrets: readonly string[] = []): T {
-  if (typeof value === 'string') return redact(value, secrets) as T;
-  if (Array.isArray(value)) return value.map((v: unknown) => redactDeep(v, secrets)) as T;
-  // Plain data only (JSON-shaped records, recordings, incidents); anything else is left as it is.
-  if (typeof value === 'object' && value !== null && [Object.prototype, null].includes(Object.getPrototypeOf(value))) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = redactDeep(v, secrets);
-    return out as T;
-  }
-  return value;
+export function unparsableUrl(url: string): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
+  return scheme ? `${scheme}://… (not a valid URL; not shown, it may hold credentials)` : '(not a valid URL; not shown, it may hold credentials)';
 }

@@ -1,8 +1,9 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { writeRedacted } from '../redaction/sinks.js';
 import { dirname } from 'node:path';
 import * as z from 'zod';
 import { CanaryError } from '../errors.js';
-import { redact, redactDeep } from '../secrets.js';
+import { redact, redactDeep, redactedJson } from '../secrets.js';
 import { parseQueryResponse, type RawAnswer, type RawQuerier } from './prometheus-client.js';
 import type { MetricsSource, QueryResult } from './types.js';
 
@@ -111,8 +112,8 @@ export function writeRecording(path: string, recording: Recording): void {
   try {
     mkdirSync(dirname(path), { recursive: true });
     const tmp = `${path}.${process.pid}.tmp`;
-    // Last line of defence: no registered secret (URL tokens, passwords) reaches the file.
-    writeFileSync(tmp, `${JSON.stringify(redactDeep(recording), null, 2)}\n`);
+    // Last line of defence: no registered secret, in any form, reaches the file.
+    writeRedacted(tmp, redact(`${redactedJson(recording, 2)}\n`));
     renameSync(tmp, path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);

@@ -2,6 +2,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { EXIT, exitCodeOf, messageOf } from '../errors.js';
 import { shippedPath } from '../paths.js';
+import { redact, registerProxyEnv } from '../redaction/registry.js';
+import { guardProcessOutput } from '../redaction/sinks.js';
 import { runForcedExitHooks } from './forced-exit.js';
 
 // Each command's module is imported only when that command runs: `--help` and `validate` must
@@ -155,6 +157,10 @@ function toleratesClosedStdout(): void {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // The redaction boundary's backstop: proxy credentials known from the start, and nothing
+  // reaches stdout or stderr without passing redact() (src/redaction/).
+  registerProxyEnv();
+  guardProcessOutput();
   toleratesClosedStdout();
   let code: number = EXIT.ok;
   const program = buildProgram((c) => {
@@ -167,7 +173,7 @@ export async function main(argv: string[]): Promise<void> {
       // Commander has printed its message; help and version are successes, the rest bad flags.
       code = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0 ? EXIT.ok : EXIT.invalidInput;
     } else {
-      process.stderr.write(`canary: ${messageOf(err)}\n`);
+      process.stderr.write(redact(`canary: ${messageOf(err)}\n`));
       code = exitCodeOf(err);
     }
   }

@@ -140,13 +140,18 @@ async function writeGitHubRollbackOutputs(
   outcome: { result: OutcomeResult | 'failed' | 'nothing-to-roll-back'; exitCode: number; report?: RollbackReport; error?: string },
 ): Promise<void> {
   if (env['GITHUB_ACTIONS'] !== 'true') return;
-  const [{ appendFileSync }, { escapeData, outputLine }] = await Promise.all([import('node:fs'), import('../report/github-reporter.js')]);
+  const [{ appendRedacted }, { redact }, { escapeData, outputLine }] = await Promise.all([
+    import('../redaction/sinks.js'),
+    import('../redaction/registry.js'),
+    import('../report/github-reporter.js'),
+  ]);
   const { report } = outcome;
   const finalWeight = report ? String(Math.max(0, ...report.ingresses.map((i) => i.weight))) : '';
   const write = (path: string | undefined, text: string, what: string) => {
     if (!path) return;
     try {
-      appendFileSync(path, text);
+      // The summary quotes actions and errors: through the redaction boundary like every writer.
+      appendRedacted(path, redact(text));
     } catch (err) {
       process.stderr.write(`::warning::${escapeData(`could not write the ${what} to ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`)}\n`);
     }

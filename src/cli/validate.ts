@@ -2,6 +2,8 @@ import { formatValue } from '../analysis/format-value.js';
 import { loadPolicy } from '../policy/loader.js';
 import { plannedChecks, type MetricSpec } from '../policy/policy.js';
 import { formatDuration } from '../policy/units.js';
+import { displayPolicy } from '../policy/display.js';
+import { redact, redactedJson } from '../secrets.js';
 import { parseOutput } from './parse-flags.js';
 
 function describeMetric(m: MetricSpec): string {
@@ -23,7 +25,8 @@ export function validateCommand(file: string, flags: { output?: string }): numbe
   const format = parseOutput(flags.output);
   const policy = loadPolicy(file);
   if (format === 'json') {
-    process.stdout.write(`${JSON.stringify({ valid: true, policy }, null, 2)}\n`);
+    // Secrets shown as where they are read from, or "[REDACTED]"; then redacted as text too.
+    process.stdout.write(redact(`${redactedJson({ valid: true, policy: displayPolicy(policy) }, 2)}\n`));
     return 0;
   }
   const a = policy.analysis;
@@ -42,6 +45,6 @@ export function validateCommand(file: string, flags: { output?: string }): numbe
       : []),
     ...a.metrics.map((m) => `  - ${describeMetric(m)}`),
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  process.stdout.write(redact(`${lines.join('\n')}\n`));
   return 0;
 }

@@ -1,5 +1,6 @@
 import * as z from 'zod';
-import type { SecretSource } from '../policy/policy.js';
+import { headersSchema, type HeaderSource } from '../policy/headers.js';
+import type { SecretSource } from '../secrets.js';
 import { describeInput, parseDuration } from '../policy/units.js';
 
 // The policy's `spec.incidents` list and `spec.dashboardUrl` template. The schema outputs the
@@ -32,7 +33,8 @@ export interface WebhookSinkConfig extends SinkBase {
   url: string | SecretSource;
   /** Key for the X-Canary-Signature-256 HMAC. */
   secret?: SecretSource;
-  headers: Record<string, string>;
+  /** Values are secrets unless marked public (src/policy/headers.ts). */
+  headers: Record<string, HeaderSource>;
 }
 
 export interface SlackSinkConfig extends SinkBase {
@@ -60,6 +62,18 @@ export interface GitHubIssueSinkConfig extends SinkBase {
 }
 
 export type IncidentSinkConfig = WebhookSinkConfig | SlackSinkConfig | PagerDutySinkConfig | GitHubIssueSinkConfig;
+
+/**
+ * What was given, without the value: any field here can hold a pasted token (a URL with a key in
+ * it, a routing key in the wrong place), and the error goes to a CI log.
+ */
+function shape(value: unknown): string {
+  if (value === undefined || value === null) return 'nothing';
+  if (typeof value === 'string') return 'a string that does not fit (not shown: it may be a secret)';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `a ${typeof value}`;
+}
 
 const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -100,7 +114,7 @@ const CREDENTIALS_IN_URL = 'credentials in the webhook URL are not supported; si
 const httpUrl = (what: string) =>
   z.unknown().transform((value, ctx): string => {
     if (typeof value !== 'string' || !/^https?:\/\/[^\s/]+/.test(value)) {
-      ctx.addIssue({ code: 'custom', message: `expected ${what} starting with http:// or https://, got ${describeInput(value)}` });
+      ctx.addIssue({ code: 'custom', message: `expected ${what} starting with http:// or https://, got ${shape(value)}` });
       return z.NEVER;
     }
     if (hasCredentials(value)) {
@@ -113,7 +127,7 @@ const httpUrl = (what: string) =>
 const text = (what: string) =>
   z.unknown().transform((value, ctx): string => {
     if (typeof value !== 'string' || value.trim() === '') {
-      ctx.addIssue({ code: 'custom', message: `expected ${what}, got ${describeInput(value)}` });
+      ctx.addIssue({ code: 'custom', message: `expected ${what}, got ${shape(value)}` });
       return z.NEVER;
     }
     return value;
@@ -122,7 +136,7 @@ const text = (what: string) =>
 const timeout = z.unknown().transform((value, ctx): number => {
   const ms = typeof value === 'string' ? parseDuration(value) : null;
   if (ms === null || ms < 1000 || ms > 600_000) {
-    ctx.addIssue({ code: 'custom', message: `expected a total delivery time from "1s" to "10m" like "30s", got ${describeInput(value)}` });
+    ctx.addIssue({ code: 'custom', message: `expected a total delivery time from "1s" to "10m" like "30s", got ${typeof value === 'string' && value.length <= 12 ? describeInput(value) : shape(value)}` });
     return z.NEVER;
   }
   return ms;
@@ -141,7 +155,7 @@ const webhookSchema = z
           return z.NEVER;
         }
         if (/^https?:\/\/[^\s/]+/.test(value)) return value;
-        ctx.addIssue({ code: 'custom', message: `expected a URL starting with http:// or https://, or { env: VARIABLE } / { file: PATH }, got ${describeInput(value)}` });
+        ctx.addIssue({ code: 'custom', message: `expected a URL starting with http:// or https://, or { env: VARIABLE } / { file: PATH }, got ${shape(value)}` });
         return z.NEVER;
       }
       const ref = asSecretSource(value);
@@ -150,7 +164,7 @@ const webhookSchema = z
       return z.NEVER;
     }),
     secret: secretSource.optional(),
-    headers: z.record(z.string(), z.string()).optional(),
+    headers: headersSchema.optional(),
   })
   .strict();
 
@@ -180,7 +194,7 @@ const pagerDutySchema = z
       .unknown()
       .transform((value, ctx): PagerDutySeverity => {
         if (typeof value === 'string' && (PAGERDUTY_SEVERITIES as readonly string[]).includes(value)) return value as PagerDutySeverity;
-        ctx.addIssue({ code: 'custom', message: `expected one of ${PAGERDUTY_SEVERITIES.map((s) => `"${s}"`).join(', ')}, got ${describeInput(value)}` });
+        ctx.addIssue({ code: 'custom', message: `expected one of ${PAGERDUTY_SEVERITIES.map((s) => `"${s}"`).join(', ')}, got ${shape(value)}` });
         return z.NEVER;
       })
       .optional(),
@@ -196,7 +210,7 @@ const githubIssueSchema = z
       .unknown()
       .transform((value, ctx): string => {
         if (typeof value === 'string' && /^[\w.-]+\/[\w.-]+$/.test(value)) return value;
-        ctx.addIssue({ code: 'custom', message: `expected a repository like "acme/shop", got ${describeInput(value)}` });
+        ctx.addIssue({ code: 'custom', message: `expected a repository like "acme/shop", got ${shape(value)}` });
         return z.NEVER;
       })
       .optional(),
@@ -209,9 +223,14 @@ const githubIssueSchema = z
 const sinkSchema = z.discriminatedUnion('type', [webhookSchema, slackSchema, pagerDutySchema, githubIssueSchema], {
   error: (issue) =>
     issue.code === 'invalid_union'
-      ? `expected type ${SINK_TYPES.map((t) => `"${t}"`).join(', ')}, got ${describeInput((issue.input as Record<string, unknown> | undefined)?.['type'])}`
+      ? `expected type ${SINK_TYPES.map((t) => `"${t}"`).join(', ')}, got ${typeOf((issue.input as Record<string, unknown> | undefined)?.['type'])}`
       : undefined,
 });
+
+/** A sink type as given: quoted when it looks like a type name, else described (it may be a pasted secret). */
+function typeOf(value: unknown): string {
+  return typeof value === 'string' && /^[a-z][a-z-]{0,30}$/.test(value) ? describeInput(value) : shape(value);
+}
 
 type SinkInput = z.output<typeof sinkSchema>;
 
@@ -264,7 +283,7 @@ export function unknownDashboardPlaceholders(template: string): string[] {
 /** `spec.dashboardUrl`, e.g. "https://grafana.example.com/d/canary?var-target={{target}}&from={{from}}&to={{to}}". */
 export const dashboardUrlSchema = z.unknown().transform((value, ctx): string => {
   if (typeof value !== 'string' || !/^https?:\/\/[^\s/]+/.test(value)) {
-    ctx.addIssue({ code: 'custom', message: `expected a URL template starting with http:// or https://, got ${describeInput(value)}` });
+    ctx.addIssue({ code: 'custom', message: `expected a URL template starting with http:// or https://, got ${shape(value)}` });
     return z.NEVER;
   }
   const unknown = unknownDashboardPlaceholders(value);

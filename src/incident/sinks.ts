@@ -1,5 +1,6 @@
 import { CanaryError } from '../errors.js';
-import type { SecretSource } from '../policy/policy.js';
+import { resolveHeaders } from '../policy/headers.js';
+import type { SecretSource } from '../secrets.js';
 import type { IncidentSink } from '../rollout/ports.js';
 import { readSecret, registerSecret, registerUrlSecrets } from '../secrets.js';
 import type { IncidentSinkConfig } from './config.js';
@@ -82,7 +83,7 @@ function deliverer(config: IncidentSinkConfig, path: string, env: NodeJS.Process
           name: config.name,
           url: typeof config.url === 'string' ? plainUrl(config.url, `${path}.url`) : secretUrl(config.url, `${path}.url`),
           ...(config.secret && { secret: secret(config.secret, `${path}.secret`) }),
-          headers: config.headers,
+          headers: resolveHeaders(config.headers, `${path}.headers`),
         },
         transport,
       );

@@ -7,6 +7,7 @@ import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
 import { CanaryError } from '../errors.js';
 import type { KubernetesSettings } from '../policy/policy.js';
 import { Deadline, parseRetryAfter, retry, RetryError, systemRetryClock, type Classification } from '../retry.js';
+import { redact } from '../secrets.js';
 
 /**
  * How one API call is retried. The overall deadline is what bounds a call: against an API server
@@ -87,17 +88,59 @@ export function isAlreadyExists(err: unknown): boolean {
   return statusCode(err) === 409 && apiStatus(err).reason === 'AlreadyExists';
 }
 
-/** One line for an operator; never the raw ApiException text, which dumps headers. */
+/** The server's own words, shortened to one line and redacted: a front-end may echo our request (and token). */
+function serverText(message: string): string {
+  const line = message.replace(/\s+/g, ' ').trim();
+  return redact(line.length > 300 ? `${line.slice(0, 299)}…` : line);
+}
+
+/**
+ * One line for an operator; never the raw ApiException text (which dumps the response headers and
+ * body): the status, the reason, and the server's message redacted.
+ */
 export function describeKubeError(err: unknown): string {
   const code = statusCode(err);
   if (code !== undefined) {
     const { message, reason } = apiStatus(err);
-    return `HTTP ${code}${reason ? ` ${reason}` : ''}${message ? `: ${message}` : ''}`;
+    return redact(`HTTP ${code}${reason ? ` ${reason.slice(0, 60)}` : ''}${message ? `: ${serverText(message)}` : ''}`);
   }
   if (err instanceof TimeoutError) return err.message;
   const sysCode = field(err, 'code');
-  const message = err instanceof Error ? err.message : String(err);
+  const message = serverText(err instanceof Error ? err.message : String(err));
   return typeof sysCode === 'string' && !message.includes(sysCode) ? `${message} (${sysCode})` : message;
+}
+
+/**
+ * A failed API call as our code sees it after the client library: the status code, the server's
+ * metav1.Status (reason and message redacted), nothing else — no request or response headers, no
+ * raw body. 404 and 409 reach callers as this, so whatever they print is already safe.
+ */
+export class KubeApiError extends Error {
+  readonly code: number;
+  /** A metav1.Status as JSON text (as client-node's ApiException carries it), redacted. */
+  readonly body: string;
+
+  constructor(err: unknown) {
+    const code = statusCode(err) ?? 0;
+    const { message, reason, retryAfterSeconds } = apiStatus(err);
+    const clean = message === undefined ? undefined : serverText(message);
+    super(`Kubernetes API answered HTTP ${code}${reason ? ` ${reason}` : ''}${clean ? `: ${clean}` : ''}`);
+    this.name = 'KubeApiError';
+    this.code = code;
+    this.body = JSON.stringify({
+      kind: 'Status',
+      code,
+      ...(reason !== undefined && { reason: redact(reason) }),
+      ...(clean !== undefined && { message: clean }),
+      ...(retryAfterSeconds !== undefined && { details: { retryAfterSeconds } }),
+    });
+  }
+}
+
+/** Client errors with an HTTP status become KubeApiError; ours and network errors pass through. */
+export function sanitizeKubeError(err: unknown): unknown {
+  if (err instanceof CanaryError || err instanceof KubeApiError || statusCode(err) === undefined) return err;
+  return new KubeApiError(err);
 }
 
 export class TimeoutError extends Error {
@@ -156,7 +199,7 @@ function operatorError(what: string, err: unknown): CanaryError {
   const code = statusCode(err);
   const kind = code === 400 || code === 422 ? 'invalid-input' : 'unexpected';
   const head = code === undefined ? `Kubernetes API call failed while ${what}` : `Kubernetes API rejected ${what}`;
-  return new CanaryError(kind, `${head}: ${describeKubeError(err)}`, [], { cause: err });
+  return new CanaryError(kind, `${head}: ${describeKubeError(err)}`, [], { cause: sanitizeKubeError(err) });
 }
 
 /** What a failed call means for the retry loop: 404/409/403/401 and other 4xx are for the caller. */
@@ -201,7 +244,7 @@ export async function withKubeRetry<T>(what: string, op: (options: KubeCallOptio
     const last = err.last;
     if (err.reason === 'fatal') throw fatalError(what, server, last);
     const after = err.reason === 'attempts' ? ` after ${err.attempts} attempts` : ` (${err.why})`;
-    throw new CanaryError('unreachable', `Kubernetes API at ${server} unreachable while ${what}${after}: ${describeKubeError(last)}`, [], { cause: last });
+    throw new CanaryError('unreachable', `Kubernetes API at ${server} unreachable while ${what}${after}: ${describeKubeError(last)}`, [], { cause: sanitizeKubeError(last) });
   } finally {
     if (!opts.deadline) deadline.dispose();
   }
@@ -210,17 +253,18 @@ export async function withKubeRetry<T>(what: string, op: (options: KubeCallOptio
 function fatalError(what: string, server: string, err: unknown): unknown {
   if (err instanceof CanaryError) return err;
   const code = statusCode(err);
-  if (code === 404 || code === 409) return err;
+  // The caller decides what these mean; it gets our error, never the client's (headers, raw body).
+  if (code === 404 || code === 409) return sanitizeKubeError(err);
   if (code === 403) {
-    const message = apiStatus(err).message ?? 'Forbidden';
-    return new CanaryError('invalid-input', `Kubernetes API refused ${what}: ${message}; grant it with examples/rbac.yaml`, [], { cause: err });
+    const message = serverText(apiStatus(err).message ?? 'Forbidden');
+    return new CanaryError('invalid-input', `Kubernetes API refused ${what}: ${message}; grant it with examples/rbac.yaml`, [], { cause: sanitizeKubeError(err) });
   }
   if (code === 401) {
     return new CanaryError(
       'invalid-input',
       `Kubernetes API at ${server} rejected the credentials while ${what} (401 Unauthorized): check the kubeconfig user's token or certificate`,
       [],
-      { cause: err },
+      { cause: sanitizeKubeError(err) },
     );
   }
   return operatorError(what, err);

@@ -6,6 +6,7 @@ import { CanaryError } from '../errors.js';
 import { StateConflictError, type StateStore, type StoredRecord } from '../rollout/ports.js';
 import { RECORD_SCHEMA_VERSION, type RolloutRecord } from '../rollout/record.js';
 import { isAlreadyExists, isConflict, isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { redactDeep } from '../secrets.js';
 import { serverOf } from './connection.js';
 import { ownershipLabels } from './labels.js';
 
@@ -70,7 +71,9 @@ function withoutRepeatedQueries(record: RolloutRecord): RolloutRecord {
  * whole checks, and the record says it was trimmed: each step is one pass over the record, never
  * a re-serialisation per dropped check.
  */
-export function serializeRecord(record: RolloutRecord, limit = MAX_RECORD_BYTES): string {
+export function serializeRecord(unredacted: RolloutRecord, limit = MAX_RECORD_BYTES): string {
+  // The record is read by anyone with access to the namespace: no registered secret, in any form.
+  const record = redactDeep(unredacted);
   const full = JSON.stringify(withoutRepeatedQueries(record));
   if (bytes(full) <= limit) return full;
   const copy = structuredClone(withoutRepeatedQueries(record)) as RolloutRecord & { trimmed?: boolean; trimmedChecks?: number };

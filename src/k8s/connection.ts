@@ -1,12 +1,15 @@
 // Which cluster, as whom: the kubeconfig search kubectl users expect (--kubeconfig, KUBECONFIG,
 // ~/.kube/config, then the pod's service account), with errors that say where we looked.
-// Tokens stay inside the KubeConfig object: nothing here prints a user's credentials.
+// Tokens stay inside the KubeConfig object, and every credential in it is registered with the
+// redaction boundary as soon as the kubeconfig is read: an API front-end that echoes our request
+// (and token) back cannot put it in a message.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { KubeConfig, type Cluster, type Context, type User } from '@kubernetes/client-node';
 import { CanaryError } from '../errors.js';
+import { redactUrl, registerBasicAuth, registerBearer, registerSecret, registerUrlSecrets } from '../secrets.js';
 
 export interface KubeConnection {
   kc: KubeConfig;
@@ -144,9 +147,48 @@ function locate(opts: ConnectOptions): { kc: KubeConfig; source: string } {
   throw notFoundError(looked);
 }
 
+function readIfPresent(path: unknown): string | undefined {
+  if (typeof path !== 'string' || !path) return undefined;
+  try {
+    return readFileSync(path, 'utf8').replace(/[\r\n]+$/, '');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Registers every credential a kubeconfig holds, for every user (a context switch must not open a
+ * gap): tokens (inline, token files, auth-provider tokens), basic-auth passwords in their wire
+ * form, client keys, and the user info and query values of every server URL.
+ */
+export function registerKubeconfigSecrets(kc: KubeConfig): void {
+  for (const cluster of kc.clusters ?? []) {
+    registerUrlSecrets(cluster.server);
+    registerUrlSecrets(cluster.proxyUrl);
+  }
+  for (const user of kc.users ?? []) {
+    if (user.token) registerBearer(user.token);
+    if (user.password) registerBasicAuth(user.username ?? '', user.password);
+    registerSecret(user.keyData);
+    if (user.keyData) registerSecret(Buffer.from(user.keyData, 'base64').toString('utf8').trim());
+    registerSecret(readIfPresent(user.keyFile));
+    const config = (user.authProvider as { config?: Record<string, unknown> } | undefined)?.config ?? {};
+    for (const [key, value] of Object.entries(config)) {
+      if (typeof value !== 'string' || !value) continue;
+      if (/token|secret|password/i.test(key)) registerBearer(value);
+      if (key === 'tokenFile') {
+        const token = readIfPresent(value);
+        if (token) registerBearer(token);
+      }
+    }
+    for (const env of user.exec?.env ?? []) if (env.value && env.value.length >= 8) registerSecret(env.value);
+  }
+}
+
 /** Connects to nothing yet: resolves which server, context, user and namespace calls will use. */
 export function connect(opts: ConnectOptions = {}): KubeConnection {
   const { kc, source } = locate(opts);
+  registerKubeconfigSecrets(kc);
   const contexts = kc.getContexts();
   const wanted = opts.context ?? kc.getCurrentContext();
   const available = contexts.map((c) => c.name);
@@ -174,7 +216,8 @@ export function connect(opts: ConnectOptions = {}): KubeConnection {
   try {
     new URL(cluster.server);
   } catch {
-    throw new CanaryError('invalid-input', `cluster "${cluster.name}" in the kubeconfig ${source} has server "${cluster.server}", which is not a URL`);
+    // Not quoted: a token pasted into server: would land in the CI log.
+    throw new CanaryError('invalid-input', `cluster "${cluster.name}" in the kubeconfig ${source}: expected server: to be a URL like https://api.example.com:6443 (the value is not shown)`);
   }
   return {
     kc,
@@ -187,5 +230,6 @@ export function connect(opts: ConnectOptions = {}): KubeConnection {
 
 /** The API server's URL, for messages. */
 export function serverOf(kc: KubeConfig): string {
-  return kc.getCurrentCluster()?.server ?? 'the configured server';
+  const server = kc.getCurrentCluster()?.server;
+  return server ? redactUrl(server) : 'the configured server';
 }

@@ -15,6 +15,7 @@ import { CanaryError } from '../errors.js';
 import type { TargetNames } from '../policy/policy.js';
 import { StopRequestedError, type CallBudget, type OwnRouteState, type TrafficRouter, type TrafficState } from '../rollout/ports.js';
 import { isConflict, isNotFound, statusCode, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { redact } from '../secrets.js';
 import { serverOf } from './connection.js';
 import { isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownershipLabels, ownershipSelector, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION } from './labels.js';
 
@@ -207,7 +208,9 @@ function needsStop(ing: V1Ingress): boolean {
 }
 
 /** Every canary Ingress of ours to 0 with the stop marker; all are tried, the first failure is thrown after. */
-async function stopAll(api: NetworkingV1Api, namespace: string, owned: readonly V1Ingress[], marker: string, retry: RetryOptions & { server: string }): Promise<void> {
+async function stopAll(api: NetworkingV1Api, namespace: string, owned: readonly V1Ingress[], unredacted: string, retry: RetryOptions & { server: string }): Promise<void> {
+  // The stop annotation may quote a reason: it goes through the redaction boundary like every writer.
+  const marker = redact(unredacted);
   let failure: unknown;
   const safe: string[] = [];
   for (const ing of owned) {

@@ -3,6 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { AppsV1Api, CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import { redact } from '../secrets.js';
 import { describeKubeError, withKubeRetry } from './api-errors.js';
 import { serverOf } from './connection.js';
 
@@ -33,8 +34,9 @@ export async function recordEvent(kc: KubeConfig, namespace: string, deploymentN
       kind: 'Event',
       metadata: { name: `${deploymentName}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace },
       involvedObject: { apiVersion: 'apps/v1', kind: 'Deployment', name: deploymentName, namespace, ...(uid ? { uid } : {}) },
-      reason: event.reason,
-      message: event.message.length > MAX_MESSAGE ? `${event.message.slice(0, MAX_MESSAGE - 1)}…` : event.message,
+      reason: redact(event.reason),
+      // Redacted before shortening, so a cut never leaves half a secret behind.
+      message: shorten(redact(event.message)),
       type: event.type ?? 'Normal',
       source: { component: EVENT_COMPONENT },
       reportingComponent: EVENT_COMPONENT,
@@ -47,4 +49,8 @@ export async function recordEvent(kc: KubeConfig, namespace: string, deploymentN
   } catch (err) {
     return `could not record event ${event.reason} on Deployment ${namespace}/${deploymentName}: ${err instanceof Error && err.name === 'CanaryError' ? err.message : describeKubeError(err)}`;
   }
+}
+
+function shorten(message: string): string {
+  return message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 1)}…` : message;
 }

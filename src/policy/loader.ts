@@ -38,7 +38,7 @@ function parseYaml(text: string, source: string): unknown {
 }
 
 // A secret pasted into the policy must not be echoed back into CI logs by our own error message.
-const SECRET_PATH = /^spec\.prometheus(\.|$)|bearerToken|password|basicAuth|secret|token|routingKey|webhookUrl/i;
+const SECRET_PATH = /^spec\.(prometheus|incidents|dashboardUrl)(\.|\[|$)|bearerToken|password|basicAuth|secret|token|routingKey|webhookUrl|headers/i;
 const SECRET_HINT = 'expected { env: VARIABLE } or { file: PATH } (the value is not shown: it may be a secret, and secrets never go in the policy)';
 
 const EXPECTED_TYPE: Record<string, string> = { object: 'a mapping', record: 'a mapping', array: 'a list', string: 'a string', number: 'a number' };
@@ -181,9 +181,9 @@ function checkPrometheus(policy: Policy, problems: string[]): void {
       problems.push('spec.prometheus.url: expected no user:password@ or ?query in the URL (not shown: it may hold a secret); use bearerToken or basicAuth from an env var or file');
     }
   }
-  for (const name of Object.keys(headers)) {
-    if (SECRET_HEADERS.includes(name.toLowerCase())) {
-      problems.push(`spec.prometheus.headers.${name}: credentials never go in the policy; use bearerToken or basicAuth from an env var or file`);
+  for (const [name, header] of Object.entries(headers)) {
+    if (SECRET_HEADERS.includes(name.toLowerCase()) && header.value !== undefined) {
+      problems.push(`spec.prometheus.headers.${name}: credentials never go in the policy (the value is not shown); use bearerToken or basicAuth, or { env: VARIABLE } / { file: PATH }`);
     }
   }
 }

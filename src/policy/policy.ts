@@ -1,5 +1,10 @@
 import type { IncidentSinkConfig } from '../incident/config.js';
+import type { SecretSource } from '../secrets.js';
+import type { HeaderSource } from './headers.js';
 import type { JudgeKind, PresetName } from './schema.js';
+
+export type { SecretSource } from '../secrets.js';
+export type { HeaderSource } from './headers.js';
 
 // The resolved policy the engine runs: every default filled in, every unit normalised
 // (durations in ms, rates as fractions, latencies in seconds).
@@ -50,11 +55,6 @@ export interface QueryMetric extends MetricBase {
 
 export type MetricSpec = ErrorRateMetric | LatencyMetric | QueryMetric;
 
-export interface SecretSource {
-  env?: string;
-  file?: string;
-}
-
 export interface PrometheusSettings {
   url?: string;
   timeoutMs: number;
@@ -63,7 +63,8 @@ export interface PrometheusSettings {
   deadlineMs?: number;
   bearerToken?: SecretSource;
   basicAuth?: { username: string; password: SecretSource };
-  headers: Record<string, string>;
+  /** Sent with every query; values are secrets unless marked public (src/policy/headers.ts). */
+  headers: Record<string, HeaderSource>;
   caFile?: string;
   insecureSkipVerify: boolean;
 }

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { dashboardUrlSchema, incidentsSchema } from '../incident/config.js';
+import { headersSchema } from './headers.js';
 import { describeInput, parseDuration, parseFraction, parseSeconds } from './units.js';
 
 // Every field's message says what was expected and echoes what was given, because the person
@@ -184,9 +185,18 @@ const secretRef = z
     message: 'expected exactly one of "env" or "file" (secrets are never written in the policy itself)',
   });
 
+// The URL is checked by hand: it may hold user:password@ or ?access_token=, so it is never quoted.
+const prometheusUrl = z.unknown().transform((value, ctx) => {
+  if (typeof value !== 'string' || value.trim() === '') {
+    ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL like "http://prometheus.monitoring:9090" (the value is not shown: it may hold credentials)' });
+    return z.NEVER;
+  }
+  return value;
+});
+
 export const prometheusSchema = z
   .object({
-    url: text('an http(s) URL').optional(),
+    url: prometheusUrl.optional(),
     timeout: duration('a request timeout').optional(),
     retries: integer(0, 10).optional(),
     /** All attempts of one query, and the waits between them, end within this (default 30 s). */
@@ -196,7 +206,7 @@ export const prometheusSchema = z
       .object({ username: text('a user name'), password: secretRef })
       .strict()
       .optional(),
-    headers: z.record(z.string(), z.string()).optional(),
+    headers: headersSchema.optional(),
     caFile: text('a file path').optional(),
     insecureSkipVerify: bool.optional(),
   })

@@ -1,4 +1,3 @@
-import { appendFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { formatValue } from '../analysis/format-value.js';
 import type { CheckRecord, CheckResult, Unit } from '../analysis/types.js';
@@ -7,6 +6,7 @@ import { formatDuration } from '../policy/units.js';
 import type { Reporter, RolloutEvent } from '../rollout/events.js';
 import type { IncidentResult } from '../rollout/ports.js';
 import { countsOf, type Outcome, type RolloutRecord } from '../rollout/record.js';
+import { appendRedacted, textSink, type TextSink } from '../redaction/sinks.js';
 import { redact } from '../secrets.js';
 
 // GitHub Actions: workflow commands in the log (a collapsible group per step, annotations for the
@@ -80,18 +80,24 @@ export class GitHubReporter implements Reporter {
   private readonly incidents: IncidentResult[] = [];
   private readonly warnedMetrics = new Set<string>();
 
-  constructor(private readonly opts: GitHubReporterOptions) {}
+  /** Workflow commands go to the log: only redacted text is written. */
+  private readonly commands: TextSink;
+
+  constructor(private readonly opts: GitHubReporterOptions) {
+    this.commands = textSink(opts.commands);
+  }
 
   private command(name: string, message: string, props: Record<string, string> = {}): void {
     const p = Object.entries(props)
-      .map(([k, v]) => `${k}=${escapeProperty(v)}`)
+      .map(([k, v]) => `${k}=${escapeProperty(redact(v))}`)
       .join(',');
-    this.opts.commands.write(`::${name}${p ? ` ${p}` : ''}::${escapeData(message)}\n`);
+    // Redacted before escaping too: "%0A" escapes would split a secret the log reader sees whole.
+    this.commands.write(redact(`::${name}${p ? ` ${p}` : ''}::${escapeData(redact(message))}\n`));
   }
 
   private endGroup(): void {
     if (!this.groupOpen) return;
-    this.opts.commands.write('::endgroup::\n');
+    this.commands.write(redact('::endgroup::\n'));
     this.groupOpen = false;
   }
 
@@ -102,9 +108,7 @@ export class GitHubReporter implements Reporter {
         return;
       case 'step':
         this.endGroup();
-        this.opts.commands.write(
-          `::group::${escapeData(`Step ${event.stepIndex + 1}/${event.steps}: ${event.weight}% to canary for ${formatDuration(event.durationMs)}`)}\n`,
-        );
+        this.commands.write(redact(`::group::${escapeData(`Step ${event.stepIndex + 1}/${event.steps}: ${event.weight}% to canary for ${formatDuration(event.durationMs)}`)}\n`));
         this.groupOpen = true;
         return;
       case 'phase':
@@ -174,7 +178,7 @@ export class GitHubReporter implements Reporter {
   private write(path: string, text: string, what: string): void {
     try {
       // The summary quotes errors and incident results: no registered secret may reach the run page.
-      appendFileSync(path, redact(text));
+      appendRedacted(path, redact(text));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
       this.command('warning', `could not write the ${what} to ${path} (${code})`);

@@ -1,4 +1,6 @@
+import { textSink, type TextSink } from '../redaction/sinks.js';
 import type { Reporter, RolloutEvent } from '../rollout/events.js';
+import { redact, redactedJson } from '../secrets.js';
 import type { Outcome, RolloutRecord } from '../rollout/record.js';
 
 /** `-o json`: one document on stdout at the end, the outcome plus the full record with every check. */
@@ -6,7 +8,12 @@ export class JsonReporter implements Reporter {
   private result: { outcome: Outcome; record: RolloutRecord } | undefined;
   private readonly notes: { at: string; level: string; message: string }[] = [];
 
-  constructor(private readonly out: NodeJS.WritableStream) {}
+  /** stdout, taking only redacted text. */
+  private readonly out: TextSink;
+
+  constructor(out: NodeJS.WritableStream) {
+    this.out = textSink(out);
+  }
 
   emit(event: RolloutEvent): void {
     if (event.type === 'finished') this.result = { outcome: event.outcome, record: event.record };
@@ -15,6 +22,6 @@ export class JsonReporter implements Reporter {
 
   close(): void {
     if (!this.result) return;
-    this.out.write(`${JSON.stringify({ ...this.result, log: this.notes }, null, 2)}\n`);
+    this.out.write(redact(`${redactedJson({ ...this.result, log: this.notes }, 2)}\n`));
   }
 }

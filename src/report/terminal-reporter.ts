@@ -3,6 +3,8 @@ import ora, { type Ora } from 'ora';
 import type { CheckRecord, CheckResult } from '../analysis/types.js';
 import { formatDuration } from '../policy/units.js';
 import type { Reporter, RolloutEvent } from '../rollout/events.js';
+import { textSink, type TextSink } from '../redaction/sinks.js';
+import { redact } from '../secrets.js';
 import { countsOf, type Outcome, type RolloutRecord } from '../rollout/record.js';
 import { checkSummary, renderTable, resultRows } from './check-format.js';
 import { colorEnabled } from './color.js';
@@ -28,14 +30,18 @@ export class TerminalReporter implements Reporter {
   private spinner: Ora | undefined;
   private stepText = '';
 
+  /** The terminal takes only redacted text. */
+  private readonly out: TextSink;
+
   constructor(private readonly opts: TerminalOptions) {
     this.c = new Chalk({ level: opts.color ? 1 : 0 });
+    this.out = textSink(opts.out);
   }
 
   private line(at: number, text: string): void {
     this.spinner?.clear();
     const prefix = this.opts.tty ? '' : `${new Date(at).toISOString()}  `;
-    for (const part of text.split('\n')) this.opts.out.write(`${prefix}${part}\n`);
+    for (const part of redact(text).split('\n')) this.out.write(redact(`${prefix}${part}\n`));
     this.spinner?.render();
   }
 
@@ -89,7 +95,7 @@ export class TerminalReporter implements Reporter {
   private spin(text: string): void {
     if (!this.opts.tty) return;
     this.spinner?.stop();
-    this.spinner = ora({ text, stream: this.opts.out, color: 'cyan', isEnabled: true }).start();
+    this.spinner = ora({ text: redact(text), stream: this.opts.out, color: 'cyan', isEnabled: true }).start();
   }
 
   private started(at: number, record: RolloutRecord): void {

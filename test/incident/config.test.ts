@@ -35,7 +35,7 @@ describe('incident sinks in the policy', () => {
 `);
     expect(policy.dashboardUrl).toBe('https://grafana.example.com/d/canary?var-target={{target}}&from={{from}}&to={{to}}');
     expect(policy.incidents).toEqual([
-      { type: 'webhook', name: 'webhook', timeoutMs: 30_000, url: 'https://hooks.example.com/canary', secret: { env: 'CANARY_WEBHOOK_SECRET' }, headers: { 'X-Team': 'payments' } },
+      { type: 'webhook', name: 'webhook', timeoutMs: 30_000, url: 'https://hooks.example.com/canary', secret: { env: 'CANARY_WEBHOOK_SECRET' }, headers: { 'X-Team': { value: 'payments', public: false } } },
       { type: 'slack', name: 'slack', timeoutMs: 10_000, webhookUrl: { env: 'SLACK_WEBHOOK_URL' } },
       { type: 'pagerduty', name: 'pagerduty', timeoutMs: 30_000, routingKey: { file: '/var/run/secrets/pagerduty/routing-key' }, severity: 'critical', url: 'https://events.pagerduty.com/v2/enqueue' },
       { type: 'github-issue', name: 'github-issue', timeoutMs: 30_000, labels: ['canary', 'rollback'], token: { env: 'GITHUB_TOKEN' } },
@@ -74,8 +74,11 @@ describe('incident sinks in the policy', () => {
 `);
     expect(message).toContain('spec.dashboardUrl: unknown placeholder {{app}}');
     expect(message).toContain('spec.incidents[0].type: expected type "webhook", "slack", "pagerduty", "github-issue", got "teams"');
-    expect(message).toContain('spec.incidents[1].severity: expected one of "critical", "error", "warning", "info", got "urgent"');
-    expect(message).toContain('spec.incidents[2].repository: expected a repository like "acme/shop", got "not a repo"');
+    // Values in sink fields are never quoted back: a token pasted into the wrong field would reach the CI log.
+    expect(message).toContain('spec.incidents[1].severity: expected one of "critical", "error", "warning", "info", got a string that does not fit (not shown: it may be a secret)');
+    expect(message).toContain('spec.incidents[2].repository: expected a repository like "acme/shop", got a string that does not fit (not shown: it may be a secret)');
+    expect(message).not.toContain('urgent');
+    expect(message).not.toContain('not a repo');
   });
 
   it('asks for distinct names when two sinks share a type', () => {

@@ -157,3 +157,31 @@ spec:
     expect(outputLine('notes', 'a\nb')).toMatch(/^notes<<(ghadelimiter_[0-9a-f-]+)\na\nb\n\1\n$/);
   });
 });
+
+describe('workflow commands and the job summary go through the redaction boundary', () => {
+  it('a registered secret in a failed sink\'s message is redacted in the annotation, its title and the summary, in every form', async () => {
+    const { clearRegisteredSecrets, registerBasicAuth, registerHeaderValue } = await import('../../src/secrets.js');
+    registerHeaderValue('X-Api-Key', 'gh/annot%secret-55');
+    registerBasicAuth('bot', 'bot/pass-word-9');
+    try {
+      const out = capture();
+      const summaryPath = join(dir, 'redacted-summary.md');
+      writeFileSync(summaryPath, '');
+      const basic = Buffer.from('bot:bot/pass-word-9').toString('base64');
+      const leaky: IncidentSink = {
+        name: 'hook gh/annot%secret-55',
+        open: async () => ({ sink: 'hook gh/annot%secret-55', ok: false, message: `echo: X-Api-Key: gh/annot%secret-55, Authorization: Basic ${basic}, {"k":"gh\\/annot%secret-55"}` }),
+      };
+      const reporter = new GitHubReporter({ commands: out.stream, summaryPath });
+      // The default scenario is a regression: rolled back, the incident fails, the summary quotes it.
+      await runRollout({ reporter, incidents: [leaky] });
+      const all = `${decode(out.text())}\n${out.text()}\n${readFileSync(summaryPath, 'utf8')}`;
+      // The failure was reported (annotation and summary), with the secret replaced.
+      expect(decode(out.text())).toContain('echo: X-Api-Key: [REDACTED], Authorization: [REDACTED]');
+      expect(readFileSync(summaryPath, 'utf8')).toContain('[REDACTED]');
+      for (const form of ['gh/annot%secret-55', 'gh/annot%25secret-55', 'gh\\/annot%secret-55', basic]) expect(all).not.toContain(form);
+    } finally {
+      clearRegisteredSecrets();
+    }
+  });
+});

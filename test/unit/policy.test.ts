@@ -163,3 +163,73 @@ describe('retry deadlines', () => {
     expect(problems(`${HEAD}spec:\n  kubernetes:\n    deadline: soon\n`).join('\n')).toContain('spec.kubernetes.deadline');
   });
 });
+
+describe('header values: secrets unless marked public, from the policy, env or a file', () => {
+  it('resolves every form, with public false unless the policy says so', () => {
+    const policy = loadPolicy(
+      file(
+        `${HEAD}spec:\n  prometheus:\n    headers:\n      X-Scope-OrgID: { value: shop, public: true }\n      X-Api-Key: { env: PROM_KEY }\n      X-File-Key: { file: /run/key }\n      X-Plain: literal-value\n`,
+      ),
+    );
+    expect(policy.prometheus.headers).toEqual({
+      'X-Scope-OrgID': { value: 'shop', public: true },
+      'X-Api-Key': { env: 'PROM_KEY', public: false },
+      'X-File-Key': { file: '/run/key', public: false },
+      'X-Plain': { value: 'literal-value', public: false },
+    });
+  });
+
+  it('an Authorization header may come from env or a file, never as a literal', () => {
+    expect(loadPolicy(file(`${HEAD}spec:\n  prometheus:\n    headers: { Authorization: { env: PROM_AUTH } }\n`)).prometheus.headers['Authorization']).toEqual({ env: 'PROM_AUTH', public: false });
+  });
+
+  it('a malformed header value is named with what was expected, never quoted', () => {
+    const secret = 'pasted-Secret/9f8e7d';
+    for (const value of [`["${secret}"]`, `{ value: "${secret}", env: X }`, `{ token: "${secret}" }`, `{ value: "${secret}", public: "yes" }`]) {
+      const found = problems(`${HEAD}spec:\n  prometheus:\n    headers:\n      X-Api-Key: ${value}\n  incidents:\n    - type: webhook\n      url: https://hooks.example.com/x\n      headers:\n        X-Key: ${value}\n`);
+      expect(found.join('\n')).toContain('spec.prometheus.headers.X-Api-Key: expected a string, or { value: TEXT } / { env: VARIABLE } / { file: PATH }');
+      expect(found.join('\n')).toContain('spec.incidents[0].headers.X-Key: expected a string');
+      expect(found.join('\n')).not.toContain(secret);
+    }
+  });
+
+  it('a Prometheus URL or a sink URL holding a pasted secret is not quoted in the error', () => {
+    const secret = 'glpat-Pasted/Secret+123';
+    const found = problems(`${HEAD}spec:\n  prometheus:\n    url: 42\n  dashboardUrl: "${secret}"\n  incidents:\n    - type: pagerduty\n      routingKey: { env: K }\n      url: "${secret}"\n`).join('\n');
+    expect(found).toContain('spec.prometheus.url: expected an http:// or https:// URL');
+    expect(found).toContain('spec.dashboardUrl: expected a URL template');
+    expect(found).toContain('spec.incidents[0].url: expected the Events API v2 URL');
+    expect(found).not.toContain(secret);
+  });
+});
+
+describe('resolving header values', () => {
+  it('registers secret values (short ones beside their name), reads env and files, and leaves public ones readable', async () => {
+    const { resolveHeaders } = await import('../../src/policy/headers.js');
+    const { clearRegisteredSecrets, redact } = await import('../../src/secrets.js');
+    const keyFile = join(dir, 'header-key');
+    writeFileSync(keyFile, 'file-secret/value-77\n');
+    process.env['CANARY_TEST_HEADER'] = 'env-secret/value-42';
+    process.env['CANARY_TEST_TENANT'] = 'shop';
+    try {
+      const headers = resolveHeaders(
+        {
+          'X-Env': { env: 'CANARY_TEST_HEADER', public: false },
+          'X-File': { file: keyFile, public: false },
+          'X-Tenant': { env: 'CANARY_TEST_TENANT', public: true },
+          'X-Org': { value: 'acme', public: false },
+        },
+        'spec.prometheus.headers',
+      );
+      expect(headers).toEqual({ 'X-Env': 'env-secret/value-42', 'X-File': 'file-secret/value-77', 'X-Tenant': 'shop', 'X-Org': 'acme' });
+      expect(redact('env-secret/value-42 file-secret%2Fvalue-77 X-Tenant: shop X-Org: acme; acme corp')).toBe('[REDACTED] [REDACTED] X-Tenant: shop X-Org: [REDACTED]; acme corp');
+      expect(() => resolveHeaders({ 'X-Missing': { env: 'CANARY_TEST_NOT_SET', public: false } }, 'spec.prometheus.headers')).toThrow(
+        'spec.prometheus.headers.X-Missing: environment variable CANARY_TEST_NOT_SET is not set',
+      );
+    } finally {
+      delete process.env['CANARY_TEST_HEADER'];
+      delete process.env['CANARY_TEST_TENANT'];
+      clearRegisteredSecrets();
+    }
+  });
+});

@@ -318,7 +318,9 @@ describe('PrometheusClient: URL, auth and headers', () => {
     const [req] = server.queries();
     expect(req?.headers.authorization).toBe(`Bearer ${TOKEN}`);
     expect(req?.headers['x-scope-orgid']).toBe('team-shop');
-    expect(err.message).toContain('denied for Bearer [REDACTED]');
+    // The whole Authorization value is a registered form: the scheme goes with the token.
+    expect(err.message).toContain('denied for [REDACTED]');
+    expect(err.message).not.toContain(TOKEN);
     expect(err.message).not.toContain(TOKEN);
   });
 
@@ -406,7 +408,7 @@ describe('prometheusClientFromSettings and secrets', () => {
   const settings = (over: Partial<PrometheusSettings> = {}): PrometheusSettings => ({
     timeoutMs: 2000,
     retries: 0,
-    headers: { 'X-Scope-OrgID': 'shop' },
+    headers: { 'X-Scope-OrgID': { value: 'shop', public: true } },
     insecureSkipVerify: false,
     ...over,
   });

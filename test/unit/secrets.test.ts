@@ -1,5 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { clearRegisteredSecrets, redact, redactDeep, redactUrl, registerUrlSecrets } from '../../src/secrets.js';
+import { PassThrough } from 'node:stream';
+import { textSink } from '../../src/redaction/sinks.js';
+import {
+  clearRegisteredSecrets,
+  readSecret,
+  redact,
+  redactDeep,
+  redactedJson,
+  redactUrl,
+  registerBasicAuth,
+  registerHeaderValue,
+  registerProxyEnv,
+  registerUrlSecrets,
+} from '../../src/secrets.js';
 
 afterEach(() => clearRegisteredSecrets());
 
@@ -36,5 +49,64 @@ describe('URL secrets registered once, redacted everywhere', () => {
   it('shows a URL with its parameter names but no values and no user info', () => {
     expect(redactUrl('https://u:pw@hooks.example.com/x?token=abc&sig=def')).toBe('https://hooks.example.com/x?token=[REDACTED]&sig=[REDACTED]');
     expect(redactUrl('http://prom:9090/')).toBe('http://prom:9090/');
+  });
+});
+
+describe('every wire form of a secret', () => {
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+  it('basic auth: the password, base64(user:password) and the whole "Basic …" value', () => {
+    registerBasicAuth('alice', 'pa/ss+word9');
+    const header = `Authorization: Basic ${b64('alice:pa/ss+word9')}`;
+    expect(redact(header)).toBe('Authorization: [REDACTED]');
+    expect(redact(b64('alice:pa/ss+word9'))).toBe('[REDACTED]');
+    expect(redact('pa%2Fss%2Bword9 and "pa\\/ss+word9"')).toBe('[REDACTED] and "[REDACTED]"');
+  });
+
+  it('URL user info and a proxy from the environment become their Basic / Proxy-Authorization forms', () => {
+    registerUrlSecrets('https://bob:s3cr%2Fet-pw@prom.example.com');
+    registerProxyEnv({ HTTPS_PROXY: 'http://carol:pr0xy/pass@proxy:3128' });
+    expect(redact(`Basic ${b64('bob:s3cr/et-pw')}`)).toBe('[REDACTED]');
+    expect(redact(`Proxy-Authorization: Basic ${b64('carol:pr0xy/pass')}`)).toBe('Proxy-Authorization: [REDACTED]');
+  });
+
+  it('a token with "/" is caught as written in JSON ("\\/"), and again once JSON.parse has decoded it', () => {
+    registerHeaderValue('X-Api-Key', 'key/with/slashes-01');
+    const echoed = '{"error":"X-Api-Key: key\\/with\\/slashes-01"}';
+    expect(redact(echoed)).toBe('{"error":"X-Api-Key: [REDACTED]"}');
+    expect(redactDeep(JSON.parse(echoed) as unknown)).toEqual({ error: 'X-Api-Key: [REDACTED]' });
+    expect(redactedJson({ e: 'key/with/slashes-01' })).toBe('{"e":"[REDACTED]"}');
+  });
+
+  it('a short header value is redacted beside its name only, so the same word elsewhere survives', () => {
+    registerHeaderValue('X-Org', 'shop');
+    expect(redact('X-Org: shop; x-org: shop; "X-Org":"shop"; namespace shop')).toBe('X-Org: [REDACTED]; x-org: [REDACTED]; "X-Org":"[REDACTED]"; namespace shop');
+  });
+
+  it('a URL that does not parse still has its user info registered', () => {
+    registerUrlSecrets('http://dave:pa/ss-word77@prometheus:9090');
+    expect(redact('dave:pa/ss-word77@prometheus')).not.toContain('pa/ss-word77');
+    registerUrlSecrets('htp:/erin:an0ther/pw@prometheus');
+    expect(redact('htp:/erin:an0ther/pw@prometheus')).not.toContain('an0ther/pw');
+  });
+
+  it('readSecret registers what it reads', () => {
+    process.env['CANARY_TEST_SECRET_REG'] = 'from-env/secret-42';
+    try {
+      expect(readSecret({ env: 'CANARY_TEST_SECRET_REG' }, 'test')).toBe('from-env/secret-42');
+      expect(redact('x from-env%2Fsecret-42 from-env/secret-42')).toBe('x [REDACTED] [REDACTED]');
+    } finally {
+      delete process.env['CANARY_TEST_SECRET_REG'];
+    }
+  });
+
+  it('writers take only Redacted text (checked by the compiler)', () => {
+    registerHeaderValue('X-Api-Key', 'sink-secret-123');
+    const stream = new PassThrough();
+    const sink = textSink(stream);
+    // @ts-expect-error a plain string must go through redact() first
+    sink.write('plain');
+    sink.write(redact('value sink-secret-123\n'));
+    expect(String(stream.read())).toBe('plainvalue [REDACTED]\n');
   });
 });

@@ -1,4 +1,0 @@
-// canary, bundled by scripts/bundle.ts: do not edit; run `npm run bundle` and commit.
-import { createRequire as __canaryCreateRequire } from 'node:module';
-const require = __canaryCreateRequire(import.meta.url);
-import{a as p}from"./chunk-UOD57WSK.js";import"./chunk-RNYBX4TO.js";import"./chunk-KT4CQ3WU.js";import"./chunk-3I2L6QDJ.js";import{d as i,h as o,k as n,o as m}from"./chunk-W2IO2P5G.js";import"./chunk-GTA25Q6X.js";import"./chunk-LJ5LQJ7L.js";var l=class{constructor(e,s,r,a={}){this.kc=e;this.namespace=s;this.target=r;this.retry=a}kc;namespace;target;retry;async clear(e){let s=this.kc.makeApiClient(n),r=p(this.target),a=this.namespace,c={...this.retry,server:m(this.kc),...e&&{attempts:1,timeoutMs:e.timeoutMs,deadlineMs:e.timeoutMs}};try{return await o(`deleting Lease ${a}/${r}`,t=>s.deleteNamespacedLease({name:r,namespace:a},t),c),"deleted"}catch(t){if(i(t))return"absent";throw t}}};export{l as StoppedLeaseCleaner};

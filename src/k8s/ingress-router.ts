@@ -168,37 +168,57 @@ async function fencedWeight(
 }
 
 /**
- * Weight 0 with the stop marker, header/cookie routing removed: one JSON Patch with no test op,
- * so it lands whatever a deploy wrote before it, and every raise prepared before it fails its test.
+ * Weight 0 with the stop marker, header/cookie routing removed: one JSON Patch that tests nothing
+ * we care to keep (so it lands whatever a deploy wrote before it, and every raise prepared before
+ * it fails its test). Its `remove` ops name the annotations we read; when another stop removed
+ * them first the API answers 422, so the Ingress is read again and the patch rebuilt, and a read
+ * that shows the stop already done ends it. Resolves to the Ingress as this stop found it: the
+ * one our patch was built from, or the re-read one when someone else had done the work.
  */
 async function stopPatch(
   api: NetworkingV1Api,
   namespace: string,
-  ing: V1Ingress,
+  found: V1Ingress,
   marker: string,
   retry: RetryOptions & { server: string },
-): Promise<void> {
-  const name = ing.metadata?.name ?? '';
+): Promise<V1Ingress> {
+  const name = found.metadata?.name ?? '';
+  let ing = found;
+  for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
+    if (!needsStop(ing)) return ing;
+    try {
+      await withKubeRetry(
+        `setting the canary weight of Ingress ${namespace}/${name} to 0%`,
+        (o) => api.patchNamespacedIngress({ name, namespace, body: stopOps(ing, marker) }, setHeaderOptions('Content-Type', JSON_PATCH, o)),
+        retry,
+      );
+      return ing;
+    } catch (err) {
+      // Deleted since the list: no route, no canary traffic.
+      if (isNotFound(err)) return ing;
+      if (statusOf(err) !== 422) throw err;
+    }
+    // Stale: what we read changed under us (another stop removed the header routing first).
+    try {
+      ing = await withKubeRetry(`reading Ingress ${namespace}/${name}`, (o) => api.readNamespacedIngress({ name, namespace }, o), retry);
+    } catch (err) {
+      if (isNotFound(err)) return { ...ing, metadata: { ...ing.metadata, annotations: { [STOP_ANNOTATION]: marker, [WEIGHT_ANNOTATION]: '0' } } };
+      throw err;
+    }
+  }
+  throw new CanaryError('unexpected', `Ingress ${namespace}/${name} changed under every one of ${CONFLICT_ATTEMPTS} attempts to set its canary weight to 0%; something else keeps writing it`);
+}
+
+/** The 0% patch for an Ingress as read. */
+function stopOps(ing: V1Ingress, marker: string): JsonPatchOp[] {
   const present = ing.metadata?.annotations;
+  if (!present) return [{ op: 'add', path: '/metadata/annotations', value: { [STOP_ANNOTATION]: marker, [WEIGHT_ANNOTATION]: '0' } }];
   const ops: JsonPatchOp[] = [];
-  if (!present) {
-    ops.push({ op: 'add', path: '/metadata/annotations', value: { [STOP_ANNOTATION]: marker, [WEIGHT_ANNOTATION]: '0' } });
-  } else {
-    // The first stop's marker is kept: it says who stopped the rollout.
-    if (!present[STOP_ANNOTATION]) ops.push({ op: 'add', path: annotationPointer(STOP_ANNOTATION), value: marker });
-    ops.push({ op: 'add', path: annotationPointer(WEIGHT_ANNOTATION), value: '0' });
-    for (const a of ROUTING_OVERRIDE_ANNOTATIONS) if (present[a] !== undefined) ops.push({ op: 'remove', path: annotationPointer(a) });
-  }
-  try {
-    await withKubeRetry(
-      `setting the canary weight of Ingress ${namespace}/${name} to 0%`,
-      (o) => api.patchNamespacedIngress({ name, namespace, body: ops }, setHeaderOptions('Content-Type', JSON_PATCH, o)),
-      retry,
-    );
-  } catch (err) {
-    // Deleted since the list: no route, no canary traffic.
-    if (!isNotFound(err)) throw err;
-  }
+  // The first stop's marker is kept: it says who stopped the rollout.
+  if (!present[STOP_ANNOTATION]) ops.push({ op: 'add', path: annotationPointer(STOP_ANNOTATION), value: marker });
+  ops.push({ op: 'add', path: annotationPointer(WEIGHT_ANNOTATION), value: '0' });
+  for (const a of ROUTING_OVERRIDE_ANNOTATIONS) if (present[a] !== undefined) ops.push({ op: 'remove', path: annotationPointer(a) });
+  return ops;
 }
 
 function needsStop(ing: V1Ingress): boolean {
@@ -206,23 +226,24 @@ function needsStop(ing: V1Ingress): boolean {
   return (parseWeight(ing) ?? 0) !== 0 || ROUTING_OVERRIDE_ANNOTATIONS.some((a) => ann[a] !== undefined) || !ann[STOP_ANNOTATION];
 }
 
-/** Every canary Ingress of ours to 0 with the stop marker; all are tried, the first failure is thrown after. */
-async function stopAll(api: NetworkingV1Api, namespace: string, owned: readonly V1Ingress[], marker: string, retry: RetryOptions & { server: string }): Promise<void> {
+/**
+ * Every canary Ingress of ours to 0 with the stop marker; all are tried, the first failure is
+ * thrown after. Resolves to each Ingress as this stop found it (see stopPatch).
+ */
+async function stopAll(api: NetworkingV1Api, namespace: string, owned: readonly V1Ingress[], marker: string, retry: RetryOptions & { server: string }): Promise<V1Ingress[]> {
   let failure: unknown;
   const safe: string[] = [];
+  const found: V1Ingress[] = [];
   for (const ing of owned) {
-    if (!needsStop(ing)) {
-      safe.push(ing.metadata?.name ?? '');
-      continue;
-    }
     try {
-      await stopPatch(api, namespace, ing, marker, retry);
+      found.push(await stopPatch(api, namespace, ing, marker, retry));
       safe.push(ing.metadata?.name ?? '');
     } catch (err) {
+      found.push(ing);
       failure ??= err;
     }
   }
-  if (failure === undefined) return;
+  if (failure === undefined) return found;
   const note = safe.length ? ` (${safe.join(', ')} at 0%)` : '';
   if (failure instanceof CanaryError) throw new CanaryError(failure.kind, `${failure.message}${note}`, failure.details, { cause: failure });
   throw failure;
@@ -437,8 +458,8 @@ export class IngressRouter implements TrafficRouter {
       retry,
     );
     const owned = list.items.filter((ing) => ing.metadata?.name && isOwnedBy(ing.metadata.labels, target));
-    await stopAll(this.api, namespace, owned, marker, retry);
-    return trafficStateOf(owned, target, this.opts.names.canaryService).ours;
+    const found = await stopAll(this.api, namespace, owned, marker, retry);
+    return trafficStateOf(found, target, this.opts.names.canaryService).ours;
   }
 
   async inspect(budget?: CallBudget): Promise<TrafficState> {
@@ -492,21 +513,4 @@ export async function findOwnedCanaryIngresses(kc: KubeConfig, namespace: string
 /** The first of findOwnedCanaryIngresses, for callers that expect one; prefer the list. */
 export async function findOwnedCanaryIngress(kc: KubeConfig, namespace: string, target: string, retry: RetryOptions = {}): Promise<OwnedCanaryIngress | null> {
   return (await findOwnedCanaryIngresses(kc, namespace, target, retry))[0] ?? null;
-}
-
-/** Sets a canary Ingress we own (by label) to 0 with the stop marker, as a stop does. */
-export async function stopOwnedCanaryIngress(kc: KubeConfig, namespace: string, name: string, marker: string, retry: RetryOptions = {}): Promise<void> {
-  const api = kc.makeApiClient(NetworkingV1Api);
-  const r = { ...retry, server: serverOf(kc) };
-  let ing: V1Ingress;
-  try {
-    ing = await withKubeRetry(`reading Ingress ${namespace}/${name}`, (o) => api.readNamespacedIngress({ name, namespace }, o), r);
-  } catch (err) {
-    if (isNotFound(err)) return;
-    throw err;
-  }
-  if (ing.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
-    throw new CanaryError('invalid-input', `Ingress ${namespace}/${name} is not managed by canary-cli (label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} missing); refusing to change its weight`);
-  }
-  await stopPatch(api, namespace, ing, marker, r);
 }

@@ -8,7 +8,6 @@ import {
   findOwnedCanaryIngress,
   findOwnedCanaryIngresses,
   IngressRouter,
-  stopOwnedCanaryIngress,
   WEIGHT_ANNOTATION,
 } from '../../src/k8s/ingress-router.js';
 import { targetNames } from '../../src/policy/policy.js';
@@ -225,7 +224,8 @@ describe('IngressRouter weights', () => {
 
     const found = await findOwnedCanaryIngress(kc, 'shop', 'checkout');
     expect(found).toEqual({ name: 'checkout-canary', weight: 50, overrides: [] });
-    await stopOwnedCanaryIngress(kc, 'shop', 'checkout-canary', "test");
+    // What `canary rollback` does first: a router with no rollout id, finding ours by label.
+    await router({ rolloutId: '' }).stop('test');
 
     expect(fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('0');
     expect(await findOwnedCanaryIngress(kc, 'shop', 'payments')).toBeNull();
@@ -285,7 +285,7 @@ describe('header and cookie routing at 0%', () => {
     await routedByHeader(0);
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
     expect((await findOwnedCanaryIngresses(kc, 'shop', 'checkout'))[0]?.overrides).toEqual([HEADER, `${HEADER}-value`, `${HEADER}-pattern`, 'nginx.ingress.kubernetes.io/canary-by-cookie']);
-    await stopOwnedCanaryIngress(kc, 'shop', 'checkout-canary', "test");
+    await router({ rolloutId: '' }).stop('test');
     const annotations = fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations ?? {};
     for (const a of OVERRIDES) expect(annotations).not.toHaveProperty(a);
   });

@@ -486,6 +486,8 @@ export interface OwnedCanaryIngress {
   weight: number | null;
   /** Header/cookie routing annotations present: they send matching requests to the canary at any weight. */
   overrides: string[];
+  /** The stop marker written on it (who stopped the rollout, and when); null when none. */
+  stoppedBy: string | null;
 }
 
 /**
@@ -506,6 +508,7 @@ export async function findOwnedCanaryIngresses(kc: KubeConfig, namespace: string
       name: ing.metadata?.name ?? '',
       weight: parseWeight(ing),
       overrides: ROUTING_OVERRIDE_ANNOTATIONS.filter((a) => ing.metadata?.annotations?.[a] !== undefined),
+      stoppedBy: ing.metadata?.annotations?.[STOP_ANNOTATION] || null,
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -223,7 +223,7 @@ describe('IngressRouter weights', () => {
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
 
     const found = await findOwnedCanaryIngress(kc, 'shop', 'checkout');
-    expect(found).toEqual({ name: 'checkout-canary', weight: 50, overrides: [] });
+    expect(found).toEqual({ name: 'checkout-canary', weight: 50, overrides: [], stoppedBy: null });
     // What `canary rollback` does first: a router with no rollout id, finding ours by label.
     await router({ rolloutId: '' }).stop('test');
 
@@ -241,8 +241,8 @@ describe('IngressRouter weights', () => {
     fake.put({ ...structuredClone(ours), metadata: { name: 'checkout-canary-foreign', namespace: 'shop', annotations: { [WEIGHT_ANNOTATION]: '50' } } });
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
     expect(await findOwnedCanaryIngresses(kc, 'shop', 'checkout')).toEqual([
-      { name: 'checkout-canary', weight: 20, overrides: [] },
-      { name: 'checkout-canary-v1', weight: 35, overrides: [] },
+      { name: 'checkout-canary', weight: 20, overrides: [], stoppedBy: null },
+      { name: 'checkout-canary-v1', weight: 35, overrides: [], stoppedBy: null },
     ]);
   });
 });

@@ -24,7 +24,10 @@ import {
 // the engine and `canary rollback` keep different records; what they may do depends on
 // `TrafficStop.confirmed`.
 
+/** `canary rollback --timeout`: the person at the keyboard learns within seconds where traffic is. */
 export const DEFAULT_STOP_DEADLINE_MS = 30_000;
+/** A deploy's own stop: long enough to ride out a control-plane restart (spec.kubernetes.stopDeadline). */
+export const DEFAULT_DEPLOY_STOP_DEADLINE_MS = 300_000;
 /** Between two tries of the 0% write: short, because every second is traffic on a bad canary. */
 const RETRY_PAUSE_MS = [250, 500, 1000, 2000] as const;
 /** The least time worth one more try of the 0% write and its read-back. */
@@ -129,7 +132,8 @@ export async function stopTraffic(opts: StopTrafficOptions): Promise<TrafficStop
         result.permanent = true;
         return result;
       }
-      opts.onRetry?.(`the 0% write or its read-back failed (try ${result.attempts}): ${messageOf(err)}; trying again until the stop deadline`);
+      const left = Math.max(0, Math.ceil((deadline - clock.now()) / 1000));
+      opts.onRetry?.(`the 0% write or its read-back failed (try ${result.attempts}): ${messageOf(err)}; still trying, for up to ${left}s more (stop deadline)`);
     }
     const left = deadline - clock.now();
     if (left <= MIN_TRY_MS) return result;

@@ -3,7 +3,7 @@ import type { CheckRecord, CheckResult, MetricsSource } from '../analysis/types.
 import { CanaryError, EXIT, type ExitCode, messageOf } from '../errors.js';
 import { plannedChecks, type Policy, type TargetNames } from '../policy/policy.js';
 import type { Reporter, RolloutEvent } from './events.js';
-import { describeTraffic, finishStop, resumeHint, rollbackHint, stopTraffic, type CommandContext } from './abort.js';
+import { DEFAULT_DEPLOY_STOP_DEADLINE_MS, describeTraffic, finishStop, resumeHint, rollbackHint, stopTraffic, type CommandContext } from './abort.js';
 import {
   StateConflictError,
   StopRequestedError,
@@ -618,7 +618,7 @@ export class RolloutEngine {
       router: ports.router,
       clock: this.opts.clock,
       marker: `${halt.result} by deploy ${this.record.id} at ${this.iso()}: ${halt.message}`,
-      ...(this.opts.stop?.deadlineMs !== undefined && { deadlineMs: this.opts.stop.deadlineMs }),
+      deadlineMs: this.opts.stop?.deadlineMs ?? DEFAULT_DEPLOY_STOP_DEADLINE_MS,
       callTimeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000,
       onRetry: (m) => this.log('warn', m),
     });

@@ -244,6 +244,26 @@ spec:
     expect((await cluster.load())?.record.rollback).toBeUndefined();
   });
 
+  it("the deploy's own stop rides out a control-plane restart: 0% writes failing for 2 minutes, then confirmed (exit 3, not 5)", async () => {
+    const clock = new VirtualClock(START);
+    class RestartingApi extends MemoryCluster {
+      downUntil: number | null = null;
+      override async stop(marker: string): ReturnType<MemoryCluster['stop']> {
+        if (this.downUntil === null) this.downUntil = clock.now() + 120_000;
+        if (clock.now() < this.downUntil) throw new CanaryError('unreachable', 'Kubernetes API unreachable: ECONNREFUSED');
+        return super.stop(marker);
+      }
+    }
+    const cluster = new RestartingApi('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    const slow: Scenario = (minute, side) => (side === 'canary' ? { ...healthy(minute, side), p95: 3 } : healthy(minute, side));
+    const { engine, events } = checkoutEngine({ policy: defaultPolicy(), metrics: new ScriptedMetrics(START, slow), clock, cluster });
+    const outcome = await engine.run();
+    expect(outcome).toMatchObject({ result: 'rolled-back', exitCode: 3, traffic: 'canary at 0%, all traffic on stable' });
+    const retries = events.filter((e) => e.type === 'log' && e.message.includes('still trying, for up to'));
+    expect(retries.length).toBeGreaterThan(3);
+    expect((await cluster.load())?.record).toMatchObject({ phase: 'rolled-back', weight: 0 });
+  });
+
   it('on cancellation routes the canary to 0% and exits 4; with leave, keeps the weight', async () => {
     for (const onCancel of ['rollback', 'leave'] as const) {
       const controller = new AbortController();

@@ -371,18 +371,38 @@ export class RolloutEngine {
     // Checks fall on absolute ticks from the moment the weight took effect: check k covers the
     // window ending at start + k × interval, so windows neither drift by the time each check
     // takes nor leave gaps between them.
-    const ticks = new TickSchedule(this.now(), policy.intervalMs);
+    const changedAt = this.now();
+    const ticks = new TickSchedule(changedAt, policy.intervalMs);
     let done = 0;
     let extendedNoted = false;
     let heldNoted = false;
+    let skipped = 0;
+    let checked = 0;
     for (;;) {
       await clock.sleep(Math.max(0, ticks.next - this.now()), signal);
       this.throwIfCancelled();
       done = ticks.tick;
-      const check = await this.check(index, step.weight, { done, planned }, ticks.next - (this.opts.evaluationDelayMs ?? 0));
-      const skipped = ticks.advance(this.now());
-      if (skipped > 0) {
-        this.log('warn', `check ${check.index} took past the next check's time: skipping ${skipped} check${skipped === 1 ? '' : 's'}, the next one is at ${new Date(ticks.next).toISOString()}`);
+      // No window may start before the weight change it judges: what came before is another
+      // step's traffic (or, at the first step, another rollout's, under the same labels).
+      const atMs = ticks.next - (this.opts.evaluationDelayMs ?? 0);
+      const windowStart = atMs - policy.analysis.windowMs;
+      if (windowStart < changedAt) {
+        if (skipped === 0) {
+          const first = changedAt + policy.analysis.windowMs + (this.opts.evaluationDelayMs ?? 0);
+          this.log('info', `step ${index + 1}: no check before ${new Date(first).toISOString()}, so that no window starts before the weight change to ${step.weight}% at ${new Date(changedAt).toISOString()}`);
+        }
+        skipped += 1;
+        ticks.advance(this.now());
+        continue;
+      }
+      checked += 1;
+      const note = skipped > 0 && checked === 1
+        ? `delayed: the first check of step ${index + 1} judges ${new Date(windowStart).toISOString()} to ${new Date(atMs).toISOString()}, after the weight change at ${new Date(changedAt).toISOString()} (${skipped} earlier check time${skipped === 1 ? '' : 's'} would have judged traffic from before it)`
+        : undefined;
+      const check = await this.check(index, step.weight, { done, planned }, atMs, note);
+      const overrun = ticks.advance(this.now());
+      if (overrun > 0) {
+        this.log('warn', `check ${check.index} took past the next check's time: skipping ${overrun} check${overrun === 1 ? '' : 's'}, the next one is at ${new Date(ticks.next).toISOString()}`);
       }
       if (done < planned) continue;
       if (check.verdict === 'pass') break;
@@ -415,13 +435,14 @@ export class RolloutEngine {
   }
 
   /** One check, judging the window that ends at `atMs` (the tick, less the evaluation delay). */
-  private async check(stepIndex: number, weight: number, stepChecks: { done: number; planned: number }, atMs: number): Promise<CheckRecord> {
+  private async check(stepIndex: number, weight: number, stepChecks: { done: number; planned: number }, atMs: number, note?: string): Promise<CheckRecord> {
     const { policy } = this.opts;
     const at = new Date(atMs);
-    const { verdict, results, warnings } = await this.analyzer.check(at, weight, stepIndex).catch((err: unknown) => {
+    const { verdict, results, warnings: found } = await this.analyzer.check(at, weight, stepIndex).catch((err: unknown) => {
       // Without metrics the canary cannot be judged, and an unjudged canary does not keep traffic.
       throw err instanceof CanaryError ? new Halt('failed', `cannot judge the canary: ${messageOf(err)}`, err.exitCode) : err;
     });
+    const warnings = note ? [note, ...found] : found;
     const check: CheckRecord = {
       index: this.tallies.run + 1,
       at: at.toISOString(),

@@ -442,6 +442,20 @@ export class IngressRouter implements TrafficRouter {
     await fencedWeight(this.api, namespace, names.canaryIngress, weight, rolloutId, (ing) => isOwnedBy(ing.metadata?.labels, target), this.retry);
   }
 
+  /** The fence a write to stable is tied to: our route still ours, no stop written on it. */
+  async checkFence(): Promise<void> {
+    const { namespace, names } = this.opts;
+    let ing: V1Ingress;
+    try {
+      ing = await withKubeRetry(`reading Ingress ${this.ref}`, (o) => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }, o), this.retry);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      throw new StopRequestedError(this.ref, 'the canary Ingress was deleted');
+    }
+    const fenced = fenceFailure(ing, this.opts.rolloutId);
+    if (fenced) throw new StopRequestedError(this.ref, fenced);
+  }
+
   /** On the stop path one call is one attempt, bounded by the time the stop has left. */
   private retryFor(budget?: CallBudget): RetryOptions & { server: string } {
     if (!budget) return this.retry;

@@ -25,3 +25,5 @@ export function isOwnedBy(labels: Record<string, string> | undefined, target: st
  * tests it in the same JSON Patch, so a raise prepared before the stop can never land after it.
  */
 export const STOP_ANNOTATION = 'canary-cli.dev/stop';
+/** On the stable Deployment: the last stop that set it back (written even when its image was already right). */
+export const STABLE_RESTORE_ANNOTATION = 'canary-cli.dev/stable-restored-by';

@@ -176,6 +176,8 @@ export interface StopFinishOptions {
   restoreStable?: { image: string | null; stableDeployment: string };
   /** Whether anything still sends traffic to the canary (a route not ours): then it keeps its pods. */
   canaryStillRouted: boolean;
+  /** Who stops, and when: written on stable when it is set back. */
+  marker?: string;
   ctx: CommandContext;
   say: (level: 'info' | 'warn' | 'error', line: string) => void;
 }
@@ -196,7 +198,7 @@ export async function finishStop(opts: StopFinishOptions): Promise<StopFinish> {
   const out: StopFinish = { scaled: null, stable: null };
   if (opts.restoreStable) {
     const { image, stableDeployment } = opts.restoreStable;
-    out.restore = await restoreStable(workloads, image, stableDeployment, ctx);
+    out.restore = await restoreStable(workloads, image, stableDeployment, ctx, opts.marker ?? `stopped at ${new Date(opts.clock.now()).toISOString()}`);
     say(out.restore.done ? 'info' : 'error', out.restore.message);
   }
   if (opts.canaryStillRouted) {
@@ -217,7 +219,7 @@ export async function finishStop(opts: StopFinishOptions): Promise<StopFinish> {
   return out;
 }
 
-async function restoreStable(workloads: Workloads, image: string | null, deployment: string, ctx: CommandContext): Promise<{ image: string | null; done: boolean; message: string }> {
+async function restoreStable(workloads: Workloads, image: string | null, deployment: string, ctx: CommandContext, marker: string): Promise<{ image: string | null; done: boolean; message: string }> {
   const running = async () => workloads.stableImage().catch(() => null);
   if (image === null) {
     const now = await running();
@@ -228,7 +230,8 @@ async function restoreStable(workloads: Workloads, image: string | null, deploym
     };
   }
   try {
-    await workloads.promoteStable(image);
+    // Written even when stable already runs `image`: a promotion write read before it then loses.
+    await workloads.promoteStable(image, { mark: marker });
     return { image, done: true, message: `stable Deployment ${deployment} set back to ${image} and available` };
   } catch (err) {
     const now = await running();

@@ -546,7 +546,14 @@ export class RolloutEngine {
       await this.persist();
       this.throwIfCancelled();
       this.stablePatched = true;
-      await ports.workloads.promoteStable(image);
+      // Fenced: lands only while this rollout still owns its route; a write that loses is lost.
+      const router = ports.router;
+      try {
+        await ports.workloads.promoteStable(image, { ...(router.checkFence && { fence: () => router.checkFence!() }) });
+      } catch (err) {
+        if (!(err instanceof StopRequestedError)) throw err;
+        throw new Halt('aborted', `rolled back by an operator during the promotion: ${err.by}`, EXIT.aborted, true);
+      }
       stage = 'routing-to-stable';
     }
     if (stage === 'routing-to-stable') {
@@ -635,10 +642,11 @@ export class RolloutEngine {
     const inFlight = this.inFlightWeight;
     const promoting = this.stablePatched;
     this.record.phase = 'rolling-back';
+    const marker = `${halt.result} by deploy ${this.record.id} at ${this.iso()}: ${halt.message}`;
     const stop = await stopTraffic({
       router: ports.router,
       clock: this.opts.clock,
-      marker: `${halt.result} by deploy ${this.record.id} at ${this.iso()}: ${halt.message}`,
+      marker,
       deadlineMs: this.opts.stop?.deadlineMs ?? DEFAULT_DEPLOY_STOP_DEADLINE_MS,
       callTimeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000,
       onRetry: (m) => this.log('warn', m),
@@ -679,6 +687,7 @@ export class RolloutEngine {
       callTimeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000,
       ...(promoting && { restoreStable: { image: this.record.images.stable, stableDeployment: this.opts.names.stableDeployment } }),
       canaryStillRouted: foreign,
+      marker,
       ctx: this.ctx,
       say: (level, line) => this.log(level, line),
     });

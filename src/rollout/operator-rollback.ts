@@ -222,6 +222,7 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
     callTimeoutMs: opts.callTimeoutMs,
     ...(promoting && restore && { restoreStable: { image: restore.image, stableDeployment: names.stableDeployment } }),
     canaryStillRouted: !stableOnly,
+    marker,
     ctx,
     say: (_level, line) => say(line),
   });

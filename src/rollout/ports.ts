@@ -71,6 +71,24 @@ export interface TrafficRouter {
   stop(marker: string, budget?: CallBudget): Promise<OwnRouteState[]>;
   /** Re-reads every route that can send traffic to the canary. */
   inspect(budget?: CallBudget): Promise<TrafficState>;
+  /**
+   * Throws StopRequestedError when this rollout no longer owns its route (a stop was written on
+   * it, or another rollout prepared it): the check a write that changes stable is fenced by.
+   */
+  checkFence?(): Promise<void>;
+}
+
+/**
+ * How a write to stable is tied to who may make it. `fence` is called after stable is read and
+ * before it is written; the write carries the resourceVersion read before the fence check, so a
+ * write delayed past a stop (which always writes stable, see `mark`) loses with a 409 and is
+ * reported as lost (StopRequestedError), never retried. `mark` (a stop restoring stable) is
+ * written on stable even when its image is already right, so that any promotion write read
+ * before it loses.
+ */
+export interface StableWriteGuard {
+  fence?: () => Promise<void>;
+  mark?: string;
 }
 
 export interface StableStatus {
@@ -88,7 +106,7 @@ export interface Workloads {
   /** Sets the canary image, scales the canary up and waits until it is ready. */
   startCanary(image: string): Promise<void>;
   /** Updates stable to the image and waits until it is fully available (also how a stop restores it). */
-  promoteStable(image: string): Promise<void>;
+  promoteStable(image: string, guard?: StableWriteGuard): Promise<void>;
   /** Never called while a read does not show every route of ours at 0. */
   scaleDownCanary(budget?: CallBudget): Promise<ScaleDownResult>;
   verifyStable(budget?: CallBudget): Promise<StableStatus>;

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { CANARY, OLD_IMAGE, TARGET, type World } from '../support/real-kube/world.js';
+import { CANARY, NEW_IMAGE, OLD_IMAGE, TARGET, type World } from '../support/real-kube/world.js';
 
 // Two stops of one rollout at once, on the real API server: whatever order their writes land in,
 // both end with one story (weight 0 read back, the record, the Lease) and exit codes that say
@@ -46,6 +46,34 @@ realKubeDescribe('two stops at once on a real API server', (tier) => {
     expect(await world.deployment(TARGET)).toMatchObject({ image: OLD_IMAGE, available: 3 });
     expect(await world.record()).toMatchObject({ phase: 'aborted', weight: 0 });
     expect(await world.lease()).toBeUndefined();
+    expect(world.history.violations()).toEqual([]);
+  });
+
+  // Issue 16 item 1: the PATCH that sets stable's image, delayed in the network past an
+  // operator's rollback, must lose, not land on a stable the rollback has restored.
+  it("a promotion write delayed past a rollback loses (409 on the resourceVersion read before the fence check): stable stays on the recorded image", async () => {
+    const { world } = tier;
+    const { proxy, kubeconfig } = await world.proxy();
+    world.setMetrics({ kind: 'hold', atOrAbove: 50 });
+    const deploy = world.deploy([], { env: { KUBECONFIG: kubeconfig } });
+    await world.until('the deploy to hold at 50%', async () => (await world.weight()) === 50);
+    const write = proxy.hold({ method: 'PATCH', path: `/deployments/${TARGET}`, bodyIncludes: NEW_IMAGE });
+    world.setMetrics({ kind: 'healthy' });
+    await world.until("the promotion's write to stable to be in flight", async () => write.held.length === 1 && !write.held[0]?.path.includes(CANARY));
+
+    const stop = await world.run(rollback(world));
+    expectExit(stop, 0);
+    expect(await world.deployment(TARGET)).toMatchObject({ image: OLD_IMAGE });
+    write.release();
+
+    const run = await deploy.done;
+    expect(await world.deployment(TARGET)).toMatchObject({ image: OLD_IMAGE });
+    expectExit(run, 4);
+    expect(run.stdout).toContain('lost');
+    expect(proxy.calls.find((c) => c.method === 'PATCH' && c.path.endsWith(`/deployments/${TARGET}`) && c.body.includes(NEW_IMAGE))?.status).toBe(409);
+    expect(await world.deployment(TARGET)).toMatchObject({ image: OLD_IMAGE, available: 3 });
+    expect(await world.weight()).toBe(0);
+    expect(await world.record()).toMatchObject({ phase: 'aborted', weight: 0, images: { stable: OLD_IMAGE } });
     expect(world.history.violations()).toEqual([]);
   });
 });

@@ -259,8 +259,17 @@ export class RolloutLease {
   async acquire(opts: { waitForExpiry?: boolean; signal?: AbortSignal; onWait?: (message: string) => void } = {}): Promise<void> {
     const { namespace } = this.opts;
     let wait = opts.waitForExpiry === true;
+    /** When our last write was sent: a lease naming us was written no earlier than that. */
+    let sentAt: number | null = null;
     for (let attempt = 1; attempt <= 5; attempt += 1) {
       let current = await this.read();
+      if (current && sentAt !== null && current.spec?.holderIdentity === this.opts.holder) {
+        // Our write landed but its answer was lost (the retry got 409 naming us): it is ours,
+        // renewed no later than when we sent it (identities are unique per process).
+        this.version = current.metadata?.resourceVersion ?? null;
+        this.renewedAt = sentAt;
+        return;
+      }
       if (current && (current.spec?.holderIdentity ?? '') !== '') {
         if (!wait) throw this.refusal(current, '');
         const seconds = current.spec?.leaseDurationSeconds ?? this.duration;
@@ -271,6 +280,7 @@ export class RolloutLease {
       }
       this.version = null;
       const body = this.body(current);
+      sentAt = this.clock.monotonic();
       try {
         const written = current
           ? await withKubeRetry(`taking over the expired Lease ${this.ref}`, (o) => this.api.replaceNamespacedLease({ name: this.name, namespace, body }, o), this.retry)

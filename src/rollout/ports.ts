@@ -112,10 +112,26 @@ export interface Workloads {
   verifyStable(budget?: CallBudget): Promise<StableStatus>;
 }
 
-/** The coordination Lease of a deploy that is gone: removed after a confirmed stop so the next deploy can start at once. */
+/** The Lease as a stop saw it: who held it, and the exact version (the delete's precondition). */
+export interface LeaseSeen {
+  holder: string;
+  resourceVersion: string;
+  uid: string;
+}
+
+/**
+ * The coordination Lease of a deploy that a stop ended: removed after a confirmed stop so the next
+ * deploy can start at once, but only the lease the stop saw (see clear).
+ */
 export interface LeaseCleaner {
-  /** Deletes the lease; 'absent' when there was none. */
-  clear(budget?: CallBudget): Promise<'deleted' | 'absent'>;
+  /** The lease now (read once the stop has begun, before it is recorded); null when there is none. */
+  observe(budget?: CallBudget): Promise<LeaseSeen | null>;
+  /**
+   * Deletes the lease only if it is still exactly the one `seen` (resourceVersion and uid as
+   * preconditions): a lease renewed since (its deploy is alive and has seen the stop) or taken by
+   * a deploy that started after the stop is kept, naming its holder.
+   */
+  clear(seen: LeaseSeen | null, budget?: CallBudget): Promise<{ result: 'deleted' | 'absent' } | { result: 'kept'; holder: string }>;
 }
 
 export interface StoredRecord {

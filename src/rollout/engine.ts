@@ -151,6 +151,8 @@ export class RolloutEngine {
   private inFlightWeight: number | null = null;
   /** Set when a save found that an operator rolled back: their abort wins over ours. */
   private operatorAbort: string | null = null;
+  /** Set when a save during the stop found the rollout taken over: nothing more is ours to do. */
+  private takenOverInStop = false;
   /** Set once promotion has started changing the stable Deployment. */
   private stablePatched = false;
   /**
@@ -514,14 +516,30 @@ export class RolloutEngine {
     }
   }
 
-  /** Best effort: a failed write must never stand between the canary and 0%. */
-  private async persistQuietly(): Promise<void> {
+  /**
+   * Best effort: a failed write must never stand between the canary and 0%. A save that found
+   * the rollout taken over (or stopped by an operator) is not a failed write: it says who owns
+   * the rollout now, so it is returned for the caller to act on, never swallowed.
+   */
+  private async persistQuietly(): Promise<Halt | null> {
     try {
       await this.persist();
+      return null;
     } catch (err) {
-      if (err instanceof Halt) return;
+      if (err instanceof Halt) return err;
       this.log('warn', `could not save the rollout record: ${messageOf(err)}`);
+      return null;
     }
+  }
+
+  /** The rollout was taken over while this process stopped it: what is left is the new owner's. */
+  private takenOverDuringStop(lost: Halt, stoppedFor: string, traffic: string): Outcome {
+    this.takenOverInStop = true;
+    const reason = `${stoppedFor}; traffic was sent back (${traffic}), then the rollout was taken over (${lost.message}): the rest of the stop (stable, the canary, the record, incidents) is left to the process that owns it now`;
+    const outcome: Outcome = { result: 'aborted', reason, at: this.iso(), exitCode: EXIT.aborted, traffic };
+    this.log('warn', reason);
+    this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
+    return outcome;
   }
 
   /**
@@ -658,7 +676,8 @@ export class RolloutEngine {
       const traffic = describeTraffic(stop, this.ctx, this.lastWeightWords(inFlight));
       this.log('error', traffic);
       this.setPhase('rolling-back', `${halt.message}; stopping, but 0% is not confirmed`);
-      await this.persistQuietly();
+      const lost = await this.persistQuietly();
+      if (lost?.takenOver) this.log('warn', `the rollout was taken over while this stop could not confirm 0% (${lost.message}); traffic: ${traffic}`);
       const exitCode = stop.permanent && stop.error instanceof CanaryError ? stop.error.exitCode : EXIT.unreachable;
       const outcome: Outcome = { result: 'failed', reason: `${halt.message}; the canary could not be confirmed at 0% before the stop deadline`, at: this.iso(), exitCode, traffic };
       this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
@@ -670,7 +689,8 @@ export class RolloutEngine {
     this.emit({ type: 'traffic', at: this.now(), weight: 0, message: `rollback: ${halt.message}` });
     const traffic = describeTraffic(stop, this.ctx);
     this.setPhase('rolling-back', halt.message);
-    await this.persistQuietly();
+    const lost = await this.persistQuietly();
+    if (lost?.takenOver) return this.takenOverDuringStop(lost, halt.message, traffic);
     // An operator's rollback found only now (this save conflicted) is what stopped us: theirs is
     // the story, the exit code, the incident, and the rest of the stop (stable, canary, Lease).
     if (this.operatorAbort) {
@@ -704,6 +724,7 @@ export class RolloutEngine {
     if (done.restore && !done.restore.done) message = `${message}; ${done.restore.message}`;
     const reason = cancelled ? `aborted: ${message}` : message;
     const outcome = await this.finish(halt.result, halt.result, reason, halt.exitCode, traffic);
+    if (this.takenOverInStop) return outcome;
     await this.openIncidents();
     return outcome;
   }
@@ -764,7 +785,8 @@ export class RolloutEngine {
     const outcome: Outcome = { result, reason, at: this.iso(), exitCode, traffic };
     this.record.phase = phase;
     this.record.outcome = outcome;
-    await this.persistQuietly();
+    const lost = await this.persistQuietly();
+    if (lost?.takenOver) return this.takenOverDuringStop(lost, reason, traffic);
     this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
     return outcome;
   }

@@ -555,6 +555,37 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     expect(cluster.canaryReplicas).toBe(1);
   });
 
+  // Issue 16 item 3: persistQuietly swallowed the takeover, and the stopping deploy went on as
+  // if it owned the record (scaled the canary, recorded, opened incidents).
+  it('a takeover during the stop is not swallowed: traffic at 0% confirmed, the rest left to the new owner, exit 4 saying so', async () => {
+    class TakenOverDuringStop extends MemoryCluster {
+      taken = false;
+      override async save(record: RolloutRecord, expected: string | null): Promise<string> {
+        if (!this.taken && record.phase === 'rolling-back' && record.weight === 0) {
+          this.taken = true;
+          // Another machine resumed the rollout (our lease had expired) just before our save.
+          const cur = await super.load();
+          if (cur) await super.save({ ...cur.record, resumedBy: 'https://github.com/acme/shop/actions/runs/99', rollback: undefined }, cur.version);
+        }
+        return super.save(record, expected);
+      }
+    }
+    const cluster = new TakenOverDuringStop('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    cluster.canaryReplicas = 1;
+    const opened: string[] = [];
+    const sink: IncidentSink = { name: 'webhook', open: async () => { opened.push('x'); return { sink: 'webhook', ok: true, message: 'opened' }; } };
+    const slow: Scenario = (minute, side) => (side === 'canary' ? { ...healthy(minute, side), p95: 3 } : healthy(minute, side));
+    const { outcome } = await run({ cluster, scenario: slow, incidents: [sink] });
+    expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4 });
+    expect(outcome.reason).toContain('taken over');
+    expect(outcome.traffic).toContain('canary at 0%');
+    expect(cluster.weight).toBe(0);
+    // Nothing after the takeover: no scale-down, no incident, the new owner's record untouched.
+    expect(cluster.canaryReplicas).toBe(1);
+    expect(opened).toEqual([]);
+    expect((await cluster.load())?.record.resumedBy).toBe('https://github.com/acme/shop/actions/runs/99');
+  });
+
   it('a lost lease taken by another deploy is a takeover; a lost lease nobody took sends the canary to 0%', async () => {
     for (const [reason, weight] of [
       [new CanaryError('taken-over', 'the Lease shop/checkout-canary was taken over by run-2'), 10],

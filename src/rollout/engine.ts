@@ -153,6 +153,8 @@ export class RolloutEngine {
   private operatorAbort: string | null = null;
   /** Set when a save during the stop found the rollout taken over: nothing more is ours to do. */
   private takenOverInStop = false;
+  /** Set once stable runs the new image and is available: a stop then finishes the promotion. */
+  private pastNoReturn = false;
   /** Set once promotion has started changing the stable Deployment. */
   private stablePatched = false;
   /**
@@ -574,6 +576,9 @@ export class RolloutEngine {
       }
       stage = 'routing-to-stable';
     }
+    // Stable runs the new image and is available (promoteStable waited for it, or resumeStage saw
+    // it): from here the only direction is forward.
+    this.pastNoReturn = true;
     if (stage === 'routing-to-stable') {
       this.stablePatched = true;
       // An operator who rolled back while stable was updating still gets exit 4 (this save conflicts).
@@ -646,6 +651,7 @@ export class RolloutEngine {
       this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
       return outcome;
     }
+    if (this.pastNoReturn) return this.finishForward(halt);
     const cancelled = halt.result === 'aborted';
     if (cancelled && onCancel === 'leave') {
       this.log('warn', `cancelled with --on-cancel leave: the canary keeps ${this.weight}% of traffic`);
@@ -726,6 +732,51 @@ export class RolloutEngine {
     const outcome = await this.finish(halt.result, halt.result, reason, halt.exitCode, traffic);
     if (this.takenOverInStop) return outcome;
     await this.openIncidents();
+    return outcome;
+  }
+
+  /**
+   * A stop past the promotion's point of no return: stable already runs the new image and is
+   * available, so setting it back would be a second deployment, not a rollback. The canary route
+   * goes to 0% (all traffic to stable, i.e. to the new image), the canary is scaled down, the
+   * promotion is recorded; whatever cannot be done is said, with the command that finishes it.
+   */
+  private async finishForward(halt: Halt): Promise<Outcome> {
+    const { ports, image } = this.opts;
+    this.log('warn', `${halt.message}; stable already runs ${image} and is available (past the point of no return): finishing the promotion forward, never setting stable back`);
+    const stop = await stopTraffic({
+      router: ports.router,
+      clock: this.opts.clock,
+      marker: `promoted by deploy ${this.record.id} at ${this.iso()} (finished forward after: ${halt.message})`,
+      deadlineMs: this.opts.stop?.deadlineMs ?? DEFAULT_DEPLOY_STOP_DEADLINE_MS,
+      callTimeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000,
+      onRetry: (m) => this.log('warn', m),
+    });
+    const resume = resumeHint(this.ctx, image);
+    if (!stop.confirmed) {
+      const traffic = describeTraffic(stop, this.ctx, this.lastWeightWords(this.inFlightWeight)).replace(/; run `canary rollback[^`]*`$/, '');
+      const reason = `${halt.message}; the promotion is done in the cluster (stable runs ${image} and is available) but the canary route could not be confirmed at 0%; left: the canary route to 0%, the canary scaled down, the record; finish with \`${resume}\``;
+      this.record.promotion = 'routing-to-stable';
+      await this.persistQuietly();
+      const outcome: Outcome = { result: 'failed', reason, at: this.iso(), exitCode: EXIT.unreachable, traffic };
+      this.log('error', reason);
+      this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
+      return outcome;
+    }
+    this.weight = 0;
+    this.record.weight = 0;
+    this.emit({ type: 'traffic', at: this.now(), weight: 0, message: 'promotion: stable runs the new image; canary route at 0%' });
+    const left: string[] = [];
+    try {
+      await (this.opts.stop?.workloads ?? ports.workloads).scaleDownCanary({ timeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000 });
+    } catch (err) {
+      left.push(`scale Deployment ${this.opts.names.canaryDeployment} to 0 (${messageOf(err)})`);
+    }
+    const traffic = 'all traffic on stable, which now runs the new image';
+    const reason = `${promotionReason(countsOf(this.record).total)}; finished forward after: ${halt.message}${left.length ? `; left: ${left.join('; ')}` : ''}`;
+    this.record.images.stable = image;
+    delete this.record.promotion;
+    const outcome = await this.finish('promoted', 'promoted', reason, left.length ? EXIT.unexpected : EXIT.ok, traffic);
     return outcome;
   }
 

@@ -586,6 +586,31 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     expect((await cluster.load())?.record.resumedBy).toBe('https://github.com/acme/shop/actions/runs/99');
   });
 
+  // Issue 16 item 6: past the point of no return (stable runs the new image and is available),
+  // one failed write used to send the stop path back, setting stable to the old image.
+  it('after a passed promotion, a transient failure finishes forward: stable keeps the new image, canary to 0% and scaled down, promoted', async () => {
+    class OneFailedWrite extends MemoryCluster {
+      failed = false;
+      override async setWeight(weight: number): Promise<void> {
+        if (weight === 0 && this.stable === 'shop/checkout:2' && !this.failed) {
+          this.failed = true;
+          throw new CanaryError('unreachable', 'Kubernetes API unreachable: ECONNRESET');
+        }
+        return super.setWeight(weight);
+      }
+    }
+    const cluster = new OneFailedWrite('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    const { outcome, events } = await run({ cluster });
+    expect(cluster.failed).toBe(true);
+    expect(cluster.stable).toBe('shop/checkout:2');
+    expect(cluster.weight).toBe(0);
+    expect(cluster.canaryReplicas).toBe(0);
+    expect(outcome).toMatchObject({ result: 'promoted', exitCode: 0 });
+    expect(outcome.reason).toContain('finished forward');
+    expect((await cluster.load())?.record).toMatchObject({ phase: 'promoted', images: { stable: 'shop/checkout:2' } });
+    expect(events.some((e) => e.type === 'log' && e.message.includes('past the point of no return'))).toBe(true);
+  });
+
   it('a lost lease taken by another deploy is a takeover; a lost lease nobody took sends the canary to 0%', async () => {
     for (const [reason, weight] of [
       [new CanaryError('taken-over', 'the Lease shop/checkout-canary was taken over by run-2'), 10],

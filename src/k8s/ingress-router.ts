@@ -16,7 +16,7 @@ import type { TargetNames } from '../policy/policy.js';
 import { StopRequestedError, type CallBudget, type OwnRouteState, type TrafficRouter, type TrafficState } from '../rollout/ports.js';
 import { isConflict, isNotFound, statusCode, withKubeRetry, type RetryOptions } from './api-errors.js';
 import { serverOf } from './connection.js';
-import { isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownershipLabels, ownershipSelector, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION } from './labels.js';
+import { FENCE_ANNOTATION, isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownershipLabels, ownershipSelector, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION } from './labels.js';
 
 export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
 export const WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
@@ -52,6 +52,12 @@ export interface IngressRouterOptions {
   target: string;
   headerRouting?: HeaderRouting;
   retry?: RetryOptions;
+  /**
+   * This process's fence token (lease holder identity and epoch): written when the route is
+   * prepared or claimed, tested by every raise, so a predecessor that a `--resume` replaced
+   * (same rollout id) loses its writes. Without it only the rollout id is fenced.
+   */
+  fenceToken?: string;
 }
 
 function parseWeight(ing: V1Ingress): number | null {
@@ -94,10 +100,12 @@ function statusOf(err: unknown): number | undefined {
  * Why a raise must not land on this Ingress, or null when it may: another rollout prepared it,
  * or a stop was written on it.
  */
-function fenceFailure(ing: V1Ingress, rolloutId: string): string | null {
+function fenceFailure(ing: V1Ingress, rolloutId: string, token?: string): string | null {
   const ann = ing.metadata?.annotations ?? {};
   const id = ann[ROLLOUT_ID_ANNOTATION];
   if (id !== undefined && id !== rolloutId) return `it now belongs to rollout ${id}`;
+  const holder = ann[FENCE_ANNOTATION];
+  if (token !== undefined && holder !== undefined && holder !== '' && holder !== token) return `it now belongs to ${holder} (the process driving rollout ${rolloutId} now)`;
   const stop = ann[STOP_ANNOTATION];
   if (stop) return stop;
   return null;
@@ -118,6 +126,7 @@ async function fencedWeight(
   rolloutId: string,
   owned: (ing: V1Ingress) => boolean,
   retry: RetryOptions & { server: string },
+  token?: string,
 ): Promise<void> {
   checkWeight(weight);
   const ref = `${namespace}/${name}`;
@@ -134,7 +143,7 @@ async function fencedWeight(
     if (!owned(current)) {
       throw new CanaryError('invalid-input', `Ingress ${ref} is not managed by canary-cli (label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} missing); refusing to change its weight`);
     }
-    const fenced = fenceFailure(current, rolloutId);
+    const fenced = fenceFailure(current, rolloutId, token);
     if (fenced) throw new StopRequestedError(ref, fenced);
     const present = current.metadata?.annotations ?? {};
     const overrides = weight === 0 ? ROUTING_OVERRIDE_ANNOTATIONS.filter((a) => present[a] !== undefined) : [];
@@ -147,6 +156,10 @@ async function fencedWeight(
     else ops.push({ op: 'test', path: annotationPointer(ROLLOUT_ID_ANNOTATION), value: rolloutId });
     if (present[STOP_ANNOTATION] === undefined) ops.push({ op: 'add', path: annotationPointer(STOP_ANNOTATION), value: '' });
     else ops.push({ op: 'test', path: annotationPointer(STOP_ANNOTATION), value: '' });
+    if (token !== undefined) {
+      if (present[FENCE_ANNOTATION] === undefined || present[FENCE_ANNOTATION] === '') ops.push({ op: 'add', path: annotationPointer(FENCE_ANNOTATION), value: token });
+      else ops.push({ op: 'test', path: annotationPointer(FENCE_ANNOTATION), value: token });
+    }
     ops.push({ op: 'add', path: annotationPointer(WEIGHT_ANNOTATION), value: String(weight) });
     for (const a of overrides) ops.push({ op: 'remove', path: annotationPointer(a) });
     try {
@@ -342,6 +355,7 @@ export class IngressRouter implements TrafficRouter {
       [CANARY_ANNOTATION]: 'true',
       [WEIGHT_ANNOTATION]: '0',
     });
+    if (this.opts.fenceToken !== undefined) annotations[FENCE_ANNOTATION] = this.opts.fenceToken;
     if (headerRouting) {
       annotations[BY_HEADER_ANNOTATION] = headerRouting.header;
       if (headerRouting.value !== undefined) annotations[BY_HEADER_VALUE_ANNOTATION] = headerRouting.value;
@@ -439,7 +453,7 @@ export class IngressRouter implements TrafficRouter {
 
   async setWeight(weight: number): Promise<void> {
     const { namespace, names, target, rolloutId } = this.opts;
-    await fencedWeight(this.api, namespace, names.canaryIngress, weight, rolloutId, (ing) => isOwnedBy(ing.metadata?.labels, target), this.retry);
+    await fencedWeight(this.api, namespace, names.canaryIngress, weight, rolloutId, (ing) => isOwnedBy(ing.metadata?.labels, target), this.retry, this.opts.fenceToken);
   }
 
   /** The fence a write to stable is tied to: our route still ours, no stop written on it. */
@@ -452,8 +466,43 @@ export class IngressRouter implements TrafficRouter {
       if (!isNotFound(err)) throw err;
       throw new StopRequestedError(this.ref, 'the canary Ingress was deleted');
     }
-    const fenced = fenceFailure(ing, this.opts.rolloutId);
+    const fenced = fenceFailure(ing, this.opts.rolloutId, this.opts.fenceToken);
     if (fenced) throw new StopRequestedError(this.ref, fenced);
+  }
+
+  /**
+   * A `--resume` takes the route over from the process it replaces: its fence token is written
+   * (conditional on the rollout id and on the object as read), so from here on the predecessor's
+   * raises fail their test op. Refused like a raise when the route is another rollout's.
+   */
+  async claim(): Promise<void> {
+    const token = this.opts.fenceToken;
+    if (token === undefined) return;
+    const { namespace, names, rolloutId } = this.opts;
+    for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
+      let ing: V1Ingress;
+      try {
+        ing = await withKubeRetry(`reading Ingress ${this.ref}`, (o) => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }, o), this.retry);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        throw new StopRequestedError(this.ref, 'the canary Ingress was deleted');
+      }
+      const id = ing.metadata?.annotations?.[ROLLOUT_ID_ANNOTATION];
+      if (id !== undefined && id !== rolloutId) throw new StopRequestedError(this.ref, `it now belongs to rollout ${id}`);
+      if (ing.metadata?.annotations?.[FENCE_ANNOTATION] === token) return;
+      const ops: JsonPatchOp[] = [
+        { op: 'test', path: '/metadata/resourceVersion', value: ing.metadata?.resourceVersion ?? '' },
+        ...(ing.metadata?.annotations ? [] : [{ op: 'add' as const, path: '/metadata/annotations', value: {} }]),
+        { op: 'add', path: annotationPointer(FENCE_ANNOTATION), value: token },
+      ];
+      try {
+        await withKubeRetry(`claiming Ingress ${this.ref} for ${token}`, (o) => this.api.patchNamespacedIngress({ name: names.canaryIngress, namespace, body: ops }, setHeaderOptions('Content-Type', JSON_PATCH, o)), this.retry);
+        return;
+      } catch (err) {
+        if (statusOf(err) !== 422) throw err;
+      }
+    }
+    throw new CanaryError('unexpected', `the canary Ingress ${this.ref} kept changing while this deploy claimed it`);
   }
 
   /** On the stop path one call is one attempt, bounded by the time the stop has left. */

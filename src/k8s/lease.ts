@@ -167,6 +167,8 @@ export class RolloutLease {
   private readonly retry: RetryOptions & { server: string };
   /** resourceVersion of our last write; null while we do not hold the lease. */
   private version: string | null = null;
+  /** leaseTransitions of the lease as this process took it: with the holder identity, its fence token. */
+  private transitions = 0;
   /** Monotonic time of our last successful write: the renew deadline counts from it. */
   private renewedAt = 0;
   private observed: Observation | undefined;
@@ -251,6 +253,11 @@ export class RolloutLease {
     );
   }
 
+  /** Holder identity and epoch (the lease's transitions when taken): unique to this holding. */
+  get fenceToken(): string {
+    return `${this.opts.holder} epoch ${this.transitions}`;
+  }
+
   /**
    * Takes the lease, or refuses naming whoever holds it. A lease held by another identity is
    * refused at once, unless `waitForExpiry` (a `--resume` after a deploy died): then it is watched
@@ -267,6 +274,7 @@ export class RolloutLease {
         // Our write landed but its answer was lost (the retry got 409 naming us): it is ours,
         // renewed no later than when we sent it (identities are unique per process).
         this.version = current.metadata?.resourceVersion ?? null;
+        this.transitions = current.spec?.leaseTransitions ?? 0;
         this.renewedAt = sentAt;
         return;
       }
@@ -286,6 +294,7 @@ export class RolloutLease {
           ? await withKubeRetry(`taking over the expired Lease ${this.ref}`, (o) => this.api.replaceNamespacedLease({ name: this.name, namespace, body }, o), this.retry)
           : await withKubeRetry(`creating Lease ${this.ref}`, (o) => this.api.createNamespacedLease({ namespace, body }, o), this.retry);
         this.version = written.metadata?.resourceVersion ?? null;
+        this.transitions = written.spec?.leaseTransitions ?? 0;
         this.renewedAt = this.clock.monotonic();
         return;
       } catch (err) {

@@ -233,6 +233,13 @@ export class RolloutEngine {
     if (this.record.phase === 'rolling-back') {
       throw new Halt('rolled-back', this.record.rollback?.reason ?? 'rollback interrupted before it finished', EXIT.rolledBack);
     }
+    // From here this process drives the route: its predecessor's raises lose their fence test.
+    if (this.record.phase !== 'initializing') {
+      await ports.router.claim?.().catch((err: unknown) => {
+        if (!(err instanceof StopRequestedError)) throw err;
+        throw new Halt('aborted', `the canary route was taken over (${err.by}): that rollout drives traffic now, so this one stops without touching it`, EXIT.aborted, false, true);
+      });
+    }
     if (this.record.phase === 'promoting') return policy.steps.length;
     if (this.record.phase === 'initializing') {
       await ports.router.prepare();
@@ -346,7 +353,7 @@ export class RolloutEngine {
       // The fence on the route refused the write: a stop landed since we last looked. It owns
       // traffic now; nothing of ours was written.
       this.inFlightWeight = null;
-      if (err.by.startsWith('it now belongs to rollout')) {
+      if (err.by.startsWith('it now belongs to')) {
         throw new Halt('aborted', `the canary route was taken over (${err.by}): that rollout drives traffic now, so this one stops without touching it`, EXIT.aborted, false, true);
       }
       throw new Halt('aborted', `rolled back by an operator (stop written on the canary route: ${err.by})`, EXIT.aborted, true);

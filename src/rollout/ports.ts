@@ -76,6 +76,8 @@ export interface TrafficRouter {
    * it, or another rollout prepared it): the check a write that changes stable is fenced by.
    */
   checkFence?(): Promise<void>;
+  /** A resumed run takes the route over from its predecessor (see IngressRouter.claim). */
+  claim?(): Promise<void>;
 }
 
 /**

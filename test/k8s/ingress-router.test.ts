@@ -247,6 +247,40 @@ describe('IngressRouter weights', () => {
   });
 });
 
+// Issue 16 item 5: the fence token is the holder (identity + epoch), not only the rollout id,
+// which a --resume shares with the run it replaces.
+describe('the fence token of the process driving the rollout', () => {
+  it("a --resume claims the route: its predecessor's raise (same rollout id) fails its test op and is refused, unwritten", async () => {
+    const original = router({ fenceToken: 'run 1 attempt 1 pid 7 #aaaaaa epoch 0' });
+    await original.prepare();
+    await original.setWeight(10);
+    const resumed = router({ fenceToken: 'run 2 attempt 1 pid 9 #bbbbbb epoch 1' });
+    await resumed.claim();
+    await resumed.setWeight(25);
+    const err = await original.setWeight(50).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StopRequestedError);
+    expect((err as StopRequestedError).by).toContain('run 2 attempt 1 pid 9 #bbbbbb epoch 1');
+    expect(fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('25');
+    // The promotion's fence check refuses the predecessor too.
+    await expect(original.checkFence()).rejects.toBeInstanceOf(StopRequestedError);
+    await resumed.checkFence();
+  });
+
+  it('a raise in flight when the route is claimed fails its test op (422) and is not applied', async () => {
+    const original = router({ fenceToken: 'old epoch 0' });
+    await original.prepare();
+    await original.setWeight(10);
+    // Just before the predecessor's raise is served, the resumed run's claim lands.
+    fake.injectFault({ kind: 'before', method: 'PATCH', pathPattern: '/ingresses/checkout-canary', run: () => {
+      const ing = fake.get('Ingress', 'shop', 'checkout-canary') as KubeObject;
+      fake.put({ ...ing, metadata: { ...ing.metadata, annotations: { ...ing.metadata?.annotations, 'canary-cli.dev/holder': 'new epoch 1' } } });
+    } });
+    const err = await original.setWeight(25).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StopRequestedError);
+    expect(fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('10');
+  });
+});
+
 describe('header and cookie routing at 0%', () => {
   const HEADER = 'nginx.ingress.kubernetes.io/canary-by-header';
   const OVERRIDES = [HEADER, `${HEADER}-value`, `${HEADER}-pattern`, 'nginx.ingress.kubernetes.io/canary-by-cookie'];

@@ -9,6 +9,16 @@ import { Halt, promotionReason } from './halt.js';
 
 export abstract class EngineHalting extends EnginePromotion {
   /** The rollout was taken over while this process stopped it: what is left is the new owner's. */
+  /**
+   * The Lease was taken by another process while this one stopped (the renewal loop saw it): from
+   * then on nothing but the 0% write already confirmed is ours to do.
+   */
+  protected leaseTakenDuringStop(): Halt | null {
+    const reason: unknown = this.opts.signal?.reason;
+    if (!(reason instanceof CanaryError) || reason.kind !== 'taken-over') return null;
+    return new Halt('aborted', messageOf(reason), EXIT.aborted, false, true);
+  }
+
   protected takenOverDuringStop(lost: Halt, stoppedFor: string, traffic: string): Outcome {
     this.takenOverInStop = true;
     const reason = `${stoppedFor}; traffic was sent back (${traffic}), then the rollout was taken over (${lost.message}): the rest of the stop (stable, the canary, the record, incidents) is left to the process that owns it now`;
@@ -74,7 +84,7 @@ export abstract class EngineHalting extends EnginePromotion {
     this.emit({ type: 'traffic', at: this.now(), weight: 0, message: `rollback: ${halt.message}` });
     const traffic = describeTraffic(stop, this.ctx);
     this.setPhase('rolling-back', halt.message);
-    const lost = await this.persistQuietly();
+    const lost = (await this.persistQuietly()) ?? this.leaseTakenDuringStop();
     if (lost?.takenOver) return this.takenOverDuringStop(lost, halt.message, traffic);
     // An operator's rollback found only now (this save conflicted) is what stopped us: theirs is
     // the story, the exit code, the incident, and the rest of the stop (stable, canary, Lease).

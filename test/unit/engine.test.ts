@@ -613,6 +613,27 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     expect(events.some((e) => e.type === 'log' && e.message.includes('past the point of no return'))).toBe(true);
   });
 
+  // Issue 16 item 5 (second half): never act past the time the lease is known to be ours.
+  it('a lease taken by another deploy while this one stops: the confirmed 0% stays, nothing else is done, exit 4', async () => {
+    const lease = new AbortController();
+    const cluster = new MemoryCluster('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    cluster.canaryReplicas = 1;
+    const slow: Scenario = (minute, side) => (side === 'canary' ? { ...healthy(minute, side), p95: 3 } : healthy(minute, side));
+    const { outcome } = await run({
+      cluster,
+      scenario: slow,
+      signal: lease.signal,
+      onEvent: (e) => {
+        // The renewal loop sees the takeover just as the stop's 0% is confirmed.
+        if (e.type === 'traffic' && e.weight === 0) lease.abort(new CanaryError('taken-over', 'the Lease shop/checkout-canary was taken over by run-2'));
+      },
+    });
+    expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4 });
+    expect(outcome.reason).toContain('taken over by run-2');
+    expect(cluster.weight).toBe(0);
+    expect(cluster.canaryReplicas).toBe(1);
+  });
+
   it('a lost lease taken by another deploy is a takeover; a lost lease nobody took sends the canary to 0%', async () => {
     for (const [reason, weight] of [
       [new CanaryError('taken-over', 'the Lease shop/checkout-canary was taken over by run-2'), 10],

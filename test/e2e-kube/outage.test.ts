@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { realKubeDescribe } from '../support/real-kube/tier.js';
-import { CANARY, type World } from '../support/real-kube/world.js';
+import { atWeight, CANARY } from '../support/real-kube/world.js';
 
 // The API server stopped for 20 s in the middle of the 25% step (down.sh), then started again on
 // the same data (up.sh). The deploy stops (exit 5) and must not stop "successfully" without the
@@ -10,8 +10,6 @@ import { CANARY, type World } from '../support/real-kube/world.js';
 // server: stopping it would break the other files' tests.
 
 const OUTAGE_MS = 20_000;
-
-const atWeight = (world: World, weight: number) => async () => (await world.weight()) === weight && (await world.record())?.weight === weight;
 
 realKubeDescribe('an API server outage in the middle of a step', (tier) => {
   it('after 20 s without the API server, the deploy ends with the canary at 0% in the API, and never left traffic on a canary without pods', async () => {

@@ -1,12 +1,10 @@
 import { expect, it } from 'vitest';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { CANARY, NEW_IMAGE, OLD_IMAGE, TARGET, type World } from '../support/real-kube/world.js';
+import { atWeight, CANARY, NEW_IMAGE, OLD_IMAGE, TARGET } from '../support/real-kube/world.js';
 
 // A deploy that is stopped (SIGTERM, a cancelled CI job) or dies (SIGKILL, a lost runner) in the
 // middle of a step, on a real API server. The test holds the rollout at 25% with Prometheus
 // answers that leave the step unjudged, and acts once it reads 25% in the API.
-
-const atWeight = (world: World, weight: number) => async () => (await world.weight()) === weight && (await world.record())?.weight === weight;
 
 realKubeDescribe('a deploy stopped or killed mid-step on a real API server', (tier) => {
   it('SIGTERM: the canary goes to 0%, is scaled down, the lease is released, exit 4', async () => {

@@ -2,13 +2,11 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect, it } from 'vitest';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { CANARY, TARGET, type World } from '../support/real-kube/world.js';
+import { CANARY, rollbackArgs, TARGET, type World } from '../support/real-kube/world.js';
 
 // `canary rollback` through the CLI on the real API server: the paths its other tests do not
 // take (issue 16, Tests): nothing to roll back, -o json, --timeout ending in exit 5, and a
 // rollback that delivers its incident.
-
-const rollback = (world: World, ...extra: string[]) => ['rollback', TARGET, '-n', world.namespace, '--reason', 'pager', ...extra];
 
 async function holdAt25(world: World, policy?: string) {
   world.setMetrics({ kind: 'hold', atOrAbove: 25 });
@@ -20,7 +18,7 @@ async function holdAt25(world: World, policy?: string) {
 realKubeDescribe('canary rollback through the CLI on a real API server', (tier) => {
   it('with nothing to roll back (no canary Ingress, no record): says so, writes nothing, exits 0', async () => {
     const { world } = tier;
-    const run = await world.run(rollback(world));
+    const run = await world.run(rollbackArgs(world));
     expectExit(run, 0);
     expect(run.stdout).toContain(`no canary Ingress of ours and no rollout record exist for ${TARGET} in namespace ${world.namespace}: nothing to roll back`);
     expect(await world.record()).toBeUndefined();
@@ -30,7 +28,7 @@ realKubeDescribe('canary rollback through the CLI on a real API server', (tier) 
   it('-o json: one JSON document with the result, the weights read back and the record', async () => {
     const { world } = tier;
     const deploy = await holdAt25(world);
-    const run = await world.run(rollback(world, '-o', 'json'));
+    const run = await world.run(rollbackArgs(world, '-o', 'json'));
     expectExit(run, 0);
     const report = JSON.parse(run.stdout) as { result: string; exitCode: number; ingresses: { name: string; weight: number }[]; record: { phase: string } | null; stable: { available: boolean } | null };
     expect(report).toMatchObject({ result: 'aborted', exitCode: 0, ingresses: [{ name: CANARY, weight: 0 }], record: { phase: 'aborted' }, stable: { available: true } });
@@ -42,7 +40,7 @@ realKubeDescribe('canary rollback through the CLI on a real API server', (tier) 
     const deploy = await holdAt25(world);
     const { proxy, kubeconfig } = await world.proxy();
     proxy.blackhole(true);
-    const run = await world.run(rollback(world, '--timeout', '2s'), { env: { KUBECONFIG: kubeconfig } });
+    const run = await world.run(rollbackArgs(world, '--timeout', '2s'), { env: { KUBECONFIG: kubeconfig } });
     expectExit(run, 5);
     expect(run.stderr).toContain('canary weight NOT confirmed at 0%');
     // Nothing got through: the deploy still holds its step, and the record is untouched.
@@ -70,7 +68,7 @@ realKubeDescribe('canary rollback through the CLI on a real API server', (tier) 
       const port = (server.address() as AddressInfo).port;
       const policy = await world.writePolicy('incident', { incidents: [`    - { type: webhook, url: "http://127.0.0.1:${port}/hook" }`] });
       const deploy = await holdAt25(world, policy);
-      const run = await world.run(rollback(world), { policy });
+      const run = await world.run(rollbackArgs(world), { policy });
       expectExit(run, 0);
       expect(run.stdout).toContain('incident opened in webhook');
       expect(received).toHaveLength(1);

@@ -1,13 +1,12 @@
 import { expect, it } from 'vitest';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { CANARY, NEW_IMAGE, OLD_IMAGE, TARGET, type World } from '../support/real-kube/world.js';
+import { CANARY, NEW_IMAGE, OLD_IMAGE, rollbackArgs, TARGET, type World } from '../support/real-kube/world.js';
 
 // Two stops of one rollout at once, on the real API server: whatever order their writes land in,
 // both end with one story (weight 0 read back, the record, the Lease) and exit codes that say
 // what happened. The proxy holds the exact call that makes the race; the test gates on state.
 
 const HEADER = 'nginx.ingress.kubernetes.io/canary-by-header';
-const rollback = (world: World) => ['rollback', TARGET, '-n', world.namespace, '--reason', 'pager'];
 
 async function annotations(world: World): Promise<Record<string, string>> {
   const ing = await world.api.find(`/apis/networking.k8s.io/v1/namespaces/${world.namespace}/ingresses/${CANARY}`);
@@ -25,11 +24,11 @@ realKubeDescribe('two stops at once on a real API server', (tier) => {
     // A read our canary Ingress (with its header routing) and sent its 0% patch; the proxy holds it.
     const { proxy, kubeconfig } = await world.proxy();
     const held = proxy.hold({ method: 'PATCH', path: `/ingresses/${CANARY}` });
-    const first = world.start(rollback(world), { policy, env: { KUBECONFIG: kubeconfig } });
+    const first = world.start(rollbackArgs(world), { policy, env: { KUBECONFIG: kubeconfig } });
     await world.until("the first rollback's 0% patch to be in flight", async () => held.held.length === 1);
 
     // B removes the header routing first; then A's patch, built from the older read, lands.
-    const second = world.start(rollback(world), { policy });
+    const second = world.start(rollbackArgs(world), { policy });
     await world.until('the second rollback to have removed the header routing', async () => (await annotations(world))[HEADER] === undefined && (await world.weight()) === 0);
     held.release();
 
@@ -61,7 +60,7 @@ realKubeDescribe('two stops at once on a real API server', (tier) => {
     world.setMetrics({ kind: 'healthy' });
     await world.until("the promotion's write to stable to be in flight", async () => write.held.length === 1 && !write.held[0]?.path.includes(CANARY));
 
-    const stop = await world.run(rollback(world));
+    const stop = await world.run(rollbackArgs(world));
     expectExit(stop, 0);
     expect(await world.deployment(TARGET)).toMatchObject({ image: OLD_IMAGE });
     write.release();

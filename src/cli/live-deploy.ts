@@ -144,8 +144,9 @@ async function deployWith(
 
   const k = opts.policy.kubernetes;
   const retry = kubeRetryOf(k);
-  const routerFor = (rolloutId: string) =>
+  const routerFor = (rolloutId: string, fenceToken?: string) =>
     new IngressRouter({
+      ...(fenceToken !== undefined && { fenceToken }),
       kc: conn.kc,
       namespace,
       names,
@@ -228,7 +229,7 @@ async function deployWith(
       startedBy: opts.startedBy,
       rolloutId,
       ports: {
-        router: routerFor(rolloutId),
+        router: routerFor(rolloutId, lease.fenceToken),
         workloads: new DeploymentWorkloads({
           kc: conn.kc,
           namespace,

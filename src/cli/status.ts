@@ -24,8 +24,12 @@ export interface StatusFlags {
   signal?: AbortSignal;
 }
 
-/** 0 healthy or progressing · 3 the last rollout was rolled back · 4 aborted · its own code if it failed. */
+/**
+ * 0 healthy or progressing · 3 the last rollout was rolled back · 4 aborted · its own code if it
+ * failed · 5 a stop was requested and is not finished (traffic not confirmed on stable).
+ */
 export function statusExitCode(view: StatusView): number {
+  if (view.unfinishedStop) return 5;
   switch (view.phase) {
     case 'rolled-back':
       return 3;
@@ -74,7 +78,13 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
     warnAboutExtras(owned);
     // The live weight is the one on the Ingress this target's names point at, not whichever sorts first.
     const ingress = owned.find((i) => i.name === names.canaryIngress);
-    return statusView({ record: stored.record, liveWeight: ingress ? (ingress.weight ?? 0) : null, lease, now: systemClock.now() });
+    return statusView({
+      record: stored.record,
+      liveWeight: ingress ? (ingress.weight ?? 0) : null,
+      ...(ingress && { live: { stoppedBy: ingress.stoppedBy, overrides: ingress.overrides } }),
+      lease,
+      now: systemClock.now(),
+    });
   };
   let warned = '';
   // More than one of ours means one was left behind by a renamed canary Ingress, and it may still take traffic.
@@ -96,7 +106,7 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
 
   // --watch: redraw when something changed, until the rollout ends or the user stops watching.
   let last = JSON.stringify({ ...view, age: '' });
-  while (!FINAL_PHASES.includes(view.phase) && !flags.signal?.aborted) {
+  while ((!FINAL_PHASES.includes(view.phase) || view.unfinishedStop) && !flags.signal?.aborted) {
     await systemClock.sleep(flags.intervalMs ?? 2000, flags.signal);
     if (flags.signal?.aborted) break;
     view = await read();

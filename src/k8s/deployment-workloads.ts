@@ -5,9 +5,10 @@ import { AppsV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Dep
 import { CanaryError } from '../errors.js';
 import type { TargetNames } from '../policy/policy.js';
 import { formatDuration } from '../policy/units.js';
-import type { CallBudget, Clock, ScaleDownResult, StableStatus, Workloads } from '../rollout/ports.js';
-import { isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { StopRequestedError, type CallBudget, type Clock, type ScaleDownResult, type StableStatus, type StableWriteGuard, type Workloads } from '../rollout/ports.js';
+import { isConflict, isNotFound, statusCode, withKubeRetry, type RetryOptions } from './api-errors.js';
 import { serverOf } from './connection.js';
+import { STABLE_RESTORE_ANNOTATION } from './labels.js';
 
 export interface DeploymentWorkloadsOptions {
   kc: KubeConfig;
@@ -164,16 +165,28 @@ export class DeploymentWorkloads implements Workloads {
     await this.waitRolledOut(names.canaryDeployment, 'canary');
   }
 
-  async promoteStable(image: string): Promise<void> {
+  async promoteStable(image: string, guard: StableWriteGuard = {}): Promise<void> {
     const { names, namespace } = this.opts;
-    const container = this.container(await this.read(names.stableDeployment, 'stable'));
-    if (container.image !== image) {
-      await this.patch(
-        names.stableDeployment,
-        { spec: { template: { spec: { containers: [{ name: container.name, image }] } } } },
-        PatchStrategy.StrategicMergePatch,
-        `setting Deployment ${namespace}/${names.stableDeployment} to image ${image}`,
-      );
+    const ref = `Deployment ${namespace}/${names.stableDeployment}`;
+    const read = await this.read(names.stableDeployment, 'stable');
+    const container = this.container(read);
+    // The fence is checked after the read: a stop that lands after it writes stable (its mark),
+    // so the resourceVersion this write carries no longer matches, and the write loses.
+    if (guard.fence) await guard.fence();
+    if (container.image !== image || guard.mark !== undefined) {
+      const body = {
+        metadata: {
+          ...(guard.fence && { resourceVersion: read.metadata?.resourceVersion }),
+          ...(guard.mark !== undefined && { annotations: { [STABLE_RESTORE_ANNOTATION]: guard.mark } }),
+        },
+        ...(container.image !== image && { spec: { template: { spec: { containers: [{ name: container.name, image }] } } } }),
+      };
+      try {
+        await this.patch(names.stableDeployment, body, PatchStrategy.StrategicMergePatch, `setting ${ref} to image ${image}`);
+      } catch (err) {
+        if (!(guard.fence && (isConflict(err) || (err instanceof Error && statusCode(err.cause) === 409)))) throw err;
+        throw new StopRequestedError(ref, `the write setting it to ${image} lost: ${ref} was written by someone else (a stop) after this rollout read it, so it was not applied`);
+      }
     }
     await this.waitRolledOut(names.stableDeployment, 'stable');
   }

@@ -1,40 +1,46 @@
 // The ingress-nginx traffic router: a second Ingress, ours, carrying the stable Ingress's routes
 // to the canary Service, and a weight annotation that is the only thing later changed.
-// The stable Ingress and any Ingress we did not create are read, never written.
+// The stable Ingress and any Ingress we did not create are read, never written. The patches
+// themselves are in ingress-writes.ts.
 
-import {
-  NetworkingV1Api,
-  type PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type V1HTTPIngressPath,
-  type V1Ingress,
-  type V1IngressRule,
-} from '@kubernetes/client-node';
+import { NetworkingV1Api, setHeaderOptions, type KubeConfig, type V1HTTPIngressPath, type V1Ingress, type V1IngressRule } from '@kubernetes/client-node';
 import { CanaryError } from '../errors.js';
 import type { TargetNames } from '../policy/policy.js';
 import { StopRequestedError, type CallBudget, type OwnRouteState, type TrafficRouter, type TrafficState } from '../rollout/ports.js';
-import { isConflict, isNotFound, statusCode, withKubeRetry, type RetryOptions } from './api-errors.js';
-import { redact } from '../secrets.js';
+import { isConflict, isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
 import { serverOf } from './connection.js';
-import { isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownershipLabels, ownershipSelector, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION } from './labels.js';
+import {
+  annotationPointer,
+  BY_HEADER_ANNOTATION,
+  BY_HEADER_VALUE_ANNOTATION,
+  CANARY_ANNOTATION,
+  CONFLICT_ATTEMPTS,
+  fencedWeight,
+  fenceFailure,
+  JSON_PATCH,
+  LEGACY_CLASS_ANNOTATION,
+  parseWeight,
+  ROUTING_OVERRIDE_ANNOTATIONS,
+  statusOf,
+  stopAll,
+  trafficStateOf,
+  WEIGHT_ANNOTATION,
+  type JsonPatchOp,
+} from './ingress-writes.js';
+import { FENCE_ANNOTATION, isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownershipLabels, ownershipSelector, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION } from './labels.js';
 
-export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
-export const WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
-export const BY_HEADER_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-by-header';
-export const BY_HEADER_VALUE_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-by-header-value';
-export const BY_HEADER_PATTERN_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-by-header-pattern';
-export const BY_COOKIE_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-by-cookie';
-/**
- * ingress-nginx evaluates these before canary-weight (header, then cookie, then weight): a request
- * carrying the header or cookie reaches the canary even at weight 0. So "0%" only means no canary
- * traffic once they are gone, and every stop path removes them in the same patch as the weight.
- */
-export const ROUTING_OVERRIDE_ANNOTATIONS = [BY_HEADER_ANNOTATION, BY_HEADER_VALUE_ANNOTATION, BY_HEADER_PATTERN_ANNOTATION, BY_COOKIE_ANNOTATION] as const;
-export const LEGACY_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
-
-/** Optimistic-concurrency retries of one weight change before giving up. */
-const CONFLICT_ATTEMPTS = 5;
+export {
+  annotationPointer,
+  BY_COOKIE_ANNOTATION,
+  BY_HEADER_ANNOTATION,
+  BY_HEADER_PATTERN_ANNOTATION,
+  BY_HEADER_VALUE_ANNOTATION,
+  CANARY_ANNOTATION,
+  LEGACY_CLASS_ANNOTATION,
+  ROUTING_OVERRIDE_ANNOTATIONS,
+  trafficStateOf,
+  WEIGHT_ANNOTATION,
+} from './ingress-writes.js';
 
 /**
  * Smoke tests reach the canary with a header whatever its weight (canary-by-header), e.g.
@@ -53,13 +59,12 @@ export interface IngressRouterOptions {
   target: string;
   headerRouting?: HeaderRouting;
   retry?: RetryOptions;
-}
-
-function parseWeight(ing: V1Ingress): number | null {
-  const raw = ing.metadata?.annotations?.[WEIGHT_ANNOTATION];
-  if (raw === undefined) return null;
-  const n = Number(raw);
-  return Number.isFinite(n) && raw.trim() !== '' ? n : null;
+  /**
+   * This process's fence token (lease holder identity and epoch): written when the route is
+   * prepared or claimed, tested by every raise, so a predecessor that a `--resume` replaced
+   * (same rollout id) loses its writes. Without it only the rollout id is fenced.
+   */
+  fenceToken?: string;
 }
 
 function routeKeys(rules: readonly V1IngressRule[] | undefined): Set<string> {
@@ -68,197 +73,6 @@ function routeKeys(rules: readonly V1IngressRule[] | undefined): Set<string> {
     for (const p of rule.http?.paths ?? []) keys.add(`${rule.host ?? '*'}${p.path ?? '/'}`);
   }
   return keys;
-}
-
-function checkWeight(weight: number): void {
-  if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
-    throw new CanaryError('invalid-input', `canary weight must be a whole number from 0 to 100, got ${weight}`);
-  }
-}
-
-/** JSON Pointer to an annotation: `/` in the key is `~1` (and `~` is `~0`), per RFC 6901. */
-export function annotationPointer(key: string): string {
-  return `/metadata/annotations/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
-}
-
-type JsonPatchOp =
-  | { op: 'test' | 'add' | 'replace'; path: string; value: unknown }
-  | { op: 'remove'; path: string };
-
-const JSON_PATCH = 'application/json-patch+json' as unknown as PatchStrategy;
-
-function statusOf(err: unknown): number | undefined {
-  return statusCode(err) ?? (err instanceof Error ? statusCode(err.cause) : undefined);
-}
-
-/**
- * Why a raise must not land on this Ingress, or null when it may: another rollout prepared it,
- * or a stop was written on it.
- */
-function fenceFailure(ing: V1Ingress, rolloutId: string): string | null {
-  const ann = ing.metadata?.annotations ?? {};
-  const id = ann[ROLLOUT_ID_ANNOTATION];
-  if (id !== undefined && id !== rolloutId) return `it now belongs to rollout ${id}`;
-  const stop = ann[STOP_ANNOTATION];
-  if (stop) return stop;
-  return null;
-}
-
-/**
- * The one write a rollout makes to move its own traffic: a JSON Patch whose `test` ops check, on
- * the object that carries the traffic, that the route is still this rollout's and that no stop
- * was written since we read it; the weight changes only if both still hold (else 422, unwritten).
- * At 0 the same patch removes header and cookie routing, which ingress-nginx honours ahead of
- * the weight.
- */
-async function fencedWeight(
-  api: NetworkingV1Api,
-  namespace: string,
-  name: string,
-  weight: number,
-  rolloutId: string,
-  owned: (ing: V1Ingress) => boolean,
-  retry: RetryOptions & { server: string },
-): Promise<void> {
-  checkWeight(weight);
-  const ref = `${namespace}/${name}`;
-  for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
-    let current: V1Ingress;
-    try {
-      current = await withKubeRetry(`reading Ingress ${ref}`, (o) => api.readNamespacedIngress({ name, namespace }, o), retry);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      // No canary route means no canary traffic: 0% already holds.
-      if (weight === 0) return;
-      throw new CanaryError('unexpected', `the canary Ingress ${ref} no longer exists, so the canary cannot get ${weight}% of traffic; it was deleted outside this rollout`);
-    }
-    if (!owned(current)) {
-      throw new CanaryError('invalid-input', `Ingress ${ref} is not managed by canary-cli (label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} missing); refusing to change its weight`);
-    }
-    const fenced = fenceFailure(current, rolloutId);
-    if (fenced) throw new StopRequestedError(ref, fenced);
-    const present = current.metadata?.annotations ?? {};
-    const overrides = weight === 0 ? ROUTING_OVERRIDE_ANNOTATIONS.filter((a) => present[a] !== undefined) : [];
-    if (present[WEIGHT_ANNOTATION] === String(weight) && overrides.length === 0) return;
-    const ops: JsonPatchOp[] = [];
-    const legacy = present[ROLLOUT_ID_ANNOTATION] === undefined || present[STOP_ANNOTATION] === undefined;
-    // A route prepared before the fence existed: pin the whole object instead, and add the marks.
-    if (legacy) ops.push({ op: 'test', path: '/metadata/resourceVersion', value: current.metadata?.resourceVersion ?? '' });
-    if (present[ROLLOUT_ID_ANNOTATION] === undefined) ops.push({ op: 'add', path: annotationPointer(ROLLOUT_ID_ANNOTATION), value: rolloutId });
-    else ops.push({ op: 'test', path: annotationPointer(ROLLOUT_ID_ANNOTATION), value: rolloutId });
-    if (present[STOP_ANNOTATION] === undefined) ops.push({ op: 'add', path: annotationPointer(STOP_ANNOTATION), value: '' });
-    else ops.push({ op: 'test', path: annotationPointer(STOP_ANNOTATION), value: '' });
-    ops.push({ op: 'add', path: annotationPointer(WEIGHT_ANNOTATION), value: String(weight) });
-    for (const a of overrides) ops.push({ op: 'remove', path: annotationPointer(a) });
-    try {
-      await withKubeRetry(
-        `setting the canary weight of Ingress ${ref} to ${weight}%`,
-        (o) => api.patchNamespacedIngress({ name, namespace, body: ops }, setHeaderOptions('Content-Type', JSON_PATCH, o)),
-        retry,
-      );
-      return;
-    } catch (err) {
-      if (statusOf(err) !== 422) throw err;
-      // A test op failed: read again to learn whether a stop landed (or, on a legacy route, any write).
-    }
-  }
-  throw new CanaryError(
-    'unexpected',
-    `Ingress ${ref} changed under every one of ${CONFLICT_ATTEMPTS} attempts to set its canary weight to ${weight}%; something else keeps writing it`,
-  );
-}
-
-/**
- * Weight 0 with the stop marker, header/cookie routing removed: one JSON Patch with no test op,
- * so it lands whatever a deploy wrote before it, and every raise prepared before it fails its test.
- */
-async function stopPatch(
-  api: NetworkingV1Api,
-  namespace: string,
-  ing: V1Ingress,
-  marker: string,
-  retry: RetryOptions & { server: string },
-): Promise<void> {
-  const name = ing.metadata?.name ?? '';
-  const present = ing.metadata?.annotations;
-  const ops: JsonPatchOp[] = [];
-  if (!present) {
-    ops.push({ op: 'add', path: '/metadata/annotations', value: { [STOP_ANNOTATION]: marker, [WEIGHT_ANNOTATION]: '0' } });
-  } else {
-    // The first stop's marker is kept: it says who stopped the rollout.
-    if (!present[STOP_ANNOTATION]) ops.push({ op: 'add', path: annotationPointer(STOP_ANNOTATION), value: marker });
-    ops.push({ op: 'add', path: annotationPointer(WEIGHT_ANNOTATION), value: '0' });
-    for (const a of ROUTING_OVERRIDE_ANNOTATIONS) if (present[a] !== undefined) ops.push({ op: 'remove', path: annotationPointer(a) });
-  }
-  try {
-    await withKubeRetry(
-      `setting the canary weight of Ingress ${namespace}/${name} to 0%`,
-      (o) => api.patchNamespacedIngress({ name, namespace, body: ops }, setHeaderOptions('Content-Type', JSON_PATCH, o)),
-      retry,
-    );
-  } catch (err) {
-    // Deleted since the list: no route, no canary traffic.
-    if (!isNotFound(err)) throw err;
-  }
-}
-
-function needsStop(ing: V1Ingress): boolean {
-  const ann = ing.metadata?.annotations ?? {};
-  return (parseWeight(ing) ?? 0) !== 0 || ROUTING_OVERRIDE_ANNOTATIONS.some((a) => ann[a] !== undefined) || !ann[STOP_ANNOTATION];
-}
-
-/** Every canary Ingress of ours to 0 with the stop marker; all are tried, the first failure is thrown after. */
-async function stopAll(api: NetworkingV1Api, namespace: string, owned: readonly V1Ingress[], unredacted: string, retry: RetryOptions & { server: string }): Promise<void> {
-  // The stop annotation may quote a reason: it goes through the redaction boundary like every writer.
-  const marker = redact(unredacted);
-  let failure: unknown;
-  const safe: string[] = [];
-  for (const ing of owned) {
-    if (!needsStop(ing)) {
-      safe.push(ing.metadata?.name ?? '');
-      continue;
-    }
-    try {
-      await stopPatch(api, namespace, ing, marker, retry);
-      safe.push(ing.metadata?.name ?? '');
-    } catch (err) {
-      failure ??= err;
-    }
-  }
-  if (failure === undefined) return;
-  const note = safe.length ? ` (${safe.join(', ')} at 0%)` : '';
-  if (failure instanceof CanaryError) throw new CanaryError(failure.kind, `${failure.message}${note}`, failure.details, { cause: failure });
-  throw failure;
-}
-
-function routesTo(ing: V1Ingress, service: string): boolean {
-  const backends = (ing.spec?.rules ?? []).flatMap((r) => r.http?.paths ?? []).map((p) => p.backend.service?.name);
-  return backends.includes(service) || ing.spec?.defaultBackend?.service?.name === service;
-}
-
-function overridesOf(ing: V1Ingress): string[] {
-  return ROUTING_OVERRIDE_ANNOTATIONS.filter((a) => ing.metadata?.annotations?.[a] !== undefined);
-}
-
-/** Ours (by label) and others' canary Ingresses that send traffic to the canary Service, sorted by name. */
-export function trafficStateOf(items: readonly V1Ingress[], target: string, canaryService: string): TrafficState {
-  const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
-  const ours = items
-    .filter((ing) => ing.metadata?.name && isOwnedBy(ing.metadata.labels, target))
-    .map((ing) => ({
-      name: ing.metadata?.name ?? '',
-      weight: parseWeight(ing),
-      overrides: overridesOf(ing),
-      stoppedBy: ing.metadata?.annotations?.[STOP_ANNOTATION] || null,
-      rolloutId: ing.metadata?.annotations?.[ROLLOUT_ID_ANNOTATION] ?? null,
-    }))
-    .sort(byName);
-  const foreign = items
-    .filter((ing) => ing.metadata?.name && !isOwnedBy(ing.metadata.labels, target))
-    .filter((ing) => ing.metadata?.annotations?.[CANARY_ANNOTATION] === 'true' && routesTo(ing, canaryService))
-    .map((ing) => ({ name: ing.metadata?.name ?? '', weight: parseWeight(ing), overrides: overridesOf(ing) }))
-    .sort(byName);
-  return { ours, foreign };
 }
 
 export class IngressRouter implements TrafficRouter {
@@ -324,6 +138,7 @@ export class IngressRouter implements TrafficRouter {
       [CANARY_ANNOTATION]: 'true',
       [WEIGHT_ANNOTATION]: '0',
     });
+    if (this.opts.fenceToken !== undefined) annotations[FENCE_ANNOTATION] = this.opts.fenceToken;
     if (headerRouting) {
       annotations[BY_HEADER_ANNOTATION] = headerRouting.header;
       if (headerRouting.value !== undefined) annotations[BY_HEADER_VALUE_ANNOTATION] = headerRouting.value;
@@ -421,7 +236,56 @@ export class IngressRouter implements TrafficRouter {
 
   async setWeight(weight: number): Promise<void> {
     const { namespace, names, target, rolloutId } = this.opts;
-    await fencedWeight(this.api, namespace, names.canaryIngress, weight, rolloutId, (ing) => isOwnedBy(ing.metadata?.labels, target), this.retry);
+    await fencedWeight(this.api, namespace, names.canaryIngress, weight, rolloutId, (ing) => isOwnedBy(ing.metadata?.labels, target), this.retry, this.opts.fenceToken);
+  }
+
+  /** The fence a write to stable is tied to: our route still ours, no stop written on it. */
+  async checkFence(): Promise<void> {
+    const { namespace, names } = this.opts;
+    let ing: V1Ingress;
+    try {
+      ing = await withKubeRetry(`reading Ingress ${this.ref}`, (o) => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }, o), this.retry);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      throw new StopRequestedError(this.ref, 'the canary Ingress was deleted');
+    }
+    const fenced = fenceFailure(ing, this.opts.rolloutId, this.opts.fenceToken);
+    if (fenced) throw new StopRequestedError(this.ref, fenced);
+  }
+
+  /**
+   * A `--resume` takes the route over from the process it replaces: its fence token is written
+   * (conditional on the rollout id and on the object as read), so from here on the predecessor's
+   * raises fail their test op. Refused like a raise when the route is another rollout's.
+   */
+  async claim(): Promise<void> {
+    const token = this.opts.fenceToken;
+    if (token === undefined) return;
+    const { namespace, names, rolloutId } = this.opts;
+    for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
+      let ing: V1Ingress;
+      try {
+        ing = await withKubeRetry(`reading Ingress ${this.ref}`, (o) => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }, o), this.retry);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        throw new StopRequestedError(this.ref, 'the canary Ingress was deleted');
+      }
+      const id = ing.metadata?.annotations?.[ROLLOUT_ID_ANNOTATION];
+      if (id !== undefined && id !== rolloutId) throw new StopRequestedError(this.ref, `it now belongs to rollout ${id}`);
+      if (ing.metadata?.annotations?.[FENCE_ANNOTATION] === token) return;
+      const ops: JsonPatchOp[] = [
+        { op: 'test', path: '/metadata/resourceVersion', value: ing.metadata?.resourceVersion ?? '' },
+        ...(ing.metadata?.annotations ? [] : [{ op: 'add' as const, path: '/metadata/annotations', value: {} }]),
+        { op: 'add', path: annotationPointer(FENCE_ANNOTATION), value: token },
+      ];
+      try {
+        await withKubeRetry(`claiming Ingress ${this.ref} for ${token}`, (o) => this.api.patchNamespacedIngress({ name: names.canaryIngress, namespace, body: ops }, setHeaderOptions('Content-Type', JSON_PATCH, o)), this.retry);
+        return;
+      } catch (err) {
+        if (statusOf(err) !== 422) throw err;
+      }
+    }
+    throw new CanaryError('unexpected', `the canary Ingress ${this.ref} kept changing while this deploy claimed it`);
   }
 
   /** On the stop path one call is one attempt, bounded by the time the stop has left. */
@@ -440,8 +304,8 @@ export class IngressRouter implements TrafficRouter {
       retry,
     );
     const owned = list.items.filter((ing) => ing.metadata?.name && isOwnedBy(ing.metadata.labels, target));
-    await stopAll(this.api, namespace, owned, marker, retry);
-    return trafficStateOf(owned, target, this.opts.names.canaryService).ours;
+    const found = await stopAll(this.api, namespace, owned, marker, retry);
+    return trafficStateOf(found, target, this.opts.names.canaryService).ours;
   }
 
   async inspect(budget?: CallBudget): Promise<TrafficState> {
@@ -468,6 +332,8 @@ export interface OwnedCanaryIngress {
   weight: number | null;
   /** Header/cookie routing annotations present: they send matching requests to the canary at any weight. */
   overrides: string[];
+  /** The stop marker written on it (who stopped the rollout, and when); null when none. */
+  stoppedBy: string | null;
 }
 
 /**
@@ -488,6 +354,7 @@ export async function findOwnedCanaryIngresses(kc: KubeConfig, namespace: string
       name: ing.metadata?.name ?? '',
       weight: parseWeight(ing),
       overrides: ROUTING_OVERRIDE_ANNOTATIONS.filter((a) => ing.metadata?.annotations?.[a] !== undefined),
+      stoppedBy: ing.metadata?.annotations?.[STOP_ANNOTATION] || null,
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
@@ -495,21 +362,4 @@ export async function findOwnedCanaryIngresses(kc: KubeConfig, namespace: string
 /** The first of findOwnedCanaryIngresses, for callers that expect one; prefer the list. */
 export async function findOwnedCanaryIngress(kc: KubeConfig, namespace: string, target: string, retry: RetryOptions = {}): Promise<OwnedCanaryIngress | null> {
   return (await findOwnedCanaryIngresses(kc, namespace, target, retry))[0] ?? null;
-}
-
-/** Sets a canary Ingress we own (by label) to 0 with the stop marker, as a stop does. */
-export async function stopOwnedCanaryIngress(kc: KubeConfig, namespace: string, name: string, marker: string, retry: RetryOptions = {}): Promise<void> {
-  const api = kc.makeApiClient(NetworkingV1Api);
-  const r = { ...retry, server: serverOf(kc) };
-  let ing: V1Ingress;
-  try {
-    ing = await withKubeRetry(`reading Ingress ${namespace}/${name}`, (o) => api.readNamespacedIngress({ name, namespace }, o), r);
-  } catch (err) {
-    if (isNotFound(err)) return;
-    throw err;
-  }
-  if (ing.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
-    throw new CanaryError('invalid-input', `Ingress ${namespace}/${name} is not managed by canary-cli (label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} missing); refusing to change its weight`);
-  }
-  await stopPatch(api, namespace, ing, marker, r);
 }

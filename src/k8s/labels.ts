@@ -25,3 +25,10 @@ export function isOwnedBy(labels: Record<string, string> | undefined, target: st
  * tests it in the same JSON Patch, so a raise prepared before the stop can never land after it.
  */
 export const STOP_ANNOTATION = 'canary-cli.dev/stop';
+/**
+ * On the canary route: the fence token of the process that drives the rollout now (its lease
+ * holder identity and epoch). A `--resume` claims it, so its predecessor's raises fail their test.
+ */
+export const FENCE_ANNOTATION = 'canary-cli.dev/holder';
+/** On the stable Deployment: the last stop that set it back (written even when its image was already right). */
+export const STABLE_RESTORE_ANNOTATION = 'canary-cli.dev/stable-restored-by';

@@ -11,54 +11,19 @@
 // Taking a lease is a write conditional on the resourceVersion we read, so of two processes
 // racing for it exactly one wins.
 
-import { randomBytes } from 'node:crypto';
-import { hostname, userInfo } from 'node:os';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { CanaryError } from '../errors.js';
-import type { Clock } from '../rollout/ports.js';
 import { systemClock } from '../rollout/clock.js';
 import { formatDuration } from '../policy/units.js';
 import { describeKubeError, isConflict, isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
 import { serverOf } from './connection.js';
 import { ownershipLabels } from './labels.js';
+import { infoOf, LeaseHeldError, LeaseTakenError, leaseName } from './lease-info.js';
 
-export function leaseName(target: string): string {
-  return `${target}-canary`;
-}
+export { leaseHolderIdentity, LeaseHeldError, leaseName, LeaseTakenError, readLease, type LeaseInfo } from './lease-info.js';
 
-/**
- * Who holds the lease: unique per process, readable by the person it blocks.
- * "run 4242 attempt 2 on fv-az12 pid 1234 #9f3a1c" in GitHub Actions, "alice@laptop pid 1234 #9f3a1c" elsewhere.
- */
-export function leaseHolderIdentity(
-  env: NodeJS.ProcessEnv = process.env,
-  host: { hostname: string; user?: string; pid: number; random?: string } = { hostname: hostname(), pid: process.pid },
-): string {
-  const random = host.random ?? randomBytes(3).toString('hex');
-  const tail = `pid ${host.pid} #${random}`;
-  if (env['GITHUB_RUN_ID']) return `run ${env['GITHUB_RUN_ID']} attempt ${env['GITHUB_RUN_ATTEMPT'] ?? '1'} on ${host.hostname} ${tail}`;
-  let user = host.user;
-  if (user === undefined) {
-    try {
-      user = userInfo().username;
-    } catch {
-      // Containers without a passwd entry have no user name; host, pid and the suffix still identify us.
-      user = 'unknown';
-    }
-  }
-  return `${user}@${host.hostname} ${tail}`;
-}
 
-export interface LeaseInfo {
-  holder: string;
-  /** ISO time of the last renewal by the holder's clock, '' when never renewed. */
-  renewTime: string;
-  /**
-   * A hint for `canary status` only: renewTime plus the duration against this machine's clock, so
-   * clock skew shifts it. A deploy never decides on it (see RolloutLease.acquire).
-   */
-  expired: boolean;
-}
+
 
 /** Time as the lease sees it. */
 export interface LeaseClock {
@@ -95,62 +60,6 @@ export interface RolloutLeaseOptions {
   retry?: RetryOptions;
 }
 
-/** The lease is someone else's now. */
-export class LeaseTakenError extends CanaryError {
-  constructor(
-    message: string,
-    readonly holder: string,
-  ) {
-    super('taken-over', message);
-    this.name = 'LeaseTakenError';
-  }
-}
-
-/** Another identity holds the lease (exit 2): who, and when it last renewed by its own clock. */
-export class LeaseHeldError extends CanaryError {
-  constructor(
-    message: string,
-    readonly holder: string,
-    readonly renewTime: string,
-    readonly durationSeconds: number,
-  ) {
-    super('invalid-input', message);
-    this.name = 'LeaseHeldError';
-  }
-}
-
-/** MicroTime comes back as a string (client-node does not deserialize it); accept either. */
-function timeOf(value: unknown): number | undefined {
-  if (value instanceof Date) return value.getTime();
-  if (typeof value !== 'string') return undefined;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : ms;
-}
-
-function infoOf(lease: V1Lease, now: number): LeaseInfo {
-  const spec = lease.spec ?? {};
-  const renewed = timeOf(spec.renewTime) ?? timeOf(spec.acquireTime);
-  const duration = spec.leaseDurationSeconds ?? 0;
-  const holder = spec.holderIdentity ?? '';
-  return {
-    holder,
-    renewTime: renewed === undefined ? '' : new Date(renewed).toISOString(),
-    expired: holder === '' || renewed === undefined || renewed + duration * 1000 <= now,
-  };
-}
-
-/** For `canary status`: who holds the lease, with an advisory expiry (see LeaseInfo.expired). */
-export async function readLease(kc: KubeConfig, namespace: string, target: string, opts: { clock?: Pick<Clock, 'now'>; retry?: RetryOptions } = {}): Promise<LeaseInfo | null> {
-  const api = kc.makeApiClient(CoordinationV1Api);
-  const name = leaseName(target);
-  try {
-    const lease = await withKubeRetry(`reading Lease ${namespace}/${name}`, (o) => api.readNamespacedLease({ name, namespace }, o), { ...opts.retry, server: serverOf(kc) });
-    return infoOf(lease, (opts.clock ?? systemLeaseClock).now());
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    throw err;
-  }
-}
 
 /** A version of the lease as this process saw it, and when (monotonic) it first saw that version. */
 interface Observation {
@@ -167,6 +76,8 @@ export class RolloutLease {
   private readonly retry: RetryOptions & { server: string };
   /** resourceVersion of our last write; null while we do not hold the lease. */
   private version: string | null = null;
+  /** leaseTransitions of the lease as this process took it: with the holder identity, its fence token. */
+  private transitions = 0;
   /** Monotonic time of our last successful write: the renew deadline counts from it. */
   private renewedAt = 0;
   private observed: Observation | undefined;
@@ -251,6 +162,11 @@ export class RolloutLease {
     );
   }
 
+  /** Holder identity and epoch (the lease's transitions when taken): unique to this holding. */
+  get fenceToken(): string {
+    return `${this.opts.holder} epoch ${this.transitions}`;
+  }
+
   /**
    * Takes the lease, or refuses naming whoever holds it. A lease held by another identity is
    * refused at once, unless `waitForExpiry` (a `--resume` after a deploy died): then it is watched
@@ -259,8 +175,18 @@ export class RolloutLease {
   async acquire(opts: { waitForExpiry?: boolean; signal?: AbortSignal; onWait?: (message: string) => void } = {}): Promise<void> {
     const { namespace } = this.opts;
     let wait = opts.waitForExpiry === true;
+    /** When our last write was sent: a lease naming us was written no earlier than that. */
+    let sentAt: number | null = null;
     for (let attempt = 1; attempt <= 5; attempt += 1) {
       let current = await this.read();
+      if (current && sentAt !== null && current.spec?.holderIdentity === this.opts.holder) {
+        // Our write landed but its answer was lost (the retry got 409 naming us): it is ours,
+        // renewed no later than when we sent it (identities are unique per process).
+        this.version = current.metadata?.resourceVersion ?? null;
+        this.transitions = current.spec?.leaseTransitions ?? 0;
+        this.renewedAt = sentAt;
+        return;
+      }
       if (current && (current.spec?.holderIdentity ?? '') !== '') {
         if (!wait) throw this.refusal(current, '');
         const seconds = current.spec?.leaseDurationSeconds ?? this.duration;
@@ -271,11 +197,13 @@ export class RolloutLease {
       }
       this.version = null;
       const body = this.body(current);
+      sentAt = this.clock.monotonic();
       try {
         const written = current
           ? await withKubeRetry(`taking over the expired Lease ${this.ref}`, (o) => this.api.replaceNamespacedLease({ name: this.name, namespace, body }, o), this.retry)
           : await withKubeRetry(`creating Lease ${this.ref}`, (o) => this.api.createNamespacedLease({ namespace, body }, o), this.retry);
         this.version = written.metadata?.resourceVersion ?? null;
+        this.transitions = written.spec?.leaseTransitions ?? 0;
         this.renewedAt = this.clock.monotonic();
         return;
       } catch (err) {

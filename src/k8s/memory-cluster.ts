@@ -13,6 +13,7 @@ import {
   type Workloads,
 } from '../rollout/ports.js';
 import type { TargetNames } from '../policy/policy.js';
+import type { StableWriteGuard } from '../rollout/ports.js';
 
 export type ClusterNote = (message: string) => void;
 
@@ -92,7 +93,8 @@ export class MemoryCluster implements TrafficRouter, Workloads, StateStore {
     this.canaryReplicas = replicas;
   }
 
-  async promoteStable(image: string): Promise<void> {
+  async promoteStable(image: string, guard?: StableWriteGuard): Promise<void> {
+    if (guard?.fence) await guard.fence();
     this.write(`set Deployment ${this.namespace}/${this.names.stableDeployment} image to ${image} and wait until fully available`);
     this.stable = image;
   }

@@ -255,7 +255,9 @@ function resolve(file: PolicyFile, source: string): Policy {
       attempts: spec.kubernetes?.attempts ?? 10,
       timeoutMs: spec.kubernetes?.timeout ?? 10_000,
       deadlineMs: spec.kubernetes?.deadline ?? 30_000,
-      stopDeadlineMs: spec.kubernetes?.stopDeadline ?? 30_000, // as `canary rollback --timeout`
+      // A deploy's own stop rides out a control-plane restart (minutes); `canary rollback --timeout`
+      // keeps its own short default (30s) for the person at the keyboard.
+      stopDeadlineMs: spec.kubernetes?.stopDeadline ?? 300_000,
       leaseDurationMs: spec.kubernetes?.leaseDuration ?? 60_000,
       readyTimeoutMs: spec.kubernetes?.readyTimeout ?? 600_000,
       pollIntervalMs: spec.kubernetes?.pollInterval ?? 2_000,

@@ -13,6 +13,8 @@ export interface StatusInput {
   record: RolloutRecord;
   /** The weight on our canary Ingress right now; null when it does not exist. */
   liveWeight: number | null;
+  /** What else that read showed: a stop marker written on it, header/cookie routing still on it. */
+  live?: { stoppedBy: string | null; overrides: readonly string[] };
   lease: LeaseView | null;
   now: number;
 }
@@ -41,6 +43,12 @@ export interface StatusView {
    * Null when all is well. The exit code stays what the phase says; this is for the eye.
    */
   attention: string | null;
+  /**
+   * A stop was requested (the record is rolling back, or a stop marker is on the canary route)
+   * and is not finished: what the last read showed, who (if anyone) is finishing it, and the
+   * command that finishes it. Null otherwise. `status` exits 5 while this is set.
+   */
+  unfinishedStop: { traffic: string; finishing: string | null; command: string } | null;
   next: string;
 }
 
@@ -51,24 +59,53 @@ function ago(fromIso: string | null, now: number): string {
 }
 
 /**
- * The canary weight a finished rollout left in force: the live Ingress when we could read it, else
- * the record. 0 when nothing goes to the canary.
+ * The canary weight in force: the live Ingress when we could read it (none of ours: 0), else the
+ * record. 0 when nothing goes to the canary.
  */
 function leftWeight(input: StatusInput): number {
-  const { record, liveWeight } = input;
-  if (record.weight <= 0) return 0;
-  return liveWeight ?? record.weight;
+  return input.liveWeight ?? 0;
 }
 
 const isStalled = (input: StatusInput) => !FINAL_PHASES.includes(input.record.phase) && (!input.lease || input.lease.expired);
 
+/** Where traffic is, from the read `status` just made (never from the record alone). */
+function liveTraffic(input: StatusInput): string {
+  const { liveWeight, live } = input;
+  if (liveWeight === null) return 'no canary Ingress of ours exists (read now): no canary traffic';
+  const routing = live?.overrides.length ? ', and header/cookie routing still sends matching requests to it' : '';
+  return `canary at ${liveWeight}% (read now)${routing}`;
+}
+
+/** A stop requested and not finished, or null. */
+function unfinishedStop(input: StatusInput): StatusView['unfinishedStop'] {
+  const { record, live } = input;
+  if (FINAL_PHASES.includes(record.phase)) return null;
+  const marked = live?.stoppedBy ? live.stoppedBy : null;
+  if (record.phase !== 'rolling-back' && !marked) return null;
+  const ctx = { target: record.target, namespace: record.namespace };
+  const holder = input.lease && !input.lease.expired ? input.lease.holder : null;
+  return {
+    traffic: liveTraffic(input),
+    finishing: holder ? `the deploy holding the lease (${holder}) is still stopping it` : null,
+    command: rollbackHint(ctx),
+  };
+}
+
 function attention(input: StatusInput): string | null {
   const { record } = input;
+  const stop = unfinishedStop(input);
+  if (stop) {
+    const why = record.rollback?.reason ?? (input.live?.stoppedBy || 'a stop was requested');
+    return `UNFINISHED STOP (${why}): ${stop.traffic}; ${stop.finishing ?? 'nothing is finishing it'}`;
+  }
   if (FINAL_PHASES.includes(record.phase)) {
     const left = leftWeight(input);
     return left > 0 ? `the rollout is over (${record.phase}) but the canary still takes ${left}% of traffic, and nothing is judging it` : null;
   }
-  if (isStalled(input)) return `STALLED: no deploy process holds the lease; the canary keeps ${record.weight}% of traffic and nothing is judging it`;
+  if (isStalled(input)) {
+    const share = input.liveWeight === null ? 'no canary Ingress of ours exists (read now)' : `the canary keeps ${input.liveWeight}% of traffic`;
+    return `STALLED: no deploy process holds the lease; ${share} and nothing is judging it`;
+  }
   return null;
 }
 
@@ -79,6 +116,12 @@ function nextHint(input: StatusInput): string {
   // Hints name the namespace, so pasted as printed they act on this rollout, not on `default`.
   const ctx = { target: record.target, namespace: record.namespace };
   const resumeOrStop = `continue it with \`${resumeHint(ctx, record.images.canary)}\` or stop it with \`${rollbackHint(ctx)}\``;
+  const stop = unfinishedStop(input);
+  if (stop) {
+    return stop.finishing
+      ? `${stop.finishing}; if it does not finish, finish the stop with \`${stop.command}\``
+      : `finish the stop with \`${stop.command}\` (it sets every canary route of ours to 0%, reads it back, verifies stable, scales the canary down, records it and releases the Lease)`;
+  }
   if (FINAL_PHASES.includes(record.phase)) {
     const left = leftWeight(input);
     // `--on-cancel leave`, or a forced exit, ends the rollout with the canary still routed.
@@ -90,10 +133,9 @@ function nextHint(input: StatusInput): string {
     const traffic = record.weight > 0 ? 'the canary Ingress is at 0% now' : (record.outcome?.traffic ?? 'canary at 0%');
     return `nothing: ${traffic}; fix the cause and deploy again`;
   }
-  if (isStalled(input)) return `no deploy process holds the lease: the rollout is stalled at ${record.weight}%; ${resumeOrStop}`;
+  if (isStalled(input)) return `no deploy process holds the lease: the rollout is stalled at ${input.liveWeight ?? 0}%; ${resumeOrStop}`;
   if (record.phase === 'initializing') return 'the canary Deployment is starting; the first step follows when it is ready';
   if (record.phase === 'promoting') return `stable is being updated to ${record.images.canary}; then the canary route goes to 0%`;
-  if (record.phase === 'rolling-back') return 'the canary is at 0%; stable is being verified and the canary scaled down';
   const step = plan[record.stepIndex];
   if (!step) return 'the last step is finishing';
   const planned = Math.max(1, Math.floor(step.durationMs / record.policy.intervalMs));
@@ -130,6 +172,7 @@ export function statusView(input: StatusInput): StatusView {
     lease: input.lease,
     outcome: record.outcome ?? null,
     attention: attention(input),
+    unfinishedStop: unfinishedStop(input),
     next: nextHint(input),
   };
 }

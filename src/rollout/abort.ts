@@ -24,7 +24,10 @@ import {
 // the engine and `canary rollback` keep different records; what they may do depends on
 // `TrafficStop.confirmed`.
 
+/** `canary rollback --timeout`: the person at the keyboard learns within seconds where traffic is. */
 export const DEFAULT_STOP_DEADLINE_MS = 30_000;
+/** A deploy's own stop: long enough to ride out a control-plane restart (spec.kubernetes.stopDeadline). */
+export const DEFAULT_DEPLOY_STOP_DEADLINE_MS = 300_000;
 /** Between two tries of the 0% write: short, because every second is traffic on a bad canary. */
 const RETRY_PAUSE_MS = [250, 500, 1000, 2000] as const;
 /** The least time worth one more try of the 0% write and its read-back. */
@@ -129,7 +132,8 @@ export async function stopTraffic(opts: StopTrafficOptions): Promise<TrafficStop
         result.permanent = true;
         return result;
       }
-      opts.onRetry?.(`the 0% write or its read-back failed (try ${result.attempts}): ${messageOf(err)}; trying again until the stop deadline`);
+      const left = Math.max(0, Math.ceil((deadline - clock.now()) / 1000));
+      opts.onRetry?.(`the 0% write or its read-back failed (try ${result.attempts}): ${messageOf(err)}; still trying, for up to ${left}s more (stop deadline)`);
     }
     const left = deadline - clock.now();
     if (left <= MIN_TRY_MS) return result;
@@ -172,6 +176,8 @@ export interface StopFinishOptions {
   restoreStable?: { image: string | null; stableDeployment: string };
   /** Whether anything still sends traffic to the canary (a route not ours): then it keeps its pods. */
   canaryStillRouted: boolean;
+  /** Who stops, and when: written on stable when it is set back. */
+  marker?: string;
   ctx: CommandContext;
   say: (level: 'info' | 'warn' | 'error', line: string) => void;
 }
@@ -192,7 +198,7 @@ export async function finishStop(opts: StopFinishOptions): Promise<StopFinish> {
   const out: StopFinish = { scaled: null, stable: null };
   if (opts.restoreStable) {
     const { image, stableDeployment } = opts.restoreStable;
-    out.restore = await restoreStable(workloads, image, stableDeployment, ctx);
+    out.restore = await restoreStable(workloads, image, stableDeployment, ctx, opts.marker ?? `stopped at ${new Date(opts.clock.now()).toISOString()}`);
     say(out.restore.done ? 'info' : 'error', out.restore.message);
   }
   if (opts.canaryStillRouted) {
@@ -213,7 +219,7 @@ export async function finishStop(opts: StopFinishOptions): Promise<StopFinish> {
   return out;
 }
 
-async function restoreStable(workloads: Workloads, image: string | null, deployment: string, ctx: CommandContext): Promise<{ image: string | null; done: boolean; message: string }> {
+async function restoreStable(workloads: Workloads, image: string | null, deployment: string, ctx: CommandContext, marker: string): Promise<{ image: string | null; done: boolean; message: string }> {
   const running = async () => workloads.stableImage().catch(() => null);
   if (image === null) {
     const now = await running();
@@ -224,7 +230,8 @@ async function restoreStable(workloads: Workloads, image: string | null, deploym
     };
   }
   try {
-    await workloads.promoteStable(image);
+    // Written even when stable already runs `image`: a promotion write read before it then loses.
+    await workloads.promoteStable(image, { mark: marker });
     return { image, done: true, message: `stable Deployment ${deployment} set back to ${image} and available` };
   } catch (err) {
     const now = await running();

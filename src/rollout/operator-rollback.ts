@@ -129,6 +129,8 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
     if (stop.permanent && stop.error instanceof CanaryError) throw stop.error;
     throw new CanaryError('unreachable', `${describeTraffic(stop, ctx)}; nothing else was done (the canary keeps its pods, the record and Lease are untouched) until a read shows 0%`);
   }
+  // The Lease as the stop found it: only this one is deleted at the end (never a newer holder's).
+  const leaseSeen = await ports.lease.observe({ timeoutMs: opts.callTimeoutMs }).catch(() => undefined);
   const after = stop.after ?? { ours: [], foreign: [] };
   const foreign = foreignTraffic(after);
   const stableOnly = foreign.length === 0;
@@ -222,6 +224,7 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
     callTimeoutMs: opts.callTimeoutMs,
     ...(promoting && restore && { restoreStable: { image: restore.image, stableDeployment: names.stableDeployment } }),
     canaryStillRouted: !stableOnly,
+    marker,
     ctx,
     say: (_level, line) => say(line),
   });
@@ -233,7 +236,10 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
 
   // 4. The dead deploy's Lease no longer blocks the next deploy (a live one has seen the stop).
   try {
-    if ((await ports.lease.clear({ timeoutMs: opts.callTimeoutMs })) === 'deleted') say(`Lease ${ctx.target}-canary of the stopped deploy deleted: the next deploy can start at once`);
+    if (leaseSeen === undefined) throw new Error('it could not be read when the stop began');
+    const cleared = await ports.lease.clear(leaseSeen, { timeoutMs: opts.callTimeoutMs });
+    if (cleared.result === 'deleted') say(`Lease ${ctx.target}-canary of the stopped deploy deleted: the next deploy can start at once`);
+    else if (cleared.result === 'kept') say(`Lease ${ctx.target}-canary left alone: it is held by ${cleared.holder} and changed since this rollback read it (a live deploy releases it itself; a deploy started since keeps its own)`);
   } catch (err) {
     say(`could not delete the deploy's Lease (a new deploy waits for it to expire): ${messageOf(err)}`);
   }

@@ -71,6 +71,26 @@ export interface TrafficRouter {
   stop(marker: string, budget?: CallBudget): Promise<OwnRouteState[]>;
   /** Re-reads every route that can send traffic to the canary. */
   inspect(budget?: CallBudget): Promise<TrafficState>;
+  /**
+   * Throws StopRequestedError when this rollout no longer owns its route (a stop was written on
+   * it, or another rollout prepared it): the check a write that changes stable is fenced by.
+   */
+  checkFence?(): Promise<void>;
+  /** A resumed run takes the route over from its predecessor (see IngressRouter.claim). */
+  claim?(): Promise<void>;
+}
+
+/**
+ * How a write to stable is tied to who may make it. `fence` is called after stable is read and
+ * before it is written; the write carries the resourceVersion read before the fence check, so a
+ * write delayed past a stop (which always writes stable, see `mark`) loses with a 409 and is
+ * reported as lost (StopRequestedError), never retried. `mark` (a stop restoring stable) is
+ * written on stable even when its image is already right, so that any promotion write read
+ * before it loses.
+ */
+export interface StableWriteGuard {
+  fence?: () => Promise<void>;
+  mark?: string;
 }
 
 export interface StableStatus {
@@ -88,16 +108,32 @@ export interface Workloads {
   /** Sets the canary image, scales the canary up and waits until it is ready. */
   startCanary(image: string): Promise<void>;
   /** Updates stable to the image and waits until it is fully available (also how a stop restores it). */
-  promoteStable(image: string): Promise<void>;
+  promoteStable(image: string, guard?: StableWriteGuard): Promise<void>;
   /** Never called while a read does not show every route of ours at 0. */
   scaleDownCanary(budget?: CallBudget): Promise<ScaleDownResult>;
   verifyStable(budget?: CallBudget): Promise<StableStatus>;
 }
 
-/** The coordination Lease of a deploy that is gone: removed after a confirmed stop so the next deploy can start at once. */
+/** The Lease as a stop saw it: who held it, and the exact version (the delete's precondition). */
+export interface LeaseSeen {
+  holder: string;
+  resourceVersion: string;
+  uid: string;
+}
+
+/**
+ * The coordination Lease of a deploy that a stop ended: removed after a confirmed stop so the next
+ * deploy can start at once, but only the lease the stop saw (see clear).
+ */
 export interface LeaseCleaner {
-  /** Deletes the lease; 'absent' when there was none. */
-  clear(budget?: CallBudget): Promise<'deleted' | 'absent'>;
+  /** The lease now (read once the stop has begun, before it is recorded); null when there is none. */
+  observe(budget?: CallBudget): Promise<LeaseSeen | null>;
+  /**
+   * Deletes the lease only if it is still exactly the one `seen` (resourceVersion and uid as
+   * preconditions): a lease renewed since (its deploy is alive and has seen the stop) or taken by
+   * a deploy that started after the stop is kept, naming its holder.
+   */
+  clear(seen: LeaseSeen | null, budget?: CallBudget): Promise<{ result: 'deleted' | 'absent' } | { result: 'kept'; holder: string }>;
 }
 
 export interface StoredRecord {

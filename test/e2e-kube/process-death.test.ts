@@ -1,12 +1,10 @@
 import { expect, it } from 'vitest';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { CANARY, NEW_IMAGE, OLD_IMAGE, TARGET, type World } from '../support/real-kube/world.js';
+import { atWeight, CANARY, LEASE, NEW_IMAGE, OLD_IMAGE, TARGET } from '../support/real-kube/world.js';
 
 // A deploy that is stopped (SIGTERM, a cancelled CI job) or dies (SIGKILL, a lost runner) in the
 // middle of a step, on a real API server. The test holds the rollout at 25% with Prometheus
 // answers that leave the step unjudged, and acts once it reads 25% in the API.
-
-const atWeight = (world: World, weight: number) => async () => (await world.weight()) === weight && (await world.record())?.weight === weight;
 
 realKubeDescribe('a deploy stopped or killed mid-step on a real API server', (tier) => {
   it('SIGTERM: the canary goes to 0%, is scaled down, the lease is released, exit 4', async () => {
@@ -53,9 +51,11 @@ realKubeDescribe('a deploy stopped or killed mid-step on a real API server', (ti
 
   it('SIGKILL, then `deploy --resume` once the lease has expired: the same rollout completes, keeping its checks', async () => {
     const { world } = tier;
-    const policy = await world.writePolicy('short-lease', { leaseDuration: '5s' });
+    // The deploy runs with the tier's 60 s lease, so a loaded machine cannot make it lose the
+    // lease before the kill; once it is dead, its Lease is shortened to 5 s (as if it had been
+    // taken with that duration), so the resume waits 5 s of observed silence, not 60.
     world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy([], { policy });
+    const deploy = world.deploy();
     await world.until('a check at the 25% step', async () => (await world.weight()) === 25 && ((await world.record())?.checks ?? []).some((c) => c.stepIndex === 1));
     deploy.child.kill('SIGKILL');
     expect((await deploy.done).signal).toBe('SIGKILL');
@@ -64,10 +64,11 @@ realKubeDescribe('a deploy stopped or killed mid-step on a real API server', (ti
     expect(before).toMatchObject({ phase: 'progressing', stepIndex: 1, weight: 25 });
     const lastCheck = before?.checks.at(-1);
     expect(await world.weight()).toBe(25);
+    await world.api.mergePatch(`/apis/coordination.k8s.io/v1/namespaces/${world.namespace}/leases/${LEASE}`, { spec: { leaseDurationSeconds: 5 } });
     await world.until("the dead deploy's lease to expire", () => world.leaseExpired());
 
     world.setMetrics({ kind: 'healthy' });
-    const resumed = await world.deploy(['--resume'], { policy }).done;
+    const resumed = await world.deploy(['--resume']).done;
     expectExit(resumed, 0);
     expect(resumed.stdout).toContain(`resuming rollout ${before?.id}`);
 

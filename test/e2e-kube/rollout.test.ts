@@ -1,17 +1,13 @@
 import { expect, it } from 'vitest';
 import { imageOf } from '../support/real-kube/deployment-controller.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { CANARY, NEW_IMAGE, OLD_IMAGE, TARGET, type World } from '../support/real-kube/world.js';
+import { atWeight, CANARY, NEW_IMAGE, OLD_IMAGE, rollbackArgs, TARGET } from '../support/real-kube/world.js';
 
 // Whole rollouts through the CLI against a real kube-apiserver. Asserted: what the cluster holds
 // afterwards, what it held at every moment in between (the watched history: never traffic to a
 // canary without pods, never a lease released or a rollback recorded while traffic was on the
 // canary), and exit codes. A step is held where the test needs it by Prometheus answers that
 // leave the step unjudged; the test gates on the weight it reads from the API, never on time.
-
-const rollback = (world: World) => ['rollback', TARGET, '-n', world.namespace, '--reason', 'pager'];
-
-const atWeight = (world: World, weight: number) => async () => (await world.weight()) === weight && (await world.record())?.weight === weight;
 
 realKubeDescribe('rollouts on a real API server', (tier) => {
   it('promotes a healthy canary: 10 → 25 → 50 → 100 → 0, stable on the new image, canary scaled away, lease given back', async () => {
@@ -52,7 +48,7 @@ realKubeDescribe('rollouts on a real API server', (tier) => {
     const deploy = world.deploy();
     await world.until('the deploy to hold at 25%', atWeight(world, 25));
 
-    const stop = await world.run(rollback(world));
+    const stop = await world.run(rollbackArgs(world));
     expectExit(stop, 0);
     expect(await world.weight()).toBe(0);
     const run = await deploy.done;
@@ -77,7 +73,7 @@ realKubeDescribe('rollouts on a real API server', (tier) => {
     });
     expect(await world.weight()).toBe(100);
 
-    const stop = await world.run(rollback(world), { policy });
+    const stop = await world.run(rollbackArgs(world), { policy });
     expectExit(stop, 0);
     expect(await world.weight()).toBe(0);
     // Stable runs the image it ran before the rollout, all replicas available on that template.
@@ -107,7 +103,7 @@ realKubeDescribe('rollouts on a real API server', (tier) => {
     world.setMetrics({ kind: 'healthy' });
     await world.until('the raise to 25% to be in flight', async () => raise.held.length > 0);
 
-    const stop = await world.run(rollback(world));
+    const stop = await world.run(rollbackArgs(world));
     expectExit(stop, 0);
     expect(await world.weight()).toBe(0);
 
@@ -159,7 +155,7 @@ realKubeDescribe('rollouts on a real API server', (tier) => {
     const deploy = world.deploy([], { env });
     await world.until('the deploy to hold at 25%', atWeight(world, 25));
 
-    const stop = await world.run(rollback(world), { env });
+    const stop = await world.run(rollbackArgs(world), { env });
     expect(stop.stderr).toBe('');
     expectExit(stop, 0);
     expectExit(await deploy.done, 4);

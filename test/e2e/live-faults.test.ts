@@ -17,7 +17,7 @@ beforeEach(() => world.reset());
 describe('the Kubernetes API stays down mid-rollout', () => {
   it('exits 5 stating where traffic was left, which is where it is; rollback completes once the API is back', { timeout: 180_000 }, async () => {
     // Two tries per call keeps the test short: giving up is what is under test, not the count.
-    const policy = await world.writePolicy('short', { steps: SHORT_STEPS, attempts: 2 });
+    const policy = await world.writePolicy('short', { steps: SHORT_STEPS, attempts: 2, stopDeadline: '30s' });
     // Held at its first step, so the API goes away mid-step rather than after the rollout ended.
     world.holdAt(10);
     const deploy = world.deploy([], { policy });

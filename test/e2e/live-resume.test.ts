@@ -43,9 +43,10 @@ describe('the lease', () => {
 
 describe('a deploy killed mid-step', () => {
   it('leaves a record status tells the truth from; a plain deploy is refused; --resume completes it keeping the earlier checks', async () => {
-    // Held at 25% until killed, so the kill lands in that step however slow the machine is. A
-    // short lease, because the test waits for the dead deploy's lease to expire.
-    const policy = await world.writePolicy('short-lease', { leaseDuration: '5s' });
+    // Held at 25% until killed, so the kill lands in that step however slow the machine is. The
+    // deploy runs with a 60 s lease (a loaded machine cannot make it lose it before the kill);
+    // once it is dead its Lease is shortened to 5 s, so the test waits 5 s of silence, not 60.
+    const policy = await world.writePolicy('lease', {});
     world.holdAt(25);
     const deploy = world.deploy([], { policy });
     await waitFor('a check at the 25% step', () => {
@@ -59,6 +60,8 @@ describe('a deploy killed mid-step', () => {
     expect(before).toMatchObject({ phase: 'progressing', stepIndex: 1, weight: 25 });
     expect(world.weight()).toBe('25');
 
+    const held = world.fake.get('Lease', NAMESPACE, LEASE);
+    world.fake.put({ ...held, spec: { ...(held?.['spec'] as Record<string, unknown>), leaseDurationSeconds: 5 } } as Parameters<typeof world.fake.put>[0]);
     // Nobody renews the lease any more; once its duration has passed, status says so.
     await waitFor('the dead deploy\'s lease to expire', () => world.leaseExpired());
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);

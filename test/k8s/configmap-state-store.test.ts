@@ -98,13 +98,20 @@ describe('ConfigMapStateStore', () => {
 
   it('a create that timed out but landed, then retried, is not mistaken for someone else\'s record', async () => {
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
-    // The first POST answers too late; the retry (after the first has landed) meets AlreadyExists.
-    fake.injectFault({ kind: 'latency', ms: 300, method: 'POST', pathPattern: '/configmaps' });
+    // The first POST is held until the client has given up on it (its 100 ms timeout, so it is
+    // certain to); it is then served, i.e. lands, before the retry, which meets AlreadyExists.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    fake.injectFault({ kind: 'hold', until: held, method: 'POST', pathPattern: '/configmaps' });
+    const landed = async () => {
+      while (!fake.get('ConfigMap', 'shop', 'checkout-canary-rollout')) await new Promise((resolve) => setTimeout(resolve, 5));
+    };
     const slow = new ConfigMapStateStore({
       kc,
       namespace: 'shop',
       target: 'checkout',
-      retry: { timeoutMs: 100, sleep: () => new Promise((resolve) => setTimeout(resolve, 400)) },
+      // The wait before the retry: only once the timed-out first POST has landed.
+      retry: { timeoutMs: 100, sleep: async () => { release(); await landed(); } },
     });
     const version = await slow.save(record(), null);
     // The first POST was cancelled by the client when it timed out, after the server had committed it.

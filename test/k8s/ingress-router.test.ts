@@ -8,7 +8,6 @@ import {
   findOwnedCanaryIngress,
   findOwnedCanaryIngresses,
   IngressRouter,
-  stopOwnedCanaryIngress,
   WEIGHT_ANNOTATION,
 } from '../../src/k8s/ingress-router.js';
 import { targetNames } from '../../src/policy/policy.js';
@@ -224,8 +223,9 @@ describe('IngressRouter weights', () => {
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
 
     const found = await findOwnedCanaryIngress(kc, 'shop', 'checkout');
-    expect(found).toEqual({ name: 'checkout-canary', weight: 50, overrides: [] });
-    await stopOwnedCanaryIngress(kc, 'shop', 'checkout-canary', "test");
+    expect(found).toEqual({ name: 'checkout-canary', weight: 50, overrides: [], stoppedBy: null });
+    // What `canary rollback` does first: a router with no rollout id, finding ours by label.
+    await router({ rolloutId: '' }).stop('test');
 
     expect(fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('0');
     expect(await findOwnedCanaryIngress(kc, 'shop', 'payments')).toBeNull();
@@ -241,9 +241,43 @@ describe('IngressRouter weights', () => {
     fake.put({ ...structuredClone(ours), metadata: { name: 'checkout-canary-foreign', namespace: 'shop', annotations: { [WEIGHT_ANNOTATION]: '50' } } });
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
     expect(await findOwnedCanaryIngresses(kc, 'shop', 'checkout')).toEqual([
-      { name: 'checkout-canary', weight: 20, overrides: [] },
-      { name: 'checkout-canary-v1', weight: 35, overrides: [] },
+      { name: 'checkout-canary', weight: 20, overrides: [], stoppedBy: null },
+      { name: 'checkout-canary-v1', weight: 35, overrides: [], stoppedBy: null },
     ]);
+  });
+});
+
+// Issue 16 item 5: the fence token is the holder (identity + epoch), not only the rollout id,
+// which a --resume shares with the run it replaces.
+describe('the fence token of the process driving the rollout', () => {
+  it("a --resume claims the route: its predecessor's raise (same rollout id) fails its test op and is refused, unwritten", async () => {
+    const original = router({ fenceToken: 'run 1 attempt 1 pid 7 #aaaaaa epoch 0' });
+    await original.prepare();
+    await original.setWeight(10);
+    const resumed = router({ fenceToken: 'run 2 attempt 1 pid 9 #bbbbbb epoch 1' });
+    await resumed.claim();
+    await resumed.setWeight(25);
+    const err = await original.setWeight(50).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StopRequestedError);
+    expect((err as StopRequestedError).by).toContain('run 2 attempt 1 pid 9 #bbbbbb epoch 1');
+    expect(fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('25');
+    // The promotion's fence check refuses the predecessor too.
+    await expect(original.checkFence()).rejects.toBeInstanceOf(StopRequestedError);
+    await resumed.checkFence();
+  });
+
+  it('a raise in flight when the route is claimed fails its test op (422) and is not applied', async () => {
+    const original = router({ fenceToken: 'old epoch 0' });
+    await original.prepare();
+    await original.setWeight(10);
+    // Just before the predecessor's raise is served, the resumed run's claim lands.
+    fake.injectFault({ kind: 'before', method: 'PATCH', pathPattern: '/ingresses/checkout-canary', run: () => {
+      const ing = fake.get('Ingress', 'shop', 'checkout-canary') as KubeObject;
+      fake.put({ ...ing, metadata: { ...ing.metadata, annotations: { ...ing.metadata?.annotations, 'canary-cli.dev/holder': 'new epoch 1' } } });
+    } });
+    const err = await original.setWeight(25).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StopRequestedError);
+    expect(fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations?.[WEIGHT_ANNOTATION]).toBe('10');
   });
 });
 
@@ -285,7 +319,7 @@ describe('header and cookie routing at 0%', () => {
     await routedByHeader(0);
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
     expect((await findOwnedCanaryIngresses(kc, 'shop', 'checkout'))[0]?.overrides).toEqual([HEADER, `${HEADER}-value`, `${HEADER}-pattern`, 'nginx.ingress.kubernetes.io/canary-by-cookie']);
-    await stopOwnedCanaryIngress(kc, 'shop', 'checkout-canary', "test");
+    await router({ rolloutId: '' }).stop('test');
     const annotations = fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations ?? {};
     for (const a of OVERRIDES) expect(annotations).not.toHaveProperty(a);
   });

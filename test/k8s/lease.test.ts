@@ -74,6 +74,25 @@ describe('RolloutLease', () => {
     expect(await readLease(kc, 'shop', 'checkout', { clock })).toEqual({ holder: 'ci-run-1', renewTime: '2025-01-01T12:00:00.000Z', expired: false });
   });
 
+  // Issue 16 item 7: the create landed but its answer was lost; the retry gets 409 naming us.
+  it("a create whose answer was lost (the retry's 409 names this process) is ours, not a refusal of our own rollout", async () => {
+    // Just before our create is served, "our earlier create" lands: the create itself then answers 409.
+    fake.injectFault({ kind: 'before', method: 'POST', pathPattern: '/leases', run: () => writeLease('ci-run-1', '2025-01-01T12:00:00.000000Z') });
+    const mine = lease('ci-run-1');
+    await mine.acquire();
+    expect(spec().holderIdentity).toBe('ci-run-1');
+    // And it is renewed as ours.
+    clock.wall += 10_000;
+    clock.mono += 10_000;
+    await mine.renew();
+    expect(spec().renewTime).toBe('2025-01-01T12:00:10.000000Z');
+    // Someone else's lease is still refused.
+    fake.injectFault({ kind: 'before', method: 'POST', pathPattern: '/leases', run: () => writeLease('ci-run-2', '2025-01-01T12:00:00.000000Z') });
+    fake.remove('Lease', 'shop', 'checkout-canary');
+    const err = await lease('ci-run-3').acquire().catch((e: unknown) => e);
+    expect((err as CanaryError).message).toContain('the lease is held by ci-run-2');
+  });
+
   it('refuses a second deploy while the lease is held, naming the holder and the command that stops it', async () => {
     await lease('ci-run-1').acquire();
     clock.wall += 20_000;

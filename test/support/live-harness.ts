@@ -118,6 +118,8 @@ export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): str
     ...steps.map((s) => `    - { weight: ${s.weight}, duration: ${s.duration} }`),
     '  analysis:',
     `    window: ${opts.interval ?? '250ms'}`,
+    // A window ends at its tick: the first check of a step judges exactly the step's first interval.
+    '    evaluationDelay: 0s',
     '    minRequests: 5',
     `    inconclusiveLimit: ${opts.inconclusiveLimit ?? 1000}`,
     // Threshold judges, named here so the test does not follow changes to the shipped default.

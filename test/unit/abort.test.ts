@@ -174,10 +174,11 @@ function rollbackWorld(c: FlakyCluster, initial: RolloutRecord | null) {
       return stored.version;
     },
     lease: {
+      observe: async () => ({ holder: 'ci', resourceVersion: '1', uid: 'u' }),
       clear: async () => {
         order.push('lease');
         leaseDeleted = true;
-        return 'deleted';
+        return { result: 'deleted' };
       },
     },
     event: async (reason) => {

@@ -60,9 +60,33 @@ describe('check timing', () => {
   });
 
   it('each query lags its tick by the evaluation delay, for scrape and ingestion lag', async () => {
+    // With a 1-minute window, minute 1's query (at 30 s) would judge from 30 s before the step: skipped.
     const { checks, asked } = await run(oneStep(), () => 0, 30_000);
-    expect(checks.map((c) => (Date.parse(c.at) - START) / 1000)).toEqual([30, 90, 150, 210, 270, 330, 390, 450, 510, 570]);
-    expect(new Set(asked.map((a) => (a.at.getTime() - START) / 1000))).toEqual(new Set([30, 90, 150, 210, 270, 330, 390, 450, 510, 570]));
+    expect(checks.map((c) => (Date.parse(c.at) - START) / 1000)).toEqual([90, 150, 210, 270, 330, 390, 450, 510, 570]);
+    expect(new Set(asked.map((a) => (a.at.getTime() - START) / 1000))).toEqual(new Set([90, 150, 210, 270, 330, 390, 450, 510, 570]));
+  });
+
+  // Issue 16 item 9 (live: a healthy build deployed 0.6 s after a failed one was judged on the
+  // failed one's traffic). No check's window starts before the weight change it judges: the
+  // first check of the rollout and the first of each step are delayed, and say so.
+  it('no check window starts before the weight change it judges: first checks delayed, and the evidence says so', async () => {
+    const policy = thresholdPolicy(`apiVersion: canary/v1\nkind: RolloutPolicy\nspec:\n  interval: 5s\n  steps:\n    - { weight: 10, duration: 30s }\n    - { weight: 50, duration: 30s }\n  analysis:\n    window: 10s\n    evaluationDelay: 15s\n`);
+    const clock = new VirtualClock(START);
+    const metrics = new ScriptedMetrics(START, healthy);
+    const { engine, events } = checkoutEngine({ policy, metrics, clock, extra: { evaluationDelayMs: 15_000 } });
+    expect((await engine.run()).result).toBe('promoted');
+    const changes = events.flatMap((e) => (e.type === 'traffic' && e.weight > 0 && e.weight < 100 ? [e.at] : []));
+    expect(changes).toHaveLength(2);
+    const checks = events.flatMap((e) => (e.type === 'check' ? [e.check] : []));
+    for (const c of checks) {
+      const changedAt = changes[c.stepIndex] ?? 0;
+      expect(Date.parse(c.at) - 10_000, `check ${c.index} at ${c.at}`).toBeGreaterThanOrEqual(changedAt);
+    }
+    // Every query asked of Prometheus too.
+    expect(Math.min(...metrics.asked.map((a) => a.at.getTime())) - 10_000).toBeGreaterThanOrEqual(changes[0] ?? 0);
+    const firsts = [0, 1].map((i) => checks.find((c) => c.stepIndex === i));
+    for (const first of firsts) expect(first?.warnings?.[0]).toMatch(/^delayed: the first check of step \d judges .* after the weight change at/);
+    expect(checks.filter((c) => c.warnings?.some((w) => w.startsWith('delayed:')))).toHaveLength(2);
   });
 
   it('evaluationDelay defaults to 30s in the policy and accepts 0s', () => {

@@ -244,6 +244,26 @@ spec:
     expect((await cluster.load())?.record.rollback).toBeUndefined();
   });
 
+  it("the deploy's own stop rides out a control-plane restart: 0% writes failing for 2 minutes, then confirmed (exit 3, not 5)", async () => {
+    const clock = new VirtualClock(START);
+    class RestartingApi extends MemoryCluster {
+      downUntil: number | null = null;
+      override async stop(marker: string): ReturnType<MemoryCluster['stop']> {
+        if (this.downUntil === null) this.downUntil = clock.now() + 120_000;
+        if (clock.now() < this.downUntil) throw new CanaryError('unreachable', 'Kubernetes API unreachable: ECONNREFUSED');
+        return super.stop(marker);
+      }
+    }
+    const cluster = new RestartingApi('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    const slow: Scenario = (minute, side) => (side === 'canary' ? { ...healthy(minute, side), p95: 3 } : healthy(minute, side));
+    const { engine, events } = checkoutEngine({ policy: defaultPolicy(), metrics: new ScriptedMetrics(START, slow), clock, cluster });
+    const outcome = await engine.run();
+    expect(outcome).toMatchObject({ result: 'rolled-back', exitCode: 3, traffic: 'canary at 0%, all traffic on stable' });
+    const retries = events.filter((e) => e.type === 'log' && e.message.includes('still trying, for up to'));
+    expect(retries.length).toBeGreaterThan(3);
+    expect((await cluster.load())?.record).toMatchObject({ phase: 'rolled-back', weight: 0 });
+  });
+
   it('on cancellation routes the canary to 0% and exits 4; with leave, keeps the weight', async () => {
     for (const onCancel of ['rollback', 'leave'] as const) {
       const controller = new AbortController();
@@ -279,7 +299,9 @@ spec:
     expect(outcome.exitCode).toBe(4);
     expect(outcome.reason).toBe('rolled back by an operator by alice: pager: checkout 500s');
     expect(cluster.weight).toBe(0);
-    expect(record?.checks.length).toBeLessThanOrEqual(6);
+    // The record is the operator's, written after check 4; nothing of ours lands after it.
+    expect(record?.checks.length).toBe(4);
+    expect(record?.phase).toBe('aborted');
   });
 
   it('opens incidents only after traffic is safe, and a failing sink does not change the exit code', async () => {
@@ -532,6 +554,83 @@ describe('rollout engine with the sequential judges (the shipped default)', () =
     expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4, traffic: 'left to the deploy that took over' });
     expect(outcome.reason).toContain('started by https://github.com/acme/shop/actions/runs/99');
     expect(cluster.weight).toBe(10);
+    expect(cluster.canaryReplicas).toBe(1);
+  });
+
+  // Issue 16 item 3: persistQuietly swallowed the takeover, and the stopping deploy went on as
+  // if it owned the record (scaled the canary, recorded, opened incidents).
+  it('a takeover during the stop is not swallowed: traffic at 0% confirmed, the rest left to the new owner, exit 4 saying so', async () => {
+    class TakenOverDuringStop extends MemoryCluster {
+      taken = false;
+      override async save(record: RolloutRecord, expected: string | null): Promise<string> {
+        if (!this.taken && record.phase === 'rolling-back' && record.weight === 0) {
+          this.taken = true;
+          // Another machine resumed the rollout (our lease had expired) just before our save.
+          const cur = await super.load();
+          if (cur) await super.save({ ...cur.record, resumedBy: 'https://github.com/acme/shop/actions/runs/99', rollback: undefined }, cur.version);
+        }
+        return super.save(record, expected);
+      }
+    }
+    const cluster = new TakenOverDuringStop('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    cluster.canaryReplicas = 1;
+    const opened: string[] = [];
+    const sink: IncidentSink = { name: 'webhook', open: async () => { opened.push('x'); return { sink: 'webhook', ok: true, message: 'opened' }; } };
+    const slow: Scenario = (minute, side) => (side === 'canary' ? { ...healthy(minute, side), p95: 3 } : healthy(minute, side));
+    const { outcome } = await run({ cluster, scenario: slow, incidents: [sink] });
+    expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4 });
+    expect(outcome.reason).toContain('taken over');
+    expect(outcome.traffic).toContain('canary at 0%');
+    expect(cluster.weight).toBe(0);
+    // Nothing after the takeover: no scale-down, no incident, the new owner's record untouched.
+    expect(cluster.canaryReplicas).toBe(1);
+    expect(opened).toEqual([]);
+    expect((await cluster.load())?.record.resumedBy).toBe('https://github.com/acme/shop/actions/runs/99');
+  });
+
+  // Issue 16 item 6: past the point of no return (stable runs the new image and is available),
+  // one failed write used to send the stop path back, setting stable to the old image.
+  it('after a passed promotion, a transient failure finishes forward: stable keeps the new image, canary to 0% and scaled down, promoted', async () => {
+    class OneFailedWrite extends MemoryCluster {
+      failed = false;
+      override async setWeight(weight: number): Promise<void> {
+        if (weight === 0 && this.stable === 'shop/checkout:2' && !this.failed) {
+          this.failed = true;
+          throw new CanaryError('unreachable', 'Kubernetes API unreachable: ECONNRESET');
+        }
+        return super.setWeight(weight);
+      }
+    }
+    const cluster = new OneFailedWrite('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    const { outcome, events } = await run({ cluster });
+    expect(cluster.failed).toBe(true);
+    expect(cluster.stable).toBe('shop/checkout:2');
+    expect(cluster.weight).toBe(0);
+    expect(cluster.canaryReplicas).toBe(0);
+    expect(outcome).toMatchObject({ result: 'promoted', exitCode: 0 });
+    expect(outcome.reason).toContain('finished forward');
+    expect((await cluster.load())?.record).toMatchObject({ phase: 'promoted', images: { stable: 'shop/checkout:2' } });
+    expect(events.some((e) => e.type === 'log' && e.message.includes('past the point of no return'))).toBe(true);
+  });
+
+  // Issue 16 item 5 (second half): never act past the time the lease is known to be ours.
+  it('a lease taken by another deploy while this one stops: the confirmed 0% stays, nothing else is done, exit 4', async () => {
+    const lease = new AbortController();
+    const cluster = new MemoryCluster('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    cluster.canaryReplicas = 1;
+    const slow: Scenario = (minute, side) => (side === 'canary' ? { ...healthy(minute, side), p95: 3 } : healthy(minute, side));
+    const { outcome } = await run({
+      cluster,
+      scenario: slow,
+      signal: lease.signal,
+      onEvent: (e) => {
+        // The renewal loop sees the takeover just as the stop's 0% is confirmed.
+        if (e.type === 'traffic' && e.weight === 0) lease.abort(new CanaryError('taken-over', 'the Lease shop/checkout-canary was taken over by run-2'));
+      },
+    });
+    expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4 });
+    expect(outcome.reason).toContain('taken over by run-2');
+    expect(cluster.weight).toBe(0);
     expect(cluster.canaryReplicas).toBe(1);
   });
 

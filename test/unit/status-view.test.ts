@@ -107,4 +107,45 @@ describe('canary status', () => {
     expect(statusExitCode(statusView({ record: record({ phase: 'aborted', weight: 0 }), liveWeight: 0, lease: null, now: NOW }))).toBe(4);
     expect(statusExitCode(statusView({ record: record({ phase: 'promoted', weight: 0 }), liveWeight: 0, lease: null, now: NOW }))).toBe(0);
   });
+
+  // Issue 16, live: the deploy decided a rollback, could not write 0% (API down), exited 5; the
+  // record says rolling-back at 10%, and once the API was back the canary was still at 10%.
+  it('after a stop that could not be confirmed: names the unfinished stop and the command that finishes it, never "at 0%", and exits 5', () => {
+    const rollback = { reason: 'error-rate: canary 62% above the 5% limit', requestedBy: 'ci', at: '2026-01-15T10:21:00.000Z' };
+    const stuck = record({ phase: 'rolling-back', weight: 10, stepIndex: 0, rollback });
+    for (const held of [null, { ...lease, expired: true }]) {
+      const view = statusView({ record: stuck, liveWeight: 10, live: { stoppedBy: null, overrides: [] }, lease: held, now: NOW });
+      const text = renderStatus(view, NOW);
+      expect(text).not.toMatch(/canary is at 0%|all traffic on stable/);
+      expect(view.attention).toBe('UNFINISHED STOP (error-rate: canary 62% above the 5% limit): canary at 10% (read now); nothing is finishing it');
+      expect(view.next).toContain("finish the stop with `canary rollback checkout -n shop --reason '...'`");
+      expect(statusExitCode(view)).toBe(5);
+    }
+    // A deploy still holding its lease is still stopping: said so, with the command in case it does not finish.
+    const inHand = statusView({ record: stuck, liveWeight: 10, lease, now: NOW });
+    expect(inHand.next).toBe("the deploy holding the lease (ci@runner) is still stopping it; if it does not finish, finish the stop with `canary rollback checkout -n shop --reason '...'`");
+    expect(statusExitCode(inHand)).toBe(5);
+    // Only a read says 0%.
+    const zero = statusView({ record: stuck, liveWeight: 0, live: { stoppedBy: 'rolled-back by deploy', overrides: [] }, lease: null, now: NOW });
+    expect(zero.attention).toContain('canary at 0% (read now)');
+    expect(statusExitCode(zero)).toBe(5);
+  });
+
+  it('a stop marker on the live route while the record still says progressing is an unfinished stop', () => {
+    const view = statusView({ record: record(), liveWeight: 0, live: { stoppedBy: 'canary rollback at 2026-01-15T10:21:10Z: pager', overrides: ['nginx.ingress.kubernetes.io/canary-by-header'] }, lease: { ...lease, expired: true }, now: NOW });
+    expect(view.attention).toBe('UNFINISHED STOP (canary rollback at 2026-01-15T10:21:10Z: pager): canary at 0% (read now), and header/cookie routing still sends matching requests to it; nothing is finishing it');
+    expect(statusExitCode(view)).toBe(5);
+  });
+
+  it('STALLED uses the live weight, not the recorded one', () => {
+    const view = statusView({ record: record(), liveWeight: 50, lease: null, now: NOW });
+    expect(view.attention).toBe('STALLED: no deploy process holds the lease; the canary keeps 50% of traffic and nothing is judging it');
+    expect(view.next).toContain('stalled at 50%');
+  });
+
+  it('a finished rollout whose live route was raised by hand after it says so (the record alone said 0)', () => {
+    const outcome = { result: 'rolled-back' as const, reason: 'x', at: '', exitCode: 3, traffic: 'canary at 0%, all traffic on stable' };
+    const view = statusView({ record: record({ phase: 'rolled-back', weight: 0, outcome }), liveWeight: 30, lease: null, now: NOW });
+    expect(view.attention).toBe('the rollout is over (rolled-back) but the canary still takes 30% of traffic, and nothing is judging it');
+  });
 });

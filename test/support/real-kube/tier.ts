@@ -6,7 +6,8 @@ import { startScriptedPrometheus, startWorld, type ScriptedPrometheus, type Worl
 // The frame of a test file of the real API server tier: one kube-apiserver for the file (started
 // by up.sh, stopped by down.sh), one scripted Prometheus, and a fresh world (namespace, seeded
 // objects, Deployment controller, watched history) for each test. Where the API server cannot run
-// here, the file reports one skipped test whose name says why, so the gap shows in the output.
+// here, the file reports one skipped test whose name says why, so the gap shows in the output;
+// under CI (CI=true) it fails instead.
 
 export interface Tier {
   readonly cluster: RealKube;
@@ -17,6 +18,15 @@ export interface Tier {
 
 export function realKubeDescribe(title: string, body: (tier: Tier) => void): void {
   const why = realKubeUnavailable();
+  if (why && process.env['CI'] === 'true') {
+    // Under CI a missing prerequisite is a failure: the suite must not pass by skipping a tier.
+    describe(title, () => {
+      it('the real kube-apiserver tier has its prerequisites (CI=true: a missing one fails)', () => {
+        throw new Error(`the real kube-apiserver tier cannot run here: ${why}`);
+      });
+    });
+    return;
+  }
   if (why) {
     describe(title, () => {
       it.skip(`SKIPPED, the real kube-apiserver tier cannot run here: ${why}`, () => undefined);

@@ -25,6 +25,13 @@ export const OLD_IMAGE = 'registry.example.com/shop/checkout:1.0.0';
 export const NEW_IMAGE = 'registry.example.com/shop/checkout:2.0.0';
 export const WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
 
+/** `canary rollback checkout -n <the world's namespace> --reason pager`, plus any flags. */
+export const rollbackArgs = (world: Pick<World, 'namespace'>, ...extra: string[]): string[] => ['rollback', TARGET, '-n', world.namespace, '--reason', 'pager', ...extra];
+
+/** For world.until: the canary Ingress and the record both at `weight`. */
+export const atWeight = (world: Pick<World, 'weight' | 'record'>, weight: number) => async (): Promise<boolean> =>
+  (await world.weight()) === weight && (await world.record())?.weight === weight;
+
 /**
  * What the scripted Prometheus answers.
  * healthy: both sides healthy, every check passes.

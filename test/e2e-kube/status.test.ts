@@ -1,0 +1,43 @@
+import { expect, it } from 'vitest';
+import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
+import { CANARY, TARGET } from '../support/real-kube/world.js';
+
+// `canary status` on the real API server, through the CLI: it tells what the cluster holds, and a
+// stop that is not finished is never shown as done.
+
+realKubeDescribe('canary status on a real API server', (tier) => {
+  it('after a stop the deploy could not confirm: status names the unfinished stop and its command, exits 5; the command finishes it', async () => {
+    const { world } = tier;
+    const { proxy, kubeconfig } = await world.proxy();
+    // Every 0% write of the deploy's own stop is held: the API "is down" for the stop alone.
+    proxy.hold({ method: 'PATCH', path: `/ingresses/${CANARY}`, bodyIncludes: 'by deploy', times: 1000 });
+    const policy = await world.writePolicy('short-stop', { stopDeadline: '2s' });
+    world.setMetrics({ kind: 'canary-errors' });
+    const run = await world.deploy([], { policy, env: { KUBECONFIG: kubeconfig } }).done;
+    expectExit(run, 5);
+    expect(`${run.stdout}${run.stderr}`).toContain('NOT confirmed at 0%');
+    expect(await world.weight()).toBe(10);
+
+    const status = await world.run(['status', TARGET, '-n', world.namespace]);
+    expectExit(status, 5);
+    expect(status.stdout).not.toMatch(/canary is at 0%|all traffic on stable/);
+    expect(status.stdout).toContain('UNFINISHED STOP');
+    expect(status.stdout).toContain('canary at 10% (read now)');
+    expect(status.stdout).toContain(`finish the stop with \`canary rollback ${TARGET} -n ${world.namespace} --reason '...'\``);
+
+    const finish = await world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'finish the stop']);
+    expectExit(finish, 0);
+    expect(await world.weight()).toBe(0);
+    const after = await world.run(['status', TARGET, '-n', world.namespace]);
+    expect(after.stdout).not.toContain('UNFINISHED STOP');
+    expectExit(after, 4);
+    expect((await world.deployment(CANARY))?.replicas).toBe(0);
+  });
+
+  it('status of a target with no rollout record exits 2 and says what it looked for', async () => {
+    const { world } = tier;
+    const run = await world.run(['status', 'payments', '-n', world.namespace]);
+    expectExit(run, 2);
+    expect(run.stderr).toContain(`no rollout of payments in namespace ${world.namespace}: there is no ConfigMap payments-canary-rollout`);
+  });
+});

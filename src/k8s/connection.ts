@@ -231,5 +231,8 @@ export function connect(opts: ConnectOptions = {}): KubeConnection {
 /** The API server's URL, for messages. */
 export function serverOf(kc: KubeConfig): string {
   const server = kc.getCurrentCluster()?.server;
-  return server ? redactUrl(server) : 'the configured server';
+  if (!server) return 'the configured server';
+  // URL parsing adds a "/" to a bare origin; show the server as the kubeconfig spells it.
+  const shown = redactUrl(server);
+  return server.endsWith('/') ? shown : shown.replace(/\/$/, '');
 }

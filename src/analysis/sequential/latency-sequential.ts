@@ -16,7 +16,7 @@
 // learned from stable's own window-to-window variation of its share above its P95.
 
 import { invalidInput } from '../../errors.js';
-import { createChangePointMixture, type ChangePointState } from './change-point.js';
+import { createChangePointMixture, spanLogs, type ChangePointState } from './change-point.js';
 import { createDispersionEstimator, type DispersionState } from './dispersion.js';
 import { binomialLogLikelihoodRatio, normalMixtureRadius, villeLogThreshold } from './evidence.js';
 import { aboveCap, leanLogEvidence, LEANING, moreChecks } from './binomial-sequential.js';
@@ -279,7 +279,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     let bestLog = -Infinity;
     for (const sp of spans) {
       for (const t of tests) {
-        const log = sp.logWeight + Math.log(weights[t] as number) + (sp.logs[t] as number);
+        const log = sp.logWeight + Math.log(weights[t] as number) + (spanLogs(sp)[t] as number);
         if (log > bestLog) {
           bestLog = log;
           best = sp;

@@ -2,7 +2,7 @@ import { plannedChecks, type ErrorRateMetric, type LatencyMetric, type MetricSpe
 import type { MetricEvaluator } from './analyzer.js';
 import type { CheckContext } from './check-context.js';
 import { judgeErrorRateThreshold, observeErrorRate } from './error-rate.js';
-import { noData, unusableCounts } from './traffic.js';
+import { countingGap, noData, unusableCounts } from './traffic.js';
 import { formatValue } from './format-value.js';
 import { judgeLatencyThreshold, observeLatency, quantileLabel } from './latency.js';
 import type { Side } from './promql-template.js';
@@ -228,6 +228,11 @@ function latencyEvaluator(metric: LatencyMetric, policy: Policy): MetricEvaluato
         unit: 'seconds' as const,
         queries,
       };
+      // A bucket count of NaN: a counter with a gap at the window's start (see presets.ts).
+      const gap = async (side: Side, b: Bucket[]) =>
+        b.some((x) => Number.isNaN(x.count)) ? `${side} ${(await countingGap(ctx, side)) ?? 'request count: NaN'}` : null;
+      const gapped = (await gap('canary', canary.buckets)) ?? (await gap('stable', stable.buckets));
+      if (gapped) return [{ ...base, canary: null, stable: null, threshold: null, verdict: 'inconclusive', reason: gapped }];
       const idle =
         noTraffic(ctx, 'canary', canary.buckets.length ? totalCount(canary.buckets) : null) ??
         noTraffic(ctx, 'stable', stable.buckets.length ? totalCount(stable.buckets) : null);

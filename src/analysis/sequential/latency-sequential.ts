@@ -4,8 +4,10 @@
 // anytime-valid machinery as the error-rate judge (change-point.ts, dispersion.ts).
 //
 // A quantile is not a count, but "the canary's P95 is above x" is: it holds exactly when more than
-// 5% of canary requests are slower than x. Counts above x are interpolated within the bucket as
-// histogram_quantile interpolates, so the judge tests the P95 an operator's dashboard shows.
+// 5% of canary requests are slower than x. When x lies inside a bucket, the count above it is known
+// only between two bounds (bucket-bounds.ts): evidence for a rollback rests on the lower bound,
+// passing on the upper, and a bucket is split only by a log-normal fitted to all of the canary's
+// buckets over the step whose fit is checked. When neither decides, the check says so.
 //
 // Ratio — x = ratio × stable's P95 over the rollout so far (stable's P95 over the baseline look-back
 //   until stable has served enough requests). H0: at most 5% of canary requests slower than x
@@ -22,6 +24,7 @@ import { binomialLogLikelihoodRatio, normalMixtureRadius, villeLogThreshold } fr
 import { aboveCap, leanLogEvidence, LEANING, moreChecks } from './binomial-sequential.js';
 import { confidenceWords, count, evidenceOriginWords, originOf, percent, plural, ratioWords } from './explain.js';
 import { addBuckets, bucketsOf, normalizeBuckets, smoothCountAbove as countAbove, smoothQuantile as histogramQuantile, totalCount, type Bucket } from './histogram.js';
+import { countsAbove, fitLognormal, type AboveCounts, type LognormalFit } from './bucket-bounds.js';
 import { RHO, SHARED_DEFAULTS, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
 export interface LatencyJudgeConfig extends SharedJudgeConfig {
@@ -74,6 +77,10 @@ const ABOVE_RATIO = 1;
 const ABOVE_CAP = 2;
 const VAR_RATIO = 3;
 const VAR_CAP = 4;
+// Requests possibly slower than each line (the upper bound, or the checked model's split): what passing rests on.
+const UP_RATIO = 5;
+const UP_CAP = 6;
+const SUMS = 7;
 
 export interface LatencyJudgeState {
   mixture: ChangePointState;
@@ -83,6 +90,8 @@ export interface LatencyJudgeState {
   stepCanary: Array<[number | '+Inf', number]>;
   lastCanaryRequests: number;
   step: number | null;
+  /** The last within-bucket fit (its start for the next window) and its step. */
+  fit?: { mu: number; sigma: number; step: number } | null;
 }
 
 export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?: LatencyJudgeState } = {}): SequentialJudge<LatencyWindow, LatencyDecision> {
@@ -101,7 +110,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
   const mixture = createChangePointMixture(
     {
       testWeights: weights,
-      sums: 5,
+      sums: SUMS,
       plannedSteps: config.plannedSteps ?? SHARED_DEFAULTS.plannedSteps,
       plannedChecks: config.plannedChecks ?? SHARED_DEFAULTS.plannedChecks,
     },
@@ -123,6 +132,20 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     return histogramQuantile(quantile, bucketsOf(merged));
   };
 
+  /** What the histogram could not decide at the last window, in words (a line inside a bucket, no fitting model). */
+  let resolution: string[] = [];
+  /** The last fit, as the next one's start (the step's buckets change a little per window). */
+  const saved = options.state?.fit;
+  let lastFit: { mu: number; sigma: number } | null = saved ? { mu: saved.mu, sigma: saved.sigma } : null;
+  let fitStep: number | null = saved ? saved.step : null;
+  const noteResolution = (c: AboveCounts, x: number, fit: LognormalFit | null) => {
+    if (c.model !== null || c.edges[0] === c.edges[1] || c.upper <= c.lower) return;
+    const why = fit === null ? 'too few buckets for a within-bucket model' : `a log-normal does not fit the canary's buckets (off by ${percent(fit.deviation)} at an edge)`;
+    resolution.push(
+      `${seconds(x)} lies inside the histogram's ${seconds(c.edges[0])}–${seconds(c.edges[1])} bucket, where between ${count(Math.round(c.lower))} and ${count(Math.round(c.upper))} of this window's canary requests are slower than it (${why})`,
+    );
+  };
+
   return {
     snapshot: () =>
       ({
@@ -132,6 +155,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
         stepCanary: encode(stepCanary),
         lastCanaryRequests,
         step,
+        fit: lastFit && fitStep !== null ? { ...lastFit, step: fitStep } : null,
       }) satisfies LatencyJudgeState,
     observe(window) {
       const canary = normalizeBuckets(window.canary.buckets);
@@ -152,19 +176,30 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       const rho = dispersion.rho();
       const phi = 1 + rho * nc;
       const increments = weights.map(() => 0);
-      const sums = [nc, 0, 0, 0, 0];
+      const sums = new Array<number>(SUMS).fill(0);
+      sums[NC] = nc;
+      // The canary's latency shape over the step: it may split the bucket holding a line only if it fits.
+      const fit = fitLognormal(bucketsOf(stepCanary), windowStep === fitStep ? lastFit : null);
+      [lastFit, fitStep] = [fit ? { mu: fit.mu, sigma: fit.sigma } : null, windowStep];
+      resolution = [];
       const variance = (p: number) => nc * p * (1 - p) * phi;
       if (nc > 0 && Number.isFinite(line)) {
-        const above = Math.min(nc, countAbove(canary, line));
+        const c = countsAbove(canary, line, fit);
+        const above = Math.min(nc, c.model ?? c.lower);
         sums[ABOVE_RATIO] = above;
+        sums[UP_RATIO] = Math.min(nc, c.model ?? c.upper);
+        noteResolution(c, line, fit);
         sums[VAR_RATIO] = variance(2 * tail);
         RATIO_TESTS.forEach(([multiple], t) => {
           increments[t] = binomialLogLikelihoodRatio(above, nc, tail, Math.min(0.999, tail * multiple)) / phi;
         });
       }
       if (nc > 0 && limit !== undefined) {
-        const above = Math.min(nc, countAbove(canary, limit));
+        const c = countsAbove(canary, limit, fit);
+        const above = Math.min(nc, c.model ?? c.lower);
         sums[ABOVE_CAP] = above;
+        sums[UP_CAP] = Math.min(nc, c.model ?? c.upper);
+        noteResolution(c, limit, fit);
         sums[VAR_CAP] = variance(1.5 * tail);
         CAP_TESTS.forEach(([multiple], t) => {
           increments[RATIO_TESTS.length + t] = binomialLogLikelihoodRatio(above, nc, tail, Math.min(0.999, tail * multiple)) / phi;
@@ -236,8 +271,8 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
         : null;
 
     const bound = (i: number, v: number) => (wholeN > 0 ? ((whole[i] as number) + normalMixtureRadius(whole[v] as number, RHO, beta)) / wholeN : 1);
-    const ratioBound = Number.isFinite(ratioLine) ? bound(ABOVE_RATIO, VAR_RATIO) : 0;
-    const capBound = limit === undefined ? 0 : bound(ABOVE_CAP, VAR_CAP);
+    const ratioBound = Number.isFinite(ratioLine) ? bound(UP_RATIO, VAR_RATIO) : 0;
+    const capBound = limit === undefined ? 0 : bound(UP_CAP, VAR_CAP);
     const short = Math.max(0, minRequests - stepN);
     const ratioOk = ratioBound < 2 * tail;
     const capOk = capBound < 1.5 * tail;
@@ -256,12 +291,13 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / alpha)}, now ${ratioWords(evidence)}`);
     if (short > 0) blockers.push(`the step has ${plural(stepN, 'canary request')}, ${count(minRequests)} are needed to pass it`);
     if (!ratioOk || !capOk) {
-      const [share, bar, b] = !ratioOk ? [shareAbove(whole, ABOVE_RATIO), 2 * tail, ratioBound] : [shareAbove(whole, ABOVE_CAP), 1.5 * tail, capBound];
+      const [share, bar, b] = !ratioOk ? [shareAbove(whole, UP_RATIO), 2 * tail, ratioBound] : [shareAbove(whole, UP_CAP), 1.5 * tail, capBound];
       if (share < bar) {
         more = Math.max(0, Math.ceil(wholeN * ((b - share) / (bar - share)) ** 2 - wholeN));
         blockers.push(`passing needs fewer than ${percent(bar)} of canary requests provably slower than the line (now up to ${percent(b)}): about ${plural(more, 'more canary request')}${moreChecks(more, lastCanaryRequests)}`);
       }
     }
+    if (resolution.length > 0) blockers.push(`the histogram cannot decide: ${resolution.join('; ')}`);
     if (blockers.length === 0) blockers.push(`the canary's ${label} sits near the line, where either decision is acceptable`);
     return {
       ...base,

@@ -1,5 +1,5 @@
 import { plannedChecks, type ErrorRateMetric, type LatencyMetric, type MetricSpec, type Policy } from '../policy/policy.js';
-import type { MetricEvaluator } from './analyzer.js';
+import type { MetricEvaluator } from './evaluator.js';
 import type { CheckContext } from './check-context.js';
 import { judgeErrorRateThreshold, observeErrorRate } from './error-rate.js';
 import { countingGap, noData, unusableCounts } from './traffic.js';

@@ -42,8 +42,9 @@ function alphaShare(policy: Policy): number {
  * The rollout's plan, for where the judges put their prior weight on change points: planned step
  * starts, and every check over the planned number of checks.
  */
-function plan(policy: Policy): { plannedSteps: number; plannedChecks: number } {
-  return { plannedSteps: Math.max(1, policy.steps.length), plannedChecks: plannedChecks(policy) };
+function plan(policy: Policy): { plannedSteps: number; plannedChecks: number; stepChecks: number[] } {
+  const stepChecks = policy.steps.map((s) => Math.max(1, Math.floor(s.durationMs / policy.intervalMs)));
+  return { plannedSteps: Math.max(1, policy.steps.length), plannedChecks: plannedChecks(policy), stepChecks };
 }
 
 /** When a check's counts begin, so explanations can say "since 10:21 UTC". */

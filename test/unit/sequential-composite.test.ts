@@ -129,6 +129,57 @@ describe('validity over the composite null, by simulation (item 8)', () => {
   });
 });
 
+/**
+ * The engine's step rules, replayed on the judge alone: a step ends on a pass, or at its planned
+ * checks when nothing is adverse; adverse evidence holds it up to its planned checks again, and a
+ * step still adverse then is rolled back. Returns how the rollout ended.
+ */
+function engineLike(random: Random, o: { rps: number; stable: number; canary: number; config: ErrorRateJudgeConfig }): 'promoted' | 'breach' | 'held' {
+  const planned = [15, 10, 15];
+  const judge = createErrorRateJudge({ ...o.config, stepChecks: planned, plannedSteps: 3, plannedChecks: 40 });
+  for (let step = 0; step < planned.length; step++) {
+    const share = (WEIGHTS[step] as number) / 100;
+    const nc = Math.round(o.rps * 60 * share);
+    const ns = Math.round(o.rps * 60 * (1 - share));
+    for (let done = 1; ; done++) {
+      const d = judge.observe({ step, canary: { requests: nc, errors: random.binomial(nc, o.canary) }, stable: { requests: ns, errors: random.binomial(ns, o.stable) } });
+      if (d.decision === 'fail') return 'breach';
+      if (done < (planned[step] as number)) continue;
+      if (d.decision === 'pass' || d.adverse === null) break;
+      if (done >= 2 * (planned[step] as number)) return 'held';
+    }
+  }
+  return 'promoted';
+}
+
+describe('alpha bounds every way back, the held step too (item 5)', () => {
+  const alpha = 0.05;
+  it('rolls back at most alpha of canaries exactly at the 5% cap, counting held steps that run out', () => {
+    const random = createRandom(5005);
+    const ends = { promoted: 0, breach: 0, held: 0 };
+    const runs = 150;
+    for (let i = 0; i < runs; i++) ends[engineLike(random, { rps: i % 2 ? 10 : 100, stable: 0.05, canary: 0.05, config: { ...CONFIG, alpha } })]++;
+    expect((ends.breach + ends.held) / runs).toBeLessThanOrEqual(alpha);
+  });
+
+  it('rolls back at most alpha of canaries at stable + 1.5 points, counting held steps that run out', () => {
+    const random = createRandom(5006);
+    let rollbacks = 0;
+    const runs = 150;
+    for (let i = 0; i < runs; i++) if (engineLike(random, { rps: i % 2 ? 10 : 100, stable: 0.01, canary: 0.025, config: { ...CONFIG, cap: null, alpha } }) !== 'promoted') rollbacks++;
+    expect(rollbacks / runs).toBeLessThanOrEqual(alpha);
+  });
+
+  it('still holds a step whose estimate is above the cap, and ends the hold without adverse evidence unless it reaches alpha', () => {
+    const judge = createErrorRateJudge({ ...CONFIG, stepChecks: [3], plannedSteps: 1 });
+    const ds: SequentialDecision[] = [];
+    for (let i = 0; i < 6; i++) ds.push(judge.observe({ step: 0, canary: { requests: 300, errors: 16 }, stable: { requests: 2700, errors: 135 } }));
+    expect(ds[2]?.adverse).toMatch(/above the 5\.0% cap/);
+    expect(ds[5]?.decision).not.toBe('fail');
+    expect(ds[5]?.adverse).toBeNull();
+  });
+});
+
 describe('bounded judge state (issue 16 item 10)', () => {
   it('snapshots no larger at 10,000 checks than at 1,000', () => {
     const random = createRandom(10);

@@ -27,6 +27,7 @@ import { createChangePointMixture, spanLogs, type ChangePointState, type SpanSta
 import { createDispersionEstimator, type DispersionState } from './dispersion.js';
 import { binomialLogLik, capNullLogLik, differenceNullLogLik, shrunkRate } from './composite.js';
 import { logSumExp, normalMixtureRadius, villeLogThreshold } from './evidence.js';
+import { alphaSplit, holdEnds } from './hold.js';
 import { confidenceWords, count, evidenceOriginWords, marginWords, originOf, percent, plural, points, ratioWords } from './explain.js';
 import { RHO, SHARED_DEFAULTS, type ErrorRateWindow, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
@@ -97,6 +98,7 @@ export function createErrorRateJudge(
   const margin = config.margin ?? ERROR_RATE_DEFAULTS.margin;
   const cap = config.cap === undefined ? ERROR_RATE_DEFAULTS.cap : config.cap;
   const alpha = config.alpha ?? ERROR_RATE_DEFAULTS.alpha;
+  const split = alphaSplit(alpha, config.plannedSteps ?? SHARED_DEFAULTS.plannedSteps);
   const beta = config.beta ?? ERROR_RATE_DEFAULTS.beta;
   const minRequests = config.minRequests ?? SHARED_DEFAULTS.minRequests;
   checkFraction('margin', margin, 'an absolute error-rate margin like 0.03 (3 points)');
@@ -190,7 +192,7 @@ export function createErrorRateJudge(
     const stepSpan = mixture.stepSpan();
     const ev = mixture.evidence();
     const evidence = Math.exp(Math.min(700, ev.log));
-    const threshold = villeLogThreshold(alpha);
+    const threshold = villeLogThreshold(split.breach);
     const estimate = (whole[WEIGHT] as number) > 0 ? (whole[EXCESS] as number) / (whole[WEIGHT] as number) : 0;
     const radius = (level: number, variance: number) =>
       (whole[WEIGHT] as number) > 0 ? normalMixtureRadius(variance, RHO, level) / (whole[WEIGHT] as number) : 1;
@@ -245,11 +247,13 @@ export function createErrorRateJudge(
     const capAbove = cap !== null && aboveCap(stepCanary, stepN, cap, minRequests);
     const stepLog = leanLogEvidence(state.spans, stepSpan, DIFF, weights);
     const leaning = stepLog >= Math.log(LEANING);
-    const adverse = capAbove
-      ? `canary errors ${percent(stepCanary)} this step, above the ${percent(cap ?? 0)} cap`
-      : leaning
-        ? `this step's errors lean towards a regression (canary ${percent(stepCanary)} vs stable ${percent(stepStable)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step)`
-        : null;
+    const adverse = holdEnds(config.stepChecks, state.currentStep ?? 0, state.windows - state.stepFirstWindow)
+      ? holdEndAdverse(Math.max(stepLog, cap === null ? -Infinity : leanLogEvidence(state.spans, stepSpan, CAP, weights)), split.holdPerStep)
+      : capAbove
+        ? `canary errors ${percent(stepCanary)} this step, above the ${percent(cap ?? 0)} cap`
+        : leaning
+          ? `this step's errors lean towards a regression (canary ${percent(stepCanary)} vs stable ${percent(stepStable)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step)`
+          : null;
 
     const short = Math.max(0, minRequests - (step[NC] as number));
     if (passBound < margin && short <= 0 && adverse === null) {
@@ -299,6 +303,12 @@ export function createErrorRateJudge(
     }
     return { span: best as NonNullable<typeof best> };
   }
+}
+
+/** At a held step's last check: adverse only on evidence at the hold's share of alpha (hold.ts), else null. */
+export function holdEndAdverse(stepLog: number, holdAlpha: number): string | null {
+  if (stepLog < Math.log(1 / holdAlpha)) return null;
+  return `this step's evidence for a regression is ${ratioWords(Math.exp(stepLog))} at the end of its hold, past the ${ratioWords(1 / holdAlpha)} a held step's rollback needs`;
 }
 
 /** Evidence over the current step that holds it: a likelihood ratio of 10:1 for a regression. */

@@ -21,7 +21,8 @@ import { invalidInput } from '../../errors.js';
 import { createChangePointMixture, spanLogs, type ChangePointState } from './change-point.js';
 import { createDispersionEstimator, type DispersionState } from './dispersion.js';
 import { binomialLogLikelihoodRatio, normalMixtureRadius, villeLogThreshold } from './evidence.js';
-import { aboveCap, leanLogEvidence, LEANING, moreChecks } from './binomial-sequential.js';
+import { aboveCap, holdEndAdverse, leanLogEvidence, LEANING, moreChecks } from './binomial-sequential.js';
+import { alphaSplit, holdEnds } from './hold.js';
 import { confidenceWords, count, evidenceOriginWords, originOf, percent, plural, ratioWords } from './explain.js';
 import { addBuckets, bucketsOf, normalizeBuckets, smoothCountAbove as countAbove, smoothQuantile as histogramQuantile, totalCount, type Bucket } from './histogram.js';
 import { countsAbove, fitLognormal, type AboveCounts, type LognormalFit } from './bucket-bounds.js';
@@ -103,6 +104,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
   }
   const quantile = config.quantile ?? LATENCY_DEFAULTS.quantile;
   const alpha = config.alpha ?? LATENCY_DEFAULTS.alpha;
+  const split = alphaSplit(alpha, config.plannedSteps ?? SHARED_DEFAULTS.plannedSteps);
   const beta = config.beta ?? LATENCY_DEFAULTS.beta;
   const minRequests = config.minRequests ?? SHARED_DEFAULTS.minRequests;
   const tail = 1 - quantile;
@@ -218,7 +220,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     const stepSpan = mixture.stepSpan();
     const ev = mixture.evidence();
     const evidence = Math.exp(Math.min(700, ev.log));
-    const threshold = villeLogThreshold(alpha);
+    const threshold = villeLogThreshold(split.breach);
     const qc = histogramQuantile(quantile, bucketsOf(stepCanary));
     const ratioLine = ratio * qs;
     const limitSeconds = limit === undefined ? ratioLine : Number.isFinite(ratioLine) ? Math.min(ratioLine, limit) : limit;
@@ -264,7 +266,9 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     const capAbove = limit !== undefined && aboveCap(capShare, stepN, tail, minRequests);
     const stepLog = Math.max(leanLogEvidence(state.spans, stepSpan, RATIO, weights), limit === undefined ? -Infinity : leanLogEvidence(state.spans, stepSpan, CAP, weights));
     const leaning = stepLog >= Math.log(LEANING);
-    const adverse = capAbove
+    const adverse = holdEnds(config.stepChecks, state.currentStep ?? 0, state.windows - state.stepFirstWindow)
+      ? holdEndAdverse(stepLog, split.holdPerStep)
+      : capAbove
       ? `canary ${label} ${seconds(qc)} this step, above the ${seconds(limit ?? 0)} cap`
       : leaning
         ? `this step's latency leans towards a regression (${figures}, line ${seconds(limitSeconds)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step)`

@@ -57,6 +57,9 @@ export interface LatencyDecision extends SequentialDecision {
 
 export const LATENCY_DEFAULTS = { ...SHARED_DEFAULTS, ratio: 1.5, quantile: 0.95 } as const;
 
+/** A step's within-bucket fit is redone when its canary requests have grown by this factor. */
+const REFIT = 1.1;
+
 /** Stable requests the rollout must have seen before its own quantile replaces the baseline's. */
 const REFERENCE_REQUESTS = 200;
 
@@ -91,8 +94,8 @@ export interface LatencyJudgeState {
   stepCanary: Array<[number | '+Inf', number]>;
   lastCanaryRequests: number;
   step: number | null;
-  /** The last within-bucket fit (its start for the next window) and its step. */
-  fit?: { mu: number; sigma: number; step: number } | null;
+  /** The last within-bucket fit, its step and the step's canary requests it was fitted to. */
+  fit?: (LognormalFit & { step: number; total: number }) | null;
 }
 
 export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?: LatencyJudgeState } = {}): SequentialJudge<LatencyWindow, LatencyDecision> {
@@ -136,10 +139,18 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
 
   /** What the histogram could not decide at the last window, in words (a line inside a bucket, no fitting model). */
   let resolution: string[] = [];
-  /** The last fit, as the next one's start (the step's buckets change a little per window). */
-  const saved = options.state?.fit;
-  let lastFit: { mu: number; sigma: number } | null = saved ? { mu: saved.mu, sigma: saved.sigma } : null;
-  let fitStep: number | null = saved ? saved.step : null;
+  /**
+   * The last fit: reused while the step's canary requests grow by less than REFIT (the shape of
+   * thousands of requests does not change with a few more), and the next fit's start.
+   */
+  let lastFit: (LognormalFit & { step: number; total: number }) | null = options.state?.fit ?? null;
+  const stepFit = (buckets: Bucket[], step: number): LognormalFit | null => {
+    const total = totalCount(normalizeBuckets(buckets));
+    if (lastFit && lastFit.step === step && total <= lastFit.total * REFIT) return lastFit;
+    const fit = fitLognormal(buckets, lastFit?.step === step ? lastFit : null);
+    lastFit = fit ? { ...fit, step, total } : null;
+    return fit;
+  };
   const noteResolution = (c: AboveCounts, x: number, fit: LognormalFit | null) => {
     if (c.model !== null || c.edges[0] === c.edges[1] || c.upper <= c.lower) return;
     const why = fit === null ? 'too few buckets for a within-bucket model' : `a log-normal does not fit the canary's buckets (off by ${percent(fit.deviation)} at an edge)`;
@@ -157,7 +168,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
         stepCanary: encode(stepCanary),
         lastCanaryRequests,
         step,
-        fit: lastFit && fitStep !== null ? { ...lastFit, step: fitStep } : null,
+        fit: lastFit,
       }) satisfies LatencyJudgeState,
     observe(window) {
       const canary = normalizeBuckets(window.canary.buckets);
@@ -181,8 +192,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       const sums = new Array<number>(SUMS).fill(0);
       sums[NC] = nc;
       // The canary's latency shape over the step: it may split the bucket holding a line only if it fits.
-      const fit = fitLognormal(bucketsOf(stepCanary), windowStep === fitStep ? lastFit : null);
-      [lastFit, fitStep] = [fit ? { mu: fit.mu, sigma: fit.sigma } : null, windowStep];
+      const fit = stepFit(bucketsOf(stepCanary), windowStep);
       resolution = [];
       const variance = (p: number) => nc * p * (1 - p) * phi;
       if (nc > 0 && Number.isFinite(line)) {

@@ -227,7 +227,7 @@ export function createErrorRateJudge(
       const c = decisive.span.sums;
       const canary = (c[NC] as number) > 0 ? (c[XC] as number) / (c[NC] as number) : 0;
       const stable = (c[NS] as number) > 0 ? (c[XS] as number) / (c[NS] as number) : 0;
-      const confidence = `with ${confidenceWords(1 - alpha)} confidence (evidence ${ratioWords(evidence)} for a regression, rollback at ${ratioWords(1 / alpha)})`;
+      const confidence = `with ${confidenceWords(1 - alpha)} confidence (evidence ${ratioWords(evidence)} for a regression, rollback at ${ratioWords(1 / split.breach)})`;
       // "More than the margin" only when the estimate is; otherwise what the evidence rules out.
       const worse = canary - stable;
       const explanation = byDifference
@@ -269,7 +269,7 @@ export function createErrorRateJudge(
     // Say what blocks the decision, the nearest first.
     const blockers: string[] = [];
     let more: number | undefined;
-    if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / alpha)}, now ${ratioWords(evidence)}`);
+    if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / split.breach)}, now ${ratioWords(evidence)}`);
     if (short > 0) blockers.push(`the step has ${plural(step[NC] as number, 'canary request')}, ${count(minRequests)} are needed to pass it`);
     if (passBound >= margin && estimate < margin) {
       const have = whole[NC] as number;

@@ -261,7 +261,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       return { ...base, decision: 'inconclusive', confidence: 0, adverse: null, explanation: 'no stable latency to compare with: nothing to judge' };
     }
 
-    const confidence = `with ${confidenceWords(1 - alpha)} confidence (evidence ${ratioWords(evidence)} for a regression, rollback at ${ratioWords(1 / alpha)})`;
+    const confidence = `with ${confidenceWords(1 - alpha)} confidence (evidence ${ratioWords(evidence)} for a regression, rollback at ${ratioWords(1 / split.breach)})`;
     if (ev.log >= threshold) {
       const byCap = limit !== undefined && ev.logOf(CAP) >= threshold;
       const span = byCap ? bestSpan(CAP) : bestSpan(RATIO);
@@ -302,7 +302,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     }
     const blockers: string[] = [];
     let more: number | undefined;
-    if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / alpha)}, now ${ratioWords(evidence)}`);
+    if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / split.breach)}, now ${ratioWords(evidence)}`);
     if (short > 0) blockers.push(`the step has ${plural(stepN, 'canary request')}, ${count(minRequests)} are needed to pass it`);
     if (!ratioOk || !capOk) {
       const [share, bar, b] = !ratioOk ? [shareAbove(whole, UP_RATIO), 2 * tail, ratioBound] : [shareAbove(whole, UP_CAP), 1.5 * tail, capBound];

@@ -73,6 +73,18 @@ export function countsAbove(buckets: readonly Bucket[], x: number, fit: Lognorma
   return { lower, upper, model, edges: [below, above] };
 }
 
+/** The q-quantile of a fitted log-normal (bisection on the normal CDF). */
+export function lognormalQuantile(fit: { mu: number; sigma: number }, q: number): number {
+  let lo = -10;
+  let hi = 10;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (standardNormalCdf(mid) < q) lo = mid;
+    else hi = mid;
+  }
+  return Math.exp(fit.mu + fit.sigma * ((lo + hi) / 2));
+}
+
 /** Interval-censored log-normal by maximum likelihood (Nelder–Mead on μ, log σ), with its fit checked. */
 export function fitLognormal(buckets: readonly Bucket[], start?: { mu: number; sigma: number } | null): LognormalFit | null {
   const normalized = normalizeBuckets(buckets).filter((b) => b.le > 0);

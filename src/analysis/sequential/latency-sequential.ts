@@ -25,7 +25,7 @@ import { aboveCap, holdEndAdverse, leanLogEvidence, LEANING, moreChecks } from '
 import { alphaSplit, holdEnds } from './hold.js';
 import { confidenceWords, count, evidenceOriginWords, originOf, percent, plural, ratioWords } from './explain.js';
 import { addBuckets, bucketsOf, normalizeBuckets, smoothCountAbove as countAbove, smoothQuantile as histogramQuantile, totalCount, type Bucket } from './histogram.js';
-import { countsAbove, fitLognormal, type AboveCounts, type LognormalFit } from './bucket-bounds.js';
+import { countsAbove, fitLognormal, lognormalQuantile, type AboveCounts, type LognormalFit } from './bucket-bounds.js';
 import { RHO, SHARED_DEFAULTS, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
 export interface LatencyJudgeConfig extends SharedJudgeConfig {
@@ -231,7 +231,9 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     const ev = mixture.evidence();
     const evidence = Math.exp(Math.min(700, ev.log));
     const threshold = villeLogThreshold(split.breach);
-    const qc = histogramQuantile(quantile, bucketsOf(stepCanary));
+    // The canary's quantile this step: the checked within-bucket model's when it fits, else the curve's.
+    const fitted = lastFit?.ok && lastFit.step === step ? lognormalQuantile(lastFit, quantile) : null;
+    const qc = fitted ?? histogramQuantile(quantile, bucketsOf(stepCanary));
     const ratioLine = ratio * qs;
     const limitSeconds = limit === undefined ? ratioLine : Number.isFinite(ratioLine) ? Math.min(ratioLine, limit) : limit;
     const wholeN = whole[NC] as number;

@@ -73,6 +73,51 @@ export function countsAbove(buckets: readonly Bucket[], x: number, fit: Lognorma
   return { lower, upper, model, edges: [below, above] };
 }
 
+/** Φ⁻¹ by bisection on the normal CDF. */
+function probit(p: number): number {
+  let lo = -10;
+  let hi = 10;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (standardNormalCdf(mid) < p) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+/**
+ * A log-normal through the edges around `x` only (two below it, two at or above it): a straight
+ * line in probit-log space, fitted by least squares and checked at those edges like the global
+ * fit. Latency far from the line (a second mode elsewhere, a fast bulk) does not matter to how a
+ * bucket splits; the shape across the neighbouring buckets does.
+ */
+export function fitAround(buckets: readonly Bucket[], x: number): LognormalFit | null {
+  const normalized = normalizeBuckets(buckets);
+  const total = totalCount(normalized);
+  const finite = normalized.filter((b) => Number.isFinite(b.le) && b.le > 0);
+  if (!(total > 0)) return null;
+  const near = [...finite.filter((b) => b.le < x).slice(-2), ...finite.filter((b) => b.le >= x).slice(0, 2)]
+    .map((b) => ({ lx: Math.log(b.le), p: b.count / total }))
+    .filter((pt) => pt.p > 0.0005 && pt.p < 0.9995);
+  if (near.length < 3) return null;
+  const ys = near.map((pt) => probit(pt.p));
+  const mx = near.reduce((a, pt) => a + pt.lx, 0) / near.length;
+  const my = ys.reduce((a, y) => a + y, 0) / ys.length;
+  let sxy = 0;
+  let sxx = 0;
+  near.forEach((pt, i) => {
+    sxy += (pt.lx - mx) * ((ys[i] as number) - my);
+    sxx += (pt.lx - mx) ** 2;
+  });
+  const slope = sxx > 0 ? sxy / sxx : 0;
+  if (!(slope > 0)) return null;
+  const sigma = 1 / slope;
+  const mu = mx - my * sigma;
+  let deviation = 0;
+  for (const pt of near) deviation = Math.max(deviation, Math.abs(pt.p - standardNormalCdf((pt.lx - mu) / sigma)));
+  return { mu, sigma, deviation, ok: deviation <= 0.01 + 1.63 / Math.sqrt(total) };
+}
+
 /** The q-quantile of a fitted log-normal (bisection on the normal CDF). */
 export function lognormalQuantile(fit: { mu: number; sigma: number }, q: number): number {
   let lo = -10;

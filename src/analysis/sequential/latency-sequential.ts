@@ -25,7 +25,7 @@ import { aboveCap, holdEndAdverse, leanLogEvidence, LEANING, moreChecks } from '
 import { alphaSplit, holdEnds } from './hold.js';
 import { confidenceWords, count, evidenceOriginWords, originOf, percent, plural, ratioWords } from './explain.js';
 import { addBuckets, bucketsOf, normalizeBuckets, smoothCountAbove as countAbove, smoothQuantile as histogramQuantile, totalCount, type Bucket } from './histogram.js';
-import { countsAbove, fitLognormal, lognormalQuantile, type AboveCounts, type LognormalFit } from './bucket-bounds.js';
+import { countsAbove, fitAround, fitLognormal, lognormalQuantile, type AboveCounts, type LognormalFit } from './bucket-bounds.js';
 import { RHO, SHARED_DEFAULTS, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
 export interface LatencyJudgeConfig extends SharedJudgeConfig {
@@ -159,6 +159,9 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     );
   };
 
+  /** What may split the bucket holding x: the step's global fit if it passed, else a checked fit around x. */
+  const splitter = (fit: LognormalFit | null, x: number): LognormalFit | null => (fit?.ok ? fit : fitAround(bucketsOf(stepCanary), x));
+
   return {
     snapshot: () =>
       ({
@@ -196,22 +199,22 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       resolution = [];
       const variance = (p: number) => nc * p * (1 - p) * phi;
       if (nc > 0 && Number.isFinite(line)) {
-        const c = countsAbove(canary, line, fit);
+        const c = countsAbove(canary, line, splitter(fit, line));
         const above = Math.min(nc, c.model ?? c.lower);
         sums[ABOVE_RATIO] = above;
         sums[UP_RATIO] = Math.min(nc, c.model ?? c.upper);
-        noteResolution(c, line, fit);
+        noteResolution(c, line, splitter(fit, line) ?? fit);
         sums[VAR_RATIO] = variance(2 * tail);
         RATIO_TESTS.forEach(([multiple], t) => {
           increments[t] = binomialLogLikelihoodRatio(above, nc, tail, Math.min(0.999, tail * multiple)) / phi;
         });
       }
       if (nc > 0 && limit !== undefined) {
-        const c = countsAbove(canary, limit, fit);
+        const c = countsAbove(canary, limit, splitter(fit, limit));
         const above = Math.min(nc, c.model ?? c.lower);
         sums[ABOVE_CAP] = above;
         sums[UP_CAP] = Math.min(nc, c.model ?? c.upper);
-        noteResolution(c, limit, fit);
+        noteResolution(c, limit, splitter(fit, limit) ?? fit);
         sums[VAR_CAP] = variance(1.5 * tail);
         CAP_TESTS.forEach(([multiple], t) => {
           increments[RATIO_TESTS.length + t] = binomialLogLikelihoodRatio(above, nc, tail, Math.min(0.999, tail * multiple)) / phi;

@@ -9,6 +9,9 @@ import { shippedPath } from '../src/paths.js';
 import { VirtualClock } from '../src/rollout/clock.js';
 import type { RolloutEvent } from '../src/rollout/events.js';
 import { countVerdict, emptyCounts, keepCheck, type RolloutRecord } from '../src/rollout/record.js';
+import { createErrorRateJudge } from '../src/analysis/sequential/binomial-sequential.js';
+import { standardNormalCdf } from '../src/analysis/sequential/evidence.js';
+import { createLatencyJudge } from '../src/analysis/sequential/latency-sequential.js';
 
 // The rollout record after a long rollout: its size in the ConfigMap and the time one save takes
 // to serialise it. Checks are the shipped default policy's own, taken from replaying the healthy
@@ -69,6 +72,33 @@ async function main(): Promise<void> {
   console.log(`record size after ${CHECKS} checks:   ${bytes.toLocaleString('en')} bytes (${((bytes / MAX_RECORD_BYTES) * 100).toFixed(1)}% of the ${MAX_RECORD_BYTES.toLocaleString('en')}-byte budget; ConfigMap limit 1 MiB)`);
   console.log(`serialise time per save:           ${median(times).toFixed(3)} ms`);
   console.log(`every check kept in full would be: ${unbounded.toLocaleString('en')} bytes (${(unbounded / CHECKS).toFixed(0)} bytes per check)`);
+  console.log('');
+  recordSizes(base, checks, policy.analysis.historyLimit);
+}
+
+/**
+ * The whole record (checks kept as the engine keeps them, and both sequential judges' state as
+ * record.judge) after 100, 1,000 and 10,000 checks: flat once the judges' spans reach their bound.
+ */
+function recordSizes(base: RolloutRecord, checks: CheckRecord[], historyLimit: number): void {
+  const errors = createErrorRateJudge({ margin: 0.03, cap: 0.05 });
+  const latency = createLatencyJudge({ ratio: 1.5, limit: 2 });
+  const edges = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, Infinity];
+  const buckets = (n: number) => edges.map((le) => ({ le, count: Number.isFinite(le) ? n * standardNormalCdf((Math.log(le) - Math.log(0.12)) / 0.5) : n }));
+  const record: RolloutRecord = { ...structuredClone(base), checks: [], phase: 'progressing' };
+  console.log('record size (checks kept in full + judge state), a healthy window per check at one step:');
+  for (let i = 1; i <= 10_000; i++) {
+    const n = 300 + (i % 7);
+    errors.observe({ step: 2, canary: { requests: n, errors: 3 + (i % 3) }, stable: { requests: n, errors: 3 + ((i + 1) % 3) } });
+    latency.observe({ step: 2, canary: { buckets: buckets(n) }, stable: { buckets: buckets(n) } });
+    keepCheck(record, { ...structuredClone(checks[i % checks.length] as CheckRecord), index: i, stepIndex: 2 }, historyLimit);
+    if (i === 100 || i === 1000 || i === 10_000) {
+      record.judge = { 'error-rate': errors.snapshot(), 'p95-latency': latency.snapshot() };
+      const judgeBytes = Buffer.byteLength(JSON.stringify(record.judge));
+      const bytes = Buffer.byteLength(serializeRecord(record));
+      console.log(`  after ${i.toLocaleString('en').padStart(6)} checks: ${bytes.toLocaleString('en').padStart(9)} bytes (judge state ${judgeBytes.toLocaleString('en')} bytes)`);
+    }
+  }
 }
 
 main().catch((err: unknown) => {

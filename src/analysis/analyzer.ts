@@ -8,15 +8,10 @@ import type { QueryTarget } from './promql-template.js';
 import { requestDataMissing } from './traffic.js';
 import { evaluateQueryMetric } from './query-metric.js';
 import type { CheckResult, CheckVerdict, MetricsSource } from './types.js';
+import type { MetricEvaluator } from './evaluator.js';
 
-/** Judges one metric at each check. Created once per rollout, so a judge may keep evidence across checks. */
-export interface MetricEvaluator {
-  readonly metric: MetricSpec;
-  evaluate(ctx: CheckContext): Promise<CheckResult[]>;
-  /** The evidence a judge keeps across checks, JSON-safe (sequential judges only). */
-  snapshot?(): unknown;
-  restore?(state: unknown): void;
-}
+export type { MetricEvaluator } from './evaluator.js';
+
 
 function thresholdEvaluator(metric: MetricSpec): MetricEvaluator {
   return {

@@ -20,6 +20,8 @@ export function errorRatio(side: SideTraffic): number | null {
   return Math.min(1, Math.max(0, side.errors / side.requests));
 }
 
+/** Rounding of rates and sums of rates: a canary exactly at a limit is within it. */
+const TIE = 1e-12;
 const pct = (v: number | null) => formatValue(v, 'ratio');
 const points = (v: number, digits = 2) => `${Number((v * 100).toFixed(digits))} point${v === 0.01 ? '' : 's'}`;
 
@@ -75,7 +77,7 @@ export function judgeErrorRateThreshold(
     if (canaryThin || canaryRate === null) {
       results.push({ ...base, check, threshold: max, verdict: 'inconclusive', reason: canaryThin ?? 'no canary requests' });
     } else {
-      const fail = canaryRate > max;
+      const fail = canaryRate > max + TIE;
       results.push({
         ...base,
         check,
@@ -99,7 +101,8 @@ export function judgeErrorRateThreshold(
       results.push({ ...base, check, threshold: limit, verdict: 'inconclusive', reason: canaryThin ?? stableThin ?? 'no requests to compare' });
     } else {
       const diff = canaryRate - (stableRate ?? 0);
-      const fail = canaryRate > limit;
+      // On the difference, not on stable + limit: 3.5% vs 0.5% is +3 points, not above 0.5% + 3% in floating point.
+      const fail = diff > inc + TIE;
       results.push({
         ...base,
         check,

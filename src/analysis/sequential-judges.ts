@@ -1,8 +1,8 @@
 import { plannedChecks, type ErrorRateMetric, type LatencyMetric, type MetricSpec, type Policy } from '../policy/policy.js';
-import type { MetricEvaluator } from './analyzer.js';
+import type { MetricEvaluator } from './evaluator.js';
 import type { CheckContext } from './check-context.js';
 import { judgeErrorRateThreshold, observeErrorRate } from './error-rate.js';
-import { noData, unusableCounts } from './traffic.js';
+import { countingGap, noData, unusableCounts } from './traffic.js';
 import { formatValue } from './format-value.js';
 import { judgeLatencyThreshold, observeLatency, quantileLabel } from './latency.js';
 import type { Side } from './promql-template.js';
@@ -42,8 +42,9 @@ function alphaShare(policy: Policy): number {
  * The rollout's plan, for where the judges put their prior weight on change points: planned step
  * starts, and every check over the planned number of checks.
  */
-function plan(policy: Policy): { plannedSteps: number; plannedChecks: number } {
-  return { plannedSteps: Math.max(1, policy.steps.length), plannedChecks: plannedChecks(policy) };
+function plan(policy: Policy): { plannedSteps: number; plannedChecks: number; stepChecks: number[] } {
+  const stepChecks = policy.steps.map((s) => Math.max(1, Math.floor(s.durationMs / policy.intervalMs)));
+  return { plannedSteps: Math.max(1, policy.steps.length), plannedChecks: plannedChecks(policy), stepChecks };
 }
 
 /** When a check's counts begin, so explanations can say "since 10:21 UTC". */
@@ -229,6 +230,11 @@ function latencyEvaluator(metric: LatencyMetric, policy: Policy): MetricEvaluato
         unit: 'seconds' as const,
         queries,
       };
+      // A bucket count of NaN: a counter with a gap at the window's start (see presets.ts).
+      const gap = async (side: Side, b: Bucket[]) =>
+        b.some((x) => Number.isNaN(x.count)) ? `${side} ${(await countingGap(ctx, side)) ?? 'request count: NaN'}` : null;
+      const gapped = (await gap('canary', canary.buckets)) ?? (await gap('stable', stable.buckets));
+      if (gapped) return [{ ...base, canary: null, stable: null, threshold: null, verdict: 'inconclusive', reason: gapped }];
       const idle =
         noTraffic(ctx, 'canary', canary.buckets.length ? totalCount(canary.buckets) : null) ??
         noTraffic(ctx, 'stable', stable.buckets.length ? totalCount(stable.buckets) : null);

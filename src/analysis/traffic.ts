@@ -17,14 +17,32 @@ export async function observeTraffic(ctx: CheckContext, side: Side): Promise<Sid
   const [requests, errors] = await Promise.all([ctx.value(requestsQuery), ctx.value(errorsQuery)]);
   // An empty request count is plain "no traffic"; anything else (NaN, several series, a missing
   // error count) is a query problem worth naming.
+  const gap = !requests.ok && requests.why === 'nan' ? await countingGap(ctx, side) : null;
   const problem =
-    !requests.ok && requests.why !== 'empty' ? `request count: ${requests.detail}` : !errors.ok ? `error count: ${errors.detail}` : null;
+    gap ?? (!requests.ok && requests.why !== 'empty' ? `request count: ${requests.detail}` : !errors.ok ? `error count: ${errors.detail}` : null);
   return {
     requests: requests.ok ? requests.value : null,
     errors: errors.ok ? errors.value : null,
     queries: [requestsQuery, errorsQuery],
     problem,
   };
+}
+
+/**
+ * Why the window cannot be counted, when the preset's count came back NaN because a counter has a
+ * gap at the window's start (failed scrapes; the series was stale), or null. Its rise from its
+ * last real sample would include the requests of the gap, so the window is inconclusive.
+ */
+export async function countingGap(ctx: CheckContext, side: Side): Promise<string | null> {
+  if (ctx.policy.analysis.queries['countingGaps'] === undefined) return null;
+  const answer = await ctx.value(ctx.render('countingGaps', side));
+  if (!answer.ok || !(answer.value > 0)) return null;
+  const n = Math.round(answer.value);
+  return (
+    `request count: ${n} counter series ${n === 1 ? 'has' : 'have'} no sample at the start of the last ${ctx.windowText} ` +
+    `(failed scrapes: Prometheus marked ${n === 1 ? 'it' : 'them'} stale) but ${n === 1 ? 'has' : 'have'} samples again now; ` +
+    `counting from the last sample before the gap would count requests from before the window, so this window is not counted`
+  );
 }
 
 /**

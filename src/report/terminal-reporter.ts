@@ -1,4 +1,5 @@
 import { Chalk, type ChalkInstance } from 'chalk';
+import { abridgeQuery } from '../analysis/abridge.js';
 import ora, { type Ora } from 'ora';
 import type { CheckRecord, CheckResult } from '../analysis/types.js';
 import { formatDuration } from '../policy/units.js';
@@ -145,7 +146,7 @@ export class TerminalReporter implements Reporter {
       for (const metric of new Set(deciding.map((r) => r.metric))) {
         const mine = deciding.filter((r) => r.metric === metric);
         for (const r of mine) lines.push(`    ${metric}: ${r.reason}`);
-        for (const q of new Set(mine.flatMap((r) => r.queries).filter(Boolean))) lines.push(this.c.dim(`      ${q}`));
+        for (const q of new Set(mine.flatMap((r) => r.queries).filter(Boolean))) lines.push(this.c.dim(`      ${this.opts.verbose ? q : abridgeQuery(q)}`));
       }
     }
     this.line(at, lines.join('\n'));

@@ -45,8 +45,10 @@ describe('shipped recordings replay to their stated outcomes', () => {
     );
     expect(run.stdout).toContain('dry-run: would patch Ingress shop/checkout-canary canary-weight "25" → "0"');
     expect(run.stdout).toContain('traffic: canary at 0%, all traffic on stable');
-    // The evidence includes the PromQL that decided, as sent.
-    expect(run.stdout).toContain('increase(nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."}[1m])) or vector(0)');
+    // The evidence names the PromQL that decided, abridged; --verbose prints it as sent.
+    expect(run.stdout).toContain('sum(window count of nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."} over 1m)');
+    const verbose = await replay('error-regression', ['--verbose']);
+    expect(verbose.stdout).toContain('last_over_time(nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."}[1h] offset 1m)');
   });
 
   it('latency-regression.json rolls back at the first check of 10% and exits 3', async () => {

@@ -45,7 +45,13 @@ describe('canary backtest against real Prometheus history', () => {
     expect(record.checks).toHaveLength(40);
     // The sequential judges may still be gathering evidence early on; nothing fails or lacks data.
     expect(record.checks.every((c) => c.verdict === 'pass' || c.verdict === 'pending')).toBe(true);
-    expect(record.checks.at(-1)?.verdict).toBe('pass');
+    // The error rate is proven healthy. The recording's latency profile puts 12% of requests in the
+    // 100-250 ms bucket that holds the 1.5x line (220 ms) and is not log-normal around it, so the
+    // latency judge says the histogram cannot decide rather than guess; the step advances anyway.
+    const last = record.checks.at(-1);
+    expect(last?.results.find((r) => r.metric === 'error-rate')?.verdict).toBe('pass');
+    const latency = last?.results.find((r) => r.metric === 'p95-latency');
+    if (latency?.verdict !== 'pass') expect(latency?.reason).toMatch(/the histogram cannot decide: 220 ms lies inside the histogram's 100 ms–250 ms bucket/);
   });
 
   it('rolls back the error regression at the first check after the rise in the 25% step', async () => {

@@ -212,3 +212,60 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
     );
   }
 }
+
+/**
+ * Starts Prometheus with an empty data directory scraping `targets` (host:port, path /metrics)
+ * every `scrapeInterval` — for what backfilling cannot make: stale markers after failed scrapes.
+ * Resolves once /-/ready answers.
+ */
+export async function startScrapingPrometheus(options: { targets: string[]; scrapeInterval?: string; job?: string; readyTimeoutMs?: number }): Promise<PrometheusHandle> {
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  const interval = options.scrapeInterval ?? '1s';
+  for (let attempt = 1; ; attempt++) {
+    const dir = mkdtempSync(join(tmpdir(), 'canary-prometheus-scrape-'));
+    const dataDir = join(dir, 'data');
+    mkdirSync(dataDir);
+    const configFile = join(dir, 'prometheus.yml');
+    writeFileSync(
+      configFile,
+      [
+        'global:',
+        `  scrape_interval: ${interval}`,
+        `  scrape_timeout: ${interval}`,
+        'scrape_configs:',
+        `  - job_name: ${options.job ?? 'target'}`,
+        '    honor_labels: true',
+        '    static_configs:',
+        `      - targets: [${options.targets.map((t) => JSON.stringify(t)).join(', ')}]`,
+        '',
+      ].join('\n'),
+    );
+    const port = await freePort();
+    const launched = launch(dataDir, configFile, port);
+    const entry = { child: launched.child, dir };
+    running.add(entry);
+    const url = `http://127.0.0.1:${port}`;
+    let exitCode: number | null | undefined;
+    void launched.exited.then((code) => (exitCode = code));
+    const stop = async () => {
+      if (launched.child.exitCode === null && launched.child.signalCode === null) {
+        launched.child.kill('SIGTERM');
+        const done = await Promise.race([launched.exited.then(() => true), sleep(5000).then(() => false)]);
+        if (!done) {
+          launched.child.kill('SIGKILL');
+          await launched.exited;
+        }
+      }
+      running.delete(entry);
+      rmSync(dir, { recursive: true, force: true });
+    };
+    while (Date.now() < deadline && exitCode === undefined) {
+      if ((await get(`${url}/-/ready`))?.status === 200) return { url, stop };
+      await sleep(100);
+    }
+    const log = launched.log();
+    await stop().catch(() => undefined);
+    if (attempt < 3 && /address already in use/i.test(log)) continue;
+    throw new Error(`scraping prometheus on ${url} was not ready: ${log.trim() || '(no output)'}`);
+  }
+}

@@ -109,7 +109,7 @@ describe('rollout engine', () => {
     expect(errorVsStable?.stable).toBeCloseTo(11 / 2160, 6);
     expect(errorVsStable?.threshold).toBeCloseTo(11 / 2160 + 0.03, 6);
     expect(errorVsStable?.queries.join('\n')).toContain(
-      'sum(((nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."} - nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."} offset 1m) unless',
+      'sum(((nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."} - last_over_time(nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."}[1h] offset 1m)) unless',
     );
     const memory = first?.results.find((r) => r.metric === 'memory');
     expect(memory).toMatchObject({ verdict: 'info', critical: false, canary: 200e6, stable: 210e6 });

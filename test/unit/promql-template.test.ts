@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PRESETS_BY_NAME, windowCount } from '../../src/analysis/presets.js';
+import { PRESETS_BY_NAME, gappedSeries, windowCount } from '../../src/analysis/presets.js';
 import { escapeLabelValue, escapeRegexValue, renderQuery, unknownPlaceholders } from '../../src/analysis/promql-template.js';
 
 const target = {
@@ -17,11 +17,13 @@ describe('PromQL templates', () => {
     const opts = { windowPromQL: '1m' };
     // Counted over the window per series (windowCount), summed over controller pods.
     const counted = (series: string) => windowCount(series).replaceAll('{{window}}', '1m');
+    // A series stale at the window's start makes the request count NaN: the window is not counted.
+    const gapped = (series: string) => gappedSeries(series).replaceAll('{{window}}', '1m');
     expect(renderQuery(nginx.queries['errors'] ?? '', target, { ...opts, side: 'canary', selector: nginx.selectors.canary })).toBe(
       `sum(${counted('nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary!="",status=~"5.."}')}) or vector(0)`,
     );
     expect(renderQuery(nginx.queries['requests'] ?? '', target, { ...opts, side: 'stable', selector: nginx.selectors.stable })).toBe(
-      `sum(${counted('nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary=""}')})`,
+      `sum(${counted('nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary=""}')}) + ((count(${gapped('nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary=""}')}) * NaN) or vector(0))`,
     );
   });
 

@@ -16,6 +16,9 @@ import { emptyTallies, keepCheck, type RolloutRecord } from '../../src/rollout/r
 import { defaultPolicy, thresholdPolicy } from '../support/policies.js';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
 import { checkoutEngine } from '../support/checkout-engine.js';
+import { createErrorRateJudge } from '../../src/analysis/sequential/binomial-sequential.js';
+import { standardNormalCdf } from '../../src/analysis/sequential/evidence.js';
+import { createLatencyJudge } from '../../src/analysis/sequential/latency-sequential.js';
 
 const START = Date.parse('2026-01-15T10:00:00Z');
 
@@ -187,4 +190,29 @@ describe('status of a trimmed record', () => {
     expect(renderStatus(view, START)).toContain('checks:  2160 run: 2100 passed, 0 failed, 1 inconclusive, 59 pending');
     expect(view.next).toContain('100 more passing checks at 10%');
   });
+});
+
+describe('the judges’ state in the record (issue 16 item 10)', () => {
+  it('is no larger at 10,000 checks than at 1,000: sufficient statistics, not a span per check', async () => {
+    // Both sequential judges of the default policy, fed a healthy window per check at 50% (the
+    // longest step), their snapshots stored as the engine stores them (record.judge).
+    const errors = createErrorRateJudge({ margin: 0.03, cap: 0.05 });
+    const latency = createLatencyJudge({ ratio: 1.5, limit: 2 });
+    const edges = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, Infinity];
+    const buckets = (n: number) => edges.map((le) => ({ le, count: Number.isFinite(le) ? n * standardNormalCdf((Math.log(le) - Math.log(0.12)) / 0.5) : n }));
+    const template = await realisticCheck();
+    const sizes = new Map<number, number>();
+    for (let i = 1; i <= 10_000; i++) {
+      const n = 300 + (i % 7);
+      errors.observe({ step: 2, canary: { requests: n, errors: 3 + (i % 3) }, stable: { requests: n, errors: 3 + ((i + 1) % 3) } });
+      latency.observe({ step: 2, canary: { buckets: buckets(n) }, stable: { buckets: buckets(n) } });
+      if (i === 1000 || i === 10_000) {
+        const record = recordWith(i, template, 50);
+        record.judge = { 'error-rate': errors.snapshot(), 'p95-latency': latency.snapshot() };
+        sizes.set(i, Buffer.byteLength(serializeRecord(record)));
+      }
+    }
+    // Counters print with more digits at 10,000 (a window index of 9,999, not 999): at most 1% more.
+    expect(sizes.get(10_000)).toBeLessThanOrEqual((sizes.get(1000) as number) * 1.01);
+  }, 60_000);
 });

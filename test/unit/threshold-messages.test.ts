@@ -52,3 +52,47 @@ describe('threshold judge messages', () => {
     expect(inc?.reason).not.toMatch(/: 3 points above stable, more than/);
   });
 });
+
+// Each limit of the threshold judge, on both sides of its boundary (issue 15): loosening or
+// tightening any of them by a hair fails one of these.
+describe('threshold judge boundaries (policies/threshold.yaml: 5%, +3 points, 2 s, 1.5×, 20 requests)', () => {
+  const verdictOf = (results: ReturnType<typeof judgeErrorRateThreshold>, text: string) => results.find((r) => r.check.includes(text))?.verdict;
+  const err = (canaryErrors: number, stableErrors: number, canaryRequests = 1000) =>
+    judgeErrorRateThreshold(errors, { canary: traffic(canaryRequests, canaryErrors), stable: traffic(1000, stableErrors) }, ctx);
+
+  it('error rate max 5%: 5.0% passes, 5.1% fails', () => {
+    expect(verdictOf(err(50, 40), '≤ 5%')).toBe('pass');
+    expect(verdictOf(err(51, 40), '≤ 5%')).toBe('fail');
+  });
+
+  it('error rate maxIncrease 3 points: +3.0 points passes, +3.1 fails, at several stable rates', () => {
+    for (const stable of [0, 5, 10]) {
+      expect(verdictOf(err(stable + 30, stable), 'stable +'), `stable ${stable / 10}%`).toBe('pass');
+      expect(verdictOf(err(stable + 31, stable), 'stable +'), `stable ${stable / 10}%`).toBe('fail');
+    }
+  });
+
+  it('minRequests 20: 19 canary requests are inconclusive, 20 are judged', () => {
+    expect(err(0, 0, 19).every((r) => r.verdict === 'inconclusive')).toBe(true);
+    expect(err(0, 0, 20).every((r) => r.verdict === 'pass')).toBe(true);
+    expect(err(2, 0, 20).some((r) => r.verdict === 'fail')).toBe(true);
+  });
+
+  const lat = (canary: number, stable: number, canaryRequests = 500) =>
+    judgeLatencyThreshold(latency, { canary: { traffic: traffic(canaryRequests), quantile: canary, query: 'c' }, stable: { traffic: traffic(4500), quantile: stable, query: 's' } }, ctx);
+
+  it('latency max 2 s: 2.000 s passes, 2.001 s fails', () => {
+    expect(verdictOf(lat(2, 1.9), '≤ 2s')).toBe('pass');
+    expect(verdictOf(lat(2.001, 1.9), '≤ 2s')).toBe('fail');
+  });
+
+  it('latency maxRatio 1.5: 1.5× passes, 1.501× fails', () => {
+    expect(verdictOf(lat(0.3, 0.2), '× stable')).toBe('pass');
+    expect(verdictOf(lat(0.3002, 0.2), '× stable')).toBe('fail');
+  });
+
+  it('latency minRequests 20: 19 canary requests are inconclusive, 20 are judged', () => {
+    expect(lat(0.25, 0.2, 19).every((r) => r.verdict === 'inconclusive')).toBe(true);
+    expect(lat(0.25, 0.2, 20).every((r) => r.verdict === 'pass')).toBe(true);
+  });
+});

@@ -123,6 +123,8 @@ export function generateRollout(spec: RolloutSpec): GeneratedRollout {
       // The restarted process starts with empty counters; series reappear at their first request.
       restarted = true;
       for (const key of [...state.keys()]) if (key.startsWith('1/')) state.delete(key);
+      // A replaced pod (a new ReplicaSet's, or rescheduled) has a name of its own: new series.
+      if (spec.replacePod) pods[1] = `${pods[1].slice(0, -5)}rplcd`;
     }
 
     const rate = spec.rps * (1 + spec.drift.amplitude * Math.sin((2 * Math.PI * (mid - ROLLOUT_START_MS)) / spec.drift.periodMs + spec.drift.phase));
@@ -137,7 +139,9 @@ export function generateRollout(spec: RolloutSpec): GeneratedRollout {
     };
     for (const name of ['stable', 'canary'] as const) {
       const s = sides[name];
-      const base = Math.min(0.999, s.model.errorRate + (name === 'canary' && regressed ? spec.errorDelta : 0));
+      const ramp = spec.rampMs > 0 && spec.onset ? Math.min(1, (t - spec.onset.ms) / spec.rampMs) : 1;
+      const burst = spec.burst && t >= spec.burst.fromMs && t < spec.burst.toMs ? spec.burst.errorRate : 0;
+      const base = Math.max(burst, Math.min(0.999, s.model.errorRate + (name === 'canary' && regressed ? spec.errorDelta * ramp : 0)));
       s.p = s.model.concentration * base > 0 ? rng.beta(s.model.concentration * base, s.model.concentration * (1 - base)) : 0;
       s.mu = s.model.mu + (name === 'canary' && regressed ? Math.log(spec.latencyFactor) : 0) + LATENCY_WANDER * rng.normal();
     }
@@ -152,8 +156,11 @@ export function generateRollout(spec: RolloutSpec): GeneratedRollout {
           ? [{ status: '503', count: n, mu: DEAD.mu, sigma: DEAD.sigma }]
           : (() => {
               const errors = rng.binomial(n, s.p);
+              const mode = spec.slowMode;
+              const slow = mode ? rng.binomial(n - errors, mode.share) : 0;
               return [
-                { status: '200' as const, count: n - errors, mu: s.mu, sigma: s.model.sigma },
+                { status: '200' as const, count: n - errors - slow, mu: s.mu, sigma: s.model.sigma },
+                ...(mode ? [{ status: '200' as const, count: slow, mu: s.mu + Math.log(mode.factor), sigma: mode.sigma }] : []),
                 { status: '500' as const, count: errors, mu: s.mu, sigma: s.model.sigma },
               ];
             })();

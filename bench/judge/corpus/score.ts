@@ -1,6 +1,6 @@
 import type { Policy } from '../../../src/policy/policy.js';
 import type { BacktestRun } from './backtest-runner.js';
-import { KINDS, type Kind, type RolloutSpec, trueP95 } from './spec.js';
+import { canaryShareAt, KINDS, type Kind, type RolloutSpec, trueP95 } from './spec.js';
 
 // Scores each backtest against what its rollout was generated to be, and checks the issue's
 // targets. Only the command's own output is read: exit code, outcome, and the record's checks.
@@ -22,9 +22,54 @@ export interface Scored {
   advancesInspected: number;
   /** Caps that could not be checked at an advance: no estimate in the cap's unit before it. */
   capsUnseen: number;
+  /** The information limit: checks a fixed-sample test at the policy's alpha and beta needs after the onset. */
+  limitChecks: number | null;
 }
 
 const MINUTE_MS = 60_000;
+
+// Standard normal CDF and quantile, this benchmark's own (Abramowitz & Stegun 26.2.17 / 26.2.23).
+function phi(z: number): number {
+  const t = 1 / (1 + 0.2316419 * Math.abs(z));
+  const d = 0.3989423 * Math.exp((-z * z) / 2);
+  const p = d * t * (0.3193815 + t * (-0.3565638 + t * (1.781478 + t * (-1.821256 + t * 1.330274))));
+  return z > 0 ? 1 - p : p;
+}
+function zOf(tail: number): number {
+  const t = Math.sqrt(-2 * Math.log(tail));
+  return t - (2.515517 + 0.802853 * t + 0.010328 * t * t) / (1 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t);
+}
+
+/**
+ * The fewest checks after the onset a one-sided fixed-sample test of the canary's share (errors,
+ * or requests slower than the line) needs at the policy's per-metric alpha and its beta, at the
+ * onset step's canary traffic: n = ((z_α√(p0q0) + z_β√(p1q1)) / (p1 − p0))². Binomial, so it
+ * ignores the rate's wander from minute to minute: a lower bound for any judge.
+ */
+function informationLimit(spec: RolloutSpec, policy: Policy): number | null {
+  if (!spec.onset || spec.dead5xx || spec.deadNoTraffic) return null;
+  const judged = policy.analysis.metrics.filter((m) => m.critical && m.judge === 'sequential').length;
+  const alpha = policy.analysis.sequential.alpha / Math.max(1, judged);
+  const [za, zb] = [zOf(alpha), zOf(policy.analysis.sequential.beta)];
+  let p0: number;
+  let p1: number;
+  if (spec.errorDelta > 0) {
+    const rate = policy.analysis.metrics.find((m) => m.type === 'error-rate');
+    const margin = rate && rate.type === 'error-rate' ? (rate.maxIncrease ?? 0.03) : 0.03;
+    const cap = rate && rate.type === 'error-rate' ? (rate.max ?? 1) : 1;
+    p1 = spec.canary.errorRate + spec.errorDelta;
+    // The nearer of the two nulls the canary breaks: stable + half the margin, or the cap.
+    p0 = p1 > cap ? Math.min(spec.stable.errorRate + margin / 2, cap) : spec.stable.errorRate + margin / 2;
+  } else if (spec.latencyFactor > 1) {
+    const line = 1.5 * trueP95(spec.stable);
+    p0 = 0.05;
+    p1 = 1 - phi((Math.log(line) - (spec.canary.mu + Math.log(spec.latencyFactor))) / spec.canary.sigma);
+  } else return null;
+  if (!(p1 > p0)) return null;
+  const n = ((za * Math.sqrt(p0 * (1 - p0)) + zb * Math.sqrt(p1 * (1 - p1))) / (p1 - p0)) ** 2;
+  const perCheck = spec.rps * canaryShareAt(spec.onset.ms + 1) * (MINUTE_MS / 1000);
+  return perCheck > 0 ? Math.max(1, Math.ceil(n / perCheck)) : null;
+}
 
 function endingOf(run: BacktestRun): Ending {
   if (run.code === 0) return 'promoted';
@@ -66,6 +111,7 @@ export function score(spec: RolloutSpec, run: BacktestRun, policy: Policy): Scor
     if (after <= 0) rolledBackBeforeOnset = true;
     else checksAfterOnset = Math.ceil(after / intervalMs);
   }
+  const limitChecks = informationLimit(spec, policy);
   const limits = caps(policy);
   const checks = [...(run.record?.checks ?? [])].sort((a, b) => a.index - b.index);
   let advancedAboveCap = 0;
@@ -86,7 +132,7 @@ export function score(spec: RolloutSpec, run: BacktestRun, policy: Policy): Scor
     }
     if (above) advancedAboveCap++;
   }
-  return { spec, run, ending, correct, checksAfterOnset, rolledBackBeforeOnset, advancedAboveCap, advancesInspected, capsUnseen };
+  return { spec, run, ending, correct, checksAfterOnset, rolledBackBeforeOnset, advancedAboveCap, advancesInspected, capsUnseen, limitChecks };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -115,7 +161,7 @@ export function report(policyLabel: string, scored: readonly Scored[], seconds: 
   const lines: string[] = [];
   lines.push(`${policyLabel}: ${scored.length} backtests in ${seconds.toFixed(0)} s`);
   lines.push(
-    `  ${pad('kind', 26)}${pad('rps', 6)}${lpad('n', 4)}${lpad('right', 8)}${lpad('promoted', 10)}${lpad('rb:breach', 11)}${lpad('rb:inconcl', 12)}${lpad('rb:held', 10)}${lpad('exit 2', 8)}${lpad('other', 7)}   checks to detect (median / p90)`,
+    `  ${pad('kind', 26)}${pad('rps', 6)}${lpad('n', 4)}${lpad('right', 8)}${lpad('promoted', 10)}${lpad('rb:breach', 11)}${lpad('rb:inconcl', 12)}${lpad('rb:held', 10)}${lpad('exit 2', 8)}${lpad('other', 7)}   checks to detect (median / p90; information limit, median)`,
   );
   for (const kind of KINDS) {
     for (const band of ['high', 'low'] as const) {
@@ -124,7 +170,9 @@ export function report(policyLabel: string, scored: readonly Scored[], seconds: 
       const count = (e: Scored['ending']) => rows.filter((r) => r.ending === e).length;
       const detect = rows.map((r) => r.checksAfterOnset).filter((c): c is number => c !== null);
       const early = rows.filter((r) => r.rolledBackBeforeOnset).length;
-      const detection = detect.length ? `${quantile(detect, 0.5)} / ${quantile(detect, 0.9)}  (n=${detect.length}${early ? `, ${early} before onset` : ''})` : early ? `${early} before onset` : '';
+      const limit = rows.map((r) => r.limitChecks).filter((c): c is number => c !== null);
+      const limitWords = limit.length ? `; limit ${quantile(limit, 0.5)}` : '';
+      const detection = detect.length ? `${quantile(detect, 0.5)} / ${quantile(detect, 0.9)}  (n=${detect.length}${early ? `, ${early} before onset` : ''}${limitWords})` : early ? `${early} before onset` : '';
       lines.push(
         `  ${pad(kind, 26)}${pad(band === 'high' ? '≥10' : '<10', 6)}${lpad(rows.length, 4)}${lpad(pct(rows.filter((r) => r.correct).length, rows.length), 8)}${lpad(count('promoted'), 10)}${lpad(count('rolled back: breach'), 11)}${lpad(count('rolled back: inconclusive'), 12)}${lpad(count('rolled back: held'), 10)}${lpad(count('exit 2'), 8)}${lpad(count('other'), 7)}   ${detection}`,
       );
@@ -176,6 +224,14 @@ export function report(policyLabel: string, scored: readonly Scored[], seconds: 
     const promoted = rows.filter((s) => s.run.code === 0).length;
     target(rows.length > 0 && promoted >= 0.95 * rows.length, `≥ 95% of ${kind} canaries promoted at ≥ 10 rps: ${promoted}/${rows.length} (${pct(promoted, rows.length)})`);
   }
+  // Issue 15's edges: no rollback of a canary well inside the policy, no regression promoted.
+  const inside: Kind[] = ['zero stable +0.5pt', 'zero stable +1pt', 'bucket 1.3x', 'P95 1.8s (cap 2s)', 'pod replaced', 'shared burst', 'bimodal latency'];
+  const insideRows = high(inside);
+  const insideRolled = insideRows.filter((s) => s.run.code === 3);
+  target(insideRolled.length === 0, `no edge canary well inside the policy rolled back at ≥ 10 rps: ${insideRolled.length} of ${insideRows.length}${insideRolled.length ? `: ${insideRolled.slice(0, 8).map((s) => `${s.spec.id} ${s.spec.kind}`).join(', ')}` : ''}`);
+  const edgeRegressions = scored.filter((s) => ['zero stable +4pt', 'bucket 2x', 'P95 2.3s (cap 2s)', 'stable over cap', 'cap: 4% -> 6%', 'slow ramp +5pt'].includes(s.spec.kind));
+  const edgeMissed = edgeRegressions.filter((s) => s.run.code !== 3);
+  target(edgeMissed.length === 0, `every edge regression rolled back: ${edgeRegressions.length - edgeMissed.length}/${edgeRegressions.length}${edgeMissed.length ? `: ${edgeMissed.slice(0, 8).map((s) => `${s.spec.id} ${s.spec.kind}`).join(', ')}` : ''}`);
   const noData = scored.filter((s) => s.spec.kind === 'no data');
   const exit2 = noData.filter((s) => s.run.code === 2).length;
   target(exit2 === noData.length, `no-data runs end with exit 2: ${exit2}/${noData.length}${noData.filter((s) => s.run.code !== 2).map((s) => ` (${s.spec.backtest.why}: exit ${s.run.code})`).join('')}`);

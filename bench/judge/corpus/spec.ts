@@ -53,6 +53,24 @@ export const KINDS = [
   'dead canary (5xx)',
   'dead canary (no traffic)',
   'no data',
+  // The edges production lives at (issue 15).
+  'zero stable +0.5pt',
+  'zero stable +1pt',
+  'zero stable +2.5pt',
+  'zero stable +4pt',
+  'bucket 1.3x',
+  'bucket 1.45x',
+  'bucket 1.6x',
+  'bucket 2x',
+  'P95 1.8s (cap 2s)',
+  'P95 2.3s (cap 2s)',
+  'stable over cap',
+  'cap: 4% -> 6%',
+  'pod replaced',
+  'shared burst',
+  'slow ramp +5pt',
+  'bimodal latency',
+  'very low traffic',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -72,10 +90,52 @@ export const EXPECTED: Record<Kind, Expected> = {
   'dead canary (5xx)': 'rollback',
   'dead canary (no traffic)': 'rollback',
   'no data': 'invalid',
+  'zero stable +0.5pt': 'promote',
+  'zero stable +1pt': 'promote',
+  'zero stable +2.5pt': 'either',
+  'zero stable +4pt': 'rollback',
+  'bucket 1.3x': 'promote',
+  'bucket 1.45x': 'promote',
+  'bucket 1.6x': 'either',
+  'bucket 2x': 'rollback',
+  'P95 1.8s (cap 2s)': 'promote',
+  'P95 2.3s (cap 2s)': 'rollback',
+  'stable over cap': 'rollback',
+  'cap: 4% -> 6%': 'rollback',
+  'pod replaced': 'promote',
+  'shared burst': 'promote',
+  'slow ramp +5pt': 'rollback',
+  'bimodal latency': 'promote',
+  'very low traffic': 'promote',
 };
 
-const ERROR_DELTA: Partial<Record<Kind, number>> = { 'error +1pt': 0.01, 'error +3pt': 0.03, 'error +5pt': 0.05, 'error +10pt': 0.1 };
-const LATENCY_FACTOR: Partial<Record<Kind, number>> = { 'latency 1.3x': 1.3, 'latency 2x': 2, 'latency 3x': 3 };
+/** The edge kinds, their traffic band, and what sets them apart (applied over the standard draws). */
+const EDGE_KINDS: ReadonlyArray<{ kind: Kind; band: 'high' | 'low' }> = KINDS.slice(KINDS.indexOf('zero stable +0.5pt')).map((kind) => ({
+  kind,
+  band: kind === 'very low traffic' ? 'low' : 'high',
+}));
+
+const ERROR_DELTA: Partial<Record<Kind, number>> = {
+  'error +1pt': 0.01,
+  'error +3pt': 0.03,
+  'error +5pt': 0.05,
+  'error +10pt': 0.1,
+  'zero stable +0.5pt': 0.005,
+  'zero stable +1pt': 0.01,
+  'zero stable +2.5pt': 0.025,
+  'zero stable +4pt': 0.04,
+  'cap: 4% -> 6%': 0.02,
+  'slow ramp +5pt': 0.05,
+};
+const LATENCY_FACTOR: Partial<Record<Kind, number>> = {
+  'latency 1.3x': 1.3,
+  'latency 2x': 2,
+  'latency 3x': 3,
+  'bucket 1.3x': 1.3,
+  'bucket 1.45x': 1.45,
+  'bucket 1.6x': 1.6,
+  'bucket 2x': 2,
+};
 const REGRESSION_KINDS: readonly Kind[] = ['error +1pt', 'error +3pt', 'error +5pt', 'error +10pt', 'latency 1.3x', 'latency 2x', 'latency 3x'];
 
 /** Traffic below this many requests per second (both sides together) is the "low" band. */
@@ -123,6 +183,14 @@ export interface RolloutSpec {
   backtest: { target: string; namespace: string; fromMs: number; why?: string };
   /** False for no-data rollouts whose namespace holds nothing at all. */
   hasData: boolean;
+  /** The error delta grows linearly over this many ms from the onset (0: a step). */
+  rampMs: number;
+  /** Both sides fail this share of requests for a while (a dependency's bad minutes). */
+  burst: { fromMs: number; toMs: number; errorRate: number } | null;
+  /** Both sides: this share of requests comes from a second log-normal, `factor` × slower. */
+  slowMode: { share: number; factor: number; sigma: number } | null;
+  /** At its restart controller pod 1 is replaced: a new pod name, so new series. */
+  replacePod: boolean;
 }
 
 export interface CorpusSize {
@@ -135,10 +203,12 @@ export interface CorpusSize {
   perKindLow: number;
   slowStable: number;
   dead: number;
+  /** Per edge kind (issue 15). */
+  edge: number;
 }
 
-export const FULL_SIZE: CorpusSize = { equalHigh: 100, equalLow: 20, perOnsetHigh: 3, perKindLow: 3, slowStable: 6, dead: 3 };
-export const QUICK_SIZE: CorpusSize = { equalHigh: 20, equalLow: 6, perOnsetHigh: 1, perKindLow: 1, slowStable: 2, dead: 1 };
+export const FULL_SIZE: CorpusSize = { equalHigh: 100, equalLow: 20, perOnsetHigh: 3, perKindLow: 3, slowStable: 6, dead: 3, edge: 4 };
+export const QUICK_SIZE: CorpusSize = { equalHigh: 20, equalLow: 6, perOnsetHigh: 1, perKindLow: 1, slowStable: 2, dead: 1, edge: 2 };
 
 function side(rng: Rng, errorRate: number, p95: number): SideModel {
   const sigma = rng.between(0.45, 0.55);
@@ -176,6 +246,13 @@ function drafts(size: CorpusSize): Draft[] {
   out.push({ kind: 'no data', band: 'high', onset: null, backtest: 'wrong-namespace' });
   out.push({ kind: 'no data', band: 'high', onset: null, backtest: 'wrong-target' });
   out.push({ kind: 'no data', band: 'high', onset: null, backtest: 'future' });
+  // The edge kinds come last, so the standard rollouts keep their ids and draws.
+  for (const { kind, band } of EDGE_KINDS) {
+    for (let i = 0; i < size.edge; i++) {
+      const onset = kind === 'slow ramp +5pt' ? ONSETS[0] : ERROR_DELTA[kind] !== undefined || LATENCY_FACTOR[kind] !== undefined ? ONSETS[i % 2 === 0 ? 0 : 2] : null;
+      out.push({ kind, band, onset: onset ?? null });
+    }
+  }
   return out;
 }
 
@@ -204,12 +281,12 @@ export function buildCorpus(seed: number, size: CorpusSize): RolloutSpec[] {
           : draft.backtest === 'future'
             ? { target: 'checkout', namespace: id, fromMs: ROLLOUT_START_MS + 30 * 24 * 60 * MINUTE_MS, why: '--from a month after the data' }
             : { target: 'checkout', namespace: id, fromMs: ROLLOUT_START_MS };
+    const edge = edgeOf(draft.kind, rng, stable, canary);
     return {
       id,
       kind: draft.kind,
       expected: EXPECTED[draft.kind],
       seed: (rng.uniform() * 2 ** 32) >>> 0,
-      rps,
       band: draft.band,
       drift: { amplitude: rng.between(0.1, 0.3), periodMs: rng.between(2, 6) * 60 * MINUTE_MS, phase: rng.between(0, 2 * Math.PI) },
       stable,
@@ -224,6 +301,39 @@ export function buildCorpus(seed: number, size: CorpusSize): RolloutSpec[] {
       restartMs: ROLLOUT_START_MS + Math.round(rng.between(-20, 40) * MINUTE_MS),
       backtest,
       hasData: !dataless,
+      ...edge,
+      rps: edge.rps ?? rps,
     };
   });
+}
+
+/**
+ * What an edge kind changes over the standard draws (the sides are changed in place): stables with
+ * (almost) no errors, latencies whose 1.5× line or P95 lies inside ingress-nginx's 1–2.5 s bucket,
+ * error rates at a cap, a replaced controller pod, a burst both sides share, a slow ramp, two
+ * latency modes, very low traffic.
+ */
+function edgeOf(kind: Kind, rng: Rng, stable: SideModel, canary: SideModel): Omit<RolloutSpec, 'id' | 'kind' | 'expected' | 'seed' | 'rps' | 'band' | 'drift' | 'stable' | 'canary' | 'onset' | 'errorDelta' | 'latencyFactor' | 'dead5xx' | 'deadNoTraffic' | 'podShare' | 'scrapeOffsetMs' | 'restartMs' | 'backtest' | 'hasData'> & { rps?: number } {
+  const plain = { rampMs: 0, burst: null, slowMode: null, replacePod: false };
+  const both = (f: (s: SideModel) => void) => [stable, canary].forEach(f);
+  const latency = (p95: number, sigma: number) => both((s) => ((s.sigma = sigma), (s.mu = Math.log(p95) - Z95 * sigma)));
+  if (kind.startsWith('zero stable')) {
+    const base = rng.uniform() < 0.5 ? 0 : rng.between(0.0001, 0.0002);
+    both((s) => (s.errorRate = base));
+    return { ...plain, rps: rng.logUniform(50, 200) };
+  }
+  if (kind.startsWith('bucket')) latency(rng.between(0.9, 1.05), rng.between(0.3, 0.5));
+  if (kind === 'P95 1.8s (cap 2s)') latency(rng.between(1.7, 1.85), rng.between(0.3, 0.5));
+  if (kind === 'P95 2.3s (cap 2s)') latency(rng.between(2.2, 2.4), rng.between(0.3, 0.5));
+  if (kind === 'stable over cap') both((s) => (s.errorRate = rng.between(0.055, 0.07)));
+  if (kind === 'cap: 4% -> 6%') both((s) => (s.errorRate = 0.04));
+  if (kind === 'pod replaced') return { ...plain, replacePod: true };
+  if (kind === 'shared burst') {
+    const fromMs = ROLLOUT_START_MS + Math.round(rng.between(3, 35) * MINUTE_MS);
+    return { ...plain, burst: { fromMs, toMs: fromMs + 2 * MINUTE_MS, errorRate: rng.between(0.05, 0.15) } };
+  }
+  if (kind === 'slow ramp +5pt') return { ...plain, rampMs: 30 * MINUTE_MS };
+  if (kind === 'bimodal latency') return { ...plain, slowMode: { share: rng.between(0.02, 0.04), factor: rng.between(4, 8), sigma: 0.3 } };
+  if (kind === 'very low traffic') return { ...plain, rps: rng.logUniform(0.2, 0.5) };
+  return plain;
 }

@@ -5,17 +5,17 @@
 // or when its error rate is above `cap` (max, 5%). Promote a canary worse by half the margin or
 // less. Between the two is the indifference zone, where either decision is acceptable.
 //
-// Difference — H0: canary rate ≤ stable + margin/2; H1: canary rate ≥ stable + margin (and 3× and
-//   10× the margin, mixed, so a jump far beyond it decides within its first window). Each window's
-//   evidence is Wald's likelihood ratio on the canary's share of the window's errors, conditioned
-//   on their total (Lindon, Sanden & Shirikian, KDD 2022; Lindon & Malek, NeurIPS 2022): the
-//   baseline rate and any drift both sides share cancel out. Stable's rate is a plug-in from
-//   earlier windows and this window's pooled total.
-// Cap — H0: canary rate ≤ cap; H1: canary rate ≥ 1.5 × cap (and 3×): a one-sample ratio on the
-//   canary's counts, whatever stable does.
-// Overdispersion (dispersion.ts): each side's rate wanders between windows; each window's log
-//   likelihood ratio is divided by its variance inflation φ (quasi-likelihood; McCullagh &
-//   Nelder §9.2), with ρ learned from stable's own window-to-window variation.
+// Difference — H0: canary rate ≤ stable + margin/2, for ANY stable rate (composite); H1: canary
+//   rate ≥ stable + margin. Each span's evidence is the two sides' likelihood at predictable
+//   estimates (stable's rate so far; the canary at stable + the margin, 5/3, 3 and 10 × it, and at
+//   its own running rate over the span, held at least at the margin) over the null's maximum
+//   likelihood over the span (composite.ts: universal inference, running MLE). So a canary at 1%
+//   against a stable at 0% is no evidence at all: it fits the null's boundary.
+// Cap — H0: canary rate ≤ cap; H1: anything above it (the running rate, held just above the cap,
+//   and 1.5 × and 3 × the cap): evidence grows with traffic for every canary over the cap.
+// Overdispersion (dispersion.ts): each side's rate wanders between windows; each window's counts
+//   are divided by their variance inflation φ = 1 + ρ·n (effective counts, a quasi-likelihood;
+//   McCullagh & Nelder §9.2), with ρ learned from stable's own window-to-window variation.
 // Evidence from all windows, restarted at every window (change-point.ts), rolls back at 1/α
 //   (Ville's inequality): P(rolling back a canary within half the margin) ≤ α over the rollout.
 // pass — this step may advance with proof: a (1−β) time-uniform upper bound on the difference
@@ -23,9 +23,11 @@
 //   risk difference, variance inflated by ρ) is below the margin.
 
 import { invalidInput } from '../../errors.js';
-import { createChangePointMixture, type ChangePointState, type SpanState } from './change-point.js';
+import { createChangePointMixture, spanLogs, type ChangePointState, type SpanState } from './change-point.js';
 import { createDispersionEstimator, type DispersionState } from './dispersion.js';
-import { binomialLogLikelihoodRatio, logSumExp, normalMixtureRadius, villeLogThreshold } from './evidence.js';
+import { binomialLogLik, capNullLogLik, differenceNullLogLik, shrunkRate } from './composite.js';
+import { logSumExp, normalMixtureRadius, villeLogThreshold } from './evidence.js';
+import { alphaSplit, holdEnds } from './hold.js';
 import { confidenceWords, count, evidenceOriginWords, marginWords, originOf, percent, plural, points, ratioWords } from './explain.js';
 import { RHO, SHARED_DEFAULTS, type ErrorRateWindow, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
@@ -38,21 +40,35 @@ export interface ErrorRateJudgeConfig extends SharedJudgeConfig {
 
 export const ERROR_RATE_DEFAULTS = { ...SHARED_DEFAULTS, margin: 0.03, cap: 0.05 } as const;
 
-/** Tests mixed within each restarted ratio: [multiple, prior weight]. */
+/**
+ * Tests mixed within each restarted span: [multiple of the margin (or cap), prior weight]; a
+ * multiple of 0 is the running estimate of the canary's own rate over the span, held at least at
+ * the margin (or just above the cap): the composite alternative, so that evidence grows with
+ * traffic for every canary beyond it, not only for one near a point alternative.
+ */
 const DIFFERENCE_TESTS = [
-  [1, 0.4],
-  [5 / 3, 0.2],
-  [3, 0.1],
-  [10, 0.05],
+  [0, 0.22],
+  [1, 0.25],
+  [5 / 3, 0.15],
+  [3, 0.08],
+  [10, 0.04],
 ] as const;
 const CAP_TESTS = [
-  [1.5, 0.2],
-  [3, 0.05],
+  [0, 0.16],
+  [1.5, 0.06],
+  [3, 0.04],
 ] as const;
-const DIFF = [0, 1, 2, 3];
-const CAP = [4, 5];
+const DIFF = [0, 1, 2, 3, 4];
+const CAP = [5, 6, 7];
+/** Pseudo-requests the running estimate starts with, at the alternative's edge. */
+const PRIOR_REQUESTS = 20;
+/** Stable's rate before its first window, as one pseudo-request. */
+const STABLE_PRIOR = 0.01;
+/** The running alternative to a cap starts just above it. */
+const CAP_EDGE = 1.02;
 
-// Figures kept per span: canary requests/errors, stable requests/errors, then the CMH sums.
+// Figures kept per span: canary requests/errors, stable requests/errors, then the CMH sums, then
+// the effective (dispersion-deflated) counts the likelihoods use.
 const NC = 0;
 const XC = 1;
 const NS = 2;
@@ -61,6 +77,11 @@ const EXCESS = 4;
 const WEIGHT = 5;
 const VARIANCE = 6;
 const PASS_VARIANCE = 7;
+const ENC = 8;
+const EXC = 9;
+const ENS = 10;
+const EXS = 11;
+const SUMS = 12;
 
 export interface ErrorRateJudgeState {
   mixture: ChangePointState;
@@ -77,6 +98,7 @@ export function createErrorRateJudge(
   const margin = config.margin ?? ERROR_RATE_DEFAULTS.margin;
   const cap = config.cap === undefined ? ERROR_RATE_DEFAULTS.cap : config.cap;
   const alpha = config.alpha ?? ERROR_RATE_DEFAULTS.alpha;
+  const split = alphaSplit(alpha, config.plannedSteps ?? SHARED_DEFAULTS.plannedSteps);
   const beta = config.beta ?? ERROR_RATE_DEFAULTS.beta;
   const minRequests = config.minRequests ?? SHARED_DEFAULTS.minRequests;
   checkFraction('margin', margin, 'an absolute error-rate margin like 0.03 (3 points)');
@@ -88,7 +110,7 @@ export function createErrorRateJudge(
   const mixture = createChangePointMixture(
     {
       testWeights: weights,
-      sums: 8,
+      sums: SUMS,
       plannedSteps: config.plannedSteps ?? SHARED_DEFAULTS.plannedSteps,
       plannedChecks: config.plannedChecks ?? SHARED_DEFAULTS.plannedChecks,
     },
@@ -97,6 +119,15 @@ export function createErrorRateJudge(
   const dispersion = createDispersionEstimator(options.state?.dispersion ?? options.dispersion);
   let lastCanaryRequests = options.state?.lastCanaryRequests ?? 0;
   const nullShift = margin / 2;
+
+  /** Each span's evidence per test: its numerator less the null's maximum over the span (composite.ts). */
+  const net = (span: SpanState): number[] => {
+    const c = span.sums;
+    const [enc, exc, ens, exs] = [c[ENC] as number, c[EXC] as number, c[ENS] as number, c[EXS] as number];
+    const diffNull = differenceNullLogLik(exc, enc, exs, ens, nullShift);
+    const capNull = cap === null ? 0 : capNullLogLik(exc, enc, cap);
+    return span.logs.map((log, t) => (t < DIFFERENCE_TESTS.length ? log - diffNull : log - capNull));
+  };
 
   return {
     snapshot: () => ({ mixture: mixture.state(), dispersion: dispersion.state(), lastCanaryRequests }) satisfies ErrorRateJudgeState,
@@ -109,28 +140,35 @@ export function createErrorRateJudge(
       const xs = Math.min(sanitize(window.stable.errors), ns);
       lastCanaryRequests = nc;
       const rho = dispersion.rho();
-      const increments = weights.map(() => 0);
-      const sums = [nc, xc, ns, xs, 0, 0, 0, 0];
+      const sums = new Array<number>(SUMS).fill(0);
+      [sums[NC], sums[XC], sums[NS], sums[XS]] = [nc, xc, ns, xs];
+      let increments: (span: SpanState) => number[] = () => weights.map(() => 0);
       if (nc > 0 && ns > 0) {
         const n = nc + ns;
         const x = xc + xs;
         const share = nc / n;
-        const stableRate = Math.min(0.99, smoothed((before[XS] as number) + x, (before[NS] as number) + n));
-        if (x > 0) {
-          const phi = 1 + (2 * rho * nc * ns) / n;
-          const theta = (rate: number) => (nc * rate) / (nc * rate + ns * stableRate);
-          const theta0 = theta(Math.min(0.999, stableRate + nullShift));
-          DIFFERENCE_TESTS.forEach(([multiple], t) => {
-            const thetaA = theta(Math.min(0.999, stableRate + multiple * margin));
-            increments[t] = thetaA > theta0 ? binomialLogLikelihoodRatio(xc, x, theta0, thetaA) / phi : 0;
+        // Effective counts: each side's window divided by its variance inflation 1 + ρ·n.
+        const phiC = 1 + rho * nc;
+        const phiS = 1 + rho * ns;
+        const [enc, exc, ens, exs] = [nc / phiC, xc / phiC, ns / phiS, xs / phiS];
+        [sums[ENC], sums[EXC], sums[ENS], sums[EXS]] = [enc, exc, ens, exs];
+        // Stable's rate before this window (predictable): the numerator's plug-in for stable.
+        const stableRate = Math.min(0.99, shrunkRate(before[EXS] as number, before[ENS] as number, STABLE_PRIOR, 1));
+        const stableLik = binomialLogLik(exs, ens, stableRate);
+        increments = (span) => {
+          const spanRate = (edge: number) => Math.max(edge, shrunkRate(span.sums[EXC] as number, span.sums[ENC] as number, edge, PRIOR_REQUESTS));
+          const diffEdge = Math.min(0.999, stableRate + margin);
+          const out = DIFFERENCE_TESTS.map(([multiple]) => {
+            const pc = multiple === 0 ? spanRate(diffEdge) : Math.min(0.999, stableRate + multiple * margin);
+            return binomialLogLik(exc, enc, pc) + stableLik;
           });
-        }
-        if (cap !== null) {
-          const phi = 1 + rho * nc;
-          CAP_TESTS.forEach(([multiple], t) => {
-            increments[DIFFERENCE_TESTS.length + t] = binomialLogLikelihoodRatio(xc, nc, cap, Math.min(0.999, cap * multiple)) / phi;
-          });
-        }
+          for (const [multiple] of CAP_TESTS) {
+            const capEdge = Math.min(0.999, (cap ?? 0.5) * CAP_EDGE);
+            const pc = multiple === 0 ? spanRate(capEdge) : Math.min(0.999, (cap ?? 0.5) * multiple);
+            out.push(cap === null ? 0 : binomialLogLik(exc, enc, pc));
+          }
+          return out;
+        };
         // The Cochran–Mantel–Haenszel risk difference and its variance, at the step's rates.
         const step = mixture.view().step;
         const pc = smoothed((step[XC] as number) + xc, (step[NC] as number) + nc);
@@ -141,7 +179,7 @@ export function createErrorRateJudge(
         sums[VARIANCE] = (1 - share) ** 2 * sideVar(pc, nc) + share ** 2 * sideVar(ps, ns);
         sums[PASS_VARIANCE] = (1 - share) ** 2 * sideVar(Math.min(0.9999, Math.max(pc, ps + margin)), nc) + share ** 2 * sideVar(ps, ns);
       }
-      mixture.add(increments, sums);
+      mixture.add(increments, sums, net);
       dispersion.addStable(xs, ns);
       return assess(rho);
     },
@@ -154,7 +192,7 @@ export function createErrorRateJudge(
     const stepSpan = mixture.stepSpan();
     const ev = mixture.evidence();
     const evidence = Math.exp(Math.min(700, ev.log));
-    const threshold = villeLogThreshold(alpha);
+    const threshold = villeLogThreshold(split.breach);
     const estimate = (whole[WEIGHT] as number) > 0 ? (whole[EXCESS] as number) / (whole[WEIGHT] as number) : 0;
     const radius = (level: number, variance: number) =>
       (whole[WEIGHT] as number) > 0 ? normalMixtureRadius(variance, RHO, level) / (whole[WEIGHT] as number) : 1;
@@ -189,9 +227,13 @@ export function createErrorRateJudge(
       const c = decisive.span.sums;
       const canary = (c[NC] as number) > 0 ? (c[XC] as number) / (c[NC] as number) : 0;
       const stable = (c[NS] as number) > 0 ? (c[XS] as number) / (c[NS] as number) : 0;
-      const confidence = `with ${confidenceWords(1 - alpha)} confidence (evidence ${ratioWords(evidence)} for a regression, rollback at ${ratioWords(1 / alpha)})`;
+      const confidence = `with ${confidenceWords(1 - alpha)} confidence (evidence ${ratioWords(evidence)} for a regression, rollback at ${ratioWords(1 / split.breach)})`;
+      // "More than the margin" only when the estimate is; otherwise what the evidence rules out.
+      const worse = canary - stable;
       const explanation = byDifference
-        ? `canary errors ${percent(canary)} vs stable ${percent(stable)} ${origin}: worse than stable by more than the ${marginWords(margin)} margin allows, ${confidence}`
+        ? worse > margin
+          ? `canary errors ${percent(canary)} vs stable ${percent(stable)} ${origin}: worse than stable by more than the ${marginWords(margin)} margin allows, ${confidence}`
+          : `canary errors ${percent(canary)} vs stable ${percent(stable)} ${origin}: ${points(worse)}, more than the ${marginWords(nullShift)} worse that the policy lets pass, ${confidence}`
         : `canary errors ${percent(canary)} ${origin}: above the ${percent(cap ?? 0)} cap${stable > (cap ?? 1) ? ` (stable is above it too, at ${percent(stable)})` : ` (stable ${percent(stable)})`}, ${confidence}`;
       // A rollback shows the figures of the checks it rests on, the ones its explanation names.
       const figures = { canaryRate: canary, stableRate: stable, canaryRequests: c[NC] as number, canaryEvents: c[XC] as number, stableRequests: c[NS] as number, stableEvents: c[XS] as number };
@@ -205,11 +247,13 @@ export function createErrorRateJudge(
     const capAbove = cap !== null && aboveCap(stepCanary, stepN, cap, minRequests);
     const stepLog = leanLogEvidence(state.spans, stepSpan, DIFF, weights);
     const leaning = stepLog >= Math.log(LEANING);
-    const adverse = capAbove
-      ? `canary errors ${percent(stepCanary)} this step, above the ${percent(cap ?? 0)} cap`
-      : leaning
-        ? `this step's errors lean towards a regression (canary ${percent(stepCanary)} vs stable ${percent(stepStable)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step)`
-        : null;
+    const adverse = holdEnds(config.stepChecks, state.currentStep ?? 0, state.windows - state.stepFirstWindow)
+      ? holdEndAdverse(Math.max(stepLog, cap === null ? -Infinity : leanLogEvidence(state.spans, stepSpan, CAP, weights)), split.holdPerStep)
+      : capAbove
+        ? `canary errors ${percent(stepCanary)} this step, above the ${percent(cap ?? 0)} cap`
+        : leaning
+          ? `this step's errors lean towards a regression (canary ${percent(stepCanary)} vs stable ${percent(stepStable)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step)`
+          : null;
 
     const short = Math.max(0, minRequests - (step[NC] as number));
     if (passBound < margin && short <= 0 && adverse === null) {
@@ -225,7 +269,7 @@ export function createErrorRateJudge(
     // Say what blocks the decision, the nearest first.
     const blockers: string[] = [];
     let more: number | undefined;
-    if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / alpha)}, now ${ratioWords(evidence)}`);
+    if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / split.breach)}, now ${ratioWords(evidence)}`);
     if (short > 0) blockers.push(`the step has ${plural(step[NC] as number, 'canary request')}, ${count(minRequests)} are needed to pass it`);
     if (passBound >= margin && estimate < margin) {
       const have = whole[NC] as number;
@@ -250,7 +294,7 @@ export function createErrorRateJudge(
     let bestLog = -Infinity;
     for (const sp of mixture.view().spans) {
       for (const t of tests) {
-        const log = sp.logWeight + Math.log(weights[t] as number) + (sp.logs[t] as number);
+        const log = sp.logWeight + Math.log(weights[t] as number) + (spanLogs(sp)[t] as number);
         if (log > bestLog) {
           bestLog = log;
           best = sp;
@@ -259,6 +303,12 @@ export function createErrorRateJudge(
     }
     return { span: best as NonNullable<typeof best> };
   }
+}
+
+/** At a held step's last check: adverse only on evidence at the hold's share of alpha (hold.ts), else null. */
+export function holdEndAdverse(stepLog: number, holdAlpha: number): string | null {
+  if (stepLog < Math.log(1 / holdAlpha)) return null;
+  return `this step's evidence for a regression is ${ratioWords(Math.exp(stepLog))} at the end of its hold, past the ${ratioWords(1 / holdAlpha)} a held step's rollback needs`;
 }
 
 /** Evidence over the current step that holds it: a likelihood ratio of 10:1 for a regression. */
@@ -282,8 +332,8 @@ export function stepLogEvidence(logs: readonly number[], tests: readonly number[
  */
 export function leanLogEvidence(spans: readonly SpanState[], stepSpan: SpanState, tests: readonly number[], weights: readonly number[] = []): number {
   const inStep = spans.filter((sp) => sp.step === stepSpan.step && sp.window >= stepSpan.window);
-  if (inStep.length === 0) return stepLogEvidence(stepSpan.logs, tests, weights);
-  return logSumExp(inStep.map((sp) => stepLogEvidence(sp.logs, tests, weights))) - Math.log(inStep.length);
+  if (inStep.length === 0) return stepLogEvidence(spanLogs(stepSpan), tests, weights);
+  return logSumExp(inStep.map((sp) => stepLogEvidence(spanLogs(sp), tests, weights))) - Math.log(inStep.length);
 }
 
 /**

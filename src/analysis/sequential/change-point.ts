@@ -35,7 +35,24 @@ export interface SpanState {
   logs: number[];
   /** Additive figures the judge keeps per span (counts, sums for estimates). */
   sums: number[];
+  /**
+   * Log evidence per test once the judge's denominator is taken off (composite.ts): the
+   * numerator's log likelihood minus the null's maximum over the span. Absent: `logs` is the evidence.
+   */
+  net?: number[];
 }
+
+/** The span's log evidence per test: net of the composite null when the judge sets it. */
+export function spanLogs(span: SpanState): readonly number[] {
+  return span.net ?? span.logs;
+}
+
+/**
+ * Spans kept at most. Every step start is kept, then the most recent windows: dropping a
+ * non-negative term from the mixture only lowers it, so Ville's bound still holds, and the state
+ * (the rollout record's `judge`) stays the same size however long a rollout runs.
+ */
+export const MAX_SPANS = 48;
 
 export interface ChangePointState {
   windows: number;
@@ -80,8 +97,16 @@ export interface Evidence {
 export interface ChangePointMixture {
   /** Opens this window's span (every window is a candidate change point). */
   begin(step: number, startedAt?: Date): void;
-  /** Adds this window's log likelihood ratio per test and its figures to every open span. */
-  add(logIncrements: readonly number[], sums: readonly number[]): void;
+  /**
+   * Adds this window's log likelihood (ratio) per test and its figures to every open span; a
+   * function gives each span its own increments (a running estimate of the span's own rate).
+   * `net`, when given, sets each span's evidence net of its denominator after the sums are in.
+   */
+  add(
+    logIncrements: readonly number[] | ((span: SpanState) => readonly number[]),
+    sums: readonly number[],
+    net?: (span: SpanState) => number[],
+  ): void;
   evidence(): Evidence;
   /** The span that began with the current step. */
   stepSpan(): SpanState;
@@ -101,7 +126,17 @@ export function createChangePointMixture(
   const s: ChangePointState = initial
     ? structuredClone(initial)
     : { windows: 0, currentStep: null, stepsSeen: 0, stepFirstWindow: 0, spans: [], whole: zeros(), step: zeros() };
-  let stepSpanIndex = s.spans.findIndex((span) => span.window === s.stepFirstWindow);
+  const stepSpanIndex = () => Math.max(0, s.spans.findIndex((span) => span.window === s.stepFirstWindow));
+  // A span is a step start when it is the first window of its step.
+  const isStart = (sp: SpanState) => sp.windowInStep === 0;
+  const prune = () => {
+    while (s.spans.length > MAX_SPANS) {
+      const drop = s.spans.findIndex((sp) => !isStart(sp));
+      if (drop < 0) break;
+      s.spans.splice(drop, 1);
+    }
+  };
+  prune();
 
   const span = (i: number) => s.spans[i] as SpanState;
   return {
@@ -123,17 +158,17 @@ export function createChangePointMixture(
         logs: config.testWeights.map(() => 0),
         sums: zeros(),
       });
-      if (isStepStart) {
-        s.stepsSeen += 1;
-        stepSpanIndex = s.spans.length - 1;
-      }
+      if (isStepStart) s.stepsSeen += 1;
+      prune();
       s.windows += 1;
     },
-    add(increments, sums) {
+    add(increments, sums, net) {
       for (const sp of s.spans) {
-        for (let t = 0; t < sp.logs.length; t++) (sp.logs[t] as number) += increments[t] ?? 0;
+        const inc = typeof increments === 'function' ? increments(sp) : increments;
+        for (let t = 0; t < sp.logs.length; t++) (sp.logs[t] as number) += inc[t] ?? 0;
         for (let i = 0; i < sp.sums.length; i++) (sp.sums[i] as number) += sums[i] ?? 0;
         sp.windows += 1;
+        if (net) sp.net = net(sp);
       }
       for (let i = 0; i < config.sums; i++) {
         (s.whole[i] as number) += sums[i] ?? 0;
@@ -143,8 +178,9 @@ export function createChangePointMixture(
     evidence() {
       const terms: Array<{ log: number; span: number; test: number }> = [];
       s.spans.forEach((sp, i) => {
+        const logs = spanLogs(sp);
         config.testWeights.forEach((w, t) => {
-          if (w > 0) terms.push({ log: sp.logWeight + Math.log(w) + (sp.logs[t] as number), span: i, test: t });
+          if (w > 0) terms.push({ log: sp.logWeight + Math.log(w) + (logs[t] as number), span: i, test: t });
         });
       });
       const best = terms.reduce((a, b) => (b.log > a.log ? b : a), terms[0] ?? { log: -Infinity, span: 0, test: 0 });
@@ -155,7 +191,7 @@ export function createChangePointMixture(
         logOf: (tests) => logSumExp(terms.filter((t) => tests.includes(t.test)).map((t) => t.log)),
       };
     },
-    stepSpan: () => span(stepSpanIndex),
+    stepSpan: () => span(stepSpanIndex()),
     view: () => s,
     state: () => structuredClone(s),
   };

@@ -131,14 +131,17 @@ export function bucketsOf(map: ReadonlyMap<number, number> | ReadonlyArray<reado
  * follows the distribution's bend and stays between the bucket's counts.
  */
 export function cumulativeAt(buckets: readonly Bucket[], seconds: number): number {
+  return cumulativeCurve(buckets)(seconds);
+}
+
+/** cumulativeAt as a function of seconds, with the curve built once (a quantile reads it many times). */
+export function cumulativeCurve(buckets: readonly Bucket[]): (seconds: number) => number {
   const normalized = normalizeBuckets(buckets);
   const finite = normalized.filter((b) => Number.isFinite(b.le) && b.le > 0);
   const total = totalCount(normalized);
-  if (!(total > 0) || finite.length === 0) return 0;
+  if (!(total > 0) || finite.length === 0) return () => 0;
   const first = finite[0] as Bucket;
-  if (seconds <= first.le) return first.count * Math.max(0, seconds / first.le);
   const last = finite[finite.length - 1] as Bucket;
-  if (seconds >= last.le) return last.count;
   const xs = finite.map((b) => Math.log(b.le));
   const ys = finite.map((b) => b.count);
   const n = xs.length;
@@ -155,16 +158,20 @@ export function cumulativeAt(buckets: readonly Bucket[], seconds: number): numbe
     const h1 = (xs[i + 1] as number) - (xs[i] as number);
     m[i] = (3 * (h0 + h1)) / ((2 * h1 + h0) / d0 + (h1 + 2 * h0) / d1);
   }
-  const x = Math.log(seconds);
-  let k = 0;
-  while (k < n - 2 && x > (xs[k + 1] as number)) k++;
-  const h = (xs[k + 1] as number) - (xs[k] as number);
-  const t = (x - (xs[k] as number)) / h;
-  const y0 = ys[k] as number;
-  const y1 = ys[k + 1] as number;
-  const value =
-    (2 * t ** 3 - 3 * t ** 2 + 1) * y0 + (t ** 3 - 2 * t ** 2 + t) * h * (m[k] as number) + (-2 * t ** 3 + 3 * t ** 2) * y1 + (t ** 3 - t ** 2) * h * (m[k + 1] as number);
-  return Math.min(y1, Math.max(y0, value));
+  return (seconds: number) => {
+    if (seconds <= first.le) return first.count * Math.max(0, seconds / first.le);
+    if (seconds >= last.le) return last.count;
+    const x = Math.log(seconds);
+    let k = 0;
+    while (k < n - 2 && x > (xs[k + 1] as number)) k++;
+    const h = (xs[k + 1] as number) - (xs[k] as number);
+    const t = (x - (xs[k] as number)) / h;
+    const y0 = ys[k] as number;
+    const y1 = ys[k + 1] as number;
+    const value =
+      (2 * t ** 3 - 3 * t ** 2 + 1) * y0 + (t ** 3 - 2 * t ** 2 + t) * h * (m[k] as number) + (-2 * t ** 3 + 3 * t ** 2) * y1 + (t ** 3 - t ** 2) * h * (m[k + 1] as number);
+    return Math.min(y1, Math.max(y0, value));
+  };
 }
 
 /** Requests slower than `seconds`, on the same curve as cumulativeAt. */
@@ -183,9 +190,10 @@ export function smoothQuantile(q: number, buckets: readonly Bucket[]): number {
   if (last.count < rank) return last.le;
   let lo = 0;
   let hi = last.le;
+  const curve = cumulativeCurve(normalized);
   for (let i = 0; i < 60; i++) {
     const mid = (lo + hi) / 2;
-    if (cumulativeAt(normalized, mid) >= rank) hi = mid;
+    if (curve(mid) >= rank) hi = mid;
     else lo = mid;
   }
   return hi;

@@ -4,8 +4,10 @@
 // anytime-valid machinery as the error-rate judge (change-point.ts, dispersion.ts).
 //
 // A quantile is not a count, but "the canary's P95 is above x" is: it holds exactly when more than
-// 5% of canary requests are slower than x. Counts above x are interpolated within the bucket as
-// histogram_quantile interpolates, so the judge tests the P95 an operator's dashboard shows.
+// 5% of canary requests are slower than x. When x lies inside a bucket, the count above it is known
+// only between two bounds (bucket-bounds.ts): evidence for a rollback rests on the lower bound,
+// passing on the upper, and a bucket is split only by a log-normal fitted to all of the canary's
+// buckets over the step whose fit is checked. When neither decides, the check says so.
 //
 // Ratio — x = ratio × stable's P95 over the rollout so far (stable's P95 over the baseline look-back
 //   until stable has served enough requests). H0: at most 5% of canary requests slower than x
@@ -16,12 +18,14 @@
 // learned from stable's own window-to-window variation of its share above its P95.
 
 import { invalidInput } from '../../errors.js';
-import { createChangePointMixture, type ChangePointState } from './change-point.js';
+import { createChangePointMixture, spanLogs, type ChangePointState } from './change-point.js';
 import { createDispersionEstimator, type DispersionState } from './dispersion.js';
 import { binomialLogLikelihoodRatio, normalMixtureRadius, villeLogThreshold } from './evidence.js';
-import { aboveCap, leanLogEvidence, LEANING, moreChecks } from './binomial-sequential.js';
+import { aboveCap, holdEndAdverse, leanLogEvidence, LEANING, moreChecks } from './binomial-sequential.js';
+import { alphaSplit, holdEnds } from './hold.js';
 import { confidenceWords, count, evidenceOriginWords, originOf, percent, plural, ratioWords } from './explain.js';
 import { addBuckets, bucketsOf, normalizeBuckets, smoothCountAbove as countAbove, smoothQuantile as histogramQuantile, totalCount, type Bucket } from './histogram.js';
+import { countsAbove, fitAround, fitLognormal, lognormalQuantile, type AboveCounts, type LognormalFit } from './bucket-bounds.js';
 import { RHO, SHARED_DEFAULTS, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
 export interface LatencyJudgeConfig extends SharedJudgeConfig {
@@ -53,6 +57,9 @@ export interface LatencyDecision extends SequentialDecision {
 
 export const LATENCY_DEFAULTS = { ...SHARED_DEFAULTS, ratio: 1.5, quantile: 0.95 } as const;
 
+/** A step's within-bucket fit is redone when its canary requests have grown by this factor. */
+const REFIT = 1.1;
+
 /** Stable requests the rollout must have seen before its own quantile replaces the baseline's. */
 const REFERENCE_REQUESTS = 200;
 
@@ -74,6 +81,10 @@ const ABOVE_RATIO = 1;
 const ABOVE_CAP = 2;
 const VAR_RATIO = 3;
 const VAR_CAP = 4;
+// Requests possibly slower than each line (the upper bound, or the checked model's split): what passing rests on.
+const UP_RATIO = 5;
+const UP_CAP = 6;
+const SUMS = 7;
 
 export interface LatencyJudgeState {
   mixture: ChangePointState;
@@ -83,6 +94,8 @@ export interface LatencyJudgeState {
   stepCanary: Array<[number | '+Inf', number]>;
   lastCanaryRequests: number;
   step: number | null;
+  /** The last within-bucket fit, its step and the step's canary requests it was fitted to. */
+  fit?: (LognormalFit & { step: number; total: number }) | null;
 }
 
 export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?: LatencyJudgeState } = {}): SequentialJudge<LatencyWindow, LatencyDecision> {
@@ -94,6 +107,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
   }
   const quantile = config.quantile ?? LATENCY_DEFAULTS.quantile;
   const alpha = config.alpha ?? LATENCY_DEFAULTS.alpha;
+  const split = alphaSplit(alpha, config.plannedSteps ?? SHARED_DEFAULTS.plannedSteps);
   const beta = config.beta ?? LATENCY_DEFAULTS.beta;
   const minRequests = config.minRequests ?? SHARED_DEFAULTS.minRequests;
   const tail = 1 - quantile;
@@ -101,7 +115,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
   const mixture = createChangePointMixture(
     {
       testWeights: weights,
-      sums: 5,
+      sums: SUMS,
       plannedSteps: config.plannedSteps ?? SHARED_DEFAULTS.plannedSteps,
       plannedChecks: config.plannedChecks ?? SHARED_DEFAULTS.plannedChecks,
     },
@@ -123,6 +137,31 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     return histogramQuantile(quantile, bucketsOf(merged));
   };
 
+  /** What the histogram could not decide at the last window, in words (a line inside a bucket, no fitting model). */
+  let resolution: string[] = [];
+  /**
+   * The last fit: reused while the step's canary requests grow by less than REFIT (the shape of
+   * thousands of requests does not change with a few more), and the next fit's start.
+   */
+  let lastFit: (LognormalFit & { step: number; total: number }) | null = options.state?.fit ?? null;
+  const stepFit = (buckets: Bucket[], step: number): LognormalFit | null => {
+    const total = totalCount(normalizeBuckets(buckets));
+    if (lastFit && lastFit.step === step && total <= lastFit.total * REFIT) return lastFit;
+    const fit = fitLognormal(buckets, lastFit?.step === step ? lastFit : null);
+    lastFit = fit ? { ...fit, step, total } : null;
+    return fit;
+  };
+  const noteResolution = (c: AboveCounts, x: number, fit: LognormalFit | null) => {
+    if (c.model !== null || c.edges[0] === c.edges[1] || c.upper <= c.lower) return;
+    const why = fit === null ? 'too few buckets for a within-bucket model' : `a log-normal does not fit the canary's buckets (off by ${percent(fit.deviation)} at an edge)`;
+    resolution.push(
+      `${seconds(x)} lies inside the histogram's ${seconds(c.edges[0])}–${seconds(c.edges[1])} bucket, where between ${count(Math.round(c.lower))} and ${count(Math.round(c.upper))} of this window's canary requests are slower than it (${why})`,
+    );
+  };
+
+  /** What may split the bucket holding x: the step's global fit if it passed, else a checked fit around x. */
+  const splitter = (fit: LognormalFit | null, x: number): LognormalFit | null => (fit?.ok ? fit : fitAround(bucketsOf(stepCanary), x));
+
   return {
     snapshot: () =>
       ({
@@ -132,6 +171,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
         stepCanary: encode(stepCanary),
         lastCanaryRequests,
         step,
+        fit: lastFit,
       }) satisfies LatencyJudgeState,
     observe(window) {
       const canary = normalizeBuckets(window.canary.buckets);
@@ -152,19 +192,29 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       const rho = dispersion.rho();
       const phi = 1 + rho * nc;
       const increments = weights.map(() => 0);
-      const sums = [nc, 0, 0, 0, 0];
+      const sums = new Array<number>(SUMS).fill(0);
+      sums[NC] = nc;
+      // The canary's latency shape over the step: it may split the bucket holding a line only if it fits.
+      const fit = stepFit(bucketsOf(stepCanary), windowStep);
+      resolution = [];
       const variance = (p: number) => nc * p * (1 - p) * phi;
       if (nc > 0 && Number.isFinite(line)) {
-        const above = Math.min(nc, countAbove(canary, line));
+        const c = countsAbove(canary, line, splitter(fit, line));
+        const above = Math.min(nc, c.model ?? c.lower);
         sums[ABOVE_RATIO] = above;
+        sums[UP_RATIO] = Math.min(nc, c.model ?? c.upper);
+        noteResolution(c, line, splitter(fit, line) ?? fit);
         sums[VAR_RATIO] = variance(2 * tail);
         RATIO_TESTS.forEach(([multiple], t) => {
           increments[t] = binomialLogLikelihoodRatio(above, nc, tail, Math.min(0.999, tail * multiple)) / phi;
         });
       }
       if (nc > 0 && limit !== undefined) {
-        const above = Math.min(nc, countAbove(canary, limit));
+        const c = countsAbove(canary, limit, splitter(fit, limit));
+        const above = Math.min(nc, c.model ?? c.lower);
         sums[ABOVE_CAP] = above;
+        sums[UP_CAP] = Math.min(nc, c.model ?? c.upper);
+        noteResolution(c, limit, splitter(fit, limit) ?? fit);
         sums[VAR_CAP] = variance(1.5 * tail);
         CAP_TESTS.forEach(([multiple], t) => {
           increments[RATIO_TESTS.length + t] = binomialLogLikelihoodRatio(above, nc, tail, Math.min(0.999, tail * multiple)) / phi;
@@ -183,8 +233,10 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     const stepSpan = mixture.stepSpan();
     const ev = mixture.evidence();
     const evidence = Math.exp(Math.min(700, ev.log));
-    const threshold = villeLogThreshold(alpha);
-    const qc = histogramQuantile(quantile, bucketsOf(stepCanary));
+    const threshold = villeLogThreshold(split.breach);
+    // The canary's quantile this step: the checked within-bucket model's when it fits, else the curve's.
+    const fitted = lastFit?.ok && lastFit.step === step ? lognormalQuantile(lastFit, quantile) : null;
+    const qc = fitted ?? histogramQuantile(quantile, bucketsOf(stepCanary));
     const ratioLine = ratio * qs;
     const limitSeconds = limit === undefined ? ratioLine : Number.isFinite(ratioLine) ? Math.min(ratioLine, limit) : limit;
     const wholeN = whole[NC] as number;
@@ -214,7 +266,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       return { ...base, decision: 'inconclusive', confidence: 0, adverse: null, explanation: 'no stable latency to compare with: nothing to judge' };
     }
 
-    const confidence = `with ${confidenceWords(1 - alpha)} confidence (evidence ${ratioWords(evidence)} for a regression, rollback at ${ratioWords(1 / alpha)})`;
+    const confidence = `with ${confidenceWords(1 - alpha)} confidence (evidence ${ratioWords(evidence)} for a regression, rollback at ${ratioWords(1 / split.breach)})`;
     if (ev.log >= threshold) {
       const byCap = limit !== undefined && ev.logOf(CAP) >= threshold;
       const span = byCap ? bestSpan(CAP) : bestSpan(RATIO);
@@ -229,15 +281,17 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     const capAbove = limit !== undefined && aboveCap(capShare, stepN, tail, minRequests);
     const stepLog = Math.max(leanLogEvidence(state.spans, stepSpan, RATIO, weights), limit === undefined ? -Infinity : leanLogEvidence(state.spans, stepSpan, CAP, weights));
     const leaning = stepLog >= Math.log(LEANING);
-    const adverse = capAbove
+    const adverse = holdEnds(config.stepChecks, state.currentStep ?? 0, state.windows - state.stepFirstWindow)
+      ? holdEndAdverse(stepLog, split.holdPerStep)
+      : capAbove
       ? `canary ${label} ${seconds(qc)} this step, above the ${seconds(limit ?? 0)} cap`
       : leaning
         ? `this step's latency leans towards a regression (${figures}, line ${seconds(limitSeconds)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step)`
         : null;
 
     const bound = (i: number, v: number) => (wholeN > 0 ? ((whole[i] as number) + normalMixtureRadius(whole[v] as number, RHO, beta)) / wholeN : 1);
-    const ratioBound = Number.isFinite(ratioLine) ? bound(ABOVE_RATIO, VAR_RATIO) : 0;
-    const capBound = limit === undefined ? 0 : bound(ABOVE_CAP, VAR_CAP);
+    const ratioBound = Number.isFinite(ratioLine) ? bound(UP_RATIO, VAR_RATIO) : 0;
+    const capBound = limit === undefined ? 0 : bound(UP_CAP, VAR_CAP);
     const short = Math.max(0, minRequests - stepN);
     const ratioOk = ratioBound < 2 * tail;
     const capOk = capBound < 1.5 * tail;
@@ -253,15 +307,16 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     }
     const blockers: string[] = [];
     let more: number | undefined;
-    if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / alpha)}, now ${ratioWords(evidence)}`);
+    if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / split.breach)}, now ${ratioWords(evidence)}`);
     if (short > 0) blockers.push(`the step has ${plural(stepN, 'canary request')}, ${count(minRequests)} are needed to pass it`);
     if (!ratioOk || !capOk) {
-      const [share, bar, b] = !ratioOk ? [shareAbove(whole, ABOVE_RATIO), 2 * tail, ratioBound] : [shareAbove(whole, ABOVE_CAP), 1.5 * tail, capBound];
+      const [share, bar, b] = !ratioOk ? [shareAbove(whole, UP_RATIO), 2 * tail, ratioBound] : [shareAbove(whole, UP_CAP), 1.5 * tail, capBound];
       if (share < bar) {
         more = Math.max(0, Math.ceil(wholeN * ((b - share) / (bar - share)) ** 2 - wholeN));
         blockers.push(`passing needs fewer than ${percent(bar)} of canary requests provably slower than the line (now up to ${percent(b)}): about ${plural(more, 'more canary request')}${moreChecks(more, lastCanaryRequests)}`);
       }
     }
+    if (resolution.length > 0) blockers.push(`the histogram cannot decide: ${resolution.join('; ')}`);
     if (blockers.length === 0) blockers.push(`the canary's ${label} sits near the line, where either decision is acceptable`);
     return {
       ...base,
@@ -279,7 +334,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     let bestLog = -Infinity;
     for (const sp of spans) {
       for (const t of tests) {
-        const log = sp.logWeight + Math.log(weights[t] as number) + (sp.logs[t] as number);
+        const log = sp.logWeight + Math.log(weights[t] as number) + (spanLogs(sp)[t] as number);
         if (log > bestLog) {
           bestLog = log;
           best = sp;

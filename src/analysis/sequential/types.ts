@@ -65,6 +65,8 @@ export interface SharedJudgeConfig {
   plannedSteps?: number;
   /** Checks in the rollout when every step advances on time (horizon of the per-check weights); default 40. */
   plannedChecks?: number;
+  /** Planned checks per step: a held step's last check (2 × planned) needs evidence at its share of alpha (hold.ts). */
+  stepChecks?: readonly number[];
 }
 
 export const SHARED_DEFAULTS = {

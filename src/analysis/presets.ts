@@ -6,17 +6,8 @@ import { traefikPreset } from './presets/traefik.js';
 // threshold and sequential judges see the same evidence, and P95 from histogram buckets, never
 // from _sum/_count (a mean hides the tail; see Flagger's NGINX check in REFERENCE.md).
 
-export interface Preset {
-  /** Label matchers that tell this side's traffic apart. */
-  selectors: { canary: string; stable: string };
-  queries: Record<string, string>;
-  /**
-   * How many of the histogram's units make one second, when the data plane's histogram is not in
-   * seconds: a `latencyBuckets` answer's `le` ÷ this = seconds (Envoy's milliseconds: 1000).
-   * Absent means 1.
-   */
-  latencyBucketsPerSecond?: number;
-}
+export type { Preset } from './preset.js';
+import type { Preset } from './preset.js';
 
 // Per pod, averaged over the side's pods: the canary usually runs fewer replicas than stable,
 // so totals would compare one pod with many.

@@ -1,4 +1,4 @@
-import type { Preset } from '../presets.js';
+import type { Preset } from '../preset.js';
 
 // Envoy Gateway: Envoy's upstream cluster statistics, one cluster per backend Service.
 //

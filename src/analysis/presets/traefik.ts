@@ -1,4 +1,4 @@
-import type { Preset } from '../presets.js';
+import type { Preset } from '../preset.js';
 
 // Traefik: the per-service request counter and duration histogram (`traefik_service_requests_total`,
 // `traefik_service_request_duration_seconds`, labels `code`, `method`, `protocol`, `service`;

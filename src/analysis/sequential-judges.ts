@@ -161,6 +161,7 @@ function errorRateEvaluator(metric: ErrorRateMetric, policy: Policy): MetricEval
           reason: d.explanation,
           evidence: evidenceOf(d),
           ...(d.adverse && d.decision !== 'fail' ? { adverse: d.adverse } : {}),
+          ...(d.holding && d.decision !== 'fail' ? { holding: d.holding } : {}),
         },
       ];
     },
@@ -256,6 +257,7 @@ function latencyEvaluator(metric: LatencyMetric, policy: Policy): MetricEvaluato
           reason: d.explanation,
           evidence: { ...evidenceOf(d), canaryP: finite(d.canaryQuantile), stableP: finite(d.stableQuantile), limitSeconds: finite(d.limitSeconds) },
           ...(d.adverse && d.decision !== 'fail' ? { adverse: d.adverse } : {}),
+          ...(d.holding && d.decision !== 'fail' ? { holding: d.holding } : {}),
         },
       ];
     },

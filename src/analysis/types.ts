@@ -50,6 +50,11 @@ export interface CheckResult {
    * this step's evidence leans towards a regression: the step must not advance on schedule.
    */
   adverse?: string;
+  /**
+   * Past the end of a step's hold: evidence that still leans or an estimate still above a cap, too
+   * weak to roll back on within alpha. The step keeps holding (traffic never goes up on it).
+   */
+  holding?: string;
 }
 
 export type CheckVerdict = 'pass' | 'fail' | 'inconclusive' | 'pending';

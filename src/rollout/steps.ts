@@ -29,6 +29,7 @@ export abstract class EngineSteps extends EngineChecks {
     let done = 0;
     let extendedNoted = false;
     let heldNoted = false;
+    let holdingNoted = false;
     let skipped = 0;
     let checked = 0;
     for (;;) {
@@ -64,6 +65,16 @@ export abstract class EngineSteps extends EngineChecks {
         // is above its cap and the evidence does not lean towards a regression; otherwise it
         // waits for the decision, for at most another step's worth of checks, then rolls back.
         const adverse = check.results.filter((r) => r.critical && r.verdict === 'pending' && r.adverse).map((r) => `${r.metric}: ${r.adverse}`);
+        // Past the hold's end, evidence too weak to roll back on within alpha still never raises
+        // traffic: the step stays held until a judge decides (a breach rolls it back).
+        const holding = check.results.filter((r) => r.critical && r.verdict === 'pending' && r.holding).map((r) => `${r.metric}: ${r.holding}`);
+        if (adverse.length === 0 && holding.length > 0) {
+          if (!holdingNoted) {
+            holdingNoted = true;
+            this.log('warn', `step ${index + 1} stays at ${step.weight}% past its hold: ${holding.join('; ')}; it advances once that clears, and rolls back on a breach`);
+          }
+          continue;
+        }
         if (adverse.length === 0) {
           const why = check.results.filter((r) => r.critical && r.verdict === 'pending').map((r) => `${r.metric}: ${r.reason}`);
           this.log('warn', `step ${index + 1} advances without proof of health (no regression shown, none ruled out at the margin): ${why.join('; ')}`);
@@ -74,7 +85,7 @@ export abstract class EngineSteps extends EngineChecks {
         }
         if (!heldNoted) {
           heldNoted = true;
-          this.log('warn', `step ${index + 1} held at ${step.weight}% (up to ${planned} more checks, then rollback): ${adverse.join('; ')}`);
+          this.log('warn', `step ${index + 1} held at ${step.weight}% (up to ${planned} more checks; then it rolls back only on evidence strong enough, and otherwise stays held until a judge decides): ${adverse.join('; ')}`);
         }
         continue;
       }

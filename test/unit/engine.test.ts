@@ -791,6 +791,18 @@ describe('the step-advance rule and the judges kept across a restart (issue 9)',
     expect(record?.checks.find((c) => c.weight === 10 && c.index === 15)?.results.some((r) => r.adverse)).toBe(true);
   });
 
+  it("keeps a step held past its hold while the canary's estimate stays above a cap, until a breach rolls it back (never raised)", async () => {
+    // 6% against a 5% cap, stable at 4%: too weak at the hold's end to roll back within alpha, and
+    // no reason to raise traffic either.
+    const overCap: Scenario = (_minute, side) =>
+      side === 'canary' ? { requests: 60, errors: 3.6, p95: 0.2 } : { requests: 540, errors: 21.6, p95: 0.19 };
+    const { outcome, cluster, events } = await run({ policy: sequential(), scenario: overCap });
+    expect(weights(cluster)).toEqual([10, 0]);
+    expect(outcome.exitCode).toBe(3);
+    const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+    expect(logs.some((m) => m.includes('advances without proof of health'))).toBe(false);
+  });
+
   it('names the 2 s latency cap in the check table', async () => {
     const { record } = await run({ policy: sequential() });
     const latency = record?.checks[0]?.results.find((r) => r.metric === 'p95-latency');

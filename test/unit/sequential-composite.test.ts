@@ -130,11 +130,13 @@ describe('validity over the composite null, by simulation (item 8)', () => {
 });
 
 /**
- * The engine's step rules, replayed on the judge alone: a step ends on a pass, or at its planned
- * checks when nothing is adverse; adverse evidence holds it up to its planned checks again, and a
- * step still adverse then is rolled back. Returns how the rollout ended.
+ * The engine's step rules (src/rollout/steps.ts), replayed on the judge alone: a step ends on a
+ * pass, or at its planned checks when nothing is adverse; adverse evidence holds it up to its
+ * planned checks again; a step whose hold ends on adverse evidence is rolled back, and one that
+ * is only still holding (evidence too weak for that) stays held until the judge decides — here at
+ * most 6× its planned checks, ending 'stuck'. Returns how the rollout ended.
  */
-function engineLike(random: Random, o: { rps: number; stable: number; canary: number; config: ErrorRateJudgeConfig }): 'promoted' | 'breach' | 'held' {
+function engineLike(random: Random, o: { rps: number; stable: number; canary: number; config: ErrorRateJudgeConfig }): 'promoted' | 'breach' | 'held' | 'stuck' {
   const planned = [15, 10, 15];
   const judge = createErrorRateJudge({ ...o.config, stepChecks: planned, plannedSteps: 3, plannedChecks: 40 });
   for (let step = 0; step < planned.length; step++) {
@@ -145,8 +147,9 @@ function engineLike(random: Random, o: { rps: number; stable: number; canary: nu
       const d = judge.observe({ step, canary: { requests: nc, errors: random.binomial(nc, o.canary) }, stable: { requests: ns, errors: random.binomial(ns, o.stable) } });
       if (d.decision === 'fail') return 'breach';
       if (done < (planned[step] as number)) continue;
-      if (d.decision === 'pass' || d.adverse === null) break;
-      if (done >= 2 * (planned[step] as number)) return 'held';
+      if (d.decision === 'pass' || (d.adverse === null && !d.holding)) break;
+      if (done >= 2 * (planned[step] as number) && d.adverse !== null) return 'held';
+      if (done >= 6 * (planned[step] as number)) return 'stuck';
     }
   }
   return 'promoted';
@@ -156,7 +159,7 @@ describe('alpha bounds every way back, the held step too (item 5)', () => {
   const alpha = 0.05;
   it('rolls back at most alpha of canaries exactly at the 5% cap, counting held steps that run out', () => {
     const random = createRandom(5005);
-    const ends = { promoted: 0, breach: 0, held: 0 };
+    const ends = { promoted: 0, breach: 0, held: 0, stuck: 0 };
     const runs = 150;
     for (let i = 0; i < runs; i++) ends[engineLike(random, { rps: i % 2 ? 10 : 100, stable: 0.05, canary: 0.05, config: { ...CONFIG, alpha } })]++;
     expect((ends.breach + ends.held) / runs).toBeLessThanOrEqual(alpha);
@@ -177,6 +180,9 @@ describe('alpha bounds every way back, the held step too (item 5)', () => {
     expect(ds[2]?.adverse).toMatch(/above the 5\.0% cap/);
     expect(ds[5]?.decision).not.toBe('fail');
     expect(ds[5]?.adverse).toBeNull();
+    // Too weak to roll back on within alpha, and still no reason to raise traffic: it keeps holding.
+    expect(ds[5]?.holding).toMatch(/above the 5\.0% cap/);
+    expect(ds[5]?.decision).not.toBe('pass');
   });
 });
 

@@ -247,16 +247,18 @@ export function createErrorRateJudge(
     const capAbove = cap !== null && aboveCap(stepCanary, stepN, cap, minRequests);
     const stepLog = leanLogEvidence(state.spans, stepSpan, DIFF, weights);
     const leaning = stepLog >= Math.log(LEANING);
-    const adverse = holdEnds(config.stepChecks, state.currentStep ?? 0, state.windows - state.stepFirstWindow)
-      ? holdEndAdverse(Math.max(stepLog, cap === null ? -Infinity : leanLogEvidence(state.spans, stepSpan, CAP, weights)), split.holdPerStep)
-      : capAbove
-        ? `canary errors ${percent(stepCanary)} this step, above the ${percent(cap ?? 0)} cap`
-        : leaning
-          ? `this step's errors lean towards a regression (canary ${percent(stepCanary)} vs stable ${percent(stepStable)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step)`
-          : null;
+    const held = capAbove
+      ? `canary errors ${percent(stepCanary)} this step, above the ${percent(cap ?? 0)} cap`
+      : leaning
+        ? `this step's errors lean towards a regression (canary ${percent(stepCanary)} vs stable ${percent(stepStable)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step)`
+        : null;
+    const holdEnded = holdEnds(config.stepChecks, state.currentStep ?? 0, state.windows - state.stepFirstWindow);
+    const adverse = holdEnded ? holdEndAdverse(Math.max(stepLog, cap === null ? -Infinity : leanLogEvidence(state.spans, stepSpan, CAP, weights)), split.holdPerStep) : held;
+    // Past the hold's end, weak adverse evidence keeps the step held rather than rolling it back.
+    const holding = holdEnded && adverse === null ? held : null;
 
     const short = Math.max(0, minRequests - (step[NC] as number));
-    if (passBound < margin && short <= 0 && adverse === null) {
+    if (passBound < margin && short <= 0 && adverse === null && holding === null) {
       return {
         ...base,
         decision: 'pass',
@@ -270,6 +272,7 @@ export function createErrorRateJudge(
     const blockers: string[] = [];
     let more: number | undefined;
     if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / split.breach)}, now ${ratioWords(evidence)}`);
+    if (holding) blockers.push(`${holding}; held past its hold until the evidence decides (rollback at ${ratioWords(1 / split.breach)}, now ${ratioWords(evidence)})`);
     if (short > 0) blockers.push(`the step has ${plural(step[NC] as number, 'canary request')}, ${count(minRequests)} are needed to pass it`);
     if (passBound >= margin && estimate < margin) {
       const have = whole[NC] as number;
@@ -284,6 +287,7 @@ export function createErrorRateJudge(
       decision: 'inconclusive',
       confidence: Math.max(0, 1 - 1 / evidence),
       adverse,
+      holding,
       ...(more === undefined ? {} : { moreRequestsNeeded: more }),
       explanation: `${rates}: not settled (${rangeWords}); waiting on: ${blockers.join('; ')}`,
     };

@@ -281,13 +281,15 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     const capAbove = limit !== undefined && aboveCap(capShare, stepN, tail, minRequests);
     const stepLog = Math.max(leanLogEvidence(state.spans, stepSpan, RATIO, weights), limit === undefined ? -Infinity : leanLogEvidence(state.spans, stepSpan, CAP, weights));
     const leaning = stepLog >= Math.log(LEANING);
-    const adverse = holdEnds(config.stepChecks, state.currentStep ?? 0, state.windows - state.stepFirstWindow)
-      ? holdEndAdverse(stepLog, split.holdPerStep)
-      : capAbove
+    const held = capAbove
       ? `canary ${label} ${seconds(qc)} this step, above the ${seconds(limit ?? 0)} cap`
       : leaning
         ? `this step's latency leans towards a regression (${figures}, line ${seconds(limitSeconds)}, ${ratioWords(Math.exp(stepLog))} for a regression over this step)`
         : null;
+    const holdEnded = holdEnds(config.stepChecks, state.currentStep ?? 0, state.windows - state.stepFirstWindow);
+    const adverse = holdEnded ? holdEndAdverse(stepLog, split.holdPerStep) : held;
+    // Past the hold's end, weak adverse evidence keeps the step held rather than rolling it back.
+    const holding = holdEnded && adverse === null ? held : null;
 
     const bound = (i: number, v: number) => (wholeN > 0 ? ((whole[i] as number) + normalMixtureRadius(whole[v] as number, RHO, beta)) / wholeN : 1);
     const ratioBound = Number.isFinite(ratioLine) ? bound(UP_RATIO, VAR_RATIO) : 0;
@@ -296,7 +298,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     const ratioOk = ratioBound < 2 * tail;
     const capOk = capBound < 1.5 * tail;
     const what = `${label} not above ${ratio}× stable's (${seconds(ratioLine)})${limit === undefined ? '' : ` nor the ${seconds(limit)} cap`}`;
-    if (ratioOk && capOk && short <= 0 && adverse === null) {
+    if (ratioOk && capOk && short <= 0 && adverse === null && holding === null) {
       return {
         ...base,
         decision: 'pass',
@@ -308,6 +310,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     const blockers: string[] = [];
     let more: number | undefined;
     if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / split.breach)}, now ${ratioWords(evidence)}`);
+    if (holding) blockers.push(`${holding}; held past its hold until the evidence decides (rollback at ${ratioWords(1 / split.breach)}, now ${ratioWords(evidence)})`);
     if (short > 0) blockers.push(`the step has ${plural(stepN, 'canary request')}, ${count(minRequests)} are needed to pass it`);
     if (!ratioOk || !capOk) {
       const [share, bar, b] = !ratioOk ? [shareAbove(whole, UP_RATIO), 2 * tail, ratioBound] : [shareAbove(whole, UP_CAP), 1.5 * tail, capBound];
@@ -323,6 +326,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       decision: 'inconclusive',
       confidence: Math.max(0, 1 - 1 / evidence),
       adverse,
+      holding,
       ...(more === undefined ? {} : { moreRequestsNeeded: more }),
       explanation: `${figures} (${plural(stepN, 'canary request')}): not settled; waiting on: ${blockers.join('; ')}`,
     };

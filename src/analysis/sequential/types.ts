@@ -32,6 +32,12 @@ export interface SequentialDecision {
    * this step that leans towards a regression. The engine holds the step while it is set.
    */
   adverse: string | null;
+  /**
+   * At and after the end of a step's hold, adverse evidence too weak to roll back on within alpha
+   * (an estimate above a cap, a lean): the step keeps holding, neither advanced nor rolled back,
+   * until the judge decides. Null otherwise.
+   */
+  holding?: string | null;
   /** Estimated intra-class correlation of per-window rates (0 = binomial). */
   dispersion: number;
   /** Plain words for an operator, with the numbers that decided. */

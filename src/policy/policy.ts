@@ -1,5 +1,5 @@
 import type { IncidentSinkConfig } from '../incident/config.js';
-import type { JudgeKind, PresetName } from './schema.js';
+import type { JudgeKind, PresetName, RouterName } from './schema.js';
 
 // The resolved policy the engine runs: every default filled in, every unit normalised
 // (durations in ms, rates as fractions, latencies in seconds).
@@ -102,6 +102,8 @@ export interface Policy {
   /** Where the policy came from, for reports ("policies/default.yaml"). */
   source: string;
   target: Partial<TargetNames>;
+  /** spec.traffic; absent means the ingress-nginx router. */
+  traffic?: { router: RouterName; httpRoute?: string };
   intervalMs: number;
   steps: Step[];
   analysis: AnalysisSettings;

@@ -15,6 +15,7 @@ import {
   fenceFailure,
   HEADER_RULE_ANNOTATION,
   HEADER_RULE_NAME,
+  headerRule,
   HTTPROUTE_GROUP,
   HTTPROUTE_VERSION,
   needsStop,
@@ -226,13 +227,13 @@ export class GatewayRouter implements TrafficRouter {
   }
 
   async prepare(): Promise<void> {
-    const { rolloutId, target, names, headerRouting } = this.opts;
+    const { rolloutId, target, names } = this.opts;
     for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
       const route = await this.readRequired();
       const shape = this.parse(route);
       const stoppedBy = shape.annotations[STOP_ANNOTATION];
       if (stoppedBy && shape.annotations[ROLLOUT_ID_ANNOTATION] === rolloutId) throw new StopRequestedError(this.ref, stoppedBy);
-      const ops = preparePatch(route, shape, { rolloutId, target, canaryService: names.canaryService, ...(headerRouting && { headerRouting }) });
+      const ops = preparePatch(route, shape, { rolloutId, target, canaryService: names.canaryService });
       if (await this.patch(this.opts.httpRoute, ops, `adding the canary backendRef to HTTPRoute ${this.ref}`)) return;
     }
     throw new CanaryError('unexpected', `HTTPRoute ${this.ref} kept changing while it was being prepared; something else is writing it`);
@@ -256,7 +257,9 @@ export class GatewayRouter implements TrafficRouter {
       if (weight === 0 && shape.canaryIndex === null && shape.headerRuleIndex === null) return;
       const fenced = fenceFailure(shape, rolloutId);
       if (fenced) throw new StopRequestedError(this.ref, fenced);
-      const ops = weightPatch(shape, weight, rolloutId);
+      const { headerRouting, names } = this.opts;
+      const smoke = weight > 0 && headerRouting ? headerRule(route, shape, { canaryService: names.canaryService, headerRouting }) : undefined;
+      const ops = weightPatch(shape, weight, rolloutId, smoke);
       if (!ops) return;
       if (await this.patch(this.opts.httpRoute, ops, `setting the canary weight of HTTPRoute ${this.ref} to ${weight}%`)) return;
       // A test op failed: read again to learn whether a stop landed, or the route moved.

@@ -268,13 +268,14 @@ function fenceTests(rolloutId: string): JsonPatchOp[] {
  * At 0 the rule is restored to stable alone (our backendRef and header rule removed), so the
  * patch is null when that already holds.
  */
-export function weightPatch(shape: RouteShape, weight: number, rolloutId: string): JsonPatchOp[] | null {
+export function weightPatch(shape: RouteShape, weight: number, rolloutId: string, smokeRule?: RouteRule): JsonPatchOp[] | null {
   const fence = fenceTests(rolloutId);
   if (weight === 0) {
     if (shape.canaryIndex === null && shape.headerRuleIndex === null) return null;
     return [...fence, ...restoreOps(shape), ...setAnnotations(shape, { [BACKEND_REF_ANNOTATION]: null, [HEADER_RULE_ANNOTATION]: null })];
   }
-  if (shape.canaryIndex !== null && shape.canaryWeight === weight && shape.stableWeight === 100 - weight) return null;
+  const addSmoke = smokeRule !== undefined && shape.headerRuleIndex === null;
+  if (shape.canaryIndex !== null && shape.canaryWeight === weight && shape.stableWeight === 100 - weight && !addSmoke) return null;
   if (shape.canaryIndex === null) {
     throw new CanaryError('unexpected', `HTTPRoute ${shape.ref}: our canary backendRef is no longer in spec.rules[${shape.ruleIndex}], so the canary cannot get ${weight}% of traffic; it was removed outside this rollout`);
   }
@@ -283,6 +284,9 @@ export function weightPatch(shape: RouteShape, weight: number, rolloutId: string
     testRefs(shape),
     { op: 'replace', path: `${rulePath(shape)}/${shape.stableIndex}/weight`, value: 100 - weight },
     { op: 'replace', path: `${rulePath(shape)}/${shape.canaryIndex}/weight`, value: weight },
+    // Header routing starts with the first raise, once the canary has pods (prepare runs before
+    // the canary is scaled up), in the same patch; any later write to 0 removes it again.
+    ...(addSmoke ? [{ op: 'add', path: '/spec/rules/-', value: smokeRule } as const, ...setAnnotations(shape, { [HEADER_RULE_ANNOTATION]: HEADER_RULE_NAME })] : []),
   ];
 }
 
@@ -296,7 +300,7 @@ export interface PrepareInput {
 }
 
 /** The header-match rule: the stable rule's matches, each also requiring the header, to the canary alone. */
-export function headerRule(route: HttpRoute, shape: RouteShape, input: PrepareInput): RouteRule {
+export function headerRule(route: HttpRoute, shape: RouteShape, input: Pick<PrepareInput, 'canaryService' | 'canaryPort' | 'headerRouting'>): RouteRule {
   const stableRule = (route.spec?.rules ?? [])[shape.ruleIndex] as RouteRule;
   const header: HeaderMatch = { type: 'Exact', name: input.headerRouting?.header ?? '', value: input.headerRouting?.value ?? 'always' };
   const matches = (stableRule.matches?.length ? stableRule.matches : [{ path: { type: 'PathPrefix', value: '/' } }]).map((m) => ({
@@ -330,7 +334,6 @@ export function preparePatch(route: HttpRoute, shape: RouteShape, input: Prepare
     [BACKEND_REF_ANNOTATION]: input.canaryService,
     [STABLE_WEIGHT_ANNOTATION]: String(shape.canaryIndex === null ? shape.stableWeight || 1 : shape.originalStableWeight),
   };
-  if (input.headerRouting) marks[HEADER_RULE_ANNOTATION] = HEADER_RULE_NAME;
   if (route.metadata?.annotations === undefined) ops.push({ op: 'add', path: '/metadata/annotations', value: marks });
   else for (const [k, v] of Object.entries(marks)) ops.push({ op: 'add', path: annotationPath(k), value: v });
   if (shape.canaryIndex === null) {
@@ -342,11 +345,10 @@ export function preparePatch(route: HttpRoute, shape: RouteShape, input: Prepare
   if (shape.canaryIndex !== null && shape.stableWeight !== shape.originalStableWeight) {
     ops.push({ op: 'replace', path: `${rulePath(shape)}/${shape.stableIndex}/weight`, value: shape.originalStableWeight });
   }
-  // Header routing is recreated from the policy (a changed header is applied), or removed; after
-  // the backendRef ops, which address the stable rule by an index a removal could shift.
+  // A header rule left by an earlier rollout goes (the first raise adds this one's); after the
+  // backendRef ops, which address the stable rule by an index a removal could shift.
   ops.push(...removeHeaderRule(shape));
-  if (!input.headerRouting && route.metadata?.annotations?.[HEADER_RULE_ANNOTATION] !== undefined) ops.push({ op: 'remove', path: annotationPath(HEADER_RULE_ANNOTATION) });
-  if (input.headerRouting) ops.push({ op: 'add', path: '/spec/rules/-', value: headerRule(route, shape, input) });
+  if (route.metadata?.annotations?.[HEADER_RULE_ANNOTATION] !== undefined) ops.push({ op: 'remove', path: annotationPath(HEADER_RULE_ANNOTATION) });
   return ops;
 }
 

@@ -10,6 +10,7 @@ import {
   fenceFailure,
   HEADER_RULE_ANNOTATION,
   HEADER_RULE_NAME,
+  headerRule,
   needsStop,
   parseRoute,
   preparePatch,
@@ -53,12 +54,13 @@ function refusal(r: HttpRoute): string {
 }
 
 /** prepare, then the fenced weights, as the router would apply them in order. */
-function prepared(r: HttpRoute, headerRouting?: { header: string; value?: string }): HttpRoute {
-  const shape = parseRoute(r, names);
-  return applyPatch(r, preparePatch(r, shape, { rolloutId: ID, target: 'checkout', canaryService: 'checkout-canary', ...(headerRouting && { headerRouting }) }));
+function prepared(r: HttpRoute): HttpRoute {
+  return applyPatch(r, preparePatch(r, parseRoute(r, names), { rolloutId: ID, target: 'checkout', canaryService: 'checkout-canary' }));
 }
-function weighted(r: HttpRoute, w: number): HttpRoute {
-  const ops = weightPatch(parseRoute(r, names), w, ID);
+function weighted(r: HttpRoute, w: number, headerRouting?: { header: string; value?: string }): HttpRoute {
+  const shape = parseRoute(r, names);
+  const smoke = headerRouting && w > 0 ? headerRule(r, shape, { canaryService: 'checkout-canary', headerRouting }) : undefined;
+  const ops = weightPatch(shape, w, ID, smoke);
   return ops ? applyPatch(r, ops) : r;
 }
 
@@ -176,14 +178,19 @@ describe('patches', () => {
 
   it('0% restores the rule to stable alone with its original weight, header rule and our marks removed', () => {
     const r0 = route([stableRule({ backendRefs: [{ kind: 'Service', name: 'checkout', port: 80, weight: 7 }] })], { team: 'shop' });
-    const r1 = prepared(r0, { header: 'X-Canary' });
-    expect(r1.spec?.rules?.[1]).toEqual({
+    const r1 = prepared(r0);
+    // Header routing starts with the first raise (prepare runs before the canary has pods).
+    expect(r1.spec?.rules).toHaveLength(1);
+    const r10 = weighted(r1, 10, { header: 'X-Canary' });
+    expect(r10.metadata?.annotations?.[HEADER_RULE_ANNOTATION]).toBe(HEADER_RULE_NAME);
+    expect(r10.spec?.rules?.[1]).toEqual({
       name: HEADER_RULE_NAME,
       matches: [{ path: { type: 'PathPrefix', value: '/' }, headers: [{ type: 'Exact', name: 'X-Canary', value: 'always' }] }],
       backendRefs: [{ kind: 'Service', name: 'checkout-canary', port: 80, weight: 1 }],
     });
-    expect(routeStateOf(r1, 'checkout-canary').overrides).toEqual([`spec.rules[1] (${HEADER_RULE_NAME}: header match to the canary)`]);
-    const r100 = weighted(weighted(r1, 50), 100);
+    expect(routeStateOf(r10, 'checkout-canary').overrides).toEqual([`spec.rules[1] (${HEADER_RULE_NAME}: header match to the canary)`]);
+    const r100 = weighted(weighted(r10, 50, { header: 'X-Canary' }), 100, { header: 'X-Canary' });
+    expect(r100.spec?.rules).toHaveLength(2);
     expect(r100.spec?.rules?.[0]?.backendRefs?.map((b) => b.weight)).toEqual([0, 100]);
     const r2 = weighted(r100, 0);
     expect(r2.spec?.rules).toEqual(r0.spec?.rules);
@@ -199,7 +206,7 @@ describe('patches', () => {
         filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { add: [{ name: 'x-from', value: 'gw' }] } }],
       }),
     ]);
-    const rule = prepared(r0, { header: 'X-Canary', value: 'smoke' }).spec?.rules?.[1];
+    const rule = weighted(prepared(r0), 10, { header: 'X-Canary', value: 'smoke' }).spec?.rules?.[1];
     expect(rule?.matches).toEqual([
       { path: { type: 'Exact', value: '/pay' }, method: 'POST', headers: [{ type: 'Exact', name: 'X-Canary', value: 'smoke' }] },
       { path: { type: 'PathPrefix', value: '/api' }, headers: [{ type: 'Exact', name: 'X-Canary', value: 'smoke' }] },
@@ -209,7 +216,7 @@ describe('patches', () => {
 
   it('a stop writes the marker and stable alone in one patch, keeps the first marker, and is idempotent', () => {
     const r0 = route([other, stableRule()]);
-    const live = weighted(prepared(r0, { header: 'X-Canary' }), 50);
+    const live = weighted(prepared(r0), 50, { header: 'X-Canary' });
     const s1 = shapeForStop(live);
     expect(needsStop(s1)).toBe(true);
     const stopped = applyPatch(live, stopPatch(s1, 'first'));

@@ -1,8 +1,13 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import type { KubeObject } from '../support/real-kube/api.js';
 import { imageOf } from '../support/real-kube/deployment-controller.js';
 import { canaryOnlyRules, gatewayWorld, ROUTE, routeAccepted, SEEDED_RULES, type GatewayWorld } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
 import { CANARY, NEW_IMAGE, OLD_IMAGE, TARGET, type World } from '../support/real-kube/world.js';
+import { REPO } from '../support/run-cli.js';
 
 // Whole rollouts through the CLI with the Gateway API router (spec.traffic.router: gateway-api),
 // against a real kube-apiserver with the upstream Gateway API v1.6.1 CRDs. The test plays the
@@ -165,6 +170,75 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
     expect((await world.deployment(CANARY))?.replicas).toBe(0);
     expect(await world.record()).toMatchObject({ phase: 'aborted', weight: 0 });
     expect(await world.lease()).toBeUndefined();
+    expect(g.history.violations()).toEqual([]);
+  }, 120_000);
+
+  it('rollback racing a raise held in flight: the stale raise fails its test (422), is re-read, meets the stop marker, and the deploy exits 4', async () => {
+    const { world } = tier;
+    const g = gateway();
+    const { proxy, kubeconfig } = await world.proxy();
+    const patient = await g.writePolicy('patient', { kubeTimeout: '120s' });
+    world.setMetrics({ kind: 'hold', atOrAbove: 10 });
+    const deploy = world.deploy([], { env: { KUBECONFIG: kubeconfig }, policy: patient });
+    await world.until('the deploy to hold at 10%', atWeight(world, 10));
+
+    // The deploy's raise to 25% (stable 75) is held by the proxy until the rollback is done.
+    const raise = proxy.hold({ method: 'PATCH', path: `/httproutes/${ROUTE}`, bodyIncludes: '"value":75', times: 100 });
+    world.setMetrics({ kind: 'healthy' });
+    await world.until('the raise to 25% to be in flight', async () => raise.held.length > 0);
+
+    const stop = await world.run(rollback(world), { policy: patient });
+    expectExit(stop, 0);
+    expect(rulesOf(await g.route())).toEqual(SEEDED_RULES);
+
+    raise.release();
+    const run = await deploy.done;
+    expectExit(run, 4);
+
+    expect(rulesOf(await g.route())).toEqual(SEEDED_RULES);
+    expect(g.history.weights()).not.toContain(25);
+    // The released raise reached the API server and was refused; the deploy read the route again.
+    const patches = proxy.calls.filter((c) => c.method === 'PATCH' && c.path.includes(`/httproutes/${ROUTE}`));
+    expect(patches.filter((c) => c.body.includes('"value":75')).map((c) => c.status)).toEqual([422]);
+    // After the 422 it read the route again (and found the stop marker) instead of retrying the write.
+    const after = proxy.calls.slice(proxy.calls.findIndex((c) => c.status === 422) + 1);
+    expect(after.some((c) => c.method === 'GET' && c.path.endsWith(`/httproutes/${ROUTE}`))).toBe(true);
+    expect((await world.deployment(CANARY))?.replicas).toBe(0);
+    expect(await world.record()).toMatchObject({ phase: 'aborted', weight: 0 });
+    expect(g.history.violations()).toEqual([]);
+  }, 120_000);
+
+  it('as the deployer user bound only to examples/rbac-gateway-api.yaml (no Ingress verbs): deploy, rollback, a deploy that promotes, status', async () => {
+    const { world } = tier;
+    const g = gateway();
+    const docs = parseAllDocuments(await readFile(join(REPO, 'examples', 'rbac-gateway-api.yaml'), 'utf8')).map((d) => d.toJSON() as KubeObject);
+    for (const doc of docs) {
+      if (doc.metadata) doc.metadata.namespace = world.namespace;
+      if (doc.kind === 'RoleBinding') doc['subjects'] = [{ kind: 'User', name: 'deployer', apiGroup: 'rbac.authorization.k8s.io' }];
+      await world.api.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${world.namespace}/${doc.kind === 'Role' ? 'roles' : 'rolebindings'}`, doc);
+    }
+    const env = { KUBECONFIG: world.cluster.kubeconfigs.deployer };
+    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
+    const deploy = world.deploy([], { env, policy: g.policy });
+    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+
+    // Before it reads the policy, rollback stops every router's routes: the Ingress list is 403 here, and that is not an error.
+    const stop = await world.run(rollback(world), { env, policy: g.policy });
+    expect(stop.stderr).toBe('');
+    expectExit(stop, 0);
+    expectExit(await deploy.done, 4);
+    expect(rulesOf(await g.route())).toEqual(SEEDED_RULES);
+
+    world.setMetrics({ kind: 'healthy' });
+    const again = await world.deploy([], { env, policy: g.policy }).done;
+    expect(again.stderr).toBe('');
+    expectExit(again, 0);
+    expect(await world.record()).toMatchObject({ phase: 'promoted', weight: 0 });
+    expect(rulesOf(await g.route())).toEqual(SEEDED_RULES);
+
+    const status = await world.run(['status', TARGET, '-n', world.namespace, '-p', g.policy], { env });
+    expectExit(status, 0);
+    expect(status.stdout).toContain('phase:   promoted');
     expect(g.history.violations()).toEqual([]);
   }, 120_000);
 

@@ -252,7 +252,9 @@ export class GatewayRouter implements TrafficRouter {
         if (weight === 0 && routeStateOf(route, this.opts.names.canaryService).weight === 0) return;
         throw new CanaryError('invalid-input', `HTTPRoute ${this.ref} carries no canary-cli mark for ${target} (label ${TARGET_LABEL}); refusing to change its weights`);
       }
-      const shape = this.parse(route);
+      // 0% is found from our marks alone: a route changed mid-rollout into a shape we would not
+      // take on must still get our backendRef out of it.
+      const shape = weight === 0 ? shapeForStop(route) : this.parse(route);
       // Restored to stable alone already (a promotion's last step, repeated): 0% holds.
       if (weight === 0 && shape.canaryIndex === null && shape.headerRuleIndex === null) return;
       const fenced = fenceFailure(shape, rolloutId);

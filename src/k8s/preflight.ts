@@ -91,7 +91,7 @@ export async function preflight({ kc, namespace, names, retry: retryOpts, router
         return undefined;
       } catch (err) {
         if (isNotFound(err)) {
-          if (c.field === 'httpRoute') return `HTTPRoute ${namespace}/${c.name} not found (the route to split; set spec.traffic.httpRoute in the policy if it has another name)`;
+          if (c.field === 'httpRoute') return `HTTPRoute ${namespace}/${c.name} not found (the route to split; set spec.traffic.httpRoute in the policy if it has another name; the Gateway API CRDs must be installed)`;
           return `${c.kind} ${namespace}/${c.name} not found (the ${c.field.replace(/([A-Z])/g, ' $1').toLowerCase()}; set spec.target.${c.field} in the policy if it has another name)`;
         }
         // A refused read (403) is reported by the access review below; anything else is news.

@@ -262,4 +262,16 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
     expect(await world.lease()).toBeUndefined();
     expect(await world.record()).toBeUndefined();
   });
+
+  it('refuses a policy naming an HTTPRoute that does not exist, in the preflight, before any write', async () => {
+    const { world } = tier;
+    const g = gateway();
+    const policy = await g.writePolicy('missing', {}, ['    httpRoute: storefront']);
+    const run = await world.deploy([], { policy }).done;
+    expectExit(run, 2);
+    expect(run.stderr).toContain(`HTTPRoute ${world.namespace}/storefront not found (the route to split; set spec.traffic.httpRoute`);
+    expect(await world.lease()).toBeUndefined();
+    expect(await world.record()).toBeUndefined();
+    expect((await g.route())?.metadata?.annotations).toBeUndefined();
+  });
 });

@@ -242,6 +242,23 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
     expect(g.history.violations()).toEqual([]);
   }, 120_000);
 
+  it('`canary rollback` with a policy that does not name the router (ingress-nginx by default) still stops the HTTPRoute rollout', async () => {
+    const { world } = tier;
+    const g = gateway();
+    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
+    const deploy = world.deploy([], { policy: g.policy });
+    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+
+    // world.policyPath is the Ingress tier's policy: no spec.traffic.
+    const stop = await world.run(rollback(world), { policy: world.policyPath });
+    expectExit(stop, 0);
+    expect(rulesOf(await g.route())).toEqual(SEEDED_RULES);
+    expectExit(await deploy.done, 4);
+    expect((await world.deployment(CANARY))?.replicas).toBe(0);
+    expect(await world.record()).toMatchObject({ phase: 'aborted', weight: 0 });
+    expect(g.history.violations()).toEqual([]);
+  });
+
   it('refuses a route it does not understand before writing anything, naming the route, the rule and why', async () => {
     const { world } = tier;
     const g = gateway();

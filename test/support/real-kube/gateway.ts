@@ -307,8 +307,10 @@ export async function gatewayWorld(tier: Tier): Promise<GatewayWorld> {
   };
 }
 
-/** Polls until the route is accepted by the test's controller for its current generation. */
-export async function routeAccepted(world: World, gw: GatewayWorld): Promise<boolean> {
+/** True once the test's Gateway controller has written status for the route's current generation (and that status is in the API). */
+export async function routeAccepted(_world: World, gw: GatewayWorld): Promise<boolean> {
   const route = await gw.route();
-  return gw.controller.accepted.get(ROUTE) === route?.metadata?.generation && world.namespace !== '';
+  const parents = (route?.['status'] as { parents?: { conditions?: { type: string; observedGeneration?: number }[] }[] } | undefined)?.parents ?? [];
+  const generation = route?.metadata?.generation;
+  return gw.controller.accepted.get(ROUTE) === generation && parents.some((p) => (p.conditions ?? []).some((c) => c.type === 'Accepted' && c.observedGeneration === generation));
 }

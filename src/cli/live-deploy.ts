@@ -9,10 +9,10 @@ import { kubeRetryOf } from '../k8s/api-errors.js';
 import { ConfigMapStateStore } from '../k8s/configmap-state-store.js';
 import { connect, type KubeConnection } from '../k8s/connection.js';
 import { DeploymentWorkloads } from '../k8s/deployment-workloads.js';
-import { IngressRouter } from '../k8s/ingress-router.js';
 import { KubeEventsReporter } from '../k8s/kube-events-reporter.js';
 import { LeaseHeldError, leaseHolderIdentity, RolloutLease } from '../k8s/lease.js';
 import { preflight } from '../k8s/preflight.js';
+import { createTrafficRouter, httpRouteOf, routerOf } from '../k8s/router-factory.js';
 import { targetNames, type Policy, type TargetNames } from '../policy/policy.js';
 import { resumeHint, rollbackHint } from '../rollout/abort.js';
 import { formatDuration } from '../policy/units.js';
@@ -136,7 +136,14 @@ async function deployWith(
   queryTarget: QueryTarget,
 ): Promise<number> {
   const prometheusProblem = (await checkPrometheus(opts.policy, client, opts.target, queryTarget)) ?? (await checkClockSkew(opts.policy, client));
-  const kubeProblems = await preflight({ kc: conn.kc, namespace, names, retry: kubeRetryOf(opts.policy.kubernetes) });
+  const kubeProblems = await preflight({
+    kc: conn.kc,
+    namespace,
+    names,
+    retry: kubeRetryOf(opts.policy.kubernetes),
+    router: routerOf(opts.policy.traffic),
+    httpRoute: httpRouteOf(opts.policy.traffic, opts.target),
+  });
   const problems = prometheusProblem ? [prometheusProblem, ...kubeProblems] : kubeProblems;
   if (problems.length) {
     throw invalidInput(`cannot start a rollout of ${opts.target} in namespace ${namespace}; nothing was changed`, problems);
@@ -145,16 +152,7 @@ async function deployWith(
   const k = opts.policy.kubernetes;
   const retry = kubeRetryOf(k);
   const routerFor = (rolloutId: string, fenceToken?: string) =>
-    new IngressRouter({
-      ...(fenceToken !== undefined && { fenceToken }),
-      kc: conn.kc,
-      namespace,
-      names,
-      target: opts.target,
-      rolloutId,
-      retry,
-      ...(names.headerRouting && { headerRouting: names.headerRouting }),
-    });
+    createTrafficRouter(opts.policy.traffic, { kc: conn.kc, namespace, names, target: opts.target, rolloutId, retry, ...(fenceToken !== undefined && { fenceToken }) });
   // A foreign canary Ingress on our host and path is refused here, before the lease and the
   // record are written, so "nothing was changed" is true (prepare() checks again under the lease).
   await routerFor(rolloutIdFor(opts.target, Date.now())).verify();

@@ -1,7 +1,7 @@
 import { CanaryError, exitCodeOf, invalidInput, messageOf } from '../errors.js';
 import { kubeRetryOf } from '../k8s/api-errors.js';
 import { connect, type KubeConnection } from '../k8s/connection.js';
-import { IngressRouter } from '../k8s/ingress-router.js';
+import { createStopRouter } from '../k8s/router-factory.js';
 import { targetNames, type Policy } from '../policy/policy.js';
 import { DEFAULT_STOP_DEADLINE_MS, type CommandContext } from '../rollout/abort.js';
 import type { OwnRouteState } from '../rollout/ports.js';
@@ -56,7 +56,8 @@ const FIRST_WRITE_TIMEOUT_MS = 10_000;
  * path that follows keeps trying until its deadline and reports what the API holds.
  */
 async function firstWrite(conn: KubeConnection, ctx: CommandContext, marker: string, deadlineMs: number): Promise<OwnRouteState[] | null> {
-  const router = new IngressRouter({ kc: conn.kc, namespace: ctx.namespace, names: targetNames(ctx.target, {}), target: ctx.target, rolloutId: '' });
+  // Before the policy is read, every router's canary routes are stopped (found by our marks).
+  const router = createStopRouter(undefined, { kc: conn.kc, namespace: ctx.namespace, names: targetNames(ctx.target, {}), target: ctx.target, rolloutId: '' }, false);
   try {
     return await router.stop(marker, { timeoutMs: Math.min(FIRST_WRITE_TIMEOUT_MS, deadlineMs) });
   } catch (err) {
@@ -95,7 +96,7 @@ async function rollbackAfterFirstWrite(
   const requestedBy = common.startedBy();
   return operatorRollback(
     {
-      router: new IngressRouter({ kc: conn.kc, namespace, names, target, rolloutId: '', retry }),
+      router: createStopRouter(policy.traffic, { kc: conn.kc, namespace, names, target, rolloutId: '', retry }, true),
       workloads: new DeploymentWorkloads({ kc: conn.kc, namespace, names, clock: systemClock, retry, pollMs: k.pollIntervalMs, readyTimeoutMs: k.readyTimeoutMs }),
       loadRecord: async () => {
         try {

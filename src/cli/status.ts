@@ -2,7 +2,8 @@ import { Chalk } from 'chalk';
 import { invalidInput } from '../errors.js';
 import { ConfigMapStateStore, CorruptRecordError } from '../k8s/configmap-state-store.js';
 import { connect } from '../k8s/connection.js';
-import { findOwnedCanaryIngresses, type OwnedCanaryIngress } from '../k8s/ingress-router.js';
+import { findOwnedCanaryRoutes } from '../k8s/router-factory.js';
+import type { RouteState } from '../rollout/ports.js';
 import { readLease } from '../k8s/lease.js';
 import { targetNames } from '../policy/policy.js';
 import { colorEnabled } from '../report/color.js';
@@ -50,7 +51,8 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
   const store = new ConfigMapStateStore({ kc: conn.kc, namespace, target });
   // The policy (YAML and its schema) is loaded only when -p names one: its target section is all
   // status needs from it, and without -p the names are the defaults.
-  const names = targetNames(target, flags.policy !== undefined ? (await import('../policy/loader.js')).loadPolicy(flags.policy).target : {});
+  const policy = flags.policy !== undefined ? (await import('../policy/loader.js')).loadPolicy(flags.policy) : undefined;
+  const names = targetNames(target, policy?.target ?? {});
   const hintCtx = {
     target,
     namespace,
@@ -74,27 +76,28 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
     if (!stored) {
       throw invalidInput(`no rollout of ${target} in namespace ${namespace}: there is no ConfigMap ${target}-canary-rollout (check the name, -n and --context)`);
     }
-    const [owned, lease] = await Promise.all([findOwnedCanaryIngresses(conn.kc, namespace, target), readLease(conn.kc, namespace, target)]);
-    warnAboutExtras(owned);
-    // The live weight is the one on the Ingress this target's names point at, not whichever sorts first.
-    const ingress = owned.find((i) => i.name === names.canaryIngress);
+    const [found, lease] = await Promise.all([findOwnedCanaryRoutes(policy?.traffic, conn.kc, namespace, target, names), readLease(conn.kc, namespace, target)]);
+    const owned = found.routes;
+    warnAboutExtras(owned, found.kind, found.live);
+    // The live weight is the one on the route this target's names point at, not whichever sorts first.
+    const route = owned.find((i) => i.name === found.live);
     return statusView({
       record: stored.record,
-      liveWeight: ingress ? (ingress.weight ?? 0) : null,
-      ...(ingress && { live: { stoppedBy: ingress.stoppedBy, overrides: ingress.overrides } }),
+      liveWeight: route ? (route.weight ?? 0) : null,
+      ...(route && { live: { stoppedBy: route.stoppedBy, overrides: route.overrides } }),
       lease,
       now: systemClock.now(),
     });
   };
   let warned = '';
   // More than one of ours means one was left behind by a renamed canary Ingress, and it may still take traffic.
-  const warnAboutExtras = (owned: readonly OwnedCanaryIngress[]) => {
+  const warnAboutExtras = (owned: readonly RouteState[], kind: string, live: string) => {
     const key = owned.map((i) => `${i.name}=${i.weight ?? '?'}`).join(',');
     if (owned.length < 2 || key === warned) return;
     warned = key;
     const list = owned.map((i) => `${i.name} (${i.weight ?? '?'}%)`).join(', ');
     process.stderr.write(
-      `canary: warning: ${owned.length} canary Ingresses of ${target} in namespace ${namespace} carry our label: ${list}; the weight shown is ${names.canaryIngress}'s; \`${rollbackHint(hintCtx)}\` sets every one of them to 0\n`,
+      `canary: warning: ${owned.length} canary ${kind === 'Ingress' ? 'Ingresses' : 'HTTPRoutes'} of ${target} in namespace ${namespace} carry our label: ${list}; the weight shown is ${live}'s; \`${rollbackHint(hintCtx)}\` sets every one of them to 0\n`,
     );
   };
   const show = (view: StatusView) =>

@@ -229,6 +229,7 @@ function resolve(file: PolicyFile, source: string): Policy {
     name: file.metadata?.name ?? 'unnamed',
     source,
     target: { ...(spec.target ?? {}) },
+    ...(spec.traffic && { traffic: { router: spec.traffic.router ?? 'ingress-nginx', ...(spec.traffic.httpRoute !== undefined && { httpRoute: spec.traffic.httpRoute }) } }),
     intervalMs: spec.interval ?? 60_000,
     steps: (spec.steps ?? []).map((s) => ({ weight: s.weight, durationMs: s.duration })),
     analysis: {

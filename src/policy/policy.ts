@@ -1,7 +1,7 @@
 import type { IncidentSinkConfig } from '../incident/config.js';
 import type { SecretSource } from '../secrets.js';
 import type { HeaderSource } from './headers.js';
-import type { JudgeKind, PresetName } from './schema.js';
+import type { JudgeKind, PresetName, RouterName } from './schema.js';
 
 export type { SecretSource } from '../secrets.js';
 export type { HeaderSource } from './headers.js';
@@ -105,6 +105,8 @@ export interface Policy {
   /** Where the policy came from, for reports ("policies/default.yaml"). */
   source: string;
   target: Partial<TargetNames>;
+  /** spec.traffic; absent means the ingress-nginx router. */
+  traffic?: { router: RouterName; httpRoute?: string };
   intervalMs: number;
   steps: Step[];
   analysis: AnalysisSettings;

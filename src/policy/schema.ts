@@ -239,6 +239,18 @@ const targetSchema = z
   })
   .strict();
 
+/** How traffic is moved to the canary (src/k8s/router-factory.ts); separate from how it is measured (the preset). */
+export const ROUTERS = ['ingress-nginx', 'gateway-api'] as const;
+export type RouterName = (typeof ROUTERS)[number];
+
+const trafficSchema = z
+  .object({
+    router: oneOf(ROUTERS).optional(),
+    /** The HTTPRoute whose stable rule is split (gateway-api only; default the target's name). */
+    httpRoute: k8sName.optional(),
+  })
+  .strict();
+
 export const PRESETS = ['ingress-nginx', 'app-metrics', 'envoy-gateway', 'traefik'] as const;
 export type PresetName = (typeof PRESETS)[number];
 
@@ -279,6 +291,7 @@ export const policyFileSchema = z
     spec: z
       .object({
         target: targetSchema.optional(),
+        traffic: trafficSchema.optional(),
         interval: duration('a check interval').optional(),
         steps: z.array(stepSchema).min(1, { message: 'expected at least one step' }).optional(),
         analysis: analysisSchema.optional(),

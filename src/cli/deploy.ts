@@ -16,6 +16,7 @@ import {
   startedBy,
 } from './common.js';
 import { runSimulation } from './simulation.js';
+import { commitTimeFrom, withPushgateway } from '../report/pushgateway-reporter.js';
 
 export interface DeployFlags {
   image?: string;
@@ -34,6 +35,8 @@ export interface DeployFlags {
   kubeconfig?: string;
   context?: string;
   resume?: boolean;
+  /** RFC 3339 time of the deployed commit, for the lead-time metric (or CANARY_COMMIT_TIME). */
+  commitTime?: string;
   signal?: AbortSignal;
 }
 
@@ -54,9 +57,15 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
   });
 
   if (!flags.dryRun) {
-    const reporter = makeReporter(format, Boolean(flags.verbose), {
-      ...(policy.dashboardUrl !== undefined && { dashboardUrl: policy.dashboardUrl }),
-    });
+    const commitTimeMs = commitTimeFrom(flags.commitTime);
+    // Rollout and DORA metrics to the policy's Pushgateway (live rollouts only: a dry-run deploys nothing).
+    const reporter = withPushgateway(
+      makeReporter(format, Boolean(flags.verbose), {
+        ...(policy.dashboardUrl !== undefined && { dashboardUrl: policy.dashboardUrl }),
+      }),
+      policy.metrics,
+      { ...(commitTimeMs !== undefined && { commitTimeMs }) },
+    );
     try {
       // Imported here, not at the top: a dry-run never loads the Kubernetes client.
       const { liveDeploy } = await import('./live-deploy.js');

@@ -43,6 +43,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('-v, --verbose', 'print every check as a table, not only those that did not pass')
     .option('--on-cancel <action>', 'on SIGTERM/SIGINT: "rollback" sends the canary to 0%, "leave" keeps its weight', 'rollback')
     .option('--no-incident', 'open no incident on rollback, even when the policy names incident sinks')
+    .option('--commit-time <time>', "the deployed commit's time (RFC 3339), for the lead-time metric (default: $CANARY_COMMIT_TIME)")
     .addOption(outputOption())
     .action(async (name: string, flags) => setExit(await withCancellation(async (signal) => (await import('./deploy.js')).deployCommand(name, { ...flags, signal }))));
 

@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { EXIT, exitCodeOf, messageOf } from '../errors.js';
+import { EXIT, exitCodeOf, invalidInput, messageOf } from '../errors.js';
 import { shippedPath } from '../paths.js';
 import { runForcedExitHooks } from './forced-exit.js';
 
@@ -72,12 +72,21 @@ export function buildProgram(setExit: (code: number) => void): Command {
     program
       .command('status')
       .description("show a target's rollout from the record in the cluster: phase, step, weight, the last checks, what happens next")
-      .argument('<name>', 'target name (e.g. checkout)'),
+      .argument('[name]', 'target name (e.g. checkout); leave out with --all'),
   )
     .option('-w, --watch', 'redraw when something changes, until the rollout ends')
     .option('-p, --policy <file>', "policy whose spec.target names the canary Ingress (default: NAME-canary)")
+    .option('--all', 'every rollout record in the namespace (or with -A every namespace), one line each; exit 6 when one is stalled or left off 0%')
+    .option('-A, --all-namespaces', 'with --all: every namespace')
     .addOption(outputOption())
-    .action(async (name: string, flags) => setExit(await withCancellation(async (signal) => (await import('./status.js')).statusCommand(name, { ...flags, signal }))));
+    .action(async (name: string | undefined, flags) => {
+      if (flags.all || flags.allNamespaces) {
+        if (name !== undefined) throw invalidInput(`--all: expected no target name, got "${name}"`);
+        return setExit(await (await import('./status-all.js')).statusAllCommand(flags));
+      }
+      if (name === undefined) throw invalidInput('status: expected a target name (e.g. `canary status checkout`), or --all for every rollout');
+      setExit(await withCancellation(async (signal) => (await import('./status.js')).statusCommand(name, { ...flags, signal })));
+    });
 
   cluster(
     program

@@ -127,7 +127,7 @@ function timeOf(value: unknown): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-function infoOf(lease: V1Lease, now: number): LeaseInfo {
+export function infoOf(lease: V1Lease, now: number): LeaseInfo {
   const spec = lease.spec ?? {};
   const renewed = timeOf(spec.renewTime) ?? timeOf(spec.acquireTime);
   const duration = spec.leaseDurationSeconds ?? 0;

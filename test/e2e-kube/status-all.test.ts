@@ -1,4 +1,10 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { shippedPath } from '../../src/paths.js';
 import { ownershipLabels } from '../../src/k8s/labels.js';
 import type { FleetView } from '../../src/report/fleet-view.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
@@ -85,5 +91,37 @@ realKubeDescribe('canary status --all on a real API server', (tier) => {
     const two = await world.run(['status', '--all', '-n', other, '-o', 'json']);
     expectExit(two, 6);
     expect((JSON.parse(two.stdout) as FleetView).problems).toBe(2);
+
+    // examples/github-actions/monitor.yml's step, as the runner runs it (bash -e), with this
+    // checkout as `.canary`: it fails with one ::error:: annotation per rollout that needs a person.
+    const workflow = parse(await readFile(shippedPath('examples/github-actions/monitor.yml'), 'utf8')) as {
+      on: { schedule: { cron: string }[] };
+      jobs: Record<string, { steps: { name?: string; run?: string }[] }>;
+    };
+    expect(workflow.on.schedule).toEqual([{ cron: '*/5 * * * *' }]);
+    const script = Object.values(workflow.jobs).flatMap((j) => j.steps).find((step) => step.name === 'canary status --all')?.run;
+    expect(script).toBeDefined();
+    const runner = await mkdtemp(join(tmpdir(), 'canary-monitor-'));
+    try {
+      await mkdir(join(runner, '.canary'));
+      await symlink(shippedPath('bin'), join(runner, '.canary', 'bin'));
+      const summary = join(runner, 'summary.md');
+      const result = await new Promise<{ code: number; stdout: string }>((resolve) => {
+        execFile('bash', ['-e', '-c', script ?? ''], { cwd: runner, env: { ...process.env, ...world.env, GITHUB_STEP_SUMMARY: summary } }, (err, stdout) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout }),
+        );
+      });
+      expect(result.code).toBe(6);
+      const annotations = result.stdout.split('\n').filter((l) => l.startsWith('::error'));
+      const ours = annotations.filter((l) => l.includes(`${other}/`));
+      expect(ours).toEqual([
+        expect.stringMatching(new RegExp(`^::error title=canary rollout ${other}/${TARGET} stalled::stalled: no deploy holds the lease`)),
+        expect.stringMatching(new RegExp(`^::error title=canary rollout ${other}/payments unsafe-weight::promoted, but the canary still takes 10% of traffic`)),
+      ]);
+      expect(annotations.some((l) => l.includes(`${world.namespace}/`))).toBe(false);
+      expect(await readFile(summary, 'utf8')).toContain(`| ${other} | ${TARGET} | progressing | 25/25 | stalled |`);
+    } finally {
+      await rm(runner, { recursive: true, force: true });
+    }
   }, 180_000);
 });

@@ -5,7 +5,7 @@ import type { MetricsSettings } from '../policy/policy.js';
 import { fanOut, type Reporter, type RolloutEvent } from '../rollout/events.js';
 import type { Outcome, Phase, RolloutRecord } from '../rollout/record.js';
 import { retry, RetryError } from '../retry.js';
-import { readSecret, redact, registerSecret, registerUrlSecrets } from '../secrets.js';
+import { MIN_BARE_SECRET, readSecret, redact, registerSecret, registerUrlSecrets } from '../secrets.js';
 import { countsFromPushgateway, exposition, type DoraCounts } from './rollout-metrics.js';
 
 // Pushes the rollout's metrics (src/report/rollout-metrics.ts) to a Prometheus Pushgateway at
@@ -53,8 +53,10 @@ export class PushgatewayReporter implements Reporter {
       if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new CanaryError('invalid-input', `spec.metrics.pushgateway.headers: "${name}" is not an HTTP header name`);
       if (/[\r\n\0]/.test(value)) throw new CanaryError('invalid-input', `spec.metrics.pushgateway.headers.${name}: expected a value on one line`);
       headers[name] = value;
-      // Header values are secrets unless marked public (DESIGN.md).
-      this.keep(value);
+      // Header values are secrets (DESIGN.md): redacted from this reporter's messages whatever
+      // their length, and everywhere once long enough not to wreck ordinary text (as for URL queries).
+      if (value.length >= MIN_BARE_SECRET) this.keep(value);
+      else if (value) this.secrets.push(value);
     }
     let auth: { username: string; password: string } | undefined;
     if (s.bearerToken) {
@@ -146,6 +148,8 @@ export class PushgatewayReporter implements Reporter {
       }
     })().finally(() => {
       this.running = undefined;
+      // An event that came after the loop's last check and before this line is pushed now.
+      if (this.dirty) this.schedule();
     });
   }
 

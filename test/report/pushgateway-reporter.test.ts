@@ -1,4 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { clearRegisteredSecrets } from '../../src/secrets.js';
 import type { Policy } from '../../src/policy/policy.js';
 import { PushgatewayReporter } from '../../src/report/pushgateway-reporter.js';
 import { buildRegistry, countsFromPushgateway } from '../../src/report/rollout-metrics.js';
@@ -24,8 +27,13 @@ function settings(url: string): NonNullable<NonNullable<Policy['metrics']>['push
   return { url, timeoutMs: 5_000, deadlineMs: 10_000, headers: {}, insecureSkipVerify: false };
 }
 
-async function rollout(url: string, scenario: Scenario, warnings: string[] = []): Promise<{ events: RolloutEvent[]; exitCode: number }> {
-  const push = new PushgatewayReporter({ settings: settings(url), environment: 'production', commitTimeMs: COMMIT, warn: (l) => warnings.push(l) });
+async function rollout(
+  url: string,
+  scenario: Scenario,
+  warnings: string[] = [],
+  extra: Partial<ReturnType<typeof settings>> = {},
+): Promise<{ events: RolloutEvent[]; exitCode: number }> {
+  const push = new PushgatewayReporter({ settings: { ...settings(url), ...extra }, environment: 'production', commitTimeMs: COMMIT, warn: (l) => warnings.push(l) });
   const seen: RolloutEvent[] = [];
   const policy = thresholdPolicy();
   const { engine } = checkoutEngine({
@@ -89,6 +97,63 @@ describe.skipIf(Boolean(why) && !process.env.CI)(`Pushgateway reporter${why ? ` 
     expect(warnings.length).toBeGreaterThanOrEqual(1);
     expect(warnings[0]).toMatch(/metrics not pushed to the Pushgateway \(the rollout goes on\)/);
   }, 60_000);
+});
+
+describe('Pushgateway credentials', () => {
+  afterEach(() => {
+    clearRegisteredSecrets();
+    delete process.env['PGW_TEST_TOKEN'];
+    delete process.env['PGW_TEST_PASSWORD'];
+  });
+
+  // A gateway that refuses every request and echoes what it was sent, as a misconfigured proxy might.
+  async function echoing(): Promise<{ url: string; seen: string[]; close: () => Promise<void> }> {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.headers['authorization'] ?? ''} ${req.headers['x-scope-orgid'] ?? ''}`);
+      res.writeHead(401).end(`denied: ${req.headers['authorization'] ?? ''} ${req.headers['x-scope-orgid'] ?? ''}`);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise((r) => server.close(() => r())) };
+  }
+
+  it('sends the bearer token and headers, and no warning shows them', async () => {
+    const gw = await echoing();
+    try {
+      process.env['PGW_TEST_TOKEN'] = 'tok-3f9a77c1e2d4';
+      const warnings: string[] = [];
+      const run = await rollout(gw.url, healthy, warnings, { bearerToken: { env: 'PGW_TEST_TOKEN' }, headers: { 'X-Scope-OrgID': 'tenant-secret-42' } });
+      expect(run.exitCode).toBe(0);
+      expect(gw.seen[0]).toBe('Bearer tok-3f9a77c1e2d4 tenant-secret-42');
+      expect(warnings.length).toBeGreaterThanOrEqual(1);
+      expect(warnings.join('\n')).toContain('HTTP 401');
+      expect(warnings.join('\n')).not.toMatch(/tok-3f9a77c1e2d4|tenant-secret-42/);
+    } finally {
+      await gw.close();
+    }
+  }, 60_000);
+
+  it('basic auth: neither the password nor base64 user:password is shown', async () => {
+    const gw = await echoing();
+    try {
+      process.env['PGW_TEST_PASSWORD'] = 'pw-81c0d9e7aa';
+      const warnings: string[] = [];
+      await rollout(gw.url, healthy, warnings, { basicAuth: { username: 'canary', password: { env: 'PGW_TEST_PASSWORD' } } });
+      const encoded = Buffer.from('canary:pw-81c0d9e7aa').toString('base64');
+      expect(gw.seen[0]).toBe(`Basic ${encoded} `);
+      expect(warnings.join('\n')).not.toMatch(new RegExp(`pw-81c0d9e7aa|${encoded.replace(/[+/=]/g, '.')}`));
+      expect(warnings.join('\n')).toContain('[REDACTED]');
+    } finally {
+      await gw.close();
+    }
+  }, 60_000);
+
+  it('a secret that is not set is refused before anything is pushed', () => {
+    expect(() => new PushgatewayReporter({ settings: { ...settings('http://127.0.0.1:1'), bearerToken: { env: 'PGW_TEST_TOKEN' } }, environment: 'production' })).toThrow(
+      /spec\.metrics\.pushgateway\.bearerToken: environment variable PGW_TEST_TOKEN is not set/,
+    );
+  });
 });
 
 describe('rollout metrics registry', () => {

@@ -49,7 +49,9 @@ export async function startPushgateway(readyTimeoutMs = 60_000): Promise<Pushgat
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'canary-pushgateway-'));
-    const child = spawn(binary, [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    // Debian's build persists to /var/lib/prometheus/pushgateway.data by default: shared between
+    // runs and test files. An empty --persistence.file keeps each Pushgateway in memory, its own.
+    const child = spawn(binary, [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     running.add(child);
     let log = '';
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (log = (log + d).slice(-4000)));

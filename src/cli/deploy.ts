@@ -16,7 +16,6 @@ import {
   startedBy,
 } from './common.js';
 import { runSimulation } from './simulation.js';
-import { commitTimeFrom, withPushgateway } from '../report/pushgateway-reporter.js';
 
 export interface DeployFlags {
   image?: string;
@@ -57,15 +56,15 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
   });
 
   if (!flags.dryRun) {
-    const commitTimeMs = commitTimeFrom(flags.commitTime);
-    // Rollout and DORA metrics to the policy's Pushgateway (live rollouts only: a dry-run deploys nothing).
-    const reporter = withPushgateway(
-      makeReporter(format, Boolean(flags.verbose), {
-        ...(policy.dashboardUrl !== undefined && { dashboardUrl: policy.dashboardUrl }),
-      }),
-      policy.metrics,
-      { ...(commitTimeMs !== undefined && { commitTimeMs }) },
-    );
+    const base = makeReporter(format, Boolean(flags.verbose), {
+      ...(policy.dashboardUrl !== undefined && { dashboardUrl: policy.dashboardUrl }),
+    });
+    // Rollout and DORA metrics to the policy's Pushgateway (live rollouts only: a dry-run deploys
+    // nothing); loaded only then, so prom-client stays out of every other run's start-up.
+    const reporter =
+      policy.metrics?.pushgateway || flags.commitTime !== undefined
+        ? (await import('../report/pushgateway-reporter.js')).withPushgatewayFromFlags(base, policy.metrics, flags.commitTime)
+        : base;
     try {
       // Imported here, not at the top: a dry-run never loads the Kubernetes client.
       const { liveDeploy } = await import('./live-deploy.js');

@@ -184,9 +184,11 @@ export class PushgatewayReporter implements Reporter {
       this.lastError = undefined;
     } catch (err) {
       const message = redact(describe(err), this.secrets);
-      // One line per distinct failure: a Pushgateway that is down is said once, not at every step.
-      if (message !== this.lastError) this.warn(`canary: warning: metrics not pushed to the Pushgateway (the rollout goes on): ${message}`);
-      this.lastError = message;
+      // One line per distinct failure: a Pushgateway that is down is said once, not at every step
+      // (told apart by the last attempt's error, not by how many attempts this push made).
+      const key = redact(describe(err instanceof RetryError ? err.last : err), this.secrets);
+      if (key !== this.lastError) this.warn(`canary: warning: metrics not pushed to the Pushgateway (the rollout goes on): ${message}`);
+      this.lastError = key;
     }
   }
 
@@ -267,4 +269,10 @@ export function withPushgateway(reporter: Reporter, metrics: MetricsSettings | u
     ...(extra.warn && { warn: extra.warn }),
   });
   return fanOut([reporter, push]);
+}
+
+/** For the deploy command: --commit-time (or CANARY_COMMIT_TIME) checked, then withPushgateway. */
+export function withPushgatewayFromFlags(reporter: Reporter, metrics: MetricsSettings | undefined, commitTime: string | undefined): Reporter {
+  const commitTimeMs = commitTimeFrom(commitTime);
+  return withPushgateway(reporter, metrics, { ...(commitTimeMs !== undefined && { commitTimeMs }) });
 }

@@ -2,12 +2,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { freePort } from '../../scripts/free-port.js';
 import { writeOpenMetrics } from '../../scripts/openmetrics.js';
 import { rolloutTimeline, TrafficModel } from '../../scripts/traffic-model.js';
 import { shippedPath } from '../../src/paths.js';
 import { startPrometheus, type PrometheusHandle } from '../support/prometheus-harness.js';
 import { pushgatewayUnavailable, startPushgateway, type PushgatewayHandle } from '../support/pushgateway-harness.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
+import { TARGET } from '../support/real-kube/world.js';
 
 // examples/grafana/canary.json against real parts: every PromQL expression in it (panels,
 // annotations, and the template variables' label_values) is run, with the template variables
@@ -147,4 +149,28 @@ realKubeDescribe('the Grafana dashboard on a real Prometheus and Pushgateway', (
       await rm(dir, { recursive: true, force: true });
     }
   }, 240_000);
+
+  it('a Pushgateway that is down changes nothing but one warning line: promoted, exit 0; a bad --commit-time is refused first', async () => {
+    const { world } = tier;
+    const dir = await mkdtemp(join(tmpdir(), 'canary-pushdown-'));
+    try {
+      const base = await world.writePolicy('metrics-down', {});
+      const policy = join(dir, 'metrics.yaml');
+      await writeFile(policy, `${await readFile(base, 'utf8')}  metrics:\n    pushgateway:\n      url: http://127.0.0.1:${await freePort()}\n      deadline: 2s\n`);
+
+      const bad = await world.run(['deploy', TARGET, '-n', world.namespace, '--image', 'registry.example.com/shop/checkout:2.0.0', '--commit-time', 'yesterday'], { policy });
+      expectExit(bad, 2);
+      expect(bad.stderr).toContain('--commit-time: expected');
+      expect(await world.record()).toBeUndefined();
+
+      const run = await world.deploy([], { policy }).done;
+      expectExit(run, 0);
+      expect(run.stdout).toContain('PROMOTED');
+      expect(await world.record()).toMatchObject({ phase: 'promoted', weight: 0 });
+      const warnings = run.stderr.split('\n').filter((l) => l.includes('metrics not pushed to the Pushgateway (the rollout goes on)'));
+      expect(warnings).toHaveLength(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -94,7 +94,7 @@ describe.skipIf(Boolean(why) && !process.env.CI)(`Pushgateway reporter${why ? ` 
     const run = await rollout(closed, healthy, warnings);
     expect(run.exitCode).toBe(0);
     expect(run.events.find((e) => e.type === 'finished')).toMatchObject({ outcome: { result: 'promoted' } });
-    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/metrics not pushed to the Pushgateway \(the rollout goes on\)/);
   }, 60_000);
 });

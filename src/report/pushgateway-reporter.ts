@@ -200,7 +200,7 @@ export class PushgatewayReporter implements Reporter {
     } catch {
       answer = undefined;
     }
-    const counts = countsFromPushgateway(answer, { job: PUSH_JOB, namespace: record.namespace, target: record.target });
+    const counts = countsFromPushgateway(answer, { job: PUSH_JOB, namespace: record.namespace, target: record.target }, this.opts.environment);
     if (!counts) throw new Error(`${this.base}/api/v1/metrics did not answer as a Pushgateway does (expected {"data": [...]}); the DORA counters could not be continued`);
     return counts;
   }

@@ -183,7 +183,7 @@ export async function exposition(state: RolloutMetricsState): Promise<{ body: st
  * Reads the DORA counters of one group from the Pushgateway's /api/v1/metrics answer. Returns
  * undefined when the answer is not what the Pushgateway sends; empty counts when the group is new.
  */
-export function countsFromPushgateway(answer: unknown, group: Record<string, string>): DoraCounts | undefined {
+export function countsFromPushgateway(answer: unknown, group: Record<string, string>, environment: string): DoraCounts | undefined {
   if (typeof answer !== 'object' || answer === null) return undefined;
   const data = (answer as { data?: unknown }).data;
   if (!Array.isArray(data)) return undefined;
@@ -191,16 +191,18 @@ export function countsFromPushgateway(answer: unknown, group: Record<string, str
   for (const entry of data as Record<string, unknown>[]) {
     const labels = entry?.['labels'] as Record<string, string> | undefined;
     if (!labels || Object.keys(group).some((k) => labels[k] !== group[k]) || Object.keys(labels).length !== Object.keys(group).length) continue;
-    read(entry[METRIC_NAMES.deployments], counts.deployments);
-    read(entry[METRIC_NAMES.failures], counts.failures);
+    read(entry[METRIC_NAMES.deployments], environment, counts.deployments);
+    read(entry[METRIC_NAMES.failures], environment, counts.failures);
   }
   return counts;
 }
 
-function read(family: unknown, into: Partial<Record<OutcomeResult, number>>): void {
+/** Only the series of this environment continue: a target moved to another environment starts that one's count at 0. */
+function read(family: unknown, environment: string, into: Partial<Record<OutcomeResult, number>>): void {
   const metrics = (family as { metrics?: unknown } | undefined)?.metrics;
   if (!Array.isArray(metrics)) return;
   for (const m of metrics as { labels?: Record<string, string>; value?: string }[]) {
+    if (m.labels?.['environment'] !== environment) continue;
     const outcome = m.labels?.['outcome'] as OutcomeResult | undefined;
     const value = Number(m.value);
     if (outcome && OUTCOMES.includes(outcome) && Number.isFinite(value) && value >= 0) into[outcome] = value;

@@ -157,16 +157,25 @@ describe('Pushgateway credentials', () => {
 });
 
 describe('rollout metrics registry', () => {
-  it('reads counters back only from its own group', () => {
+  it('reads counters back only from its own group and environment', () => {
     const answer = {
       status: 'success',
       data: [
-        { labels: { job: 'canary', namespace: 'shop', target: 'checkout' }, deployments_total: { metrics: [{ labels: { outcome: 'promoted' }, value: '7' }] } },
-        { labels: { job: 'canary', namespace: 'other', target: 'checkout' }, deployments_total: { metrics: [{ labels: { outcome: 'promoted' }, value: '99' }] } },
+        {
+          labels: { job: 'canary', namespace: 'shop', target: 'checkout' },
+          deployments_total: {
+            metrics: [
+              { labels: { environment: 'production', outcome: 'promoted' }, value: '7' },
+              { labels: { environment: 'staging', outcome: 'rolled-back' }, value: '3' },
+            ],
+          },
+        },
+        { labels: { job: 'canary', namespace: 'other', target: 'checkout' }, deployments_total: { metrics: [{ labels: { environment: 'production', outcome: 'promoted' }, value: '99' }] } },
       ],
     };
-    expect(countsFromPushgateway(answer, GROUP)).toEqual({ deployments: { promoted: 7 }, failures: {} });
-    expect(countsFromPushgateway({ nope: 1 }, GROUP)).toBeUndefined();
+    expect(countsFromPushgateway(answer, GROUP, 'production')).toEqual({ deployments: { promoted: 7 }, failures: {} });
+    expect(countsFromPushgateway(answer, GROUP, 'staging')).toEqual({ deployments: { 'rolled-back': 3 }, failures: {} });
+    expect(countsFromPushgateway({ nope: 1 }, GROUP, 'production')).toBeUndefined();
   });
 
   it('one phase series per phase, 1 for the current', async () => {

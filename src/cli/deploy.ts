@@ -34,6 +34,8 @@ export interface DeployFlags {
   kubeconfig?: string;
   context?: string;
   resume?: boolean;
+  /** RFC 3339 time of the deployed commit, for the lead-time metric (or CANARY_COMMIT_TIME). */
+  commitTime?: string;
   signal?: AbortSignal;
 }
 
@@ -54,9 +56,15 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
   });
 
   if (!flags.dryRun) {
-    const reporter = makeReporter(format, Boolean(flags.verbose), {
+    const base = makeReporter(format, Boolean(flags.verbose), {
       ...(policy.dashboardUrl !== undefined && { dashboardUrl: policy.dashboardUrl }),
     });
+    // Rollout and DORA metrics to the policy's Pushgateway (live rollouts only: a dry-run deploys
+    // nothing); loaded only then, so prom-client stays out of every other run's start-up.
+    const reporter =
+      policy.metrics?.pushgateway || flags.commitTime !== undefined
+        ? (await import('../report/pushgateway-reporter.js')).withPushgatewayFromFlags(base, policy.metrics, flags.commitTime)
+        : base;
     try {
       // Imported here, not at the top: a dry-run never loads the Kubernetes client.
       const { liveDeploy } = await import('./live-deploy.js');

@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { EXIT, exitCodeOf, messageOf } from '../errors.js';
+import { EXIT, exitCodeOf, invalidInput, messageOf } from '../errors.js';
 import { shippedPath } from '../paths.js';
 import { redact, registerProxyEnv } from '../redaction/registry.js';
 import { guardProcessOutput } from '../redaction/sinks.js';
@@ -45,6 +45,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('-v, --verbose', 'print every check as a table, not only those that did not pass')
     .option('--on-cancel <action>', 'on SIGTERM/SIGINT: "rollback" sends the canary to 0%, "leave" keeps its weight', 'rollback')
     .option('--no-incident', 'open no incident on rollback, even when the policy names incident sinks')
+    .option('--commit-time <time>', "the deployed commit's time (RFC 3339), for the lead-time metric (default: $CANARY_COMMIT_TIME)")
     .addOption(outputOption())
     .action(async (name: string, flags) => setExit(await withCancellation(async (signal) => (await import('./deploy.js')).deployCommand(name, { ...flags, signal }))));
 
@@ -73,12 +74,21 @@ export function buildProgram(setExit: (code: number) => void): Command {
     program
       .command('status')
       .description("show a target's rollout from the record in the cluster: phase, step, weight, the last checks, what happens next")
-      .argument('<name>', 'target name (e.g. checkout)'),
+      .argument('[name]', 'target name (e.g. checkout); leave out with --all'),
   )
     .option('-w, --watch', 'redraw when something changes, until the rollout ends')
     .option('-p, --policy <file>', "policy whose spec.target names the canary Ingress (default: NAME-canary)")
+    .option('--all', 'every rollout record in the namespace (or with -A every namespace), one line each; exit 6 when one is stalled or left off 0%')
+    .option('-A, --all-namespaces', 'with --all: every namespace')
     .addOption(outputOption())
-    .action(async (name: string, flags) => setExit(await withCancellation(async (signal) => (await import('./status.js')).statusCommand(name, { ...flags, signal }))));
+    .action(async (name: string | undefined, flags) => {
+      if (flags.all || flags.allNamespaces) {
+        if (name !== undefined) throw invalidInput(`--all: expected no target name, got "${name}"`);
+        return setExit(await (await import('./status-all.js')).statusAllCommand(flags));
+      }
+      if (name === undefined) throw invalidInput('status: expected a target name (e.g. `canary status checkout`), or --all for every rollout');
+      setExit(await withCancellation(async (signal) => (await import('./status.js')).statusCommand(name, { ...flags, signal })));
+    });
 
   cluster(
     program

@@ -38,7 +38,7 @@ function parseYaml(text: string, source: string): unknown {
 }
 
 // A secret pasted into the policy must not be echoed back into CI logs by our own error message.
-const SECRET_PATH = /^spec\.(prometheus|incidents|dashboardUrl)(\.|\[|$)|bearerToken|password|basicAuth|secret|token|routingKey|webhookUrl|headers/i;
+const SECRET_PATH = /^spec\.(prometheus|incidents|dashboardUrl)(\.|\[|$)|^spec\.metrics\.pushgateway(\.|\[|$)|bearerToken|password|basicAuth|secret|token|routingKey|webhookUrl|headers/i;
 const SECRET_HINT = 'expected { env: VARIABLE } or { file: PATH } (the value is not shown: it may be a secret, and secrets never go in the policy)';
 
 const EXPECTED_TYPE: Record<string, string> = { object: 'a mapping', record: 'a mapping', array: 'a list', string: 'a string', number: 'a number' };
@@ -188,8 +188,32 @@ function checkPrometheus(policy: Policy, problems: string[]): void {
   }
 }
 
+function checkPushgateway(policy: Policy, problems: string[]): void {
+  const pg = policy.metrics?.pushgateway;
+  if (!pg) return;
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(pg.url);
+  } catch {
+    problems.push('spec.metrics.pushgateway.url: expected an http:// or https:// URL like "http://pushgateway.monitoring:9091"');
+  }
+  if (parsed && parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    problems.push(`spec.metrics.pushgateway.url: expected an http:// or https:// URL, got scheme "${parsed.protocol.replace(/:$/, '')}"`);
+  }
+  if (parsed && (parsed.username || parsed.password || parsed.search)) {
+    problems.push('spec.metrics.pushgateway.url: expected no user:password@ or ?query in the URL (not shown: it may hold a secret); use bearerToken or basicAuth from an env var or file');
+  }
+  if (pg.bearerToken && pg.basicAuth) problems.push('spec.metrics.pushgateway: expected either bearerToken or basicAuth, got both');
+  for (const name of Object.keys(pg.headers)) {
+    if (SECRET_HEADERS.includes(name.toLowerCase())) {
+      problems.push(`spec.metrics.pushgateway.headers.${name}: credentials never go in the policy; use bearerToken or basicAuth from an env var or file`);
+    }
+  }
+}
+
 function crossCheck(policy: Policy): string[] {
   const problems: string[] = [];
+  checkPushgateway(policy, problems);
   checkSteps(policy, problems);
   checkMetrics(policy, problems);
   checkTemplates(policy, problems);
@@ -274,9 +298,29 @@ function resolve(file: PolicyFile, source: string): Policy {
       ...(p.caFile !== undefined && { caFile: p.caFile }),
       insecureSkipVerify: p.insecureSkipVerify ?? false,
     },
+    metrics: resolveMetrics(spec.metrics),
     incidents: spec.incidents ?? [],
     ...(spec.dashboardUrl !== undefined && { dashboardUrl: spec.dashboardUrl }),
   } as Policy;
+}
+
+function resolveMetrics(m: PolicyFile['spec']['metrics']): NonNullable<Policy['metrics']> {
+  const pg = m?.pushgateway;
+  return {
+    environment: m?.environment ?? 'production',
+    ...(pg && {
+      pushgateway: {
+        url: pg.url,
+        timeoutMs: pg.timeout ?? 5_000,
+        deadlineMs: pg.deadline ?? 10_000,
+        ...(pg.bearerToken && { bearerToken: pg.bearerToken }),
+        ...(pg.basicAuth && { basicAuth: pg.basicAuth }),
+        headers: pg.headers ?? {},
+        ...(pg.caFile !== undefined && { caFile: pg.caFile }),
+        insecureSkipVerify: pg.insecureSkipVerify ?? false,
+      },
+    }),
+  };
 }
 
 function readText(path: string): string {

@@ -69,6 +69,21 @@ export interface PrometheusSettings {
   insecureSkipVerify: boolean;
 }
 
+/** Where rollout and DORA metrics are pushed (spec.metrics); absent: nothing is pushed. */
+export interface MetricsSettings {
+  environment: string;
+  pushgateway?: {
+    url: string;
+    timeoutMs: number;
+    deadlineMs: number;
+    bearerToken?: SecretSource;
+    basicAuth?: { username: string; password: SecretSource };
+    headers: Record<string, string>;
+    caFile?: string;
+    insecureSkipVerify: boolean;
+  };
+}
+
 export interface AnalysisSettings {
   preset: PresetName;
   windowMs: number;
@@ -111,6 +126,8 @@ export interface Policy {
   steps: Step[];
   analysis: AnalysisSettings;
   prometheus: PrometheusSettings;
+  /** Optional so policies built in code without it stay valid; the loader always sets it. */
+  metrics?: MetricsSettings;
   kubernetes: KubernetesSettings;
   /** Incident sinks, in policy order; empty when the policy names none. */
   incidents: IncidentSinkConfig[];

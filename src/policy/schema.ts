@@ -212,6 +212,31 @@ export const prometheusSchema = z
   })
   .strict();
 
+/** Rollout and DORA metrics pushed to a Prometheus Pushgateway (docs/metrics.md). */
+export const metricsSchema = z
+  .object({
+    /** The `environment` label of the DORA series (default "production"). */
+    environment: text('an environment name like "production"').optional(),
+    pushgateway: z
+      .object({
+        url: text('an http(s) URL'),
+        timeout: duration('a request timeout').optional(),
+        /** All attempts of one push, and the waits between them, end within this (default 10 s). */
+        deadline: duration('a push deadline').optional(),
+        bearerToken: secretRef.optional(),
+        basicAuth: z
+          .object({ username: text('a user name'), password: secretRef })
+          .strict()
+          .optional(),
+        headers: z.record(z.string(), z.string()).optional(),
+        caFile: text('a file path').optional(),
+        insecureSkipVerify: bool.optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 const targetSchema = z
   .object({
     stableDeployment: k8sName.optional(),
@@ -296,6 +321,7 @@ export const policyFileSchema = z
         steps: z.array(stepSchema).min(1, { message: 'expected at least one step' }).optional(),
         analysis: analysisSchema.optional(),
         prometheus: prometheusSchema.optional(),
+        metrics: metricsSchema.optional(),
         kubernetes: z
           .object({
             /** Tries per API call at most (first included); the deadline usually ends a call first. */

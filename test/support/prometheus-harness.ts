@@ -14,6 +14,8 @@ export interface StartPrometheusOptions {
   openMetricsFile: string;
   /** How long to wait for Prometheus to become ready and serve the data. */
   readyTimeoutMs?: number;
+  /** prometheus.yml to use instead of the empty one (e.g. to scrape a Pushgateway as well). */
+  config?: string;
 }
 
 export interface PrometheusHandle {
@@ -146,12 +148,12 @@ function launch(dataDir: string, configFile: string, port: number): Launched {
 }
 
 /** A private copy of the blocks and an empty config (nothing is scraped: all data is backfilled). */
-function prepareDir(blocks: string): { dir: string; dataDir: string; configFile: string } {
+function prepareDir(blocks: string, config = 'scrape_configs: []\n'): { dir: string; dataDir: string; configFile: string } {
   const dir = mkdtempSync(join(tmpdir(), 'canary-prometheus-'));
   const dataDir = join(dir, 'data');
   cpSync(blocks, dataDir, { recursive: true, filter: (src) => !src.endsWith('.complete') });
   const configFile = join(dir, 'prometheus.yml');
-  writeFileSync(configFile, 'scrape_configs: []\n');
+  writeFileSync(configFile, config);
   return { dir, dataDir, configFile };
 }
 
@@ -166,7 +168,7 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
   const probe = firstSample(options.openMetricsFile);
 
   for (let attempt = 1; ; attempt++) {
-    const { dir, dataDir, configFile } = prepareDir(blocks);
+    const { dir, dataDir, configFile } = prepareDir(blocks, options.config);
     const port = await freePort();
     const launched = launch(dataDir, configFile, port);
     const entry = { child: launched.child, dir };

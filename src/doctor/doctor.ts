@@ -1,16 +1,20 @@
 // `canary doctor`: everything a rollout depends on, checked without writing anything. The
 // cluster and Prometheus are read here; every judgement is made by the pure checks beside it.
 
-import { CoreV1Api, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { QueryTarget } from '../analysis/promql-template.js';
 import type { MetricsSource } from '../analysis/types.js';
 import { CanaryError } from '../errors.js';
-import { statusCode, withKubeRetry, type RetryOptions } from '../k8s/api-errors.js';
+import { isNotFound, statusCode, withKubeRetry, type RetryOptions } from '../k8s/api-errors.js';
+import { HTTPROUTE_GROUP, HTTPROUTE_VERSION, type HttpRoute } from '../k8s/httproute-shape.js';
+import { httpRouteOf, routerOf } from '../k8s/router-factory.js';
+import type { RouterName } from '../policy/schema.js';
 import { serverOf } from '../k8s/connection.js';
 import { deniedAccess, missingObjects } from '../k8s/preflight.js';
 import type { Policy, TargetNames } from '../policy/policy.js';
 import { canWork, fail, ok, type Finding } from './finding.js';
 import { ingressPitfalls, type IngressLike } from './ingress-pitfalls.js';
+import { httpRouteFindings } from './httproute-checks.js';
 import { httpRouteFor, type Migration } from './migration.js';
 import { prometheusFindings } from './prometheus-checks.js';
 
@@ -28,7 +32,7 @@ export interface DoctorInput {
 export interface DoctorReport {
   target: string;
   namespace: string;
-  router: 'ingress-nginx';
+  router: RouterName;
   canWork: boolean;
   findings: Finding[];
   /** The HTTPRoute that carries the same split, for a move to Gateway API. */
@@ -43,6 +47,17 @@ async function namespaceIngresses(kc: KubeConfig, namespace: string, retry: Retr
     return list.items;
   } catch (err) {
     if (err instanceof CanaryError && statusCode(err.cause) === 403) return null;
+    throw err;
+  }
+}
+
+/** The HTTPRoute the gateway-api router would split, or null when it is absent or unreadable (other checks say why). */
+async function readHttpRoute(kc: KubeConfig, namespace: string, name: string, retry: RetryOptions): Promise<HttpRoute | null> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  try {
+    return (await withKubeRetry(`reading HTTPRoute ${namespace}/${name}`, (o) => api.getNamespacedCustomObject({ group: HTTPROUTE_GROUP, version: HTTPROUTE_VERSION, namespace, plural: 'httproutes', name }, o), { ...retry, server: serverOf(kc) })) as HttpRoute;
+  } catch (err) {
+    if (isNotFound(err) || (err instanceof CanaryError && (statusCode(err.cause) === 403 || statusCode(err.cause) === 404))) return null;
     throw err;
   }
 }
@@ -64,24 +79,36 @@ async function servicePorts(kc: KubeConfig, namespace: string, names: TargetName
 
 export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
   const { kc, namespace, names, retry, policy } = input;
-  const opts = { kc, namespace, names, retry };
-  const [missing, denied, ingresses] = await Promise.all([missingObjects(opts), deniedAccess(opts), namespaceIngresses(kc, namespace, retry)]);
+  const router = routerOf(policy.traffic);
+  const httpRoute = httpRouteOf(policy.traffic, input.target);
+  const opts = { kc, namespace, names, retry, router, httpRoute };
+  const [missing, denied] = await Promise.all([missingObjects(opts), deniedAccess(opts)]);
   const findings: Finding[] = [];
+  const routeObject = router === 'gateway-api' ? `HTTPRoute ${httpRoute}` : `Ingress ${names.stableIngress}`;
 
   findings.push(
     ...(missing.length > 0
       ? missing.map((m) => fail('objects', 'exists', m, 'create it, or name it in spec.target'))
-      : [ok('objects', 'exists', `Deployments ${names.stableDeployment} and ${names.canaryDeployment}, Services ${names.stableService} and ${names.canaryService}, Ingress ${names.stableIngress}`)]),
+      : [ok('objects', 'exists', `Deployments ${names.stableDeployment} and ${names.canaryDeployment}, Services ${names.stableService} and ${names.canaryService}, ${routeObject}`)]),
   );
+  const rbacFile = router === 'gateway-api' ? 'examples/rbac-gateway-api.yaml' : 'examples/rbac.yaml';
   findings.push(
     ...(denied.length > 0
-      ? denied.map((d) => fail('access', 'rbac', d, 'bind the deployer to the Role in examples/rbac.yaml'))
+      ? denied.map((d) => fail('access', 'rbac', d, `bind the deployer to the Role in ${rbacFile}`))
       : [ok('access', 'rbac', 'every verb deploy, status and rollback use is allowed (SelfSubjectAccessReview)')]),
   );
-  if (ingresses === null) {
-    findings.push(fail('router', 'ingresses', `this user may not list the Ingresses of namespace ${namespace}, so the ingress-nginx pitfalls were not checked`, 'bind the deployer to the Role in examples/rbac.yaml (it lists Ingresses) and run doctor again'));
+
+  let ingresses: IngressLike[] | null = [];
+  if (router === 'gateway-api') {
+    const route = await readHttpRoute(kc, namespace, httpRoute, retry);
+    if (route) findings.push(...httpRouteFindings(route, names));
   } else {
-    findings.push(...ingressPitfalls({ target: input.target, namespace, names, ingresses }));
+    ingresses = await namespaceIngresses(kc, namespace, retry);
+    if (ingresses === null) {
+      findings.push(fail('router', 'ingresses', `this user may not list the Ingresses of namespace ${namespace}, so the ingress-nginx pitfalls were not checked`, 'bind the deployer to the Role in examples/rbac.yaml (it lists Ingresses) and run doctor again'));
+    } else {
+      findings.push(...ingressPitfalls({ target: input.target, namespace, names, ingresses }));
+    }
   }
 
   const target: QueryTarget = {
@@ -103,8 +130,8 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
     })),
   );
 
-  const stable = ingresses?.find((i) => i.metadata?.name === names.stableIngress);
+  const stable = router === 'gateway-api' ? undefined : ingresses?.find((i) => i.metadata?.name === names.stableIngress);
   const canary = ingresses?.find((i) => i.metadata?.name === names.canaryIngress);
   const migration = stable ? httpRouteFor({ namespace, names, stable, ...(canary && { canary }), servicePorts: await servicePorts(kc, namespace, names, retry) }) : undefined;
-  return { target: input.target, namespace, router: 'ingress-nginx', canWork: canWork(findings), findings, ...(migration && { migration }) };
+  return { target: input.target, namespace, router, canWork: canWork(findings), findings, ...(migration && { migration }) };
 }

@@ -44,8 +44,9 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function findings(namespace: string, policy: Policy = defaultPolicy()): Promise<Finding[]> {
+async function findings(namespace: string, policy: Policy = defaultPolicy(), serverTime?: () => Promise<number>): Promise<Finding[]> {
   return prometheusFindings({
+    ...(serverTime && { serverTime }),
     policy,
     target: { namespace, ingress: 'checkout', stableService: 'checkout', canaryService: 'checkout-canary', stableDeployment: 'checkout', canaryDeployment: 'checkout-canary' },
     source: client,
@@ -113,5 +114,12 @@ spec:
     expect(f.verdict).toBe('fail');
     expect(f.detail).toContain('errors query matches exact codes');
     expect(byCheck(await findings('healthy', exact), 'status-labels').verdict).toBe('ok');
+  });
+
+  it("fails a clock 2 minutes ahead of Prometheus's (the deploy would refuse it too), and passes one that agrees", async () => {
+    const ahead = byCheck(await findings('healthy', defaultPolicy(), async () => Date.now() - 120_000), 'clock');
+    expect(ahead.verdict).toBe('fail');
+    expect(ahead.detail).toContain("this machine's clock is 2m ahead of Prometheus's");
+    expect(byCheck(await findings('healthy', defaultPolicy(), async () => Date.now()), 'clock').verdict).toBe('ok');
   });
 });

@@ -126,7 +126,7 @@ export class IngressRouter implements TrafficRouter {
   }
 
   private desired(stable: V1Ingress, existing: V1Ingress | undefined): V1Ingress {
-    const { names, namespace, target, rolloutId, headerRouting } = this.opts;
+    const { names, namespace, target, rolloutId } = this.opts;
     const annotations: Record<string, string> = { ...existing?.metadata?.annotations };
     for (const a of ROUTING_OVERRIDE_ANNOTATIONS) delete annotations[a];
     const legacyClass = stable.metadata?.annotations?.[LEGACY_CLASS_ANNOTATION];
@@ -139,10 +139,8 @@ export class IngressRouter implements TrafficRouter {
       [WEIGHT_ANNOTATION]: '0',
     });
     if (this.opts.fenceToken !== undefined) annotations[FENCE_ANNOTATION] = this.opts.fenceToken;
-    if (headerRouting) {
-      annotations[BY_HEADER_ANNOTATION] = headerRouting.header;
-      if (headerRouting.value !== undefined) annotations[BY_HEADER_VALUE_ANNOTATION] = headerRouting.value;
-    }
+    // Header routing arrives with the first raise (setWeight), not here: at 0% the canary may
+    // have no pods yet, and smoke-test requests would reach a Service with no endpoints.
     const spec = stable.spec;
     return {
       apiVersion: 'networking.k8s.io/v1',
@@ -236,7 +234,7 @@ export class IngressRouter implements TrafficRouter {
 
   async setWeight(weight: number): Promise<void> {
     const { namespace, names, target, rolloutId } = this.opts;
-    await fencedWeight(this.api, namespace, names.canaryIngress, weight, rolloutId, (ing) => isOwnedBy(ing.metadata?.labels, target), this.retry, this.opts.fenceToken);
+    await fencedWeight(this.api, namespace, names.canaryIngress, weight, rolloutId, (ing) => isOwnedBy(ing.metadata?.labels, target), this.retry, this.opts.fenceToken, this.opts.headerRouting);
   }
 
   /** The fence a write to stable is tied to: our route still ours, no stop written on it. */

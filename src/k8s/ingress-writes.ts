@@ -89,6 +89,8 @@ export async function fencedWeight(
   owned: (ing: V1Ingress) => boolean,
   retry: RetryOptions & { server: string },
   token?: string,
+  /** Smoke-test header routing, added with the first raise: at 0% the canary may have no pods. */
+  headerRouting?: { header: string; value?: string },
 ): Promise<void> {
   checkWeight(weight);
   const ref = `${namespace}/${name}`;
@@ -109,7 +111,12 @@ export async function fencedWeight(
     if (fenced) throw new StopRequestedError(ref, fenced);
     const present = current.metadata?.annotations ?? {};
     const overrides = weight === 0 ? ROUTING_OVERRIDE_ANNOTATIONS.filter((a) => present[a] !== undefined) : [];
-    if (present[WEIGHT_ANNOTATION] === String(weight) && overrides.length === 0) return;
+    const wantedHeaders: Record<string, string> =
+      weight > 0 && headerRouting
+        ? { [BY_HEADER_ANNOTATION]: headerRouting.header, ...(headerRouting.value !== undefined && { [BY_HEADER_VALUE_ANNOTATION]: headerRouting.value }) }
+        : {};
+    const headerOps = Object.entries(wantedHeaders).filter(([a, v]) => present[a] !== v);
+    if (present[WEIGHT_ANNOTATION] === String(weight) && overrides.length === 0 && headerOps.length === 0) return;
     const ops: JsonPatchOp[] = [];
     const legacy = present[ROLLOUT_ID_ANNOTATION] === undefined || present[STOP_ANNOTATION] === undefined;
     // A route prepared before the fence existed: pin the whole object instead, and add the marks.
@@ -124,6 +131,7 @@ export async function fencedWeight(
     }
     ops.push({ op: 'add', path: annotationPointer(WEIGHT_ANNOTATION), value: String(weight) });
     for (const a of overrides) ops.push({ op: 'remove', path: annotationPointer(a) });
+    for (const [a, v] of headerOps) ops.push({ op: 'add', path: annotationPointer(a), value: v });
     try {
       await withKubeRetry(
         `setting the canary weight of Ingress ${ref} to ${weight}%`,

@@ -42,6 +42,21 @@ const ingressWrites = () => fake.writes().filter((r) => r.path.includes('/ingres
 type Spec = { rules?: { host?: string; http?: { paths: { path?: string; backend: { service?: { name: string; port?: { number?: number } } } }[] } }[]; tls?: unknown; ingressClassName?: string };
 const specOf = (o: KubeObject | undefined): Spec => (o?.['spec'] ?? {}) as Spec;
 
+describe('IngressRouter header routing', () => {
+  it('sends header-routed smoke tests to the canary only from the first raise, in the same fenced patch as the weight', async () => {
+    const r = router({ headerRouting: { header: 'X-Canary', value: 'always' } });
+    await r.prepare();
+    const annotations = () => fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations ?? {};
+    expect(annotations()['nginx.ingress.kubernetes.io/canary-by-header']).toBeUndefined();
+    fake.clearRequests();
+    await r.setWeight(10);
+    expect(annotations()).toMatchObject({ [WEIGHT_ANNOTATION]: '10', 'nginx.ingress.kubernetes.io/canary-by-header': 'X-Canary', 'nginx.ingress.kubernetes.io/canary-by-header-value': 'always' });
+    expect(ingressWrites()).toHaveLength(1);
+    await r.setWeight(0);
+    expect(annotations()['nginx.ingress.kubernetes.io/canary-by-header']).toBeUndefined();
+  });
+});
+
 describe('IngressRouter.prepare', () => {
   it('copies only the stable-service routes to the canary Service, keeping TLS and the ingress class', async () => {
     const stable = fake.get('Ingress', 'shop', 'checkout');
@@ -59,11 +74,11 @@ describe('IngressRouter.prepare', () => {
     expect(canary?.metadata?.annotations).toMatchObject({
       'nginx.ingress.kubernetes.io/canary': 'true',
       [WEIGHT_ANNOTATION]: '0',
-      'nginx.ingress.kubernetes.io/canary-by-header': 'X-Canary',
-      'nginx.ingress.kubernetes.io/canary-by-header-value': 'always',
       'kubernetes.io/ingress.class': 'nginx',
       'canary-cli.dev/rollout-id': 'checkout-20250101T000000Z',
     });
+    // At 0% the canary may have no pods yet: header routing arrives with the first raise.
+    expect(canary?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-by-header']).toBeUndefined();
     const spec = specOf(canary);
     expect(spec.ingressClassName).toBe('nginx');
     expect(spec.tls).toEqual([{ hosts: ['shop.example.com'], secretName: 'checkout-tls' }]);

@@ -12,6 +12,21 @@ export interface QueryTarget {
   canaryDeployment: string;
 }
 
+/** The query target of a rollout: its namespace and the names its policy gives the objects. */
+export function queryTargetOf(
+  namespace: string,
+  names: { stableIngress: string; stableService: string; canaryService: string; stableDeployment: string; canaryDeployment: string },
+): QueryTarget {
+  return {
+    namespace,
+    ingress: names.stableIngress,
+    stableService: names.stableService,
+    canaryService: names.canaryService,
+    stableDeployment: names.stableDeployment,
+    canaryDeployment: names.canaryDeployment,
+  };
+}
+
 export interface RenderOptions {
   side: Side;
   windowPromQL: string;

@@ -1,7 +1,7 @@
 import { requestDataMissing } from '../analysis/traffic.js';
 import { CheckContext } from '../analysis/check-context.js';
 import { prometheusClientFromSettings, type PrometheusClient } from '../analysis/prometheus-client.js';
-import type { QueryTarget } from '../analysis/promql-template.js';
+import { queryTargetOf, type QueryTarget } from '../analysis/promql-template.js';
 import { maybeRecording } from '../analysis/recording.js';
 import type { MetricsSource } from '../analysis/types.js';
 import { CanaryError, invalidInput } from '../errors.js';
@@ -112,14 +112,7 @@ export async function liveDeploy(opts: LiveDeployOptions): Promise<number> {
   const names = targetNames(opts.target, opts.policy.target);
   const client = prometheusClientFromSettings(opts.policy.prometheus, opts.prometheus);
 
-  const queryTarget: QueryTarget = {
-    namespace,
-    ingress: names.stableIngress,
-    stableService: names.stableService,
-    canaryService: names.canaryService,
-    stableDeployment: names.stableDeployment,
-    canaryDeployment: names.canaryDeployment,
-  };
+  const queryTarget = queryTargetOf(namespace, names);
   try {
     return await deployWith(opts, conn, namespace, names, client, queryTarget);
   } finally {

@@ -2,7 +2,7 @@
 // cluster and Prometheus are read here; every judgement is made by the pure checks beside it.
 
 import { CoreV1Api, CustomObjectsApi, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { QueryTarget } from '../analysis/promql-template.js';
+import { queryTargetOf } from '../analysis/promql-template.js';
 import type { MetricsSource } from '../analysis/types.js';
 import { CanaryError } from '../errors.js';
 import { isNotFound, statusCode, withKubeRetry, type RetryOptions } from '../k8s/api-errors.js';
@@ -111,14 +111,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
     }
   }
 
-  const target: QueryTarget = {
-    namespace,
-    ingress: names.stableIngress,
-    stableService: names.stableService,
-    canaryService: names.canaryService,
-    stableDeployment: names.stableDeployment,
-    canaryDeployment: names.canaryDeployment,
-  };
+  const target = queryTargetOf(namespace, names);
   findings.push(
     ...(await prometheusFindings({
       policy,

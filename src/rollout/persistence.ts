@@ -1,6 +1,7 @@
 // The rollout engine, room by room (see engine.ts): its state, the record and how it is saved.
 
 import { Analyzer } from '../analysis/analyzer.js';
+import { queryTargetOf } from '../analysis/promql-template.js';
 import type { CheckRecord, MetricsSource } from '../analysis/types.js';
 import { CanaryError, EXIT, messageOf } from '../errors.js';
 import { type Policy, type TargetNames } from '../policy/policy.js';
@@ -79,14 +80,7 @@ export abstract class EngineCore {
     const { policy, names, namespace } = opts;
     this.analyzer = new Analyzer(
       policy,
-      {
-        namespace,
-        ingress: names.stableIngress,
-        stableService: names.stableService,
-        canaryService: names.canaryService,
-        stableDeployment: names.stableDeployment,
-        canaryDeployment: names.canaryDeployment,
-      },
+      queryTargetOf(namespace, names),
       opts.ports.metrics,
     );
   }

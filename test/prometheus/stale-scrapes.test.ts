@@ -16,18 +16,12 @@ import { renderQuery } from '../../src/analysis/promql-template.js';
 import { observeTraffic } from '../../src/analysis/traffic.js';
 import { defaultPolicy } from '../support/policies.js';
 import { startScrapingPrometheus, type PrometheusHandle } from '../support/prometheus-harness.js';
+import { CHECKOUT_TARGET } from '../support/preset-queries.js';
 
 const RATE = 100; // requests a second the target serves
 const BASE = 50_000; // the counter's value when the test starts: a whole counter is obvious
 const WINDOW_S = 5;
-const TARGET = {
-  namespace: 'shop',
-  ingress: 'checkout',
-  stableService: 'checkout',
-  canaryService: 'checkout-canary',
-  stableDeployment: 'checkout',
-  canaryDeployment: 'checkout-canary',
-};
+const TARGET = CHECKOUT_TARGET;
 const SERIES = 'nginx_ingress_controller_requests{namespace="shop",ingress="checkout",canary=""}';
 
 let server: Server;

@@ -6,6 +6,7 @@ import { PRESETS_BY_NAME } from '../../src/analysis/presets.js';
 import { PrometheusClient } from '../../src/analysis/prometheus-client.js';
 import { renderQuery, type Side } from '../../src/analysis/promql-template.js';
 import { startPrometheus, type PrometheusHandle } from '../support/prometheus-harness.js';
+import { CHECKOUT_TARGET } from '../support/preset-queries.js';
 
 // The canary's series are born during the rollout (its `canary` label value is new), and
 // increase() never counts a series' first sample. Against a real Prometheus: the preset's window
@@ -13,14 +14,7 @@ import { startPrometheus, type PrometheusHandle } from '../support/prometheus-ha
 // between consecutive windows.
 
 const T0 = Date.parse('2025-03-03T10:00:00Z');
-const TARGET = {
-  namespace: 'shop',
-  ingress: 'checkout',
-  stableService: 'checkout',
-  canaryService: 'checkout-canary',
-  stableDeployment: 'checkout',
-  canaryDeployment: 'checkout-canary',
-};
+const TARGET = CHECKOUT_TARGET;
 const labels = (canary: string, status: string) =>
   `namespace="shop",ingress="checkout",service="checkout",canary="${canary}",status="${status}",controller_pod="ingress-nginx-a"`;
 

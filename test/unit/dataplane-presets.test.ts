@@ -5,19 +5,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PRESETS_BY_NAME, windowCount } from '../../src/analysis/presets.js';
 import { renderQuery, unknownPlaceholders, type Side } from '../../src/analysis/promql-template.js';
 import { loadPolicy } from '../../src/policy/loader.js';
+import { CHECKOUT_TARGET } from '../support/preset-queries.js';
 
 // The envoy-gateway and traefik presets' queries, rendered for checkout in shop exactly as a
 // rollout sends them. Counters are counted by windowCount() (the one definition of a window's
 // count, shared with the other presets), so only the series it is given is spelled out here.
 
-const target = {
-  namespace: 'shop',
-  ingress: 'checkout',
-  stableService: 'checkout',
-  canaryService: 'checkout-canary',
-  stableDeployment: 'checkout',
-  canaryDeployment: 'checkout-canary',
-};
+const target = CHECKOUT_TARGET;
 const counted = (series: string) => windowCount(series).replaceAll('{{window}}', '1m');
 
 function render(preset: 'envoy-gateway' | 'traefik', query: string, side: Side): string {

@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { PRESETS_BY_NAME, gappedSeries, windowCount } from '../../src/analysis/presets.js';
 import { escapeLabelValue, escapeRegexValue, renderQuery, unknownPlaceholders } from '../../src/analysis/promql-template.js';
+import { CHECKOUT_TARGET } from '../support/preset-queries.js';
 
-const target = {
-  namespace: 'shop',
-  ingress: 'checkout',
-  stableService: 'checkout',
-  canaryService: 'checkout-canary',
-  stableDeployment: 'checkout',
-  canaryDeployment: 'checkout-canary',
-};
+const target = CHECKOUT_TARGET;
 const nginx = PRESETS_BY_NAME['ingress-nginx'];
 
 describe('PromQL templates', () => {

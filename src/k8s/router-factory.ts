@@ -17,7 +17,7 @@ export interface RouterContext {
   target: string;
   rolloutId: string;
   retry?: RetryOptions;
-  /** The lease holder's token (identity + epoch) that every raise tests (ingress-nginx router). */
+  /** The lease holder's token (identity + epoch) that every raise tests (both routers). */
   fenceToken?: string;
 }
 
@@ -35,9 +35,9 @@ export function httpRouteOf(traffic: Policy['traffic'], target: string): string 
 
 export function createTrafficRouter(traffic: Policy['traffic'], ctx: RouterContext): VerifiableRouter {
   const { kc, namespace, names, target, rolloutId, retry, fenceToken } = ctx;
-  const common = { kc, namespace, names, target, rolloutId, ...(retry && { retry }), ...(names.headerRouting && { headerRouting: names.headerRouting }) };
+  const common = { kc, namespace, names, target, rolloutId, ...(retry && { retry }), ...(names.headerRouting && { headerRouting: names.headerRouting }), ...(fenceToken !== undefined && { fenceToken }) };
   if (routerOf(traffic) === 'gateway-api') return new GatewayRouter({ ...common, httpRoute: httpRouteOf(traffic, target) });
-  return new IngressRouter({ ...common, ...(fenceToken !== undefined && { fenceToken }) });
+  return new IngressRouter(common);
 }
 
 /** Refused (403: no RBAC for that kind) or absent (404: e.g. no Gateway API CRDs): a router this cluster does not use. */

@@ -4,9 +4,9 @@ import { GatewayRouter } from '../../src/k8s/gateway-router.js';
 import { FENCE_ANNOTATION } from '../../src/k8s/labels.js';
 import { targetNames } from '../../src/policy/policy.js';
 import { StopRequestedError } from '../../src/rollout/ports.js';
-import { gatewayWorld, ROUTE } from '../support/real-kube/gateway.js';
-import { realKubeDescribe } from '../support/real-kube/tier.js';
-import { TARGET } from '../support/real-kube/world.js';
+import { gatewayWorld, ROUTE, routeAccepted } from '../support/real-kube/gateway.js';
+import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
+import { LEASE, TARGET } from '../support/real-kube/world.js';
 
 // Issue 16 item 5 on the Gateway API router, against the real API server and the upstream CRDs:
 // the fence is the holder's token (lease identity + epoch), so a predecessor that a `--resume`
@@ -82,4 +82,44 @@ realKubeDescribe('the fence token on the Gateway API router (real API server)', 
       await gw.dispose();
     }
   });
+
+  it('through the CLI: `deploy --resume` after a SIGKILL claims the route with its own token before its first raise', async () => {
+    const { world } = tier;
+    const gw = await gatewayWorld(tier);
+    try {
+      await world.until('the test Gateway controller to accept the route', () => routeAccepted(world, gw));
+      const atWeight = (w: number) => async () => (await gw.weight()) === w && (await world.record())?.weight === w;
+      world.setMetrics({ kind: 'hold', atOrAbove: 10 });
+      const first = world.deploy([], { policy: gw.policy });
+      await world.until('the first deploy to hold at 10%', atWeight(10));
+      const holderOf = async () => (await gw.route())?.metadata?.annotations?.[FENCE_ANNOTATION];
+      const t1 = await holderOf();
+      expect(t1).toMatch(/ epoch \d+$/);
+      first.child.kill('SIGKILL');
+      expect((await first.done).signal).toBe('SIGKILL');
+      // As in process-death.test.ts: the dead deploy's lease shortened to 5 s, so the resume waits 5 s, not 60.
+      await world.api.mergePatch(`/apis/coordination.k8s.io/v1/namespaces/${world.namespace}/leases/${LEASE}`, { spec: { leaseDurationSeconds: 5 } });
+      await world.until("the dead deploy's lease to expire", () => world.leaseExpired());
+
+      world.setMetrics({ kind: 'hold', atOrAbove: 25 });
+      const resumed = world.deploy(['--resume'], { policy: gw.policy });
+      await world.until('the resumed deploy to hold at 25%', atWeight(25), 90_000).catch(async (e: unknown) => {
+        resumed.child.kill('SIGTERM');
+        const r = await resumed.done;
+        throw new Error(`${String(e)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+      });
+      const t2 = await holderOf();
+      expect(t2).not.toBe(t1);
+      expect(t2).toBe(`${(await world.lease())?.holder} epoch ${t2?.split(' epoch ').at(-1)}`);
+      // The dead run's token no longer passes the fence.
+      const stale = routerFor(t1 as string);
+      await expect(stale.setWeight(50)).rejects.toBeInstanceOf(StopRequestedError);
+      expect(await gw.weight()).toBe(25);
+
+      expectExit(await world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'pager'], { policy: gw.policy }), 0);
+      expectExit(await resumed.done, 4);
+    } finally {
+      await gw.dispose();
+    }
+  }, 180_000);
 });

@@ -44,7 +44,7 @@ export function statusExitCode(view: StatusView): number {
   }
 }
 
-/** The router a record names, when it names one (records carry no such field yet; see docs/routers.md). */
+/** The router a record names, when it names one (no record carries `router` yet: this reads it once one does). */
 function routerNamedBy(record: object): { router?: RouterName } {
   const router = (record as { router?: unknown }).router;
   return router === 'ingress-nginx' || router === 'gateway-api' ? { router } : {};

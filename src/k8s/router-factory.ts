@@ -124,7 +124,7 @@ export async function findOwnedCanaryRoutes(
   return { routes: await findOwnedCanaryIngresses(kc, namespace, target), live: names.canaryIngress, kind: 'Ingress' };
 }
 
-/** Our routes of one kind, or null when this cluster does not serve or allow that kind to us (403/404). */
+/** Our routes of one kind, or the 403/404 saying this cluster does not serve or allow that kind to us. */
 async function ownedOrNotInUse<T>(find: () => Promise<T[]>): Promise<{ found: T[] } | { error: unknown }> {
   try {
     return { found: await find() };

@@ -2,10 +2,11 @@ import { Chalk } from 'chalk';
 import { invalidInput } from '../errors.js';
 import { ConfigMapStateStore, CorruptRecordError } from '../k8s/configmap-state-store.js';
 import { connect } from '../k8s/connection.js';
-import { findOwnedCanaryRoutes } from '../k8s/router-factory.js';
+import { findAnyOwnedCanaryRoutes, findOwnedCanaryRoutes } from '../k8s/router-factory.js';
 import type { RouteState } from '../rollout/ports.js';
 import { readLease } from '../k8s/lease.js';
 import { targetNames } from '../policy/policy.js';
+import type { RouterName } from '../policy/schema.js';
 import { colorEnabled } from '../report/color.js';
 import { renderStatus, statusView, type StatusView } from '../report/status-view.js';
 import { rollbackHint } from '../rollout/abort.js';
@@ -43,6 +44,12 @@ export function statusExitCode(view: StatusView): number {
   }
 }
 
+/** The router a record names, when it names one (no record carries `router` yet: this reads it once one does). */
+function routerNamedBy(record: object): { router?: RouterName } {
+  const router = (record as { router?: unknown }).router;
+  return router === 'ingress-nginx' || router === 'gateway-api' ? { router } : {};
+}
+
 export async function statusCommand(name: string, flags: StatusFlags): Promise<number> {
   const target = parseTargetName(name);
   const format = parseOutput(flags.output);
@@ -76,7 +83,11 @@ export async function statusCommand(name: string, flags: StatusFlags): Promise<n
     if (!stored) {
       throw invalidInput(`no rollout of ${target} in namespace ${namespace}: there is no ConfigMap ${target}-canary-rollout (check the name, -n and --context)`);
     }
-    const [found, lease] = await Promise.all([findOwnedCanaryRoutes(policy?.traffic, conn.kc, namespace, target, names), readLease(conn.kc, namespace, target)]);
+    // Without -p the router is unknown: our routes of either kind (the record's rollout decides between them).
+    const routes = policy
+      ? findOwnedCanaryRoutes(policy.traffic, conn.kc, namespace, target, names)
+      : findAnyOwnedCanaryRoutes(conn.kc, namespace, target, names, { id: stored.record.id, ...routerNamedBy(stored.record) });
+    const [found, lease] = await Promise.all([routes, readLease(conn.kc, namespace, target)]);
     const owned = found.routes;
     warnAboutExtras(owned, found.kind, found.live);
     // The live weight is the one on the route this target's names point at, not whichever sorts first.

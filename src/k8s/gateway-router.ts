@@ -12,6 +12,7 @@ import { isNotFound, statusCode, withKubeRetry, type RetryOptions } from './api-
 import { serverOf } from './connection.js';
 import {
   BACKEND_REF_ANNOTATION,
+  claimPatch,
   fenceFailure,
   HEADER_RULE_ANNOTATION,
   HEADER_RULE_NAME,
@@ -29,7 +30,7 @@ import {
   type JsonPatchOp,
   type RouteShape,
 } from './httproute-shape.js';
-import { ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION, TARGET_LABEL } from './labels.js';
+import { FENCE_ANNOTATION, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION, TARGET_LABEL } from './labels.js';
 
 const PLURAL = 'httproutes';
 /** Stale-patch (422) re-reads of one write before giving up. */
@@ -46,6 +47,12 @@ export interface GatewayRouterOptions {
   target: string;
   headerRouting?: { header: string; value?: string };
   retry?: RetryOptions;
+  /**
+   * This process's fence token (lease holder identity and epoch): written when the route is
+   * prepared or claimed, tested by every raise, so a predecessor that a `--resume` replaced
+   * (same rollout id) loses its writes. Without it only the rollout id is fenced.
+   */
+  fenceToken?: string;
 }
 
 type Retry = RetryOptions & { server: string };
@@ -233,7 +240,7 @@ export class GatewayRouter implements TrafficRouter {
       const shape = this.parse(route);
       const stoppedBy = shape.annotations[STOP_ANNOTATION];
       if (stoppedBy && shape.annotations[ROLLOUT_ID_ANNOTATION] === rolloutId) throw new StopRequestedError(this.ref, stoppedBy);
-      const ops = preparePatch(route, shape, { rolloutId, target, canaryService: names.canaryService });
+      const ops = preparePatch(route, shape, { rolloutId, target, canaryService: names.canaryService, ...(this.opts.fenceToken !== undefined && { fenceToken: this.opts.fenceToken }) });
       if (await this.patch(this.opts.httpRoute, ops, `adding the canary backendRef to HTTPRoute ${this.ref}`)) return;
     }
     throw new CanaryError('unexpected', `HTTPRoute ${this.ref} kept changing while it was being prepared; something else is writing it`);
@@ -257,16 +264,45 @@ export class GatewayRouter implements TrafficRouter {
       const shape = weight === 0 ? shapeForStop(route) : this.parse(route);
       // Restored to stable alone already (a promotion's last step, repeated): 0% holds.
       if (weight === 0 && shape.canaryIndex === null && shape.headerRuleIndex === null) return;
-      const fenced = fenceFailure(shape, rolloutId);
+      const fenced = fenceFailure(shape, rolloutId, this.opts.fenceToken);
       if (fenced) throw new StopRequestedError(this.ref, fenced);
       const { headerRouting, names } = this.opts;
       const smoke = weight > 0 && headerRouting ? headerRule(route, shape, { canaryService: names.canaryService, headerRouting }) : undefined;
-      const ops = weightPatch(shape, weight, rolloutId, smoke);
+      const ops = weightPatch(shape, weight, rolloutId, smoke, this.opts.fenceToken);
       if (!ops) return;
       if (await this.patch(this.opts.httpRoute, ops, `setting the canary weight of HTTPRoute ${this.ref} to ${weight}%`)) return;
       // A test op failed: read again to learn whether a stop landed, or the route moved.
     }
     throw new CanaryError('unexpected', `HTTPRoute ${this.ref} changed under every one of ${CONFLICT_ATTEMPTS} attempts to set its canary weight to ${weight}%; something else keeps writing it`);
+  }
+
+  /** The fence a write to stable is tied to: our route still ours (rollout and holder), no stop written on it. */
+  async checkFence(): Promise<void> {
+    const route = await this.read(this.opts.httpRoute);
+    if (!route) throw new StopRequestedError(this.ref, 'the HTTPRoute was deleted');
+    const fenced = fenceFailure(shapeForStop(route), this.opts.rolloutId, this.opts.fenceToken);
+    if (fenced) throw new StopRequestedError(this.ref, fenced);
+  }
+
+  /**
+   * A `--resume` takes the route over from the process it replaces: its fence token is written
+   * (conditional on the rollout id and on the route as read), so from here on the predecessor's
+   * raises fail their test op. Refused like a raise when the route is another rollout's.
+   */
+  async claim(): Promise<void> {
+    const token = this.opts.fenceToken;
+    if (token === undefined) return;
+    for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
+      const route = await this.read(this.opts.httpRoute);
+      if (!route) throw new StopRequestedError(this.ref, 'the HTTPRoute was deleted');
+      const ann = route.metadata?.annotations ?? {};
+      const id = ann[ROLLOUT_ID_ANNOTATION];
+      if (id !== undefined && id !== this.opts.rolloutId) throw new StopRequestedError(this.ref, `it now belongs to rollout ${id}`);
+      if (!isOurRoute(route, this.opts.target)) throw new StopRequestedError(this.ref, `it carries no canary-cli mark for ${this.opts.target}`);
+      if (ann[FENCE_ANNOTATION] === token) return;
+      if (await this.patch(this.opts.httpRoute, claimPatch(route, token), `claiming HTTPRoute ${this.ref} for ${token}`)) return;
+    }
+    throw new CanaryError('unexpected', `HTTPRoute ${this.ref} kept changing while this deploy claimed it`);
   }
 
   /** One route of ours to stable alone with the stop marker; re-read and rebuilt when the patch was stale. */

@@ -9,7 +9,7 @@
 
 import { CanaryError } from '../errors.js';
 import type { BackendRef, HeaderMatch, HttpRoute, RouteRule } from './httproute-types.js';
-import { ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION, TARGET_LABEL } from './labels.js';
+import { FENCE_ANNOTATION, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION, TARGET_LABEL } from './labels.js';
 
 export type { BackendRef, HeaderMatch, HttpRoute, RouteMatch, RouteRule } from './httproute-types.js';
 
@@ -243,33 +243,49 @@ function restoreOps(shape: RouteShape): JsonPatchOp[] {
 }
 
 /**
- * Why a raise must not land on this route, or null when it may: another rollout prepared it, or a
- * stop was written on it.
+ * Why a raise must not land on this route, or null when it may: another rollout prepared it,
+ * another process (a `--resume`) claimed it from this one, or a stop was written on it.
  */
-export function fenceFailure(shape: RouteShape, rolloutId: string): string | null {
+export function fenceFailure(shape: RouteShape, rolloutId: string, token?: string): string | null {
   const id = shape.annotations[ROLLOUT_ID_ANNOTATION];
   if (id !== undefined && id !== rolloutId) return `it now belongs to rollout ${id}`;
+  const holder = shape.annotations[FENCE_ANNOTATION];
+  if (token !== undefined && holder !== undefined && holder !== '' && holder !== token) return `it now belongs to ${holder} (the process driving rollout ${rolloutId} now)`;
   const stop = shape.annotations[STOP_ANNOTATION];
   if (stop && stop !== NOT_STOPPED) return stop;
   if (shape.annotations[BACKEND_REF_ANNOTATION] === undefined) return 'our canary backendRef was removed from the route';
   return null;
 }
 
-function fenceTests(rolloutId: string): JsonPatchOp[] {
+/** The rollout id, "not stopped" and, with a token, the holder (added when the route has none yet, as on the canary Ingress). */
+function fenceTests(shape: RouteShape, rolloutId: string, token?: string): JsonPatchOp[] {
+  const holder = shape.annotations[FENCE_ANNOTATION];
   return [
     { op: 'test', path: annotationPath(ROLLOUT_ID_ANNOTATION), value: rolloutId },
     { op: 'test', path: annotationPath(STOP_ANNOTATION), value: NOT_STOPPED },
+    ...(token === undefined ? [] : [{ op: holder === undefined || holder === '' ? 'add' : 'test', path: annotationPath(FENCE_ANNOTATION), value: token } as const]),
   ];
 }
 
 /**
- * One fenced weight change: the rollout id and the "not stopped" marker tested in the same patch
- * as the weights, and the rule's backendRefs tested as read. Weights are a pair summing to 100.
+ * A `--resume` taking the route over (see GatewayRouter.claim): its token written, pinned to the
+ * resourceVersion as read, so from then on the predecessor's raises fail their `test`.
+ */
+export function claimPatch(route: HttpRoute, token: string): JsonPatchOp[] {
+  return [
+    { op: 'test', path: '/metadata/resourceVersion', value: route.metadata?.resourceVersion ?? '' },
+    route.metadata?.annotations === undefined ? { op: 'add', path: '/metadata/annotations', value: { [FENCE_ANNOTATION]: token } } : { op: 'add', path: annotationPath(FENCE_ANNOTATION), value: token },
+  ];
+}
+
+/**
+ * One fenced weight change: the rollout id, the "not stopped" marker and (with `token`) the
+ * holder tested in the same patch as the weights, and the rule's backendRefs tested as read. Weights are a pair summing to 100.
  * At 0 the rule is restored to stable alone (our backendRef and header rule removed), so the
  * patch is null when that already holds.
  */
-export function weightPatch(shape: RouteShape, weight: number, rolloutId: string, smokeRule?: RouteRule): JsonPatchOp[] | null {
-  const fence = fenceTests(rolloutId);
+export function weightPatch(shape: RouteShape, weight: number, rolloutId: string, smokeRule?: RouteRule, token?: string): JsonPatchOp[] | null {
+  const fence = fenceTests(shape, rolloutId, token);
   if (weight === 0) {
     if (shape.canaryIndex === null && shape.headerRuleIndex === null) return null;
     return [...fence, ...restoreOps(shape), ...setAnnotations(shape, { [BACKEND_REF_ANNOTATION]: null, [HEADER_RULE_ANNOTATION]: null })];
@@ -297,6 +313,8 @@ export interface PrepareInput {
   /** The canary Service's port; default the stable backendRef's. */
   canaryPort?: number;
   headerRouting?: { header: string; value?: string };
+  /** This process's fence token (lease holder identity and epoch), written with the marks. */
+  fenceToken?: string;
 }
 
 /** The header-match rule: the stable rule's matches, each also requiring the header, to the canary alone. */
@@ -318,8 +336,8 @@ export function headerRule(route: HttpRoute, shape: RouteShape, input: Pick<Prep
 }
 
 /**
- * Takes a route for this rollout: the marks (target label, rollout id, "not stopped", our
- * backendRef and the stable weight to restore), our backendRef at weight 0 (stable keeps all
+ * Takes a route for this rollout: the marks (target label, rollout id, "not stopped", the holder's
+ * fence token, our backendRef and the stable weight to restore), our backendRef at weight 0 (stable keeps all
  * traffic) and, with header routing, our header rule. Fenced by the backendRefs as read and the
  * resourceVersion, so it lands only on the route we looked at.
  */
@@ -333,6 +351,7 @@ export function preparePatch(route: HttpRoute, shape: RouteShape, input: Prepare
     [STOP_ANNOTATION]: NOT_STOPPED,
     [BACKEND_REF_ANNOTATION]: input.canaryService,
     [STABLE_WEIGHT_ANNOTATION]: String(shape.canaryIndex === null ? shape.stableWeight || 1 : shape.originalStableWeight),
+    ...(input.fenceToken !== undefined && { [FENCE_ANNOTATION]: input.fenceToken }),
   };
   if (route.metadata?.annotations === undefined) ops.push({ op: 'add', path: '/metadata/annotations', value: marks });
   else for (const [k, v] of Object.entries(marks)) ops.push({ op: 'add', path: annotationPath(k), value: v });

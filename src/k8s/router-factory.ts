@@ -17,7 +17,7 @@ export interface RouterContext {
   target: string;
   rolloutId: string;
   retry?: RetryOptions;
-  /** The lease holder's token (identity + epoch) that every raise tests (ingress-nginx router). */
+  /** The lease holder's token (identity + epoch) that every raise tests (both routers). */
   fenceToken?: string;
 }
 
@@ -35,9 +35,9 @@ export function httpRouteOf(traffic: Policy['traffic'], target: string): string 
 
 export function createTrafficRouter(traffic: Policy['traffic'], ctx: RouterContext): VerifiableRouter {
   const { kc, namespace, names, target, rolloutId, retry, fenceToken } = ctx;
-  const common = { kc, namespace, names, target, rolloutId, ...(retry && { retry }), ...(names.headerRouting && { headerRouting: names.headerRouting }) };
+  const common = { kc, namespace, names, target, rolloutId, ...(retry && { retry }), ...(names.headerRouting && { headerRouting: names.headerRouting }), ...(fenceToken !== undefined && { fenceToken }) };
   if (routerOf(traffic) === 'gateway-api') return new GatewayRouter({ ...common, httpRoute: httpRouteOf(traffic, target) });
-  return new IngressRouter({ ...common, ...(fenceToken !== undefined && { fenceToken }) });
+  return new IngressRouter(common);
 }
 
 /** Refused (403: no RBAC for that kind) or absent (404: e.g. no Gateway API CRDs): a router this cluster does not use. */
@@ -122,4 +122,45 @@ export async function findOwnedCanaryRoutes(
     return { routes: await findOwnedHttpRoutes(kc, namespace, target, names.canaryService), live: httpRouteOf(traffic, target), kind: 'HTTPRoute' };
   }
   return { routes: await findOwnedCanaryIngresses(kc, namespace, target), live: names.canaryIngress, kind: 'Ingress' };
+}
+
+/** Our routes of one kind, or the 403/404 saying this cluster does not serve or allow that kind to us. */
+async function ownedOrNotInUse<T>(find: () => Promise<T[]>): Promise<{ found: T[] } | { error: unknown }> {
+  try {
+    return { found: await find() };
+  } catch (err) {
+    if (notInUse(err)) return { error: err };
+    throw err;
+  }
+}
+
+/**
+ * `canary status` without a policy does not know the router: it looks for our routes of both
+ * kinds by label (a 403/404 from one API means "not used here"; from both, the Ingress API's is
+ * the error). The kind the record names wins when it has routes of ours (`router`, for records
+ * that carry it); otherwise whichever kind has them, and with both, the HTTPRoute only when it
+ * carries the record's rollout id. The live route is the default name of its kind, or for
+ * HTTPRoutes (whose name spec.traffic.httpRoute may change) the one this rollout prepared.
+ */
+export async function findAnyOwnedCanaryRoutes(
+  kc: KubeConfig,
+  namespace: string,
+  target: string,
+  names: TargetNames,
+  record: { id?: string; router?: RouterName } = {},
+): Promise<{ routes: Array<RouteState & { stoppedBy: string | null }>; live: string; kind: 'Ingress' | 'HTTPRoute' }> {
+  const [ingresses, httpRoutes] = await Promise.all([
+    ownedOrNotInUse(() => findOwnedCanaryIngresses(kc, namespace, target)),
+    ownedOrNotInUse(() => findOwnedHttpRoutes(kc, namespace, target, names.canaryService)),
+  ]);
+  if ('error' in ingresses && 'error' in httpRoutes) throw ingresses.error;
+  const ing = 'found' in ingresses ? ingresses.found : [];
+  const http = 'found' in httpRoutes ? httpRoutes.found : [];
+  const asIngress = { routes: ing, live: names.canaryIngress, kind: 'Ingress' as const };
+  const mine = http.find((r) => record.id !== undefined && r.rolloutId === record.id);
+  const asHttp = { routes: http, live: (mine ?? http.find((r) => r.name === target) ?? (http.length === 1 ? http[0] : undefined))?.name ?? target, kind: 'HTTPRoute' as const };
+  if (record.router === 'gateway-api' && http.length > 0) return asHttp;
+  if (record.router === 'ingress-nginx' && ing.length > 0) return asIngress;
+  if (http.length > 0 && (ing.length === 0 || mine !== undefined)) return asHttp;
+  return asIngress;
 }

@@ -7,6 +7,7 @@ import { routeStateOf, shapeForStop } from '../../src/k8s/gateway-router.js';
 import {
   BACKEND_REF_ANNOTATION,
   canaryPercent,
+  claimPatch,
   fenceFailure,
   HEADER_RULE_ANNOTATION,
   HEADER_RULE_NAME,
@@ -20,7 +21,7 @@ import {
   type HttpRoute,
   type RouteRule,
 } from '../../src/k8s/httproute-shape.js';
-import { ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION, TARGET_LABEL } from '../../src/k8s/labels.js';
+import { FENCE_ANNOTATION, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION, TARGET_LABEL } from '../../src/k8s/labels.js';
 import { applyPatch, PatchTestFailed } from '../support/json-patch.js';
 
 const names = { stableService: 'checkout', canaryService: 'checkout-canary' };
@@ -242,5 +243,52 @@ describe('patches', () => {
     expect(again.metadata?.annotations?.[ROLLOUT_ID_ANNOTATION]).toBe('next');
     // prepare is pinned to the resourceVersion it read.
     expect(() => applyPatch({ ...left, metadata: { ...left.metadata, resourceVersion: '99' } }, preparePatch(left, parseRoute(left, names), { rolloutId: 'n', target: 'checkout', canaryService: 'checkout-canary' }))).toThrow(PatchTestFailed);
+  });
+});
+
+// Issue 16 item 5 on the Gateway API router: the fence token is the holder (identity + epoch), not
+// only the rollout id, which a --resume shares with the run it replaces.
+describe('the fence token of the process driving the rollout', () => {
+  const T1 = 'run 1 attempt 1 pid 7 #aaaaaa epoch 0';
+  const T2 = 'run 2 attempt 1 pid 9 #bbbbbb epoch 1';
+  const preparedBy = (r: HttpRoute, token: string) =>
+    applyPatch(r, preparePatch(r, parseRoute(r, names), { rolloutId: ID, target: 'checkout', canaryService: 'checkout-canary', fenceToken: token }));
+  const raise = (r: HttpRoute, w: number, token?: string) => applyPatch(r, weightPatch(parseRoute(r, names), w, ID, undefined, token) ?? []);
+
+  it('prepare writes the token with the marks; every raise and the 0% write test it', () => {
+    const r1 = preparedBy(route([stableRule()]), T1);
+    expect(r1.metadata?.annotations?.[FENCE_ANNOTATION]).toBe(T1);
+    // Also on a route that had no annotations at all (the map is added whole).
+    expect(r1.metadata?.annotations).toMatchObject({ [ROLLOUT_ID_ANNOTATION]: ID, [STOP_ANNOTATION]: '' });
+    const r10 = raise(r1, 10, T1);
+    expect(weightPatch(parseRoute(r10, names), 25, ID, undefined, T1)?.slice(0, 3)).toEqual([
+      { op: 'test', path: '/metadata/annotations/canary-cli.dev~1rollout-id', value: ID },
+      { op: 'test', path: '/metadata/annotations/canary-cli.dev~1stop', value: '' },
+      { op: 'test', path: '/metadata/annotations/canary-cli.dev~1holder', value: T1 },
+    ]);
+    expect(weightPatch(parseRoute(r10, names), 0, ID, undefined, T1)?.[2]).toEqual({ op: 'test', path: '/metadata/annotations/canary-cli.dev~1holder', value: T1 });
+  });
+
+  it("a --resume claims the route: the predecessor's raise (same rollout id) fails its test and the fence names the new holder", () => {
+    const r10 = raise(preparedBy(route([stableRule()]), T1), 10, T1);
+    // The predecessor builds its raise from this read, then the successor's claim lands.
+    const stale = weightPatch(parseRoute(r10, names), 50, ID, undefined, T1) ?? [];
+    const claimed = applyPatch(r10, claimPatch(r10, T2));
+    expect(claimed.metadata?.annotations?.[FENCE_ANNOTATION]).toBe(T2);
+    const r25 = raise(claimed, 25, T2);
+    expect(() => applyPatch(r25, stale)).toThrow(PatchTestFailed);
+    expect(fenceFailure(parseRoute(r25, names), ID, T1)).toBe(`it now belongs to ${T2} (the process driving rollout ${ID} now)`);
+    expect(fenceFailure(parseRoute(r25, names), ID, T2)).toBeNull();
+    // Without a token only the rollout id and the stop are fenced (as before the token existed).
+    expect(fenceFailure(parseRoute(r25, names), ID)).toBeNull();
+    expect(r25.spec?.rules?.[0]?.backendRefs?.map((b) => b.weight)).toEqual([75, 25]);
+  });
+
+  it('a claim is pinned to the resourceVersion it read; a route prepared without a token gets one with the first fenced raise', () => {
+    const r1 = prepared(route([stableRule()]));
+    expect(r1.metadata?.annotations?.[FENCE_ANNOTATION]).toBeUndefined();
+    expect(() => applyPatch({ ...r1, metadata: { ...r1.metadata, resourceVersion: '99' } }, claimPatch(r1, T2))).toThrow(PatchTestFailed);
+    expect(applyPatch(route([stableRule()]), claimPatch(route([stableRule()]), T2)).metadata?.annotations).toEqual({ [FENCE_ANNOTATION]: T2 });
+    expect(raise(r1, 10, T1).metadata?.annotations?.[FENCE_ANNOTATION]).toBe(T1);
   });
 });

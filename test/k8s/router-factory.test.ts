@@ -3,7 +3,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { CanaryError } from '../../src/errors.js';
-import { StopEveryRouter } from '../../src/k8s/router-factory.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { GatewayRouter } from '../../src/k8s/gateway-router.js';
+import { createTrafficRouter, StopEveryRouter } from '../../src/k8s/router-factory.js';
+import { targetNames } from '../../src/policy/policy.js';
 import type { OwnRouteState, TrafficRouter } from '../../src/rollout/ports.js';
 
 const own = (name: string): OwnRouteState => ({ name, weight: 0, overrides: [], stoppedBy: 'x', rolloutId: 'r' });
@@ -51,5 +54,23 @@ describe('StopEveryRouter', () => {
     const ingress = router([own('checkout-canary')]);
     const merged = await new StopEveryRouter([ingress, router(forbidden())], ingress).inspect();
     expect(merged).toEqual({ ours: [own('checkout-canary')], foreign: [] });
+  });
+});
+
+describe('createTrafficRouter', () => {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: 'https://127.0.0.1:6443', skipTLSVerify: true }],
+    users: [{ name: 'u', token: 't' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  const ctx = { kc, namespace: 'shop', names: targetNames('checkout', {}), target: 'checkout', rolloutId: 'r1', fenceToken: 'run 1 epoch 0' };
+  const tokenOf = (r: unknown) => (r as { opts: { fenceToken?: string } }).opts.fenceToken;
+
+  it("hands the deploy's fence token to either router (issue 16 item 5)", () => {
+    expect(createTrafficRouter({ router: 'gateway-api' }, ctx)).toBeInstanceOf(GatewayRouter);
+    expect(tokenOf(createTrafficRouter({ router: 'gateway-api' }, ctx))).toBe('run 1 epoch 0');
+    expect(tokenOf(createTrafficRouter({ router: 'ingress-nginx' }, ctx))).toBe('run 1 epoch 0');
   });
 });

@@ -1,0 +1,84 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { FENCE_ANNOTATION } from '../../src/k8s/labels.js';
+import type { KubeObject } from '../support/real-kube/api.js';
+import { gatewayWorld, routeAccepted, type GatewayWorld } from '../support/real-kube/gateway.js';
+import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
+import { TARGET, type World } from '../support/real-kube/world.js';
+import { REPO } from '../support/run-cli.js';
+
+// `canary status` without -p does not know the router: it finds our routes of both kinds by label,
+// so a rollout through an HTTPRoute shows its live weight too (before, it looked for a canary
+// Ingress only and showed none). And the deploy writes its lease's fence token on the route.
+
+const statusJson = async (world: World, env?: NodeJS.ProcessEnv) => {
+  const run = await world.run(['status', TARGET, '-n', world.namespace, '-o', 'json'], env && { env });
+  return { run, view: JSON.parse(run.stdout || '{}') as { phase?: string; weight?: { recorded: number; live: number | null; differs: boolean } } };
+};
+
+realKubeDescribe('canary status without -p for a Gateway API rollout (real API server)', (tier) => {
+  let gw: GatewayWorld | undefined;
+  const gateway = (): GatewayWorld => {
+    if (!gw) throw new Error('no gateway world');
+    return gw;
+  };
+  beforeEach(async () => {
+    gw = await gatewayWorld(tier);
+    await tier.world.until('the test Gateway controller to accept the route', () => routeAccepted(tier.world, gateway()));
+  }, 180_000);
+  afterEach(async () => {
+    await gw?.dispose();
+    gw = undefined;
+  });
+  const atWeight = (world: World, weight: number) => async () => (await gateway().weight()) === weight && (await world.record())?.weight === weight;
+
+  it("shows the HTTPRoute's live weight (no -p), and after a rollback the route at 0; the deploy's fence token is on the route", async () => {
+    const { world } = tier;
+    const g = gateway();
+    world.setMetrics({ kind: 'hold', atOrAbove: 10 });
+    const deploy = world.deploy([], { policy: g.policy });
+    await world.until('the deploy to hold at 10%', atWeight(world, 10));
+
+    const holder = (await g.route())?.metadata?.annotations?.[FENCE_ANNOTATION];
+    expect(holder).toMatch(new RegExp(`^${(await world.lease())?.holder?.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} epoch \\d+$`));
+
+    const { run, view } = await statusJson(world);
+    expectExit(run, 0);
+    expect(run.stderr).toBe('');
+    expect(view.weight).toEqual({ recorded: 10, live: 10, differs: false });
+    const text = await world.run(['status', TARGET, '-n', world.namespace]);
+    expectExit(text, 0);
+    expect(text.stdout).toContain('10% (recorded and live agree)');
+
+    expectExit(await world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'pager']), 0);
+    expectExit(await deploy.done, 4);
+    const after = await statusJson(world);
+    expectExit(after.run, 4);
+    expect(after.view.weight).toMatchObject({ recorded: 0, live: 0 });
+  }, 120_000);
+
+  it('as the deployer bound only to examples/rbac-gateway-api.yaml (no Ingress verbs): the Ingress 403 means "not used here"', async () => {
+    const { world } = tier;
+    const g = gateway();
+    const docs = parseAllDocuments(await readFile(join(REPO, 'examples', 'rbac-gateway-api.yaml'), 'utf8')).map((d) => d.toJSON() as KubeObject);
+    for (const doc of docs) {
+      if (doc.metadata) doc.metadata.namespace = world.namespace;
+      if (doc.kind === 'RoleBinding') doc['subjects'] = [{ kind: 'User', name: 'deployer', apiGroup: 'rbac.authorization.k8s.io' }];
+      await world.api.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${world.namespace}/${doc.kind === 'Role' ? 'roles' : 'rolebindings'}`, doc);
+    }
+    const env = { KUBECONFIG: world.cluster.kubeconfigs.deployer };
+    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
+    const deploy = world.deploy([], { env, policy: g.policy });
+    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+
+    const { run, view } = await statusJson(world, env);
+    expect(run.stderr).toBe('');
+    expectExit(run, 0);
+    expect(view.weight).toEqual({ recorded: 25, live: 25, differs: false });
+
+    expectExit(await world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'pager'], { env, policy: g.policy }), 0);
+    expectExit(await deploy.done, 4);
+  }, 120_000);
+});

@@ -23,6 +23,7 @@ import type { IncidentSink } from '../rollout/ports.js';
 import { FINAL_PHASES } from '../rollout/record.js';
 import { measureClockSkew, skewProblem } from './clock-skew.js';
 import { onForcedExit } from './forced-exit.js';
+import { smokeTesterFor } from './smoke-wiring.js';
 
 export interface LiveDeployOptions {
   target: string;
@@ -151,6 +152,8 @@ async function deployWith(
 
   const k = opts.policy.kubernetes;
   const retry = kubeRetryOf(k);
+  // Read before the first write: a smoke header from a missing env var is exit 2, nothing changed.
+  const smoke = await smokeTesterFor(opts.policy, conn.kc, namespace, names, retry);
   const routerFor = (rolloutId: string, fenceToken?: string) =>
     createTrafficRouter(opts.policy.traffic, { kc: conn.kc, namespace, names, target: opts.target, rolloutId, retry, ...(fenceToken !== undefined && { fenceToken }) });
   // A foreign canary Ingress on our host and path is refused here, before the lease and the
@@ -241,6 +244,7 @@ async function deployWith(
         metrics: recording.source,
         state,
         incidents: opts.incidents,
+        ...(smoke && { smoke: smoke.withSignal(signal) }),
       },
       clock: systemClock,
       reporter: fanOut([opts.reporter, events]),
@@ -272,6 +276,7 @@ async function deployWith(
     } finally {
       off();
       recording.save();
+      smoke?.close();
       // Events still in flight would be lost when the process exits.
       await events.close();
     }

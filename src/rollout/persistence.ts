@@ -9,6 +9,7 @@ import type { CommandContext } from './abort.js';
 import { StateConflictError, StopRequestedError, type Clock, type IncidentSink, type StateStore, type TrafficRouter, type Workloads } from './ports.js';
 import { countVerdict, emptyCounts, emptyTallies, FINAL_PHASES, type CheckTallies, type Phase, type RolloutRecord } from './record.js';
 import { Halt } from './halt.js';
+import type { SmokeTester } from './smoke-tests.js';
 
 export interface EnginePorts {
   router: TrafficRouter;
@@ -16,6 +17,8 @@ export interface EnginePorts {
   metrics: MetricsSource;
   state: StateStore;
   incidents: IncidentSink[];
+  /** Sends the policy's smoke tests to the canary; absent in a dry-run, a replay, a backtest. */
+  smoke?: SmokeTester;
 }
 
 export interface EngineOptions {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CanaryError } from '../../src/errors.js';
 import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
+import { displayPolicy } from '../../src/policy/display.js';
 import { SmokeClient, stableBaseUrl } from '../../src/http/smoke-client.js';
 import { targetNames, type Policy, type SmokeTestSpec } from '../../src/policy/policy.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
@@ -76,6 +77,14 @@ spec:
 `).join('\n');
     expect(details).toContain('spec.smokeTests.tests[0].headers.X-Canary: this header is the routing header');
     expect(details).toContain('spec.smokeTests.tests[1].name: "a" is used twice');
+  });
+
+  it('shows smoke-test header values only when public (validate -o json)', () => {
+    const policy = smokePolicy(`[{ name: a, url: "https://h.example.com/x?token=abc123secret", headers: { X-Key: "literal-secret-value-42", X-Tenant: { value: shop, public: true } } }]`);
+    const shown = JSON.stringify(displayPolicy(policy));
+    expect(shown).not.toContain('literal-secret-value-42');
+    expect(shown).not.toContain('abc123secret');
+    expect(shown).toContain('"X-Tenant":{"value":"shop","public":true}');
   });
 
   it('takes the stable host from the Ingress, https when TLS covers it', () => {

@@ -20,7 +20,7 @@ import { systemClock } from '../rollout/clock.js';
 import { RolloutEngine, rolloutIdFor } from '../rollout/engine.js';
 import { fanOut, type Reporter } from '../rollout/events.js';
 import type { IncidentSink } from '../rollout/ports.js';
-import { FINAL_PHASES } from '../rollout/record.js';
+import { FINAL_PHASES, type RolloutRecord } from '../rollout/record.js';
 import { measureClockSkew, skewProblem } from './clock-skew.js';
 import { onForcedExit } from './forced-exit.js';
 import { smokeTesterFor } from './smoke-wiring.js';
@@ -37,6 +37,8 @@ export interface LiveDeployOptions {
   prometheus?: string;
   record?: string;
   resume: boolean;
+  /** --retry: the last record must be a rolled-back or aborted rollout of the same image. */
+  retry?: boolean;
   startedBy: string;
   /** The lease holder identity; default leaseHolderIdentity() (run, attempt, host, pid, random). */
   holder?: string;
@@ -101,6 +103,22 @@ async function heldLeaseRefusal(held: LeaseHeldError, state: ConfigMapStateStore
       `if that deploy is running, wait for it to finish; if it stopped without finishing, continue it with \`${resumeHint(ctx, r.images.canary)}\` ` +
       `(which takes the lease over once nobody has renewed it for ${formatDuration(held.durationSeconds * 1000)}) or stop it with \`${rollbackHint(ctx)}\``,
   );
+}
+
+/**
+ * What `--retry` starts again: the last rollout of the target, only when it was rolled back or
+ * aborted and was of the same image (exit 2 otherwise, nothing changed). Returns its id.
+ */
+export function retryTarget(last: RolloutRecord | undefined, target: string, namespace: string, image: string): string {
+  if (!last) throw invalidInput(`--retry: there is no previous rollout of ${target} in namespace ${namespace} to retry; deploy without --retry`);
+  if (last.phase !== 'rolled-back' && last.phase !== 'aborted') {
+    const why = FINAL_PHASES.includes(last.phase) ? `it ended ${last.phase}` : `it is still ${last.phase} (continue it with --resume, or stop it with \`canary rollback\`)`;
+    throw invalidInput(`--retry: the last rollout of ${target} (${last.id}, image ${last.images.canary}) cannot be retried: ${why}; only a rolled-back or aborted rollout is started again`);
+  }
+  if (last.images.canary !== image) {
+    throw invalidInput(`--retry: the last rollout of ${target} (${last.id}) was of image ${last.images.canary}, not ${image}; --retry starts the same image again (deploy ${image} without --retry)`);
+  }
+  return last.id;
 }
 
 /**
@@ -202,6 +220,7 @@ async function deployWith(
       ...(opts.kubeconfig !== undefined && { kubeconfig: opts.kubeconfig }),
       ...(opts.policyPath !== undefined && { policyPath: opts.policyPath }),
     };
+    const retryOf = opts.retry ? retryTarget(existing?.record, opts.target, namespace, opts.image) : undefined;
     if (unfinished && !opts.resume) {
       const r = unfinished.record;
       throw invalidInput(
@@ -229,6 +248,7 @@ async function deployWith(
       image: opts.image,
       startedBy: opts.startedBy,
       rolloutId,
+      ...(retryOf !== undefined && { retryOf }),
       ports: {
         router: routerFor(rolloutId, lease.fenceToken),
         workloads: new DeploymentWorkloads({

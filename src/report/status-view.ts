@@ -31,6 +31,8 @@ export interface StatusView {
   startedBy: string;
   /** The run driving the rollout since a `--resume`, when one did. */
   resumedBy: string | null;
+  /** The rollout this one retried (`deploy --retry`), when it did. */
+  retryOf: string | null;
   age: string;
   /** Over every check of the rollout, including those the record no longer keeps in full. */
   checks: CheckCounts;
@@ -166,6 +168,7 @@ export function statusView(input: StatusInput): StatusView {
     startedAt: record.startedAt,
     startedBy: record.startedBy,
     resumedBy: record.resumedBy ?? null,
+    retryOf: record.retryOf ?? null,
     age: ago(record.startedAt, now),
     checks: pickCounts(countsOf(record).total),
     lastCheck: record.checks.at(-1) ?? null,
@@ -193,6 +196,7 @@ export function renderStatus(view: StatusView, now: number, paint: { bold: (s: s
     `  images:  stable ${view.images.stable ?? 'unknown'} · canary ${view.images.canary}`,
     `  started: ${view.age} (${view.startedAt}) by ${view.startedBy}`,
     ...(view.resumedBy ? [`  resumed: by ${view.resumedBy}`] : []),
+    ...(view.retryOf ? [`  retry:   of rollout ${view.retryOf} (started again from the first step)`] : []),
   ];
   if (view.lease) {
     lines.push(`  lease:   ${view.lease.expired ? paint.warn('expired') : 'held'} by ${view.lease.holder}, renewed ${ago(view.lease.renewTime, now)}`);

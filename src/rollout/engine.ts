@@ -84,6 +84,7 @@ export class RolloutEngine extends EngineResume {
       weight: 0,
       images: { stable: null, canary: image },
       startedBy: this.opts.startedBy,
+      ...(this.opts.retryOf !== undefined && { retryOf: this.opts.retryOf }),
       startedAt,
       updatedAt: startedAt,
       policy: { name: policy.name, source: policy.source, plannedChecks: plannedChecks(policy), intervalMs: policy.intervalMs, steps: policy.steps },
@@ -99,6 +100,7 @@ export class RolloutEngine extends EngineResume {
     await this.persist();
     this.emit({ type: 'started', at: this.now(), record: this.record, resumed: false });
     this.setPhase('initializing', `starting canary ${image}${stableImage ? ` against stable ${stableImage}` : ''}`);
+    if (this.opts.retryOf) this.log('info', `a retry of rollout ${this.opts.retryOf} (same image), from the first step`);
     this.routed = true;
     await ports.router.prepare();
     await ports.workloads.startCanary(image);

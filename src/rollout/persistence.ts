@@ -28,6 +28,8 @@ export interface EngineOptions {
   names: TargetNames;
   image: string;
   startedBy: string;
+  /** `--retry`: the id of the rolled-back or aborted rollout this one starts again. */
+  retryOf?: string;
   /** Defaults to `<target>-<start time>`; live deploys pass it so the canary Ingress can carry it. */
   rolloutId?: string;
   ports: EnginePorts;

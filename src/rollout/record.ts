@@ -162,6 +162,8 @@ export interface RolloutRecord {
   judge?: Record<string, unknown>;
   /** Who drives the rollout now, when a `--resume` took it over from the deploy that started it. */
   resumedBy?: string;
+  /** `--retry`: the rolled-back or aborted rollout (same image) this one started again. */
+  retryOf?: string;
   /** Set while phase is promoting (and kept after a stop during promotion). */
   promotion?: PromotionStage;
   rollback?: {

@@ -122,6 +122,9 @@ describe('smoke tests before traffic, through the CLI', () => {
     expect(record?.phase).toBe('rolled-back');
     expect(record?.smokeTests?.results.find((r) => r.name === 'api')).toMatchObject({ ok: false, status: 500, method: 'GET', url: `${proxy.url}/api/orders` });
     expect(record?.smokeTests?.results.find((r) => r.name === 'api')?.excerpt).toContain('internal error, key=');
+    const status = await world.run(['status', 'checkout', '-n', NAMESPACE]);
+    expect(status.stdout).toContain('smoke:   1/2 passed before traffic');
+    expect(status.stdout).toContain('failed: api');
     expect(everything(run)).not.toContain(SECRET);
   });
 

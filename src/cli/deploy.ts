@@ -34,6 +34,8 @@ export interface DeployFlags {
   kubeconfig?: string;
   context?: string;
   resume?: boolean;
+  /** Start again from the first step after a rolled-back or aborted rollout of the same image. */
+  retry?: boolean;
   /** RFC 3339 time of the deployed commit, for the lead-time metric (or CANARY_COMMIT_TIME). */
   commitTime?: string;
   signal?: AbortSignal;
@@ -46,6 +48,8 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
   const onCancel = parseOnCancel(flags.onCancel);
   if (flags.replay && !flags.dryRun) throw invalidInput('--replay: a recording can only drive a --dry-run; add --dry-run');
   if (flags.resume && flags.dryRun) throw invalidInput('--resume: only a live rollout can be resumed; drop --dry-run');
+  if (flags.retry && flags.dryRun) throw invalidInput('--retry: only a live rollout can be retried; drop --dry-run');
+  if (flags.retry && flags.resume) throw invalidInput('--retry and --resume: expected one; --resume continues an unfinished rollout, --retry starts a stopped one again from its first step');
   if (flags.replay && flags.prometheus) throw invalidInput('--replay and --prometheus: expected one source of metrics, got both');
   if (flags.replay && flags.record) throw invalidInput('--record: a replay already comes from a recording; record with --prometheus');
   const policy = loadPolicy(flags.policy);
@@ -79,6 +83,7 @@ export async function deployCommand(name: string, flags: DeployFlags): Promise<n
         ...(flags.prometheus !== undefined && { prometheus: flags.prometheus }),
         ...(flags.record !== undefined && { record: flags.record }),
         resume: Boolean(flags.resume),
+        retry: Boolean(flags.retry),
         startedBy: startedBy(),
         reporter,
         incidents,

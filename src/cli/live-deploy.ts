@@ -20,9 +20,10 @@ import { systemClock } from '../rollout/clock.js';
 import { RolloutEngine, rolloutIdFor } from '../rollout/engine.js';
 import { fanOut, type Reporter } from '../rollout/events.js';
 import type { IncidentSink } from '../rollout/ports.js';
-import { FINAL_PHASES } from '../rollout/record.js';
+import { FINAL_PHASES, type RolloutRecord } from '../rollout/record.js';
 import { measureClockSkew, skewProblem } from './clock-skew.js';
 import { onForcedExit } from './forced-exit.js';
+import { smokeTesterFor } from './smoke-wiring.js';
 
 export interface LiveDeployOptions {
   target: string;
@@ -36,6 +37,8 @@ export interface LiveDeployOptions {
   prometheus?: string;
   record?: string;
   resume: boolean;
+  /** --retry: the last record must be a rolled-back or aborted rollout of the same image. */
+  retry?: boolean;
   startedBy: string;
   /** The lease holder identity; default leaseHolderIdentity() (run, attempt, host, pid, random). */
   holder?: string;
@@ -103,6 +106,22 @@ async function heldLeaseRefusal(held: LeaseHeldError, state: ConfigMapStateStore
 }
 
 /**
+ * What `--retry` starts again: the last rollout of the target, only when it was rolled back or
+ * aborted and was of the same image (exit 2 otherwise, nothing changed). Returns its id.
+ */
+export function retryTarget(last: RolloutRecord | undefined, target: string, namespace: string, image: string): string {
+  if (!last) throw invalidInput(`--retry: there is no previous rollout of ${target} in namespace ${namespace} to retry; deploy without --retry`);
+  if (last.phase !== 'rolled-back' && last.phase !== 'aborted') {
+    const why = FINAL_PHASES.includes(last.phase) ? `it ended ${last.phase}` : `it is still ${last.phase} (continue it with --resume, or stop it with \`canary rollback\`)`;
+    throw invalidInput(`--retry: the last rollout of ${target} (${last.id}, image ${last.images.canary}) cannot be retried: ${why}; only a rolled-back or aborted rollout is started again`);
+  }
+  if (last.images.canary !== image) {
+    throw invalidInput(`--retry: the last rollout of ${target} (${last.id}) was of image ${last.images.canary}, not ${image}; --retry starts the same image again (deploy ${image} without --retry)`);
+  }
+  return last.id;
+}
+
+/**
  * A rollout against the cluster. Everything that can be checked is checked before the first
  * write: the metrics source, the objects, the permissions, the lease and any unfinished record.
  */
@@ -144,6 +163,8 @@ async function deployWith(
 
   const k = opts.policy.kubernetes;
   const retry = kubeRetryOf(k);
+  // Read before the first write: a smoke header from a missing env var is exit 2, nothing changed.
+  const smoke = await smokeTesterFor(opts.policy, conn.kc, namespace, names, retry);
   const routerFor = (rolloutId: string, fenceToken?: string) =>
     createTrafficRouter(opts.policy.traffic, { kc: conn.kc, namespace, names, target: opts.target, rolloutId, retry, ...(fenceToken !== undefined && { fenceToken }) });
   // A foreign canary Ingress on our host and path is refused here, before the lease and the
@@ -192,6 +213,7 @@ async function deployWith(
       ...(opts.kubeconfig !== undefined && { kubeconfig: opts.kubeconfig }),
       ...(opts.policyPath !== undefined && { policyPath: opts.policyPath }),
     };
+    const retryOf = opts.retry ? retryTarget(existing?.record, opts.target, namespace, opts.image) : undefined;
     if (unfinished && !opts.resume) {
       const r = unfinished.record;
       throw invalidInput(
@@ -219,6 +241,7 @@ async function deployWith(
       image: opts.image,
       startedBy: opts.startedBy,
       rolloutId,
+      ...(retryOf !== undefined && { retryOf }),
       ports: {
         router: routerFor(rolloutId, lease.fenceToken),
         workloads: new DeploymentWorkloads({
@@ -234,6 +257,7 @@ async function deployWith(
         metrics: recording.source,
         state,
         incidents: opts.incidents,
+        ...(smoke && { smoke: smoke.withSignal(signal) }),
       },
       clock: systemClock,
       reporter: fanOut([opts.reporter, events]),
@@ -265,6 +289,7 @@ async function deployWith(
     } finally {
       off();
       recording.save();
+      smoke?.close();
       // Events still in flight would be lost when the process exits.
       await events.close();
     }

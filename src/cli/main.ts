@@ -37,6 +37,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('-p, --policy <file>', 'rollout policy (default: policies/default.yaml)')
     .option('--dry-run', 'touch no cluster: simulate every write and judge from --replay or --prometheus')
     .option('--resume', 'continue the unfinished rollout of NAME from its recorded step (after its deploy process died)')
+    .option('--retry', 'start again from the first step after a rolled-back or aborted rollout of the same image (the new record links it)')
     .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option('--context <name>', 'kubeconfig context to use')
     .option('--replay <file>', 'answer Prometheus queries from a recording, on a virtual clock')

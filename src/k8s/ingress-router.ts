@@ -237,6 +237,16 @@ export class IngressRouter implements TrafficRouter {
     await fencedWeight(this.api, namespace, names.canaryIngress, weight, rolloutId, (ing) => isOwnedBy(ing.metadata?.labels, target), this.retry, this.opts.fenceToken, this.opts.headerRouting);
   }
 
+  /**
+   * Header routing on at 0% (canary-by-header), in the same fenced patch as a weight change: only
+   * requests carrying the policy's header reach the canary. The smoke phase, once the canary is ready.
+   */
+  async routeByHeader(): Promise<void> {
+    const { namespace, names, target, rolloutId, headerRouting } = this.opts;
+    if (!headerRouting) throw new CanaryError('invalid-input', 'smoke tests need spec.target.headerRouting: without it no request can reach the canary at 0%');
+    await fencedWeight(this.api, namespace, names.canaryIngress, 0, rolloutId, (ing) => isOwnedBy(ing.metadata?.labels, target), this.retry, this.opts.fenceToken, headerRouting, true);
+  }
+
   /** The fence a write to stable is tied to: our route still ours, no stop written on it. */
   async checkFence(): Promise<void> {
     const { namespace, names } = this.opts;

@@ -91,6 +91,8 @@ export async function fencedWeight(
   token?: string,
   /** Smoke-test header routing, added with the first raise: at 0% the canary may have no pods. */
   headerRouting?: { header: string; value?: string },
+  /** Keep (or add) header routing at 0%: the smoke phase, once the canary's pods are available. */
+  headerAtZero = false,
 ): Promise<void> {
   checkWeight(weight);
   const ref = `${namespace}/${name}`;
@@ -110,11 +112,11 @@ export async function fencedWeight(
     const fenced = fenceFailure(current, rolloutId, token);
     if (fenced) throw new StopRequestedError(ref, fenced);
     const present = current.metadata?.annotations ?? {};
-    const overrides = weight === 0 ? ROUTING_OVERRIDE_ANNOTATIONS.filter((a) => present[a] !== undefined) : [];
     const wantedHeaders: Record<string, string> =
-      weight > 0 && headerRouting
+      (weight > 0 || headerAtZero) && headerRouting
         ? { [BY_HEADER_ANNOTATION]: headerRouting.header, ...(headerRouting.value !== undefined && { [BY_HEADER_VALUE_ANNOTATION]: headerRouting.value }) }
         : {};
+    const overrides = weight === 0 ? ROUTING_OVERRIDE_ANNOTATIONS.filter((a) => present[a] !== undefined && wantedHeaders[a] === undefined) : [];
     const headerOps = Object.entries(wantedHeaders).filter(([a, v]) => present[a] !== v);
     if (present[WEIGHT_ANNOTATION] === String(weight) && overrides.length === 0 && headerOps.length === 0) return;
     const ops: JsonPatchOp[] = [];

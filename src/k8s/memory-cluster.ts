@@ -30,6 +30,8 @@ export class MemoryCluster implements TrafficRouter, Workloads, StateStore {
   stoppedBy: string | null = null;
   /** Canary routes someone else made that send traffic to the canary (tests set these). */
   foreign: RouteState[] = [];
+  /** Header routing on (the smoke phase); removed by stop() and setWeight(0). */
+  headerRouted = false;
   private stored: StoredRecord | null = null;
   private revision = 0;
   /** Every write, in order, as a person would describe it; tests assert on it. */
@@ -61,6 +63,14 @@ export class MemoryCluster implements TrafficRouter, Workloads, StateStore {
     if (this.stoppedBy !== null) throw new StopRequestedError(`${this.namespace}/${this.names.canaryIngress}`, this.stoppedBy);
     this.write(`patch Ingress ${this.namespace}/${this.names.canaryIngress} canary-weight "${this.weight ?? 0}" → "${weight}"`);
     this.weight = weight;
+    if (weight === 0) this.headerRouted = false;
+  }
+
+  async routeByHeader(): Promise<void> {
+    if (this.stoppedBy !== null) throw new StopRequestedError(`${this.namespace}/${this.names.canaryIngress}`, this.stoppedBy);
+    const h = this.names.headerRouting;
+    this.write(`patch Ingress ${this.namespace}/${this.names.canaryIngress} canary-by-header "${h?.header ?? ''}" at canary-weight "${this.weight ?? 0}"`);
+    this.headerRouted = true;
   }
 
   async getWeight(): Promise<number | null> {
@@ -71,6 +81,8 @@ export class MemoryCluster implements TrafficRouter, Workloads, StateStore {
     const before = (await this.inspect()).ours;
     if (this.weight === null) return before;
     this.stoppedBy ??= marker;
+    if (this.headerRouted) this.write(`patch Ingress ${this.namespace}/${this.names.canaryIngress} remove canary-by-header`);
+    this.headerRouted = false;
     if (this.weight === 0) return before;
     this.write(`patch Ingress ${this.namespace}/${this.names.canaryIngress} canary-weight "${this.weight}" → "0"`);
     this.weight = 0;
@@ -78,7 +90,8 @@ export class MemoryCluster implements TrafficRouter, Workloads, StateStore {
   }
 
   async inspect(): Promise<TrafficState> {
-    const ours = this.weight === null ? [] : [{ name: this.names.canaryIngress, weight: this.weight, overrides: [], stoppedBy: this.stoppedBy, rolloutId: null }];
+    const overrides = this.headerRouted ? ['nginx.ingress.kubernetes.io/canary-by-header'] : [];
+    const ours = this.weight === null ? [] : [{ name: this.names.canaryIngress, weight: this.weight, overrides, stoppedBy: this.stoppedBy, rolloutId: null }];
     return { ours, foreign: this.foreign.map((r) => ({ ...r })) };
   }
 

@@ -36,5 +36,14 @@ export function displayPolicy(policy: Policy): Record<string, unknown> {
     prometheus: { ...p, ...(p.url !== undefined && { url: displayUrl(p.url) }), headers: displayHeaders(p.headers) },
     incidents: policy.incidents.map(displaySink),
     ...(policy.dashboardUrl !== undefined && { dashboardUrl: policy.dashboardUrl }),
+    ...(policy.smokeTests && {
+      smokeTests: {
+        ...policy.smokeTests,
+        tests: policy.smokeTests.tests.map((t) => {
+          for (const [name, h] of Object.entries(t.headers)) if (!h.public && h.value !== undefined) registerHeaderValue(name, h.value);
+          return { ...t, ...(t.url !== undefined && { url: displayUrl(t.url) }), headers: displayHeaders(t.headers) };
+        }),
+      },
+    }),
   };
 }

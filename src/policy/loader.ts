@@ -7,6 +7,7 @@ import { PRESETS_BY_NAME } from '../analysis/presets.js';
 import { placeholdersIn, unknownPlaceholders } from '../analysis/promql-template.js';
 import { shippedPath } from '../paths.js';
 import { policyFileSchema, type PolicyFile } from './schema.js';
+import { checkSmokeTests, resolveSmokeTests } from './smoke-schema.js';
 import type { MetricSpec, Policy } from './policy.js';
 import { DEFAULT_HISTORY_LIMIT } from '../rollout/record.js';
 import { describeInput, formatDuration } from './units.js';
@@ -218,6 +219,7 @@ function crossCheck(policy: Policy): string[] {
   checkMetrics(policy, problems);
   checkTemplates(policy, problems);
   checkPrometheus(policy, problems);
+  checkSmokeTests(policy.smokeTests, policy.target.headerRouting, policy.traffic?.router ?? 'ingress-nginx', problems);
   return problems;
 }
 
@@ -301,6 +303,7 @@ function resolve(file: PolicyFile, source: string): Policy {
     metrics: resolveMetrics(spec.metrics),
     incidents: spec.incidents ?? [],
     ...(spec.dashboardUrl !== undefined && { dashboardUrl: spec.dashboardUrl }),
+    ...(spec.smokeTests && { smokeTests: resolveSmokeTests(spec.smokeTests) }),
   } as Policy;
 }
 

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { dashboardUrlSchema, incidentsSchema } from '../incident/config.js';
 import { headersSchema } from './headers.js';
+import { smokeTestsSchema } from './smoke-schema.js';
 import { describeInput, parseDuration, parseFraction, parseSeconds } from './units.js';
 
 // Every field's message says what was expected and echoes what was given, because the person
@@ -344,6 +345,8 @@ export const policyFileSchema = z
         incidents: incidentsSchema.optional(),
         /** A dashboard link template for incidents and reports, e.g. Grafana with {{target}} and {{from}}. */
         dashboardUrl: dashboardUrlSchema.optional(),
+        /** HTTP checks against the canary through header routing before the first raise (src/policy/smoke-schema.ts). */
+        smokeTests: smokeTestsSchema.optional(),
       })
       .strict(),
   })

@@ -31,6 +31,10 @@ export interface StatusView {
   startedBy: string;
   /** The run driving the rollout since a `--resume`, when one did. */
   resumedBy: string | null;
+  /** The rollout this one retried (`deploy --retry`), when it did. */
+  retryOf: string | null;
+  /** The last smoke-test run (spec.smokeTests): when, how many passed, which failed. */
+  smoke: { phase: string; at: string; passed: number; total: number; failed: string[] } | null;
   age: string;
   /** Over every check of the rollout, including those the record no longer keeps in full. */
   checks: CheckCounts;
@@ -166,6 +170,16 @@ export function statusView(input: StatusInput): StatusView {
     startedAt: record.startedAt,
     startedBy: record.startedBy,
     resumedBy: record.resumedBy ?? null,
+    retryOf: record.retryOf ?? null,
+    smoke: record.smokeTests
+      ? {
+          phase: record.smokeTests.phase,
+          at: record.smokeTests.at,
+          passed: record.smokeTests.results.filter((r) => r.ok).length,
+          total: record.smokeTests.results.length,
+          failed: record.smokeTests.results.filter((r) => !r.ok).map((r) => r.name),
+        }
+      : null,
     age: ago(record.startedAt, now),
     checks: pickCounts(countsOf(record).total),
     lastCheck: record.checks.at(-1) ?? null,
@@ -193,6 +207,8 @@ export function renderStatus(view: StatusView, now: number, paint: { bold: (s: s
     `  images:  stable ${view.images.stable ?? 'unknown'} · canary ${view.images.canary}`,
     `  started: ${view.age} (${view.startedAt}) by ${view.startedBy}`,
     ...(view.resumedBy ? [`  resumed: by ${view.resumedBy}`] : []),
+    ...(view.retryOf ? [`  retry:   of rollout ${view.retryOf} (started again from the first step)`] : []),
+    ...(view.smoke ? [`  smoke:   ${view.smoke.passed}/${view.smoke.total} passed ${view.smoke.phase} (${view.smoke.at})${view.smoke.failed.length ? `; failed: ${view.smoke.failed.join(', ')}` : ''}`] : []),
   ];
   if (view.lease) {
     lines.push(`  lease:   ${view.lease.expired ? paint.warn('expired') : 'held'} by ${view.lease.holder}, renewed ${ago(view.lease.renewTime, now)}`);

@@ -3,6 +3,8 @@ import type { StoredRecord } from './ports.js';
 import { rolloutIdFor } from './rollout-id.js';
 import { emptyTallies, RECORD_SCHEMA_VERSION, type Outcome } from './record.js';
 import { EngineResume } from './resume.js';
+import { runSmokePhase, SmokeFailed } from './smoke-tests.js';
+import { CanaryError } from '../errors.js';
 
 export type { EngineOptions, EnginePorts } from './persistence.js';
 export { promotionReason } from './halt.js';
@@ -27,10 +29,45 @@ export class RolloutEngine extends EngineResume {
     const { policy } = this.opts;
     try {
       const first = resume ? await this.resumeFrom(resume) : await this.start();
-      for (let i = first; i < policy.steps.length; i += 1) await this.runStep(i);
+      if (first === 0 && (!resume || resume.record.phase === 'initializing')) await this.smoke('before traffic');
+      for (let i = first; i < policy.steps.length; i += 1) {
+        await this.runStep(i);
+        if (policy.smokeTests?.afterEachStep) await this.smoke(`after step ${i + 1}`);
+      }
       return await this.promote(resume?.record.phase === 'promoting');
     } catch (err) {
       return this.halt(this.asHalt(err));
+    }
+  }
+
+  /**
+   * The policy's smoke tests against the canary. Before traffic, header routing is turned on at
+   * 0% first (a fenced write, the canary being ready by now): only the smoke requests reach it. A
+   * failure is a Halt (rolled back, exit 3) and goes through the one stop path like any other.
+   */
+  private async smoke(phase: string): Promise<void> {
+    const { policy, ports } = this.opts;
+    if (!policy.smokeTests) return;
+    if (ports.smoke && this.weight === 0) {
+      if (!ports.router.routeByHeader) throw new CanaryError('invalid-input', 'spec.smokeTests: this traffic router cannot route by header at 0%, so smoke tests cannot reach the canary before traffic');
+      await ports.router.routeByHeader();
+      this.log('info', `header routing on at 0% for the smoke tests (${policy.target.headerRouting?.header ?? 'header'}); no user traffic reaches the canary`);
+    }
+    try {
+      const run = await runSmokePhase({
+        settings: policy.smokeTests,
+        ...(ports.smoke && { tester: ports.smoke }),
+        phase,
+        now: () => this.iso(),
+        log: (level, message) => this.log(level, message),
+        throwIfCancelled: () => this.throwIfCancelled(),
+      });
+      if (!run) return;
+      this.record.smokeTests = run;
+      await this.persist();
+    } catch (err) {
+      if (err instanceof SmokeFailed) this.record.smokeTests = err.run;
+      throw err;
     }
   }
 
@@ -47,6 +84,7 @@ export class RolloutEngine extends EngineResume {
       weight: 0,
       images: { stable: null, canary: image },
       startedBy: this.opts.startedBy,
+      ...(this.opts.retryOf !== undefined && { retryOf: this.opts.retryOf }),
       startedAt,
       updatedAt: startedAt,
       policy: { name: policy.name, source: policy.source, plannedChecks: plannedChecks(policy), intervalMs: policy.intervalMs, steps: policy.steps },
@@ -62,6 +100,7 @@ export class RolloutEngine extends EngineResume {
     await this.persist();
     this.emit({ type: 'started', at: this.now(), record: this.record, resumed: false });
     this.setPhase('initializing', `starting canary ${image}${stableImage ? ` against stable ${stableImage}` : ''}`);
+    if (this.opts.retryOf) this.log('info', `a retry of rollout ${this.opts.retryOf} (same image), from the first step`);
     this.routed = true;
     await ports.router.prepare();
     await ports.workloads.startCanary(image);

@@ -10,6 +10,7 @@ import type { CommandContext } from './abort.js';
 import { StateConflictError, StopRequestedError, type Clock, type IncidentSink, type StateStore, type TrafficRouter, type Workloads } from './ports.js';
 import { countVerdict, emptyCounts, emptyTallies, FINAL_PHASES, type CheckTallies, type Phase, type RolloutRecord } from './record.js';
 import { Halt } from './halt.js';
+import type { SmokeTester } from './smoke-tests.js';
 
 export interface EnginePorts {
   router: TrafficRouter;
@@ -17,6 +18,8 @@ export interface EnginePorts {
   metrics: MetricsSource;
   state: StateStore;
   incidents: IncidentSink[];
+  /** Sends the policy's smoke tests to the canary; absent in a dry-run, a replay, a backtest. */
+  smoke?: SmokeTester;
 }
 
 export interface EngineOptions {
@@ -26,6 +29,8 @@ export interface EngineOptions {
   names: TargetNames;
   image: string;
   startedBy: string;
+  /** `--retry`: the id of the rolled-back or aborted rollout this one starts again. */
+  retryOf?: string;
   /** Defaults to `<target>-<start time>`; live deploys pass it so the canary Ingress can carry it. */
   rolloutId?: string;
   ports: EnginePorts;

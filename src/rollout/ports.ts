@@ -76,6 +76,11 @@ export interface TrafficRouter {
    * it, or another rollout prepared it): the check a write that changes stable is fenced by.
    */
   checkFence?(): Promise<void>;
+  /**
+   * Header routing on while the weight stays 0 (smoke tests before traffic), fenced like a raise.
+   * Called only once the canary is ready; every stop removes it again with the weight.
+   */
+  routeByHeader?(): Promise<void>;
   /** A resumed run takes the route over from its predecessor (see IngressRouter.claim). */
   claim?(): Promise<void>;
 }

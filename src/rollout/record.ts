@@ -116,6 +116,29 @@ export function keepCheck(record: RolloutRecord, check: CheckRecord, historyLimi
   if (over > 0) record.checks.splice(0, over);
 }
 
+/** What one smoke test found: the last attempt's request and response, as evidence. */
+export interface SmokeResult {
+  name: string;
+  ok: boolean;
+  /** Why it failed ("status 500, expected 200"), or what passed. */
+  reason: string;
+  attempts: number;
+  method: string;
+  url: string;
+  /** null when no response came (timeout, connection refused). */
+  status: number | null;
+  /** The first 500 bytes of the response body. */
+  excerpt: string;
+}
+
+/** The last smoke run, kept in the record (bounded: one run, one result per test). */
+export interface SmokeRunRecord {
+  at: string;
+  /** "before traffic" or "after step N". */
+  phase: string;
+  results: SmokeResult[];
+}
+
 export interface RolloutRecord {
   schemaVersion: typeof RECORD_SCHEMA_VERSION;
   id: string;
@@ -139,6 +162,8 @@ export interface RolloutRecord {
   judge?: Record<string, unknown>;
   /** Who drives the rollout now, when a `--resume` took it over from the deploy that started it. */
   resumedBy?: string;
+  /** `--retry`: the rolled-back or aborted rollout (same image) this one started again. */
+  retryOf?: string;
   /** Set while phase is promoting (and kept after a stop during promotion). */
   promotion?: PromotionStage;
   rollback?: {
@@ -150,5 +175,7 @@ export interface RolloutRecord {
     /** A stop during promotion sets stable back to this image; done once stable runs it, available. */
     stableRestore?: { image: string | null; done: boolean; message: string };
   };
+  /** The last smoke-test run (spec.smokeTests), its requests and response excerpts as evidence. */
+  smokeTests?: SmokeRunRecord;
   outcome?: Outcome;
 }

@@ -55,6 +55,25 @@ describe('IngressRouter header routing', () => {
     await r.setWeight(0);
     expect(annotations()['nginx.ingress.kubernetes.io/canary-by-header']).toBeUndefined();
   });
+
+  it('routeByHeader (the smoke phase) turns header routing on at 0% in one fenced patch; the raise keeps it; a stop removes it; a stopped route refuses it', async () => {
+    const r = router({ headerRouting: { header: 'X-Canary', value: 'always' } });
+    await r.prepare();
+    const annotations = () => fake.get('Ingress', 'shop', 'checkout-canary')?.metadata?.annotations ?? {};
+    fake.clearRequests();
+    await r.routeByHeader();
+    expect(annotations()).toMatchObject({ [WEIGHT_ANNOTATION]: '0', 'nginx.ingress.kubernetes.io/canary-by-header': 'X-Canary', 'nginx.ingress.kubernetes.io/canary-by-header-value': 'always' });
+    const writes = ingressWrites();
+    expect(writes).toHaveLength(1);
+    const ops = (fake.requests.find((q) => q.method === 'PATCH')?.body ?? []) as { op: string; path: string }[];
+    expect(ops.filter((o) => o.op === 'test').map((o) => o.path)).toContain('/metadata/annotations/canary-cli.dev~1rollout-id');
+    await r.setWeight(10);
+    expect(annotations()).toMatchObject({ [WEIGHT_ANNOTATION]: '10', 'nginx.ingress.kubernetes.io/canary-by-header': 'X-Canary' });
+    await r.stop('stopped by test');
+    expect(annotations()['nginx.ingress.kubernetes.io/canary-by-header']).toBeUndefined();
+    await expect(r.routeByHeader()).rejects.toThrow(/was stopped/);
+    expect(annotations()['nginx.ingress.kubernetes.io/canary-by-header']).toBeUndefined();
+  });
 });
 
 describe('IngressRouter.prepare', () => {

@@ -93,6 +93,8 @@ export interface PolicyOptions {
   kubeTimeout?: string;
   /** spec.kubernetes.stopDeadline: how long a stopping deploy keeps driving the canary to 0%. */
   stopDeadline?: string;
+  /** spec.smokeTests, as YAML lines indented for it, e.g. '    tests: [{ name: health, url: "http://..." }]'. */
+  smokeTests?: readonly string[];
 }
 
 /** Two steps of one check each: for tests about the API rather than the plan. */
@@ -141,6 +143,7 @@ export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): str
     '    pollInterval: 100ms',
     ...(opts.incidents?.length ? ['  incidents:', ...opts.incidents] : []),
     ...(opts.target?.length ? ['  target:', ...opts.target] : []),
+    ...(opts.smokeTests?.length ? ['  smokeTests:', ...opts.smokeTests] : []),
     '',
   ].join('\n');
 }

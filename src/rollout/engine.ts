@@ -3,6 +3,7 @@ import type { StoredRecord } from './ports.js';
 import { rolloutIdFor } from './rollout-id.js';
 import { emptyTallies, RECORD_SCHEMA_VERSION, type Outcome } from './record.js';
 import { EngineResume } from './resume.js';
+import { unfinishedStop } from './stop-machine.js';
 
 export type { EngineOptions, EnginePorts } from './persistence.js';
 export { promotionReason } from './halt.js';
@@ -26,6 +27,8 @@ export class RolloutEngine extends EngineResume {
   async run(resume?: StoredRecord): Promise<Outcome> {
     const { policy } = this.opts;
     try {
+      // A stop left unfinished (a crashed stopper): the stop machine takes it on from its state.
+      if (resume && unfinishedStop(resume.record)) return await this.takeOnStop(resume);
       const first = resume ? await this.resumeFrom(resume) : await this.start();
       for (let i = first; i < policy.steps.length; i += 1) await this.runStep(i);
       return await this.promote(resume?.record.phase === 'promoting');

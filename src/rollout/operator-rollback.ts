@@ -308,7 +308,14 @@ async function takeOnStop(ports: OperatorRollbackPorts, opts: OperatorRollbackOp
         return cleared.result === 'deleted' ? `Lease ${ctx.target}-canary of the stopped deploy deleted: the next deploy can start at once` : `no Lease of ${ctx.target} to release`;
       },
     },
-    { token: `rollback by ${opts.requestedBy} at ${new Date(clock.now()).toISOString()}`, ctx, deadlineMs: opts.deadlineMs, callTimeoutMs: opts.callTimeoutMs, say },
+    {
+      token: `rollback by ${opts.requestedBy} at ${new Date(clock.now()).toISOString()}`,
+      ctx,
+      deadlineMs: opts.deadlineMs,
+      callTimeoutMs: opts.callTimeoutMs,
+      say,
+      asOperator: { requestedBy: opts.requestedBy, reason: `rolled back by ${opts.requestedBy}: ${opts.reason}` },
+    },
   );
   if (!report) return null;
   if (report.state === 'requested' && !report.confirmed && !report.lostTo) {

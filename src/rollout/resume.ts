@@ -21,7 +21,7 @@ export abstract class EngineResume extends EngineHalting {
         release: stop?.release ?? (async () => 'the deploy gives its Lease back as it exits'),
       },
       stopper: {
-        token: stop?.token ?? `deploy ${this.opts.startedBy} (${this.record.id})`,
+        token: this.stopToken,
         ctx: this.ctx,
         deadlineMs: stop?.deadlineMs ?? DEFAULT_DEPLOY_STOP_DEADLINE_MS,
         callTimeoutMs: stop?.callTimeoutMs ?? 10_000,

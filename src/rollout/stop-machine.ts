@@ -1,7 +1,7 @@
 import { CanaryError, EXIT, messageOf } from '../errors.js';
 import { describeTraffic, foreignTraffic, stopTraffic, type CommandContext } from './abort.js';
 import { StateConflictError, type CallBudget, type Clock, type StateStore, type StoredRecord, type TrafficRouter, type Workloads } from './ports.js';
-import { FINAL_PHASES, type RolloutRecord, type StopProgress, type StopState } from './record.js';
+import { FINAL_PHASES, STOP_STATES, type RolloutRecord, type StopProgress, type StopState } from './record.js';
 
 export { STOP_STATES, type StopProgress, type StopState } from './record.js';
 
@@ -45,6 +45,8 @@ export interface Stopper {
   deadlineMs: number;
   callTimeoutMs: number;
   say?: (line: string) => void;
+  /** `canary rollback`: taking a stop on makes it the operator's (requester, reason, result 'aborted'). */
+  asOperator?: { requestedBy: string; reason: string };
 }
 
 export interface StopRequest {
@@ -67,6 +69,28 @@ export interface StopReport {
 
 const iso = (clock: Clock) => new Date(clock.now()).toISOString();
 
+/**
+ * The record's stop moved to `state` by `token` (created on the first call with the request): how
+ * a stopper that runs a transition itself (the deploy's halt, a second signal) records it in the
+ * same words as the machine. The caller saves the record: that save is the transition's write.
+ */
+export function markStop(record: RolloutRecord, state: StopState, token: string, request: StopRequest & { restoreImage?: string | null }, at: string): void {
+  const { restoreImage, ...asked } = request;
+  const kept = record.stop && record.stop.state !== 'released' ? record.stop : null;
+  record.stop = {
+    ...(kept ?? {
+      requestedBy: bounded(asked.requestedBy),
+      reason: bounded(asked.reason),
+      result: asked.result,
+      requestedAt: at,
+      ...(restoreImage !== undefined && { restoreImage }),
+    }),
+    state,
+    token,
+    updatedAt: at,
+  };
+}
+
 /** True while a record holds a stop that is not yet released: `status` and `--resume` act on it. */
 export function unfinishedStop(record: RolloutRecord | null | undefined): StopProgress | null {
   return record?.stop && record.stop.state !== 'released' ? record.stop : null;
@@ -88,7 +112,7 @@ export async function resumeStop(ports: StopMachinePorts, stopper: Stopper): Pro
   const found = await ports.store.load();
   const stop = unfinishedStop(found?.record);
   if (!found || !stop) return null;
-  return requestStop(ports, stopper, stop);
+  return requestStop(ports, stopper, stopper.asOperator ? { ...stopper.asOperator, result: 'aborted' } : stop);
 }
 
 async function claim(ports: StopMachinePorts, stopper: Stopper, request: StopRequest): Promise<StoredRecord | null> {
@@ -100,6 +124,10 @@ async function claim(ports: StopMachinePorts, stopper: Stopper, request: StopReq
     if (record.stop) {
       if (record.stop.token === stopper.token) return found;
       record.stop = { ...record.stop, token: stopper.token, updatedAt: at };
+      // An operator who takes a stop on before it is recorded owns its story (who, why, result).
+      if (stopper.asOperator && STOP_STATES.indexOf(record.stop.state) < STOP_STATES.indexOf('recorded')) {
+        record.stop = { ...record.stop, requestedBy: bounded(request.requestedBy), reason: bounded(request.reason), result: request.result };
+      }
     } else {
       if (FINAL_PHASES.includes(record.phase)) return found;
       const promoting = record.promotion !== undefined && record.promotion !== 'routing-to-canary';

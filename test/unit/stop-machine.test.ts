@@ -8,7 +8,7 @@ import { RECORD_SCHEMA_VERSION, type RolloutRecord } from '../../src/rollout/rec
 import { requestStop, resumeStop, STOP_STATES, type StopMachinePorts, type StopState, type Stopper } from '../../src/rollout/stop-machine.js';
 import { checkoutEngine } from '../support/checkout-engine.js';
 import { thresholdPolicy } from '../support/policies.js';
-import { healthy, ScriptedMetrics } from '../support/scripted-metrics.js';
+import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
 
 // The stop machine, state by state: a record left in each state (as a crashed stopper leaves it)
 // is finished by `canary rollback`'s use case and by a `--resume`d deploy to the same end; a
@@ -148,14 +148,17 @@ async function resumedDeploy(c: HookedCluster, lease = leaseOf()) {
   return { outcome, lease };
 }
 
-/** The one consistent end: 0% read back, stable on the recorded image, canary down, record final, Lease released. */
-async function expectFinished(c: HookedCluster, lease: { released: number }, token: string) {
+/**
+ * The one consistent end: 0% read back, stable on the recorded image, canary down, record final
+ * (rolled back, or aborted when an operator took the stop on before it was recorded), Lease released.
+ */
+async function expectFinished(c: HookedCluster, lease: { released: number }, token: string, result: 'rolled-back' | 'aborted' = 'rolled-back') {
   expect((await c.inspect()).ours.map((r) => r.weight)).toEqual([0]);
   expect(c.stable).toBe(OLD);
   expect(c.canaryReplicas).toBe(0);
   const record = (await c.load())!.record;
-  expect(record.phase).toBe('rolled-back');
-  expect(record.outcome?.result).toBe('rolled-back');
+  expect(record.phase).toBe(result);
+  expect(record.outcome?.result).toBe(result);
   expect(record.weight).toBe(0);
   expect(record.stop?.state).toBe('released');
   expect(record.stop?.token).toBe(token);
@@ -183,8 +186,12 @@ describe('the stop machine, resumed from each state', () => {
       const c = await crashedIn(state);
       const { report, lease } = await rollback(c);
       expect(report.exitCode).toBe(0);
-      await expectFinished(c, lease, (await c.load())!.record.stop!.token);
-      expect((await c.load())!.record.stop!.token).toMatch(/^rollback by alice/);
+      const stop = (await c.load())!.record.stop!;
+      expect(stop.token).toMatch(/^rollback by alice/);
+      // Taken on before it was recorded, the stop is the operator's; once recorded, it stays the deploy's.
+      const operators = state !== 'recorded';
+      await expectFinished(c, lease, stop.token, operators ? 'aborted' : 'rolled-back');
+      if (operators) expect(stop).toMatchObject({ requestedBy: 'alice', reason: 'rolled back by alice: pager', result: 'aborted' });
     });
 
     it(`${state}: a --resume'd deploy finishes it to the same end`, async () => {
@@ -265,7 +272,7 @@ describe('a rollback racing the deploy\'s own stop', () => {
     const deploy = await resumeStop(machine(c, lease), stopper('deploy ci-1#1'));
     expect(rb!.report.exitCode).toBe(0);
     expect(deploy?.lostTo).toMatch(/^rollback by alice/);
-    await expectFinished(c, lease, (await c.load())!.record.stop!.token);
+    await expectFinished(c, lease, (await c.load())!.record.stop!.token, 'aborted');
   });
 
   it('a fresh stop is requested on a progressing record: requested → released through every state', async () => {
@@ -284,5 +291,107 @@ describe('a rollback racing the deploy\'s own stop', () => {
     expect(seen).toEqual(['requested', ...STOP_STATES.slice(1)]);
     expect(report.state).toBe('released');
     await expectFinished(c, lease, 'deploy ci-1#1');
+  });
+});
+
+/** A canary failing from minute 20: the engine decides a rollback at its first check after that. */
+const regression: Scenario = (minute, side) => (side === 'canary' && minute > 20 ? { requests: 600, errors: 72, p95: 0.2 } : healthy(minute, side));
+
+/**
+ * A deploy that halts on its own, seeing the cluster through its own connection. With
+ * `crashAfter`, the process "dies" once that stop state is saved: every later call of its
+ * connection never returns (gated on the save observed, not on time); others see the cluster as is.
+ */
+async function haltingDeploy(c: HookedCluster, opts: { crashAfter?: StopState; release?: () => Promise<string> } = {}) {
+  const states: string[] = [];
+  let dead = false;
+  let died!: () => void;
+  const gone = new Promise<void>((resolve) => (died = resolve));
+  const view = new Proxy(c, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        if (dead) return new Promise(() => undefined);
+        const result: unknown = await (value as (...a: unknown[]) => unknown).apply(target, args);
+        const record = prop === 'save' ? (args[0] as RolloutRecord) : null;
+        if (record?.stop) states.push(record.stop.state);
+        if (opts.crashAfter && record?.stop?.state === opts.crashAfter) {
+          dead = true;
+          died();
+        }
+        return result;
+      };
+    },
+  });
+  const metrics = new ScriptedMetrics(START, regression);
+  const { engine } = checkoutEngine({
+    policy: thresholdPolicy(),
+    metrics,
+    clock: new VirtualClock(START),
+    cluster: c,
+    extra: {
+      ports: { router: view, workloads: view, state: view, metrics, incidents: [] },
+      stop: { token: 'deploy ci-1#1', workloads: view, ...(opts.release && { release: opts.release }) },
+    },
+  });
+  const running = engine.run();
+  const outcome = opts.crashAfter ? (await gone, null) : await running;
+  return { outcome, states };
+}
+
+describe('the deploy\'s own halt walks the same states', () => {
+  it('records requested-to-released through its record, its token as the stopper; its Lease given back', async () => {
+    const c = new HookedCluster('shop', names, OLD);
+    const lease = leaseOf();
+    const { outcome, states } = await haltingDeploy(c, {
+      release: async () => {
+        lease.released += 1;
+        return 'Lease released';
+      },
+    });
+    expect(outcome).toMatchObject({ result: 'rolled-back', exitCode: 3 });
+    expect(states).toEqual(['traffic-zero-confirmed', 'recorded', 'released']);
+    expect((await c.load())!.record.stop).toMatchObject({ state: 'released', token: 'deploy ci-1#1', result: 'rolled-back', requestedBy: expect.stringMatching(/^deploy checkout-/) });
+    expect(lease.released).toBe(1);
+  });
+
+  it('a deploy that died right after confirming 0% is finished by canary rollback, and by a --resume, to the same end', async () => {
+    for (const finisher of ['rollback', 'resume'] as const) {
+      const c = new HookedCluster('shop', names, OLD);
+      const { states } = await haltingDeploy(c, { crashAfter: 'traffic-zero-confirmed' });
+      expect(states).toEqual(['traffic-zero-confirmed']);
+      expect(c.canaryReplicas).toBeGreaterThan(0);
+      const lease = leaseOf();
+      if (finisher === 'rollback') expect((await rollback(c, lease)).report.exitCode).toBe(0);
+      else expect((await resumedDeploy(c, lease)).outcome).toMatchObject({ result: 'rolled-back', exitCode: 3 });
+      const stop = (await c.load())!.record.stop!;
+      await expectFinished(c, lease, stop.token, finisher === 'rollback' ? 'aborted' : 'rolled-back');
+    }
+  });
+
+  it('a second signal records where the stop stands (canary scaled down); canary rollback takes it on from there', async () => {
+    const c = new HookedCluster('shop', names, OLD);
+    let forced: Promise<void> | undefined;
+    const { engine } = checkoutEngine({
+      policy: thresholdPolicy(),
+      metrics: new ScriptedMetrics(START, healthy),
+      clock: new VirtualClock(START),
+      cluster: c,
+      extra: { stop: { token: 'deploy ci-1#1' } },
+      onEvent: (e) => {
+        if (e.type === 'check' && e.check.index === 2 && !forced) forced = engine.recordForcedExit();
+      },
+    });
+    const running = engine.run();
+    await running.catch(() => undefined);
+    await forced;
+    const left = (await c.load())!.record;
+    expect(left.stop).toMatchObject({ state: 'canary-scaled-down', token: 'deploy ci-1#1', result: 'aborted' });
+    const lease = leaseOf();
+    expect((await rollback(c, lease)).report.exitCode).toBe(0);
+    expect((await c.load())!.record.stop).toMatchObject({ state: 'released', token: expect.stringMatching(/^rollback by alice/) });
+    expect(lease.released).toBe(1);
+    expect((await c.inspect()).ours.map((r) => r.weight)).toEqual([0]);
   });
 });

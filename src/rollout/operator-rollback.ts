@@ -314,7 +314,7 @@ async function takeOnStop(ports: OperatorRollbackPorts, opts: OperatorRollbackOp
       deadlineMs: opts.deadlineMs,
       callTimeoutMs: opts.callTimeoutMs,
       say,
-      asOperator: { requestedBy: opts.requestedBy, reason: `rolled back by ${opts.requestedBy}: ${opts.reason}` },
+      asOperator: { requestedBy: opts.requestedBy, reason: `rolled back by ${opts.requestedBy}: ${opts.reason}`, why: opts.reason },
     },
   );
   if (!report) return null;
@@ -324,7 +324,8 @@ async function takeOnStop(ports: OperatorRollbackPorts, opts: OperatorRollbackOp
   const record = report.record;
   const stop = record?.stop;
   if (report.lostTo) say(`another stopper (${report.lostTo}) took the stop on: it finishes it`);
-  else if (stop) say(`record ${record.id}: the stop requested by ${stop.requestedBy} (${stop.reason}) finished by this rollback, now ${stop.state}`);
+  else if (record && stop?.requestedBy === opts.requestedBy) say(`record ${record.id}: aborted by ${opts.requestedBy}: ${opts.reason} (the unfinished stop taken on and finished: ${stop.state})`);
+  else if (record && stop) say(`record ${record.id}: already ${record.outcome?.result ?? stop.result} (${stop.reason}); the unfinished stop taken on and finished: ${stop.state}`);
   const problem = await ports.event('CanaryRolledBack', `stop finished by ${opts.requestedBy}: ${opts.reason}; ${report.traffic}`);
   if (problem) say(problem);
   const done = report.state === 'released' || report.lostTo !== undefined;

@@ -46,7 +46,7 @@ export interface Stopper {
   callTimeoutMs: number;
   say?: (line: string) => void;
   /** `canary rollback`: taking a stop on makes it the operator's (requester, reason, result 'aborted'). */
-  asOperator?: { requestedBy: string; reason: string };
+  asOperator?: { requestedBy: string; reason: string; /** The operator's own words, for record.rollback. */ why: string };
 }
 
 export interface StopRequest {
@@ -127,6 +127,7 @@ async function claim(ports: StopMachinePorts, stopper: Stopper, request: StopReq
       // An operator who takes a stop on before it is recorded owns its story (who, why, result).
       if (stopper.asOperator && STOP_STATES.indexOf(record.stop.state) < STOP_STATES.indexOf('recorded')) {
         record.stop = { ...record.stop, requestedBy: bounded(request.requestedBy), reason: bounded(request.reason), result: request.result };
+        record.rollback ??= { reason: bounded(stopper.asOperator.why), requestedBy: bounded(stopper.asOperator.requestedBy), at };
       }
     } else {
       if (FINAL_PHASES.includes(record.phase)) return found;

@@ -192,6 +192,7 @@ describe('the stop machine, resumed from each state', () => {
       const operators = state !== 'recorded';
       await expectFinished(c, lease, stop.token, operators ? 'aborted' : 'rolled-back');
       if (operators) expect(stop).toMatchObject({ requestedBy: 'alice', reason: 'rolled back by alice: pager', result: 'aborted' });
+      expect(report.actions.some((l) => l.startsWith('record checkout-20260115T100000Z: '))).toBe(true);
     });
 
     it(`${state}: a --resume'd deploy finishes it to the same end`, async () => {

@@ -36,31 +36,41 @@ export const systemRetryClock: RetryClock = {
     }),
 };
 
-/** The numbers of a retry policy; every adapter has its own defaults. */
-export interface RetrySettings {
-  /** Total time for all attempts and the waits between them. */
-  deadlineMs: number;
-  /** Attempts at most, the first included (default: as many as the deadline allows). */
-  maxAttempts?: number;
+/**
+ * The one retry policy type: how every adapter (Kubernetes, Prometheus, incident sinks, the
+ * Pushgateway) is told to retry. Each adapter keeps only its defaults and what its failures mean
+ * (the classifier); the numbers, the shared deadline, cancellation and the injectable time are
+ * spelled the same everywhere.
+ */
+export interface RetryPolicy {
+  /** Tries at most, the first included (default: as many as the deadline allows). */
+  attempts?: number;
   /** Longest one attempt may take; never more than the time left before the deadline. */
-  attemptTimeoutMs?: number;
-  /** First backoff, doubled after every failure (default 500 ms). */
+  timeoutMs?: number;
+  /** Total time for all attempts and the waits between them. */
+  deadlineMs?: number;
+  /** First backoff, doubled after every failure, with jitter (default 500 ms). */
   baseDelayMs?: number;
   /** Longest backoff (default 8 s). */
   maxDelayMs?: number;
   /** Longest wait a server's Retry-After can ask for (default 60 s). */
   maxRetryAfterMs?: number;
-}
-
-export interface RetryOptions extends RetrySettings {
-  classify: Classifier;
-  clock?: RetryClock;
-  /** In [0, 1); jitter. */
-  random?: () => number;
+  /** A deadline shared with the caller (several calls, a stop path): pulled in, never out. */
+  deadline?: Deadline;
   /** The caller's cancellation: stops the attempt in flight and any wait. */
   signal?: AbortSignal;
-  /** A deadline shared with the caller (who may pull it in); by default `deadlineMs` from now. */
-  deadline?: Deadline;
+  /** The clock the deadline is judged on (tests: virtual time). */
+  now?: () => number;
+  /** Resolves after `ms`, or as soon as `signal` aborts (tests: virtual time). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Jitter source in [0, 1) (tests). */
+  random?: () => number;
+}
+
+/** What the loop itself needs on top of a policy: a deadline and what failures mean. */
+export interface RetryOptions extends RetryPolicy {
+  deadlineMs: number;
+  classify: Classifier;
   /** The error an attempt that ran out of time fails with (then classified like any other). */
   timeoutError?: (ms: number) => unknown;
 }
@@ -70,7 +80,7 @@ export interface AttemptContext {
   number: number;
   /** Aborted when this attempt times out, the deadline passes or the caller cancels: wire it into the request. */
   signal: AbortSignal;
-  /** How long this attempt may take: min(attemptTimeoutMs, time left). */
+  /** How long this attempt may take: min(timeoutMs, time left). */
   timeoutMs: number;
   deadline: Deadline;
 }
@@ -186,7 +196,7 @@ const plural = (n: number) => `${n} attempt${n === 1 ? '' : 's'}`;
  * with "equal jitter" (between half and all of it), so many canaries retrying against one
  * recovering server spread out without any of them retrying at once.
  */
-export function backoffMs(attempt: number, settings: Pick<RetrySettings, 'baseDelayMs' | 'maxDelayMs'>, random: () => number = Math.random): number {
+export function backoffMs(attempt: number, settings: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>, random: () => number = Math.random): number {
   const exp = Math.min(settings.maxDelayMs ?? DEFAULT_MAX_DELAY_MS, (settings.baseDelayMs ?? DEFAULT_BASE_DELAY_MS) * 2 ** (attempt - 1));
   return exp / 2 + (random() * exp) / 2;
 }
@@ -212,11 +222,11 @@ export function parseRetryAfter(value: string | null | undefined, nowMs: number,
 /**
  * Runs `run` until it succeeds, the classifier calls its error fatal, the attempts run out, the
  * next wait would pass the deadline, or the caller cancels. Each attempt gets a signal and at
- * most min(attemptTimeoutMs, time left); an attempt still running then is abandoned (and its
+ * most min(timeoutMs, time left); an attempt still running then is abandoned (and its
  * signal aborted) even if `run` ignores the signal. Rejects only with RetryError.
  */
 export async function retry<T>(run: (attempt: AttemptContext) => Promise<T>, options: RetryOptions): Promise<{ value: T; attempts: number }> {
-  const clock = options.clock ?? systemRetryClock;
+  const clock: RetryClock = { now: options.now ?? systemRetryClock.now, sleep: options.sleep ?? systemRetryClock.sleep };
   const deadline = options.deadline ?? new Deadline(() => clock.now(), options.deadlineMs);
   try {
     return await loop(run, options, clock, deadline);
@@ -226,7 +236,7 @@ export async function retry<T>(run: (attempt: AttemptContext) => Promise<T>, opt
 }
 
 async function loop<T>(run: (attempt: AttemptContext) => Promise<T>, options: RetryOptions, clock: RetryClock, deadline: Deadline): Promise<{ value: T; attempts: number }> {
-  const maxAttempts = Math.max(1, options.maxAttempts ?? Number.POSITIVE_INFINITY);
+  const maxAttempts = Math.max(1, options.attempts ?? Number.POSITIVE_INFINITY);
   const random = options.random ?? Math.random;
   const caller = options.signal;
   let last: unknown = new Error('no attempt was made');
@@ -239,7 +249,7 @@ async function loop<T>(run: (attempt: AttemptContext) => Promise<T>, options: Re
     const left = deadline.remainingMs();
     if (left <= 0) throw reached();
     made = n;
-    const timeoutMs = Math.min(options.attemptTimeoutMs ?? Number.POSITIVE_INFINITY, left);
+    const timeoutMs = Math.min(options.timeoutMs ?? Number.POSITIVE_INFINITY, left);
     const timeoutError = options.timeoutError ?? ((ms: number) => new AttemptTimeoutError(ms));
     const started = clock.now();
     try {

@@ -2,17 +2,20 @@ import { CanaryError } from '../errors.js';
 import { resolveHeaders } from '../policy/headers.js';
 import type { PrometheusSettings } from '../policy/policy.js';
 import { MIN_BARE_SECRET, readSecret, registerBasicAuth, registerBearer, registerHeaderValue, registerUrlSecrets, unparsableUrl } from '../secrets.js';
+import type { RetryPolicy } from '../retry.js';
 import { QUERY_PATH } from './prometheus-answer.js';
 
 // Where and as whom the Prometheus client connects: the base URL (its user info turned into basic
 // auth), the bearer token or basic auth, the extra headers. Every credential is registered with the
 // redaction boundary here, in its wire forms, before the first request can be made.
 
-export interface PrometheusClientOptions {
+/** Its retries are the one policy type (src/retry.ts), narrowed to what a query is told. */
+export interface PrometheusClientOptions extends Pick<RetryPolicy, 'baseDelayMs' | 'deadlineMs' | 'sleep' | 'now'> {
   /** Base URL, optionally with a path prefix: http://prometheus:9090, https://mimir/prometheus. */
   url: string;
+  /** Longest one attempt may take (RetryPolicy.timeoutMs, required here). */
   timeoutMs: number;
-  /** Extra attempts after the first, on network errors, 429 and 5xx. */
+  /** Extra attempts after the first, on network errors, 429 and 5xx (spec.prometheus.retries: RetryPolicy.attempts − 1). */
   retries: number;
   bearerToken?: string;
   basicAuth?: { username: string; password: string };
@@ -22,13 +25,6 @@ export interface PrometheusClientOptions {
   publicHeaders?: readonly string[];
   caFile?: string;
   insecureSkipVerify?: boolean;
-  /** Base of the exponential backoff between attempts (default 500 ms); jittered. */
-  backoffMs?: number;
-  /** All attempts of one query and the waits between them end within this (default 30 s). */
-  deadlineMs?: number;
-  sleep?: (ms: number) => Promise<void>;
-  /** The clock the deadline is judged on (tests). */
-  now?: () => number;
 }
 
 /** What the client sends to, and with. */

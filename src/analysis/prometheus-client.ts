@@ -59,7 +59,7 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
     this.displayUrl = connection.displayUrl;
     this.attempts = options.retries + 1;
     this.timeoutMs = options.timeoutMs;
-    this.backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
+    this.backoffMs = options.baseDelayMs ?? DEFAULT_BACKOFF_MS;
     this.deadlineMs = options.deadlineMs ?? DEFAULT_QUERY_DEADLINE_MS;
     this.sleep = options.sleep;
     this.now = options.now ?? Date.now;
@@ -104,12 +104,13 @@ export class PrometheusClient implements MetricsSource, RawQuerier {
         {
           deadlineMs: this.deadlineMs,
           deadline,
-          maxAttempts: this.attempts,
-          attemptTimeoutMs: this.timeoutMs,
+          attempts: this.attempts,
+          timeoutMs: this.timeoutMs,
           baseDelayMs: this.backoffMs,
           maxDelayMs: MAX_BACKOFF_MS,
           classify: classifyAnswer,
-          clock: { now: this.now, sleep: sleep ? (ms) => sleep(ms) : systemRetryClock.sleep },
+          now: this.now,
+          ...(sleep && { sleep }),
           timeoutError: (ms) => new RetryableAnswer({ status: 0, body: null, error: `no answer within ${ms} ms` }),
         },
       );
@@ -213,7 +214,7 @@ function classifyAnswer(err: unknown): Classification {
 export function prometheusClientFromSettings(
   settings: PrometheusSettings,
   urlOverride?: string,
-  extra: Pick<PrometheusClientOptions, 'backoffMs' | 'sleep' | 'now'> = {},
+  extra: Pick<PrometheusClientOptions, 'baseDelayMs' | 'sleep' | 'now'> = {},
 ): PrometheusClient {
   return new PrometheusClient({ ...prometheusOptionsFromSettings(settings, urlOverride), ...extra });
 }

@@ -267,6 +267,8 @@ async function deployWith(
       // The stop path's waits (stable set back during a promotion) must not be cut short by the
       // very cancellation that started the stop.
       stop: {
+        // The stop machine's token: who drives a stop this deploy makes or takes on (holder + epoch).
+        token: lease.fenceToken,
         deadlineMs: k.stopDeadlineMs,
         callTimeoutMs: k.timeoutMs,
         workloads: new DeploymentWorkloads({ kc: conn.kc, namespace, names, clock: systemClock, pollMs: k.pollIntervalMs, readyTimeoutMs: k.readyTimeoutMs, retry }),

@@ -4,13 +4,13 @@
 
 import { NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { SmokeClient, stableBaseUrl } from '../http/smoke-client.js';
-import { withKubeRetry, type RetryOptions } from '../k8s/api-errors.js';
+import { withKubeRetry, type KubeRetryOptions } from '../k8s/api-errors.js';
 import { serverOf } from '../k8s/connection.js';
 import { resolveHeaders } from '../policy/headers.js';
 import type { Policy, TargetNames } from '../policy/policy.js';
 import { invalidInput } from '../errors.js';
 
-export async function smokeTesterFor(policy: Policy, kc: KubeConfig, namespace: string, names: TargetNames, retry: RetryOptions): Promise<SmokeClient | undefined> {
+export async function smokeTesterFor(policy: Policy, kc: KubeConfig, namespace: string, names: TargetNames, retry: KubeRetryOptions): Promise<SmokeClient | undefined> {
   const smoke = policy.smokeTests;
   const headerRouting = names.headerRouting;
   if (!smoke || !headerRouting) return undefined;

@@ -5,7 +5,7 @@ import { CoreV1Api, CustomObjectsApi, NetworkingV1Api, type KubeConfig } from '@
 import { queryTargetOf } from '../analysis/promql-template.js';
 import type { MetricsSource } from '../analysis/types.js';
 import { CanaryError } from '../errors.js';
-import { isNotFound, statusCode, withKubeRetry, type RetryOptions } from '../k8s/api-errors.js';
+import { isNotFound, statusCode, withKubeRetry } from '../k8s/api-errors.js';
 import { HTTPROUTE_GROUP, HTTPROUTE_VERSION, type HttpRoute } from '../k8s/httproute-shape.js';
 import { httpRouteOf, routerOf } from '../k8s/router-factory.js';
 import type { RouterName } from '../policy/schema.js';
@@ -17,6 +17,7 @@ import { ingressPitfalls, type IngressLike } from './ingress-pitfalls.js';
 import { httpRouteFindings } from './httproute-checks.js';
 import { httpRouteFor, type Migration } from './migration.js';
 import { prometheusFindings } from './prometheus-checks.js';
+import type { RetryPolicy } from '../retry.js';
 
 export interface DoctorInput {
   target: string;
@@ -24,7 +25,7 @@ export interface DoctorInput {
   names: TargetNames;
   policy: Policy;
   kc: KubeConfig;
-  retry: RetryOptions;
+  retry: RetryPolicy;
   prometheus: MetricsSource & { displayUrl: string; serverTime(): Promise<number> };
   now: Date;
 }
@@ -40,7 +41,7 @@ export interface DoctorReport {
 }
 
 /** The namespace's Ingresses, or null when this user may not list them (the access check says so). */
-async function namespaceIngresses(kc: KubeConfig, namespace: string, retry: RetryOptions): Promise<IngressLike[] | null> {
+async function namespaceIngresses(kc: KubeConfig, namespace: string, retry: RetryPolicy): Promise<IngressLike[] | null> {
   const net = kc.makeApiClient(NetworkingV1Api);
   try {
     const list = await withKubeRetry(`listing the Ingresses of namespace ${namespace}`, (o) => net.listNamespacedIngress({ namespace }, o), { ...retry, server: serverOf(kc) });
@@ -52,7 +53,7 @@ async function namespaceIngresses(kc: KubeConfig, namespace: string, retry: Retr
 }
 
 /** The HTTPRoute the gateway-api router would split, or null when it is absent or unreadable (other checks say why). */
-async function readHttpRoute(kc: KubeConfig, namespace: string, name: string, retry: RetryOptions): Promise<HttpRoute | null> {
+async function readHttpRoute(kc: KubeConfig, namespace: string, name: string, retry: RetryPolicy): Promise<HttpRoute | null> {
   const api = kc.makeApiClient(CustomObjectsApi);
   try {
     return (await withKubeRetry(`reading HTTPRoute ${namespace}/${name}`, (o) => api.getNamespacedCustomObject({ group: HTTPROUTE_GROUP, version: HTTPROUTE_VERSION, namespace, plural: 'httproutes', name }, o), { ...retry, server: serverOf(kc) })) as HttpRoute;
@@ -63,7 +64,7 @@ async function readHttpRoute(kc: KubeConfig, namespace: string, name: string, re
 }
 
 /** Named ports of the two Services, so the migrated HTTPRoute can carry port numbers. */
-async function servicePorts(kc: KubeConfig, namespace: string, names: TargetNames, retry: RetryOptions): Promise<Record<string, Record<string, number>>> {
+async function servicePorts(kc: KubeConfig, namespace: string, names: TargetNames, retry: RetryPolicy): Promise<Record<string, Record<string, number>>> {
   const core = kc.makeApiClient(CoreV1Api);
   const ports: Record<string, Record<string, number>> = {};
   for (const name of [names.stableService, names.canaryService]) {

@@ -133,8 +133,8 @@ export class SmokeClient implements SmokeTester {
         },
         {
           classify: () => 'retryable',
-          maxAttempts: test.retries + 1,
-          attemptTimeoutMs: test.timeoutMs,
+          attempts: test.retries + 1,
+          timeoutMs: test.timeoutMs,
           deadlineMs: (test.retries + 1) * (test.timeoutMs + 10_000),
           baseDelayMs: this.opts.retryDelayMs ?? 500,
           ...(this.signal && { signal: this.signal }),

@@ -31,7 +31,7 @@ export interface Deliverer {
 
 export interface DeliveryOptions {
   timeoutMs: number;
-  retry: Omit<RetryOptions, 'totalMs'>;
+  retry: Omit<RetryOptions, 'deadlineMs'>;
   incident: IncidentOptions;
   /** The run's cancellation signal: see CANCELLED_BUDGET_MS and CANCEL_GRACE_MS. */
   signal?: AbortSignal;
@@ -72,7 +72,7 @@ export class DeliveringSink implements IncidentSink {
     try {
       const { value, attempts } = await withRetry(
         (attempt) => this.deliverer.deliver(incident, { ...attempt, deliveryId }),
-        { ...retry, totalMs: this.opts.timeoutMs },
+        { ...retry, deadlineMs: this.opts.timeoutMs },
         deadline,
         this.deliverer.label ?? this.name,
       );

@@ -2,27 +2,20 @@
 // incident that cannot be delivered in that time is reported as failed, so a dead endpoint never
 // holds the CLI (and the CI job) for long after traffic is already safe.
 
-import { Deadline, retry, RetryError, systemRetryClock, type Classification } from '../retry.js';
+import { Deadline, retry, RetryError, systemRetryClock, type Classification, type RetryPolicy } from '../retry.js';
 
-export interface RetryOptions {
-  /** Total time for all attempts and the waits between them. */
-  totalMs: number;
-  /** Longest a single request may take (it also never runs past the deadline). */
-  attemptTimeoutMs: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-  maxAttempts: number;
-  now: () => number;
-  /** Resolves after `ms`, or earlier once `signal` is aborted (the deadline was reached). */
-  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  random: () => number;
-}
+/**
+ * How a delivery is retried: the one policy type (src/retry.ts), with every number filled in.
+ * `deadlineMs` is the total time for all attempts and the waits between them; `timeoutMs` the
+ * longest a single request may take (it also never runs past the deadline).
+ */
+export type RetryOptions = Required<Pick<RetryPolicy, 'deadlineMs' | 'timeoutMs' | 'baseDelayMs' | 'maxDelayMs' | 'attempts' | 'now' | 'sleep' | 'random'>>;
 
-export const DEFAULT_RETRY: Omit<RetryOptions, 'totalMs'> = {
-  attemptTimeoutMs: 10_000,
+export const DEFAULT_RETRY: Omit<RetryOptions, 'deadlineMs'> = {
+  timeoutMs: 10_000,
   baseDelayMs: 500,
   maxDelayMs: 8_000,
-  maxAttempts: 6,
+  attempts: 6,
   now: () => Date.now(),
   sleep: systemRetryClock.sleep,
   random: Math.random,
@@ -79,7 +72,7 @@ export function requestTimeoutMs(attempt: Attempt, what: string): number {
 
 /**
  * Runs `attempt` through the one retry module (src/retry.ts) until it succeeds, fails
- * permanently, or the next wait would pass the deadline (by default `options.totalMs` from now).
+ * permanently, or the next wait would pass the deadline (by default `options.deadlineMs` from now).
  * Each request of an attempt is bounded by requestTimeoutMs(), so an attempt as a whole is bounded
  * only by the deadline. Resolves with the value and the number of attempts made; rejects with a
  * DeliveryError whose message is the last failure and how many attempts were made. `label` names
@@ -91,15 +84,16 @@ export async function withRetry<T>(
   given?: Deadline,
   label = 'delivery',
 ): Promise<{ value: T; attempts: number }> {
-  const deadline = given ?? new Deadline(options.now, options.totalMs, `the ${seconds(options.totalMs)} delivery limit`);
+  const deadline = given ?? new Deadline(options.now, options.deadlineMs, `the ${seconds(options.deadlineMs)} delivery limit`);
   try {
-    return await retry((ctx) => run({ number: ctx.number, deadline, attemptTimeoutMs: options.attemptTimeoutMs, signal: ctx.signal }), {
-      deadlineMs: options.totalMs,
+    return await retry((ctx) => run({ number: ctx.number, deadline, attemptTimeoutMs: options.timeoutMs, signal: ctx.signal }), {
+      deadlineMs: options.deadlineMs,
       deadline,
-      maxAttempts: options.maxAttempts,
+      attempts: options.attempts,
       baseDelayMs: options.baseDelayMs,
       maxDelayMs: options.maxDelayMs,
-      clock: { now: options.now, sleep: options.sleep },
+      now: options.now,
+      sleep: options.sleep,
       random: options.random,
       classify,
     });

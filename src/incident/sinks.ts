@@ -21,7 +21,7 @@ export interface SinkFactoryOptions extends IncidentOptions {
   env?: NodeJS.ProcessEnv;
   /** The HTTP stack for sinks without a caFile (the shared axios transport, proxies from the environment, by default). */
   transport?: HttpTransport;
-  retry?: Partial<Omit<RetryOptions, 'totalMs'>>;
+  retry?: Partial<Omit<RetryOptions, 'deadlineMs'>>;
   /**
    * The run's cancellation signal (SIGTERM/SIGINT): a run cancelled before delivery delivers in at
    * most 5 s; cancelled during delivery, each sink has at most 3 s left.

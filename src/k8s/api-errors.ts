@@ -6,41 +6,21 @@ import type { ConfigurationOptions, ObservableMiddleware, RequestContext } from 
 import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
 import { CanaryError } from '../errors.js';
 import type { KubernetesSettings } from '../policy/policy.js';
-import { Deadline, parseRetryAfter, retry, RetryError, systemRetryClock, type Classification } from '../retry.js';
+import { Deadline, parseRetryAfter, retry, RetryError, systemRetryClock, type Classification, type RetryPolicy } from '../retry.js';
 import { redact } from '../secrets.js';
 
 /**
- * How one API call is retried. The overall deadline is what bounds a call: against an API server
- * that accepts connections and never answers, one call gives up after `deadlineMs` (30 s by
- * default), not after attempts × timeout.
+ * How one API call is retried: the one policy type (src/retry.ts). The overall deadline is what
+ * bounds a call: against an API server that accepts connections and never answers, one call gives
+ * up after `deadlineMs` (30 s by default), not after attempts × timeout.
  */
-export interface RetryOptions {
-  /** Tries at most, the first included (default 10); the deadline usually ends a call first. */
-  attempts?: number;
-  /** First backoff; doubled after every failure up to 8 s, with jitter (default 500 ms). */
-  baseDelayMs?: number;
-  sleep?: (ms: number) => Promise<void>;
-  /** A single call that takes longer than this counts as a timeout and is retried (default 10 s). */
-  timeoutMs?: number;
-  /** All attempts and waits of one call end within this (default 30 s; spec.kubernetes.deadline). */
-  deadlineMs?: number;
-  /** A deadline shared by several calls (e.g. a stop path's); pulled in, never out. */
-  deadline?: Deadline;
-  /** Cancels the call in flight and any wait. */
-  signal?: AbortSignal;
-  /** The clock the deadline is judged on (tests). */
-  now?: () => number;
-  /** Jitter source in [0, 1] (tests). */
-  random?: () => number;
-}
-
-export interface KubeRetryOptions extends RetryOptions {
+export interface KubeRetryOptions extends RetryPolicy {
   /** The API server's URL, for messages. */
   server?: string;
 }
 
 /** The retry options a policy's spec.kubernetes asks for. */
-export function kubeRetryOf(settings: Pick<KubernetesSettings, 'attempts' | 'timeoutMs' | 'deadlineMs'>): RetryOptions {
+export function kubeRetryOf(settings: Pick<KubernetesSettings, 'attempts' | 'timeoutMs' | 'deadlineMs'>): RetryPolicy {
   return { attempts: settings.attempts, timeoutMs: settings.timeoutMs, deadlineMs: settings.deadlineMs };
 }
 
@@ -221,18 +201,18 @@ export async function withKubeRetry<T>(what: string, op: (options: KubeCallOptio
   const server = opts.server ?? 'the configured server';
   const deadlineMs = opts.deadlineMs ?? KUBE_RETRY_DEFAULTS.deadlineMs;
   const now = opts.now ?? systemRetryClock.now;
-  const sleep = opts.sleep;
   const deadline = opts.deadline ?? new Deadline(now, deadlineMs, `the ${deadlineMs / 1000}s deadline for one API call (spec.kubernetes.deadline)`);
   try {
     const { value } = await retry((attempt) => op(withSignal(attempt.signal)), {
       deadlineMs,
-      maxAttempts: Math.max(1, opts.attempts ?? KUBE_RETRY_DEFAULTS.attempts),
-      attemptTimeoutMs: opts.timeoutMs ?? KUBE_RETRY_DEFAULTS.timeoutMs,
+      attempts: Math.max(1, opts.attempts ?? KUBE_RETRY_DEFAULTS.attempts),
+      timeoutMs: opts.timeoutMs ?? KUBE_RETRY_DEFAULTS.timeoutMs,
       baseDelayMs: opts.baseDelayMs ?? KUBE_RETRY_DEFAULTS.baseDelayMs,
-      maxDelayMs: KUBE_RETRY_DEFAULTS.maxDelayMs,
-      maxRetryAfterMs: MAX_RETRY_AFTER_MS,
+      maxDelayMs: opts.maxDelayMs ?? KUBE_RETRY_DEFAULTS.maxDelayMs,
+      maxRetryAfterMs: opts.maxRetryAfterMs ?? MAX_RETRY_AFTER_MS,
       classify: classifyKubeError,
-      clock: { now, sleep: sleep ? (ms) => sleep(ms) : systemRetryClock.sleep },
+      now,
+      ...(opts.sleep && { sleep: opts.sleep }),
       timeoutError: (ms) => new TimeoutError(ms),
       deadline,
       ...(opts.random && { random: opts.random }),

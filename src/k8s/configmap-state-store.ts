@@ -5,10 +5,11 @@ import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client
 import { CanaryError } from '../errors.js';
 import { StateConflictError, type StateStore, type StoredRecord } from '../rollout/ports.js';
 import { RECORD_SCHEMA_VERSION, type RolloutRecord } from '../rollout/record.js';
-import { isAlreadyExists, isConflict, isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { isAlreadyExists, isConflict, isNotFound, withKubeRetry } from './api-errors.js';
 import { redactDeep } from '../secrets.js';
 import { serverOf } from './connection.js';
 import { ownershipLabels } from './labels.js';
+import type { RetryPolicy } from '../retry.js';
 
 export const RECORD_KEY = 'record.json';
 /** ConfigMaps are capped at 1 MiB; leave room for metadata. */
@@ -40,7 +41,7 @@ export interface ConfigMapStateStoreOptions {
   kc: KubeConfig;
   namespace: string;
   target: string;
-  retry?: RetryOptions;
+  retry?: RetryPolicy;
 }
 
 const bytes = (text: string): number => Buffer.byteLength(text, 'utf8');
@@ -119,7 +120,7 @@ function parseRecord(name: string, cm: V1ConfigMap): StoredRecord {
 export class ConfigMapStateStore implements StateStore {
   private readonly api: CoreV1Api;
   private readonly name: string;
-  private readonly retry: RetryOptions & { server: string };
+  private readonly retry: RetryPolicy & { server: string };
 
   constructor(private readonly opts: ConfigMapStateStoreOptions) {
     this.api = opts.kc.makeApiClient(CoreV1Api);

@@ -6,9 +6,10 @@ import { CanaryError } from '../errors.js';
 import type { TargetNames } from '../policy/policy.js';
 import { formatDuration } from '../policy/units.js';
 import { StopRequestedError, type CallBudget, type Clock, type ScaleDownResult, type StableStatus, type StableWriteGuard, type Workloads } from '../rollout/ports.js';
-import { isConflict, isNotFound, statusCode, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { isConflict, isNotFound, statusCode, withKubeRetry } from './api-errors.js';
 import { serverOf } from './connection.js';
 import { STABLE_RESTORE_ANNOTATION } from './labels.js';
+import type { RetryPolicy } from '../retry.js';
 
 export interface DeploymentWorkloadsOptions {
   kc: KubeConfig;
@@ -19,7 +20,7 @@ export interface DeploymentWorkloadsOptions {
   pollMs?: number;
   /** How long a Deployment may take to become ready (default 10 min). */
   readyTimeoutMs?: number;
-  retry?: RetryOptions;
+  retry?: RetryPolicy;
   /** Stops every wait when it aborts (a cancelled deploy, a lost lease): waits must not outlive the deploy. */
   signal?: AbortSignal;
 }
@@ -59,7 +60,7 @@ function describeProgress(p: Progress): string {
 
 export class DeploymentWorkloads implements Workloads {
   private readonly api: AppsV1Api;
-  private readonly retry: RetryOptions & { server: string };
+  private readonly retry: RetryPolicy & { server: string };
 
   constructor(private readonly opts: DeploymentWorkloadsOptions) {
     this.api = opts.kc.makeApiClient(AppsV1Api);
@@ -67,7 +68,7 @@ export class DeploymentWorkloads implements Workloads {
   }
 
   /** On the stop path one call is one attempt, bounded by the time the stop has left. */
-  private retryFor(budget?: CallBudget): RetryOptions & { server: string } {
+  private retryFor(budget?: CallBudget): RetryPolicy & { server: string } {
     if (!budget) return this.retry;
     const ms = Math.max(1, Math.min(this.retry.timeoutMs ?? 30_000, budget.timeoutMs));
     return { ...this.retry, attempts: 1, timeoutMs: ms, deadlineMs: ms };

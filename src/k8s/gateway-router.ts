@@ -8,7 +8,7 @@ import { CustomObjectsApi, type KubeConfig, type PatchStrategy, setHeaderOptions
 import { CanaryError } from '../errors.js';
 import type { TargetNames } from '../policy/policy.js';
 import { StopRequestedError, type CallBudget, type OwnRouteState, type RouteState, type TrafficRouter, type TrafficState } from '../rollout/ports.js';
-import { isNotFound, statusCode, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { isNotFound, statusCode, withKubeRetry } from './api-errors.js';
 import { serverOf } from './connection.js';
 import {
   BACKEND_REF_ANNOTATION,
@@ -31,6 +31,7 @@ import {
   type RouteShape,
 } from './httproute-shape.js';
 import { FENCE_ANNOTATION, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION, TARGET_LABEL } from './labels.js';
+import type { RetryPolicy } from '../retry.js';
 
 const PLURAL = 'httproutes';
 /** Stale-patch (422) re-reads of one write before giving up. */
@@ -46,7 +47,7 @@ export interface GatewayRouterOptions {
   rolloutId: string;
   target: string;
   headerRouting?: { header: string; value?: string };
-  retry?: RetryOptions;
+  retry?: RetryPolicy;
   /**
    * This process's fence token (lease holder identity and epoch): written when the route is
    * prepared or claimed, tested by every raise, so a predecessor that a `--resume` replaced
@@ -55,7 +56,7 @@ export interface GatewayRouterOptions {
   fenceToken?: string;
 }
 
-type Retry = RetryOptions & { server: string };
+type Retry = RetryPolicy & { server: string };
 
 function statusOf(err: unknown): number | undefined {
   return statusCode(err) ?? (err instanceof Error ? statusCode(err.cause) : undefined);
@@ -360,7 +361,7 @@ export class GatewayRouter implements TrafficRouter {
 }
 
 /** Every HTTPRoute of ours for a target (by label), as `canary status` lists canary routes. */
-export async function findOwnedHttpRoutes(kc: KubeConfig, namespace: string, target: string, canaryService: string, retry: RetryOptions = {}): Promise<OwnRouteState[]> {
+export async function findOwnedHttpRoutes(kc: KubeConfig, namespace: string, target: string, canaryService: string, retry: RetryPolicy = {}): Promise<OwnRouteState[]> {
   const api = kc.makeApiClient(CustomObjectsApi);
   const list = (await withKubeRetry(
     `looking for the HTTPRoutes of ${target} in namespace ${namespace}`,

@@ -7,7 +7,7 @@ import { NetworkingV1Api, setHeaderOptions, type KubeConfig, type V1HTTPIngressP
 import { CanaryError } from '../errors.js';
 import type { TargetNames } from '../policy/policy.js';
 import { StopRequestedError, type CallBudget, type OwnRouteState, type TrafficRouter, type TrafficState } from '../rollout/ports.js';
-import { isConflict, isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { isConflict, isNotFound, withKubeRetry } from './api-errors.js';
 import { serverOf } from './connection.js';
 import {
   annotationPointer,
@@ -28,6 +28,7 @@ import {
   type JsonPatchOp,
 } from './ingress-writes.js';
 import { FENCE_ANNOTATION, isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownershipLabels, ownershipSelector, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION } from './labels.js';
+import type { RetryPolicy } from '../retry.js';
 
 export {
   annotationPointer,
@@ -58,7 +59,7 @@ export interface IngressRouterOptions {
   rolloutId: string;
   target: string;
   headerRouting?: HeaderRouting;
-  retry?: RetryOptions;
+  retry?: RetryPolicy;
   /**
    * This process's fence token (lease holder identity and epoch): written when the route is
    * prepared or claimed, tested by every raise, so a predecessor that a `--resume` replaced
@@ -77,7 +78,7 @@ function routeKeys(rules: readonly V1IngressRule[] | undefined): Set<string> {
 
 export class IngressRouter implements TrafficRouter {
   private readonly api: NetworkingV1Api;
-  private readonly retry: RetryOptions & { server: string };
+  private readonly retry: RetryPolicy & { server: string };
 
   constructor(private readonly opts: IngressRouterOptions) {
     this.api = opts.kc.makeApiClient(NetworkingV1Api);
@@ -297,7 +298,7 @@ export class IngressRouter implements TrafficRouter {
   }
 
   /** On the stop path one call is one attempt, bounded by the time the stop has left. */
-  private retryFor(budget?: CallBudget): RetryOptions & { server: string } {
+  private retryFor(budget?: CallBudget): RetryPolicy & { server: string } {
     if (!budget) return this.retry;
     const ms = Math.max(1, Math.min(this.retry.timeoutMs ?? 30_000, budget.timeoutMs));
     return { ...this.retry, attempts: 1, timeoutMs: ms, deadlineMs: ms };
@@ -349,7 +350,7 @@ export interface OwnedCanaryIngress {
  * needs no record to find them, and a renamed canary Ingress (spec.target.canaryIngress changed
  * between rollouts) leaves more than one.
  */
-export async function findOwnedCanaryIngresses(kc: KubeConfig, namespace: string, target: string, retry: RetryOptions = {}): Promise<OwnedCanaryIngress[]> {
+export async function findOwnedCanaryIngresses(kc: KubeConfig, namespace: string, target: string, retry: RetryPolicy = {}): Promise<OwnedCanaryIngress[]> {
   const api = kc.makeApiClient(NetworkingV1Api);
   const list = await withKubeRetry(
     `looking for the canary Ingresses of ${target} in namespace ${namespace}`,
@@ -368,6 +369,6 @@ export async function findOwnedCanaryIngresses(kc: KubeConfig, namespace: string
 }
 
 /** The first of findOwnedCanaryIngresses, for callers that expect one; prefer the list. */
-export async function findOwnedCanaryIngress(kc: KubeConfig, namespace: string, target: string, retry: RetryOptions = {}): Promise<OwnedCanaryIngress | null> {
+export async function findOwnedCanaryIngress(kc: KubeConfig, namespace: string, target: string, retry: RetryPolicy = {}): Promise<OwnedCanaryIngress | null> {
   return (await findOwnedCanaryIngresses(kc, namespace, target, retry))[0] ?? null;
 }

@@ -7,8 +7,9 @@ import { type NetworkingV1Api, type PatchStrategy, setHeaderOptions, type V1Ingr
 import { CanaryError } from '../errors.js';
 import { redact } from '../secrets.js';
 import { StopRequestedError, type TrafficState } from '../rollout/ports.js';
-import { isNotFound, statusCode, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { isNotFound, statusCode, withKubeRetry } from './api-errors.js';
 import { FENCE_ANNOTATION, isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION } from './labels.js';
+import type { RetryPolicy } from '../retry.js';
 
 export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
 export const WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
@@ -87,7 +88,7 @@ export async function fencedWeight(
   weight: number,
   rolloutId: string,
   owned: (ing: V1Ingress) => boolean,
-  retry: RetryOptions & { server: string },
+  retry: RetryPolicy & { server: string },
   token?: string,
   /** Smoke-test header routing, added with the first raise: at 0% the canary may have no pods. */
   headerRouting?: { header: string; value?: string },
@@ -165,7 +166,7 @@ async function stopPatch(
   namespace: string,
   found: V1Ingress,
   marker: string,
-  retry: RetryOptions & { server: string },
+  retry: RetryPolicy & { server: string },
 ): Promise<V1Ingress> {
   const name = found.metadata?.name ?? '';
   let ing = found;
@@ -215,7 +216,7 @@ function needsStop(ing: V1Ingress): boolean {
  * Every canary Ingress of ours to 0 with the stop marker; all are tried, the first failure is
  * thrown after. Resolves to each Ingress as this stop found it (see stopPatch).
  */
-export async function stopAll(api: NetworkingV1Api, namespace: string, owned: readonly V1Ingress[], unredacted: string, retry: RetryOptions & { server: string }): Promise<V1Ingress[]> {
+export async function stopAll(api: NetworkingV1Api, namespace: string, owned: readonly V1Ingress[], unredacted: string, retry: RetryPolicy & { server: string }): Promise<V1Ingress[]> {
   // The stop annotation may quote a reason: it goes through the redaction boundary like every writer.
   const marker = redact(unredacted);
   let failure: unknown;

@@ -6,8 +6,9 @@ import { hostname, userInfo } from 'node:os';
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { CanaryError } from '../errors.js';
 import type { Clock } from '../rollout/ports.js';
-import { isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { isNotFound, withKubeRetry } from './api-errors.js';
 import { serverOf } from './connection.js';
+import type { RetryPolicy } from '../retry.js';
 
 export function leaseName(target: string): string {
   return `${target}-canary`;
@@ -92,7 +93,7 @@ export function infoOf(lease: V1Lease, now: number): LeaseInfo {
 }
 
 /** For `canary status`: who holds the lease, with an advisory expiry (see LeaseInfo.expired). */
-export async function readLease(kc: KubeConfig, namespace: string, target: string, opts: { clock?: Pick<Clock, 'now'>; retry?: RetryOptions } = {}): Promise<LeaseInfo | null> {
+export async function readLease(kc: KubeConfig, namespace: string, target: string, opts: { clock?: Pick<Clock, 'now'>; retry?: RetryPolicy } = {}): Promise<LeaseInfo | null> {
   const api = kc.makeApiClient(CoordinationV1Api);
   const name = leaseName(target);
   try {

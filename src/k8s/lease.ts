@@ -15,10 +15,11 @@ import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@
 import { CanaryError } from '../errors.js';
 import { systemClock } from '../rollout/clock.js';
 import { formatDuration } from '../policy/units.js';
-import { describeKubeError, isConflict, isNotFound, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { describeKubeError, isConflict, isNotFound, withKubeRetry } from './api-errors.js';
 import { serverOf } from './connection.js';
 import { ownershipLabels } from './labels.js';
 import { infoOf, LeaseHeldError, LeaseTakenError, leaseName } from './lease-info.js';
+import type { RetryPolicy } from '../retry.js';
 
 export { leaseHolderIdentity, LeaseHeldError, leaseName, LeaseTakenError, readLease, type LeaseInfo } from './lease-info.js';
 
@@ -57,7 +58,7 @@ export interface RolloutLeaseOptions {
    * the deploy must stop before anyone could.
    */
   onLost?: (why: string, holder?: string) => void;
-  retry?: RetryOptions;
+  retry?: RetryPolicy;
 }
 
 
@@ -73,7 +74,7 @@ export class RolloutLease {
   private readonly name: string;
   private readonly duration: number;
   private readonly clock: LeaseClock;
-  private readonly retry: RetryOptions & { server: string };
+  private readonly retry: RetryPolicy & { server: string };
   /** resourceVersion of our last write; null while we do not hold the lease. */
   private version: string | null = null;
   /** leaseTransitions of the lease as this process took it: with the holder identity, its fence token. */
@@ -128,7 +129,7 @@ export class RolloutLease {
     };
   }
 
-  private async read(retry: RetryOptions = this.retry): Promise<V1Lease | undefined> {
+  private async read(retry: RetryPolicy = this.retry): Promise<V1Lease | undefined> {
     const { namespace } = this.opts;
     try {
       return await withKubeRetry(`reading Lease ${this.ref}`, (o) => this.api.readNamespacedLease({ name: this.name, namespace }, o), { ...this.retry, ...retry });
@@ -246,7 +247,7 @@ export class RolloutLease {
   async renew(timeoutMs?: number): Promise<void> {
     if (this.version === null) throw new CanaryError('unexpected', `the Lease ${this.ref} is not held by this process`);
     const { namespace } = this.opts;
-    const once: RetryOptions = { attempts: 1, ...(timeoutMs !== undefined && { timeoutMs: Math.max(1, Math.round(timeoutMs)) }) };
+    const once: RetryPolicy = { attempts: 1, ...(timeoutMs !== undefined && { timeoutMs: Math.max(1, Math.round(timeoutMs)) }) };
     const current = await this.read(once);
     if (!current) {
       this.version = null;

@@ -5,8 +5,9 @@ import { AppsV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, NetworkingV
 import { CanaryError } from '../errors.js';
 import type { TargetNames } from '../policy/policy.js';
 import type { RouterName } from '../policy/schema.js';
-import { isNotFound, statusCode, withKubeRetry, type KubeCallOptions, type RetryOptions } from './api-errors.js';
+import { isNotFound, statusCode, withKubeRetry, type KubeCallOptions } from './api-errors.js';
 import { serverOf } from './connection.js';
+import type { RetryPolicy } from '../retry.js';
 
 export interface AccessRequirement {
   verb: string;
@@ -50,7 +51,7 @@ export interface PreflightOptions {
   kc: KubeConfig;
   namespace: string;
   names: TargetNames;
-  retry?: RetryOptions;
+  retry?: RetryPolicy;
   /** spec.traffic.router (default ingress-nginx) and, for gateway-api, the HTTPRoute to split. */
   router?: RouterName;
   httpRoute?: string;

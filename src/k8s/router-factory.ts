@@ -6,9 +6,10 @@ import { CanaryError } from '../errors.js';
 import type { Policy, TargetNames } from '../policy/policy.js';
 import type { RouterName } from '../policy/schema.js';
 import type { CallBudget, OwnRouteState, RouteState, TrafficRouter, TrafficState } from '../rollout/ports.js';
-import { statusCode, type RetryOptions } from './api-errors.js';
+import { statusCode } from './api-errors.js';
 import { findOwnedHttpRoutes, GatewayRouter } from './gateway-router.js';
 import { findOwnedCanaryIngresses, IngressRouter } from './ingress-router.js';
+import type { RetryPolicy } from '../retry.js';
 
 export interface RouterContext {
   kc: KubeConfig;
@@ -16,7 +17,7 @@ export interface RouterContext {
   names: TargetNames;
   target: string;
   rolloutId: string;
-  retry?: RetryOptions;
+  retry?: RetryPolicy;
   /** The lease holder's token (identity + epoch) that every raise tests (both routers). */
   fenceToken?: string;
 }

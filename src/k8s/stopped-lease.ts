@@ -6,16 +6,17 @@
 
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { CallBudget, LeaseCleaner, LeaseSeen } from '../rollout/ports.js';
-import { isConflict, isNotFound, statusCode, withKubeRetry, type RetryOptions } from './api-errors.js';
+import { isConflict, isNotFound, statusCode, withKubeRetry } from './api-errors.js';
 import { serverOf } from './connection.js';
 import { leaseName } from './lease.js';
+import type { RetryPolicy } from '../retry.js';
 
 export class StoppedLeaseCleaner implements LeaseCleaner {
   constructor(
     private readonly kc: KubeConfig,
     private readonly namespace: string,
     private readonly target: string,
-    private readonly retry: RetryOptions = {},
+    private readonly retry: RetryPolicy = {},
   ) {}
 
   private get api(): CoordinationV1Api {

@@ -220,8 +220,8 @@ export class PushgatewayReporter implements Reporter {
       },
       {
         deadlineMs: this.settings.deadlineMs,
-        attemptTimeoutMs: this.settings.timeoutMs,
-        maxAttempts: 4,
+        timeoutMs: this.settings.timeoutMs,
+        attempts: 4,
         classify: (err) => (err instanceof HttpStatusError && err.status < 500 && err.status !== 429 ? 'fatal' : 'retryable'),
       },
     );

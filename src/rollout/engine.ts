@@ -5,6 +5,7 @@ import { emptyTallies, RECORD_SCHEMA_VERSION, type Outcome } from './record.js';
 import { EngineResume } from './resume.js';
 import { runSmokePhase, SmokeFailed } from './smoke-tests.js';
 import { CanaryError } from '../errors.js';
+import { unfinishedStop } from './stop-machine.js';
 
 export type { EngineOptions, EnginePorts } from './persistence.js';
 export { promotionReason } from './halt.js';
@@ -28,6 +29,8 @@ export class RolloutEngine extends EngineResume {
   async run(resume?: StoredRecord): Promise<Outcome> {
     const { policy } = this.opts;
     try {
+      // A stop left unfinished (a crashed stopper): the stop machine takes it on from its state.
+      if (resume && unfinishedStop(resume.record)) return await this.takeOnStop(resume);
       const first = resume ? await this.resumeFrom(resume) : await this.start();
       if (first === 0 && (!resume || resume.record.phase === 'initializing')) await this.smoke('before traffic');
       for (let i = first; i < policy.steps.length; i += 1) {

@@ -6,8 +6,19 @@ import { DEFAULT_DEPLOY_STOP_DEADLINE_MS, describeTraffic, finishStop, resumeHin
 import { countsOf, FINAL_PHASES, type Outcome, type OutcomeResult, type Phase } from './record.js';
 import { EnginePromotion } from './promotion.js';
 import { Halt, promotionReason } from './halt.js';
+import { markStop, type StopRequest, type StopState } from './stop-machine.js';
 
 export abstract class EngineHalting extends EnginePromotion {
+  /** This process as a stopper: its fence token (Lease holder + epoch) when it has one. */
+  protected get stopToken(): string {
+    return this.opts.stop?.token ?? `deploy ${this.opts.startedBy} (${this.record.id})`;
+  }
+
+  /** Records the stop machine's state this halt has reached (the next save is its write). */
+  protected markStop(state: StopState, request: StopRequest, promoting: boolean): void {
+    markStop(this.record, state, this.stopToken, { ...request, ...(promoting && { restoreImage: this.record.images.stable }) }, this.iso());
+  }
+
   /** The rollout was taken over while this process stopped it: what is left is the new owner's. */
   /**
    * The Lease was taken by another process while this one stopped (the renewal loop saw it): from
@@ -56,6 +67,7 @@ export abstract class EngineHalting extends EnginePromotion {
     const promoting = this.stablePatched;
     this.record.phase = 'rolling-back';
     const marker = `${halt.result} by deploy ${this.record.id} at ${this.iso()}: ${halt.message}`;
+    const request: StopRequest = { requestedBy: `deploy ${this.record.id}`, reason: halt.message, result: halt.result };
     const stop = await stopTraffic({
       router: ports.router,
       clock: this.opts.clock,
@@ -71,6 +83,7 @@ export abstract class EngineHalting extends EnginePromotion {
       const traffic = describeTraffic(stop, this.ctx, this.lastWeightWords(inFlight));
       this.log('error', traffic);
       this.setPhase('rolling-back', `${halt.message}; stopping, but 0% is not confirmed`);
+      this.markStop('requested', request, promoting);
       const lost = await this.persistQuietly();
       if (lost?.takenOver) this.log('warn', `the rollout was taken over while this stop could not confirm 0% (${lost.message}); traffic: ${traffic}`);
       const exitCode = stop.permanent && stop.error instanceof CanaryError ? stop.error.exitCode : EXIT.unreachable;
@@ -84,6 +97,7 @@ export abstract class EngineHalting extends EnginePromotion {
     this.emit({ type: 'traffic', at: this.now(), weight: 0, message: `rollback: ${halt.message}` });
     const traffic = describeTraffic(stop, this.ctx);
     this.setPhase('rolling-back', halt.message);
+    this.markStop('traffic-zero-confirmed', request, promoting);
     const lost = (await this.persistQuietly()) ?? this.leaseTakenDuringStop();
     if (lost?.takenOver) return this.takenOverDuringStop(lost, halt.message, traffic);
     // An operator's rollback found only now (this save conflicted) is what stopped us: theirs is
@@ -118,9 +132,11 @@ export abstract class EngineHalting extends EnginePromotion {
     let message = halt.message;
     if (done.restore && !done.restore.done) message = `${message}; ${done.restore.message}`;
     const reason = cancelled ? `aborted: ${message}` : message;
+    this.markStop('recorded', request, promoting);
     const outcome = await this.finish(halt.result, halt.result, reason, halt.exitCode, traffic);
     if (this.takenOverInStop) return outcome;
     await this.openIncidents();
+    if (!this.operatorAbort) await this.releaseStop(request, promoting);
     return outcome;
   }
 
@@ -186,13 +202,18 @@ export abstract class EngineHalting extends EnginePromotion {
         deadlineMs: budgetMs,
         callTimeoutMs: budgetMs,
       }).catch(() => null);
+      // Where the stop machine stands when the process exits: `canary rollback` takes it on there.
+      const request: StopRequest = { requestedBy: `deploy ${this.record.id} (second signal)`, reason: 'exited on a second signal before the rollout had stopped', result: 'aborted' };
       if (stop?.confirmed) {
         this.weight = 0;
         this.record.weight = 0;
         traffic = describeTraffic(stop, this.ctx);
-        await this.opts.ports.workloads.scaleDownCanary({ timeoutMs: budgetMs }).catch(() => undefined);
+        const scaled = await this.opts.ports.workloads.scaleDownCanary({ timeoutMs: budgetMs }).then(() => true, () => false);
+        // Stable is not looked at on a forced exit: a promotion's stop still has stable to restore.
+        this.markStop(scaled && !this.stablePatched ? 'canary-scaled-down' : 'traffic-zero-confirmed', request, this.stablePatched);
       } else {
         this.trafficSafe = false;
+        this.markStop('requested', request, this.stablePatched);
       }
     } else if (this.routed && this.weight > 0) {
       this.trafficSafe = false;
@@ -202,6 +223,14 @@ export abstract class EngineHalting extends EnginePromotion {
     }
     this.record.phase = 'aborted';
     this.record.outcome = { result: 'aborted', reason: 'aborted: exited on a second signal before the rollout had stopped', at: this.iso(), exitCode: EXIT.aborted, traffic };
+    await this.persistQuietly();
+  }
+
+  /** The stop machine's last transition, for a stop this deploy drove itself: its Lease given back. */
+  protected async releaseStop(request: StopRequest, promoting: boolean): Promise<void> {
+    const release = this.opts.stop?.release;
+    if (release) this.log('info', await release().catch((err: unknown) => `the Lease could not be released (it expires on its own): ${messageOf(err)}`));
+    this.markStop('released', request, promoting);
     await this.persistQuietly();
   }
 

@@ -12,11 +12,13 @@ import {
   type TrafficStop,
 } from './abort.js';
 import { rolloutIdFor } from './rollout-id.js';
+import { resumeStop, unfinishedStop } from './stop-machine.js';
 import {
   StateConflictError,
   type Clock,
   type IncidentResult,
   type LeaseCleaner,
+  type LeaseSeen,
   type OwnRouteState,
   type StableStatus,
   type StoredRecord,
@@ -151,6 +153,14 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
   const foreignReport = after.foreign.map((f) => ({ name: f.name, weight: f.weight }));
   let base = { target: ctx.target, namespace: ctx.namespace, actions, traffic, ingresses, foreign: foreignReport };
 
+  // A stop left unfinished by another stopper (a crashed deploy, a rollback elsewhere): the stop
+  // machine takes it on from the state the record holds, with this command's token.
+  const pending = await ports.loadRecord();
+  if (pending.kind === 'found' && unfinishedStop(pending.stored.record)) {
+    const taken = await takeOnStop(ports, opts, leaseSeen, say);
+    if (taken) return { ...base, ...taken };
+  }
+
   // 2. The record: mark the abort so a running deploy stops, and status tells the story.
   const now = clock.now();
   const at = new Date(now).toISOString();
@@ -272,6 +282,62 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
   const exitCode = stable?.available === true && !restoreFailed && stableOnly ? EXIT.ok : EXIT.unexpected;
   const result: OutcomeResult = alreadyRolledBack ? (record.outcome?.result ?? 'aborted') : 'aborted';
   return { ...base, result, stable, alreadyRolledBack, incidentUrl, record, exitCode };
+}
+
+type TakenOn = Pick<RollbackReport, 'result' | 'traffic' | 'stable' | 'alreadyRolledBack' | 'incidentUrl' | 'record' | 'exitCode'>;
+
+/** Finishes, through the stop machine, a stop the record shows unfinished; null when there was none. */
+async function takeOnStop(ports: OperatorRollbackPorts, opts: OperatorRollbackOptions, leaseSeen: LeaseSeen | null | undefined, say: (line: string) => void): Promise<TakenOn | null> {
+  const { clock, ctx } = opts;
+  const report = await resumeStop(
+    {
+      router: ports.router,
+      workloads: ports.workloads,
+      clock,
+      store: {
+        load: async () => {
+          const read = await ports.loadRecord();
+          return read.kind === 'found' ? read.stored : null;
+        },
+        save: (record, expected) => ports.saveRecord(record, expected),
+      },
+      release: async (budget) => {
+        if (leaseSeen === undefined) throw new Error('it could not be read when the stop began');
+        const cleared = await ports.lease.clear(leaseSeen, budget);
+        if (cleared.result === 'kept') return `Lease ${ctx.target}-canary left alone: it is held by ${cleared.holder} and changed since this rollback read it`;
+        return cleared.result === 'deleted' ? `Lease ${ctx.target}-canary of the stopped deploy deleted: the next deploy can start at once` : `no Lease of ${ctx.target} to release`;
+      },
+    },
+    {
+      token: `rollback by ${opts.requestedBy} at ${new Date(clock.now()).toISOString()}`,
+      ctx,
+      deadlineMs: opts.deadlineMs,
+      callTimeoutMs: opts.callTimeoutMs,
+      say,
+      asOperator: { requestedBy: opts.requestedBy, reason: `rolled back by ${opts.requestedBy}: ${opts.reason}`, why: opts.reason },
+    },
+  );
+  if (!report) return null;
+  if (report.state === 'requested' && !report.confirmed && !report.lostTo) {
+    throw new CanaryError('unreachable', `${report.traffic}; the unfinished stop is left in state requested until a read shows 0%`);
+  }
+  const record = report.record;
+  const stop = record?.stop;
+  if (report.lostTo) say(`another stopper (${report.lostTo}) took the stop on: it finishes it`);
+  else if (record && stop?.requestedBy === opts.requestedBy) say(`record ${record.id}: aborted by ${opts.requestedBy}: ${opts.reason} (the unfinished stop taken on and finished: ${stop.state})`);
+  else if (record && stop) say(`record ${record.id}: already ${record.outcome?.result ?? stop.result} (${stop.reason}); the unfinished stop taken on and finished: ${stop.state}`);
+  const problem = await ports.event('CanaryRolledBack', `stop finished by ${opts.requestedBy}: ${opts.reason}; ${report.traffic}`);
+  if (problem) say(problem);
+  const done = report.state === 'released' || report.lostTo !== undefined;
+  return {
+    result: record?.outcome?.result ?? 'aborted',
+    traffic: report.traffic,
+    stable: null,
+    alreadyRolledBack: false,
+    incidentUrl: null,
+    record,
+    exitCode: done ? EXIT.ok : EXIT.unexpected,
+  };
 }
 
 type Verification = Pick<NonNullable<RolloutRecord['rollback']>, 'stableVerified' | 'stableMessage' | 'stableRestore'>;

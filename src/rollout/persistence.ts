@@ -40,7 +40,15 @@ export interface EngineOptions {
   signal?: AbortSignal;
   onCancel?: 'rollback' | 'leave';
   /** The stop path's deadline and per-call bound, and the workloads it uses (no cancellation signal). */
-  stop?: { deadlineMs?: number; callTimeoutMs?: number; workloads?: Workloads };
+  stop?: {
+    deadlineMs?: number;
+    callTimeoutMs?: number;
+    workloads?: Workloads;
+    /** This process's fence token (Lease holder + epoch): what it writes as the stopper in `record.stop`. */
+    token?: string;
+    /** Gives this deploy's Lease back: the stop machine's last transition when it takes a stop on. */
+    release?: () => Promise<string>;
+  };
   /** Context, kubeconfig and policy file, so every printed hint works pasted as is. */
   commands?: Omit<CommandContext, 'target' | 'namespace'>;
   /**

@@ -139,6 +139,33 @@ export interface SmokeRunRecord {
   results: SmokeResult[];
 }
 
+/** The states of the stop machine (stop-machine.ts), in order. */
+export const STOP_STATES = ['requested', 'traffic-zero-confirmed', 'stable-restored', 'canary-scaled-down', 'recorded', 'released'] as const;
+export type StopState = (typeof STOP_STATES)[number];
+
+/** The stop as the record holds it (stop-machine.ts drives it): a handful of bounded fields, whatever the rollout's length. */
+export interface StopProgress {
+  state: StopState;
+  /** Who asked for the stop ("deploy checkout-2026…", "alice", "signal"). */
+  requestedBy: string;
+  reason: string;
+  /** What the record's outcome will be. */
+  result: Exclude<OutcomeResult, 'promoted'>;
+  /** The stopper driving the machine now: holder identity + epoch. */
+  token: string;
+  requestedAt: string;
+  updatedAt: string;
+  /**
+   * A promotion had begun: stable goes back to this image (null: the record does not know it).
+   * Absent: no promotion began, stable was never touched.
+   */
+  restoreImage?: string | null;
+  /** What stable restore and verification found, in words. */
+  stable?: string;
+  /** Where traffic is, as the confirming read showed it. */
+  traffic?: string;
+}
+
 export interface RolloutRecord {
   schemaVersion: typeof RECORD_SCHEMA_VERSION;
   id: string;
@@ -178,4 +205,6 @@ export interface RolloutRecord {
   /** The last smoke-test run (spec.smokeTests), its requests and response excerpts as evidence. */
   smokeTests?: SmokeRunRecord;
   outcome?: Outcome;
+  /** A stop under way or done: the state the stop machine reached (stop-machine.ts), bounded. */
+  stop?: StopProgress;
 }

@@ -2,10 +2,65 @@
 
 import { EXIT } from '../errors.js';
 import { StopRequestedError, type StoredRecord } from './ports.js';
+import type { Outcome } from './record.js';
+import { resumeStop, STOP_STATES, type StopMachinePorts, type Stopper } from './stop-machine.js';
 import { EngineHalting } from './halting.js';
 import { Halt } from './halt.js';
+import { DEFAULT_DEPLOY_STOP_DEADLINE_MS } from './abort.js';
 
 export abstract class EngineResume extends EngineHalting {
+  /** The stop machine's ports and this process as a stopper (its fence token). */
+  protected stopMachine(): { ports: StopMachinePorts; stopper: Stopper } {
+    const { ports, stop } = this.opts;
+    return {
+      ports: {
+        router: ports.router,
+        workloads: stop?.workloads ?? ports.workloads,
+        store: ports.state,
+        clock: this.opts.clock,
+        release: stop?.release ?? (async () => 'the deploy gives its Lease back as it exits'),
+      },
+      stopper: {
+        token: this.stopToken,
+        ctx: this.ctx,
+        deadlineMs: stop?.deadlineMs ?? DEFAULT_DEPLOY_STOP_DEADLINE_MS,
+        callTimeoutMs: stop?.callTimeoutMs ?? 10_000,
+        say: (line) => this.log('info', line),
+      },
+    };
+  }
+
+  /**
+   * `--resume` of a record whose stop was left unfinished: the stop machine takes it on from the
+   * state it finds; this process only reports the result.
+   */
+  protected async takeOnStop(stored: StoredRecord): Promise<Outcome> {
+    this.record = stored.record;
+    this.hasRecord = true;
+    this.version = stored.version;
+    this.weight = stored.record.weight;
+    this.routed = true;
+    this.emit({ type: 'started', at: this.now(), record: this.record, resumed: true });
+    this.log('info', `resuming rollout ${this.record.id}: its stop was left in state ${stored.record.stop?.state}; finishing it`);
+    const { ports, stopper } = this.stopMachine();
+    const report = await resumeStop(ports, stopper);
+    if (report?.record) this.record = report.record;
+    // Past its first state, a read showed 0%: the Lease may go.
+    this.trafficSafe = report !== null && (report.confirmed || STOP_STATES.indexOf(report.state) > 0);
+    const done = report?.state === 'released' && this.record.outcome && !report.lostTo;
+    const outcome: Outcome = done
+      ? this.record.outcome!
+      : {
+          result: 'failed',
+          reason: report?.lostTo ? `the stop was taken on by ${report.lostTo}` : `the stop is left in state ${report?.state ?? 'unknown'}`,
+          at: this.iso(),
+          exitCode: report?.exitCode ?? EXIT.unexpected,
+          traffic: report?.traffic ?? 'unknown',
+        };
+    this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
+    return outcome;
+  }
+
   protected async resumeFrom(stored: StoredRecord): Promise<number> {
     const { policy, ports } = this.opts;
     this.record = stored.record;

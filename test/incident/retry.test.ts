@@ -7,7 +7,7 @@ function virtual(totalMs: number, overrides: Partial<RetryOptions> = {}) {
   const sleeps: number[] = [];
   const options: RetryOptions = {
     ...DEFAULT_RETRY,
-    totalMs,
+    deadlineMs: totalMs,
     now: () => now,
     sleep: async (ms) => {
       sleeps.push(ms);
@@ -103,7 +103,7 @@ describe('delivery retries', () => {
     const deadline = new Deadline(() => now, 60_000);
     const options: RetryOptions = {
       ...DEFAULT_RETRY,
-      totalMs: 60_000,
+      deadlineMs: 60_000,
       now: () => now,
       random: () => 0.5,
       // The job is cancelled during the first wait: 3 s are left from then on.

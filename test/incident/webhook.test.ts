@@ -186,7 +186,7 @@ spec:
 `);
     // Virtual time: each wait moves the clock, so the budget is measured without waiting for it.
     let now = 0;
-    const retry = { now: () => now, sleep: async (ms: number) => void (now += ms), random: () => 1, maxAttempts: 20 };
+    const retry = { now: () => now, sleep: async (ms: number) => void (now += ms), random: () => 1, attempts: 20 };
     const cancelled = new AbortController();
     cancelled.abort();
     const [cancelledSink] = createIncidentSinks(policy.incidents, { retry, signal: cancelled.signal });
@@ -219,7 +219,7 @@ spec:
       url: ${server.url}
       timeout: 60s
 `);
-    const retry = { now: () => now, sleep: async (ms: number) => void (now += ms), random: () => 1, maxAttempts: 20 };
+    const retry = { now: () => now, sleep: async (ms: number) => void (now += ms), random: () => 1, attempts: 20 };
     const [sink] = createIncidentSinks(policy.incidents, { retry, signal: cancelled.signal });
     const result = await sink!.open(record);
     expect(result.ok).toBe(false);
@@ -244,7 +244,7 @@ spec:
       timeout: 60s
 `);
     // Left to its own 60 s timeout, the request would outlive the test's time limit.
-    const [sink] = createIncidentSinks(policy.incidents, { retry: { attemptTimeoutMs: 60_000 }, signal: cancelled.signal });
+    const [sink] = createIncidentSinks(policy.incidents, { retry: { timeoutMs: 60_000 }, signal: cancelled.signal });
     const result = await sink!.open(record);
     expect(result).toEqual({ sink: 'webhook', ok: false, message: 'webhook: stopped: the 3s limit after the job was cancelled was reached' });
     expect(server.received).toHaveLength(1);

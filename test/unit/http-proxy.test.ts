@@ -182,7 +182,7 @@ describe('incident sinks over https', () => {
     proxyEnv({ HTTPS_PROXY: proxy.url });
     const policy = (caFile: string) =>
       policyFrom(`apiVersion: canary/v1\nkind: RolloutPolicy\nspec:\n  incidents:\n    - type: webhook\n      url: https://127.0.0.1:${port}/hooks\n${caFile}`);
-    const retry = { sleep: async () => undefined, maxAttempts: 1 };
+    const retry = { sleep: async () => undefined, attempts: 1 };
     // Without the CA the receiver's certificate is refused, tunnel or not.
     const [untrusted] = createIncidentSinks(policy('').incidents, { retry });
     expect((await untrusted!.open(record)).ok).toBe(false);

@@ -42,7 +42,7 @@ function client(url: string, options: Partial<PrometheusClientOptions> = {}) {
     url,
     timeoutMs: 2000,
     retries: 2,
-    backoffMs: 10,
+    baseDelayMs: 10,
     sleep: async (ms) => {
       delays.push(ms);
     },
@@ -165,7 +165,7 @@ describe('PrometheusClient: retries', () => {
   it('retries 503 with growing backoff, then returns the answer', async () => {
     let n = 0;
     const server = await fake({ handler: () => (++n <= 2 ? promError(503, 'unavailable', 'too many queries') : vector([{ value: '7' }])) });
-    const { c, delays } = client(server.url, { retries: 3, backoffMs: 100 });
+    const { c, delays } = client(server.url, { retries: 3, baseDelayMs: 100 });
     const result = await c.query(QUERY, AT);
     expect(result.samples[0]?.value).toBe(7);
     expect(server.queries()).toHaveLength(3);

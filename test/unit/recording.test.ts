@@ -34,7 +34,7 @@ afterEach(async () => {
 });
 
 function client(url: string, retries = 1): PrometheusClient {
-  const c = new PrometheusClient({ url, timeoutMs: 2000, retries, bearerToken: TOKEN, headers: { 'X-Scope-OrgID': 'shop' }, backoffMs: 1, sleep: async () => {} });
+  const c = new PrometheusClient({ url, timeoutMs: 2000, retries, bearerToken: TOKEN, headers: { 'X-Scope-OrgID': 'shop' }, baseDelayMs: 1, sleep: async () => {} });
   clients.push(c);
   return c;
 }

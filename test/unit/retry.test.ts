@@ -37,7 +37,7 @@ describe('retry: the overall deadline', () => {
         if (calls < 3) throw new Error('HTTP 503');
         return 'ok';
       },
-      { deadlineMs: 30_000, classify: retryable, clock, random: () => 0.5 },
+      { deadlineMs: 30_000, classify: retryable, ...clock, random: () => 0.5 },
     );
     expect(result).toEqual({ value: 'ok', attempts: 3 });
     expect(sleeps).toEqual([375, 750]);
@@ -53,7 +53,7 @@ describe('retry: the overall deadline', () => {
           advance(Math.min(4_000, timeoutMs)); // every attempt takes 4 s (or what is left) before it fails
           throw new Error('no answer');
         },
-        { deadlineMs: 10_000, maxAttempts: 100, classify: retryable, clock, random: () => 0.5 },
+        { deadlineMs: 10_000, attempts: 100, classify: retryable, ...clock, random: () => 0.5 },
       ),
     );
     expect(err.reason).toBe('deadline');
@@ -74,7 +74,7 @@ describe('retry: the overall deadline', () => {
           advance(timeoutMs); // a black hole: every attempt uses all the time it is given
           throw new Error('timed out');
         },
-        { deadlineMs: 25_000, attemptTimeoutMs: 10_000, baseDelayMs: 500, classify: retryable, clock, random: () => 0 },
+        { deadlineMs: 25_000, timeoutMs: 10_000, baseDelayMs: 500, classify: retryable, ...clock, random: () => 0 },
       ),
     );
     // 10 s, wait 0.25 s, 10 s, wait 0.5 s, then only 4.25 s are left.
@@ -90,7 +90,7 @@ describe('retry: the overall deadline', () => {
           seen = signal;
           return new Promise<never>(() => undefined); // never settles
         },
-        { deadlineMs: 60_000, maxAttempts: 1, attemptTimeoutMs: 5, classify: retryable },
+        { deadlineMs: 60_000, attempts: 1, timeoutMs: 5, classify: retryable },
       ),
     );
     expect(err.reason).toBe('attempts');
@@ -134,7 +134,7 @@ describe('retry: jitter', () => {
         async () => {
           throw new Error('down');
         },
-        { deadlineMs: 60_000, maxAttempts: 4, baseDelayMs: 100, classify: retryable, clock, random: () => draws.shift() ?? 0 },
+        { deadlineMs: 60_000, attempts: 4, baseDelayMs: 100, classify: retryable, ...clock, random: () => draws.shift() ?? 0 },
       ),
     );
     expect(sleeps.map((s) => Math.round(s))).toEqual([50, 200, 300]);
@@ -163,7 +163,7 @@ describe('retry: Retry-After', () => {
         if (calls === 1) throw new Error('HTTP 429');
         return 'ok';
       },
-      { deadlineMs: 30_000, classify: () => ({ retryAfterMs: 5_000 }), clock, random: () => 0.5 },
+      { deadlineMs: 30_000, classify: () => ({ retryAfterMs: 5_000 }), ...clock, random: () => 0.5 },
     );
     expect(sleeps).toEqual([5_000]);
   });
@@ -177,7 +177,7 @@ describe('retry: Retry-After', () => {
         if (calls === 1) throw new Error('HTTP 429');
         return 'ok';
       },
-      { deadlineMs: 300_000, maxRetryAfterMs: 20_000, classify: () => ({ retryAfterMs: 3_600_000 }), clock, random: () => 0.5 },
+      { deadlineMs: 300_000, maxRetryAfterMs: 20_000, classify: () => ({ retryAfterMs: 3_600_000 }), ...clock, random: () => 0.5 },
     );
     expect(sleeps).toEqual([20_000]);
 
@@ -186,7 +186,7 @@ describe('retry: Retry-After', () => {
         async () => {
           throw new Error('HTTP 429');
         },
-        { deadlineMs: 10_000, classify: () => ({ retryAfterMs: 15_000 }), clock },
+        { deadlineMs: 10_000, classify: () => ({ retryAfterMs: 15_000 }), ...clock },
       ),
     );
     expect(err.reason).toBe('deadline');
@@ -205,7 +205,7 @@ describe('retry: the classifier and cancellation', () => {
           calls += 1;
           throw notFound;
         },
-        { deadlineMs: 30_000, classify: (e) => ((e as { code?: number }).code === 404 ? 'fatal' : 'retryable'), clock },
+        { deadlineMs: 30_000, classify: (e) => ((e as { code?: number }).code === 404 ? 'fatal' : 'retryable'), ...clock },
       ),
     );
     expect(err.reason).toBe('fatal');
@@ -222,7 +222,7 @@ describe('retry: the classifier and cancellation', () => {
         async () => {
           throw errors.shift();
         },
-        { deadlineMs: 30_000, classify: (e) => ((e as Error).message === '400' ? 'fatal' : 'retryable'), clock },
+        { deadlineMs: 30_000, classify: (e) => ((e as Error).message === '400' ? 'fatal' : 'retryable'), ...clock },
       ),
     );
     expect(err.reason).toBe('fatal');
@@ -257,7 +257,7 @@ describe('retry: the classifier and cancellation', () => {
         expect(signal?.aborted).toBe(true);
       },
     };
-    const options: RetryOptions = { deadlineMs: 60_000, classify: retryable, signal: controller.signal, clock };
+    const options: RetryOptions = { deadlineMs: 60_000, classify: retryable, signal: controller.signal, ...clock };
     const err = await failure(
       retry(async () => {
         calls += 1;

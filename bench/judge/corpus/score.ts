@@ -1,6 +1,6 @@
 import type { Policy } from '../../../src/policy/policy.js';
 import type { BacktestRun } from './backtest-runner.js';
-import { canaryShareAt, KINDS, SCRAPE_MS, type Kind, type RolloutSpec, trueP95 } from './spec.js';
+import { canaryShareAt, KINDS, ROLLOUT_START_MS, SCRAPE_MS, type Kind, type RolloutSpec, trueP95 } from './spec.js';
 
 // Scores each backtest against what its rollout was generated to be, and checks the issue's
 // targets. Only the command's own output is read: exit code, outcome, and the record's checks.
@@ -51,7 +51,9 @@ const LATENCY_WANDER = 0.03;
 /**
  * The fewest checks after the onset a one-sided fixed-sample test of the canary's share (errors,
  * or requests slower than the line) needs at the policy's per-metric alpha and its beta, at the
- * onset step's canary traffic: k = ((z_α·σ0 + z_β·σ1) / (p1 − p0))², σ² a window's variance.
+ * onset step's canary traffic: k = ((z_α·σ0 + z_β·σ1) / (p1 − p0))² windows, σ² a window's
+ * variance, counted in checks as the judge's detection is (an onset inside a window gives the first
+ * check only part of a window).
  *
  * - binomial: σ² = p(1−p)/n, stable's rate known. It ignores the rate's wander from minute to
  *   minute, so no judge valid under that wander can reach it: a lower bound.
@@ -96,7 +98,14 @@ function informationLimit(spec: RolloutSpec, policy: Policy): { binomial: number
     wander = (p) => (density(p === p0 ? zOf(p0) : z1) * LATENCY_WANDER) ** 2 / scrapes;
   } else return null;
   if (!(p1 > p0)) return null;
-  const checks = (v0: number, v1: number) => Math.max(1, Math.ceil(((za * Math.sqrt(v0) + zb * Math.sqrt(v1)) / (p1 - p0)) ** 2));
+  // Checks are counted from the first whose window holds regressed traffic; an onset in the middle
+  // of a window gives that window only its share f of it, so k windows' worth take 1 + ⌈k − f⌉ checks.
+  const into = (((spec.onset.ms - ROLLOUT_START_MS) % intervalMs) + intervalMs) % intervalMs;
+  const first = into === 0 ? 1 : 1 - into / intervalMs;
+  const checks = (v0: number, v1: number) => {
+    const k = ((za * Math.sqrt(v0) + zb * Math.sqrt(v1)) / (p1 - p0)) ** 2;
+    return k <= first ? 1 : 1 + Math.ceil(k - first - 1e-9);
+  };
   const binomialVar = (p: number) => (p * (1 - p)) / perCheck;
   return {
     binomial: checks(binomialVar(p0), binomialVar(p1)),
@@ -306,6 +315,18 @@ export function report(policyLabel: string, scored: readonly Scored[], seconds: 
   const bigDetect = high(big).map((s) => s.checksAfterOnset).filter((c): c is number => c !== null);
   const median = quantile(bigDetect, 0.5);
   target(median !== null && median <= 2, `…median ≤ 2 checks after onset at ≥ 10 rps: median ${median ?? '—'}, p90 ${quantile(bigDetect, 0.9) ?? '—'} (n=${bigDetect.length})`);
+  // Issue 15's target 6, per band: ≥ 50 rps median ≤ 2 checks for +5 points and 2× latency; at
+  // 10–50 rps within 1.5× of the information limit (the overdispersed one, the fair one; binomial shown).
+  for (const kind of ['error +5pt', 'latency 2x'] as const) {
+    const fast = scored.filter((s) => s.spec.kind === kind && s.spec.rps >= 50).map((s) => s.checksAfterOnset).filter((c): c is number => c !== null);
+    const m = quantile(fast, 0.5);
+    target(m !== null && m <= 2, `${kind} at ≥ 50 rps rolled back in a median of ≤ 2 checks after onset: ${m ?? '—'} (n=${fast.length})`);
+    const mid = scored.filter((s) => s.spec.kind === kind && s.spec.rps >= 10 && s.spec.rps < 50);
+    const md = quantile(mid.map((s) => s.checksAfterOnset).filter((c): c is number => c !== null), 0.5);
+    const od = quantile(mid.map((s) => s.limitChecksOverdispersed).filter((c): c is number => c !== null), 0.5);
+    const bin = quantile(mid.map((s) => s.limitChecks).filter((c): c is number => c !== null), 0.5);
+    target(md !== null && od !== null && md <= 1.5 * od, `${kind} at 10–50 rps within 1.5× of the overdispersed information limit: median ${md ?? '—'} against ${od ?? '—'} (binomial limit ${bin ?? '—'}; n=${mid.length})`);
+  }
   const advances = scored.reduce((a, s) => a + s.advancesInspected, 0);
   const unseen = scored.reduce((a, s) => a + s.capsUnseen, 0);
   const aboveCap = scored.filter((s) => s.advancedAboveCap > 0);

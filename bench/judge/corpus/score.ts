@@ -1,6 +1,6 @@
 import type { Policy } from '../../../src/policy/policy.js';
 import type { BacktestRun } from './backtest-runner.js';
-import { canaryShareAt, KINDS, type Kind, type RolloutSpec, trueP95 } from './spec.js';
+import { canaryShareAt, KINDS, ROLLOUT_START_MS, SCRAPE_MS, type Kind, type RolloutSpec, trueP95 } from './spec.js';
 
 // Scores each backtest against what its rollout was generated to be, and checks the issue's
 // targets. Only the command's own output is read: exit code, outcome, and the record's checks.
@@ -22,8 +22,13 @@ export interface Scored {
   advancesInspected: number;
   /** Caps that could not be checked at an advance: no estimate in the cap's unit before it. */
   capsUnseen: number;
-  /** The information limit: checks a fixed-sample test at the policy's alpha and beta needs after the onset. */
+  /** The information limit: checks a fixed-sample test at the policy's alpha and beta needs after the onset (binomial counts). */
   limitChecks: number | null;
+  /** The same with the rate's wander from scrape to scrape that the generator puts in (see informationLimit). */
+  limitChecksOverdispersed: number | null;
+  /** Steps wholly after the onset that ended (advanced, or the last one promoted), and how many of them on a pass of the error-rate judge. */
+  stepsAfterOnset: number;
+  stepsPassedOnProof: number;
 }
 
 const MINUTE_MS = 60_000;
@@ -40,35 +45,72 @@ function zOf(tail: number): number {
   return t - (2.515517 + 0.802853 * t + 0.010328 * t * t) / (1 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t);
 }
 
+/** Scrape-to-scrape wander of the log-median latency: generate.ts's LATENCY_WANDER (kept out of its import so the blocks' cache hash stays). */
+const LATENCY_WANDER = 0.03;
+
 /**
  * The fewest checks after the onset a one-sided fixed-sample test of the canary's share (errors,
  * or requests slower than the line) needs at the policy's per-metric alpha and its beta, at the
- * onset step's canary traffic: n = ((z_α√(p0q0) + z_β√(p1q1)) / (p1 − p0))². Binomial, so it
- * ignores the rate's wander from minute to minute: a lower bound for any judge.
+ * onset step's canary traffic: k = ((z_α·σ0 + z_β·σ1) / (p1 − p0))² windows, σ² a window's
+ * variance, counted in checks as the judge's detection is (an onset inside a window gives the first
+ * check only part of a window).
+ *
+ * - binomial: σ² = p(1−p)/n, stable's rate known. It ignores the rate's wander from minute to
+ *   minute, so no judge valid under that wander can reach it: a lower bound.
+ * - overdispersed: σ² adds the wander the generator draws (each side's error rate from a Beta of
+ *   concentration c every 30 s scrape, so a window of d scrapes wanders by p(1−p)/(d·(c+1)); the
+ *   latency's log-median by LATENCY_WANDER per scrape), on the canary's side and, for the error
+ *   difference, on stable's (a judge compares with stable over the same windows). Still a fixed
+ *   sample with every parameter known: a lower bound for a judge that must learn them.
  */
-function informationLimit(spec: RolloutSpec, policy: Policy): number | null {
+function informationLimit(spec: RolloutSpec, policy: Policy): { binomial: number; overdispersed: number } | null {
   if (!spec.onset || spec.dead5xx || spec.deadNoTraffic) return null;
   const judged = policy.analysis.metrics.filter((m) => m.critical && m.judge === 'sequential').length;
   const alpha = policy.analysis.sequential.alpha / Math.max(1, judged);
   const [za, zb] = [zOf(alpha), zOf(policy.analysis.sequential.beta)];
+  const intervalMs = policy.intervalMs;
+  const scrapes = Math.max(1, Math.round(intervalMs / SCRAPE_MS));
+  const perCheck = spec.rps * canaryShareAt(spec.onset.ms + 1) * (intervalMs / 1000);
+  const stablePerCheck = spec.rps * (1 - canaryShareAt(spec.onset.ms + 1)) * (intervalMs / 1000);
+  if (!(perCheck > 0)) return null;
   let p0: number;
   let p1: number;
+  /** A window's variance of the canary's share at p, beyond the binomial's. */
+  let wander: (p: number) => number;
   if (spec.errorDelta > 0) {
     const rate = policy.analysis.metrics.find((m) => m.type === 'error-rate');
     const margin = rate && rate.type === 'error-rate' ? (rate.maxIncrease ?? 0.03) : 0.03;
     const cap = rate && rate.type === 'error-rate' ? (rate.max ?? 1) : 1;
     p1 = spec.canary.errorRate + spec.errorDelta;
     // The nearer of the two nulls the canary breaks: stable + half the margin, or the cap.
-    p0 = p1 > cap ? Math.min(spec.stable.errorRate + margin / 2, cap) : spec.stable.errorRate + margin / 2;
+    const byCap = p1 > cap && cap < spec.stable.errorRate + margin / 2;
+    p0 = byCap ? cap : spec.stable.errorRate + margin / 2;
+    const ps = spec.stable.errorRate;
+    const stableVar = byCap || !(stablePerCheck > 0) ? 0 : (ps * (1 - ps)) / stablePerCheck + (ps * (1 - ps)) / (scrapes * (spec.stable.concentration + 1));
+    wander = (p) => (p * (1 - p)) / (scrapes * (spec.canary.concentration + 1)) + stableVar;
   } else if (spec.latencyFactor > 1) {
     const line = 1.5 * trueP95(spec.stable);
+    const z1 = (Math.log(line) - (spec.canary.mu + Math.log(spec.latencyFactor))) / spec.canary.sigma;
     p0 = 0.05;
-    p1 = 1 - phi((Math.log(line) - (spec.canary.mu + Math.log(spec.latencyFactor))) / spec.canary.sigma);
+    p1 = 1 - phi(z1);
+    // d share / d log-median = the normal density at the line's z over σ (delta method).
+    const density = (z: number) => Math.exp((-z * z) / 2) / Math.sqrt(2 * Math.PI) / spec.canary.sigma;
+    wander = (p) => (density(p === p0 ? zOf(p0) : z1) * LATENCY_WANDER) ** 2 / scrapes;
   } else return null;
   if (!(p1 > p0)) return null;
-  const n = ((za * Math.sqrt(p0 * (1 - p0)) + zb * Math.sqrt(p1 * (1 - p1))) / (p1 - p0)) ** 2;
-  const perCheck = spec.rps * canaryShareAt(spec.onset.ms + 1) * (MINUTE_MS / 1000);
-  return perCheck > 0 ? Math.max(1, Math.ceil(n / perCheck)) : null;
+  // Checks are counted from the first whose window holds regressed traffic; an onset in the middle
+  // of a window gives that window only its share f of it, so k windows' worth take 1 + ⌈k − f⌉ checks.
+  const into = (((spec.onset.ms - ROLLOUT_START_MS) % intervalMs) + intervalMs) % intervalMs;
+  const first = into === 0 ? 1 : 1 - into / intervalMs;
+  const checks = (v0: number, v1: number) => {
+    const k = ((za * Math.sqrt(v0) + zb * Math.sqrt(v1)) / (p1 - p0)) ** 2;
+    return k <= first ? 1 : 1 + Math.ceil(k - first - 1e-9);
+  };
+  const binomialVar = (p: number) => (p * (1 - p)) / perCheck;
+  return {
+    binomial: checks(binomialVar(p0), binomialVar(p1)),
+    overdispersed: checks(binomialVar(p0) + wander(p0), binomialVar(p1) + wander(p1)),
+  };
 }
 
 function endingOf(run: BacktestRun): Ending {
@@ -111,7 +153,9 @@ export function score(spec: RolloutSpec, run: BacktestRun, policy: Policy): Scor
     if (after <= 0) rolledBackBeforeOnset = true;
     else checksAfterOnset = Math.ceil(after / intervalMs);
   }
-  const limitChecks = informationLimit(spec, policy);
+  const limit = informationLimit(spec, policy);
+  const limitChecks = limit?.binomial ?? null;
+  const limitChecksOverdispersed = limit?.overdispersed ?? null;
   const limits = caps(policy);
   const checks = [...(run.record?.checks ?? [])].sort((a, b) => a.index - b.index);
   let advancedAboveCap = 0;
@@ -132,7 +176,27 @@ export function score(spec: RolloutSpec, run: BacktestRun, policy: Policy): Scor
     }
     if (above) advancedAboveCap++;
   }
-  return { spec, run, ending, correct, checksAfterOnset, rolledBackBeforeOnset, advancedAboveCap, advancesInspected, capsUnseen, limitChecks };
+  // Steps at the alternative: each step whose every window came after the onset, ended by an
+  // advance (or by the promotion), and whether the error-rate judge passed it on proof (what beta
+  // bounds) or it advanced without proof when its time was up.
+  const rateMetric = policy.analysis.metrics.find((m) => m.type === 'error-rate')?.name;
+  let stepsAfterOnset = 0;
+  let stepsPassedOnProof = 0;
+  if (spec.onset && rateMetric) {
+    let stepStartMs: number | null = null;
+    for (let i = 0; i < checks.length; i++) {
+      const c = checks[i];
+      const prev = checks[i - 1];
+      const next = checks[i + 1];
+      if (!c) continue;
+      if (!prev || prev.weight !== c.weight || prev.index !== c.index - 1) stepStartMs = Date.parse(c.at) - intervalMs;
+      const ends = next ? next.weight > c.weight && next.index === c.index + 1 : run.code === 0;
+      if (!ends || stepStartMs === null || stepStartMs < spec.onset.ms) continue;
+      stepsAfterOnset++;
+      if (c.results.find((r) => r.metric === rateMetric)?.verdict === 'pass') stepsPassedOnProof++;
+    }
+  }
+  return { spec, run, ending, correct, checksAfterOnset, rolledBackBeforeOnset, advancedAboveCap, advancesInspected, capsUnseen, limitChecks, limitChecksOverdispersed, stepsAfterOnset, stepsPassedOnProof };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -195,6 +259,45 @@ export function report(policyLabel: string, scored: readonly Scored[], seconds: 
   const unexpected = scored.filter((s) => s.ending === 'other');
   for (const s of unexpected.slice(0, 5)) lines.push(`  ! ${s.spec.id} (${s.spec.kind}) exited ${s.run.code}: ${s.run.stderr.trim().split('\n')[0] ?? ''}`);
 
+  // Issue 15, item 6: detection per traffic band against the information limit (binomial, and
+  // with the wander the generator draws), and item 2: beta at the alternative it is defined at.
+  const bands = [
+    { label: '<10 rps', test: (r: number) => r < 10 },
+    { label: '10–50 rps', test: (r: number) => r >= 10 && r < 50 },
+    { label: '≥50 rps', test: (r: number) => r >= 50 },
+  ];
+  lines.push('  detection against the information limit (checks from onset to rollback, median / p90; limit: medians of the fewest checks a');
+  lines.push('  fixed-sample test at the policy\'s alpha per metric and beta needs — binomial, and with the error rate\'s and latency\'s wander');
+  lines.push('  from scrape to scrape that the corpus draws; the judge must allow for that wander, so the second is the fair one):');
+  for (const kind of ['error +5pt', 'error +10pt', 'latency 2x', 'latency 3x'] as const) {
+    for (const band of bands) {
+      const rows = scored.filter((s) => s.spec.kind === kind && band.test(s.spec.rps));
+      if (!rows.length) continue;
+      const detect = rows.map((r) => r.checksAfterOnset).filter((c): c is number => c !== null);
+      const lim = rows.map((r) => r.limitChecks).filter((c): c is number => c !== null);
+      const od = rows.map((r) => r.limitChecksOverdispersed).filter((c): c is number => c !== null);
+      const [m, l, o] = [quantile(detect, 0.5), quantile(lim, 0.5), quantile(od, 0.5)];
+      const ratio = (a: number | null, b: number | null) => (a !== null && b ? `${(a / b).toFixed(1)}×` : '—');
+      lines.push(
+        `    ${pad(kind, 13)}${pad(band.label, 11)}${lpad(`n=${rows.length}`, 5)}  detected ${detect.length}, ${m ?? '—'} / ${quantile(detect, 0.9) ?? '—'}   limit binomial ${l ?? '—'} (${ratio(m, l)}), overdispersed ${o ?? '—'} (${ratio(m, o)})`,
+      );
+    }
+  }
+  const atAlternative = scored.filter((s) => s.spec.kind === 'error +3pt');
+  if (atAlternative.length) {
+    lines.push(`  beta at its alternative (canary +3 points, the margin itself; beta = the chance of passing a step there on proof):`);
+    for (const band of bands) {
+      const rows = atAlternative.filter((s) => band.test(s.spec.rps));
+      if (!rows.length) continue;
+      const steps = rows.reduce((a, s) => a + s.stepsAfterOnset, 0);
+      const proof = rows.reduce((a, s) => a + s.stepsPassedOnProof, 0);
+      const promoted = rows.filter((s) => s.run.code === 0).length;
+      lines.push(
+        `    ${pad(band.label, 11)}steps passed on proof ${proof} of ${steps} wholly after the onset (${pct(proof, steps)}); rollouts promoted (missed) ${promoted} of ${rows.length} (${pct(promoted, rows.length)}; a step may also advance without proof when its time is up)`,
+      );
+    }
+  }
+
   // The issue's targets.
   const targets: Target[] = [];
   const target = (pass: boolean, line: string) => targets.push({ pass, line });
@@ -212,6 +315,18 @@ export function report(policyLabel: string, scored: readonly Scored[], seconds: 
   const bigDetect = high(big).map((s) => s.checksAfterOnset).filter((c): c is number => c !== null);
   const median = quantile(bigDetect, 0.5);
   target(median !== null && median <= 2, `…median ≤ 2 checks after onset at ≥ 10 rps: median ${median ?? '—'}, p90 ${quantile(bigDetect, 0.9) ?? '—'} (n=${bigDetect.length})`);
+  // Issue 15's target 6, per band: ≥ 50 rps median ≤ 2 checks for +5 points and 2× latency; at
+  // 10–50 rps within 1.5× of the information limit (the overdispersed one, the fair one; binomial shown).
+  for (const kind of ['error +5pt', 'latency 2x'] as const) {
+    const fast = scored.filter((s) => s.spec.kind === kind && s.spec.rps >= 50).map((s) => s.checksAfterOnset).filter((c): c is number => c !== null);
+    const m = quantile(fast, 0.5);
+    target(m !== null && m <= 2, `${kind} at ≥ 50 rps rolled back in a median of ≤ 2 checks after onset: ${m ?? '—'} (n=${fast.length})`);
+    const mid = scored.filter((s) => s.spec.kind === kind && s.spec.rps >= 10 && s.spec.rps < 50);
+    const md = quantile(mid.map((s) => s.checksAfterOnset).filter((c): c is number => c !== null), 0.5);
+    const od = quantile(mid.map((s) => s.limitChecksOverdispersed).filter((c): c is number => c !== null), 0.5);
+    const bin = quantile(mid.map((s) => s.limitChecks).filter((c): c is number => c !== null), 0.5);
+    target(md !== null && od !== null && md <= 1.5 * od, `${kind} at 10–50 rps within 1.5× of the overdispersed information limit: median ${md ?? '—'} against ${od ?? '—'} (binomial limit ${bin ?? '—'}; n=${mid.length})`);
+  }
   const advances = scored.reduce((a, s) => a + s.advancesInspected, 0);
   const unseen = scored.reduce((a, s) => a + s.capsUnseen, 0);
   const aboveCap = scored.filter((s) => s.advancedAboveCap > 0);

@@ -1,4 +1,0 @@
-// canary, bundled by scripts/bundle.ts: do not edit; run `npm run bundle` and commit.
-import { createRequire as __canaryCreateRequire } from 'node:module';
-const require = __canaryCreateRequire(import.meta.url);
-var c=["promoted","rolled-back","aborted","failed"];function r(){return{run:0,passed:0,failed:0,inconclusive:0,pending:0}}function a(){return{...r(),failures:0,inconclusiveRun:0,byStep:[]}}function i(e,t){e.run+=1,t==="pass"?e.passed+=1:t==="fail"?e.failed+=1:t==="inconclusive"?e.inconclusive+=1:t==="pending"&&(e.pending+=1)}function l(e){if(e.tallies){let n=e.tallies;return{total:n,byStep:s=>n.byStep[s]??r()}}let t=r();for(let n of e.checks)i(t,n.verdict);return{total:t,byStep:n=>{let s=r();for(let o of e.checks)o.stepIndex===n&&i(s,o.verdict);return s}}}function u(e,t,n){e.checks.push(t);let s=e.checks.length-Math.max(1,n);s>0&&e.checks.splice(0,s)}export{c as a,r as b,a as c,i as d,l as e,u as f};

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { text } from './zod-fields.js';
 import { dashboardUrlSchema, incidentsSchema } from '../incident/config.js';
 import { headersSchema } from './headers.js';
 import { smokeTestsSchema } from './smoke-schema.js';
@@ -87,15 +88,6 @@ const k8sName = z.unknown().transform((value, ctx) => {
   }
   return value;
 });
-
-const text = (what: string) =>
-  z.unknown().transform((value, ctx) => {
-    if (typeof value !== 'string' || value.trim() === '') {
-      ctx.addIssue({ code: 'custom', message: `expected ${what}, got ${describeInput(value)}` });
-      return z.NEVER;
-    }
-    return value;
-  });
 
 const bool = z.unknown().transform((value, ctx) => {
   if (typeof value !== 'boolean') {

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { text } from './zod-fields.js';
 import { headersSchema, type HeaderSource } from './headers.js';
 import { describeInput, parseDuration } from './units.js';
 
@@ -51,15 +52,6 @@ const durationMs = z.unknown().transform((value, ctx) => {
   }
   return ms;
 });
-
-const text = (what: string) =>
-  z.unknown().transform((value, ctx) => {
-    if (typeof value !== 'string' || value.trim() === '') {
-      ctx.addIssue({ code: 'custom', message: `expected ${what}, got ${describeInput(value)}` });
-      return z.NEVER;
-    }
-    return value;
-  });
 
 const smokeTestSchema = z
   .object({

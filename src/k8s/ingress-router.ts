@@ -248,16 +248,20 @@ export class IngressRouter implements TrafficRouter {
     await fencedWeight(this.api, namespace, names.canaryIngress, 0, rolloutId, (ing) => isOwnedBy(ing.metadata?.labels, target), this.retry, this.opts.fenceToken, headerRouting, true);
   }
 
-  /** The fence a write to stable is tied to: our route still ours, no stop written on it. */
-  async checkFence(): Promise<void> {
+  /** Our canary Ingress as it is now; gone means a stop (or a hand) removed it, which fences us out. */
+  private async readOwn(): Promise<V1Ingress> {
     const { namespace, names } = this.opts;
-    let ing: V1Ingress;
     try {
-      ing = await withKubeRetry(`reading Ingress ${this.ref}`, (o) => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }, o), this.retry);
+      return await withKubeRetry(`reading Ingress ${this.ref}`, (o) => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }, o), this.retry);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       throw new StopRequestedError(this.ref, 'the canary Ingress was deleted');
     }
+  }
+
+  /** The fence a write to stable is tied to: our route still ours, no stop written on it. */
+  async checkFence(): Promise<void> {
+    const ing = await this.readOwn();
     const fenced = fenceFailure(ing, this.opts.rolloutId, this.opts.fenceToken);
     if (fenced) throw new StopRequestedError(this.ref, fenced);
   }
@@ -272,13 +276,7 @@ export class IngressRouter implements TrafficRouter {
     if (token === undefined) return;
     const { namespace, names, rolloutId } = this.opts;
     for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
-      let ing: V1Ingress;
-      try {
-        ing = await withKubeRetry(`reading Ingress ${this.ref}`, (o) => this.api.readNamespacedIngress({ name: names.canaryIngress, namespace }, o), this.retry);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        throw new StopRequestedError(this.ref, 'the canary Ingress was deleted');
-      }
+      const ing = await this.readOwn();
       const id = ing.metadata?.annotations?.[ROLLOUT_ID_ANNOTATION];
       if (id !== undefined && id !== rolloutId) throw new StopRequestedError(this.ref, `it now belongs to rollout ${id}`);
       if (ing.metadata?.annotations?.[FENCE_ANNOTATION] === token) return;

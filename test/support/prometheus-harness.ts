@@ -108,6 +108,20 @@ function firstSample(openMetricsFile: string): { name: string; at: number } {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** SIGTERM, then SIGKILL after 5 s; forgets the process and removes its directory. */
+async function stopLaunched(launched: { child: ChildProcess; exited: Promise<number | null> }, entry: { child: ChildProcess; dir: string }, dir: string): Promise<void> {
+  if (launched.child.exitCode === null && launched.child.signalCode === null) {
+    launched.child.kill('SIGTERM');
+    const done = await Promise.race([launched.exited.then(() => true), sleep(5000).then(() => false)]);
+    if (!done) {
+      launched.child.kill('SIGKILL');
+      await launched.exited;
+    }
+  }
+  running.delete(entry);
+  rmSync(dir, { recursive: true, force: true });
+}
+
 async function get(url: string): Promise<{ status: number; body: string } | null> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
@@ -174,18 +188,7 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
     const entry = { child: launched.child, dir };
     running.add(entry);
     const url = `http://127.0.0.1:${port}`;
-    const stop = async () => {
-      if (launched.child.exitCode === null && launched.child.signalCode === null) {
-        launched.child.kill('SIGTERM');
-        const done = await Promise.race([launched.exited.then(() => true), sleep(5000).then(() => false)]);
-        if (!done) {
-          launched.child.kill('SIGKILL');
-          await launched.exited;
-        }
-      }
-      running.delete(entry);
-      rmSync(dir, { recursive: true, force: true });
-    };
+    const stop = () => stopLaunched(launched, entry, dir);
 
     let exitCode: number | null | undefined;
     void launched.exited.then((code) => (exitCode = code));
@@ -249,18 +252,7 @@ export async function startScrapingPrometheus(options: { targets: string[]; scra
     const url = `http://127.0.0.1:${port}`;
     let exitCode: number | null | undefined;
     void launched.exited.then((code) => (exitCode = code));
-    const stop = async () => {
-      if (launched.child.exitCode === null && launched.child.signalCode === null) {
-        launched.child.kill('SIGTERM');
-        const done = await Promise.race([launched.exited.then(() => true), sleep(5000).then(() => false)]);
-        if (!done) {
-          launched.child.kill('SIGKILL');
-          await launched.exited;
-        }
-      }
-      running.delete(entry);
-      rmSync(dir, { recursive: true, force: true });
-    };
+    const stop = () => stopLaunched(launched, entry, dir);
     while (Date.now() < deadline && exitCode === undefined) {
       if ((await get(`${url}/-/ready`))?.status === 200) return { url, stop };
       await sleep(100);

@@ -8,6 +8,8 @@ export const EXIT = {
   rolledBack: 3,
   aborted: 4,
   unreachable: 5,
+  /** The post-promotion watch found stable worse than before the rollout and set it back. */
+  rolledBackAfterPromotion: 7,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 

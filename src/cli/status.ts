@@ -28,7 +28,8 @@ export interface StatusFlags {
 
 /**
  * 0 healthy or progressing · 3 the last rollout was rolled back · 4 aborted · its own code if it
- * failed · 5 a stop was requested and is not finished (traffic not confirmed on stable).
+ * failed · 5 a stop was requested and is not finished (traffic not confirmed on stable) · 7 (or 4
+ * when an operator asked) stable was set back after promotion by the post-promotion watch.
  */
 export function statusExitCode(view: StatusView): number {
   if (view.unfinishedStop) return 5;
@@ -39,6 +40,9 @@ export function statusExitCode(view: StatusView): number {
       return 4;
     case 'failed':
       return view.outcome?.exitCode ?? 1;
+    case 'rolled-back-after-promotion':
+      // 7 when the watch set stable back, 4 when an operator did.
+      return view.outcome?.exitCode ?? 7;
     default:
       return 0;
   }

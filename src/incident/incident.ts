@@ -74,6 +74,7 @@ const RESULT_WORDS: Record<OutcomeResult, string> = {
   'rolled-back': 'rolled back',
   aborted: 'aborted',
   failed: 'failed',
+  'rolled-back-after-promotion': 'rolled back after promotion',
 };
 
 /** Fills a dashboard template's {{placeholders}}; unknown ones are left for the loader to reject. */

@@ -23,7 +23,7 @@ export interface SlackMessage {
 }
 
 export function slackMessage(incident: Incident): SlackMessage {
-  const icon = incident.result === 'rolled-back' || incident.result === 'failed' ? ':rotating_light:' : ':warning:';
+  const icon = incident.result === 'rolled-back' || incident.result === 'failed' || incident.result === 'rolled-back-after-promotion' ? ':rotating_light:' : ':warning:';
   const facts = [
     `*Reason:* ${slackEscape(incident.reason)}`,
     `*Target:* \`${incident.target}\` in \`${incident.namespace}\``,

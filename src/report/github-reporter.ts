@@ -71,6 +71,7 @@ const TITLES: Record<Outcome['result'], string> = {
   'rolled-back': '❌ Canary rolled back',
   aborted: '⚠️ Canary aborted',
   failed: '❌ Canary failed',
+  'rolled-back-after-promotion': '❌ Rolled back after promotion',
 };
 
 export class GitHubReporter implements Reporter {

@@ -2,6 +2,7 @@ import { resumeHint, rollbackHint } from '../rollout/abort.js';
 import { countsOf, FINAL_PHASES, type CheckCounts, type RolloutRecord } from '../rollout/record.js';
 import { formatDuration } from '../policy/units.js';
 import { renderTable, resultRows } from './check-format.js';
+import { renderWatch, watchNext, watchView, type WatchView } from './watch-view.js';
 
 export interface LeaseView {
   holder: string;
@@ -53,6 +54,8 @@ export interface StatusView {
    * command that finishes it. Null otherwise. `status` exits 5 while this is set.
    */
   unfinishedStop: { traffic: string; finishing: string | null; command: string } | null;
+  /** spec.postPromotion: the watch after promotion (time left, latest figures, baseline), or null. */
+  watch: WatchView | null;
   next: string;
 }
 
@@ -139,6 +142,8 @@ function nextHint(input: StatusInput): string {
   }
   if (isStalled(input)) return `no deploy process holds the lease: the rollout is stalled at ${input.liveWeight ?? 0}%; ${resumeOrStop}`;
   if (record.phase === 'initializing') return 'the canary Deployment is starting; the first step follows when it is ready';
+  const watch = record.phase === 'watching' ? watchView(record, input.now) : null;
+  if (watch) return watchNext(record, watch);
   if (record.phase === 'promoting') return `stable is being updated to ${record.images.canary}; then the canary route goes to 0%`;
   const step = plan[record.stepIndex];
   if (!step) return 'the last step is finishing';
@@ -187,6 +192,7 @@ export function statusView(input: StatusInput): StatusView {
     outcome: record.outcome ?? null,
     attention: attention(input),
     unfinishedStop: unfinishedStop(input),
+    watch: watchView(record, now),
     next: nextHint(input),
   };
 }
@@ -217,6 +223,7 @@ export function renderStatus(view: StatusView, now: number, paint: { bold: (s: s
     const { result, reason, traffic } = view.outcome;
     lines.push(`  outcome: ${reason.startsWith(`${result}:`) ? reason : `${result}: ${reason}`}`, `           traffic: ${traffic}`);
   }
+  if (view.watch) lines.push(...renderWatch(view.watch));
   lines.push(`  checks:  ${view.checks.run} run: ${view.checks.passed} passed, ${view.checks.failed} failed, ${view.checks.inconclusive} inconclusive, ${view.checks.pending} pending`);
   const last = view.lastCheck;
   if (last) {

@@ -127,7 +127,7 @@ export class TerminalReporter implements Reporter {
     this.spinner?.stop();
     this.spinner = undefined;
     const paint = outcome.result === 'promoted' ? this.c.green.bold : outcome.result === 'aborted' ? this.c.yellow.bold : this.c.red.bold;
-    const title = { promoted: 'PROMOTED', 'rolled-back': 'ROLLED BACK', aborted: 'ABORTED', failed: 'FAILED' }[outcome.result];
+    const title = { promoted: 'PROMOTED', 'rolled-back': 'ROLLED BACK', aborted: 'ABORTED', failed: 'FAILED', 'rolled-back-after-promotion': 'ROLLED BACK AFTER PROMOTION' }[outcome.result];
     const counts = countsOf(record).total;
     const lines = [
       paint(`${title}: ${outcome.reason}`),

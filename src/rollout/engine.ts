@@ -2,7 +2,7 @@ import { plannedChecks } from '../policy/policy.js';
 import type { StoredRecord } from './ports.js';
 import { rolloutIdFor } from './rollout-id.js';
 import { emptyTallies, RECORD_SCHEMA_VERSION, type Outcome } from './record.js';
-import { EngineResume } from './resume.js';
+import { EngineWatch } from './post-promotion-watch.js';
 import { runSmokePhase, SmokeFailed } from './smoke-tests.js';
 import { CanaryError } from '../errors.js';
 import { unfinishedStop } from './stop-machine.js';
@@ -18,9 +18,9 @@ export { rolloutIdFor } from './rollout-id.js';
  * goes wrong, the canary is sent to 0% before anything else is attempted.
  *
  * Its rooms, one file each: persistence.ts (state, saves), checks.ts, steps.ts, promotion.ts,
- * halting.ts (stops), resume.ts; this file runs a rollout from start to end.
+ * halting.ts (stops), resume.ts, post-promotion-watch.ts; this file runs a rollout from start to end.
  */
-export class RolloutEngine extends EngineResume {
+export class RolloutEngine extends EngineWatch {
   /**
    * Runs the rollout to its end. With `resume`, continues a record whose deploy died: the
    * recorded step starts over (its checks are kept in the record), a promotion is redone, and a
@@ -31,13 +31,14 @@ export class RolloutEngine extends EngineResume {
     try {
       // A stop left unfinished (a crashed stopper): the stop machine takes it on from its state.
       if (resume && unfinishedStop(resume.record)) return await this.takeOnStop(resume);
+      if (resume?.record.watch && resume.record.phase === 'rolling-back') return await this.resumeRollbackAfterPromotion(resume);
       const first = resume ? await this.resumeFrom(resume) : await this.start();
       if (first === 0 && (!resume || resume.record.phase === 'initializing')) await this.smoke('before traffic');
       for (let i = first; i < policy.steps.length; i += 1) {
         await this.runStep(i);
         if (policy.smokeTests?.afterEachStep) await this.smoke(`after step ${i + 1}`);
       }
-      return await this.promote(resume?.record.phase === 'promoting');
+      return await this.promote(resume?.record.phase === 'promoting' || resume?.record.phase === 'watching');
     } catch (err) {
       return this.halt(this.asHalt(err));
     }
@@ -98,6 +99,8 @@ export class RolloutEngine extends EngineResume {
     this.hasRecord = true;
     const stableImage = await ports.workloads.stableImage();
     this.record.images.stable = stableImage;
+    const baseline = await this.measureBaseline();
+    if (baseline) this.record.baseline = baseline;
     const existing = await ports.state.load();
     this.version = existing?.version ?? null;
     await this.persist();

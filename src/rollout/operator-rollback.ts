@@ -12,6 +12,7 @@ import {
   type TrafficStop,
 } from './abort.js';
 import { rolloutIdFor } from './rollout-id.js';
+import { postPromotionRollback, watchedPromotion } from './post-promotion-rollback.js';
 import { resumeStop, unfinishedStop } from './stop-machine.js';
 import {
   StateConflictError,
@@ -170,6 +171,13 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
   let promoting = false;
   for (let attempt = 0; attempt < 5 && record === null; attempt += 1) {
     const read = await ports.loadRecord();
+    if (read.kind === 'found' && watchedPromotion(read.stored.record)) {
+      // Promoted, in (or rolling back from) its post-promotion watch: stable goes back to the previous image.
+      inForce(after);
+      const done = await postPromotionRollback(ports, opts, read.stored, { traffic, leaseSeen, say });
+      if (done) return { ...base, ...done };
+      continue;
+    }
     if (read.kind === 'found' && read.stored.record.phase === 'promoted') {
       // Nothing to abort: the canary became stable. Traffic was still made safe above.
       inForce(after);

@@ -1,6 +1,6 @@
 // The rollout engine: promotion, one recorded stage at a time (fenced stable write).
 
-import { CanaryError, EXIT, messageOf } from '../errors.js';
+import { CanaryError, EXIT, messageOf, type ExitCode } from '../errors.js';
 import { resumeHint } from './abort.js';
 import { StopRequestedError } from './ports.js';
 import { countsOf, type Outcome, type RolloutRecord } from './record.js';
@@ -54,8 +54,18 @@ export abstract class EnginePromotion extends EngineSteps {
     this.record.promotion = 'scaling-down';
     await this.persist();
     await ports.workloads.scaleDownCanary();
-    const reason = promotionReason(countsOf(this.record).total);
-    const outcome: Outcome = { result: 'promoted', reason, at: this.iso(), exitCode: EXIT.ok, traffic: 'all traffic on stable, which now runs the new image' };
+    // spec.postPromotion: stable runs the new image with all traffic; it is watched before the promotion is final.
+    if (this.opts.policy.postPromotion) return this.watchAfterPromotion();
+    return this.finishPromotion(promotionReason(countsOf(this.record).total), EXIT.ok);
+  }
+
+  /** The watch of stable after promotion (post-promotion-watch.ts); it ends with finishPromotion or a rollback. */
+  protected abstract watchAfterPromotion(): Promise<Outcome>;
+
+  /** The promotion recorded as final; a record that cannot be saved is not claimed as a success. */
+  protected async finishPromotion(reason: string, exitCode: ExitCode): Promise<Outcome> {
+    const { image } = this.opts;
+    const outcome: Outcome = { result: 'promoted', reason, at: this.iso(), exitCode, traffic: 'all traffic on stable, which now runs the new image' };
     const before = structuredClone(this.record);
     this.record.phase = 'promoted';
     this.record.images.stable = image;

@@ -1,4 +1,6 @@
 import type { CheckRecord } from '../analysis/types.js';
+import type { StableFigures } from '../analysis/stable-watch.js';
+import type { WatchProgress } from './watch-record.js';
 
 // The rollout record is the single source of truth for `status`, `rollback` and `--resume`.
 // It is stored (in a ConfigMap when live) after every transition, so it must stay small and
@@ -10,15 +12,19 @@ export type Phase =
   | 'initializing'
   | 'progressing'
   | 'promoting'
+  /** Promoted in the cluster; spec.postPromotion watches stable against its baseline. */
+  | 'watching'
   | 'promoted'
+  /** The post-promotion watch (or `canary rollback` during it) set stable back to the previous image. */
+  | 'rolled-back-after-promotion'
   | 'rolling-back'
   | 'rolled-back'
   | 'aborted'
   | 'failed';
 
-export const FINAL_PHASES: readonly Phase[] = ['promoted', 'rolled-back', 'aborted', 'failed'];
+export const FINAL_PHASES: readonly Phase[] = ['promoted', 'rolled-back', 'aborted', 'failed', 'rolled-back-after-promotion'];
 
-export type OutcomeResult = 'promoted' | 'rolled-back' | 'aborted' | 'failed';
+export type OutcomeResult = 'promoted' | 'rolled-back' | 'aborted' | 'failed' | 'rolled-back-after-promotion';
 
 export interface Outcome {
   result: OutcomeResult;
@@ -207,4 +213,8 @@ export interface RolloutRecord {
   outcome?: Outcome;
   /** A stop under way or done: the state the stop machine reached (stop-machine.ts), bounded. */
   stop?: StopProgress;
+  /** spec.postPromotion: stable over the window before the rollout, measured at the start. */
+  baseline?: StableFigures;
+  /** spec.postPromotion: the watch after promotion (bounded: counts and the latest check only). */
+  watch?: WatchProgress;
 }

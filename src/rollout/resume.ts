@@ -86,7 +86,8 @@ export abstract class EngineResume extends EngineHalting {
         throw new Halt('aborted', `the canary route was taken over (${err.by}): that rollout drives traffic now, so this one stops without touching it`, EXIT.aborted, false, true);
       });
     }
-    if (this.record.phase === 'promoting') return policy.steps.length;
+    // A watch after promotion resumes as the promotion's last stage, never as a step.
+    if (this.record.phase === 'promoting' || this.record.phase === 'watching') return policy.steps.length;
     if (this.record.phase === 'initializing') {
       await ports.router.prepare();
       await ports.workloads.startCanary(this.opts.image);

@@ -118,7 +118,7 @@ function judgeErrorRate(m: ErrorRateMetric, base: StableFigures, now: StableFigu
     if (nowThin || now.errorRate === null) results.push({ ...common, check, verdict: 'inconclusive', limit: m.max, reason: nowThin ?? 'no error rate' });
     else {
       const fail = now.errorRate > m.max + TIE;
-      results.push({ ...common, check, verdict: fail ? 'fail' : 'pass', limit: m.max, reason: `stable's error rate ${pct(now.errorRate)} (${Math.round(now.errors ?? 0)} of ${Math.round(now.requests ?? 0)}) is ${fail ? 'above' : 'within'} the ${pct(m.max)} limit` });
+      results.push({ ...common, check, verdict: fail ? 'fail' : 'pass', limit: m.max, reason: `stable's error rate ${pct(now.errorRate)} (${Math.round(now.errors ?? 0)} of ${Math.round(now.requests ?? 0).toLocaleString('en-US')} requests) is ${fail ? 'above' : 'within'} the ${pct(m.max)} limit` });
     }
   }
   if (m.maxIncrease !== undefined) {

@@ -1,4 +1,5 @@
 import { Chalk, type ChalkInstance } from 'chalk';
+import { describeFigures } from '../analysis/stable-watch.js';
 import { abridgeQuery } from '../analysis/abridge.js';
 import ora, { type Ora } from 'ora';
 import type { CheckRecord, CheckResult } from '../analysis/types.js';
@@ -139,8 +140,14 @@ export class TerminalReporter implements Reporter {
           : []),
       `  checks: ${counts.run} run (${counts.passed} passed, ${counts.failed} failed, ${counts.inconclusive} inconclusive, ${counts.pending} pending) · exit ${outcome.exitCode}`,
     ];
+    const watch = record.watch;
+    if (watch?.latest) {
+      const base = record.baseline ? ` vs ${describeFigures(record.baseline)} before the rollout` : '';
+      lines.push(`  post-promotion watch: ${watch.checks} checks (${watch.passed} passed, ${watch.failed} breached, ${watch.inconclusive} inconclusive); latest at ${watch.latest.at}: stable ${describeFigures(watch.latest.figures)}${base}`);
+    }
     const last = record.checks[record.checks.length - 1];
-    if (outcome.result !== 'promoted' && last && last.verdict !== 'pass') {
+    // After promotion the canary's last check is not what decided: the watch's line above is.
+    if (outcome.result !== 'promoted' && outcome.result !== 'rolled-back-after-promotion' && last && last.verdict !== 'pass') {
       const deciding = last.results.filter((r) => r.critical && r.verdict === last.verdict);
       lines.push(`  evidence (check ${last.index} at ${last.at}, ${last.weight}%):`);
       for (const metric of new Set(deciding.map((r) => r.metric))) {

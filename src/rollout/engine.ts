@@ -99,14 +99,18 @@ export class RolloutEngine extends EngineWatch {
     this.hasRecord = true;
     const stableImage = await ports.workloads.stableImage();
     this.record.images.stable = stableImage;
-    const baseline = await this.measureBaseline();
-    if (baseline) this.record.baseline = baseline;
     const existing = await ports.state.load();
     this.version = existing?.version ?? null;
     await this.persist();
     this.emit({ type: 'started', at: this.now(), record: this.record, resumed: false });
     this.setPhase('initializing', `starting canary ${image}${stableImage ? ` against stable ${stableImage}` : ''}`);
     if (this.opts.retryOf) this.log('info', `a retry of rollout ${this.opts.retryOf} (same image), from the first step`);
+    // Before anything changes: stable's own figures are what the post-promotion watch compares with.
+    const baseline = await this.measureBaseline();
+    if (baseline) {
+      this.record.baseline = baseline;
+      await this.persist();
+    }
     this.routed = true;
     await ports.router.prepare();
     await ports.workloads.startCanary(image);

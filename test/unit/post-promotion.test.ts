@@ -134,7 +134,7 @@ describe('the post-promotion watch in the engine', () => {
     const sink: IncidentSink = { name: 'test', open: async (r) => (opened.push(r), { sink: 'test', ok: true, message: 'ok' }) };
     const { outcome, cluster, record } = await watched(degradesAfterPromotion, { incidents: [sink] });
     expect(outcome).toMatchObject({ result: 'rolled-back-after-promotion', exitCode: 7, traffic: 'all traffic on stable, which runs shop/checkout:1 again' });
-    expect(outcome.reason).toContain("rolled back after promotion by the post-promotion watch: error-rate: stable's error rate 10% (240 of 2400) is above the 5% limit; error-rate: stable's error rate 10% vs 0.51% before the rollout: +9.49 points");
+    expect(outcome.reason).toContain("rolled back after promotion by the post-promotion watch: error-rate: stable's error rate 10% (240 of 2,400 requests) is above the 5% limit; error-rate: stable's error rate 10% vs 0.51% before the rollout: +9.49 points");
     expect(outcome.reason).toContain('(2 breaching checks in a row)');
     expect(cluster.stable).toBe('shop/checkout:1');
     expect(cluster.writes.at(-1)).toBe('set Deployment shop/checkout image to shop/checkout:1 and wait until fully available');

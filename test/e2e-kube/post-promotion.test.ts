@@ -138,6 +138,11 @@ realKubeDescribe('the post-promotion watch on a real API server', (tier) => {
     const after = await world.run(['status', TARGET, '-n', world.namespace]);
     expectExit(after, 4);
     expect(after.stdout).toContain('watch:   stable set back on request');
+    // A second rollback finds the work done.
+    const again = await world.run(rollbackArgs(world), { policy });
+    expectExit(again, 0);
+    expect(again.stdout).toContain('was already rolled back after promotion');
+    expect(await world.deployment(TARGET)).toMatchObject({ image: OLD_IMAGE, available: 3 });
     expect(world.history.violations()).toEqual([]);
   }, 120_000);
 });

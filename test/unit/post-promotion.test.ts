@@ -196,4 +196,66 @@ describe('the post-promotion watch in the engine', () => {
     expect(text).toContain('baseline: stable over the 30m before the rollout: error rate 0.51% (11 of 2,160 requests)');
     expect(text).toContain("sets it back now");
   });
+
+  it("the watch's own write to stable loses when the record changed after it wrote its rollback (a delayed write never clobbers): exit 4", async () => {
+    class OperatorBeforeWrite extends MemoryCluster {
+      override async promoteStable(image: string, guard?: Parameters<MemoryCluster['promoteStable']>[1]): Promise<void> {
+        if (image === 'shop/checkout:1') {
+          const now = (await this.load())!;
+          await this.save({ ...now.record, rollback: { reason: 'pager', requestedBy: 'alice', at: now.record.updatedAt } }, now.version);
+        }
+        return super.promoteStable(image, guard);
+      }
+    }
+    const cluster = new OperatorBeforeWrite('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    const { outcome } = await watched(degradesAfterPromotion, { cluster });
+    expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4 });
+    expect(outcome.reason).toContain('rolled back after promotion by another stopper while the watch was setting stable back');
+    expect(cluster.stable).toBe('shop/checkout:2');
+    expect(cluster.writes.filter((w) => w.includes('image to shop/checkout:1'))).toEqual([]);
+  });
+
+  it('Prometheus unreachable during the watch ends it early: the promotion stands, nothing is set back, exit 5', async () => {
+    const metrics = new ScriptedMetrics(START, healthy);
+    const { engine, cluster } = checkoutEngine({
+      policy: watchPolicy(),
+      metrics,
+      clock: new VirtualClock(START),
+      onEvent: (e) => {
+        if (e.type === 'log' && e.message.startsWith('post-promotion check 2 ')) metrics.failWith = new CanaryError('unreachable', 'Prometheus at http://prometheus:9090 unreachable after 3 attempts');
+      },
+    });
+    const outcome = await engine.run();
+    expect(outcome).toMatchObject({ result: 'promoted', exitCode: 5 });
+    expect(outcome.reason).toContain('the post-promotion watch ended early after 2 checks (2 passed, 0 inconclusive, 0 breached): Prometheus at http://prometheus:9090 unreachable');
+    expect((await cluster.load())?.record).toMatchObject({ phase: 'promoted', watch: { result: 'ended-early', checks: 2 } });
+    expect(cluster.stable).toBe('shop/checkout:2');
+  });
+
+  it('--resume of a deploy that died during the watch continues it to its recorded end, never re-running a step', async () => {
+    let saved: { record: RolloutRecord; at: number } | undefined;
+    const first = checkoutEngine({
+      policy: watchPolicy(),
+      metrics: new ScriptedMetrics(START, healthy),
+      clock: new VirtualClock(START),
+      onEvent: (e, c) => {
+        if (e.type === 'log' && e.message.startsWith('post-promotion check 3 ')) void c.load().then((s) => (saved ??= s && { record: s.record, at: e.at }));
+      },
+    });
+    await first.engine.run();
+    expect(saved?.record.phase).toBe('watching');
+    const before = saved!.record.watch!.checks;
+    expect(before).toBeGreaterThanOrEqual(2);
+    const cluster = new MemoryCluster('shop', targetNames('checkout', {}), 'shop/checkout:2');
+    await cluster.save(saved!.record, null);
+    cluster.weight = 0;
+    const second = checkoutEngine({ policy: watchPolicy(), metrics: new ScriptedMetrics(START, healthy), clock: new VirtualClock(saved!.at), cluster });
+    const outcome = await second.engine.run((await cluster.load())!);
+    expect(outcome).toMatchObject({ result: 'promoted', exitCode: 0 });
+    expect(outcome.reason).toContain('; post-promotion watch: ');
+    const record = (await cluster.load())?.record;
+    expect(record?.watch).toMatchObject({ result: 'passed', startedAt: saved!.record.watch!.startedAt, endsAt: saved!.record.watch!.endsAt });
+    expect(record?.watch?.checks).toBeGreaterThan(before);
+    expect(cluster.writes.filter((w) => w.startsWith('patch Ingress') && !w.endsWith('"0"'))).toEqual([]);
+  });
 });

@@ -239,7 +239,7 @@ describe('the post-promotion watch in the engine', () => {
       metrics: new ScriptedMetrics(START, healthy),
       clock: new VirtualClock(START),
       onEvent: (e, c) => {
-        if (e.type === 'log' && e.message.startsWith('post-promotion check 3 ')) void c.load().then((s) => (saved ??= s && { record: s.record, at: e.at }));
+        if (e.type === 'log' && e.message.startsWith('post-promotion check 3 ')) void c.load().then((s) => (saved ??= s ? { record: s.record, at: e.at } : undefined));
       },
     });
     await first.engine.run();

@@ -40,7 +40,7 @@ export class KubeEventsReporter implements Reporter {
         // Not finished in the record (0% not confirmed by a read, or the promotion's last write
         // failed): nothing may claim a rollback or an abort yet.
         else if (outcome.result === 'failed' && !FINAL_PHASES.includes(event.record.phase)) this.send('CanaryStopIncomplete', `${outcome.reason}; ${outcome.traffic}`, 'Warning');
-        else this.send(outcome.result === 'aborted' ? 'CanaryAborted' : 'CanaryRolledBack', `${outcome.reason}; ${outcome.traffic}`, 'Warning');
+        else this.send(outcome.result === 'aborted' ? 'CanaryAborted' : outcome.result === 'rolled-back-after-promotion' ? 'CanaryRolledBackAfterPromotion' : 'CanaryRolledBack', `${outcome.reason}; ${outcome.traffic}`, 'Warning');
         return;
       }
       default:

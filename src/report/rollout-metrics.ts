@@ -5,10 +5,10 @@ import type { Outcome, OutcomeResult, Phase, RolloutRecord } from '../rollout/re
 // The rollout and DORA metrics of one target, as a prom-client registry: pure (no I/O), built
 // afresh from what the reporter saw, so every push carries the whole group (docs/metrics.md).
 
-export const PHASES: readonly Phase[] = ['initializing', 'progressing', 'promoting', 'promoted', 'rolling-back', 'rolled-back', 'aborted', 'failed'];
-export const OUTCOMES: readonly OutcomeResult[] = ['promoted', 'rolled-back', 'aborted', 'failed'];
+export const PHASES: readonly Phase[] = ['initializing', 'progressing', 'promoting', 'watching', 'promoted', 'rolling-back', 'rolled-back', 'aborted', 'failed', 'rolled-back-after-promotion'];
+export const OUTCOMES: readonly OutcomeResult[] = ['promoted', 'rolled-back', 'aborted', 'failed', 'rolled-back-after-promotion'];
 /** Outcomes that count as a failed change (DORA change failure rate): the change had to be taken back. */
-export const FAILURE_OUTCOMES: readonly OutcomeResult[] = ['rolled-back', 'failed'];
+export const FAILURE_OUTCOMES: readonly OutcomeResult[] = ['rolled-back', 'failed', 'rolled-back-after-promotion'];
 
 /** The DORA counters' values as the Pushgateway held them before this rollout, per outcome. */
 export interface DoraCounts {

@@ -66,6 +66,7 @@ export class TerminalReporter implements Reporter {
         return this.started(event.at, event.record);
       case 'phase':
         if (event.phase === 'promoting') this.line(event.at, this.c.bold(`⇡ ${event.message}`));
+        else if (event.phase === 'watching') this.line(event.at, this.c.bold(`◉ ${event.message}`));
         return;
       case 'step':
         this.stepText = `step ${event.stepIndex + 1}/${event.steps}: ${event.weight}% to canary for ${formatDuration(event.durationMs)}`;

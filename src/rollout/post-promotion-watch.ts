@@ -117,6 +117,26 @@ export abstract class EngineWatch extends EngineResume {
   }
 
   /**
+   * A second signal during the watch: the promotion is done in the cluster, so the process ends
+   * the watch, never the promotion (no stop, no stable restore), and records that it ended early.
+   */
+  override async recordForcedExit(budgetMs = 1500): Promise<void> {
+    const watch = this.record?.watch;
+    if (!this.hasRecord || this.record.phase !== 'watching' || !watch) return super.recordForcedExit(budgetMs);
+    watch.result = 'ended-early';
+    this.record.phase = 'promoted';
+    delete this.record.promotion;
+    this.record.outcome = {
+      result: 'promoted',
+      reason: `${promotionReason(countsOf(this.record).total)}; the post-promotion watch ended early after ${watch.checks} checks: exited on a second signal`,
+      at: this.iso(),
+      exitCode: EXIT.aborted,
+      traffic: 'all traffic on stable, which now runs the new image',
+    };
+    await this.persistQuietly();
+  }
+
+  /**
    * `--resume` of a deploy that died while its watch set stable back: the same rollback, taken on
    * from the record (its write to stable is conditional and idempotent).
    */

@@ -258,4 +258,26 @@ describe('the post-promotion watch in the engine', () => {
     expect(record?.watch?.checks).toBeGreaterThan(before);
     expect(cluster.writes.filter((w) => w.startsWith('patch Ingress') && !w.endsWith('"0"'))).toEqual([]);
   });
+
+  it('a second signal during the watch records the promotion with the watch ended early, never a stop', async () => {
+    let hung = false;
+    class HangsMidWatch extends MemoryCluster {
+      override async save(record: RolloutRecord, expected: string | null): Promise<string> {
+        if (!hung && record.phase === 'watching' && record.watch?.checks === 2) {
+          hung = true;
+          return new Promise<string>(() => undefined);
+        }
+        return super.save(record, expected);
+      }
+    }
+    const cluster = new HangsMidWatch('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    const { engine } = checkoutEngine({ policy: watchPolicy(), metrics: new ScriptedMetrics(START, healthy), clock: new VirtualClock(START), cluster });
+    void engine.run();
+    while (!hung) await new Promise((resolve) => setImmediate(resolve));
+    await engine.recordForcedExit();
+    const record = (await cluster.load())?.record;
+    expect(record).toMatchObject({ phase: 'promoted', images: { stable: 'shop/checkout:2' }, watch: { result: 'ended-early' }, outcome: { result: 'promoted', exitCode: 4 } });
+    expect(record?.stop).toBeUndefined();
+    expect(record?.outcome?.reason).toContain('the post-promotion watch ended early after 2 checks: exited on a second signal');
+  });
 });

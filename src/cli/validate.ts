@@ -44,6 +44,11 @@ export function validateCommand(file: string, flags: { output?: string }): numbe
         ]
       : []),
     ...a.metrics.map((m) => `  - ${describeMetric(m)}`),
+    ...(policy.postPromotion
+      ? [
+          `  after promotion: stable watched for ${formatDuration(policy.postPromotion.durationMs)} (every ${formatDuration(policy.postPromotion.intervalMs)}) against its ${formatDuration(policy.postPromotion.baselineMs)} before the rollout with the limits of ${policy.postPromotion.metrics.join(', ')}; set back to the previous image after ${policy.postPromotion.failureLimit} breaching check(s) in a row (exit 7); fewer than ${a.minRequests} requests in a window is inconclusive`,
+        ]
+      : []),
   ];
   process.stdout.write(redact(`${lines.join('\n')}\n`));
   return 0;

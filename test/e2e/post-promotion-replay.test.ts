@@ -1,3 +1,5 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Outcome, RolloutRecord } from '../../src/rollout/record.js';
@@ -44,5 +46,18 @@ describe('post-promotion-regression.json replays to a rollback after promotion',
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('PROMOTED');
     expect(run.stdout).not.toContain('post-promotion');
+  });
+});
+
+describe('canary validate with spec.postPromotion', () => {
+  it('summarises the watch, and refuses a bad one naming the field', async () => {
+    const ok = await runCli(['validate', join(REPO, 'examples', 'policies', 'post-promotion.yaml')]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('after promotion: stable watched for 15m (every 1m) against its 30m before the rollout with the limits of error-rate, p95-latency; set back to the previous image after 2 breaching check(s) in a row (exit 7)');
+    const bad = join(mkdtempSync(join(tmpdir(), 'canary-watch-')), 'bad.yaml');
+    writeFileSync(bad, 'apiVersion: canary/v1\nkind: RolloutPolicy\nspec:\n  postPromotion: { duration: 10m, metrics: [memory] }\n');
+    const refused = await runCli(['validate', bad]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('spec.postPromotion.metrics[0]: expected the name of an error-rate or latency metric of spec.analysis.metrics ("error-rate", "p95-latency"), got "memory"');
   });
 });

@@ -38,6 +38,7 @@ export function watchView(record: RolloutRecord, now: number): WatchView | null 
 const STATE_WORDS: Record<WatchView['state'], string> = {
   watching: 'watching stable after promotion',
   passed: 'passed',
+  inconclusive: 'inconclusive throughout (too little traffic to judge): the promotion stands unproven',
   'rolled-back': 'breached: stable set back by the watch',
   'rolled-back-by-operator': 'stable set back on request',
   'ended-early': 'ended early',

@@ -7,6 +7,7 @@ import { describeFigures, judgeWatch, measureStable, watchMetrics, type StableFi
 import { queryTargetOf } from '../analysis/promql-template.js';
 import { CanaryError, EXIT, messageOf } from '../errors.js';
 import { formatDuration } from '../policy/units.js';
+import { rollbackHint } from './abort.js';
 import { Halt, promotionReason } from './halt.js';
 import { restorePreviousImage } from './post-promotion-rollback.js';
 import { StopRequestedError, type StoredRecord } from './ports.js';
@@ -64,6 +65,7 @@ export abstract class EngineWatch extends EngineResume {
     const metrics = watchMetrics(policy);
     const endMs = Date.parse(watch.endsAt);
     const ticks = new TickSchedule(startMs, settings.intervalMs);
+    let breach: string | null = null;
     try {
       while (ticks.next <= endMs) {
         await clock.sleep(Math.max(0, ticks.next - this.now()), signal);
@@ -95,7 +97,8 @@ export abstract class EngineWatch extends EngineResume {
         );
         if (judged.verdict === 'fail' && watch.breachesInRow >= settings.failureLimit) {
           const count = settings.failureLimit > 1 ? ` (${watch.breachesInRow} breaching checks in a row)` : '';
-          return await this.rollBackAfterPromotion(`${judged.results.filter((r) => r.verdict === 'fail').map((r) => `${r.metric}: ${r.reason}`).join('; ')}${count}`);
+          breach = `${judged.results.filter((r) => r.verdict === 'fail').map((r) => `${r.metric}: ${r.reason}`).join('; ')}${count}`;
+          break;
         }
         // A conflict here is an operator's `canary rollback` (it sets stable back): exit 4.
         await this.persist();
@@ -111,9 +114,36 @@ export abstract class EngineWatch extends EngineResume {
       this.log('warn', `the post-promotion watch ended early after ${watch.checks} check${watch.checks === 1 ? '' : 's'}: ${why}; stable keeps ${image}`);
       return this.finishPromotion(`${promotionReason(countsOf(this.record).total)}; the post-promotion watch ended early after ${watch.checks} checks (${watch.passed} passed, ${watch.inconclusive} inconclusive, ${watch.failed} breached): ${why}`, code);
     }
-    watch.result = 'passed';
-    const summary = `post-promotion watch: ${watch.checks} checks over ${formatDuration(settings.durationMs)} (${watch.passed} passed, ${watch.inconclusive} inconclusive, ${watch.failed} breached), no ${settings.failureLimit > 1 ? `${settings.failureLimit} breaches in a row` : 'breach'}`;
+    if (breach !== null) return this.breached(breach);
+    // Too little traffic to judge is never a rollback, but it is not a pass either: say which.
+    watch.result = watch.passed > 0 ? 'passed' : 'inconclusive';
+    const counts = `${watch.checks} checks over ${formatDuration(settings.durationMs)} (${watch.passed} passed, ${watch.inconclusive} inconclusive, ${watch.failed} breached)`;
+    const summary =
+      watch.result === 'passed'
+        ? `post-promotion watch: ${counts}, no ${settings.failureLimit > 1 ? `${settings.failureLimit} breaches in a row` : 'breach'}`
+        : `post-promotion watch: ${counts}: no check could judge stable, so the promotion stands unproven`;
+    if (watch.result === 'inconclusive') this.log('warn', summary);
     return this.finishPromotion(`${promotionReason(countsOf(this.record).total)}; ${summary}`, EXIT.ok);
+  }
+
+  /** The rollback after a breach; a failure that is not someone else's stop is reported with the breach, never as a promotion. */
+  private async breached(reason: string): Promise<Outcome> {
+    try {
+      return await this.rollBackAfterPromotion(reason);
+    } catch (err) {
+      if (err instanceof Halt && (err.byOperator || err.takenOver)) throw err;
+      const why = messageOf(err);
+      this.log('error', `the post-promotion watch found a breach but could not set stable back: ${why}`);
+      const outcome = await this.finish(
+        'failed',
+        'failed',
+        `the post-promotion watch found a breach (${reason}) but could not record the rollback or set stable back: ${why}; stable still runs ${this.opts.image}; set it back with \`${rollbackHint(this.ctx)}\``,
+        err instanceof CanaryError ? err.exitCode : EXIT.unexpected,
+        `all traffic on stable, which still runs ${this.opts.image}`,
+      );
+      await this.openIncidents();
+      return outcome;
+    }
   }
 
   /**

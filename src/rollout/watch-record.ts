@@ -20,7 +20,7 @@ export interface WatchProgress {
   failureLimit: number;
   latest?: { at: string; verdict: WatchResult['verdict']; figures: StableFigures; results: WatchResult[] };
   /** How the watch ended; absent while it runs. */
-  result?: 'passed' | 'rolled-back' | 'rolled-back-by-operator' | 'ended-early';
+  result?: 'passed' | 'inconclusive' | 'rolled-back' | 'rolled-back-by-operator' | 'ended-early';
   /** Who set stable back, and why (the watch itself, or an operator). */
   rolledBackBy?: string;
 }

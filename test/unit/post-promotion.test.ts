@@ -152,7 +152,8 @@ describe('the post-promotion watch in the engine', () => {
     const quiet: Scenario = (minute, side) => (side === 'stable' && minute > PROMOTED_AT_MINUTE ? { requests: 3, errors: 3, p95: 9 } : healthy(minute, side));
     const { outcome, cluster, record } = await watched(quiet);
     expect(outcome).toMatchObject({ result: 'promoted', exitCode: 0 });
-    expect(record?.watch).toMatchObject({ result: 'passed', checks: 10, inconclusive: 10, failed: 0 });
+    expect(record?.watch).toMatchObject({ result: 'inconclusive', checks: 10, inconclusive: 10, failed: 0 });
+    expect(outcome.reason).toContain('no check could judge stable, so the promotion stands unproven');
     expect(cluster.stable).toBe('shop/checkout:2');
   });
 
@@ -279,5 +280,23 @@ describe('the post-promotion watch in the engine', () => {
     expect(record).toMatchObject({ phase: 'promoted', images: { stable: 'shop/checkout:2' }, watch: { result: 'ended-early' }, outcome: { result: 'promoted', exitCode: 4 } });
     expect(record?.stop).toBeUndefined();
     expect(record?.outcome?.reason).toContain('the post-promotion watch ended early after 2 checks: exited on a second signal');
+  });
+
+  it('a breach whose rollback cannot be recorded (API unreachable) is reported as failed with the breach, never as a promotion, and the incident is opened', async () => {
+    class RecordUnreachable extends MemoryCluster {
+      override async save(record: RolloutRecord, expected: string | null): Promise<string> {
+        if (record.phase === 'rolling-back' && record.watch) throw new CanaryError('unreachable', 'the Kubernetes API was unreachable after 10 attempts');
+        return super.save(record, expected);
+      }
+    }
+    const opened: RolloutRecord[] = [];
+    const sink: IncidentSink = { name: 'test', open: async (r) => (opened.push(r), { sink: 'test', ok: true, message: 'ok' }) };
+    const cluster = new RecordUnreachable('shop', targetNames('checkout', {}), 'shop/checkout:1');
+    const { outcome } = await watched(degradesAfterPromotion, { cluster, incidents: [sink] });
+    expect(outcome).toMatchObject({ result: 'failed', exitCode: 5, traffic: 'all traffic on stable, which still runs shop/checkout:2' });
+    expect(outcome.reason).toContain("the post-promotion watch found a breach (error-rate: stable's error rate 10%");
+    expect(outcome.reason).toContain('set it back with `canary rollback checkout -n shop');
+    expect(cluster.stable).toBe('shop/checkout:2');
+    expect(opened).toHaveLength(1);
   });
 });

@@ -4,7 +4,8 @@ import { CanaryError } from '../../src/errors.js';
 import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { targetNames, type Policy } from '../../src/policy/policy.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
-import type { IncidentSink } from '../../src/rollout/ports.js';
+import { StopRequestedError, type IncidentSink, type StableWriteGuard, type Workloads } from '../../src/rollout/ports.js';
+import { restorePreviousImage } from '../../src/rollout/post-promotion-rollback.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
 import { statusView, renderStatus } from '../../src/report/status-view.js';
 import { checkoutEngine } from '../support/checkout-engine.js';
@@ -298,5 +299,49 @@ describe('the post-promotion watch in the engine', () => {
     expect(outcome.reason).toContain('set it back with `canary rollback checkout -n shop');
     expect(cluster.stable).toBe('shop/checkout:2');
     expect(opened).toHaveLength(1);
+  });
+});
+
+describe('setting stable back after promotion: every write conditional', () => {
+  const names = targetNames('checkout', {});
+  const ctx = { target: 'checkout', namespace: 'shop' };
+  function workloads(opts: { stable: string; conflictOnce?: boolean }): Workloads & { written: string[] } {
+    let conflicted = false;
+    const w = {
+      written: [] as string[],
+      stableImage: async () => opts.stable,
+      startCanary: async () => undefined,
+      promoteStable: async (image: string, guard?: StableWriteGuard) => {
+        await guard?.fence?.();
+        if (guard && opts.conflictOnce && !conflicted) {
+          conflicted = true;
+          // Another stopper's write of the same image landed between this read and this write.
+          opts.stable = image;
+          throw new StopRequestedError('Deployment shop/checkout', 'the write setting it to shop/checkout:1 lost: it was written by someone else');
+        }
+        if (guard) w.written.push(image);
+        opts.stable = image;
+      },
+      scaleDownCanary: async () => 'already-zero' as const,
+      verifyStable: async () => ({ available: true, message: 'ok' }),
+    };
+    return w;
+  }
+
+  it('a write that loses to a concurrent stop of the same image counts as done once stable runs it (no second write)', async () => {
+    const w = workloads({ stable: 'shop/checkout:2', conflictOnce: true });
+    const r = await restorePreviousImage({ workloads: w, image: 'shop/checkout:1', names, ctx, marker: 'm', fence: async () => undefined });
+    expect(r).toMatchObject({ done: true, message: 'stable Deployment checkout set back to shop/checkout:1 (by a concurrent stop) and available' });
+    expect(w.written).toEqual([]);
+  });
+
+  it('a stopper whose record was changed since it wrote it does not write stable at all', async () => {
+    const w = workloads({ stable: 'shop/checkout:2' });
+    const fence = async () => {
+      throw new StopRequestedError('rollout record checkout-1', 'the rollout record changed since this rollback wrote it');
+    };
+    const r = await restorePreviousImage({ workloads: w, image: 'shop/checkout:1', names, ctx, marker: 'm', fence });
+    expect(r).toMatchObject({ done: false, lost: 'the rollout record changed since this rollback wrote it' });
+    expect(w.written).toEqual([]);
   });
 });

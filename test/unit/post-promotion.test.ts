@@ -302,6 +302,49 @@ describe('the post-promotion watch in the engine', () => {
   });
 });
 
+describe('the watch ending in other ways', () => {
+  it('SIGTERM during the watch ends it early; the promotion stands and nothing is set back: exit 4', async () => {
+    const cancel = new AbortController();
+    const { engine, cluster } = checkoutEngine({
+      policy: watchPolicy(),
+      metrics: new ScriptedMetrics(START, degradesAfterPromotion),
+      clock: new VirtualClock(START),
+      extra: { signal: cancel.signal },
+      onEvent: (e) => {
+        if (e.type === 'log' && e.message.startsWith('post-promotion check 1 ')) cancel.abort();
+      },
+    });
+    const outcome = await engine.run();
+    expect(outcome).toMatchObject({ result: 'promoted', exitCode: 4 });
+    expect(outcome.reason).toContain('the post-promotion watch ended early after 1 checks (0 passed, 0 inconclusive, 1 breached): cancelled');
+    expect(cluster.stable).toBe('shop/checkout:2');
+    expect((await cluster.load())?.record.watch?.result).toBe('ended-early');
+  });
+
+  it('--resume of a deploy that died while its watch set stable back finishes that rollback: exit 7', async () => {
+    let dying: RolloutRecord | undefined;
+    class DiesBeforeStableWrite extends MemoryCluster {
+      override async promoteStable(image: string, guard?: StableWriteGuard): Promise<void> {
+        if (image === 'shop/checkout:1' && !dying) {
+          dying = (await this.load())!.record;
+          throw new Error('process killed');
+        }
+        return super.promoteStable(image, guard);
+      }
+    }
+    await watched(degradesAfterPromotion, { cluster: new DiesBeforeStableWrite('shop', targetNames('checkout', {}), 'shop/checkout:1') });
+    expect(dying).toMatchObject({ phase: 'rolling-back', watch: { result: 'rolled-back' } });
+    const cluster = new MemoryCluster('shop', targetNames('checkout', {}), 'shop/checkout:2');
+    await cluster.save(dying!, null);
+    cluster.weight = 0;
+    const { engine } = checkoutEngine({ policy: watchPolicy(), metrics: new ScriptedMetrics(START, degradesAfterPromotion), clock: new VirtualClock(Date.parse(dying!.updatedAt)), cluster });
+    const outcome = await engine.run((await cluster.load())!);
+    expect(outcome).toMatchObject({ result: 'rolled-back-after-promotion', exitCode: 7 });
+    expect(cluster.stable).toBe('shop/checkout:1');
+    expect((await cluster.load())?.record).toMatchObject({ phase: 'rolled-back-after-promotion', images: { stable: 'shop/checkout:1' } });
+  });
+});
+
 describe('setting stable back after promotion: every write conditional', () => {
   const names = targetNames('checkout', {});
   const ctx = { target: 'checkout', namespace: 'shop' };

@@ -55,12 +55,16 @@ export interface HeaderProxy {
   close(): Promise<void>;
 }
 
-/** The routing: header `name` equal to `value` (ingress-nginx: "always" when no value is set) → canary. */
-export async function headerProxy(name: string, value: string, canary: Handler, stable: Handler): Promise<HeaderProxy> {
+/**
+ * The routing: header `name` equal to `value` (ingress-nginx: "always" when no value is set) → canary.
+ * With `routed`, a header-carrying request goes to the canary only while `routed()` says the
+ * cluster's route sends it there (read per request, as a data plane following the API would).
+ */
+export async function headerProxy(name: string, value: string, canary: Handler, stable: Handler, routed?: () => Promise<boolean>): Promise<HeaderProxy> {
   const c = await backend(canary);
   const s = await backend(stable);
-  const server = http.createServer((req, res) => {
-    const toCanary = req.headers[name.toLowerCase()] === value;
+  const server = http.createServer(async (req, res) => {
+    const toCanary = req.headers[name.toLowerCase()] === value && (routed ? await routed().catch(() => false) : true);
     const target = new URL(req.url ?? '/', toCanary ? c.url : s.url);
     const fwd = http.request(target, { method: req.method, headers: req.headers }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);

@@ -79,6 +79,20 @@ spec:
     expect(details).toContain('spec.smokeTests.tests[1].name: "a" is used twice');
   });
 
+  it('takes the Gateway API router with url tests, and refuses a path test there (no Ingress host to send it to)', () => {
+    const gateway = (tests: string) => `apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  target: { headerRouting: { header: X-Canary } }
+  traffic: { router: gateway-api }
+  smokeTests: { tests: ${tests} }
+`;
+    expect(thresholdPolicy(gateway('[{ name: a, url: "http://shop.example.com/healthz" }]')).smokeTests?.tests[0]?.url).toBe('http://shop.example.com/healthz');
+    const details = invalid(gateway('[{ name: a, url: "http://shop.example.com/a" }, { name: b, path: /b }]')).join('\n');
+    expect(details).toContain('spec.smokeTests.tests[1].path: with spec.traffic.router "gateway-api" give the test an absolute "url"');
+    expect(details).not.toContain('tests[0]');
+  });
+
   it('shows smoke-test header values only when public (validate -o json)', () => {
     const policy = smokePolicy(`[{ name: a, url: "https://h.example.com/x?token=abc123secret", headers: { X-Key: "literal-secret-value-42", X-Tenant: { value: shop, public: true } } }]`);
     const shown = JSON.stringify(displayPolicy(policy));

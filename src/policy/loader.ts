@@ -8,6 +8,7 @@ import { placeholdersIn, unknownPlaceholders } from '../analysis/promql-template
 import { shippedPath } from '../paths.js';
 import { policyFileSchema, type PolicyFile } from './schema.js';
 import { checkSmokeTests, resolveSmokeTests } from './smoke-schema.js';
+import { checkHooks, resolveHooks } from './hooks-schema.js';
 import type { MetricSpec, Policy } from './policy.js';
 import { DEFAULT_HISTORY_LIMIT } from '../rollout/record.js';
 import { describeInput, formatDuration } from './units.js';
@@ -220,6 +221,7 @@ function crossCheck(policy: Policy): string[] {
   checkTemplates(policy, problems);
   checkPrometheus(policy, problems);
   checkSmokeTests(policy.smokeTests, policy.target.headerRouting, policy.traffic?.router ?? 'ingress-nginx', problems);
+  checkHooks(policy.hooks, problems);
   return problems;
 }
 
@@ -304,6 +306,7 @@ function resolve(file: PolicyFile, source: string): Policy {
     incidents: spec.incidents ?? [],
     ...(spec.dashboardUrl !== undefined && { dashboardUrl: spec.dashboardUrl }),
     ...(spec.smokeTests && { smokeTests: resolveSmokeTests(spec.smokeTests) }),
+    ...(spec.hooks?.length && { hooks: resolveHooks(spec.hooks) }),
   } as Policy;
 }
 

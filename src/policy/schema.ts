@@ -3,6 +3,7 @@ import { text } from './zod-fields.js';
 import { dashboardUrlSchema, incidentsSchema } from '../incident/config.js';
 import { headersSchema } from './headers.js';
 import { smokeTestsSchema } from './smoke-schema.js';
+import { hooksSchema } from './hooks-schema.js';
 import { describeInput, parseDuration, parseFraction, parseSeconds } from './units.js';
 
 // Every field's message says what was expected and echoes what was given, because the person
@@ -339,6 +340,8 @@ export const policyFileSchema = z
         dashboardUrl: dashboardUrlSchema.optional(),
         /** HTTP checks against the canary through header routing before the first raise (src/policy/smoke-schema.ts). */
         smokeTests: smokeTestsSchema.optional(),
+        /** Commands run at pre-rollout, each step, pre-promotion and post-rollout (src/policy/hooks-schema.ts). */
+        hooks: hooksSchema.optional(),
       })
       .strict(),
   })

@@ -11,6 +11,7 @@ import { StateConflictError, StopRequestedError, type Clock, type IncidentSink, 
 import { countVerdict, emptyCounts, emptyTallies, FINAL_PHASES, type CheckTallies, type Phase, type RolloutRecord } from './record.js';
 import { Halt } from './halt.js';
 import type { SmokeTester } from './smoke-tests.js';
+import type { HookRunner } from './hooks.js';
 
 export interface EnginePorts {
   router: TrafficRouter;
@@ -20,6 +21,8 @@ export interface EnginePorts {
   incidents: IncidentSink[];
   /** Sends the policy's smoke tests to the canary; absent in a dry-run, a replay, a backtest. */
   smoke?: SmokeTester;
+  /** Runs the policy's hooks (spec.hooks); absent in a dry-run, a replay, a backtest. */
+  hooks?: HookRunner;
 }
 
 export interface EngineOptions {

@@ -101,7 +101,7 @@ class FakeRunner implements HookRunner {
   }
 }
 
-function hookEngine(policy: Policy, runner?: FakeRunner, script: Scenario = healthy) {
+function hookEngine(policy: Policy, runner?: FakeRunner, script: Scenario = healthy, signal?: AbortSignal) {
   const cluster = new MemoryCluster('shop', targetNames('checkout', policy.target), 'shop/checkout:1');
   if (runner) runner.cluster = cluster;
   const metrics = new ScriptedMetrics(START, script);
@@ -110,7 +110,7 @@ function hookEngine(policy: Policy, runner?: FakeRunner, script: Scenario = heal
     metrics,
     clock: new VirtualClock(START),
     cluster,
-    extra: { ports: { router: cluster, workloads: cluster, metrics, state: cluster, incidents: [], ...(runner && { hooks: runner }) } },
+    extra: { ports: { router: cluster, workloads: cluster, metrics, state: cluster, incidents: [], ...(runner && { hooks: runner }) }, ...(signal && { signal }) },
   });
 }
 
@@ -198,6 +198,23 @@ describe('hooks in the engine (fake HookRunner)', () => {
     const record = (await cluster.load())?.record;
     expect(record?.outcome?.result).toBe('promoted');
     expect(record?.hooks?.find((h) => h.name === 'notify')).toMatchObject({ ok: false });
+  });
+
+  it('a cancellation while a hook runs is that cancellation (exit 4, traffic to 0%), not a hook failure; post-rollout still runs', async () => {
+    const cancel = new AbortController();
+    // The deploy is cancelled while the hook runs; the adapter then ends it and says so.
+    const runner = new FakeRunner((h) => {
+      if (h.name !== 'warm-up') return {};
+      cancel.abort();
+      return { ok: false, status: 'stopped: the deploy was cancelled, its process group was killed', exitCode: null };
+    });
+    const { engine, cluster } = hookEngine(hooksPolicy(ALL), runner, healthy, cancel.signal);
+    const outcome = await engine.run();
+    expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4 });
+    expect(outcome.reason).not.toContain('hook "warm-up" failed');
+    expect(raised(cluster.writes)).toEqual([]);
+    expect(runner.ran.map((r) => r.name)).toEqual(['warm-up', 'notify']);
+    expect(runner.ran[1]?.context.outcome).toMatchObject({ result: 'aborted', exitCode: 4 });
   });
 
   it('says what it would run, and runs nothing, without a HookRunner (dry-run, replay)', async () => {

@@ -3,7 +3,7 @@ import type { KubeObject } from '../support/real-kube/api.js';
 import { canaryOnlyRules, canaryWeightOf, gatewayWorld, routeAccepted, SEEDED_RULES, type GatewayWorld } from '../support/real-kube/gateway.js';
 import { headerProxy, type Handler, type HeaderProxy } from '../support/header-proxy.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { CANARY } from '../support/real-kube/world.js';
+import { CANARY, OLD_IMAGE, TARGET } from '../support/real-kube/world.js';
 
 // Smoke tests before traffic with the Gateway API router, through the CLI, on a real API server
 // with the upstream Gateway API CRDs. The canary is a real loopback HTTP server behind a proxy
@@ -50,11 +50,12 @@ realKubeDescribe('smoke tests before traffic on the Gateway API router (real API
     gw = undefined;
   });
 
+  // A long request timeout: a smoke request the test holds must not time out on a loaded machine.
   const smokePolicy = (name: string) => {
     const url = proxy?.url ?? '';
     return gateway().writePolicy(name, {
       target: [`    headerRouting: { header: ${HEADER}, value: ${VALUE} }`],
-      smokeTests: ['    tests:', `      - { name: health, url: "${url}/healthz", json: { path: status, equals: ok } }`, `      - { name: orders, url: "${url}/api/orders", body: orders }`],
+      smokeTests: ['    tests:', `      - { name: health, url: "${url}/healthz", json: { path: status, equals: ok }, timeout: 120s }`, `      - { name: orders, url: "${url}/api/orders", body: orders, timeout: 120s }`],
     });
   };
 
@@ -112,6 +113,38 @@ realKubeDescribe('smoke tests before traffic on the Gateway API router (real API
     expect(await world.record()).toMatchObject({ phase: 'rolled-back', weight: 0, outcome: { exitCode: 3 } });
     expect((await world.record())?.smokeTests?.results.find((r) => r.name === 'orders')).toMatchObject({ ok: false, status: 500, excerpt: 'orders: database unreachable' });
     expect(await world.lease()).toBeUndefined();
+    expect(g.history.violations()).toEqual([]);
+  });
+
+  it('`canary rollback` during the smoke phase takes the header rule out (the route stable alone), and the deploy exits 4 without ever raising', async () => {
+    const { world } = tier;
+    const g = gateway();
+    let let_go: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (let_go = resolve));
+    canary = async (r) => {
+      if (r.url === '/healthz') await held;
+      return { status: 200, body: r.url === '/healthz' ? '{"status":"ok"}' : '{"orders":[]}' };
+    };
+    const policy = await smokePolicy('smoke-stopped');
+    const deploy = world.deploy([], { policy });
+    await world.until('the first smoke request to reach the canary', async () => (proxy?.canary.received.length ?? 0) > 0);
+    expect(headerReachesCanary(await g.route())).toBe(true);
+
+    const stop = await world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'pager: smoke phase'], { policy });
+    expectExit(stop, 0);
+    const route = await g.route();
+    expect(canaryOnlyRules(route)).toEqual([]);
+    expect(rulesOf(route)).toEqual(SEEDED_RULES);
+    expect(route?.metadata?.annotations?.['canary-cli.dev/header-rule']).toBeUndefined();
+    expect(route?.metadata?.annotations?.['canary-cli.dev/stop']).toContain('pager: smoke phase');
+
+    let_go();
+    const run = await deploy.done;
+    expectExit(run, 4);
+    expect(g.history.weights().filter((w) => (w ?? 0) > 0)).toEqual([]);
+    expect(rulesOf(await g.route())).toEqual(SEEDED_RULES);
+    expect(await world.deployment(TARGET)).toMatchObject({ image: OLD_IMAGE });
+    expect(await world.record()).toMatchObject({ phase: 'aborted', weight: 0 });
     expect(g.history.violations()).toEqual([]);
   });
 });

@@ -11,7 +11,14 @@ export interface Received {
   headers: http.IncomingHttpHeaders;
 }
 
-export type Handler = (req: Received) => { status: number; body: string; headers?: Record<string, string> };
+export interface Answer {
+  status: number;
+  body: string;
+  headers?: Record<string, string>;
+}
+
+/** What a backend answers; a promise holds the response until the test lets it go. */
+export type Handler = (req: Received) => Answer | Promise<Answer>;
 
 export interface Backend {
   url: string;
@@ -35,10 +42,10 @@ export async function backend(handler: Handler): Promise<Backend> {
   const b: Backend = { url: '', received: [], handler, close: async () => undefined };
   const server = http.createServer((req, res) => {
     req.resume();
-    req.on('end', () => {
+    req.on('end', async () => {
       const got: Received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
       b.received.push(got);
-      const out = b.handler(got);
+      const out = await b.handler(got);
       res.writeHead(out.status, { 'content-type': 'text/plain', ...out.headers });
       res.end(out.body);
     });

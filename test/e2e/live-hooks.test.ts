@@ -118,6 +118,8 @@ describe('command hooks, through the CLI', () => {
     expect(record?.outcome?.reason).toContain('hook "db-check" failed at pre-rollout: exited 4');
     expect(record?.hooks?.find((h) => h.name === 'db-check')).toMatchObject({ ok: false, exitCode: 4, excerpt: 'migration 42 pending; token in use: [REDACTED]' });
     expect(JSON.stringify(record)).not.toContain(SECRET);
+    const status = await world.run(['status', 'checkout', '-n', NAMESPACE]);
+    expect(status.stdout).toContain('hooks:   db-check FAILED at pre-rollout (exited 4); notify passed at post-rollout (exited 0)');
     expect(JSON.stringify(world.canaryIngress())).not.toContain(SECRET);
   });
 

@@ -30,7 +30,9 @@ export const RESERVED_ENV_PREFIX = 'CANARY_';
 
 const command = z.unknown().transform((value, ctx) => {
   if (!Array.isArray(value) || value.length === 0 || !value.every((a) => typeof a === 'string') || (value[0] as string).trim() === '' || value.some((a) => (a as string).includes('\0'))) {
-    ctx.addIssue({ code: 'custom', message: `expected a list like [./scripts/check.sh, --strict]: the executable, then its arguments (run without a shell), got ${describeInput(value)}` });
+    // What came is described, never quoted: a token pasted here must not land in a CI log.
+    const got = Array.isArray(value) ? (value.length === 0 ? 'an empty list' : 'a list with an empty executable or a non-text item') : value === null ? 'null' : `a ${typeof value}`;
+    ctx.addIssue({ code: 'custom', message: `expected a list like [./scripts/check.sh, --strict]: the executable, then its arguments (run without a shell), got ${got}` });
     return z.NEVER;
   }
   return value as string[];

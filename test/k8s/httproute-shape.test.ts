@@ -300,6 +300,20 @@ describe('the fence token of the process driving the rollout', () => {
     expect(weightPatch(parseRoute(r10, names), 0, ID, undefined, T1)?.[2]).toEqual({ op: 'test', path: '/metadata/annotations/canary-cli.dev~1holder', value: T1 });
   });
 
+  it("header routing at 0% tests the holder like a raise: a predecessor's smoke-phase write after a --resume's claim fails", () => {
+    const r1 = preparedBy(route([stableRule()]), T1);
+    const shape = parseRoute(r1, names);
+    const stale = headerRoutingPatch(shape, headerRule(r1, shape, { canaryService: 'checkout-canary', headerRouting: { header: 'X-Canary' } }), ID, T1) ?? [];
+    expect(stale.slice(0, 3)).toEqual([
+      { op: 'test', path: '/metadata/annotations/canary-cli.dev~1rollout-id', value: ID },
+      { op: 'test', path: '/metadata/annotations/canary-cli.dev~1stop', value: '' },
+      { op: 'test', path: '/metadata/annotations/canary-cli.dev~1holder', value: T1 },
+    ]);
+    expect(applyPatch(r1, stale).spec?.rules?.[1]?.name).toBe(HEADER_RULE_NAME);
+    const claimed = applyPatch(r1, claimPatch(r1, T2));
+    expect(() => applyPatch(claimed, stale)).toThrow(PatchTestFailed);
+  });
+
   it("a --resume claims the route: the predecessor's raise (same rollout id) fails its test and the fence names the new holder", () => {
     const r10 = raise(preparedBy(route([stableRule()]), T1), 10, T1);
     // The predecessor builds its raise from this read, then the successor's claim lands.

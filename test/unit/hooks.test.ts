@@ -102,8 +102,8 @@ class FakeRunner implements HookRunner {
   }
 }
 
-function hookEngine(policy: Policy, runner?: FakeRunner, script: Scenario = healthy, signal?: AbortSignal) {
-  const cluster = new MemoryCluster('shop', targetNames('checkout', policy.target), 'shop/checkout:1');
+function hookEngine(policy: Policy, runner?: FakeRunner, script: Scenario = healthy, signal?: AbortSignal, given?: MemoryCluster) {
+  const cluster = given ?? new MemoryCluster('shop', targetNames('checkout', policy.target), 'shop/checkout:1');
   if (runner) runner.cluster = cluster;
   const metrics = new ScriptedMetrics(START, script);
   return checkoutEngine({
@@ -216,6 +216,43 @@ describe('hooks in the engine (fake HookRunner)', () => {
     expect(raised(cluster.writes)).toEqual([]);
     expect(runner.ran.map((r) => r.name)).toEqual(['warm-up', 'notify']);
     expect(runner.ran[1]?.context.outcome).toMatchObject({ result: 'aborted', exitCode: 4 });
+  });
+
+  describe('--resume', () => {
+    /** A promoted run's record, turned back into the record of a deploy that died at `phase`. */
+    async function diedAt(phase: 'initializing' | 'promoting'): Promise<MemoryCluster> {
+      const { engine, cluster: first } = hookEngine(hooksPolicy(ALL), new FakeRunner());
+      await engine.run();
+      const record = (await first.load())?.record;
+      if (!record) throw new Error('no record');
+      const { outcome: _outcome, hooks: _hooks, ...rest } = record;
+      const died =
+        phase === 'promoting'
+          ? { ...rest, phase, weight: 0, images: { ...record.images, stable: 'shop/checkout:1' }, promotion: 'updating-stable' as const }
+          : { ...rest, phase, stepIndex: 0, weight: 0, steps: [], checks: [] };
+      const cluster = new MemoryCluster('shop', targetNames('checkout', {}), 'shop/checkout:1');
+      cluster.weight = 0;
+      await cluster.save(died, null);
+      return cluster;
+    }
+
+    it('a deploy that died before its first step runs pre-rollout again', async () => {
+      const cluster = await diedAt('initializing');
+      const runner = new FakeRunner();
+      const { engine } = hookEngine(hooksPolicy(ALL), runner, healthy, undefined, cluster);
+      const stored = await cluster.load();
+      expect((await engine.run(stored ?? undefined)).result).toBe('promoted');
+      expect(runner.ran.map((r) => r.name)[0]).toBe('warm-up');
+    });
+
+    it('a deploy that died while promoting runs neither pre-rollout, step nor pre-promotion again; post-rollout once it is done', async () => {
+      const cluster = await diedAt('promoting');
+      const runner = new FakeRunner();
+      const { engine } = hookEngine(hooksPolicy(ALL), runner, healthy, undefined, cluster);
+      const stored = await cluster.load();
+      expect((await engine.run(stored ?? undefined)).result).toBe('promoted');
+      expect(runner.ran.map((r) => r.name)).toEqual(['notify']);
+    });
   });
 
   it('says what it would run, and runs nothing, without a HookRunner (dry-run, replay)', async () => {

@@ -83,6 +83,8 @@ describe('command hooks, through the CLI', () => {
     // Nothing of the deploy's own environment but the basics: not its kubeconfig path.
     expect(pre?.env['KUBECONFIG']).toBeUndefined();
     expect(run.stdout).toContain('hook "warm-up" passed at pre-rollout: exited 0');
+    // After the outcome's summary, still reported.
+    expect(run.stdout.indexOf('hook "notify" passed at post-rollout: exited 0')).toBeGreaterThan(run.stdout.indexOf('PROMOTED'));
     expect(world.record()?.hooks?.map((h) => [h.name, h.ok])).toEqual([
       ['warm-up', true],
       ['probe', true],

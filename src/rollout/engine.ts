@@ -1,5 +1,5 @@
 import { plannedChecks } from '../policy/policy.js';
-import type { StoredRecord } from './ports.js';
+import { StopRequestedError, type StoredRecord } from './ports.js';
 import { rolloutIdFor } from './rollout-id.js';
 import { emptyTallies, RECORD_SCHEMA_VERSION, type Outcome } from './record.js';
 import { EngineResume } from './resume.js';
@@ -140,7 +140,10 @@ export class RolloutEngine extends EngineResume {
     if (!policy.smokeTests) return;
     if (ports.smoke && this.weight === 0) {
       if (!ports.router.routeByHeader) throw new CanaryError('invalid-input', 'spec.smokeTests: this traffic router cannot route by header at 0%, so smoke tests cannot reach the canary before traffic');
-      await ports.router.routeByHeader();
+      // Fenced like a raise: a stop that landed while the canary got ready is that stop.
+      await ports.router.routeByHeader().catch((err: unknown) => {
+        throw err instanceof StopRequestedError ? this.fencedOut(err) : err;
+      });
       this.log('info', `header routing on at 0% for the smoke tests (${policy.target.headerRouting?.header ?? 'header'}); no user traffic reaches the canary`);
     }
     try {

@@ -172,6 +172,21 @@ describe('smoke tests in the engine (fake SmokeTester)', () => {
     expect(logs(events).some((m) => m.startsWith('smoke test "ready" failed'))).toBe(true);
   });
 
+  it('a stop written on the route while the canary got ready is an operator\'s rollback (exit 4), not an unexpected error: header routing never goes on', async () => {
+    const tester = new FakeTester(() => ({}));
+    const { engine, cluster } = smokeEngine(smokePolicy(), tester);
+    const start = cluster.startCanary.bind(cluster);
+    cluster.startCanary = async (image: string) => {
+      await start(image);
+      cluster.stoppedBy = 'rolled back by alice at 2026-01-15T10:00:05Z: pager';
+    };
+    const outcome = await engine.run();
+    expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4 });
+    expect(outcome.reason).toContain('rolled back by an operator (stop written on the canary route: rolled back by alice');
+    expect(tester.ran).toEqual([]);
+    expect(cluster.headerRouted).toBe(false);
+  });
+
   it('runs the suite after each step when the policy asks', async () => {
     const policy = thresholdPolicy(`apiVersion: canary/v1
 kind: RolloutPolicy

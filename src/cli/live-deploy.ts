@@ -24,6 +24,7 @@ import { FINAL_PHASES, type RolloutRecord } from '../rollout/record.js';
 import { measureClockSkew, skewProblem } from './clock-skew.js';
 import { onForcedExit } from './forced-exit.js';
 import { smokeTesterFor } from './smoke-wiring.js';
+import { CommandHookRunner } from '../hooks/command-runner.js';
 
 export interface LiveDeployOptions {
   target: string;
@@ -165,6 +166,8 @@ async function deployWith(
   const retry = kubeRetryOf(k);
   // Read before the first write: a smoke header from a missing env var is exit 2, nothing changed.
   const smoke = await smokeTesterFor(opts.policy, conn.kc, namespace, names, retry);
+  // Likewise a hook's env from a missing variable or file.
+  const hooks = opts.policy.hooks ? CommandHookRunner.forHooks(opts.policy.hooks) : undefined;
   const routerFor = (rolloutId: string, fenceToken?: string) =>
     createTrafficRouter(opts.policy.traffic, { kc: conn.kc, namespace, names, target: opts.target, rolloutId, retry, ...(fenceToken !== undefined && { fenceToken }) });
   // A foreign canary Ingress on our host and path is refused here, before the lease and the
@@ -258,6 +261,7 @@ async function deployWith(
         state,
         incidents: opts.incidents,
         ...(smoke && { smoke: smoke.withSignal(signal) }),
+        ...(hooks && { hooks }),
       },
       clock: systemClock,
       reporter: fanOut([opts.reporter, events]),

@@ -16,7 +16,6 @@ import {
   fenceFailure,
   HEADER_RULE_ANNOTATION,
   HEADER_RULE_NAME,
-  headerRule,
   HTTPROUTE_GROUP,
   HTTPROUTE_VERSION,
   needsStop,
@@ -30,6 +29,7 @@ import {
   type JsonPatchOp,
   type RouteShape,
 } from './httproute-shape.js';
+import { headerRule, headerRoutingPatch } from './httproute-header-rule.js';
 import { FENCE_ANNOTATION, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION, TARGET_LABEL } from './labels.js';
 import type { RetryPolicy } from '../retry.js';
 
@@ -275,6 +275,28 @@ export class GatewayRouter implements TrafficRouter {
       // A test op failed: read again to learn whether a stop landed, or the route moved.
     }
     throw new CanaryError('unexpected', `HTTPRoute ${this.ref} changed under every one of ${CONFLICT_ATTEMPTS} attempts to set its canary weight to ${weight}%; something else keeps writing it`);
+  }
+
+  /**
+   * Header routing on at 0% (the smoke phase, once the canary is ready): our header-match rule
+   * added in one patch fenced like a raise, the weights untouched, so only requests carrying the
+   * policy's header reach the canary. A raise keeps the rule; a stop or a write to 0% removes it.
+   */
+  async routeByHeader(): Promise<void> {
+    const { headerRouting, names, rolloutId, target } = this.opts;
+    if (!headerRouting) throw new CanaryError('invalid-input', 'smoke tests need spec.target.headerRouting: without it no request can reach the canary at 0%');
+    for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
+      const route = await this.read(this.opts.httpRoute);
+      if (!route) throw new StopRequestedError(this.ref, 'the HTTPRoute was deleted');
+      if (!isOurRoute(route, target)) throw new StopRequestedError(this.ref, `it carries no canary-cli mark for ${target}`);
+      const shape = this.parse(route);
+      const fenced = fenceFailure(shape, rolloutId, this.opts.fenceToken);
+      if (fenced) throw new StopRequestedError(this.ref, fenced);
+      const ops = headerRoutingPatch(shape, headerRule(route, shape, { canaryService: names.canaryService, headerRouting }), rolloutId, this.opts.fenceToken);
+      if (!ops) return;
+      if (await this.patch(this.opts.httpRoute, ops, `adding the header-match rule (${headerRouting.header}) to HTTPRoute ${this.ref} at 0%`)) return;
+    }
+    throw new CanaryError('unexpected', `HTTPRoute ${this.ref} changed under every one of ${CONFLICT_ATTEMPTS} attempts to turn header routing on; something else keeps writing it`);
   }
 
   /** The fence a write to stable is tied to: our route still ours (rollout and holder), no stop written on it. */

@@ -8,7 +8,7 @@
 // rule and why, before anything is written.
 
 import { CanaryError } from '../errors.js';
-import type { BackendRef, HeaderMatch, HttpRoute, RouteRule } from './httproute-types.js';
+import type { BackendRef, HttpRoute, RouteRule } from './httproute-types.js';
 import { FENCE_ANNOTATION, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION, TARGET_LABEL } from './labels.js';
 
 export type { BackendRef, HeaderMatch, HttpRoute, RouteMatch, RouteRule } from './httproute-types.js';
@@ -71,7 +71,7 @@ function elsewhere(ref: BackendRef, name: string, namespace: string): boolean {
 }
 
 /** Rule-level filters that apply to every backend: splitting would change what they do, or they forbid backends. */
-const BREAKING_FILTERS: Record<string, string> = {
+export const BREAKING_FILTERS: Record<string, string> = {
   RequestRedirect: 'a RequestRedirect filter answers the request itself, so no backend (stable or canary) would get traffic',
   RequestMirror: 'a RequestMirror filter copies the traffic elsewhere, and a weighted split would change what is mirrored',
   URLRewrite: 'a URLRewrite filter rewrites requests for every backend of the rule, and the canary may not serve the rewritten paths',
@@ -196,7 +196,7 @@ export function annotationPath(key: string): string {
   return `/metadata/annotations/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
 }
 
-function setAnnotations(shape: RouteShape, values: Record<string, string | null>): JsonPatchOp[] {
+export function setAnnotations(shape: RouteShape, values: Record<string, string | null>): JsonPatchOp[] {
   const present = shape.annotations;
   const ops: JsonPatchOp[] = [];
   if (!shape.hasAnnotations) {
@@ -214,7 +214,7 @@ function setAnnotations(shape: RouteShape, values: Record<string, string | null>
 const rulePath = (shape: RouteShape) => `/spec/rules/${shape.ruleIndex}/backendRefs`;
 
 /** The rule's backendRefs exactly as read: the `test` that makes a patch built on a stale read fail (422). */
-function testRefs(shape: RouteShape): JsonPatchOp {
+export function testRefs(shape: RouteShape): JsonPatchOp {
   return { op: 'test', path: rulePath(shape), value: shape.backendRefs };
 }
 
@@ -258,7 +258,7 @@ export function fenceFailure(shape: RouteShape, rolloutId: string, token?: strin
 }
 
 /** The rollout id, "not stopped" and, with a token, the holder (added when the route has none yet, as on the canary Ingress). */
-function fenceTests(shape: RouteShape, rolloutId: string, token?: string): JsonPatchOp[] {
+export function fenceTests(shape: RouteShape, rolloutId: string, token?: string): JsonPatchOp[] {
   const holder = shape.annotations[FENCE_ANNOTATION];
   return [
     { op: 'test', path: annotationPath(ROLLOUT_ID_ANNOTATION), value: rolloutId },
@@ -315,24 +315,6 @@ export interface PrepareInput {
   headerRouting?: { header: string; value?: string };
   /** This process's fence token (lease holder identity and epoch), written with the marks. */
   fenceToken?: string;
-}
-
-/** The header-match rule: the stable rule's matches, each also requiring the header, to the canary alone. */
-export function headerRule(route: HttpRoute, shape: RouteShape, input: Pick<PrepareInput, 'canaryService' | 'canaryPort' | 'headerRouting'>): RouteRule {
-  const stableRule = (route.spec?.rules ?? [])[shape.ruleIndex] as RouteRule;
-  const header: HeaderMatch = { type: 'Exact', name: input.headerRouting?.header ?? '', value: input.headerRouting?.value ?? 'always' };
-  const matches = (stableRule.matches?.length ? stableRule.matches : [{ path: { type: 'PathPrefix', value: '/' } }]).map((m) => ({
-    ...m,
-    headers: [...(m.headers ?? []).filter((h) => h.name.toLowerCase() !== header.name.toLowerCase()), header],
-  }));
-  const stable = shape.backendRefs[shape.stableIndex] as BackendRef;
-  const filters = (stableRule.filters ?? []).filter((f) => !(f.type in BREAKING_FILTERS));
-  return {
-    name: HEADER_RULE_NAME,
-    matches,
-    ...(filters.length ? { filters } : {}),
-    backendRefs: [{ kind: 'Service', name: input.canaryService, port: input.canaryPort ?? stable.port ?? 80, weight: 1 }],
-  };
 }
 
 /**

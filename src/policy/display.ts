@@ -1,6 +1,7 @@
 import type { IncidentSinkConfig } from '../incident/config.js';
 import { redactUrl, registerHeaderValue, registerUrlSecrets } from '../secrets.js';
 import { displayHeaders } from './headers.js';
+import { displayHooks } from './hooks-schema.js';
 import type { Policy } from './policy.js';
 
 // The policy as `canary validate -o json` shows it: everything an operator needs to check it, and
@@ -45,5 +46,6 @@ export function displayPolicy(policy: Policy): Record<string, unknown> {
         }),
       },
     }),
+    ...(policy.hooks && { hooks: displayHooks(policy.hooks) }),
   };
 }

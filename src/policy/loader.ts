@@ -9,6 +9,7 @@ import { shippedPath } from '../paths.js';
 import { policyFileSchema, type PolicyFile } from './schema.js';
 import { checkSmokeTests, resolveSmokeTests } from './smoke-schema.js';
 import { checkPostPromotion, resolvePostPromotion } from './post-promotion-schema.js';
+import { checkHooks, resolveHooks } from './hooks-schema.js';
 import type { MetricSpec, Policy } from './policy.js';
 import { DEFAULT_HISTORY_LIMIT } from '../rollout/record.js';
 import { describeInput, formatDuration } from './units.js';
@@ -222,6 +223,7 @@ function crossCheck(policy: Policy): string[] {
   checkPrometheus(policy, problems);
   checkSmokeTests(policy.smokeTests, policy.target.headerRouting, policy.traffic?.router ?? 'ingress-nginx', problems);
   checkPostPromotion(policy.postPromotion, policy.analysis.metrics, problems);
+  checkHooks(policy.hooks, problems);
   return problems;
 }
 
@@ -307,6 +309,7 @@ function resolve(file: PolicyFile, source: string): Policy {
     ...(spec.dashboardUrl !== undefined && { dashboardUrl: spec.dashboardUrl }),
     ...(spec.smokeTests && { smokeTests: resolveSmokeTests(spec.smokeTests) }),
     ...(spec.postPromotion && { postPromotion: resolvePostPromotion(spec.postPromotion, spec.interval ?? 60_000, metrics) }),
+    ...(spec.hooks?.length && { hooks: resolveHooks(spec.hooks) }),
   } as Policy;
 }
 

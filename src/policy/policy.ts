@@ -3,12 +3,14 @@ import type { SecretSource } from '../secrets.js';
 import type { HeaderSource } from './headers.js';
 import type { SmokeTestSettings } from './smoke-schema.js';
 import type { PostPromotionSettings } from './post-promotion-schema.js';
+import type { HookSpec } from './hooks-schema.js';
 import type { JudgeKind, PresetName, RouterName } from './schema.js';
 
 export type { SecretSource } from '../secrets.js';
 export type { HeaderSource } from './headers.js';
 export type { SmokeTestSettings, SmokeTestSpec } from './smoke-schema.js';
 export type { PostPromotionSettings } from './post-promotion-schema.js';
+export type { HookPoint, HookSpec } from './hooks-schema.js';
 
 // The resolved policy the engine runs: every default filled in, every unit normalised
 // (durations in ms, rates as fractions, latencies in seconds).
@@ -141,6 +143,8 @@ export interface Policy {
   smokeTests?: SmokeTestSettings;
   /** spec.postPromotion: absent when the policy has no watch after promotion. */
   postPromotion?: PostPromotionSettings;
+  /** spec.hooks: absent when the policy has none. */
+  hooks?: HookSpec[];
 }
 
 /** The names DESIGN.md promises for `canary deploy NAME`, with the policy's overrides applied. */

@@ -4,6 +4,7 @@ import { dashboardUrlSchema, incidentsSchema } from '../incident/config.js';
 import { headersSchema } from './headers.js';
 import { smokeTestsSchema } from './smoke-schema.js';
 import { postPromotionSchema } from './post-promotion-schema.js';
+import { hooksSchema } from './hooks-schema.js';
 import { describeInput, parseDuration, parseFraction, parseSeconds } from './units.js';
 
 // Every field's message says what was expected and echoes what was given, because the person
@@ -342,6 +343,8 @@ export const policyFileSchema = z
         smokeTests: smokeTestsSchema.optional(),
         /** A watch of stable after promotion against its pre-rollout baseline (src/policy/post-promotion-schema.ts). */
         postPromotion: postPromotionSchema.optional(),
+        /** Commands run at pre-rollout, each step, pre-promotion and post-rollout (src/policy/hooks-schema.ts). */
+        hooks: hooksSchema.optional(),
       })
       .strict(),
   })

@@ -179,13 +179,17 @@ export function checkSmokeTests(smoke: SmokeTestSettings | undefined, headerRout
   if (!headerRouting) {
     problems.push('spec.smokeTests: smoke tests reach the canary through header routing before any weight is raised; set spec.target.headerRouting (e.g. { header: X-Canary, value: always })');
   }
-  if (router !== 'ingress-nginx') {
-    problems.push(`spec.smokeTests: smoke tests before traffic are supported with the ingress-nginx router only for now, got spec.traffic.router "${router}"`);
+  if (router !== 'ingress-nginx' && router !== 'gateway-api') {
+    problems.push(`spec.smokeTests: smoke tests before traffic need a router that can route by header at 0% (ingress-nginx or gateway-api), got spec.traffic.router "${router}"`);
   }
   const seen = new Set<string>();
   smoke.tests.forEach((t, i) => {
     if (seen.has(t.name)) problems.push(`spec.smokeTests.tests[${i}].name: "${t.name}" is used twice`);
     seen.add(t.name);
+    // The host of a `path` test is the stable Ingress's; an HTTPRoute's listener (scheme, port) is on a Gateway we do not read.
+    if (router === 'gateway-api' && t.path !== undefined) {
+      problems.push(`spec.smokeTests.tests[${i}].path: with spec.traffic.router "gateway-api" give the test an absolute "url" (the Gateway's address), not a path on the stable Ingress's host`);
+    }
     if (headerRouting && Object.keys(t.headers).some((h) => h.toLowerCase() === headerRouting.header.toLowerCase())) {
       problems.push(`spec.smokeTests.tests[${i}].headers.${headerRouting.header}: this header is the routing header, added to every smoke request from spec.target.headerRouting`);
     }

@@ -36,6 +36,8 @@ export interface StatusView {
   retryOf: string | null;
   /** The last smoke-test run (spec.smokeTests): when, how many passed, which failed. */
   smoke: { phase: string; at: string; passed: number; total: number; failed: string[] } | null;
+  /** The last run of each policy hook (spec.hooks): where, and how it ended. */
+  hooks: { name: string; at: string; ok: boolean; status: string }[];
   age: string;
   /** Over every check of the rollout, including those the record no longer keeps in full. */
   checks: CheckCounts;
@@ -185,6 +187,7 @@ export function statusView(input: StatusInput): StatusView {
           failed: record.smokeTests.results.filter((r) => !r.ok).map((r) => r.name),
         }
       : null,
+    hooks: (record.hooks ?? []).map((h) => ({ name: h.name, at: h.at, ok: h.ok, status: h.status })),
     age: ago(record.startedAt, now),
     checks: pickCounts(countsOf(record).total),
     lastCheck: record.checks.at(-1) ?? null,
@@ -215,6 +218,7 @@ export function renderStatus(view: StatusView, now: number, paint: { bold: (s: s
     ...(view.resumedBy ? [`  resumed: by ${view.resumedBy}`] : []),
     ...(view.retryOf ? [`  retry:   of rollout ${view.retryOf} (started again from the first step)`] : []),
     ...(view.smoke ? [`  smoke:   ${view.smoke.passed}/${view.smoke.total} passed ${view.smoke.phase} (${view.smoke.at})${view.smoke.failed.length ? `; failed: ${view.smoke.failed.join(', ')}` : ''}`] : []),
+    ...(view.hooks.length ? [`  hooks:   ${view.hooks.map((h) => `${h.name} ${h.ok ? 'passed' : 'FAILED'} at ${h.at} (${h.status})`).join('; ')}`] : []),
   ];
   if (view.lease) {
     lines.push(`  lease:   ${view.lease.expired ? paint.warn('expired') : 'held'} by ${view.lease.holder}, renewed ${ago(view.lease.renewTime, now)}`);

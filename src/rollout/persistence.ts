@@ -11,6 +11,7 @@ import { StateConflictError, StopRequestedError, type Clock, type IncidentSink, 
 import { countVerdict, emptyCounts, emptyTallies, FINAL_PHASES, type CheckTallies, type Phase, type RolloutRecord } from './record.js';
 import { Halt } from './halt.js';
 import type { SmokeTester } from './smoke-tests.js';
+import type { HookRunner } from './hooks.js';
 
 export interface EnginePorts {
   router: TrafficRouter;
@@ -20,6 +21,8 @@ export interface EnginePorts {
   incidents: IncidentSink[];
   /** Sends the policy's smoke tests to the canary; absent in a dry-run, a replay, a backtest. */
   smoke?: SmokeTester;
+  /** Runs the policy's hooks (spec.hooks); absent in a dry-run, a replay, a backtest. */
+  hooks?: HookRunner;
 }
 
 export interface EngineOptions {
@@ -203,18 +206,24 @@ export abstract class EngineCore {
       await this.opts.ports.router.setWeight(weight);
     } catch (err) {
       if (!(err instanceof StopRequestedError)) throw err;
-      // The fence on the route refused the write: a stop landed since we last looked. It owns
-      // traffic now; nothing of ours was written.
       this.inFlightWeight = null;
-      if (err.by.startsWith('it now belongs to')) {
-        throw new Halt('aborted', `the canary route was taken over (${err.by}): that rollout drives traffic now, so this one stops without touching it`, EXIT.aborted, false, true);
-      }
-      throw new Halt('aborted', `rolled back by an operator (stop written on the canary route: ${err.by})`, EXIT.aborted, true);
+      throw this.fencedOut(err);
     }
     this.inFlightWeight = null;
     this.weight = weight;
     this.record.weight = weight;
     this.emit({ type: 'traffic', at: this.now(), weight, message: why });
+  }
+
+  /**
+   * A fenced write to the route refused: a stop landed (or another rollout or process took the
+   * route) since we last looked. It owns traffic now; nothing of ours was written.
+   */
+  protected fencedOut(err: StopRequestedError): Halt {
+    if (err.by.startsWith('it now belongs to')) {
+      return new Halt('aborted', `the canary route was taken over (${err.by}): that rollout drives traffic now, so this one stops without touching it`, EXIT.aborted, false, true);
+    }
+    return new Halt('aborted', `rolled back by an operator (stop written on the canary route: ${err.by})`, EXIT.aborted, true);
   }
 
   /** Saves the record; a conflict means someone else wrote it, which today only `canary rollback` does. */

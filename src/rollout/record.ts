@@ -145,6 +145,21 @@ export interface SmokeRunRecord {
   results: SmokeResult[];
 }
 
+/** What one run of a policy hook (spec.hooks) found, as evidence. */
+export interface HookResult {
+  name: string;
+  /** Where it ran: "pre-rollout", "step 2", "pre-promotion", "post-rollout". */
+  at: string;
+  ok: boolean;
+  /** "exited 0", "exited 3", "killed by SIGKILL", "timed out after 30s: …", "could not start …". */
+  status: string;
+  /** null when it did not exit by itself (a signal, a timeout, never started). */
+  exitCode: number | null;
+  timedOut: boolean;
+  /** The end of its output (stdout and stderr as they came), redacted, at most 1000 characters. */
+  excerpt: string;
+}
+
 /** The states of the stop machine (stop-machine.ts), in order. */
 export const STOP_STATES = ['requested', 'traffic-zero-confirmed', 'stable-restored', 'canary-scaled-down', 'recorded', 'released'] as const;
 export type StopState = (typeof STOP_STATES)[number];
@@ -210,6 +225,8 @@ export interface RolloutRecord {
   };
   /** The last smoke-test run (spec.smokeTests), its requests and response excerpts as evidence. */
   smokeTests?: SmokeRunRecord;
+  /** The last run of each policy hook (one entry per hook name, so bounded by the policy). */
+  hooks?: HookResult[];
   outcome?: Outcome;
   /** A stop under way or done: the state the stop machine reached (stop-machine.ts), bounded. */
   stop?: StopProgress;

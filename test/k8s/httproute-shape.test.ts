@@ -11,7 +11,6 @@ import {
   fenceFailure,
   HEADER_RULE_ANNOTATION,
   HEADER_RULE_NAME,
-  headerRule,
   needsStop,
   parseRoute,
   preparePatch,
@@ -21,6 +20,7 @@ import {
   type HttpRoute,
   type RouteRule,
 } from '../../src/k8s/httproute-shape.js';
+import { headerRule, headerRoutingPatch } from '../../src/k8s/httproute-header-rule.js';
 import { FENCE_ANNOTATION, ROLLOUT_ID_ANNOTATION, STOP_ANNOTATION, TARGET_LABEL } from '../../src/k8s/labels.js';
 import { applyPatch, PatchTestFailed } from '../support/json-patch.js';
 
@@ -215,6 +215,37 @@ describe('patches', () => {
     expect(rule?.filters).toEqual([{ type: 'RequestHeaderModifier', requestHeaderModifier: { add: [{ name: 'x-from', value: 'gw' }] } }]);
   });
 
+  it('header routing at 0% (smoke tests): our rule added with the weights untouched, fenced like a raise, kept by the raise, removed by a stop', () => {
+    const r0 = route([other, stableRule()]);
+    const r1 = prepared(r0);
+    const header = { header: 'X-Canary', value: 'smoke' };
+    const on = (r: HttpRoute) => {
+      const shape = parseRoute(r, names);
+      return headerRoutingPatch(shape, headerRule(r, shape, { canaryService: 'checkout-canary', headerRouting: header }), ID);
+    };
+    const ops = on(r1) ?? [];
+    const smoke = applyPatch(r1, ops);
+    expect(smoke.spec?.rules?.slice(0, 2)).toEqual(r1.spec?.rules);
+    expect(smoke.spec?.rules?.[2]).toEqual({
+      name: HEADER_RULE_NAME,
+      matches: [{ path: { type: 'PathPrefix', value: '/' }, headers: [{ type: 'Exact', name: 'X-Canary', value: 'smoke' }] }],
+      backendRefs: [{ kind: 'Service', name: 'checkout-canary', port: 80, weight: 1 }],
+    });
+    expect(smoke.metadata?.annotations?.[HEADER_RULE_ANNOTATION]).toBe(HEADER_RULE_NAME);
+    expect(routeStateOf(smoke, 'checkout-canary')).toEqual({ name: 'checkout', weight: 0, overrides: [`spec.rules[2] (${HEADER_RULE_NAME}: header match to the canary)`] });
+    // Already on: nothing to write; the first raise keeps the one rule and moves only the weights.
+    expect(on(smoke)).toBeNull();
+    const r10 = weighted(smoke, 10, header);
+    expect(r10.spec?.rules?.filter((r) => r.name === HEADER_RULE_NAME)).toHaveLength(1);
+    expect(r10.spec?.rules?.[1]?.backendRefs?.map((b) => b.weight)).toEqual([90, 10]);
+    // A stop landed after the read: the rule is not added.
+    const stopped = applyPatch(r1, stopPatch(shapeForStop(r1), 'canary rollback by alice'));
+    expect(() => applyPatch(stopped, ops)).toThrow(PatchTestFailed);
+    // A stop after it removes the rule with our backendRef, in one patch.
+    expect(applyPatch(smoke, stopPatch(shapeForStop(smoke), 'smoke failed')).spec?.rules).toEqual(r0.spec?.rules);
+    expect(applyPatch(smoke, weightPatch(parseRoute(smoke, names), 0, ID) ?? []).spec?.rules).toEqual(r0.spec?.rules);
+  });
+
   it('a stop writes the marker and stable alone in one patch, keeps the first marker, and is idempotent', () => {
     const r0 = route([other, stableRule()]);
     const live = weighted(prepared(r0), 50, { header: 'X-Canary' });
@@ -267,6 +298,20 @@ describe('the fence token of the process driving the rollout', () => {
       { op: 'test', path: '/metadata/annotations/canary-cli.dev~1holder', value: T1 },
     ]);
     expect(weightPatch(parseRoute(r10, names), 0, ID, undefined, T1)?.[2]).toEqual({ op: 'test', path: '/metadata/annotations/canary-cli.dev~1holder', value: T1 });
+  });
+
+  it("header routing at 0% tests the holder like a raise: a predecessor's smoke-phase write after a --resume's claim fails", () => {
+    const r1 = preparedBy(route([stableRule()]), T1);
+    const shape = parseRoute(r1, names);
+    const stale = headerRoutingPatch(shape, headerRule(r1, shape, { canaryService: 'checkout-canary', headerRouting: { header: 'X-Canary' } }), ID, T1) ?? [];
+    expect(stale.slice(0, 3)).toEqual([
+      { op: 'test', path: '/metadata/annotations/canary-cli.dev~1rollout-id', value: ID },
+      { op: 'test', path: '/metadata/annotations/canary-cli.dev~1stop', value: '' },
+      { op: 'test', path: '/metadata/annotations/canary-cli.dev~1holder', value: T1 },
+    ]);
+    expect(applyPatch(r1, stale).spec?.rules?.[1]?.name).toBe(HEADER_RULE_NAME);
+    const claimed = applyPatch(r1, claimPatch(r1, T2));
+    expect(() => applyPatch(claimed, stale)).toThrow(PatchTestFailed);
   });
 
   it("a --resume claims the route: the predecessor's raise (same rollout id) fails its test and the fence names the new holder", () => {

@@ -32,6 +32,16 @@ describe('canary validate', () => {
     expect(describeLeaks(leaksOf(runs))).toBe('');
   });
 
+  it('class 6: -o json redacts a hook\'s env values; a secret pasted as a hook command is not quoted back', async () => {
+    const policy = write('hook-env', ['  hooks:', `    - { name: notify, at: post-rollout, command: [./notify.sh], env: { TOKEN: "${SECRETS.webhookHeader}" } }`]);
+    const wrong = write('hook-command', ['  hooks:', `    - { name: notify, at: post-rollout, command: "${SECRETS.githubToken}" }`]);
+    const runs = await runAll([() => runProbe(['validate', policy, '-o', 'json'], {}), () => runProbe(['validate', policy], {}), () => runProbe(['validate', wrong], {})]);
+    expect(runs[0]!.code, runs[0]!.outputs['stdout']).toBe(0);
+    expect(runs[2]!.code).toBe(2);
+    expect(runs[2]!.outputs['stderr'] ?? '').toContain('spec.hooks[0].command: expected a list');
+    expect(describeLeaks(leaksOf(runs))).toBe('');
+  });
+
   it('class 6: a secret pasted into the wrong field is never quoted back in the error', async () => {
     const secret = SECRETS.pagerdutyKey;
     const wrong: [string, string[]][] = [

@@ -11,7 +11,14 @@ export interface Received {
   headers: http.IncomingHttpHeaders;
 }
 
-export type Handler = (req: Received) => { status: number; body: string; headers?: Record<string, string> };
+export interface Answer {
+  status: number;
+  body: string;
+  headers?: Record<string, string>;
+}
+
+/** What a backend answers; a promise holds the response until the test lets it go. */
+export type Handler = (req: Received) => Answer | Promise<Answer>;
 
 export interface Backend {
   url: string;
@@ -35,10 +42,10 @@ export async function backend(handler: Handler): Promise<Backend> {
   const b: Backend = { url: '', received: [], handler, close: async () => undefined };
   const server = http.createServer((req, res) => {
     req.resume();
-    req.on('end', () => {
+    req.on('end', async () => {
       const got: Received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
       b.received.push(got);
-      const out = b.handler(got);
+      const out = await b.handler(got);
       res.writeHead(out.status, { 'content-type': 'text/plain', ...out.headers });
       res.end(out.body);
     });
@@ -55,12 +62,16 @@ export interface HeaderProxy {
   close(): Promise<void>;
 }
 
-/** The routing: header `name` equal to `value` (ingress-nginx: "always" when no value is set) → canary. */
-export async function headerProxy(name: string, value: string, canary: Handler, stable: Handler): Promise<HeaderProxy> {
+/**
+ * The routing: header `name` equal to `value` (ingress-nginx: "always" when no value is set) → canary.
+ * With `routed`, a header-carrying request goes to the canary only while `routed()` says the
+ * cluster's route sends it there (read per request, as a data plane following the API would).
+ */
+export async function headerProxy(name: string, value: string, canary: Handler, stable: Handler, routed?: () => Promise<boolean>): Promise<HeaderProxy> {
   const c = await backend(canary);
   const s = await backend(stable);
-  const server = http.createServer((req, res) => {
-    const toCanary = req.headers[name.toLowerCase()] === value;
+  const server = http.createServer(async (req, res) => {
+    const toCanary = req.headers[name.toLowerCase()] === value && (routed ? await routed().catch(() => false) : true);
     const target = new URL(req.url ?? '/', toCanary ? c.url : s.url);
     const fwd = http.request(target, { method: req.method, headers: req.headers }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);

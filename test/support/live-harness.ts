@@ -95,6 +95,8 @@ export interface PolicyOptions {
   stopDeadline?: string;
   /** spec.smokeTests, as YAML lines indented for it, e.g. '    tests: [{ name: health, url: "http://..." }]'. */
   smokeTests?: readonly string[];
+  /** spec.hooks, as YAML list items indented for it, e.g. '    - { name: check, at: pre-rollout, command: [./check.sh] }'. */
+  hooks?: readonly string[];
 }
 
 /** Two steps of one check each: for tests about the API rather than the plan. */
@@ -144,6 +146,7 @@ export function policyYaml(prometheusUrl: string, opts: PolicyOptions = {}): str
     ...(opts.incidents?.length ? ['  incidents:', ...opts.incidents] : []),
     ...(opts.target?.length ? ['  target:', ...opts.target] : []),
     ...(opts.smokeTests?.length ? ['  smokeTests:', ...opts.smokeTests] : []),
+    ...(opts.hooks?.length ? ['  hooks:', ...opts.hooks] : []),
     '',
   ].join('\n');
 }

@@ -42,6 +42,17 @@ describe('doctor: Gateway API routes', () => {
     expect(verdict(unresolved, 'route-accepted')).toMatchObject({ verdict: 'fail', detail: expect.stringContaining('ResolvedRefs=False, BackendNotFound') });
   });
 
+  it('passes a route of ours mid-smoke-test: our backendRef at 0 and our header-match rule, marked as ours', () => {
+    const smoke = route({
+      rules: [
+        { backendRefs: [{ name: 'checkout', port: 80, weight: 1 }, { kind: 'Service', name: 'checkout-canary', port: 80, weight: 0 }] },
+        { name: 'canary-cli-smoke-test', matches: [{ path: { type: 'PathPrefix', value: '/' }, headers: [{ type: 'Exact', name: 'X-Canary', value: 'smoke' }] }], backendRefs: [{ kind: 'Service', name: 'checkout-canary', port: 80, weight: 1 }] },
+      ],
+    });
+    smoke.metadata = { ...smoke.metadata, labels: { 'canary-cli.dev/target': 'checkout' }, annotations: { 'canary-cli.dev/rollout-id': 'r1', 'canary-cli.dev/stop': '', 'canary-cli.dev/canary-backend-ref': 'checkout-canary', 'canary-cli.dev/header-rule': 'canary-cli-smoke-test' } };
+    expect(httpRouteFindings(smoke, names).map((f) => f.verdict)).toEqual(['ok', 'ok']);
+  });
+
   it('warns when the Gateway accepted an older generation of the route', () => {
     const stale = route({ generation: 3 });
     expect(verdict(stale, 'route-accepted')).toMatchObject({ verdict: 'warn', detail: expect.stringContaining('generation 2 of HTTPRoute shop/checkout, not the current 3') });

@@ -79,6 +79,20 @@ spec:
     expect(details).toContain('spec.smokeTests.tests[1].name: "a" is used twice');
   });
 
+  it('takes the Gateway API router with url tests, and refuses a path test there (no Ingress host to send it to)', () => {
+    const gateway = (tests: string) => `apiVersion: canary/v1
+kind: RolloutPolicy
+spec:
+  target: { headerRouting: { header: X-Canary } }
+  traffic: { router: gateway-api }
+  smokeTests: { tests: ${tests} }
+`;
+    expect(thresholdPolicy(gateway('[{ name: a, url: "http://shop.example.com/healthz" }]')).smokeTests?.tests[0]?.url).toBe('http://shop.example.com/healthz');
+    const details = invalid(gateway('[{ name: a, url: "http://shop.example.com/a" }, { name: b, path: /b }]')).join('\n');
+    expect(details).toContain('spec.smokeTests.tests[1].path: with spec.traffic.router "gateway-api" give the test an absolute "url"');
+    expect(details).not.toContain('tests[0]');
+  });
+
   it('shows smoke-test header values only when public (validate -o json)', () => {
     const policy = smokePolicy(`[{ name: a, url: "https://h.example.com/x?token=abc123secret", headers: { X-Key: "literal-secret-value-42", X-Tenant: { value: shop, public: true } } }]`);
     const shown = JSON.stringify(displayPolicy(policy));
@@ -156,6 +170,21 @@ describe('smoke tests in the engine (fake SmokeTester)', () => {
     expect(stored?.record.phase).toBe('rolled-back');
     expect(stored?.record.smokeTests?.results.find((r) => r.name === 'ready')).toMatchObject({ ok: false, status: 503 });
     expect(logs(events).some((m) => m.startsWith('smoke test "ready" failed'))).toBe(true);
+  });
+
+  it('a stop written on the route while the canary got ready is an operator\'s rollback (exit 4), not an unexpected error: header routing never goes on', async () => {
+    const tester = new FakeTester(() => ({}));
+    const { engine, cluster } = smokeEngine(smokePolicy(), tester);
+    const start = cluster.startCanary.bind(cluster);
+    cluster.startCanary = async (image: string) => {
+      await start(image);
+      cluster.stoppedBy = 'rolled back by alice at 2026-01-15T10:00:05Z: pager';
+    };
+    const outcome = await engine.run();
+    expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4 });
+    expect(outcome.reason).toContain('rolled back by an operator (stop written on the canary route: rolled back by alice');
+    expect(tester.ran).toEqual([]);
+    expect(cluster.headerRouted).toBe(false);
   });
 
   it('runs the suite after each step when the policy asks', async () => {

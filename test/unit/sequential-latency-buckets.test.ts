@@ -88,6 +88,19 @@ describe('latency lines inside a coarse bucket (class 2)', () => {
     });
   }
 
+  it('does not pass step 3 on proof when 10% of its canary requests turn slower than the line at its start (beta per step)', () => {
+    // Steps 1 and 2 as fast as stable, then the alternative beta is defined at: a canary whose P90
+    // is 1.5 × stable's P95 (10% of its requests slower than the line). With the bound over the
+    // whole rollout, the 25 healthy checks pulled it under 10% and step 3's first checks passed.
+    // 100 canary requests a check: enough for the healthy steps to pass, few enough that step 3's
+    // first checks are not decisive either way.
+    const fast = lognormal(900, 0.4);
+    const atAlternative = lognormal(100, 0.4 * 1.5 * Math.exp(0.5 * (Z95 - 1.2816)));
+    const ds = run((i) => (i < 25 ? lognormal(100, 0.4) : atAlternative), fast, 40, null);
+    expect(ds[24]?.decision).toBe('pass');
+    expect(ds.slice(25).map((d) => d.decision)).not.toContain('pass');
+  });
+
   it('says the histogram cannot decide when the line is inside a bucket and no model fits', () => {
     // 12% of canary requests in a second mode at 1.7 s: between 0 and 12% are slower than 1.47 s.
     const canary = histogram(1000, [

@@ -291,7 +291,9 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     // Past the hold's end, weak adverse evidence keeps the step held rather than rolling it back.
     const holding = holdEnded && adverse === null ? held : null;
 
-    const bound = (i: number, v: number) => (wholeN > 0 ? ((whole[i] as number) + normalMixtureRadius(whole[v] as number, RHO, beta)) / wholeN : 1);
+    // Passing rests on this step's windows alone (as the error-rate judge's does): restarted at each
+    // step, the (1 − β) bound keeps P(a step at the alternative throughout passes on proof) ≤ β.
+    const bound = (i: number, v: number) => (stepN > 0 ? ((stepSums[i] as number) + normalMixtureRadius(stepSums[v] as number, RHO, beta)) / stepN : 1);
     const ratioBound = Number.isFinite(ratioLine) ? bound(UP_RATIO, VAR_RATIO) : 0;
     const capBound = limit === undefined ? 0 : bound(UP_CAP, VAR_CAP);
     const short = Math.max(0, minRequests - stepN);
@@ -304,7 +306,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
         decision: 'pass',
         confidence: 1 - beta,
         adverse,
-        explanation: `${figures}: ${what}, with ${confidenceWords(1 - beta)} confidence (over ${plural(wholeN, 'canary request')})`,
+        explanation: `${figures}: ${what}, with ${confidenceWords(1 - beta)} confidence (over this step's ${plural(stepN, 'canary request')})`,
       };
     }
     const blockers: string[] = [];
@@ -313,9 +315,9 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     if (holding) blockers.push(`${holding}; held past its hold until the evidence decides (rollback at ${ratioWords(1 / split.breach)}, now ${ratioWords(evidence)})`);
     if (short > 0) blockers.push(`the step has ${plural(stepN, 'canary request')}, ${count(minRequests)} are needed to pass it`);
     if (!ratioOk || !capOk) {
-      const [share, bar, b] = !ratioOk ? [shareAbove(whole, UP_RATIO), 2 * tail, ratioBound] : [shareAbove(whole, UP_CAP), 1.5 * tail, capBound];
+      const [share, bar, b] = !ratioOk ? [shareAbove(stepSums, UP_RATIO), 2 * tail, ratioBound] : [shareAbove(stepSums, UP_CAP), 1.5 * tail, capBound];
       if (share < bar) {
-        more = Math.max(0, Math.ceil(wholeN * ((b - share) / (bar - share)) ** 2 - wholeN));
+        more = Math.max(0, Math.ceil(stepN * ((b - share) / (bar - share)) ** 2 - stepN));
         blockers.push(`passing needs fewer than ${percent(bar)} of canary requests provably slower than the line (now up to ${percent(b)}): about ${plural(more, 'more canary request')}${moreChecks(more, lastCanaryRequests)}`);
       }
     }

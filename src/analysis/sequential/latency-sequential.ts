@@ -26,6 +26,7 @@ import { alphaSplit, holdEnds } from './hold.js';
 import { confidenceWords, count, evidenceOriginWords, originOf, percent, plural, ratioWords } from './explain.js';
 import { addBuckets, bucketsOf, normalizeBuckets, smoothCountAbove as countAbove, smoothQuantile as histogramQuantile, totalCount, type Bucket } from './histogram.js';
 import { countsAbove, fitAround, fitLognormal, lognormalQuantile, type AboveCounts, type LognormalFit } from './bucket-bounds.js';
+import { probit } from './fit-uncertainty.js';
 import { RHO, SHARED_DEFAULTS, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
 export interface LatencyJudgeConfig extends SharedJudgeConfig {
@@ -111,6 +112,10 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
   const beta = config.beta ?? LATENCY_DEFAULTS.beta;
   const minRequests = config.minRequests ?? SHARED_DEFAULTS.minRequests;
   const tail = 1 - quantile;
+  // A within-bucket split enters rollback evidence at its low end and passing at its high end, by
+  // the fit's parameter uncertainty at the level each decision is made at.
+  const zRollback = probit(1 - split.breach);
+  const zPass = probit(1 - beta);
   const weights = [...RATIO_TESTS.map(([, w]) => w), ...CAP_TESTS.map(([, w]) => (limit === undefined ? 0 : w))];
   const mixture = createChangePointMixture(
     {
@@ -151,8 +156,17 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     lastFit = fit ? { ...fit, step, total } : null;
     return fit;
   };
-  const noteResolution = (c: AboveCounts, x: number, fit: LognormalFit | null) => {
-    if (c.model !== null || c.edges[0] === c.edges[1] || c.upper <= c.lower) return;
+  const noteResolution = (c: AboveCounts, x: number, fit: LognormalFit | null, n: number, passBar: number) => {
+    if (c.edges[0] === c.edges[1] || c.upper <= c.lower) return;
+    if (c.modelLow !== null && c.modelHigh !== null) {
+      // A model that splits the bucket, but too uncertain in its parameters to say either way:
+      // its range holds both a share the null allows and one that blocks passing.
+      if (!(c.modelLow <= tail * n && c.modelHigh >= passBar * n)) return;
+      resolution.push(
+        `${seconds(x)} lies inside the histogram's ${seconds(c.edges[0])}–${seconds(c.edges[1])} bucket; the log-normal fitted to the canary's buckets puts between ${count(Math.round(c.modelLow))} and ${count(Math.round(c.modelHigh))} of this window's canary requests above it, given the uncertainty of its parameters`,
+      );
+      return;
+    }
     const why = fit === null ? 'too few buckets for a within-bucket model' : `a log-normal does not fit the canary's buckets (off by ${percent(fit.deviation)} at an edge)`;
     resolution.push(
       `${seconds(x)} lies inside the histogram's ${seconds(c.edges[0])}–${seconds(c.edges[1])} bucket, where between ${count(Math.round(c.lower))} and ${count(Math.round(c.upper))} of this window's canary requests are slower than it (${why})`,
@@ -199,22 +213,22 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       resolution = [];
       const variance = (p: number) => nc * p * (1 - p) * phi;
       if (nc > 0 && Number.isFinite(line)) {
-        const c = countsAbove(canary, line, splitter(fit, line));
-        const above = Math.min(nc, c.model ?? c.lower);
+        const c = countsAbove(canary, line, splitter(fit, line), zRollback, zPass);
+        const above = Math.min(nc, c.modelLow ?? c.lower);
         sums[ABOVE_RATIO] = above;
-        sums[UP_RATIO] = Math.min(nc, c.model ?? c.upper);
-        noteResolution(c, line, splitter(fit, line) ?? fit);
+        sums[UP_RATIO] = Math.min(nc, c.modelHigh ?? c.upper);
+        noteResolution(c, line, splitter(fit, line) ?? fit, nc, 2 * tail);
         sums[VAR_RATIO] = variance(2 * tail);
         RATIO_TESTS.forEach(([multiple], t) => {
           increments[t] = binomialLogLikelihoodRatio(above, nc, tail, Math.min(0.999, tail * multiple)) / phi;
         });
       }
       if (nc > 0 && limit !== undefined) {
-        const c = countsAbove(canary, limit, splitter(fit, limit));
-        const above = Math.min(nc, c.model ?? c.lower);
+        const c = countsAbove(canary, limit, splitter(fit, limit), zRollback, zPass);
+        const above = Math.min(nc, c.modelLow ?? c.lower);
         sums[ABOVE_CAP] = above;
-        sums[UP_CAP] = Math.min(nc, c.model ?? c.upper);
-        noteResolution(c, limit, splitter(fit, limit) ?? fit);
+        sums[UP_CAP] = Math.min(nc, c.modelHigh ?? c.upper);
+        noteResolution(c, limit, splitter(fit, limit) ?? fit, nc, 1.5 * tail);
         sums[VAR_CAP] = variance(1.5 * tail);
         CAP_TESTS.forEach(([multiple], t) => {
           increments[RATIO_TESTS.length + t] = binomialLogLikelihoodRatio(above, nc, tail, Math.min(0.999, tail * multiple)) / phi;

@@ -156,6 +156,28 @@ describe('sequential error-rate judge: the policy says 3 points or 5%, and means
     expect(d?.adverse).toMatch(/lean towards a regression/);
   });
 
+  it('does not pass step 3 on proof when the canary turns +3 points worse at its start (beta is per step, not diluted by healthy steps)', () => {
+    // Steps 1 and 2 healthy (1% vs 1%), then 4% vs 1% from step 3's first check: exactly the
+    // alternative beta is defined at. With the bound over the whole rollout, the 25 healthy checks
+    // pulled it under the margin and step 3's first two checks said "pass".
+    const judge = createErrorRateJudge({ ...CONFIG, stepChecks: [15, 10, 15] });
+    const n = 1200;
+    const window = (step: number, weight: number, rate: number) => ({ step, canary: { requests: n * weight, errors: n * weight * rate }, stable: { requests: n * (1 - weight), errors: n * (1 - weight) * 0.01 } });
+    const before: SequentialDecision[] = [];
+    for (let i = 0; i < 15; i++) before.push(judge.observe(window(0, 0.1, 0.01)));
+    for (let i = 0; i < 10; i++) before.push(judge.observe(window(1, 0.25, 0.01)));
+    // The healthy steps themselves do pass on proof: the bound is not simply never met.
+    expect(before.at(-1)?.decision).toBe('pass');
+    const step3: SequentialDecision[] = [];
+    for (let i = 0; i < 15; i++) {
+      const d = judge.observe(window(2, 0.5, 0.04));
+      step3.push(d);
+      if (d.decision === 'fail') break;
+    }
+    expect(step3.map((d) => d.decision)).not.toContain('pass');
+    expect(step3.at(-1)?.decision).toBe('fail');
+  });
+
   it("holds a step whose canary error rate stands above the 5% cap, though within a standard error of it at 10 requests a check", () => {
     // 7% over the step's 100 canary requests: the step must not advance on it (a canary at 16% from
     // the middle of the 25% step went to 50% because 8% over the step was "noise around the cap").

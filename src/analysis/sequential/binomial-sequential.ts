@@ -18,9 +18,9 @@
 //   McCullagh & Nelder §9.2), with ρ learned from stable's own window-to-window variation.
 // Evidence from all windows, restarted at every window (change-point.ts), rolls back at 1/α
 //   (Ville's inequality): P(rolling back a canary within half the margin) ≤ α over the rollout.
-// pass — this step may advance with proof: a (1−β) time-uniform upper bound on the difference
-//   (Howard et al., Annals of Statistics 2021, normal mixture over the Cochran–Mantel–Haenszel
-//   risk difference, variance inflated by ρ) is below the margin.
+// pass — this step may advance with proof: a (1−β) time-uniform upper bound on the difference over
+//   this step's windows (Howard et al., Annals of Statistics 2021, normal mixture over the
+//   Cochran–Mantel–Haenszel risk difference, variance inflated by ρ) is below the margin.
 
 import { invalidInput } from '../../errors.js';
 import { createChangePointMixture, spanLogs, type ChangePointState, type SpanState } from './change-point.js';
@@ -197,7 +197,13 @@ export function createErrorRateJudge(
     const radius = (level: number, variance: number) =>
       (whole[WEIGHT] as number) > 0 ? normalMixtureRadius(variance, RHO, level) / (whole[WEIGHT] as number) : 1;
     const range = radius(alpha, whole[VARIANCE] as number);
-    const passBound = Math.min(1, estimate + radius(beta, whole[PASS_VARIANCE] as number));
+    // Passing rests on this step's windows alone: a bound over the rollout let the healthy checks
+    // before a regression's onset pull it under the margin, so a step at +3 points passed on proof.
+    // Restarted at every step, the (1 − β) bound is time-uniform within it: P(a step whose canary
+    // is at the alternative throughout passes on proof) ≤ β, for each step.
+    const stepWeight = step[WEIGHT] as number;
+    const stepEstimate = stepWeight > 0 ? (step[EXCESS] as number) / stepWeight : 0;
+    const passBound = stepWeight > 0 ? Math.min(1, stepEstimate + normalMixtureRadius(step[PASS_VARIANCE] as number, RHO, beta) / stepWeight) : 1;
     const stepCanary = (step[NC] as number) > 0 ? (step[XC] as number) / (step[NC] as number) : 0;
     const stepStable = (step[NS] as number) > 0 ? (step[XS] as number) / (step[NS] as number) : 0;
     const base = {
@@ -264,7 +270,7 @@ export function createErrorRateJudge(
         decision: 'pass',
         confidence: 1 - beta,
         adverse,
-        explanation: `${rates}: not worse by the ${marginWords(margin)} margin, with ${confidenceWords(1 - beta)} confidence (difference at most ${points(passBound)} over ${plural(whole[NC] as number, 'canary request')})`,
+        explanation: `${rates}: not worse by the ${marginWords(margin)} margin, with ${confidenceWords(1 - beta)} confidence (difference at most ${points(passBound)} over this step's ${plural(step[NC] as number, 'canary request')})`,
       };
     }
 
@@ -274,10 +280,10 @@ export function createErrorRateJudge(
     if (adverse) blockers.push(`${adverse}; rollback needs evidence ${ratioWords(1 / split.breach)}, now ${ratioWords(evidence)}`);
     if (holding) blockers.push(`${holding}; held past its hold until the evidence decides (rollback at ${ratioWords(1 / split.breach)}, now ${ratioWords(evidence)})`);
     if (short > 0) blockers.push(`the step has ${plural(step[NC] as number, 'canary request')}, ${count(minRequests)} are needed to pass it`);
-    if (passBound >= margin && estimate < margin) {
-      const have = whole[NC] as number;
-      const width = passBound - estimate;
-      const gap = margin - estimate;
+    if (passBound >= margin && stepEstimate < margin) {
+      const have = step[NC] as number;
+      const width = passBound - stepEstimate;
+      const gap = margin - stepEstimate;
       more = Math.max(0, Math.ceil(have * (width / gap) ** 2 - have));
       blockers.push(`passing needs the bound that rules out a ${marginWords(margin)} regression (now ${points(passBound)}) below the margin: about ${plural(more, 'more canary request')}${moreChecks(more, lastCanaryRequests)}`);
     }

@@ -11,8 +11,10 @@
 // checked at every edge (no empirical share off the model's by more than 1 point plus the
 // Kolmogorov–Smirnov 1% allowance 1.63/√n). A canary whose latency is not log-normal (two modes,
 // a heavy tail) is judged on the bounds alone, and a check the bounds cannot decide says so.
+// The model's own parameters are uncertain too: its split is a range (fit-uncertainty.ts).
 
 import { standardNormalCdf } from './evidence.js';
+import { bucketShareRange, cellsNegLogLik, cellsOf, lognormalCdf as cdf, parameterCovariance, probit, type FitCovariance } from './fit-uncertainty.js';
 import { normalizeBuckets, totalCount, type Bucket } from './histogram.js';
 
 export interface LognormalFit {
@@ -22,6 +24,8 @@ export interface LognormalFit {
   deviation: number;
   /** The fit passed its check; only then may it split a bucket. */
   ok: boolean;
+  /** Covariance of (μ, log σ) from the fit's observed information; null when they are not pinned down. */
+  cov?: FitCovariance | null;
 }
 
 export interface AboveCounts {
@@ -31,12 +35,15 @@ export interface AboveCounts {
   upper: number;
   /** The checked model's split of the bucket holding the line, or null without a checked fit. */
   model: number | null;
+  /**
+   * The split's range given the fit's parameter uncertainty (± z standard errors): what rollback
+   * evidence (low) and passing (high) rest on; null without a checked fit.
+   */
+  modelLow: number | null;
+  modelHigh: number | null;
   /** The bucket holding the line (equal edges when the line is on one). */
   edges: [number, number];
 }
-
-const cdf = (fit: { mu: number; sigma: number }, x: number) =>
-  x <= 0 ? 0 : !Number.isFinite(x) ? 1 : standardNormalCdf((Math.log(x) - fit.mu) / fit.sigma);
 
 /** The bucket holding `x`: the largest edge at or below it (0 if none) and the smallest at or above it (Infinity if none). */
 export function bucketAround(buckets: readonly Bucket[], x: number): [number, number] {
@@ -57,32 +64,21 @@ function cumulativeAtEdge(normalized: readonly Bucket[], le: number): number {
   return normalized.find((b) => b.le === le)?.count ?? 0;
 }
 
-/** Requests slower than `x`: bounds from the buckets, and the checked model's split of the bucket holding it. */
-export function countsAbove(buckets: readonly Bucket[], x: number, fit: LognormalFit | null): AboveCounts {
+/**
+ * Requests slower than `x`: bounds from the buckets, and the checked model's split of the bucket
+ * holding it, with its range at `zLow` (rollback) and `zHigh` (passing) standard errors.
+ */
+export function countsAbove(buckets: readonly Bucket[], x: number, fit: LognormalFit | null, zLow = 0, zHigh = zLow): AboveCounts {
   const normalized = normalizeBuckets(buckets);
   const total = totalCount(normalized);
   const [below, above] = bucketAround(normalized, x);
   const lower = Number.isFinite(above) ? Math.max(0, total - cumulativeAtEdge(normalized, above)) : 0;
   const upper = Math.max(lower, total - cumulativeAtEdge(normalized, below));
-  let model: number | null = null;
-  if (fit?.ok) {
-    const mass = cdf(fit, above) - cdf(fit, below);
-    const share = mass > 1e-12 ? Math.min(1, Math.max(0, (cdf(fit, above) - cdf(fit, x)) / mass)) : 0;
-    model = lower + share * (upper - lower);
-  }
-  return { lower, upper, model, edges: [below, above] };
-}
-
-/** Φ⁻¹ by bisection on the normal CDF. */
-function probit(p: number): number {
-  let lo = -10;
-  let hi = 10;
-  for (let i = 0; i < 60; i++) {
-    const mid = (lo + hi) / 2;
-    if (standardNormalCdf(mid) < p) lo = mid;
-    else hi = mid;
-  }
-  return (lo + hi) / 2;
+  if (!fit?.ok) return { lower, upper, model: null, modelLow: null, modelHigh: null, edges: [below, above] };
+  const split = (share: number) => lower + share * (upper - lower);
+  const [low, point] = bucketShareRange(fit, below, above, x, zLow);
+  const high = bucketShareRange(fit, below, above, x, zHigh)[2];
+  return { lower, upper, model: split(point), modelLow: split(low), modelHigh: split(high), edges: [below, above] };
 }
 
 /**
@@ -96,9 +92,10 @@ export function fitAround(buckets: readonly Bucket[], x: number): LognormalFit |
   const total = totalCount(normalized);
   const finite = normalized.filter((b) => Number.isFinite(b.le) && b.le > 0);
   if (!(total > 0)) return null;
-  const near = [...finite.filter((b) => b.le < x).slice(-2), ...finite.filter((b) => b.le >= x).slice(0, 2)]
-    .map((b) => ({ lx: Math.log(b.le), p: b.count / total }))
-    .filter((pt) => pt.p > 0.0005 && pt.p < 0.9995);
+  const nearEdges = [...finite.filter((b) => b.le < x).slice(-2), ...finite.filter((b) => b.le >= x).slice(0, 2)].filter(
+    (b) => b.count / total > 0.0005 && b.count / total < 0.9995,
+  );
+  const near = nearEdges.map((b) => ({ lx: Math.log(b.le), p: b.count / total }));
   if (near.length < 3) return null;
   const ys = near.map((pt) => probit(pt.p));
   const mx = near.reduce((a, pt) => a + pt.lx, 0) / near.length;
@@ -115,7 +112,10 @@ export function fitAround(buckets: readonly Bucket[], x: number): LognormalFit |
   const mu = mx - my * sigma;
   let deviation = 0;
   for (const pt of near) deviation = Math.max(deviation, Math.abs(pt.p - standardNormalCdf((pt.lx - mu) / sigma)));
-  return { mu, sigma, deviation, ok: deviation <= 0.01 + 1.63 / Math.sqrt(total) };
+  // Its information: the grouped likelihood over the cells these edges make (least squares is not
+  // that likelihood's maximum, but near it when the fit passes its check).
+  const cov = parameterCovariance(cellsOf(buckets, nearEdges.map((b) => b.le)), { mu, sigma });
+  return { mu, sigma, deviation, ok: deviation <= 0.01 + 1.63 / Math.sqrt(total), cov };
 }
 
 /** The q-quantile of a fitted log-normal (bisection on the normal CDF). */
@@ -137,21 +137,8 @@ export function fitLognormal(buckets: readonly Bucket[], start?: { mu: number; s
   const finite = normalized.filter((b) => Number.isFinite(b.le));
   if (!(total > 0) || finite.length < 3) return null;
   // Interval counts: (previous edge, edge], then beyond the last finite edge.
-  const cells: Array<{ a: number; b: number; n: number }> = [];
-  let prevLe = 0;
-  let prevCount = 0;
-  for (const b of finite) {
-    cells.push({ a: prevLe, b: b.le, n: b.count - prevCount });
-    prevLe = b.le;
-    prevCount = b.count;
-  }
-  cells.push({ a: prevLe, b: Number.POSITIVE_INFINITY, n: total - prevCount });
-  const negLogLik = ([mu, logSigma]: number[]) => {
-    const fit = { mu: mu as number, sigma: Math.exp(logSigma as number) };
-    let sum = 0;
-    for (const c of cells) if (c.n > 0) sum -= c.n * Math.log(Math.max(1e-300, cdf(fit, c.b) - cdf(fit, c.a)));
-    return sum;
-  };
+  const cells = cellsOf(normalized);
+  const negLogLik = ([mu, logSigma]: number[]) => cellsNegLogLik(cells, mu as number, logSigma as number);
   // Start from the edges that hold the median and the 90th percentile.
   const edgeAt = (q: number) => (finite.find((b) => b.count >= q * total) ?? finite[finite.length - 1]) as Bucket;
   const m0 = Math.log(edgeAt(0.5).le);
@@ -161,7 +148,7 @@ export function fitLognormal(buckets: readonly Bucket[], start?: { mu: number; s
   const fit = { mu: mu as number, sigma: Math.exp(logSigma as number) };
   let deviation = 0;
   for (const b of finite) deviation = Math.max(deviation, Math.abs(b.count / total - cdf(fit, b.le)));
-  return { ...fit, deviation, ok: deviation <= 0.01 + 1.63 / Math.sqrt(total) };
+  return { ...fit, deviation, ok: deviation <= 0.01 + 1.63 / Math.sqrt(total), cov: parameterCovariance(cells, fit) };
 }
 
 function nelderMead(f: (p: number[]) => number, start: number[], step: number): number[] {

@@ -26,6 +26,7 @@ import { alphaSplit, holdEnds } from './hold.js';
 import { confidenceWords, count, evidenceOriginWords, originOf, percent, plural, ratioWords } from './explain.js';
 import { addBuckets, bucketsOf, normalizeBuckets, smoothCountAbove as countAbove, smoothQuantile as histogramQuantile, totalCount, type Bucket } from './histogram.js';
 import { countsAbove, fitAround, fitLognormal, lognormalQuantile, type AboveCounts, type LognormalFit } from './bucket-bounds.js';
+import { probit } from './fit-uncertainty.js';
 import { RHO, SHARED_DEFAULTS, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
 export interface LatencyJudgeConfig extends SharedJudgeConfig {
@@ -111,6 +112,10 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
   const beta = config.beta ?? LATENCY_DEFAULTS.beta;
   const minRequests = config.minRequests ?? SHARED_DEFAULTS.minRequests;
   const tail = 1 - quantile;
+  // A within-bucket split enters rollback evidence at its low end and passing at its high end, by
+  // the fit's parameter uncertainty at the level each decision is made at.
+  const zRollback = probit(1 - split.breach);
+  const zPass = probit(1 - beta);
   const weights = [...RATIO_TESTS.map(([, w]) => w), ...CAP_TESTS.map(([, w]) => (limit === undefined ? 0 : w))];
   const mixture = createChangePointMixture(
     {
@@ -151,8 +156,17 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     lastFit = fit ? { ...fit, step, total } : null;
     return fit;
   };
-  const noteResolution = (c: AboveCounts, x: number, fit: LognormalFit | null) => {
-    if (c.model !== null || c.edges[0] === c.edges[1] || c.upper <= c.lower) return;
+  const noteResolution = (c: AboveCounts, x: number, fit: LognormalFit | null, n: number, passBar: number) => {
+    if (c.edges[0] === c.edges[1] || c.upper <= c.lower) return;
+    if (c.modelLow !== null && c.modelHigh !== null) {
+      // A model that splits the bucket, but too uncertain in its parameters to say either way:
+      // its range holds both a share the null allows and one that blocks passing.
+      if (!(c.modelLow <= tail * n && c.modelHigh >= passBar * n)) return;
+      resolution.push(
+        `${seconds(x)} lies inside the histogram's ${seconds(c.edges[0])}–${seconds(c.edges[1])} bucket; the log-normal fitted to the canary's buckets puts between ${count(Math.round(c.modelLow))} and ${count(Math.round(c.modelHigh))} of this window's canary requests above it, given the uncertainty of its parameters`,
+      );
+      return;
+    }
     const why = fit === null ? 'too few buckets for a within-bucket model' : `a log-normal does not fit the canary's buckets (off by ${percent(fit.deviation)} at an edge)`;
     resolution.push(
       `${seconds(x)} lies inside the histogram's ${seconds(c.edges[0])}–${seconds(c.edges[1])} bucket, where between ${count(Math.round(c.lower))} and ${count(Math.round(c.upper))} of this window's canary requests are slower than it (${why})`,
@@ -199,22 +213,22 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       resolution = [];
       const variance = (p: number) => nc * p * (1 - p) * phi;
       if (nc > 0 && Number.isFinite(line)) {
-        const c = countsAbove(canary, line, splitter(fit, line));
-        const above = Math.min(nc, c.model ?? c.lower);
+        const c = countsAbove(canary, line, splitter(fit, line), zRollback, zPass);
+        const above = Math.min(nc, c.modelLow ?? c.lower);
         sums[ABOVE_RATIO] = above;
-        sums[UP_RATIO] = Math.min(nc, c.model ?? c.upper);
-        noteResolution(c, line, splitter(fit, line) ?? fit);
+        sums[UP_RATIO] = Math.min(nc, c.modelHigh ?? c.upper);
+        noteResolution(c, line, splitter(fit, line) ?? fit, nc, 2 * tail);
         sums[VAR_RATIO] = variance(2 * tail);
         RATIO_TESTS.forEach(([multiple], t) => {
           increments[t] = binomialLogLikelihoodRatio(above, nc, tail, Math.min(0.999, tail * multiple)) / phi;
         });
       }
       if (nc > 0 && limit !== undefined) {
-        const c = countsAbove(canary, limit, splitter(fit, limit));
-        const above = Math.min(nc, c.model ?? c.lower);
+        const c = countsAbove(canary, limit, splitter(fit, limit), zRollback, zPass);
+        const above = Math.min(nc, c.modelLow ?? c.lower);
         sums[ABOVE_CAP] = above;
-        sums[UP_CAP] = Math.min(nc, c.model ?? c.upper);
-        noteResolution(c, limit, splitter(fit, limit) ?? fit);
+        sums[UP_CAP] = Math.min(nc, c.modelHigh ?? c.upper);
+        noteResolution(c, limit, splitter(fit, limit) ?? fit, nc, 1.5 * tail);
         sums[VAR_CAP] = variance(1.5 * tail);
         CAP_TESTS.forEach(([multiple], t) => {
           increments[RATIO_TESTS.length + t] = binomialLogLikelihoodRatio(above, nc, tail, Math.min(0.999, tail * multiple)) / phi;
@@ -291,7 +305,9 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     // Past the hold's end, weak adverse evidence keeps the step held rather than rolling it back.
     const holding = holdEnded && adverse === null ? held : null;
 
-    const bound = (i: number, v: number) => (wholeN > 0 ? ((whole[i] as number) + normalMixtureRadius(whole[v] as number, RHO, beta)) / wholeN : 1);
+    // Passing rests on this step's windows alone (as the error-rate judge's does): restarted at each
+    // step, the (1 − β) bound keeps P(a step at the alternative throughout passes on proof) ≤ β.
+    const bound = (i: number, v: number) => (stepN > 0 ? ((stepSums[i] as number) + normalMixtureRadius(stepSums[v] as number, RHO, beta)) / stepN : 1);
     const ratioBound = Number.isFinite(ratioLine) ? bound(UP_RATIO, VAR_RATIO) : 0;
     const capBound = limit === undefined ? 0 : bound(UP_CAP, VAR_CAP);
     const short = Math.max(0, minRequests - stepN);
@@ -304,7 +320,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
         decision: 'pass',
         confidence: 1 - beta,
         adverse,
-        explanation: `${figures}: ${what}, with ${confidenceWords(1 - beta)} confidence (over ${plural(wholeN, 'canary request')})`,
+        explanation: `${figures}: ${what}, with ${confidenceWords(1 - beta)} confidence (over this step's ${plural(stepN, 'canary request')})`,
       };
     }
     const blockers: string[] = [];
@@ -313,9 +329,9 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     if (holding) blockers.push(`${holding}; held past its hold until the evidence decides (rollback at ${ratioWords(1 / split.breach)}, now ${ratioWords(evidence)})`);
     if (short > 0) blockers.push(`the step has ${plural(stepN, 'canary request')}, ${count(minRequests)} are needed to pass it`);
     if (!ratioOk || !capOk) {
-      const [share, bar, b] = !ratioOk ? [shareAbove(whole, UP_RATIO), 2 * tail, ratioBound] : [shareAbove(whole, UP_CAP), 1.5 * tail, capBound];
+      const [share, bar, b] = !ratioOk ? [shareAbove(stepSums, UP_RATIO), 2 * tail, ratioBound] : [shareAbove(stepSums, UP_CAP), 1.5 * tail, capBound];
       if (share < bar) {
-        more = Math.max(0, Math.ceil(wholeN * ((b - share) / (bar - share)) ** 2 - wholeN));
+        more = Math.max(0, Math.ceil(stepN * ((b - share) / (bar - share)) ** 2 - stepN));
         blockers.push(`passing needs fewer than ${percent(bar)} of canary requests provably slower than the line (now up to ${percent(b)}): about ${plural(more, 'more canary request')}${moreChecks(more, lastCanaryRequests)}`);
       }
     }

@@ -36,6 +36,7 @@ export class RolloutEngine extends EngineResume {
       for (let i = first; i < policy.steps.length; i += 1) {
         await this.runStep(i);
         if (policy.smokeTests?.afterEachStep) await this.smoke(`after step ${i + 1}`);
+        if (this.skipToPromotion) break;
       }
       return await this.promote(resume?.record.phase === 'promoting');
     } catch (err) {

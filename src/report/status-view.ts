@@ -2,6 +2,7 @@ import { resumeHint, rollbackHint } from '../rollout/abort.js';
 import { countsOf, FINAL_PHASES, type CheckCounts, type RolloutRecord } from '../rollout/record.js';
 import { formatDuration } from '../policy/units.js';
 import { renderTable, resultRows } from './check-format.js';
+import { gatesView, pausedNext, pausedWords, renderGates, type GatesView } from './control-view.js';
 
 export interface LeaseView {
   holder: string;
@@ -53,6 +54,8 @@ export interface StatusView {
    * command that finishes it. Null otherwise. `status` exits 5 while this is set.
    */
   unfinishedStop: { traffic: string; finishing: string | null; command: string } | null;
+  /** Operator controls and manual gates: PAUSED, who promoted/paused/resumed, the deploy's answers. */
+  gates: GatesView | null;
   next: string;
 }
 
@@ -138,6 +141,8 @@ function nextHint(input: StatusInput): string {
     return `nothing: ${traffic}; fix the cause and deploy again`;
   }
   if (isStalled(input)) return `no deploy process holds the lease: the rollout is stalled at ${input.liveWeight ?? 0}%; ${resumeOrStop}`;
+  const paused = pausedNext(gatesView(record), ctx);
+  if (paused) return paused;
   if (record.phase === 'initializing') return 'the canary Deployment is starting; the first step follows when it is ready';
   if (record.phase === 'promoting') return `stable is being updated to ${record.images.canary}; then the canary route goes to 0%`;
   const step = plan[record.stepIndex];
@@ -187,6 +192,7 @@ export function statusView(input: StatusInput): StatusView {
     outcome: record.outcome ?? null,
     attention: attention(input),
     unfinishedStop: unfinishedStop(input),
+    gates: gatesView(record),
     next: nextHint(input),
   };
 }
@@ -202,7 +208,7 @@ export function renderStatus(view: StatusView, now: number, paint: { bold: (s: s
     paint.bold(`${view.target} (namespace ${view.namespace}) · rollout ${view.id}`),
     // Above everything else: a rollout nobody is watching must not read like a healthy one.
     ...(view.attention ? [paint.warn(`  ⚠ ${view.attention}`)] : []),
-    `  phase:   ${view.phase}${view.step ? ` — step ${view.step.index}/${view.step.of} at ${view.step.weight}%` : ''}`,
+    `  phase:   ${view.phase}${view.step ? ` — step ${view.step.index}/${view.step.of} at ${view.step.weight}%` : ''}${pausedWords(view.gates)}`,
     `  weight:  ${weight}`,
     `  images:  stable ${view.images.stable ?? 'unknown'} · canary ${view.images.canary}`,
     `  started: ${view.age} (${view.startedAt}) by ${view.startedBy}`,
@@ -217,6 +223,7 @@ export function renderStatus(view: StatusView, now: number, paint: { bold: (s: s
     const { result, reason, traffic } = view.outcome;
     lines.push(`  outcome: ${reason.startsWith(`${result}:`) ? reason : `${result}: ${reason}`}`, `           traffic: ${traffic}`);
   }
+  lines.push(...renderGates(view.gates));
   lines.push(`  checks:  ${view.checks.run} run: ${view.checks.passed} passed, ${view.checks.failed} failed, ${view.checks.inconclusive} inconclusive, ${view.checks.pending} pending`);
   const last = view.lastCheck;
   if (last) {

@@ -107,6 +107,19 @@ realKubeDescribe('manual gates and operator controls on a real API server', (tie
     expect(world.history.violations()).toEqual([]);
   });
 
+  it('a `pause: 1s` step holds past its checks for that long, checks going on, then moves on by itself', async () => {
+    const { world } = tier;
+    const policy = await pausingPolicy(world, 25, '1s');
+    const run = await world.deploy([], { policy }).done;
+    expectExit(run, 0);
+    expect(run.stdout).toMatch(/step 2 passed its checks and pauses at 25% for 1s \(until [^)]+\) or until promoted/);
+    expect(run.stdout).toContain('step 2: its pause ended at');
+    // One check makes the step ready; the pause kept it at 25% for more (the engine's clock, not the test's).
+    expect((await world.record())?.tallies?.byStep[1]?.run).toBeGreaterThanOrEqual(2);
+    expect(world.history.weightsOf(CANARY).filter((w) => w > 0)).toEqual([10, 25, 50, 100]);
+    expect(world.history.violations()).toEqual([]);
+  });
+
   it('`canary promote --full` skips the remaining steps and goes to the promotion', async () => {
     const { world } = tier;
     const policy = await pausingPolicy(world, 10, 'true');

@@ -10,6 +10,7 @@ import { awaitAck, issueControl } from '../../src/rollout/control-issue.js';
 import type { Control } from '../../src/rollout/control-types.js';
 import { appendControl, applyControl, isControlWrite, MAX_CONTROLS, mergeControls, pendingControls, staleReason } from '../../src/rollout/controls.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
+import { renderStatus, statusView } from '../../src/report/status-view.js';
 import { emptyTallies, RECORD_SCHEMA_VERSION, type RolloutRecord } from '../../src/rollout/record.js';
 
 // Manual gates (issue 19 items 2 and 5): the step schema's `pause:`, and the control logic the
@@ -214,5 +215,29 @@ describe('issuing a control', () => {
     const ended = await awaitAck(store, written.control, { timeoutMs: 5000, pollMs: 500, clock });
     expect(ended).toMatchObject({ kind: 'ended' });
     expect(ended.kind === 'ended' && ended.message).toContain('stopped before acting on it');
+  });
+});
+
+describe('status of a paused rollout', () => {
+  const view = (r: RolloutRecord) => statusView({ record: r, liveWeight: 25, lease: { holder: 'ci-run-1', renewTime: ctx.at, expired: false }, now: Date.parse(ctx.at) });
+
+  it("shows PAUSED with who and why, every control with the deploy's answer, and what moves it on", () => {
+    const r = record();
+    const pause = control({ kind: 'pause', reason: 'dashboards' });
+    appendControl(r, pause);
+    applyControl(r, pause, ctx);
+    appendControl(r, control({ kind: 'resume', by: 'bob', at: '2026-01-15T10:07:00.000Z' }));
+    const text = renderStatus(view(r), Date.parse(ctx.at));
+    expect(text).toContain('phase:   progressing — step 2/3 at 25% · PAUSED by alice@laptop at 2026-01-15T10:06:00.000Z (dashboards); checks continue');
+    expect(text).toContain('pause by alice@laptop at 2026-01-15T10:06:00.000Z (dashboards): acknowledged at 2026-01-15T10:06:30.000Z (at 25%): paused at 25%');
+    expect(text).toContain('resume by bob at 2026-01-15T10:07:00.000Z: not acknowledged yet');
+    expect(text).toContain('next:    paused by alice@laptop: checks continue (a breach still rolls back); `canary resume checkout -n shop` moves it forward');
+  });
+
+  it("shows a step's own pause, and nothing paused once the rollout is over", () => {
+    const r = record();
+    r.controls = { log: [], stepPause: { stepIndex: 1, since: ctx.at, until: null } };
+    expect(renderStatus(view(r), Date.parse(ctx.at))).toContain("PAUSED (step 2's pause since 2026-01-15T10:06:30.000Z, until `canary promote`)");
+    expect(view({ ...r, phase: 'promoted' }).gates).toBeNull();
   });
 });

@@ -19,6 +19,8 @@ export interface GatesView {
   paused: { kind: 'operator'; by: string; at: string; reason: string | null; acknowledgedAt: string } | { kind: 'step'; step: number; since: string; until: string | null } | null;
   /** The last few controls, oldest first. */
   recent: ControlLine[];
+  /** The rollout is over: a control never answered was not acted on. */
+  over: boolean;
 }
 
 const SHOWN = 5;
@@ -41,7 +43,7 @@ export function gatesView(record: RolloutRecord): GatesView | null {
     ack: c.ack ? { at: c.ack.at, outcome: c.ack.outcome, message: c.ack.message, weight: c.ack.weight } : null,
   }));
   if (!paused && recent.length === 0) return null;
-  return { paused, recent };
+  return { paused, recent, over: !running };
 }
 
 /** The phase line's suffix while paused. */
@@ -67,7 +69,8 @@ export function renderGates(view: GatesView | null): string[] {
     '  controls:',
     ...view.recent.map((c) => {
       const why = c.reason ? ` (${c.reason})` : '';
-      const answer = c.ack ? `${c.ack.outcome === 'applied' ? 'acknowledged' : 'REFUSED'} at ${c.ack.at} (at ${c.ack.weight}%): ${c.ack.message}` : 'not acknowledged yet';
+      const unanswered = view.over ? 'not acted on: the rollout ended first' : 'not acknowledged yet';
+      const answer = c.ack ? `${c.ack.outcome === 'applied' ? 'acknowledged' : 'REFUSED'} at ${c.ack.at} (at ${c.ack.weight}%): ${c.ack.message}` : unanswered;
       return `    ${controlWords(c.kind)} by ${c.by} at ${c.at}${why}: ${answer}`;
     }),
   ];

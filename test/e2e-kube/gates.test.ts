@@ -48,6 +48,9 @@ realKubeDescribe('manual gates and operator controls on a real API server', (tie
     expect(status.stdout).toContain('PAUSED by');
     expect(status.stdout).toContain('(checking dashboards)');
     expect(status.stdout).toMatch(/pause by .* acknowledged at/);
+    const fleet = await world.run(['status', '--all', '-n', world.namespace]);
+    expectExit(fleet, 0);
+    expect(fleet.stdout).toMatch(/checkout .* PAUSED/);
 
     const resume = await control(world, 'resume');
     expectExit(resume, 0);
@@ -198,6 +201,9 @@ realKubeDescribe('manual gates and operator controls on a real API server', (tie
     const record = await world.record();
     expect(record).toMatchObject({ phase: 'rolled-back', weight: 0 });
     expect(record?.controls?.log.map((c) => c.kind)).toEqual(['promote']);
+    const status = await world.run(['status', TARGET, '-n', world.namespace]);
+    expect(status.stdout).toContain('promote by');
+    expect(status.stdout).toContain('not acted on: the rollout ended first');
     expect((await world.deployment(CANARY))?.replicas).toBe(0);
     expect(await world.deployment(TARGET)).toMatchObject({ image: OLD_IMAGE, available: 3 });
     expect(world.history.violations()).toEqual([]);

@@ -174,6 +174,24 @@ realKubeDescribe('manual gates and operator controls on a real API server', (tie
     expect(world.history.violations()).toEqual([]);
   });
 
+  it('a control nobody answers (the deploy died): exit 6 after --timeout, saying so; the control waits in the record', async () => {
+    const { world } = tier;
+    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
+    const deploy = world.deploy();
+    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    deploy.child.kill('SIGKILL');
+    expect((await deploy.done).signal).toBe('SIGKILL');
+
+    const pause = await control(world, 'pause', '--timeout', '2s');
+    expectExit(pause, 6);
+    expect(pause.stdout).toContain('waiting up to 2s for the running deploy to acknowledge it');
+    expect(pause.stderr).toContain('no deploy answered within 2s: it may be stalled');
+    const record = await world.record();
+    expect(record?.controls?.log).toMatchObject([{ kind: 'pause', rolloutId: record?.id }]);
+    expect(record?.controls?.log[0]?.ack).toBeUndefined();
+    expect(await world.weight()).toBe(25);
+  });
+
   it('a promote racing a breach never raises traffic: the control written while the stop is in flight is kept, not acted on', async () => {
     const { world } = tier;
     const { proxy, kubeconfig } = await world.proxy();

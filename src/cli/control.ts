@@ -8,7 +8,7 @@ import type { ControlAck, ControlKind } from '../rollout/control-types.js';
 import { controlWords } from '../rollout/controls.js';
 import type { RolloutRecord } from '../rollout/record.js';
 import { startedBy } from './common.js';
-import { parseNamespace, parseOutput, parseStopTimeout, parseTargetName } from './parse-flags.js';
+import { parseNamespace, parseOutput, parseTargetName } from './parse-flags.js';
 import { parseReason } from './rollback.js';
 
 // What `canary promote`, `pause` and `resume` share: the connection (the flags of `canary
@@ -26,7 +26,6 @@ export interface ControlCliFlags {
   timeout?: string;
   /** The rollout id the operator means (e.g. from `canary status`): a record holding another is refused. */
   rollout?: string;
-  signal?: AbortSignal;
 }
 
 /** Exit codes of the control commands (README's table). */
@@ -47,6 +46,17 @@ const clockTime = (iso: string) => iso.slice(11, 19);
 function where(record: RolloutRecord): string {
   const step = record.policy.steps[record.stepIndex];
   return record.phase === 'progressing' && step ? `step ${record.stepIndex + 1}/${record.policy.steps.length} at ${record.weight}%` : `${record.phase} at ${record.weight}%`;
+}
+
+/** --timeout 30s, 2m, 1500ms: how long to wait for the deploy's answer. */
+function parseAckTimeout(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_ACK_TIMEOUT_MS;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value.trim());
+  const ms = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000) : NaN;
+  if (!(ms >= 1000 && ms <= 3_600_000)) {
+    throw invalidInput(`--timeout: expected how long to wait for the running deploy to acknowledge, from 1s to 60m, like "30s" or "2m", got "${value}"`);
+  }
+  return ms;
 }
 
 function parseRolloutId(value: string | undefined): string | undefined {
@@ -80,7 +90,7 @@ export async function runControl(name: string, kind: ControlKind, flags: Control
   const target = parseTargetName(name);
   const format = parseOutput(flags.output);
   const reason = flags.reason === undefined ? undefined : parseReason(flags.reason);
-  const timeoutMs = parseStopTimeout(flags.timeout, DEFAULT_ACK_TIMEOUT_MS);
+  const timeoutMs = parseAckTimeout(flags.timeout);
   const rolloutId = parseRolloutId(flags.rollout);
   const conn = connect({ ...(flags.kubeconfig && { kubeconfig: flags.kubeconfig }), ...(flags.context && { context: flags.context }) });
   const namespace = parseNamespace(flags.namespace ?? conn.defaultNamespace);
@@ -113,7 +123,7 @@ export async function runControl(name: string, kind: ControlKind, flags: Control
   const controlView = { id: control.id, kind, by: control.by, at: control.at };
   say(`${words}: written at ${clockTime(control.at)} by ${control.by} for rollout ${record.id} (${where(record)})${reason ? `, reason: ${reason}` : ''}`);
   say(`waiting up to ${Math.round(timeoutMs / 1000)}s for the running deploy to acknowledge it…`);
-  const answer = await awaitAck(store, control, { timeoutMs, pollMs: POLL_MS, clock: systemClock, ...(flags.signal && { signal: flags.signal }) });
+  const answer = await awaitAck(store, control, { timeoutMs, pollMs: POLL_MS, clock: systemClock });
   if (answer.kind === 'acknowledged') {
     const { ack } = answer;
     const line = `the deploy at ${ack.weight}% ${ack.outcome === 'applied' ? 'acknowledged' : 'refused it'} at ${clockTime(ack.at)}: ${ack.message}`;

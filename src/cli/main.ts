@@ -120,7 +120,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   )
     .option('--full', 'skip the remaining steps and go to the promotion')
     .option('--reason <text>', 'why: goes into the record')
-    .action(async (name: string, flags) => setExit(await withCancellation(async (signal) => (await import('./promote.js')).promoteCommand(name, { ...flags, signal }))));
+    .action(async (name: string, flags) => setExit(await (await import('./promote.js')).promoteCommand(name, flags)));
 
   control(
     program
@@ -129,7 +129,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .argument('<name>', 'target name (e.g. checkout)'),
   )
     .option('--reason <text>', 'why: goes into the record and `canary status`')
-    .action(async (name: string, flags) => setExit(await withCancellation(async (signal) => (await import('./pause.js')).pauseCommand(name, { ...flags, signal }))));
+    .action(async (name: string, flags) => setExit(await (await import('./pause.js')).pauseCommand(name, flags)));
 
   control(
     program
@@ -138,7 +138,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .argument('<name>', 'target name (e.g. checkout)'),
   )
     .option('--reason <text>', 'why: goes into the record')
-    .action(async (name: string, flags) => setExit(await withCancellation(async (signal) => (await import('./resume.js')).resumeCommand(name, { ...flags, signal }))));
+    .action(async (name: string, flags) => setExit(await (await import('./resume.js')).resumeCommand(name, flags)));
 
   cluster(
     program

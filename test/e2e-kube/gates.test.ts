@@ -52,9 +52,11 @@ realKubeDescribe('manual gates and operator controls on a real API server', (tie
     expectExit(fleet, 0);
     expect(fleet.stdout).toMatch(/checkout .* PAUSED/);
 
-    const resume = await control(world, 'resume');
+    const resume = await control(world, 'resume', '-o', 'json');
     expectExit(resume, 0);
-    expect(resume.stdout).toContain('resumed at 25%');
+    const answer = JSON.parse(resume.stdout) as { result: string; rolloutId: string; control: { kind: string }; ack: { outcome: string; weight: number; message: string } };
+    expect(answer).toMatchObject({ result: 'acknowledged', rolloutId: (await world.record())?.id, control: { kind: 'resume' }, ack: { outcome: 'applied', weight: 25 } });
+    expect(answer.ack.message).toContain('resumed at 25%');
     const run = await deploy.done;
     expectExit(run, 0);
     expect(world.history.weightsOf(CANARY).filter((w) => w > 0)).toEqual([10, 25, 50, 100]);

@@ -49,6 +49,26 @@ export abstract class EngineGates extends EngineChecks {
   }
 
   /**
+   * Before the first raise: a pause written while the canary was starting holds the rollout at
+   * 0% (no user traffic, nothing to judge) until `canary resume` or `canary promote`. Later steps
+   * are held by gateOpen, with their checks going on; a promote that ends this hold is used up by
+   * it (the first step is the "next step"), except --full, which still needs the first step's check.
+   */
+  protected async holdBeforeFirstRaise(): Promise<void> {
+    await this.syncControls(0);
+    const paused = this.record.controls?.paused;
+    if (!paused) return;
+    this.log('warn', `paused by ${paused.by} before the first step: the canary stays at 0% until \`canary resume\` or \`canary promote\``);
+    while (this.record.controls?.paused) {
+      await this.opts.clock.sleep(this.opts.policy.intervalMs, this.opts.signal);
+      this.throwIfCancelled();
+      await this.syncControls(0);
+    }
+    const controls = this.record.controls;
+    if (controls?.promote && !controls.promote.full) delete controls.promote;
+  }
+
+  /**
    * An accepted promote moves the step on now, but only after a check without a breach: a
    * failing check below the failure limit keeps it waiting (a breach at the limit has already
    * ended the rollout before this is asked).
@@ -88,9 +108,10 @@ export abstract class EngineGates extends EngineChecks {
     if (step.pause === undefined) return true;
     const state = (this.record.controls ??= { log: [] });
     if (state.stepPause?.stepIndex !== index) {
-      const until = step.pause === 'until-promoted' ? null : new Date(this.now() + step.pause).toISOString();
+      const bound = step.pause === 'until-promoted' ? null : step.pause;
+      const until = bound === null ? null : new Date(this.now() + bound).toISOString();
       state.stepPause = { stepIndex: index, since: this.iso(), until };
-      const how = until ? `for ${formatDuration(step.pause as number)} (until ${until}) or until promoted` : 'until promoted';
+      const how = bound === null ? 'until promoted' : `for ${formatDuration(bound)} (until ${until}) or until promoted`;
       this.log('info', `step ${index + 1} passed its checks and pauses at ${this.weight}% ${how} (\`canary promote ${this.opts.target} -n ${this.opts.namespace}\`); checks continue`);
       await this.persist();
       return false;

@@ -11,6 +11,7 @@ export abstract class EngineSteps extends EngineGates {
     const { policy, clock, signal } = this.opts;
     const step = policy.steps[index];
     if (!step) return;
+    if (index === 0 && this.weight === 0) await this.holdBeforeFirstRaise();
     this.record.stepIndex = index;
     this.setPhase('progressing', `step ${index + 1} of ${policy.steps.length}: ${step.weight}% to canary`);
     this.record.steps.push({ index, weight: step.weight, startedAt: this.iso() });

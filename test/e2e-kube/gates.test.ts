@@ -68,6 +68,31 @@ realKubeDescribe('manual gates and operator controls on a real API server', (tie
     expect(world.history.violations()).toEqual([]);
   });
 
+  it('a pause written while the canary starts holds the rollout at 0% until resumed', async () => {
+    const { world } = tier;
+    // The canary never becomes ready while the test holds it: the deploy stays in initializing.
+    world.controller.set(CANARY, 'frozen');
+    const deploy = world.deploy();
+    await world.until('the deploy to be starting the canary', async () => (await world.record())?.phase === 'initializing');
+    const pause = world.start(['pause', TARGET, '-n', world.namespace, '--timeout', '120s']);
+    await world.until('the pause to be in the record', async () => ((await world.record())?.controls?.log.length ?? 0) === 1);
+    world.controller.set(CANARY, 'ready');
+
+    const paused = await pause.done;
+    expectExit(paused, 0);
+    expect(paused.stdout).toContain('the deploy at 0% acknowledged at');
+    const checks = await checksRun(world);
+    await world.until('the deploy to say it holds at 0%', async () => deploy.stdout().includes('before the first step: the canary stays at 0%'));
+    expect((await world.weight()) ?? 0).toBe(0);
+    expect(world.history.weightsOf(CANARY).filter((w) => w > 0)).toEqual([]);
+    expect(await checksRun(world)).toBe(checks);
+
+    expectExit(await control(world, 'resume'), 0);
+    expectExit(await deploy.done, 0);
+    expect(world.history.weightsOf(CANARY).filter((w) => w > 0)).toEqual([10, 25, 50, 100]);
+    expect(world.history.violations()).toEqual([]);
+  });
+
   it('a breach during a pause still rolls back (exit 3), and a pause after that is refused as stale', async () => {
     const { world } = tier;
     world.setMetrics({ kind: 'hold', atOrAbove: 25 });

@@ -5,7 +5,7 @@ import { connect } from '../k8s/connection.js';
 import { systemClock } from '../rollout/clock.js';
 import { awaitAck, issueControl } from '../rollout/control-issue.js';
 import type { ControlAck, ControlKind } from '../rollout/control-types.js';
-import { controlWords } from '../rollout/controls.js';
+import { controlWords, MAX_CONTROL_TEXT } from '../rollout/controls.js';
 import type { RolloutRecord } from '../rollout/record.js';
 import { startedBy } from './common.js';
 import { parseNamespace, parseOutput, parseTargetName } from './parse-flags.js';
@@ -90,6 +90,9 @@ export async function runControl(name: string, kind: ControlKind, flags: Control
   const target = parseTargetName(name);
   const format = parseOutput(flags.output);
   const reason = flags.reason === undefined ? undefined : parseReason(flags.reason);
+  if (reason !== undefined && reason.length > MAX_CONTROL_TEXT) {
+    throw invalidInput(`--reason: expected at most ${MAX_CONTROL_TEXT} characters (it is kept in the rollout record and shown by \`canary status\`), got ${reason.length}`);
+  }
   const timeoutMs = parseAckTimeout(flags.timeout);
   const rolloutId = parseRolloutId(flags.rollout);
   const conn = connect({ ...(flags.kubeconfig && { kubeconfig: flags.kubeconfig }), ...(flags.context && { context: flags.context }) });

@@ -7,6 +7,10 @@ import { FINAL_PHASES, type RolloutRecord } from './record.js';
 
 /** Controls kept in the record: enough for `status` to say who did what, bounded at any rate. */
 export const MAX_CONTROLS = 20;
+/** The longest reason (and identity) a control keeps: 20 of them stay far below the ConfigMap's 1 MiB. */
+export const MAX_CONTROL_TEXT = 500;
+
+const bounded = (text: string) => (text.length > MAX_CONTROL_TEXT ? `${text.slice(0, MAX_CONTROL_TEXT - 1)}…` : text);
 
 const KIND_WORDS: Record<ControlKind, string> = {
   promote: 'promote',
@@ -66,7 +70,11 @@ export function mergeControls(ours: RolloutRecord, theirs: RolloutRecord): numbe
   let taken = 0;
   for (const control of theirs.controls?.log ?? []) {
     if (known.has(control.id)) continue;
-    appendControl(ours, structuredClone(control));
+    // Written by someone else's client: bounded here too, so the record stays small whatever it wrote.
+    const copy = structuredClone(control);
+    copy.by = bounded(String(copy.by));
+    if (copy.reason !== undefined) copy.reason = bounded(String(copy.reason));
+    appendControl(ours, copy);
     taken += 1;
   }
   return taken;

@@ -8,7 +8,7 @@ import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { targetNames } from '../../src/policy/policy.js';
 import { awaitAck, issueControl } from '../../src/rollout/control-issue.js';
 import type { Control } from '../../src/rollout/control-types.js';
-import { appendControl, applyControl, isControlWrite, MAX_CONTROLS, mergeControls, pendingControls, staleReason } from '../../src/rollout/controls.js';
+import { appendControl, applyControl, isControlWrite, MAX_CONTROL_TEXT, MAX_CONTROLS, mergeControls, pendingControls, staleReason } from '../../src/rollout/controls.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
 import { renderStatus, statusView } from '../../src/report/status-view.js';
 import { emptyTallies, RECORD_SCHEMA_VERSION, type RolloutRecord } from '../../src/rollout/record.js';
@@ -138,6 +138,16 @@ describe('controls in the record', () => {
     expect(r.controls?.paused).toBeUndefined();
     expect(r.controls?.promote).toMatchObject({ full: false, by: 'bob' });
     expect(applyControl(r, control({ kind: 'resume' }), ctx).message).toContain('was not paused');
+  });
+
+  it('a control taken from the record keeps at most MAX_CONTROL_TEXT characters of reason and identity', () => {
+    const ours = record();
+    const theirs = record();
+    appendControl(theirs, control({ id: 'long', by: 'b'.repeat(5000), reason: 'r'.repeat(100_000) }));
+    mergeControls(ours, theirs);
+    const taken = ours.controls?.log[0];
+    expect(taken?.reason).toHaveLength(MAX_CONTROL_TEXT);
+    expect(taken?.by).toHaveLength(MAX_CONTROL_TEXT);
   });
 
   it('the log stays bounded, dropping answered controls first', () => {

@@ -104,6 +104,42 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(outputOption())
     .action(async (name: string, flags) => setExit(await (await import('./rollback.js')).rollbackFromFlags(name, flags)));
 
+  // Operator controls, written into the cluster-held record and answered by the running deploy.
+  const control = (cmd: Command) =>
+    cluster(cmd)
+      .option('-p, --policy <file>', 'policy whose spec.kubernetes sets API timeouts and retries')
+      .option('--rollout <id>', 'the rollout id you mean (as `canary status` shows it): refused when the record holds another')
+      .option('--timeout <duration>', 'how long to wait for the running deploy to acknowledge (e.g. 30s, 2m); exit 6 when none does', '30s')
+      .addOption(outputOption());
+
+  control(
+    program
+      .command('promote')
+      .description('move the rollout on now: the current step (or its pause) ends at the next check without a breach')
+      .argument('<name>', 'target name (e.g. checkout)'),
+  )
+    .option('--full', 'skip the remaining steps and go to the promotion')
+    .option('--reason <text>', 'why: goes into the record')
+    .action(async (name: string, flags) => setExit(await (await import('./promote.js')).promoteCommand(name, flags)));
+
+  control(
+    program
+      .command('pause')
+      .description('stop the rollout moving forward: its checks continue and a breach still rolls it back')
+      .argument('<name>', 'target name (e.g. checkout)'),
+  )
+    .option('--reason <text>', 'why: goes into the record and `canary status`')
+    .action(async (name: string, flags) => setExit(await (await import('./pause.js')).pauseCommand(name, flags)));
+
+  control(
+    program
+      .command('resume')
+      .description("end an operator's pause: the rollout moves forward again as its checks allow")
+      .argument('<name>', 'target name (e.g. checkout)'),
+  )
+    .option('--reason <text>', 'why: goes into the record')
+    .action(async (name: string, flags) => setExit(await (await import('./resume.js')).resumeCommand(name, flags)));
+
   cluster(
     program
       .command('doctor')

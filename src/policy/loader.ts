@@ -261,7 +261,7 @@ function resolve(file: PolicyFile, source: string): Policy {
     target: { ...(spec.target ?? {}) },
     ...(spec.traffic && { traffic: { router: spec.traffic.router ?? 'ingress-nginx', ...(spec.traffic.httpRoute !== undefined && { httpRoute: spec.traffic.httpRoute }) } }),
     intervalMs: spec.interval ?? 60_000,
-    steps: (spec.steps ?? []).map((s) => ({ weight: s.weight, durationMs: s.duration })),
+    steps: (spec.steps ?? []).map((s) => ({ weight: s.weight, durationMs: s.duration, ...(s.pause !== undefined && { pause: s.pause }) })),
     analysis: {
       preset: a.preset ?? 'ingress-nginx',
       windowMs: a.window ?? spec.interval ?? 60_000,

@@ -30,6 +30,11 @@ export interface TargetNames {
 export interface Step {
   weight: number;
   durationMs: number;
+  /**
+   * A manual gate, entered once the step would advance: 'until-promoted' waits for `canary
+   * promote`, a number waits that many milliseconds at most (or until `canary promote`).
+   */
+  pause?: 'until-promoted' | number;
 }
 
 interface MetricBase {

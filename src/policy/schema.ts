@@ -167,6 +167,23 @@ const stepSchema = z
       return value;
     }),
     duration: duration('how long to hold this weight'),
+    /** A manual gate once the step would advance: true waits for `canary promote`, a duration waits that long at most. */
+    pause: z
+      .unknown()
+      .transform((value, ctx) => {
+        if (value === true) return 'until-promoted' as const;
+        if (value === false) return undefined;
+        const ms = typeof value === 'string' ? parseDuration(value) : null;
+        if (ms === null || ms <= 0) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `expected true (wait for \`canary promote\`), false, or a duration like "10m" (wait that long, or until \`canary promote\`), got ${describeInput(value)}`,
+          });
+          return z.NEVER;
+        }
+        return ms;
+      })
+      .optional(),
   })
   .strict();
 

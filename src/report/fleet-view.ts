@@ -34,6 +34,8 @@ export interface FleetRow {
   startedBy: string | null;
   lease: { holder: string; expired: boolean } | null;
   problem: FleetProblem | null;
+  /** Held by an operator's pause or a step's own pause (checks go on): PAUSED in the STATE column. */
+  paused: boolean;
   /** In words, when there is a problem. */
   attention: string | null;
 }
@@ -69,6 +71,7 @@ export function fleetRow(input: FleetInput, now: number): FleetRow {
       startedBy: null,
       lease: input.lease,
       problem: 'unreadable',
+      paused: false,
       attention: `the record in ConfigMap ${input.configMap} is unreadable (${record.unreadable}); \`canary rollback ${targetOf(input.configMap)} -n ${input.namespace}\` still works`,
     };
   }
@@ -99,6 +102,7 @@ export function fleetRow(input: FleetInput, now: number): FleetRow {
     startedBy: record.resumedBy ?? record.startedBy ?? null,
     lease: input.lease,
     problem,
+    paused: !final && Boolean(record.controls?.paused ?? record.controls?.stepPause),
     attention,
   };
 }
@@ -127,7 +131,7 @@ export function renderFleet(view: FleetView): string {
     r.age,
     r.lastVerdict ?? '-',
     r.startedBy ?? '-',
-    r.problem ? r.problem.toUpperCase() : 'ok',
+    r.problem ? r.problem.toUpperCase() : r.paused ? 'PAUSED' : 'ok',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');

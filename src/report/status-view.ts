@@ -3,6 +3,7 @@ import { countsOf, FINAL_PHASES, type CheckCounts, type RolloutRecord } from '..
 import { formatDuration } from '../policy/units.js';
 import { renderTable, resultRows } from './check-format.js';
 import { renderWatch, watchNext, watchView, type WatchView } from './watch-view.js';
+import { gatesView, pausedNext, pausedWords, renderGates, type GatesView } from './control-view.js';
 
 export interface LeaseView {
   holder: string;
@@ -58,6 +59,8 @@ export interface StatusView {
   unfinishedStop: { traffic: string; finishing: string | null; command: string } | null;
   /** spec.postPromotion: the watch after promotion (time left, latest figures, baseline), or null. */
   watch: WatchView | null;
+  /** Operator controls and manual gates: PAUSED, who promoted/paused/resumed, the deploy's answers. */
+  gates: GatesView | null;
   next: string;
 }
 
@@ -143,6 +146,8 @@ function nextHint(input: StatusInput): string {
     return `nothing: ${traffic}; fix the cause and deploy again`;
   }
   if (isStalled(input)) return `no deploy process holds the lease: the rollout is stalled at ${input.liveWeight ?? 0}%; ${resumeOrStop}`;
+  const paused = pausedNext(gatesView(record), ctx);
+  if (paused) return paused;
   if (record.phase === 'initializing') return 'the canary Deployment is starting; the first step follows when it is ready';
   const watch = record.phase === 'watching' ? watchView(record, input.now) : null;
   if (watch) return watchNext(record, watch);
@@ -196,6 +201,7 @@ export function statusView(input: StatusInput): StatusView {
     attention: attention(input),
     unfinishedStop: unfinishedStop(input),
     watch: watchView(record, now),
+    gates: gatesView(record),
     next: nextHint(input),
   };
 }
@@ -211,7 +217,7 @@ export function renderStatus(view: StatusView, now: number, paint: { bold: (s: s
     paint.bold(`${view.target} (namespace ${view.namespace}) · rollout ${view.id}`),
     // Above everything else: a rollout nobody is watching must not read like a healthy one.
     ...(view.attention ? [paint.warn(`  ⚠ ${view.attention}`)] : []),
-    `  phase:   ${view.phase}${view.step ? ` — step ${view.step.index}/${view.step.of} at ${view.step.weight}%` : ''}`,
+    `  phase:   ${view.phase}${view.step ? ` — step ${view.step.index}/${view.step.of} at ${view.step.weight}%` : ''}${pausedWords(view.gates)}`,
     `  weight:  ${weight}`,
     `  images:  stable ${view.images.stable ?? 'unknown'} · canary ${view.images.canary}`,
     `  started: ${view.age} (${view.startedAt}) by ${view.startedBy}`,
@@ -228,6 +234,7 @@ export function renderStatus(view: StatusView, now: number, paint: { bold: (s: s
     lines.push(`  outcome: ${reason.startsWith(`${result}:`) ? reason : `${result}: ${reason}`}`, `           traffic: ${traffic}`);
   }
   if (view.watch) lines.push(...renderWatch(view.watch));
+  lines.push(...renderGates(view.gates));
   lines.push(`  checks:  ${view.checks.run} run: ${view.checks.passed} passed, ${view.checks.failed} failed, ${view.checks.inconclusive} inconclusive, ${view.checks.pending} pending`);
   const last = view.lastCheck;
   if (last) {

@@ -53,6 +53,7 @@ export class RolloutEngine extends EngineWatch {
         await this.runStep(i);
         if (policy.smokeTests?.afterEachStep) await this.smoke(`after step ${i + 1}`);
         await this.hooks('step', `step ${i + 1}`);
+        if (this.skipToPromotion) break;
       }
       const promoting = resume?.record.phase === 'promoting' || resume?.record.phase === 'watching';
       if (!promoting) await this.hooks('pre-promotion', 'pre-promotion');

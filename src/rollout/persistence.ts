@@ -10,8 +10,12 @@ import type { CommandContext } from './abort.js';
 import { StateConflictError, StopRequestedError, type Clock, type IncidentSink, type StateStore, type TrafficRouter, type Workloads } from './ports.js';
 import { countVerdict, emptyCounts, emptyTallies, FINAL_PHASES, type CheckTallies, type Phase, type RolloutRecord } from './record.js';
 import { Halt } from './halt.js';
+import { isControlWrite, mergeControls } from './controls.js';
 import type { SmokeTester } from './smoke-tests.js';
 import type { HookRunner } from './hooks.js';
+
+/** Saves in a row that may meet a new control (each one an operator's command) before one fails. */
+const MAX_CONTROL_MERGES = 10;
 
 export interface EnginePorts {
   router: TrafficRouter;
@@ -226,27 +230,45 @@ export abstract class EngineCore {
     return new Halt('aborted', `rolled back by an operator (stop written on the canary route: ${err.by})`, EXIT.aborted, true);
   }
 
-  /** Saves the record; a conflict means someone else wrote it, which today only `canary rollback` does. */
+  /**
+   * Saves the record. A conflict that met only an operator's control (`canary promote|pause|
+   * resume` written since our last read) takes the control in and saves again, so no control is
+   * lost; any other conflict is someone else's stop or a takeover.
+   */
   protected async persist(): Promise<void> {
     this.record.updatedAt = this.iso();
     const judge = this.analyzer.snapshot();
     if (Object.keys(judge).length > 0) this.record.judge = judge;
-    try {
-      this.version = await this.opts.ports.state.save(this.record, this.version);
-    } catch (err) {
-      if (!(err instanceof StateConflictError)) throw err;
-      const theirs = err.current?.record;
-      if (theirs?.rollback || (theirs && FINAL_PHASES.includes(theirs.phase))) {
-        this.version = err.current?.version ?? this.version;
-        if (theirs.rollback) this.record.rollback = theirs.rollback;
-        const by = theirs.rollback ? ` by ${theirs.rollback.requestedBy}: ${theirs.rollback.reason}` : '';
-        this.operatorAbort = `rolled back by an operator${by}`;
-        throw new Halt('aborted', this.operatorAbort, EXIT.aborted, true);
+    for (let merged = 0; ; merged += 1) {
+      try {
+        this.version = await this.opts.ports.state.save(this.record, this.version);
+        return;
+      } catch (err) {
+        const current = err instanceof StateConflictError ? err.current : null;
+        if (current && merged < MAX_CONTROL_MERGES && isControlWrite(this.record, current.record)) {
+          mergeControls(this.record, current.record);
+          this.version = current.version;
+          continue;
+        }
+        this.conflicted(err);
       }
-      // Someone else's rollout now (a --resume from another machine after our lease expired).
-      const who = theirs ? ` (now ${theirs.phase}, started by ${theirs.startedBy})` : '';
-      throw new Halt('aborted', `the rollout record was changed by another process${who}: that process now drives the rollout, so this one stops without touching traffic`, EXIT.aborted, false, true);
     }
+  }
+
+  /** A save that conflicted with something other than a control: whose stop or takeover it was. */
+  private conflicted(err: unknown): never {
+    if (!(err instanceof StateConflictError)) throw err;
+    const theirs = err.current?.record;
+    if (theirs?.rollback || (theirs && FINAL_PHASES.includes(theirs.phase))) {
+      this.version = err.current?.version ?? this.version;
+      if (theirs.rollback) this.record.rollback = theirs.rollback;
+      const by = theirs.rollback ? ` by ${theirs.rollback.requestedBy}: ${theirs.rollback.reason}` : '';
+      this.operatorAbort = `rolled back by an operator${by}`;
+      throw new Halt('aborted', this.operatorAbort, EXIT.aborted, true);
+    }
+    // Someone else's rollout now (a --resume from another machine after our lease expired).
+    const who = theirs ? ` (now ${theirs.phase}, started by ${theirs.startedBy})` : '';
+    throw new Halt('aborted', `the rollout record was changed by another process${who}: that process now drives the rollout, so this one stops without touching traffic`, EXIT.aborted, false, true);
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { CheckRecord } from '../analysis/types.js';
 import type { StableFigures } from '../analysis/stable-watch.js';
 import type { WatchProgress } from './watch-record.js';
+import type { ControlsState } from './control-types.js';
 
 // The rollout record is the single source of truth for `status`, `rollback` and `--resume`.
 // It is stored (in a ConfigMap when live) after every transition, so it must stay small and
@@ -200,7 +201,7 @@ export interface RolloutRecord {
   startedAt: string;
   updatedAt: string;
   /** The plan as it was when the rollout started, so `status` can say what comes next. */
-  policy: { name: string; source: string; plannedChecks: number; intervalMs: number; steps: { weight: number; durationMs: number }[] };
+  policy: { name: string; source: string; plannedChecks: number; intervalMs: number; steps: { weight: number; durationMs: number; pause?: 'until-promoted' | number }[] };
   steps: StepHistory[];
   /** The most recent checks in full (at most the policy's analysis.historyLimit); older ones live on in `tallies`. */
   checks: CheckRecord[];
@@ -234,4 +235,6 @@ export interface RolloutRecord {
   baseline?: StableFigures;
   /** spec.postPromotion: the watch after promotion (bounded: counts and the latest check only). */
   watch?: WatchProgress;
+  /** Operator controls (`canary promote|pause|resume`) and the deploy's answers, bounded (controls.ts). */
+  controls?: ControlsState;
 }

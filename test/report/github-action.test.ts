@@ -107,8 +107,44 @@ describe('action.yml', () => {
     const hostile = 'promote"\n::add-mask::x\n::warning::injected';
     const { status, stdout, stderr } = runStep(canaryStep, { ...inputs, CANARY_COMMAND: hostile });
     expect(status).toBe(2);
-    expect(stdout).toBe('::error title=canary action::input command: expected "deploy" or "rollback"\n');
+    expect(stdout).toBe('::error title=canary action::input command: expected "deploy", "rollback", "promote", "pause" or "resume"\n');
     expect(`${stdout}${stderr}`).not.toContain('injected');
+  });
+});
+
+describe('action.yml: controls for workflow_dispatch (issue 19)', () => {
+  const control = { ...inputs, CANARY_IMAGE: '', CANARY_FULL: 'false', CANARY_ROLLOUT_ID: '', CANARY_TIMEOUT: '' };
+  const argv = (env: Record<string, string>) => {
+    const { status, stdout } = runStep(canaryStep, env);
+    expect(status).toBe(0);
+    return (JSON.parse(stdout) as { argv: string[] }).argv;
+  };
+
+  it('promote, with full, the rollout id, the reason and the timeout as flags', () => {
+    expect(argv({ ...control, CANARY_COMMAND: 'promote', CANARY_FULL: 'true', CANARY_ROLLOUT_ID: 'checkout-20260115T100000Z', CANARY_REASON: 'smoke ok', CANARY_TIMEOUT: '1m' })).toEqual([
+      'promote', 'checkout', '--namespace', 'shop', '--full', '--reason', 'smoke ok', '--rollout', 'checkout-20260115T100000Z', '--timeout', '1m',
+    ]);
+  });
+
+  it('pause and resume take the reason; full means nothing to them', () => {
+    expect(argv({ ...control, CANARY_COMMAND: 'pause', CANARY_FULL: 'true', CANARY_REASON: 'dashboards' })).toEqual(['pause', 'checkout', '--namespace', 'shop', '--reason', 'dashboards']);
+    expect(argv({ ...control, CANARY_COMMAND: 'resume' })).toEqual(['resume', 'checkout', '--namespace', 'shop']);
+  });
+});
+
+describe('examples/github-actions/gates.yml', () => {
+  const gates = parse(readFileSync(new URL('../../examples/github-actions/gates.yml', import.meta.url), 'utf8')) as {
+    concurrency?: unknown;
+    on: { workflow_dispatch: { inputs: Record<string, { options?: string[] }> } };
+    jobs: Record<string, { concurrency?: unknown; steps: (Step & { with?: Record<string, string> })[] }>;
+  };
+
+  it('offers promote, pause and resume, and never queues a control behind the rollout it is for', () => {
+    expect(gates.on.workflow_dispatch.inputs['command']?.options).toEqual(['promote', 'pause', 'resume']);
+    expect(gates.concurrency).toBeUndefined();
+    expect(gates.jobs['control']?.concurrency).toBeUndefined();
+    const step = gates.jobs['control']?.steps.find((s) => s.id === 'control');
+    expect(step?.with).toMatchObject({ command: '${{ inputs.command }}', full: '${{ inputs.full }}', 'rollout-id': '${{ inputs.rollout-id }}' });
   });
 });
 

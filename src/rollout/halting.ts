@@ -75,6 +75,7 @@ export abstract class EngineHalting extends EnginePromotion {
       deadlineMs: this.opts.stop?.deadlineMs ?? DEFAULT_DEPLOY_STOP_DEADLINE_MS,
       callTimeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000,
       onRetry: (m) => this.log('warn', m),
+      ...(this.opts.stop?.mayAct && { mayAct: this.opts.stop.mayAct }),
     });
     if (!stop.confirmed) {
       // No scale-down, no rollback record, no Lease release: the canary may still get traffic.
@@ -156,6 +157,7 @@ export abstract class EngineHalting extends EnginePromotion {
       deadlineMs: this.opts.stop?.deadlineMs ?? DEFAULT_DEPLOY_STOP_DEADLINE_MS,
       callTimeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000,
       onRetry: (m) => this.log('warn', m),
+      ...(this.opts.stop?.mayAct && { mayAct: this.opts.stop.mayAct }),
     });
     const resume = resumeHint(this.ctx, image);
     if (!stop.confirmed) {

@@ -48,6 +48,8 @@ export interface EngineOptions {
     token?: string;
     /** Gives this deploy's Lease back: the stop machine's last transition when it takes a stop on. */
     release?: () => Promise<string>;
+    /** Null while this deploy may still write (its Lease renewed within the renew deadline); else why not. */
+    mayAct?: () => string | null;
   };
   /** Context, kubeconfig and policy file, so every printed hint works pasted as is. */
   commands?: Omit<CommandContext, 'target' | 'namespace'>;

@@ -26,6 +26,7 @@ export abstract class EngineResume extends EngineHalting {
         deadlineMs: stop?.deadlineMs ?? DEFAULT_DEPLOY_STOP_DEADLINE_MS,
         callTimeoutMs: stop?.callTimeoutMs ?? 10_000,
         say: (line) => this.log('info', line),
+        ...(stop?.mayAct && { mayAct: stop.mayAct }),
       },
     };
   }

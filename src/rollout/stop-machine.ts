@@ -45,6 +45,8 @@ export interface Stopper {
   deadlineMs: number;
   callTimeoutMs: number;
   say?: (line: string) => void;
+  /** Null while this stopper may write (a deploy: its Lease renewed within the renew deadline); else why not. */
+  mayAct?: () => string | null;
   /** `canary rollback`: taking a stop on makes it the operator's (requester, reason, result 'aborted'). */
   asOperator?: { requestedBy: string; reason: string; /** The operator's own words, for record.rollback. */ why: string };
 }
@@ -213,7 +215,7 @@ async function drive(ports: StopMachinePorts, stopper: Stopper, start: StoredRec
       const marker = `${stop.result} by ${stop.requestedBy} at ${stop.requestedAt} (stop driven by ${stopper.token}): ${stop.reason}`;
       switch (stop.state) {
         case 'requested': {
-          const t = await stopTraffic({ router: ports.router, clock: ports.clock, marker, deadlineMs: stopper.deadlineMs, callTimeoutMs: stopper.callTimeoutMs, onRetry: say });
+          const t = await stopTraffic({ router: ports.router, clock: ports.clock, marker, deadlineMs: stopper.deadlineMs, callTimeoutMs: stopper.callTimeoutMs, onRetry: say, ...(stopper.mayAct && { mayAct: stopper.mayAct }) });
           if (!t.confirmed) {
             // Nothing after this state happens while a read does not show 0%.
             traffic = describeTraffic(t, stopper.ctx, `canary last set to ${held.record.weight}%`);

@@ -396,3 +396,37 @@ describe('the deploy\'s own halt walks the same states', () => {
     expect((await c.inspect()).ours.map((r) => r.weight)).toEqual([0]);
   });
 });
+
+describe('the Lease bounds what a stopping deploy does', () => {
+  it('a deploy whose Lease is past its renew deadline when it halts writes no 0%, exits 5 naming canary rollback; the route keeps what it had', async () => {
+    const c = new HookedCluster('shop', names, OLD);
+    const clock = new VirtualClock(START);
+    let lostAt: number | null = null;
+    const stopWrites: number[] = [];
+    c.hooks.stop = async () => void stopWrites.push(clock.now());
+    const { engine, events } = checkoutEngine({
+      policy: thresholdPolicy(),
+      metrics: new ScriptedMetrics(START, regression),
+      clock,
+      cluster: c,
+      extra: {
+        stop: {
+          token: 'deploy ci-1#1',
+          deadlineMs: 120_000,
+          // The Lease could not be renewed from the regression on: nothing this deploy writes after it.
+          mayAct: () => (lostAt !== null ? 'the Lease shop/checkout-canary could not be renewed past its renew deadline' : null),
+        },
+      },
+      onEvent: (e) => {
+        if (e.type === 'check' && e.check.verdict === 'fail' && lostAt === null) lostAt = clock.now();
+      },
+    });
+    const outcome = await engine.run();
+    expect(stopWrites).toEqual([]);
+    expect(outcome.exitCode).toBe(5);
+    expect(outcome.traffic).toMatch(/NOT confirmed at 0%.*could not be renewed past its renew deadline.*canary rollback checkout -n shop/);
+    expect(events.some((e) => e.type === 'log' && e.message.includes('the 0% write waits for the Lease'))).toBe(true);
+    expect((await c.inspect()).ours[0]!.weight).toBeGreaterThan(0);
+    expect(engine.trafficSafe).toBe(false);
+  });
+});

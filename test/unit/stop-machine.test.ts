@@ -352,7 +352,8 @@ describe('the deploy\'s own halt walks the same states', () => {
       },
     });
     expect(outcome).toMatchObject({ result: 'rolled-back', exitCode: 3 });
-    expect(states).toEqual(['traffic-zero-confirmed', 'recorded', 'released']);
+    // The machine drives every transition of the deploy's own stop, each one write of its record.
+    expect(states).toEqual(['traffic-zero-confirmed', 'stable-restored', 'canary-scaled-down', 'recorded', 'released']);
     expect((await c.load())!.record.stop).toMatchObject({ state: 'released', token: 'deploy ci-1#1', result: 'rolled-back', requestedBy: expect.stringMatching(/^deploy checkout-/) });
     expect(lease.released).toBe(1);
   });
@@ -371,9 +372,11 @@ describe('the deploy\'s own halt walks the same states', () => {
     }
   });
 
-  it('a second signal records where the stop stands (canary scaled down); canary rollback takes it on from there', async () => {
+  it('a second signal drives the stop machine as far as it gets before the process exits; canary rollback takes it on from there', async () => {
     const c = new HookedCluster('shop', names, OLD);
     let forced: Promise<void> | undefined;
+    // The process exits while the second signal's stop scales the canary down: that call never ends.
+    c.hooks.scale = () => new Promise<void>(() => undefined);
     const { engine } = checkoutEngine({
       policy: thresholdPolicy(),
       metrics: new ScriptedMetrics(START, healthy),
@@ -384,18 +387,28 @@ describe('the deploy\'s own halt walks the same states', () => {
         if (e.type === 'check' && e.check.index === 2 && !forced) forced = engine.recordForcedExit();
       },
     });
-    const running = engine.run();
-    await running.catch(() => undefined);
-    await forced;
+    void engine.run().catch(() => undefined);
+    await until(async () => (await c.load())?.record.stop?.state === 'stable-restored');
     const left = (await c.load())!.record;
-    expect(left.stop).toMatchObject({ state: 'canary-scaled-down', token: 'deploy ci-1#1', result: 'aborted' });
+    expect(left.stop).toMatchObject({ state: 'stable-restored', token: 'deploy ci-1#1 (second signal)', result: 'aborted' });
+    expect(engine.trafficSafe).toBe(true);
     const lease = leaseOf();
     expect((await rollback(c, lease)).report.exitCode).toBe(0);
     expect((await c.load())!.record.stop).toMatchObject({ state: 'released', token: expect.stringMatching(/^rollback by alice/) });
     expect(lease.released).toBe(1);
+    expect(c.canaryReplicas).toBe(0);
     expect((await c.inspect()).ours.map((r) => r.weight)).toEqual([0]);
   });
 });
+
+/** Waits for in-process state (turns of the event loop, no clock): the memory cluster answers at once. */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 10_000; i += 1) {
+    if (await condition()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error('the state waited for was never observed');
+}
 
 describe('the Lease bounds what a stopping deploy does', () => {
   it('a deploy whose Lease is past its renew deadline when it halts writes no 0%, exits 5 naming canary rollback; the route keeps what it had', async () => {

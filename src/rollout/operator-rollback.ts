@@ -311,6 +311,7 @@ async function takeOnStop(ports: OperatorRollbackPorts, opts: OperatorRollbackOp
     {
       token: `rollback by ${opts.requestedBy} at ${new Date(clock.now()).toISOString()}`,
       ctx,
+      stableDeployment: opts.names.stableDeployment,
       deadlineMs: opts.deadlineMs,
       callTimeoutMs: opts.callTimeoutMs,
       say,
@@ -323,12 +324,22 @@ async function takeOnStop(ports: OperatorRollbackPorts, opts: OperatorRollbackOp
   }
   const record = report.record;
   const stop = record?.stop;
+  const done = report.state === 'released' || report.lostTo !== undefined;
+  if (stop?.direction === 'forward' && !report.lostTo) {
+    // Past its point of no return the stop finishes the promotion: the rollback asked for cannot be.
+    const image = (await ports.workloads.stableImage().catch(() => null)) ?? record?.images.canary ?? 'the new image';
+    say(
+      `rollout ${record?.id ?? ctx.target} was past its point of no return (stable runs ${image} and is available): its stop was finished forward (${stop.state}), the promotion recorded; canary rollback cannot undo a promotion: run ${undoHint(ctx, opts.names.stableDeployment)}`,
+    );
+    const problem = await ports.event('CanaryPromotionFinished', `stop finished forward by ${opts.requestedBy}; ${report.traffic}`);
+    if (problem) say(problem);
+    return { result: 'promoted', traffic: `${report.traffic} (which runs the promoted image)`, stable: null, alreadyRolledBack: false, incidentUrl: null, record, exitCode: done ? EXIT.unexpected : report.exitCode || EXIT.unexpected };
+  }
   if (report.lostTo) say(`another stopper (${report.lostTo}) took the stop on: it finishes it`);
   else if (record && stop?.requestedBy === opts.requestedBy) say(`record ${record.id}: aborted by ${opts.requestedBy}: ${opts.reason} (the unfinished stop taken on and finished: ${stop.state})`);
   else if (record && stop) say(`record ${record.id}: already ${record.outcome?.result ?? stop.result} (${stop.reason}); the unfinished stop taken on and finished: ${stop.state}`);
   const problem = await ports.event('CanaryRolledBack', `stop finished by ${opts.requestedBy}: ${opts.reason}; ${report.traffic}`);
   if (problem) say(problem);
-  const done = report.state === 'released' || report.lostTo !== undefined;
   return {
     result: record?.outcome?.result ?? 'aborted',
     traffic: report.traffic,

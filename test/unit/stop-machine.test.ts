@@ -234,6 +234,77 @@ describe('the stop machine, resumed from each state', () => {
   });
 });
 
+/** A stop the deploy made past its promotion's point of no return (stable runs NEW, available), left in `state`. */
+async function crashedForwardIn(state: StopState, token = 'deploy ci-1#1'): Promise<HookedCluster> {
+  const c = new HookedCluster('shop', names, NEW);
+  const reached = (s: StopState) => STOP_STATES.indexOf(state) >= STOP_STATES.indexOf(s);
+  c.weight = reached('traffic-zero-confirmed') ? 0 : 100;
+  c.stoppedBy = 'promoted by deploy';
+  c.canaryImage = NEW;
+  c.canaryReplicas = reached('canary-scaled-down') ? 0 : 3;
+  c.stable = NEW;
+  const at = new Date(START).toISOString();
+  const reason = 'all 3 checks passed; finished forward after: Kubernetes API unreachable: ECONNRESET';
+  const record: RolloutRecord = {
+    schemaVersion: RECORD_SCHEMA_VERSION,
+    id: 'checkout-20260115T100000Z',
+    target: 'checkout',
+    namespace: 'shop',
+    phase: reached('recorded') ? 'promoted' : 'promoting',
+    stepIndex: 2,
+    weight: c.weight,
+    images: { stable: reached('recorded') ? NEW : OLD, canary: NEW },
+    startedBy: 'ci-1',
+    startedAt: at,
+    updatedAt: at,
+    policy: { name: 'default', source: 'test', plannedChecks: 3, intervalMs: 60_000, steps: [{ weight: 25, durationMs: 60_000 }] },
+    steps: [],
+    checks: [],
+    ...(!reached('recorded') && { promotion: 'routing-to-stable' as const }),
+    stop: { state, requestedBy: 'deploy ci-1', reason, result: 'promoted', direction: 'forward', token, requestedAt: at, updatedAt: at, ...(reached('traffic-zero-confirmed') && { traffic: 'canary at 0%, all traffic on stable' }) },
+    ...(reached('recorded') && { outcome: { result: 'promoted' as const, reason, at, exitCode: 0, traffic: 'all traffic on stable, which now runs the new image' } }),
+  };
+  await c.save(record, null);
+  return c;
+}
+
+/** A forward stop's one end: 0% read back, stable still on the new image (never set back), canary down, promoted, Lease released. */
+async function expectForward(c: HookedCluster, lease: { released: number }, token: string) {
+  expect((await c.inspect()).ours.map((r) => r.weight)).toEqual([0]);
+  expect(c.stable).toBe(NEW);
+  expect(c.writes.filter((w) => String(w).includes('Deployment shop/checkout image'))).toEqual([]);
+  expect(c.canaryReplicas).toBe(0);
+  const record = (await c.load())!.record;
+  expect(record).toMatchObject({ phase: 'promoted', weight: 0, images: { stable: NEW, canary: NEW }, outcome: { result: 'promoted' }, stop: { state: 'released', token, direction: 'forward', result: 'promoted' } });
+  expect(record.rollback).toBeUndefined();
+  expect(record.promotion).toBeUndefined();
+  expect(lease.released).toBe(1);
+}
+
+describe('a stop past the point of no return is finished forward, from each state', () => {
+  for (const state of UNFINISHED) {
+    it(`${state}: a --resume'd deploy finishes the promotion (exit 0), never setting stable back`, async () => {
+      const c = await crashedForwardIn(state);
+      const { outcome, lease } = await resumedDeploy(c);
+      expect(outcome).toMatchObject({ result: 'promoted', exitCode: 0 });
+      expect(outcome.reason).toContain('finished forward');
+      await expectForward(c, lease, 'deploy ci-2#2');
+    });
+
+    it(`${state}: canary rollback finishes it forward too and says it cannot undo the promotion (exit 1)`, async () => {
+      const c = await crashedForwardIn(state);
+      const { report, lease, lines } = await rollback(c);
+      expect(report.exitCode).toBe(1);
+      expect(report.result).toBe('promoted');
+      const stop = (await c.load())!.record.stop!;
+      expect(stop).toMatchObject({ requestedBy: 'deploy ci-1', result: 'promoted' });
+      await expectForward(c, lease, stop.token);
+      expect(lines.join('\n')).toContain('past its point of no return');
+      expect(lines.join('\n')).toContain('kubectl rollout undo deployment/checkout -n shop');
+    });
+  }
+});
+
 /** Which call belongs to each state's transition: where a second stopper arrives. */
 const DURING: Record<Exclude<StopState, 'released' | 'recorded'>, 'stop' | 'promote' | 'inspect'> = {
   requested: 'stop',

@@ -80,7 +80,7 @@ export abstract class EngineHalting extends EnginePromotion {
       return this.finish(halt.result, halt.result, cancelled ? `aborted: ${halt.message}` : halt.message, halt.exitCode, traffic);
     }
     // The stop machine drives every transition; this deploy only asks and reports.
-    const request: StopRequest = { requestedBy: `deploy ${this.record.id}`, reason: cancelled ? `aborted: ${halt.message}` : halt.message, result: halt.result, exitCode: halt.exitCode };
+    const request: StopRequest = { requestedBy: `deploy ${this.record.id}`, reason: cancelled ? `aborted: ${halt.message}` : halt.message, result: halt.result, exitCode: halt.exitCode, rollbackBy: this.opts.startedBy };
     const report = await this.requestOwnStop(request, 'rollback: ' + halt.message);
     if (!report.confirmed && !report.lostTo) {
       // No scale-down, no rollback record, no Lease release: the canary may still get traffic.

@@ -30,7 +30,7 @@ function freshStop(record: RolloutRecord, stopper: Stopper, request: StopRequest
 function beginStop(record: RolloutRecord, request: StopRequest, at: string, recordRollback: boolean): void {
   if (request.direction === 'forward') return;
   record.phase = 'rolling-back';
-  if (recordRollback) record.rollback ??= { reason: bounded(request.reason), requestedBy: bounded(request.requestedBy), at };
+  if (recordRollback) record.rollback ??= { reason: bounded(request.reason), requestedBy: bounded(request.rollbackBy ?? request.requestedBy), at };
 }
 
 /** The stop (or the story) a record tells that is not this stopper's. */

@@ -62,6 +62,8 @@ export interface StopRequest {
   result: StopProgress['result'];
   direction?: 'forward';
   exitCode?: number;
+  /** Who `record.rollback` names, when not the requester (the deploy's own stop: whoever started the rollout). */
+  rollbackBy?: string;
 }
 
 /**

@@ -6,7 +6,8 @@ import type { RolloutRecord, StopProgress, StopState } from './record.js';
 // The words the stop machine (stop-machine.ts) and its claims (stop-claim.ts) share: its ports,
 // who drives it (a Stopper), what is asked of it and what it reports.
 
-const MAX_TEXT = 500;
+// Long enough for a reason that quotes a PromQL query in full; short enough that a record stays far under 1 MiB.
+const MAX_TEXT = 4000;
 /** Every text the record's `stop` holds is bounded: the record must stay small whatever happened. */
 export const bounded = (text: string) => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text);
 

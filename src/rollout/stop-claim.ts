@@ -66,6 +66,8 @@ export async function claim(ports: StopMachinePorts, stopper: Stopper, request: 
     } else {
       if (FINAL_PHASES.includes(record.phase)) return found;
       record.stop = freshStop(record, stopper, request, 'requested', at);
+      // The record's rollback keeps the operator's own words (the stop's reason says who, too).
+      if (stopper.asOperator) record.rollback ??= { reason: bounded(stopper.asOperator.why), requestedBy: bounded(stopper.asOperator.requestedBy), at };
       beginStop(record, request, at, true);
     }
     record.updatedAt = at;

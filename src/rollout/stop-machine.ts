@@ -151,6 +151,11 @@ async function drive(ports: StopMachinePorts, stopper: Stopper, start: StoredRec
       switch (stop.state) {
         case 'requested': {
           const t = await stopTraffic(trafficOptions(ports, stopper, markerOf(stop, stopper.token)));
+          // `canary rollback` wrote 0% once before it read the record: a route found raised since
+          // was raised by someone (a deploy's raise already past its fence, a hand edit).
+          if (stopper.asOperator) {
+            for (const r of t.before ?? []) if ((r.weight ?? 0) > 0 || r.overrides.length > 0) say(`canary Ingress ${r.name} was raised to ${r.weight ?? '?'}% after our first write: set to 0% again`);
+          }
           if (!t.confirmed) {
             // Nothing after this state happens while a read does not show 0%.
             traffic = describeTraffic(t, stopper.ctx, `canary last set to ${held.record.weight}%`);
@@ -168,7 +173,8 @@ async function drive(ports: StopMachinePorts, stopper: Stopper, start: StoredRec
         }
         case 'traffic-zero-confirmed': {
           const found = forward ? await verifyForward(ports, stopper) : await restoreStable(ports, stopper, stop, markerOf(stop, stopper.token));
-          say(found.words);
+          if (found.restore) say(found.restore.message);
+          say(forward ? found.words : stableLine(found.stable));
           held = await write(ports, stopper, held, (r, s) => {
             s.state = 'stable-restored';
             s.stable = bounded(found.words);
@@ -195,8 +201,9 @@ async function drive(ports: StopMachinePorts, stopper: Stopper, start: StoredRec
           let problem: string | undefined;
           if (foreignTraffic(after).length > 0) say('the canary Deployment keeps its pods: a route that is not ours still sends it traffic');
           else {
+            const canary = stopper.canaryDeployment ?? `${stopper.ctx.target}-canary`;
             const scaled = await ports.workloads.scaleDownCanary(budget()).then(
-              (r) => `canary Deployment: ${r}`,
+              (r) => (r === 'not-found' ? `Deployment ${canary} not found: no canary pods to scale down` : r === 'already-zero' ? `Deployment ${canary} already at 0 replicas` : `Deployment ${canary} scaled to 0`),
               (err: unknown) => (problem = `the canary could not be scaled down: ${messageOf(err)}`),
             );
             say(scaled);
@@ -250,6 +257,13 @@ function record(r: RolloutRecord, s: StopProgress, traffic: string): void {
   r.outcome = { result: s.result, reason: `${s.reason}${unrestored}`, at: r.updatedAt, exitCode: exitFor(s), traffic: s.traffic ?? traffic };
 }
 
+/** What verifying stable found, as the line an operator reads. */
+function stableLine(stable: StableStatus): string {
+  if (stable.available) return `stable verified: ${stable.message}`;
+  if (stable.message.startsWith('stable could not')) return `STABLE COULD NOT BE VERIFIED: ${stable.message.replace(/^stable could not be verified: /, '')}`;
+  return `STABLE IS NOT AVAILABLE: ${stable.message}`;
+}
+
 interface StableFound {
   words: string;
   stable: StableStatus;
@@ -282,8 +296,10 @@ async function restoreStable(ports: StopMachinePorts, stopper: Stopper, stop: St
     return { words: message, stable: await verify(), restore: { image: stop.restoreImage, done: false, message } };
   }
   const stable = await verify();
-  const message = `stable Deployment ${deployment} set back to ${stop.restoreImage}; ${stable.message}`;
-  return { words: message, stable, restore: { image: stop.restoreImage, done: true, message } };
+  const message = stable.available
+    ? `stable Deployment ${deployment} set back to ${stop.restoreImage} and available`
+    : `stable Deployment ${deployment} set back to ${stop.restoreImage}, but it is not available: ${stable.message}`;
+  return { words: message, stable, restore: { image: stop.restoreImage, done: stable.available, message } };
 }
 
 /** Past the point of no return: stable is only looked at (it runs the new image), never set back. */

@@ -49,6 +49,8 @@ export interface Stopper {
   mayAct?: () => string | null;
   /** The stable Deployment's name, for the command that undoes a promotion by hand (default: the target). */
   stableDeployment?: string;
+  /** The canary Deployment's name, for the lines that say what scaling it down found (default: <target>-canary). */
+  canaryDeployment?: string;
   /** Set when this stopper's process lost the rollout (its Lease taken): names who has it; it then does nothing more. */
   takenBy?: () => string | null;
   /** Tokens of the same process that this stopper may take a stop from (a second signal over its own deploy's stop). */

@@ -268,7 +268,9 @@ describe('operatorRollback, phase by phase', () => {
     expect(w.lines).toContain('canary Ingress checkout-canary: weight 25% → 0%, all traffic on stable');
     expect(w.lines).toContain('weight in force (re-read): checkout-canary 0%');
     expect(w.stored()).toMatchObject({ phase: 'aborted', weight: 0, rollback: { reason: 'pager', stableVerified: true } });
-    expect(w.order).toEqual(['save aborted', 'lease', 'event CanaryRolledBack', 'save aborted']);
+    // Through the stop machine: one write per transition (requested → … → recorded), the Lease, released.
+    expect(w.order).toEqual(['save rolling-back', 'save rolling-back', 'save rolling-back', 'save rolling-back', 'save aborted', 'lease', 'save aborted', 'event CanaryRolledBack']);
+    expect(w.stored()?.stop).toMatchObject({ state: 'released', requestedBy: 'alice', result: 'aborted', token: expect.stringMatching(/^rollback by alice at /) });
     expect(c.canaryReplicas).toBe(0);
   });
 

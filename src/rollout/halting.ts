@@ -49,7 +49,6 @@ export abstract class EngineHalting extends EnginePromotion {
   }
 
   protected takenOverDuringStop(lost: Halt, stoppedFor: string, traffic: string): Outcome {
-    this.takenOverInStop = true;
     const reason = `${stoppedFor}; traffic was sent back (${traffic}), then the rollout was taken over (${lost.message}): the rest of the stop (stable, the canary, the record, incidents) is left to the process that owns it now`;
     const outcome: Outcome = { result: 'aborted', reason, at: this.iso(), exitCode: EXIT.aborted, traffic };
     this.log('warn', reason);

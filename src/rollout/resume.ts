@@ -46,8 +46,6 @@ export abstract class EngineResume extends EngineHalting {
     this.version = stored.version;
     this.weight = stored.record.weight;
     this.routed = true;
-    // A promotion past routing-to-canary may have changed stable: a stop must set it back.
-    this.stablePatched = stored.record.promotion !== undefined && stored.record.promotion !== 'routing-to-canary';
     this.restoreCounters();
     if (stored.record.judge) this.analyzer.restore(stored.record.judge);
     // The record and its Events name the run that drives the rollout now; startedBy stays who began it.

@@ -12,17 +12,14 @@ import {
   type Workloads,
 } from './ports.js';
 
-// The one stop path. Every way a rollout ends early (failed analysis, SIGTERM, a lost lease, an
-// operator's `canary rollback`) goes through here, in this order:
-//   1. traffic: every route of ours to 0% with the stop marker, re-read, and again, until a read
-//      shows 0% or the stop deadline passes (then nothing else happens: exit 5, saying where
-//      traffic may be);
-//   2. only after a read showed 0%: stable back to the recorded image if a promotion had begun,
-//      the canary scaled down (never while any route, ours or not, still sends it traffic),
-//      stable verified.
-// Recording, events, incidents and the Lease are the callers' (after this returns), because
-// the engine and `canary rollback` keep different records; what they may do depends on
-// `TrafficStop.confirmed`.
+// The stop's first transition and its words. The stop machine (stop-machine.ts) owns every stop
+// and runs `stopTraffic` as its first transition: every route of ours to 0% with the stop marker,
+// re-read, and again, until a read shows 0% or the stop deadline passes (then nothing else
+// happens: exit 5, saying where traffic may be) — and, for a deploy, only while its Lease is
+// known to be ours (`mayAct`). `finishStop` is what `canary rollback` still does for a rollout
+// already over (a repeated rollback, a missing or corrupt record): stable back to its image if a
+// promotion had begun, the canary scaled down (never while any route still sends it traffic),
+// stable verified.
 
 /** `canary rollback --timeout`: the person at the keyboard learns within seconds where traffic is. */
 export const DEFAULT_STOP_DEADLINE_MS = 30_000;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CanaryError } from '../../src/errors.js';
 import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { targetNames } from '../../src/policy/policy.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
@@ -512,5 +513,41 @@ describe('the Lease bounds what a stopping deploy does', () => {
     expect(events.some((e) => e.type === 'log' && e.message.includes('the 0% write waits for the Lease'))).toBe(true);
     expect((await c.inspect()).ours[0]!.weight).toBeGreaterThan(0);
     expect(engine.trafficSafe).toBe(false);
+  });
+});
+
+describe('a deploy whose record cannot be saved once its stop confirmed 0%', () => {
+  it('keeps traffic at 0%, does nothing the record could not show (no scale-down), exits 5; canary rollback finishes it', async () => {
+    class NoSaves extends HookedCluster {
+      refuse = false;
+      override async save(record: RolloutRecord, expected: string | null): Promise<string> {
+        if (this.refuse || record.stop) {
+          this.refuse = true;
+          throw new CanaryError('unreachable', 'Kubernetes API unreachable: ECONNREFUSED (ConfigMap)');
+        }
+        return super.save(record, expected);
+      }
+    }
+    const c = new NoSaves('shop', names, OLD);
+    const { engine } = checkoutEngine({
+      policy: thresholdPolicy(),
+      metrics: new ScriptedMetrics(START, regression),
+      clock: new VirtualClock(START),
+      cluster: c,
+      extra: { stop: { token: 'deploy ci-1#1' } },
+    });
+    const outcome = await engine.run();
+    expect(outcome.exitCode).toBe(5);
+    expect(outcome.reason).toMatch(/the stop is left in state requested: finish it with `canary rollback checkout -n shop/);
+    expect(outcome.traffic).toBe('canary at 0%, all traffic on stable');
+    expect(engine.trafficSafe).toBe(true);
+    expect(c.weight).toBe(0);
+    expect(c.canaryReplicas).toBeGreaterThan(0);
+    c.refuse = false;
+    const fixed = Object.assign(c, { save: HookedCluster.prototype.save });
+    const lease = leaseOf();
+    expect((await rollback(fixed, lease)).report.exitCode).toBe(0);
+    expect(c.canaryReplicas).toBe(0);
+    expect((await c.load())!.record).toMatchObject({ phase: 'aborted', weight: 0, stop: { state: 'released' } });
   });
 });

@@ -14,7 +14,6 @@ export abstract class EngineHalting extends EnginePromotion {
     return this.opts.stop?.token ?? `deploy ${this.opts.startedBy} (${this.record.id})`;
   }
 
-  /** The rollout was taken over while this process stopped it: what is left is the new owner's. */
   /** The stop machine's ports and this process as a stopper (its fence token). */
   protected stopMachine(): { ports: StopMachinePorts; stopper: Stopper } {
     const { ports, stop } = this.opts;
@@ -32,7 +31,9 @@ export abstract class EngineHalting extends EnginePromotion {
         deadlineMs: stop?.deadlineMs ?? DEFAULT_DEPLOY_STOP_DEADLINE_MS,
         callTimeoutMs: stop?.callTimeoutMs ?? 10_000,
         stableDeployment: this.opts.names.stableDeployment,
-        say: (line) => this.log(/NOT confirmed|could not/.test(line) ? 'error' : /still trying|waits for the Lease/.test(line) ? 'warn' : 'info', line),
+        canaryDeployment: this.opts.names.canaryDeployment,
+        // The machine's lines, at the level an operator scanning the log needs them.
+        say: (line) => this.log(/NOT confirmed|^STABLE |could not be set back/.test(line) ? 'error' : /still trying|waits for the Lease|could not/.test(line) ? 'warn' : 'info', line),
         ...(stop?.mayAct && { mayAct: stop.mayAct }),
       },
     };

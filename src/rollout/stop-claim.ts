@@ -35,8 +35,10 @@ function beginStop(record: RolloutRecord, request: StopRequest, at: string, reco
 
 /** The stop (or the story) a record tells that is not this stopper's. */
 function ownerOf(record: RolloutRecord): StopLostError {
-  if (record.stop) return new StopLostError(record.stop.token);
   const rb = record.rollback;
+  // An operator's `canary rollback` (its stop, or a record it wrote without one) is reported as theirs.
+  const operators = record.stop && rb && record.stop.result === 'aborted' && record.stop.requestedBy === rb.requestedBy;
+  if (record.stop && !operators) return new StopLostError(record.stop.token);
   if (rb) {
     const words = `rolled back by an operator by ${rb.requestedBy}: ${rb.reason}`;
     return Object.assign(new StopLostError(words), { operatorAbort: words });

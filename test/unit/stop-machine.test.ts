@@ -348,6 +348,32 @@ describe('a rollback racing the deploy\'s own stop', () => {
     await expectFinished(c, lease, (await c.load())!.record.stop!.token, 'aborted');
   });
 
+  it("the deploy's own halt, its 0% write in flight, meets canary rollback's stop on the still-progressing record: the operator's story, exit 4, no second incident", async () => {
+    const c = new HookedCluster('shop', names, OLD);
+    const lease = leaseOf();
+    const opened: string[] = [];
+    let rb: Awaited<ReturnType<typeof rollback>> | null = null;
+    const { engine } = checkoutEngine({
+      policy: thresholdPolicy(),
+      metrics: new ScriptedMetrics(START, regression),
+      clock: new VirtualClock(START),
+      cluster: c,
+      incidents: [{ name: 'pager', open: async (r) => (opened.push(r.id), { sink: 'pager', ok: true, message: 'sent' }) }],
+      extra: { stop: { token: 'deploy ci-1#1' } },
+      onEvent: (e) => {
+        // The failing check decides the halt; the deploy's first 0% write is where the operator arrives.
+        if (e.type === 'check' && e.check.verdict === 'fail') c.hooks.stop = async () => void (rb = await rollback(c, lease));
+      },
+    });
+    const outcome = await engine.run();
+    expect(rb!.report.exitCode).toBe(0);
+    expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4, reason: 'rolled back by an operator by alice: pager' });
+    const record = (await c.load())!.record;
+    expect(record.stop).toMatchObject({ state: 'released', requestedBy: 'alice', token: expect.stringMatching(/^rollback by alice/) });
+    await expectFinished(c, lease, record.stop!.token, 'aborted');
+    expect(opened).toEqual([]);
+  });
+
   it('a fresh stop is requested on a progressing record: requested → released through every state', async () => {
     const c = await crashedIn('requested');
     const stored = (await c.load())!;

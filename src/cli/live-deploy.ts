@@ -273,6 +273,9 @@ async function deployWith(
       stop: {
         // The stop machine's token: who drives a stop this deploy makes or takes on (holder + epoch).
         token: lease.fenceToken,
+        // The stop writes only while the Lease is known to be ours (renewed within its renew
+        // deadline, or renewed again since): past it, another deploy may own the rollout.
+        mayAct: () => lease.actingRefusal(),
         deadlineMs: k.stopDeadlineMs,
         callTimeoutMs: k.timeoutMs,
         workloads: new DeploymentWorkloads({ kc: conn.kc, namespace, names, clock: systemClock, pollMs: k.pollIntervalMs, readyTimeoutMs: k.readyTimeoutMs, retry }),

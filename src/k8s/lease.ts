@@ -317,25 +317,48 @@ export class RolloutLease {
     );
   }
 
-  /** Renews every retry period until release(); a lost lease calls onLost once and stops. */
+  /**
+   * Renews every retry period until release(). A lost lease calls onLost once; one that is merely
+   * past its renew deadline (nobody else seen) is still tried, every half retry period, because
+   * the deploy's own stop may still be under way: it may act again only once a renewal lands
+   * (`actingRefusal`). A lease another process holds, or one deleted, ends the loop.
+   */
   startRenewing(): void {
     if (this.loop) return;
     const stop = new AbortController();
     this.stopLoop = stop;
     this.loop = (async () => {
+      let lost = false;
       while (!stop.signal.aborted) {
-        await this.clock.sleep(this.retryPeriodMs, stop.signal);
+        await this.clock.sleep(lost ? this.retryPeriodMs / 2 : this.retryPeriodMs, stop.signal);
         if (stop.signal.aborted) return;
         try {
-          await this.renewWithinDeadline(stop.signal);
+          if (lost) await this.renew(this.retryPeriodMs);
+          else await this.renewWithinDeadline(stop.signal);
         } catch (err) {
           if (stop.signal.aborted) return;
-          const holder = err instanceof LeaseTakenError && err.holder ? err.holder : undefined;
-          this.opts.onLost?.(err instanceof CanaryError ? err.message : `lost the rollout lease ${this.ref}: ${describeKubeError(err)}`, holder);
-          return;
+          if (!lost) {
+            const holder = err instanceof LeaseTakenError && err.holder ? err.holder : undefined;
+            this.opts.onLost?.(err instanceof CanaryError ? err.message : `lost the rollout lease ${this.ref}: ${describeKubeError(err)}`, holder);
+          }
+          lost = true;
+          if (err instanceof LeaseTakenError || this.version === null) return;
         }
       }
     })();
+  }
+
+  /**
+   * Null while this process may still act as the rollout's owner: it holds the lease and renewed
+   * it within the renew deadline (or renewed it again since). Otherwise why it may not: past the
+   * renew deadline another process may be about to take the lease over, and a write of ours could
+   * land on its rollout.
+   */
+  actingRefusal(): string | null {
+    if (this.version === null) return `this deploy no longer holds the Lease ${this.ref}`;
+    const since = this.clock.monotonic() - this.renewedAt;
+    if (since < this.renewDeadlineMs) return null;
+    return `the Lease ${this.ref} could not be renewed for ${formatDuration(Math.round(since / 1000) * 1000)}, past its renew deadline of ${formatDuration(Math.round(this.renewDeadlineMs / 1000) * 1000)}: another deploy may take the rollout over, so this deploy writes nothing more until it renews the Lease`;
   }
 
   get held(): boolean {

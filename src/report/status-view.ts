@@ -1,5 +1,5 @@
 import { resumeHint, rollbackHint } from '../rollout/abort.js';
-import { countsOf, FINAL_PHASES, type CheckCounts, type RolloutRecord } from '../rollout/record.js';
+import { countsOf, FINAL_PHASES, type CheckCounts, type RolloutRecord, type StopState } from '../rollout/record.js';
 import { formatDuration } from '../policy/units.js';
 import { renderTable, resultRows } from './check-format.js';
 import { renderWatch, watchNext, watchView, type WatchView } from './watch-view.js';
@@ -56,12 +56,39 @@ export interface StatusView {
    * and is not finished: what the last read showed, who (if anyone) is finishing it, and the
    * command that finishes it. Null otherwise. `status` exits 5 while this is set.
    */
-  unfinishedStop: { traffic: string; finishing: string | null; command: string } | null;
+  unfinishedStop: UnfinishedStopView | null;
+  /** The stop machine's record (`record.stop`), finished or not: its state, who asked and why, who drives it. */
+  stop: StopView | null;
   /** spec.postPromotion: the watch after promotion (time left, latest figures, baseline), or null. */
   watch: WatchView | null;
   /** Operator controls and manual gates: PAUSED, who promoted/paused/resumed, the deploy's answers. */
   gates: GatesView | null;
   next: string;
+}
+
+export interface StopView {
+  state: StopState;
+  /** 'forward': past a promotion's point of no return, the stop finishes the promotion. */
+  direction: 'back' | 'forward';
+  requestedBy: string;
+  reason: string;
+  requestedAt: string;
+  /** The stopper that drove it last (holder identity + epoch): who holds the stop. */
+  heldBy: string;
+  updatedAt: string;
+}
+
+export interface UnfinishedStopView {
+  /** Where traffic is, from the read `status` just made. */
+  traffic: string;
+  finishing: string | null;
+  command: string;
+  /** The machine's state, when the record holds one (older records: inferred from the phase or the route's marker). */
+  state?: StopState;
+  requestedBy?: string;
+  reason?: string;
+  heldBy?: string;
+  updatedAt?: string;
 }
 
 function ago(fromIso: string | null, now: number): string {
@@ -88,18 +115,40 @@ function liveTraffic(input: StatusInput): string {
   return `canary at ${liveWeight}% (read now)${routing}`;
 }
 
-/** A stop requested and not finished, or null. */
+function stopView(record: RolloutRecord): StopView | null {
+  const s = record.stop;
+  if (!s) return null;
+  return {
+    state: s.state,
+    direction: s.direction === 'forward' ? 'forward' : 'back',
+    requestedBy: s.requestedBy,
+    reason: s.reason,
+    requestedAt: s.requestedAt,
+    heldBy: s.token,
+    updatedAt: s.updatedAt,
+  };
+}
+
+/**
+ * A stop requested and not finished, or null. The record's stop machine says so first (whatever
+ * the phase: a stop recorded but not released is not finished); without one, a record rolling
+ * back or a stop marker on the route does.
+ */
 function unfinishedStop(input: StatusInput): StatusView['unfinishedStop'] {
   const { record, live } = input;
-  if (FINAL_PHASES.includes(record.phase)) return null;
-  const marked = live?.stoppedBy ? live.stoppedBy : null;
-  if (record.phase !== 'rolling-back' && !marked) return null;
+  const machine = record.stop && record.stop.state !== 'released' ? record.stop : null;
+  if (!machine) {
+    if (record.stop || FINAL_PHASES.includes(record.phase)) return null;
+    const marked = live?.stoppedBy ? live.stoppedBy : null;
+    if (record.phase !== 'rolling-back' && !marked) return null;
+  }
   const ctx = { target: record.target, namespace: record.namespace };
   const holder = input.lease && !input.lease.expired ? input.lease.holder : null;
   return {
     traffic: liveTraffic(input),
     finishing: holder ? `the deploy holding the lease (${holder}) is still stopping it` : null,
     command: rollbackHint(ctx),
+    ...(machine && { state: machine.state, requestedBy: machine.requestedBy, reason: machine.reason, heldBy: machine.token, updatedAt: machine.updatedAt }),
   };
 }
 
@@ -107,6 +156,10 @@ function attention(input: StatusInput): string | null {
   const { record } = input;
   const stop = unfinishedStop(input);
   if (stop) {
+    if (stop.state) {
+      const forward = record.stop?.direction === 'forward' ? ', finishing the promotion forward' : '';
+      return `UNFINISHED STOP in state ${stop.state}${forward} (requested by ${stop.requestedBy}: ${stop.reason}): ${stop.traffic}; ${stop.finishing ?? 'nothing is finishing it'}`;
+    }
     const why = record.rollback?.reason ?? (input.live?.stoppedBy || 'a stop was requested');
     return `UNFINISHED STOP (${why}): ${stop.traffic}; ${stop.finishing ?? 'nothing is finishing it'}`;
   }
@@ -202,6 +255,7 @@ export function statusView(input: StatusInput): StatusView {
     unfinishedStop: unfinishedStop(input),
     watch: watchView(record, now),
     gates: gatesView(record),
+    stop: stopView(record),
     next: nextHint(input),
   };
 }
@@ -228,6 +282,15 @@ export function renderStatus(view: StatusView, now: number, paint: { bold: (s: s
   ];
   if (view.lease) {
     lines.push(`  lease:   ${view.lease.expired ? paint.warn('expired') : 'held'} by ${view.lease.holder}, renewed ${ago(view.lease.renewTime, now)}`);
+  }
+  if (view.stop) {
+    const st = view.stop;
+    const way = st.direction === 'forward' ? ' (forward: finishing the promotion)' : '';
+    const done = st.state === 'released' ? 'finished' : paint.warn(`NOT finished, in state ${st.state}`);
+    lines.push(
+      `  stop:    ${done}${way}; requested by ${st.requestedBy} at ${st.requestedAt}: ${st.reason}`,
+      `           held by ${st.heldBy}, last updated ${ago(st.updatedAt, now)} (${st.updatedAt})${st.state === 'released' ? '' : `; finish it with \`${view.unfinishedStop?.command ?? rollbackHint({ target: view.target, namespace: view.namespace })}\``}`,
+    );
   }
   if (view.outcome) {
     const { result, reason, traffic } = view.outcome;

@@ -12,17 +12,14 @@ import {
   type Workloads,
 } from './ports.js';
 
-// The one stop path. Every way a rollout ends early (failed analysis, SIGTERM, a lost lease, an
-// operator's `canary rollback`) goes through here, in this order:
-//   1. traffic: every route of ours to 0% with the stop marker, re-read, and again, until a read
-//      shows 0% or the stop deadline passes (then nothing else happens: exit 5, saying where
-//      traffic may be);
-//   2. only after a read showed 0%: stable back to the recorded image if a promotion had begun,
-//      the canary scaled down (never while any route, ours or not, still sends it traffic),
-//      stable verified.
-// Recording, events, incidents and the Lease are the callers' (after this returns), because
-// the engine and `canary rollback` keep different records; what they may do depends on
-// `TrafficStop.confirmed`.
+// The stop's first transition and its words. The stop machine (stop-machine.ts) owns every stop
+// and runs `stopTraffic` as its first transition: every route of ours to 0% with the stop marker,
+// re-read, and again, until a read shows 0% or the stop deadline passes (then nothing else
+// happens: exit 5, saying where traffic may be) — and, for a deploy, only while its Lease is
+// known to be ours (`mayAct`). `finishStop` is what `canary rollback` still does for a rollout
+// already over (a repeated rollback, a missing or corrupt record): stable back to its image if a
+// promotion had begun, the canary scaled down (never while any route still sends it traffic),
+// stable verified.
 
 /** `canary rollback --timeout`: the person at the keyboard learns within seconds where traffic is. */
 export const DEFAULT_STOP_DEADLINE_MS = 30_000;
@@ -95,6 +92,12 @@ export interface StopTrafficOptions {
   callTimeoutMs: number;
   /** Told about every failed try, so an operator sees the stop is still trying. */
   onRetry?: (message: string) => void;
+  /**
+   * Null while this stopper may write; otherwise why not (the deploy's Lease is past its renew
+   * deadline). A refused try writes nothing; the stop waits for the refusal to lift (the Lease
+   * renewed) until its deadline.
+   */
+  mayAct?: () => string | null;
 }
 
 function permanentFailure(err: unknown): boolean {
@@ -111,36 +114,51 @@ export async function stopTraffic(opts: StopTrafficOptions): Promise<TrafficStop
   const deadline = clock.now() + (opts.deadlineMs ?? DEFAULT_STOP_DEADLINE_MS);
   const budget = (): CallBudget => ({ timeoutMs: Math.max(1, Math.min(opts.callTimeoutMs, deadline - clock.now())) });
   const result: TrafficStop = { confirmed: false, before: null, after: null, permanent: false, attempts: 0 };
+  let refused: string | null = null;
   for (;;) {
-    result.attempts += 1;
-    try {
-      const found = await router.stop(marker, budget());
-      result.before ??= found;
-      // Re-read: what we report and act on is what the API holds, never what we asked for.
-      result.after = await router.inspect(budget());
-      if (oursAtZero(result.after)) {
-        result.confirmed = true;
-        delete result.error;
-        return result;
+    const refusal = opts.mayAct?.() ?? null;
+    if (refusal !== null) {
+      if (refusal !== refused) opts.onRetry?.(`${refusal}; the 0% write waits for the Lease, for up to ${Math.max(0, Math.ceil((deadline - clock.now()) / 1000))}s more (stop deadline)`);
+      refused = refusal;
+      result.error = new CanaryError('unreachable', refusal);
+    } else {
+      refused = null;
+      result.attempts += 1;
+      try {
+        await tryOnce(router, marker, budget, result);
+        if (result.confirmed) return result;
+      } catch (err) {
+        result.error = err;
+        if (permanentFailure(err)) {
+          result.permanent = true;
+          return result;
+        }
+        const left = Math.max(0, Math.ceil((deadline - clock.now()) / 1000));
+        opts.onRetry?.(`the 0% write or its read-back failed (try ${result.attempts}): ${messageOf(err)}; still trying, for up to ${left}s more (stop deadline)`);
       }
-      // Raised between our write and our read (a deploy whose raise was already past its fence,
-      // or a hand edit): write again.
-      result.error = new CanaryError('unexpected', `a canary route was set above 0% again after the stop: ${describeRoutes(result.after.ours)}`);
-    } catch (err) {
-      result.error = err;
-      if (permanentFailure(err)) {
-        result.permanent = true;
-        return result;
-      }
-      const left = Math.max(0, Math.ceil((deadline - clock.now()) / 1000));
-      opts.onRetry?.(`the 0% write or its read-back failed (try ${result.attempts}): ${messageOf(err)}; still trying, for up to ${left}s more (stop deadline)`);
     }
     const left = deadline - clock.now();
     if (left <= MIN_TRY_MS) return result;
-    await clock.sleep(Math.min(RETRY_PAUSE_MS[Math.min(result.attempts - 1, RETRY_PAUSE_MS.length - 1)] ?? 2000, left - MIN_TRY_MS));
+    await clock.sleep(Math.min(RETRY_PAUSE_MS[Math.min(Math.max(result.attempts, 1) - 1, RETRY_PAUSE_MS.length - 1)] ?? 2000, left - MIN_TRY_MS));
     // A try with almost no time left could only fail, and would hide the last real failure.
     if (deadline - clock.now() < MIN_TRY_MS) return result;
   }
+}
+
+/** One 0% write and its read-back; `result.confirmed` when the read shows it. */
+async function tryOnce(router: TrafficRouter, marker: string, budget: () => CallBudget, result: TrafficStop): Promise<void> {
+  const found = await router.stop(marker, budget());
+  result.before ??= found;
+  // Re-read: what we report and act on is what the API holds, never what we asked for.
+  result.after = await router.inspect(budget());
+  if (oursAtZero(result.after)) {
+    result.confirmed = true;
+    delete result.error;
+    return;
+  }
+  // Raised between our write and our read (a deploy whose raise was already past its fence, or
+  // a hand edit): write again.
+  result.error = new CanaryError('unexpected', `a canary route was set above 0% again after the stop: ${describeRoutes(result.after.ours)}`);
 }
 
 function describeRoutes(routes: readonly RouteState[]): string {

@@ -2,11 +2,11 @@
 // a promotion's point of no return; a takeover or an operator's stop ends it without a fight).
 
 import { CanaryError, EXIT, type ExitCode, messageOf } from '../errors.js';
-import { DEFAULT_DEPLOY_STOP_DEADLINE_MS, describeTraffic, finishStop, resumeHint, rollbackHint, stopTraffic } from './abort.js';
+import { DEFAULT_DEPLOY_STOP_DEADLINE_MS, resumeHint, rollbackHint } from './abort.js';
 import { countsOf, FINAL_PHASES, type Outcome, type OutcomeResult, type Phase } from './record.js';
 import { EnginePromotion } from './promotion.js';
 import { Halt, promotionReason } from './halt.js';
-import { markStop, type StopRequest, type StopState } from './stop-machine.js';
+import { requestStop, type StopMachinePorts, type Stopper, type StopReport, type StopRequest } from './stop-machine.js';
 
 export abstract class EngineHalting extends EnginePromotion {
   /** This process as a stopper: its fence token (Lease holder + epoch) when it has one. */
@@ -14,12 +14,31 @@ export abstract class EngineHalting extends EnginePromotion {
     return this.opts.stop?.token ?? `deploy ${this.opts.startedBy} (${this.record.id})`;
   }
 
-  /** Records the stop machine's state this halt has reached (the next save is its write). */
-  protected markStop(state: StopState, request: StopRequest, promoting: boolean): void {
-    markStop(this.record, state, this.stopToken, { ...request, ...(promoting && { restoreImage: this.record.images.stable }) }, this.iso());
+  /** The stop machine's ports and this process as a stopper (its fence token). */
+  protected stopMachine(): { ports: StopMachinePorts; stopper: Stopper } {
+    const { ports, stop } = this.opts;
+    return {
+      ports: {
+        router: ports.router,
+        workloads: stop?.workloads ?? ports.workloads,
+        store: ports.state,
+        clock: this.opts.clock,
+        release: stop?.release ?? (async () => 'the deploy gives its Lease back as it exits'),
+      },
+      stopper: {
+        token: this.stopToken,
+        ctx: this.ctx,
+        deadlineMs: stop?.deadlineMs ?? DEFAULT_DEPLOY_STOP_DEADLINE_MS,
+        callTimeoutMs: stop?.callTimeoutMs ?? 10_000,
+        stableDeployment: this.opts.names.stableDeployment,
+        canaryDeployment: this.opts.names.canaryDeployment,
+        // The machine's lines, at the level an operator scanning the log needs them.
+        say: (line) => this.log(/NOT confirmed|^STABLE |could not be set back/.test(line) ? 'error' : /still trying|waits for the Lease|could not/.test(line) ? 'warn' : 'info', line),
+        ...(stop?.mayAct && { mayAct: stop.mayAct }),
+      },
+    };
   }
 
-  /** The rollout was taken over while this process stopped it: what is left is the new owner's. */
   /**
    * The Lease was taken by another process while this one stopped (the renewal loop saw it): from
    * then on nothing but the 0% write already confirmed is ours to do.
@@ -29,6 +48,9 @@ export abstract class EngineHalting extends EnginePromotion {
     if (!(reason instanceof CanaryError) || reason.kind !== 'taken-over') return null;
     return new Halt('aborted', messageOf(reason), EXIT.aborted, false, true);
   }
+
+  /** Set when the rollout was taken over mid-stop: its ending (post-rollout hooks included) is the new owner's. */
+  protected takenOverInStop = false;
 
   protected takenOverDuringStop(lost: Halt, stoppedFor: string, traffic: string): Outcome {
     this.takenOverInStop = true;
@@ -40,7 +62,7 @@ export abstract class EngineHalting extends EnginePromotion {
   }
 
   protected async halt(stopped: Halt): Promise<Outcome> {
-    const { ports, onCancel } = this.opts;
+    const { onCancel } = this.opts;
     const halt = stopped;
     if (halt.takenOver || halt.byOperator) {
       // Someone else stopped the rollout (the fence on the route, or their record) or took it
@@ -61,176 +83,140 @@ export abstract class EngineHalting extends EnginePromotion {
       const traffic = 'traffic untouched: the rollout stopped before the canary route was created';
       return this.finish(halt.result, halt.result, cancelled ? `aborted: ${halt.message}` : halt.message, halt.exitCode, traffic);
     }
-
-    // Traffic first: 0% with the stop marker, read back, until a read shows it or the deadline passes.
-    const inFlight = this.inFlightWeight;
-    const promoting = this.stablePatched;
-    this.record.phase = 'rolling-back';
-    const marker = `${halt.result} by deploy ${this.record.id} at ${this.iso()}: ${halt.message}`;
-    const request: StopRequest = { requestedBy: `deploy ${this.record.id}`, reason: halt.message, result: halt.result };
-    const stop = await stopTraffic({
-      router: ports.router,
-      clock: this.opts.clock,
-      marker,
-      deadlineMs: this.opts.stop?.deadlineMs ?? DEFAULT_DEPLOY_STOP_DEADLINE_MS,
-      callTimeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000,
-      onRetry: (m) => this.log('warn', m),
-    });
-    if (!stop.confirmed) {
+    // The stop machine drives every transition; this deploy only asks and reports.
+    const request: StopRequest = { requestedBy: `deploy ${this.record.id}`, reason: cancelled ? `aborted: ${halt.message}` : halt.message, result: halt.result, exitCode: halt.exitCode, rollbackBy: this.opts.startedBy };
+    const report = await this.requestOwnStop(request, 'rollback: ' + halt.message);
+    if (!report.confirmed && !report.lostTo) {
       // No scale-down, no rollback record, no Lease release: the canary may still get traffic.
-      this.trafficSafe = false;
-      this.inFlightWeight = null;
-      const traffic = describeTraffic(stop, this.ctx, this.lastWeightWords(inFlight));
-      this.log('error', traffic);
-      this.setPhase('rolling-back', `${halt.message}; stopping, but 0% is not confirmed`);
-      this.markStop('requested', request, promoting);
-      const lost = await this.persistQuietly();
-      if (lost?.takenOver) this.log('warn', `the rollout was taken over while this stop could not confirm 0% (${lost.message}); traffic: ${traffic}`);
-      const exitCode = stop.permanent && stop.error instanceof CanaryError ? stop.error.exitCode : EXIT.unreachable;
-      const outcome: Outcome = { result: 'failed', reason: `${halt.message}; the canary could not be confirmed at 0% before the stop deadline`, at: this.iso(), exitCode, traffic };
-      this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
-      return outcome;
+      return this.finished({ result: 'failed', reason: `${halt.message}; the canary could not be confirmed at 0% before the stop deadline`, at: this.iso(), exitCode: report.exitCode, traffic: report.traffic });
     }
-    this.inFlightWeight = null;
-    this.weight = 0;
-    this.record.weight = 0;
-    this.emit({ type: 'traffic', at: this.now(), weight: 0, message: `rollback: ${halt.message}` });
-    const traffic = describeTraffic(stop, this.ctx);
-    this.setPhase('rolling-back', halt.message);
-    this.markStop('traffic-zero-confirmed', request, promoting);
-    const lost = (await this.persistQuietly()) ?? this.leaseTakenDuringStop();
-    if (lost?.takenOver) return this.takenOverDuringStop(lost, halt.message, traffic);
-    // An operator's rollback found only now (this save conflicted) is what stopped us: theirs is
-    // the story, the exit code, the incident, and the rest of the stop (stable, canary, Lease).
-    if (this.operatorAbort) {
-      const outcome: Outcome = { result: 'aborted', reason: this.operatorAbort, at: this.iso(), exitCode: EXIT.aborted, traffic };
-      this.log('warn', this.operatorAbort);
-      this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
-      return outcome;
-    }
+    return this.reportStop(report, halt.message);
+  }
 
-    const foreign = stop.after?.foreign.some((r) => (r.weight ?? 0) > 0 || r.overrides.length > 0) ?? false;
-    const done = await finishStop({
-      workloads: this.opts.stop?.workloads ?? ports.workloads,
-      clock: this.opts.clock,
-      callTimeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000,
-      ...(promoting && { restoreStable: { image: this.record.images.stable, stableDeployment: this.opts.names.stableDeployment } }),
-      canaryStillRouted: foreign,
-      marker,
-      ctx: this.ctx,
-      say: (level, line) => this.log(level, line),
+  /**
+   * The stop machine, asked by this deploy with the record it holds: traffic first, then each
+   * transition; this process follows it (events, incidents once recorded) and reports its end.
+   */
+  protected async requestOwnStop(request: StopRequest, trafficWhy: string): Promise<StopReport> {
+    const inFlight = this.inFlightWeight;
+    const judge = this.analyzer.snapshot();
+    if (Object.keys(judge).length > 0) this.record.judge = judge;
+    const { ports, stopper } = this.stopMachine();
+    const forward = request.direction === 'forward';
+    const report = await requestStop(
+      {
+        ...ports,
+        onState: async (state, record) => {
+          this.record = record;
+          if (state === 'traffic-zero-confirmed') {
+            this.inFlightWeight = null;
+            this.weight = 0;
+            this.emit({ type: 'traffic', at: this.now(), weight: 0, message: trafficWhy });
+            if (!forward) this.setPhase('rolling-back', request.reason);
+          }
+          if (state === 'stable-restored' && record.rollback?.stableVerified === false) this.log('error', `stable is not healthy after rollback: ${record.rollback.stableMessage ?? ''}`);
+          // Incidents once the stop is recorded, before the Lease goes; only for a stop of ours.
+          if (state === 'recorded' && !forward) await this.openIncidents();
+        },
+      },
+      { ...stopper, takenBy: () => this.leaseTakenDuringStop()?.message ?? null },
+      request,
+      { current: () => ({ record: this.record, version: this.version }), lastSet: this.lastWeightWords(inFlight) },
+    );
+    if (report.record) this.record = report.record;
+    this.trafficSafe = report.confirmed;
+    if (!report.confirmed) this.inFlightWeight = null;
+    return report;
+  }
+
+  /** What the stop machine returned, as this deploy's outcome. */
+  protected reportStop(report: StopReport, stoppedFor: string): Outcome {
+    if (report.operatorAbort) {
+      // An operator's rollback found only now (the stop's write conflicted) is what stopped us:
+      // theirs is the story, the exit code, the incident, and the rest of the stop.
+      this.operatorAbort = report.operatorAbort;
+      this.log('warn', report.operatorAbort);
+      return this.finished({ result: 'aborted', reason: report.operatorAbort, at: this.iso(), exitCode: EXIT.aborted, traffic: report.traffic });
+    }
+    if (report.lostTo) return this.takenOverDuringStop(new Halt('aborted', report.lostTo, EXIT.aborted, false, true), stoppedFor, report.traffic);
+    const outcome = this.record.outcome;
+    if (report.state === 'released' && outcome) return this.finished(outcome, false);
+    return this.finished({
+      result: 'failed',
+      reason: `${stoppedFor}; the stop is left in state ${report.state}: finish it with \`${rollbackHint(this.ctx)}\``,
+      at: this.iso(),
+      exitCode: report.exitCode === EXIT.ok ? EXIT.unexpected : report.exitCode,
+      traffic: report.traffic,
     });
-    const stable = done.stable ?? { available: false, message: 'stable could not be verified' };
-    this.record.rollback = {
-      ...(this.record.rollback ?? { reason: halt.message, requestedBy: this.opts.startedBy, at: this.iso() }),
-      // A verification that never happened (dry-run, backtest) is not reported as one.
-      ...("verified" in stable && stable.verified === false ? {} : { stableVerified: stable.available }),
-      stableMessage: stable.message,
-      ...(done.restore && { stableRestore: done.restore }),
-    };
-    if (!stable.available) this.log('error', `stable is not healthy after rollback: ${stable.message}`);
-    let message = halt.message;
-    if (done.restore && !done.restore.done) message = `${message}; ${done.restore.message}`;
-    const reason = cancelled ? `aborted: ${message}` : message;
-    this.markStop('recorded', request, promoting);
-    const outcome = await this.finish(halt.result, halt.result, reason, halt.exitCode, traffic);
-    if (this.takenOverInStop) return outcome;
-    await this.openIncidents();
-    if (!this.operatorAbort) await this.releaseStop(request, promoting);
+  }
+
+  private finished(outcome: Outcome, log = true): Outcome {
+    if (log) this.log(outcome.result === 'aborted' ? 'warn' : 'error', outcome.reason);
+    this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
     return outcome;
   }
 
   /**
    * A stop past the promotion's point of no return: stable already runs the new image and is
-   * available, so setting it back would be a second deployment, not a rollback. The canary route
-   * goes to 0% (all traffic to stable, i.e. to the new image), the canary is scaled down, the
-   * promotion is recorded; whatever cannot be done is said, with the command that finishes it.
+   * available, so setting it back would be a second deployment, not a rollback. The stop machine
+   * runs forward: canary route to 0% (all traffic to stable, i.e. to the new image), canary scaled
+   * down, the promotion recorded; a stop left on the way is finished forward by whoever takes it on.
    */
   protected async finishForward(halt: Halt): Promise<Outcome> {
-    const { ports, image } = this.opts;
+    const { image } = this.opts;
     this.log('warn', `${halt.message}; stable already runs ${image} and is available (past the point of no return): finishing the promotion forward, never setting stable back`);
-    const stop = await stopTraffic({
-      router: ports.router,
-      clock: this.opts.clock,
-      marker: `promoted by deploy ${this.record.id} at ${this.iso()} (finished forward after: ${halt.message})`,
-      deadlineMs: this.opts.stop?.deadlineMs ?? DEFAULT_DEPLOY_STOP_DEADLINE_MS,
-      callTimeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000,
-      onRetry: (m) => this.log('warn', m),
-    });
-    const resume = resumeHint(this.ctx, image);
-    if (!stop.confirmed) {
-      const traffic = describeTraffic(stop, this.ctx, this.lastWeightWords(this.inFlightWeight)).replace(/; run `canary rollback[^`]*`$/, '');
-      const reason = `${halt.message}; the promotion is done in the cluster (stable runs ${image} and is available) but the canary route could not be confirmed at 0%; left: the canary route to 0%, the canary scaled down, the record; finish with \`${resume}\``;
-      this.record.promotion = 'routing-to-stable';
-      await this.persistQuietly();
-      const outcome: Outcome = { result: 'failed', reason, at: this.iso(), exitCode: EXIT.unreachable, traffic };
-      this.log('error', reason);
-      this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
-      return outcome;
+    const reason = `${promotionReason(countsOf(this.record).total)}; finished forward after: ${halt.message}`;
+    const report = await this.requestOwnStop({ requestedBy: `deploy ${this.record.id}`, reason, result: 'promoted', direction: 'forward' }, 'promotion: stable runs the new image; canary route at 0%');
+    if (!report.confirmed && !report.lostTo) {
+      const traffic = report.traffic.replace(/; run `canary rollback[^`]*`$/, '');
+      return this.finished({
+        result: 'failed',
+        reason: `${halt.message}; the promotion is done in the cluster (stable runs ${image} and is available) but the canary route could not be confirmed at 0%; left: the canary route to 0%, the canary scaled down, the record; finish with \`${resumeHint(this.ctx, image)}\` (or \`${rollbackHint(this.ctx)}\`, which finishes it forward too)`,
+        at: this.iso(),
+        exitCode: report.exitCode,
+        traffic,
+      });
     }
-    this.weight = 0;
-    this.record.weight = 0;
-    this.emit({ type: 'traffic', at: this.now(), weight: 0, message: 'promotion: stable runs the new image; canary route at 0%' });
-    const left: string[] = [];
-    try {
-      await (this.opts.stop?.workloads ?? ports.workloads).scaleDownCanary({ timeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000 });
-    } catch (err) {
-      left.push(`scale Deployment ${this.opts.names.canaryDeployment} to 0 (${messageOf(err)})`);
-    }
-    const traffic = 'all traffic on stable, which now runs the new image';
-    const reason = `${promotionReason(countsOf(this.record).total)}; finished forward after: ${halt.message}${left.length ? `; left: ${left.join('; ')}` : ''}`;
-    this.record.images.stable = image;
-    delete this.record.promotion;
-    const outcome = await this.finish('promoted', 'promoted', reason, left.length ? EXIT.unexpected : EXIT.ok, traffic);
-    return outcome;
+    return this.reportStop(report, halt.message);
   }
 
   /**
-   * The process is about to exit on a second signal, possibly mid-rollback: one quick stop, and
-   * if a read shows 0%, the canary scaled down too; then the record says where traffic is, so
-   * `status` and `rollback` can finish the job.
+   * The process is about to exit on a second signal, possibly mid-stop: the stop machine, asked
+   * once more with a short deadline as this process's second stopper (it takes over the deploy's
+   * own stop), goes as far as it can; `status` and `canary rollback` take it on from there.
    */
   async recordForcedExit(budgetMs = 1500): Promise<void> {
     if (!this.hasRecord || FINAL_PHASES.includes(this.record.phase)) return;
-    const inFlight = this.inFlightWeight;
-    let traffic = `${this.lastWeightWords(inFlight)}; run \`${rollbackHint(this.ctx)}\``;
+    const reason = 'aborted: exited on a second signal before the rollout had stopped';
     if (this.routed && this.opts.onCancel !== 'leave') {
-      const stop = await stopTraffic({
-        router: this.opts.ports.router,
-        clock: this.opts.clock,
-        marker: `aborted by deploy ${this.record.id} at ${this.iso()}: exited on a second signal`,
-        deadlineMs: budgetMs,
-        callTimeoutMs: budgetMs,
-      }).catch(() => null);
-      // Where the stop machine stands when the process exits: `canary rollback` takes it on there.
-      const request: StopRequest = { requestedBy: `deploy ${this.record.id} (second signal)`, reason: 'exited on a second signal before the rollout had stopped', result: 'aborted' };
-      if (stop?.confirmed) {
-        this.weight = 0;
-        this.record.weight = 0;
-        traffic = describeTraffic(stop, this.ctx);
-        const scaled = await this.opts.ports.workloads.scaleDownCanary({ timeoutMs: budgetMs }).then(() => true, () => false);
-        // Stable is not looked at on a forced exit: a promotion's stop still has stable to restore.
-        this.markStop(scaled && !this.stablePatched ? 'canary-scaled-down' : 'traffic-zero-confirmed', request, this.stablePatched);
-      } else {
-        this.trafficSafe = false;
-        this.markStop('requested', request, this.stablePatched);
-      }
-    } else if (this.routed && this.weight > 0) {
+      const { ports, stopper } = this.stopMachine();
+      const forward = this.pastNoReturn;
+      const request: StopRequest = forward
+        ? { requestedBy: `deploy ${this.record.id} (second signal)`, reason: `${promotionReason(countsOf(this.record).total)}; finished forward after a second signal`, result: 'promoted', direction: 'forward' }
+        : { requestedBy: `deploy ${this.record.id} (second signal)`, reason, result: 'aborted' };
+      const report = await requestStop(
+        ports,
+        { ...stopper, token: `${stopper.token} (second signal)`, supersedes: [stopper.token], deadlineMs: budgetMs, callTimeoutMs: budgetMs },
+        request,
+        { current: () => ({ record: this.record, version: this.version }), lastSet: this.lastWeightWords(this.inFlightWeight) },
+      ).catch((err: unknown) => {
+        this.log('error', `the stop on a second signal failed: ${messageOf(err)}`);
+        return null;
+      });
+      this.trafficSafe = report?.confirmed ?? false;
+      return;
+    }
+    let traffic: string;
+    if (this.routed && this.weight > 0) {
       this.trafficSafe = false;
       traffic = `canary left at ${this.weight}% (--on-cancel leave)`;
     } else if (!this.routed) {
       traffic = 'traffic untouched: the rollout stopped before the canary route was created';
+    } else {
+      traffic = `${this.lastWeightWords(this.inFlightWeight)}; run \`${rollbackHint(this.ctx)}\``;
     }
     this.record.phase = 'aborted';
-    this.record.outcome = { result: 'aborted', reason: 'aborted: exited on a second signal before the rollout had stopped', at: this.iso(), exitCode: EXIT.aborted, traffic };
-    await this.persistQuietly();
-  }
-
-  /** The stop machine's last transition, for a stop this deploy drove itself: its Lease given back. */
-  protected async releaseStop(request: StopRequest, promoting: boolean): Promise<void> {
-    const release = this.opts.stop?.release;
-    if (release) this.log('info', await release().catch((err: unknown) => `the Lease could not be released (it expires on its own): ${messageOf(err)}`));
-    this.markStop('released', request, promoting);
+    this.record.outcome = { result: 'aborted', reason, at: this.iso(), exitCode: EXIT.aborted, traffic };
     await this.persistQuietly();
   }
 

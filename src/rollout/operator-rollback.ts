@@ -13,7 +13,8 @@ import {
 } from './abort.js';
 import { rolloutIdFor } from './rollout-id.js';
 import { postPromotionRollback, watchedPromotion } from './post-promotion-rollback.js';
-import { resumeStop, unfinishedStop } from './stop-machine.js';
+import { unfinishedStop } from './stop-machine.js';
+import { operatorStop } from './operator-stop.js';
 import {
   StateConflictError,
   type Clock,
@@ -26,60 +27,13 @@ import {
   type TrafficRouter,
   type Workloads,
 } from './ports.js';
-import { RECORD_SCHEMA_VERSION, type OutcomeResult, type RolloutRecord } from './record.js';
+import { FINAL_PHASES, RECORD_SCHEMA_VERSION, type OutcomeResult, type RolloutRecord } from './record.js';
+import type { OperatorRollbackOptions, OperatorRollbackPorts, RollbackReport } from './operator-rollback-types.js';
 
 // `canary rollback`: the abort asked for by an operator, over the same ports and the same stop
 // path (abort.ts) as a deploy's own halt. The CLI only connects, parses flags and prints.
 
-/** What reading the record found; a corrupt record is overwritten (only once traffic is at 0). */
-export type RecordRead = { kind: 'found'; stored: StoredRecord } | { kind: 'missing' } | { kind: 'corrupt'; why: string; version: string };
-
-export interface OperatorRollbackPorts {
-  router: TrafficRouter;
-  workloads: Workloads;
-  loadRecord(): Promise<RecordRead>;
-  saveRecord(record: RolloutRecord, expectedVersion: string | null): Promise<string>;
-  lease: LeaseCleaner;
-  /** A Kubernetes Event on the stable Deployment; best effort, resolves to why it failed. */
-  event(reason: string, message: string): Promise<string | undefined>;
-  /** Loaded only after traffic is at 0: building sinks (secrets, modules) never delays the switch. */
-  openIncidents(record: RolloutRecord): Promise<IncidentResult[]>;
-}
-
-export interface OperatorRollbackOptions {
-  ctx: CommandContext;
-  names: TargetNames;
-  policy: Pick<Policy, 'name' | 'source' | 'intervalMs' | 'steps'>;
-  reason: string;
-  requestedBy: string;
-  clock: Clock;
-  deadlineMs: number;
-  callTimeoutMs: number;
-  incidents: boolean;
-  /** Our routes as an earlier 0% write of this command found them (the CLI writes once before loading the rest). */
-  firstFound?: OwnRouteState[];
-  /** Every line for the operator, as it happens. */
-  say(line: string): void;
-}
-
-export interface RollbackReport {
-  target: string;
-  namespace: string;
-  /** aborted (this command stopped it), or the earlier result when it was already over. */
-  result: OutcomeResult | 'nothing-to-roll-back';
-  actions: string[];
-  /** Where traffic is, from the last read. */
-  traffic: string;
-  /** Every canary Ingress of ours, as re-read after the stop. */
-  ingresses: { name: string; weight: number }[];
-  /** Canary Ingresses we did not make that send traffic to the canary; left alone. */
-  foreign: { name: string; weight: number | null }[];
-  stable: StableStatus | null;
-  alreadyRolledBack: boolean;
-  incidentUrl: string | null;
-  record: RolloutRecord | null;
-  exitCode: number;
-}
+export type { OperatorRollbackOptions, OperatorRollbackPorts, RecordRead, RollbackReport } from './operator-rollback-types.js';
 
 /** A record for a target whose own record was missing or unreadable, so `status` can still tell the truth. */
 function replacementRecord(opts: OperatorRollbackOptions, why: string, now: number): RolloutRecord {
@@ -156,10 +110,18 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
 
   // A stop left unfinished by another stopper (a crashed deploy, a rollback elsewhere): the stop
   // machine takes it on from the state the record holds, with this command's token.
+  // A rollout still under way gets the operator's stop requested from the machine, which drives it
+  // to the end like any other stop.
   const pending = await ports.loadRecord();
-  if (pending.kind === 'found' && unfinishedStop(pending.stored.record)) {
-    const taken = await takeOnStop(ports, opts, leaseSeen, say);
-    if (taken) return { ...base, ...taken };
+  const live = pending.kind === 'found' ? pending.stored.record : null;
+  if (live && (unfinishedStop(live) || (!live.stop && !FINAL_PHASES.includes(live.phase)))) {
+    const taken = await operatorStop(ports, opts, leaseSeen, say, !unfinishedStop(live), stableOnly);
+    if (taken) {
+      // What the routes hold now, read again: what the report says is what the API holds.
+      const now = await ports.router.inspect({ timeoutMs: opts.callTimeoutMs }).catch(() => null);
+      if (now) inForce(now);
+      return { ...base, ...(now && { ingresses: now.ours.map((r) => ({ name: r.name, weight: r.weight ?? 0 })) }), ...taken };
+    }
   }
 
   // 2. The record: mark the abort so a running deploy stops, and status tells the story.
@@ -290,62 +252,6 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
   const exitCode = stable?.available === true && !restoreFailed && stableOnly ? EXIT.ok : EXIT.unexpected;
   const result: OutcomeResult = alreadyRolledBack ? (record.outcome?.result ?? 'aborted') : 'aborted';
   return { ...base, result, stable, alreadyRolledBack, incidentUrl, record, exitCode };
-}
-
-type TakenOn = Pick<RollbackReport, 'result' | 'traffic' | 'stable' | 'alreadyRolledBack' | 'incidentUrl' | 'record' | 'exitCode'>;
-
-/** Finishes, through the stop machine, a stop the record shows unfinished; null when there was none. */
-async function takeOnStop(ports: OperatorRollbackPorts, opts: OperatorRollbackOptions, leaseSeen: LeaseSeen | null | undefined, say: (line: string) => void): Promise<TakenOn | null> {
-  const { clock, ctx } = opts;
-  const report = await resumeStop(
-    {
-      router: ports.router,
-      workloads: ports.workloads,
-      clock,
-      store: {
-        load: async () => {
-          const read = await ports.loadRecord();
-          return read.kind === 'found' ? read.stored : null;
-        },
-        save: (record, expected) => ports.saveRecord(record, expected),
-      },
-      release: async (budget) => {
-        if (leaseSeen === undefined) throw new Error('it could not be read when the stop began');
-        const cleared = await ports.lease.clear(leaseSeen, budget);
-        if (cleared.result === 'kept') return `Lease ${ctx.target}-canary left alone: it is held by ${cleared.holder} and changed since this rollback read it`;
-        return cleared.result === 'deleted' ? `Lease ${ctx.target}-canary of the stopped deploy deleted: the next deploy can start at once` : `no Lease of ${ctx.target} to release`;
-      },
-    },
-    {
-      token: `rollback by ${opts.requestedBy} at ${new Date(clock.now()).toISOString()}`,
-      ctx,
-      deadlineMs: opts.deadlineMs,
-      callTimeoutMs: opts.callTimeoutMs,
-      say,
-      asOperator: { requestedBy: opts.requestedBy, reason: `rolled back by ${opts.requestedBy}: ${opts.reason}`, why: opts.reason },
-    },
-  );
-  if (!report) return null;
-  if (report.state === 'requested' && !report.confirmed && !report.lostTo) {
-    throw new CanaryError('unreachable', `${report.traffic}; the unfinished stop is left in state requested until a read shows 0%`);
-  }
-  const record = report.record;
-  const stop = record?.stop;
-  if (report.lostTo) say(`another stopper (${report.lostTo}) took the stop on: it finishes it`);
-  else if (record && stop?.requestedBy === opts.requestedBy) say(`record ${record.id}: aborted by ${opts.requestedBy}: ${opts.reason} (the unfinished stop taken on and finished: ${stop.state})`);
-  else if (record && stop) say(`record ${record.id}: already ${record.outcome?.result ?? stop.result} (${stop.reason}); the unfinished stop taken on and finished: ${stop.state}`);
-  const problem = await ports.event('CanaryRolledBack', `stop finished by ${opts.requestedBy}: ${opts.reason}; ${report.traffic}`);
-  if (problem) say(problem);
-  const done = report.state === 'released' || report.lostTo !== undefined;
-  return {
-    result: record?.outcome?.result ?? 'aborted',
-    traffic: report.traffic,
-    stable: null,
-    alreadyRolledBack: false,
-    incidentUrl: null,
-    record,
-    exitCode: done ? EXIT.ok : EXIT.unexpected,
-  };
 }
 
 type Verification = Pick<NonNullable<RolloutRecord['rollback']>, 'stableVerified' | 'stableMessage' | 'stableRestore'>;

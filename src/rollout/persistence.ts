@@ -55,6 +55,8 @@ export interface EngineOptions {
     token?: string;
     /** Gives this deploy's Lease back: the stop machine's last transition when it takes a stop on. */
     release?: () => Promise<string>;
+    /** Null while this deploy may still write (its Lease renewed within the renew deadline); else why not. */
+    mayAct?: () => string | null;
   };
   /** Context, kubeconfig and policy file, so every printed hint works pasted as is. */
   commands?: Omit<CommandContext, 'target' | 'namespace'>;
@@ -84,12 +86,8 @@ export abstract class EngineCore {
   protected inFlightWeight: number | null = null;
   /** Set when a save found that an operator rolled back: their abort wins over ours. */
   protected operatorAbort: string | null = null;
-  /** Set when a save during the stop found the rollout taken over: nothing more is ours to do. */
-  protected takenOverInStop = false;
   /** Set once stable runs the new image and is available: a stop then finishes the promotion. */
   protected pastNoReturn = false;
-  /** Set once promotion has started changing the stable Deployment. */
-  protected stablePatched = false;
   /**
    * False while a stop could not confirm 0% by a read: the deploy's Lease must then stay until
    * it expires (or `canary rollback` deletes it), so no new deploy starts on top of live traffic.

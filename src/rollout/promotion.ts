@@ -29,7 +29,6 @@ export abstract class EnginePromotion extends EngineSteps {
       this.record.promotion = 'updating-stable';
       await this.persist();
       this.throwIfCancelled();
-      this.stablePatched = true;
       // Fenced: lands only while this rollout still owns its route; a write that loses is lost.
       const router = ports.router;
       try {
@@ -44,7 +43,6 @@ export abstract class EnginePromotion extends EngineSteps {
     // it): from here the only direction is forward.
     this.pastNoReturn = true;
     if (stage === 'routing-to-stable') {
-      this.stablePatched = true;
       // An operator who rolled back while stable was updating still gets exit 4 (this save conflicts).
       this.record.promotion = 'routing-to-stable';
       await this.persist();

@@ -171,8 +171,15 @@ export interface StopProgress {
   /** Who asked for the stop ("deploy checkout-2026…", "alice", "signal"). */
   requestedBy: string;
   reason: string;
-  /** What the record's outcome will be. */
-  result: Exclude<OutcomeResult, 'promoted'>;
+  /** What the record's outcome will be ('promoted' only with direction 'forward'). */
+  result: OutcomeResult;
+  /**
+   * 'forward': past a promotion's point of no return (stable runs the new image and is available)
+   * the stop finishes the promotion instead of setting stable back. Absent: a rollback.
+   */
+  direction?: 'forward';
+  /** The exit code the outcome will carry, when the requester's differs from the result's own (a lost lease: 5). */
+  exitCode?: number;
   /** The stopper driving the machine now: holder identity + epoch. */
   token: string;
   requestedAt: string;
@@ -184,6 +191,8 @@ export interface StopProgress {
   restoreImage?: string | null;
   /** What stable restore and verification found, in words. */
   stable?: string;
+  /** Set when the canary could not be scaled down (the stop went on: traffic was at 0%): why, in words. */
+  canary?: string;
   /** Where traffic is, as the confirming read showed it. */
   traffic?: string;
 }

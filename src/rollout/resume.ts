@@ -3,33 +3,11 @@
 import { EXIT } from '../errors.js';
 import { StopRequestedError, type StoredRecord } from './ports.js';
 import type { Outcome } from './record.js';
-import { resumeStop, STOP_STATES, type StopMachinePorts, type Stopper } from './stop-machine.js';
+import { resumeStop, STOP_STATES } from './stop-machine.js';
 import { EngineHalting } from './halting.js';
 import { Halt } from './halt.js';
-import { DEFAULT_DEPLOY_STOP_DEADLINE_MS } from './abort.js';
 
 export abstract class EngineResume extends EngineHalting {
-  /** The stop machine's ports and this process as a stopper (its fence token). */
-  protected stopMachine(): { ports: StopMachinePorts; stopper: Stopper } {
-    const { ports, stop } = this.opts;
-    return {
-      ports: {
-        router: ports.router,
-        workloads: stop?.workloads ?? ports.workloads,
-        store: ports.state,
-        clock: this.opts.clock,
-        release: stop?.release ?? (async () => 'the deploy gives its Lease back as it exits'),
-      },
-      stopper: {
-        token: this.stopToken,
-        ctx: this.ctx,
-        deadlineMs: stop?.deadlineMs ?? DEFAULT_DEPLOY_STOP_DEADLINE_MS,
-        callTimeoutMs: stop?.callTimeoutMs ?? 10_000,
-        say: (line) => this.log('info', line),
-      },
-    };
-  }
-
   /**
    * `--resume` of a record whose stop was left unfinished: the stop machine takes it on from the
    * state it finds; this process only reports the result.
@@ -68,8 +46,6 @@ export abstract class EngineResume extends EngineHalting {
     this.version = stored.version;
     this.weight = stored.record.weight;
     this.routed = true;
-    // A promotion past routing-to-canary may have changed stable: a stop must set it back.
-    this.stablePatched = stored.record.promotion !== undefined && stored.record.promotion !== 'routing-to-canary';
     this.restoreCounters();
     if (stored.record.judge) this.analyzer.restore(stored.record.judge);
     // The record and its Events name the run that drives the rollout now; startedBy stays who began it.

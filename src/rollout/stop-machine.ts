@@ -1,9 +1,12 @@
 import { CanaryError, EXIT, messageOf } from '../errors.js';
-import { describeTraffic, foreignTraffic, stopTraffic, type CommandContext } from './abort.js';
-import { StateConflictError, type CallBudget, type Clock, type StateStore, type StoredRecord, type TrafficRouter, type Workloads } from './ports.js';
-import { FINAL_PHASES, STOP_STATES, type RolloutRecord, type StopProgress, type StopState } from './record.js';
+import { describeTraffic, foreignTraffic, rollbackHint, stopTraffic, undoHint, type TrafficStop } from './abort.js';
+import { StateConflictError, type CallBudget, type StableStatus, type StoredRecord } from './ports.js';
+import type { RolloutRecord, StopProgress, StopState } from './record.js';
+import { claim, claimOwn } from './stop-claim.js';
+import { bounded, exitFor, iso, StopLostError, type OwnRecord, type StopMachinePorts, type Stopper, type StopReport, type StopRequest } from './stop-types.js';
 
 export { STOP_STATES, type StopProgress, type StopState } from './record.js';
+export { StopLostError, type OwnRecord, type StopMachinePorts, type Stopper, type StopReport, type StopRequest } from './stop-types.js';
 
 // The stop machine: every way a rollout ends early walks the same states, in this order, and the
 // state it has reached is persisted in the rollout record (`record.stop`), so whoever holds the
@@ -14,97 +17,65 @@ export { STOP_STATES, type StopProgress, type StopState } from './record.js';
 //
 // Each transition is one fenced write of the record (its resourceVersion, and the token of the
 // stopper that drives it): a stopper whose token was replaced (a takeover) loses at its next
-// write and does nothing more. The first transition is abort.ts's proven 0%-write/read-back
-// loop; nothing after it happens until a read showed 0%.
-
-const MAX_TEXT = 500;
-const bounded = (text: string) => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text);
-
-/** A stop whose record now names another stopper: this one does nothing more. */
-export class StopLostError extends Error {
-  constructor(readonly holder: string) {
-    super(`the stop was taken on by ${holder}: this stopper does nothing more`);
-    this.name = 'StopLostError';
-  }
-}
-
-export interface StopMachinePorts {
-  router: TrafficRouter;
-  workloads: Workloads;
-  store: StateStore;
-  clock: Clock;
-  /** The last transition: the deploy gives its Lease back, `canary rollback` deletes the one it saw. */
-  release(budget: CallBudget): Promise<string>;
-}
-
-export interface Stopper {
-  /** Holder identity + epoch: what makes a stale stopper lose. */
-  token: string;
-  ctx: CommandContext;
-  /** How long the first transition keeps trying (deploy: minutes; rollback: --timeout). */
-  deadlineMs: number;
-  callTimeoutMs: number;
-  say?: (line: string) => void;
-  /** `canary rollback`: taking a stop on makes it the operator's (requester, reason, result 'aborted'). */
-  asOperator?: { requestedBy: string; reason: string; /** The operator's own words, for record.rollback. */ why: string };
-}
-
-export interface StopRequest {
-  requestedBy: string;
-  reason: string;
-  result: StopProgress['result'];
-}
-
-export interface StopReport {
-  /** The state reached; `released` is the only end. */
-  state: StopState;
-  /** A read showed every route of ours at 0%. */
-  confirmed: boolean;
-  traffic: string;
-  record: RolloutRecord | null;
-  /** Set when a newer stopper took the stop over: nothing more was done by this one. */
-  lostTo?: string;
-  exitCode: number;
-}
-
-const iso = (clock: Clock) => new Date(clock.now()).toISOString();
-
-/**
- * The record's stop moved to `state` by `token` (created on the first call with the request): how
- * a stopper that runs a transition itself (the deploy's halt, a second signal) records it in the
- * same words as the machine. The caller saves the record: that save is the transition's write.
- */
-export function markStop(record: RolloutRecord, state: StopState, token: string, request: StopRequest & { restoreImage?: string | null }, at: string): void {
-  const { restoreImage, ...asked } = request;
-  const kept = record.stop && record.stop.state !== 'released' ? record.stop : null;
-  record.stop = {
-    ...(kept ?? {
-      requestedBy: bounded(asked.requestedBy),
-      reason: bounded(asked.reason),
-      result: asked.result,
-      requestedAt: at,
-      ...(restoreImage !== undefined && { restoreImage }),
-    }),
-    state,
-    token,
-    updatedAt: at,
-  };
-}
+// write and does nothing more. The first transition is abort.ts's 0%-write/read-back loop;
+// nothing after it happens until a read showed 0%. The engine, `canary rollback` and a second
+// signal only request a stop here and report what it returns.
+//
+// Past a promotion's point of no return the stop runs `direction: 'forward'`: the same states,
+// but stable is verified on the new image instead of set back, and the record says promoted.
 
 /** True while a record holds a stop that is not yet released: `status` and `--resume` act on it. */
 export function unfinishedStop(record: RolloutRecord | null | undefined): StopProgress | null {
   return record?.stop && record.stop.state !== 'released' ? record.stop : null;
 }
 
+const markerOf = (stop: Pick<StopProgress, 'result' | 'requestedBy' | 'requestedAt' | 'reason'>, token: string) =>
+  `${stop.result} by ${stop.requestedBy} at ${stop.requestedAt} (stop driven by ${token}): ${stop.reason}`;
+
+const trafficOptions = (ports: StopMachinePorts, stopper: Stopper, marker: string) => ({
+  router: ports.router,
+  clock: ports.clock,
+  marker,
+  deadlineMs: stopper.deadlineMs,
+  callTimeoutMs: stopper.callTimeoutMs,
+  ...(stopper.say && { onRetry: stopper.say }),
+  ...(stopper.mayAct && { mayAct: stopper.mayAct }),
+});
+
+const notConfirmedExit = (t: TrafficStop) => (t.permanent && t.error instanceof CanaryError ? t.error.exitCode : EXIT.unreachable);
+
 /**
  * A stop asked for: the record gets (or keeps) its `stop`, now driven by this stopper, and the
  * machine runs from the state found to `released`. A stop already under way is taken on where it
  * stands (its reason and result are kept); a rollout already over is left as it is.
+ *
+ * With `own` (the deploy's own stop, a second signal) traffic goes first: the 0% write and its
+ * read-back happen before the record is written, from the requester's own record.
  */
-export async function requestStop(ports: StopMachinePorts, stopper: Stopper, request: StopRequest): Promise<StopReport> {
-  const claimed = await claim(ports, stopper, request);
-  if (!claimed) return { state: 'released', confirmed: false, traffic: 'no rollout record: nothing to stop', record: null, exitCode: EXIT.unexpected };
-  return drive(ports, stopper, claimed);
+export async function requestStop(ports: StopMachinePorts, stopper: Stopper, request: StopRequest, own?: OwnRecord): Promise<StopReport> {
+  if (!own) {
+    const claimed = await claim(ports, stopper, request);
+    if (!claimed) return { state: 'released', confirmed: false, traffic: 'no rollout record: nothing to stop', record: null, exitCode: EXIT.unexpected };
+    return drive(ports, stopper, claimed);
+  }
+  const say = (line: string) => stopper.say?.(line);
+  const t = await stopTraffic(trafficOptions(ports, stopper, markerOf({ ...request, requestedAt: iso(ports.clock) }, stopper.token)));
+  const traffic = t.confirmed ? describeTraffic(t, stopper.ctx) : describeTraffic(t, stopper.ctx, own.lastSet);
+  if (!t.confirmed) say(traffic);
+  let held: StoredRecord;
+  try {
+    held = await claimOwn(ports, stopper, request, own, t.confirmed ? traffic : null);
+  } catch (err) {
+    const lost = err instanceof StopLostError ? err : null;
+    if (!lost) say(`could not save the rollout record: ${messageOf(err)}`);
+    const base = { state: 'requested' as StopState, confirmed: t.confirmed, traffic, record: own.current().record };
+    if (lost) return { ...base, exitCode: EXIT.aborted, lostTo: lost.holder, ...(lost.operatorAbort && { operatorAbort: lost.operatorAbort }) };
+    // 0% is confirmed but no write of the record lands: the rest waits for `canary rollback` or `--resume`.
+    return { ...base, exitCode: t.confirmed ? EXIT.unreachable : notConfirmedExit(t) };
+  }
+  if (!t.confirmed) return { state: 'requested', confirmed: false, traffic, record: held.record, exitCode: notConfirmedExit(t) };
+  await ports.onState?.('traffic-zero-confirmed', held.record);
+  return drive(ports, stopper, held);
 }
 
 /** `--resume`, `canary rollback` on a record that holds an unfinished stop: take it on as found. */
@@ -115,73 +86,38 @@ export async function resumeStop(ports: StopMachinePorts, stopper: Stopper): Pro
   return requestStop(ports, stopper, stopper.asOperator ? { ...stopper.asOperator, result: 'aborted' } : stop);
 }
 
-async function claim(ports: StopMachinePorts, stopper: Stopper, request: StopRequest): Promise<StoredRecord | null> {
-  for (let attempt = 0; attempt < 5; attempt += 1) {
-    const found = await ports.store.load();
-    if (!found) return null;
-    const record = structuredClone(found.record);
-    const at = iso(ports.clock);
-    if (record.stop) {
-      if (record.stop.token === stopper.token) return found;
-      record.stop = { ...record.stop, token: stopper.token, updatedAt: at };
-      // An operator who takes a stop on before it is recorded owns its story (who, why, result).
-      if (stopper.asOperator && STOP_STATES.indexOf(record.stop.state) < STOP_STATES.indexOf('recorded')) {
-        record.stop = { ...record.stop, requestedBy: bounded(request.requestedBy), reason: bounded(request.reason), result: request.result };
-        record.rollback ??= { reason: bounded(stopper.asOperator.why), requestedBy: bounded(stopper.asOperator.requestedBy), at };
-      }
-    } else {
-      if (FINAL_PHASES.includes(record.phase)) return found;
-      const promoting = record.promotion !== undefined && record.promotion !== 'routing-to-canary';
-      record.stop = {
-        state: 'requested',
-        requestedBy: bounded(request.requestedBy),
-        reason: bounded(request.reason),
-        result: request.result,
-        token: stopper.token,
-        requestedAt: at,
-        updatedAt: at,
-        ...(promoting && { restoreImage: record.images.stable }),
-      };
-      record.phase = 'rolling-back';
-      record.rollback ??= { reason: bounded(request.reason), requestedBy: bounded(request.requestedBy), at };
-    }
-    record.updatedAt = at;
-    try {
-      const version = await ports.store.save(record, found.version);
-      return { record, version };
-    } catch (err) {
-      if (!(err instanceof StateConflictError)) throw err;
-    }
-  }
-  throw new CanaryError('unexpected', 'the rollout record kept changing while the stop was being requested; run the command again');
-}
-
 /**
  * One fenced write: the record as `change` leaves it, saved only over the version this stopper
  * last wrote or read, and only while the stop is still this stopper's. A conflict re-reads: a
  * record that names another stopper ends this one (StopLostError).
  */
-async function write(ports: StopMachinePorts, stopper: Stopper, held: StoredRecord, change: (r: RolloutRecord) => void): Promise<StoredRecord> {
+async function write(ports: StopMachinePorts, stopper: Stopper, held: StoredRecord, change: (r: RolloutRecord, s: StopProgress) => void): Promise<StoredRecord> {
   let base = held;
   for (let attempt = 0; attempt < 5; attempt += 1) {
     const holder = base.record.stop?.token;
-    if (holder !== stopper.token) throw new StopLostError(holder ?? 'nobody (the stop is gone from the record)');
+    if (holder !== stopper.token || !base.record.stop) throw new StopLostError(holder ?? 'nobody (the stop is gone from the record)');
     const record = structuredClone(base.record);
-    change(record);
+    change(record, record.stop!);
     record.updatedAt = iso(ports.clock);
     if (record.stop) record.stop.updatedAt = record.updatedAt;
+    let version: string;
     try {
-      return { record, version: await ports.store.save(record, base.version) };
+      version = await ports.store.save(record, base.version);
     } catch (err) {
       if (!(err instanceof StateConflictError)) throw err;
       if (!err.current) throw new StopLostError('nobody (the record was deleted)');
       base = err.current;
+      continue;
     }
+    if (record.stop) await ports.onState?.(record.stop.state, record);
+    return { record, version };
   }
   throw new CanaryError('unexpected', 'the rollout record kept changing during the stop');
 }
 
 async function fenceRead(ports: StopMachinePorts, stopper: Stopper, held: StoredRecord): Promise<StoredRecord> {
+  const taken = stopper.takenBy?.();
+  if (taken) throw new StopLostError(taken);
   const now = await ports.store.load();
   if (!now) throw new StopLostError('nobody (the record was deleted)');
   const holder = now.record.stop?.token;
@@ -191,7 +127,8 @@ async function fenceRead(ports: StopMachinePorts, stopper: Stopper, held: Stored
 
 async function drive(ports: StopMachinePorts, stopper: Stopper, start: StoredRecord): Promise<StopReport> {
   let held = start;
-  let confirmed = false;
+  const reached = (s: StopProgress | undefined) => s !== undefined && s.state !== 'requested';
+  let confirmed = reached(held.record.stop);
   let traffic = held.record.stop?.traffic ?? held.record.outcome?.traffic ?? 'unknown';
   const budget = (): CallBudget => ({ timeoutMs: stopper.callTimeoutMs });
   const say = (line: string) => stopper.say?.(line);
@@ -210,31 +147,45 @@ async function drive(ports: StopMachinePorts, stopper: Stopper, start: StoredRec
       held = await fenceRead(ports, stopper, held);
       const stop = held.record.stop;
       if (!stop) return report(EXIT.ok);
-      const marker = `${stop.result} by ${stop.requestedBy} at ${stop.requestedAt} (stop driven by ${stopper.token}): ${stop.reason}`;
+      const forward = stop.direction === 'forward';
       switch (stop.state) {
         case 'requested': {
-          const t = await stopTraffic({ router: ports.router, clock: ports.clock, marker, deadlineMs: stopper.deadlineMs, callTimeoutMs: stopper.callTimeoutMs, onRetry: say });
+          const t = await stopTraffic(trafficOptions(ports, stopper, markerOf(stop, stopper.token)));
+          // `canary rollback` wrote 0% once before it read the record: a route found raised since
+          // was raised by someone (a deploy's raise already past its fence, a hand edit).
+          if (stopper.asOperator) {
+            for (const r of t.before ?? []) if ((r.weight ?? 0) > 0 || r.overrides.length > 0) say(`canary Ingress ${r.name} was raised to ${r.weight ?? '?'}% after our first write: set to 0% again`);
+          }
           if (!t.confirmed) {
             // Nothing after this state happens while a read does not show 0%.
             traffic = describeTraffic(t, stopper.ctx, `canary last set to ${held.record.weight}%`);
             say(traffic);
-            return report(t.permanent && t.error instanceof CanaryError ? t.error.exitCode : EXIT.unreachable);
+            return report(notConfirmedExit(t));
           }
           confirmed = true;
           traffic = describeTraffic(t, stopper.ctx);
-          held = await write(ports, stopper, held, (r) => {
-            r.stop!.state = 'traffic-zero-confirmed';
-            r.stop!.traffic = bounded(traffic);
+          held = await write(ports, stopper, held, (r, s) => {
+            s.state = 'traffic-zero-confirmed';
+            s.traffic = bounded(traffic);
             r.weight = 0;
           });
           break;
         }
         case 'traffic-zero-confirmed': {
-          const words = await restoreStable(ports, stopper, stop, marker);
-          say(words);
-          held = await write(ports, stopper, held, (r) => {
-            r.stop!.state = 'stable-restored';
-            r.stop!.stable = bounded(words);
+          const found = forward ? await verifyForward(ports, stopper) : await restoreStable(ports, stopper, stop, markerOf(stop, stopper.token));
+          if (found.restore) say(found.restore.message);
+          say(forward ? found.words : stableLine(found.stable));
+          held = await write(ports, stopper, held, (r, s) => {
+            s.state = 'stable-restored';
+            s.stable = bounded(found.words);
+            if (forward) return;
+            r.rollback = {
+              ...(r.rollback ?? { reason: s.reason, requestedBy: s.requestedBy, at: s.requestedAt }),
+              // A verification that never happened (dry-run, backtest) is not reported as one.
+              ...(found.stable.verified === false ? {} : { stableVerified: found.stable.available }),
+              stableMessage: bounded(found.stable.message),
+              ...(found.restore && { stableRestore: found.restore }),
+            };
           });
           break;
         }
@@ -243,34 +194,39 @@ async function drive(ports: StopMachinePorts, stopper: Stopper, start: StoredRec
           // sends the machine back to its first transition.
           const after = await ports.router.inspect(budget()).catch(() => null);
           if (!after || after.ours.some((r) => (r.weight ?? 0) > 0 || r.overrides.length > 0)) {
-            held = await write(ports, stopper, held, (r) => void (r.stop!.state = 'requested'));
+            held = await write(ports, stopper, held, (_r, s) => void (s.state = 'requested'));
             break;
           }
           confirmed = true;
+          let problem: string | undefined;
           if (foreignTraffic(after).length > 0) say('the canary Deployment keeps its pods: a route that is not ours still sends it traffic');
-          else say(`canary Deployment: ${await ports.workloads.scaleDownCanary(budget())}`);
-          held = await write(ports, stopper, held, (r) => void (r.stop!.state = 'canary-scaled-down'));
+          else {
+            const canary = stopper.canaryDeployment ?? `${stopper.ctx.target}-canary`;
+            const scaled = await ports.workloads.scaleDownCanary(budget()).then(
+              (r) => (r === 'not-found' ? `Deployment ${canary} not found: no canary pods to scale down` : r === 'already-zero' ? `Deployment ${canary} already at 0 replicas` : `Deployment ${canary} scaled to 0`),
+              (err: unknown) => (problem = `the canary could not be scaled down: ${messageOf(err)}`),
+            );
+            say(scaled);
+          }
+          held = await write(ports, stopper, held, (_r, s) => {
+            s.state = 'canary-scaled-down';
+            if (problem) s.canary = bounded(problem);
+          });
           break;
         }
         case 'canary-scaled-down':
-          held = await write(ports, stopper, held, (r) => {
-            const s = r.stop!;
-            s.state = 'recorded';
-            r.phase = s.result;
-            r.weight = 0;
-            r.outcome = { result: s.result, reason: s.reason, at: r.updatedAt, exitCode: exitFor(s.result), traffic: s.traffic ?? traffic };
-          });
+          held = await write(ports, stopper, held, (r, s) => record(r, s, traffic));
           break;
         case 'recorded': {
           const released = await ports.release(budget()).catch((err: unknown) => `the Lease could not be released (it expires on its own): ${messageOf(err)}`);
           say(released);
-          held = await write(ports, stopper, held, (r) => void (r.stop!.state = 'released'));
+          held = await write(ports, stopper, held, (_r, s) => void (s.state = 'released'));
           break;
         }
         case 'released':
           traffic = held.record.outcome?.traffic ?? traffic;
           confirmed ||= held.record.weight === 0;
-          return report(held.record.outcome?.exitCode ?? exitFor(stop.result));
+          return report(held.record.outcome?.exitCode ?? exitFor(stop));
       }
     }
   } catch (err) {
@@ -282,27 +238,74 @@ async function drive(ports: StopMachinePorts, stopper: Stopper, start: StoredRec
   }
 }
 
+/** The `recorded` transition: the record's phase and outcome, as the stop's direction says. */
+function record(r: RolloutRecord, s: StopProgress, traffic: string): void {
+  s.state = 'recorded';
+  r.weight = 0;
+  const left = s.canary ? `; left: ${s.canary}` : '';
+  if (s.direction === 'forward') {
+    r.phase = 'promoted';
+    r.images.stable = r.images.canary;
+    delete r.promotion;
+    const code = s.canary ? EXIT.unexpected : exitFor(s);
+    r.outcome = { result: 'promoted', reason: `${s.reason}${left}`, at: r.updatedAt, exitCode: code, traffic: 'all traffic on stable, which now runs the new image' };
+    return;
+  }
+  const restore = r.rollback?.stableRestore;
+  const unrestored = restore && !restore.done ? `; ${restore.message}` : '';
+  r.phase = s.result === 'promoted' ? 'promoted' : s.result;
+  r.outcome = { result: s.result, reason: `${s.reason}${unrestored}`, at: r.updatedAt, exitCode: exitFor(s), traffic: s.traffic ?? traffic };
+}
+
+/** What verifying stable found, as the line an operator reads. */
+function stableLine(stable: StableStatus): string {
+  if (stable.available) return `stable verified: ${stable.message}`;
+  if (stable.message.startsWith('stable could not')) return `STABLE COULD NOT BE VERIFIED: ${stable.message.replace(/^stable could not be verified: /, '')}`;
+  return `STABLE IS NOT AVAILABLE: ${stable.message}`;
+}
+
+interface StableFound {
+  words: string;
+  stable: StableStatus;
+  restore?: { image: string | null; done: boolean; message: string };
+}
+
 /**
  * Stable during a promotion: set back to the recorded image (always written, so a promotion write
  * read before it loses with a 409), then verified. Outside a promotion: only verified.
  */
-async function restoreStable(ports: StopMachinePorts, stopper: Stopper, stop: StopProgress, mark: string): Promise<string> {
-  if (stop.restoreImage === null) return 'the record does not say which image stable ran before the promotion; stable was left as it is';
-  if (stop.restoreImage !== undefined) {
-    try {
-      await ports.workloads.promoteStable(stop.restoreImage, { mark });
-    } catch (err) {
-      return `stable could not be set back to ${stop.restoreImage}: ${messageOf(err)}`;
-    }
+async function restoreStable(ports: StopMachinePorts, stopper: Stopper, stop: StopProgress, mark: string): Promise<StableFound> {
+  const verify = () =>
+    ports.workloads.verifyStable({ timeoutMs: stopper.callTimeoutMs }).catch((err: unknown): StableStatus => ({ available: false, message: `stable could not be verified: ${messageOf(err)}` }));
+  if (stop.restoreImage === null) {
+    const runs = await ports.workloads.stableImage().catch(() => null);
+    const deployment = stopper.stableDeployment ?? stopper.ctx.target;
+    const message = `the record does not say which image stable ran before the promotion; stable runs ${runs ?? 'an image that could not be read'}; undo the promotion with \`${undoHint(stopper.ctx, deployment)}\``;
+    return { words: message, stable: await verify(), restore: { image: null, done: false, message } };
   }
-  const status = await ports.workloads
-    .verifyStable({ timeoutMs: stopper.callTimeoutMs })
-    .catch((err: unknown) => ({ available: false, message: `stable could not be verified: ${messageOf(err)}` }));
-  return `${stop.restoreImage ? `stable set back to ${stop.restoreImage}; ` : ''}${status.message}`;
+  if (stop.restoreImage === undefined) {
+    const stable = await verify();
+    return { words: stable.message, stable };
+  }
+  const deployment = stopper.stableDeployment ?? stopper.ctx.target;
+  try {
+    await ports.workloads.promoteStable(stop.restoreImage, { mark });
+  } catch (err) {
+    const runs = await ports.workloads.stableImage().catch(() => null);
+    const message = `stable Deployment ${deployment} could not be set back to ${stop.restoreImage}: ${messageOf(err)}; it runs ${runs ?? 'an image that could not be read'}; finish with \`${rollbackHint(stopper.ctx)}\` (or \`${undoHint(stopper.ctx, deployment)}\`)`;
+    return { words: message, stable: await verify(), restore: { image: stop.restoreImage, done: false, message } };
+  }
+  const stable = await verify();
+  const message = stable.available
+    ? `stable Deployment ${deployment} set back to ${stop.restoreImage} and available`
+    : `stable Deployment ${deployment} set back to ${stop.restoreImage}, but it is not available: ${stable.message}`;
+  return { words: message, stable, restore: { image: stop.restoreImage, done: stable.available, message } };
 }
 
-function exitFor(result: StopProgress['result']): number {
-  if (result === 'rolled-back') return EXIT.rolledBack;
-  if (result === 'aborted') return EXIT.aborted;
-  return EXIT.unexpected;
+/** Past the point of no return: stable is only looked at (it runs the new image), never set back. */
+async function verifyForward(ports: StopMachinePorts, stopper: Stopper): Promise<StableFound> {
+  const stable = await ports.workloads
+    .verifyStable({ timeoutMs: stopper.callTimeoutMs })
+    .catch((err: unknown): StableStatus => ({ available: false, message: `stable could not be verified: ${messageOf(err)}` }));
+  return { words: `finishing the promotion forward (stable is not set back): ${stable.message}`, stable };
 }

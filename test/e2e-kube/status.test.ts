@@ -24,12 +24,25 @@ realKubeDescribe('canary status on a real API server', (tier) => {
     expect(status.stdout).toContain('UNFINISHED STOP');
     expect(status.stdout).toContain('canary at 10% (read now)');
     expect(status.stdout).toContain(`finish the stop with \`canary rollback ${TARGET} -n ${world.namespace} --reason '...'\``);
+    // What the record's stop machine holds: its state, who asked and why, who holds it, when.
+    expect(status.stdout).toMatch(/UNFINISHED STOP in state requested \(requested by deploy checkout-\S+: .+\): canary at 10% \(read now\)/);
+    expect(status.stdout).toMatch(/ {2}stop: {4}NOT finished, in state requested; requested by deploy checkout-\S+ at \S+Z: /);
+    expect(status.stdout).toMatch(/ {11}held by .+ epoch \d+, last updated .+ \(\S+Z\); finish it with `canary rollback /);
+    const json = await world.run(['status', TARGET, '-n', world.namespace, '-o', 'json']);
+    expectExit(json, 5);
+    const view = JSON.parse(json.stdout) as { unfinishedStop: Record<string, unknown>; stop: Record<string, unknown>; weight: { live: number } };
+    expect(view.unfinishedStop).toMatchObject({ state: 'requested', requestedBy: expect.stringMatching(/^deploy checkout-/), heldBy: expect.stringMatching(/ epoch \d+$/), traffic: 'canary at 10% (read now)' });
+    expect(view.stop).toMatchObject({ state: 'requested', direction: 'back' });
+    expect(view.weight.live).toBe(10);
 
     const finish = await world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'finish the stop']);
     expectExit(finish, 0);
     expect(await world.weight()).toBe(0);
     const after = await world.run(['status', TARGET, '-n', world.namespace]);
     expect(after.stdout).not.toContain('UNFINISHED STOP');
+    // The finished stop shows its final state and who finished it.
+    expect(after.stdout).toMatch(/ {2}stop: {4}finished; requested by \S+/);
+    expect(after.stdout).toMatch(/held by rollback by \S+ at /);
     expectExit(after, 4);
     expect((await world.deployment(CANARY))?.replicas).toBe(0);
   });

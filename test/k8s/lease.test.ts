@@ -198,8 +198,11 @@ describe('RolloutLease', () => {
   });
 
   it('gives up renewing at the renew deadline (2/3 of the lease), before the lease could expire, and nobody is named', async () => {
-    const lost: { why: string; holder: string | undefined; at: number }[] = [];
-    const mine = lease('ci-run-1', { retry: { sleep: async () => undefined, attempts: 5 }, onLost: (why, holder) => lost.push({ why, holder, at: clock.mono }) });
+    const lost: { why: string; holder: string | undefined; at: number; puts: number }[] = [];
+    const mine = lease('ci-run-1', {
+      retry: { sleep: async () => undefined, attempts: 5 },
+      onLost: (why, holder) => lost.push({ why, holder, at: clock.mono, puts: leasePuts().filter((r) => r.status === 503).length }),
+    });
     await mine.acquire();
     const acquiredAt = clock.mono;
     fake.injectFault({ kind: 'status', code: 503, method: 'PUT', pathPattern: '/leases/', times: Infinity });
@@ -210,9 +213,44 @@ describe('RolloutLease', () => {
     expect(lost[0]?.why).toMatch(/^could not renew the Lease shop\/checkout-canary within its renew deadline of 40s \(\d+ tries; last: .*503.*\), before its 1m lease could expire$/);
     expect(lost[0]!.at - acquiredAt).toBeLessThanOrEqual(40_000);
     // Each try is one request: the API client's own retries must not stretch a try past the deadline.
-    const failedPuts = leasePuts().filter((r) => r.status === 503).length;
+    const failedPuts = lost[0]!.puts;
     expect(failedPuts).toBeGreaterThanOrEqual(2);
     expect(failedPuts).toBeLessThanOrEqual(7);
+  });
+
+  it('past its renew deadline the holder may not act, keeps renewing, and may act again once a renewal lands (nobody took it)', async () => {
+    const lost: string[] = [];
+    const mine = lease('ci-run-1', { onLost: (why) => lost.push(why) });
+    await mine.acquire();
+    expect(mine.actingRefusal()).toBeNull();
+    fake.injectFault({ kind: 'status', code: 503, method: 'PUT', pathPattern: '/leases/', times: Infinity });
+    mine.startRenewing();
+    await waitFor(() => lost.length > 0);
+    expect(mine.actingRefusal()).toMatch(/^the Lease shop\/checkout-canary could not be renewed for \d+s, past its renew deadline of 40s: another deploy may take the rollout over, so this deploy writes nothing more until it renews the Lease$/);
+    // Still trying while the deploy's stop may be under way.
+    const failedAtLoss = leasePuts().filter((r) => r.status === 503).length;
+    await waitFor(() => leasePuts().filter((r) => r.status === 503).length > failedAtLoss + 2);
+    expect(mine.actingRefusal()).not.toBeNull();
+    fake.clearFaults();
+    await waitFor(() => mine.actingRefusal() === null);
+    expect(spec().holderIdentity).toBe('ci-run-1');
+    expect(lost).toHaveLength(1);
+    await mine.release();
+  });
+
+  it('past its renew deadline, a lease another process took stays refused', async () => {
+    const lost: string[] = [];
+    const mine = lease('ci-run-1', { onLost: (why) => lost.push(why) });
+    await mine.acquire();
+    fake.injectFault({ kind: 'status', code: 503, method: 'PUT', pathPattern: '/leases/', times: Infinity });
+    mine.startRenewing();
+    await waitFor(() => lost.length > 0);
+    fake.clearFaults();
+    writeLease('ci-run-2', '2025-01-01T12:02:00.000000Z');
+    await waitFor(() => mine.actingRefusal() === 'this deploy no longer holds the Lease shop/checkout-canary');
+    expect(mine.held).toBe(false);
+    expect(spec().holderIdentity).toBe('ci-run-2');
+    await mine.release();
   });
 
   it('renews on a timer and calls onLost (naming nobody) when the lease is deleted', async () => {

@@ -92,6 +92,60 @@ describe('stopTraffic', () => {
   });
 });
 
+describe('stopTraffic bounded by the Lease', () => {
+  /** A deploy's Lease renewed until `lostAt` (virtual ms), then past its renew deadline until `backAt`. */
+  function leaseUntil(clock: VirtualClock, lostAt: number, backAt = Infinity): () => string | null {
+    return () => {
+      const t = clock.now() - START;
+      return t >= lostAt && t < backAt ? 'the Lease shop/checkout-canary could not be renewed past its renew deadline' : null;
+    };
+  }
+
+  it('past the renew deadline the deploy writes nothing more, says so, and at the stop deadline names canary rollback', async () => {
+    const c = cluster(25);
+    c.downFor = Infinity;
+    const clock = new VirtualClock(START);
+    const writes: number[] = [];
+    const router = Object.assign(Object.create(c) as FlakyCluster, {
+      stop: async (marker: string, budget?: CallBudget) => {
+        writes.push(clock.now() - START);
+        return c.stop(marker, budget);
+      },
+    });
+    const said: string[] = [];
+    const stop = await stopTraffic({ router, clock, marker: 'test', deadlineMs: 300_000, callTimeoutMs: 10_000, onRetry: (m) => said.push(m), mayAct: leaseUntil(clock, 40_000) });
+    expect(stop.confirmed).toBe(false);
+    expect(writes.length).toBeGreaterThan(0);
+    expect(writes.every((t) => t < 40_000)).toBe(true);
+    // The stop still waited out its deadline (the Lease might have been renewed), writing nothing.
+    expect(clock.now() - START).toBeGreaterThan(290_000);
+    expect(said.filter((m) => m.includes('waits for the Lease'))).toHaveLength(1);
+    expect(stop.error).toBeInstanceOf(CanaryError);
+    expect((stop.error as CanaryError).kind).toBe('unreachable');
+    expect(describeTraffic(stop, ctx, 'canary last set to 25%')).toMatch(/NOT confirmed at 0%.*could not be renewed past its renew deadline.*run `canary rollback checkout -n shop/);
+  });
+
+  it('a Lease renewed again (re-acquired, nobody else took it) lets the stop write again and confirm 0%', async () => {
+    const c = cluster(25);
+    c.downFor = Infinity;
+    const clock = new VirtualClock(START);
+    const writes: number[] = [];
+    const router = Object.assign(Object.create(c) as FlakyCluster, {
+      stop: async (marker: string, budget?: CallBudget) => {
+        writes.push(clock.now() - START);
+        // The API is back when the Lease is renewed again.
+        if (clock.now() - START >= 60_000) c.downFor = 0;
+        return c.stop(marker, budget);
+      },
+    });
+    const stop = await stopTraffic({ router, clock, marker: 'test', deadlineMs: 300_000, callTimeoutMs: 10_000, mayAct: leaseUntil(clock, 40_000, 60_000) });
+    expect(stop.confirmed).toBe(true);
+    expect(c.weight).toBe(0);
+    expect(writes.filter((t) => t >= 40_000 && t < 60_000)).toEqual([]);
+    expect(writes.at(-1)).toBeGreaterThanOrEqual(60_000);
+  });
+});
+
 describe('finishStop', () => {
   it('during a promotion sets stable back to the recorded image, then scales the canary down', async () => {
     const c = cluster(0);
@@ -214,7 +268,9 @@ describe('operatorRollback, phase by phase', () => {
     expect(w.lines).toContain('canary Ingress checkout-canary: weight 25% → 0%, all traffic on stable');
     expect(w.lines).toContain('weight in force (re-read): checkout-canary 0%');
     expect(w.stored()).toMatchObject({ phase: 'aborted', weight: 0, rollback: { reason: 'pager', stableVerified: true } });
-    expect(w.order).toEqual(['save aborted', 'lease', 'event CanaryRolledBack', 'save aborted']);
+    // Through the stop machine: one write per transition (requested → … → recorded), the Lease, released.
+    expect(w.order).toEqual(['save rolling-back', 'save rolling-back', 'save rolling-back', 'save rolling-back', 'save aborted', 'lease', 'save aborted', 'event CanaryRolledBack']);
+    expect(w.stored()?.stop).toMatchObject({ state: 'released', requestedBy: 'alice', result: 'aborted', token: expect.stringMatching(/^rollback by alice at /) });
     expect(c.canaryReplicas).toBe(0);
   });
 

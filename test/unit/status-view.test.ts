@@ -131,6 +131,41 @@ describe('canary status', () => {
     expect(statusExitCode(zero)).toBe(5);
   });
 
+  it("reads the record's stop machine: a stop recorded but not released is unfinished (exit 5) though the phase is final, naming its state, requester, holder and when", () => {
+    const stop = {
+      state: 'recorded' as const,
+      requestedBy: 'deploy checkout-20260115T100000Z',
+      reason: 'error-rate: canary error rate 12% is above the 5% limit',
+      result: 'rolled-back' as const,
+      token: 'ci@runner epoch 1',
+      requestedAt: '2026-01-15T10:20:00.000Z',
+      updatedAt: '2026-01-15T10:20:30.000Z',
+    };
+    const r = record({ phase: 'rolled-back', weight: 0, stop, outcome: { result: 'rolled-back', reason: stop.reason, at: stop.updatedAt, exitCode: 3, traffic: 'canary at 0%, all traffic on stable' } });
+    const view = statusView({ record: r, liveWeight: 0, lease: { ...lease, expired: true }, now: NOW });
+    expect(statusExitCode(view)).toBe(5);
+    expect(view.unfinishedStop).toMatchObject({ state: 'recorded', requestedBy: stop.requestedBy, reason: stop.reason, heldBy: 'ci@runner epoch 1', updatedAt: stop.updatedAt, traffic: 'canary at 0% (read now)' });
+    const text = renderStatus(view, NOW);
+    expect(text).toContain('⚠ UNFINISHED STOP in state recorded (requested by deploy checkout-20260115T100000Z: error-rate: canary error rate 12% is above the 5% limit): canary at 0% (read now); nothing is finishing it');
+    expect(text).toContain('  stop:    NOT finished, in state recorded; requested by deploy checkout-20260115T100000Z at 2026-01-15T10:20:00.000Z: error-rate');
+    expect(text).toContain("           held by ci@runner epoch 1, last updated 1m ago (2026-01-15T10:20:30.000Z); finish it with `canary rollback checkout -n shop --reason '...'`");
+    expect(text).toContain("next:    finish the stop with `canary rollback checkout -n shop --reason '...'`");
+
+    const done = statusView({ record: record({ ...r, stop: { ...stop, state: 'released', token: 'rollback by alice at 2026-01-15T10:21:00.000Z' } }), liveWeight: 0, lease: null, now: NOW });
+    expect(done.unfinishedStop).toBeNull();
+    expect(statusExitCode(done)).toBe(3);
+    expect(renderStatus(done, NOW)).toContain('  stop:    finished; requested by deploy checkout-20260115T100000Z');
+    expect(renderStatus(done, NOW)).toContain('           held by rollback by alice at 2026-01-15T10:21:00.000Z, last updated');
+  });
+
+  it('a forward stop left unfinished says it finishes the promotion forward', () => {
+    const stop = { state: 'traffic-zero-confirmed' as const, direction: 'forward' as const, requestedBy: 'deploy x', reason: 'all 40 checks passed; finished forward after: ECONNRESET', result: 'promoted' as const, token: 'ci epoch 1', requestedAt: '2026-01-15T10:20:00.000Z', updatedAt: '2026-01-15T10:20:00.000Z' };
+    const view = statusView({ record: record({ phase: 'promoting', weight: 0, stop }), liveWeight: 0, lease: null, now: NOW });
+    expect(statusExitCode(view)).toBe(5);
+    expect(view.attention).toContain('UNFINISHED STOP in state traffic-zero-confirmed, finishing the promotion forward');
+    expect(renderStatus(view, NOW)).toContain('stop:    NOT finished, in state traffic-zero-confirmed (forward: finishing the promotion)');
+  });
+
   it('a stop marker on the live route while the record still says progressing is an unfinished stop', () => {
     const view = statusView({ record: record(), liveWeight: 0, live: { stoppedBy: 'canary rollback at 2026-01-15T10:21:10Z: pager', overrides: ['nginx.ingress.kubernetes.io/canary-by-header'] }, lease: { ...lease, expired: true }, now: NOW });
     expect(view.attention).toBe('UNFINISHED STOP (canary rollback at 2026-01-15T10:21:10Z: pager): canary at 0% (read now), and header/cookie routing still sends matching requests to it; nothing is finishing it');

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CanaryError } from '../../src/errors.js';
 import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { targetNames } from '../../src/policy/policy.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
@@ -234,6 +235,77 @@ describe('the stop machine, resumed from each state', () => {
   });
 });
 
+/** A stop the deploy made past its promotion's point of no return (stable runs NEW, available), left in `state`. */
+async function crashedForwardIn(state: StopState, token = 'deploy ci-1#1'): Promise<HookedCluster> {
+  const c = new HookedCluster('shop', names, NEW);
+  const reached = (s: StopState) => STOP_STATES.indexOf(state) >= STOP_STATES.indexOf(s);
+  c.weight = reached('traffic-zero-confirmed') ? 0 : 100;
+  c.stoppedBy = 'promoted by deploy';
+  c.canaryImage = NEW;
+  c.canaryReplicas = reached('canary-scaled-down') ? 0 : 3;
+  c.stable = NEW;
+  const at = new Date(START).toISOString();
+  const reason = 'all 3 checks passed; finished forward after: Kubernetes API unreachable: ECONNRESET';
+  const record: RolloutRecord = {
+    schemaVersion: RECORD_SCHEMA_VERSION,
+    id: 'checkout-20260115T100000Z',
+    target: 'checkout',
+    namespace: 'shop',
+    phase: reached('recorded') ? 'promoted' : 'promoting',
+    stepIndex: 2,
+    weight: c.weight,
+    images: { stable: reached('recorded') ? NEW : OLD, canary: NEW },
+    startedBy: 'ci-1',
+    startedAt: at,
+    updatedAt: at,
+    policy: { name: 'default', source: 'test', plannedChecks: 3, intervalMs: 60_000, steps: [{ weight: 25, durationMs: 60_000 }] },
+    steps: [],
+    checks: [],
+    ...(!reached('recorded') && { promotion: 'routing-to-stable' as const }),
+    stop: { state, requestedBy: 'deploy ci-1', reason, result: 'promoted', direction: 'forward', token, requestedAt: at, updatedAt: at, ...(reached('traffic-zero-confirmed') && { traffic: 'canary at 0%, all traffic on stable' }) },
+    ...(reached('recorded') && { outcome: { result: 'promoted' as const, reason, at, exitCode: 0, traffic: 'all traffic on stable, which now runs the new image' } }),
+  };
+  await c.save(record, null);
+  return c;
+}
+
+/** A forward stop's one end: 0% read back, stable still on the new image (never set back), canary down, promoted, Lease released. */
+async function expectForward(c: HookedCluster, lease: { released: number }, token: string) {
+  expect((await c.inspect()).ours.map((r) => r.weight)).toEqual([0]);
+  expect(c.stable).toBe(NEW);
+  expect(c.writes.filter((w) => String(w).includes('Deployment shop/checkout image'))).toEqual([]);
+  expect(c.canaryReplicas).toBe(0);
+  const record = (await c.load())!.record;
+  expect(record).toMatchObject({ phase: 'promoted', weight: 0, images: { stable: NEW, canary: NEW }, outcome: { result: 'promoted' }, stop: { state: 'released', token, direction: 'forward', result: 'promoted' } });
+  expect(record.rollback).toBeUndefined();
+  expect(record.promotion).toBeUndefined();
+  expect(lease.released).toBe(1);
+}
+
+describe('a stop past the point of no return is finished forward, from each state', () => {
+  for (const state of UNFINISHED) {
+    it(`${state}: a --resume'd deploy finishes the promotion (exit 0), never setting stable back`, async () => {
+      const c = await crashedForwardIn(state);
+      const { outcome, lease } = await resumedDeploy(c);
+      expect(outcome).toMatchObject({ result: 'promoted', exitCode: 0 });
+      expect(outcome.reason).toContain('finished forward');
+      await expectForward(c, lease, 'deploy ci-2#2');
+    });
+
+    it(`${state}: canary rollback finishes it forward too and says it cannot undo the promotion (exit 1)`, async () => {
+      const c = await crashedForwardIn(state);
+      const { report, lease, lines } = await rollback(c);
+      expect(report.exitCode).toBe(1);
+      expect(report.result).toBe('promoted');
+      const stop = (await c.load())!.record.stop!;
+      expect(stop).toMatchObject({ requestedBy: 'deploy ci-1', result: 'promoted' });
+      await expectForward(c, lease, stop.token);
+      expect(lines.join('\n')).toContain('past its point of no return');
+      expect(lines.join('\n')).toContain('kubectl rollout undo deployment/checkout -n shop');
+    });
+  }
+});
+
 /** Which call belongs to each state's transition: where a second stopper arrives. */
 const DURING: Record<Exclude<StopState, 'released' | 'recorded'>, 'stop' | 'promote' | 'inspect'> = {
   requested: 'stop',
@@ -274,6 +346,32 @@ describe('a rollback racing the deploy\'s own stop', () => {
     expect(rb!.report.exitCode).toBe(0);
     expect(deploy?.lostTo).toMatch(/^rollback by alice/);
     await expectFinished(c, lease, (await c.load())!.record.stop!.token, 'aborted');
+  });
+
+  it("the deploy's own halt, its 0% write in flight, meets canary rollback's stop on the still-progressing record: the operator's story, exit 4, no second incident", async () => {
+    const c = new HookedCluster('shop', names, OLD);
+    const lease = leaseOf();
+    const opened: string[] = [];
+    let rb: Awaited<ReturnType<typeof rollback>> | null = null;
+    const { engine } = checkoutEngine({
+      policy: thresholdPolicy(),
+      metrics: new ScriptedMetrics(START, regression),
+      clock: new VirtualClock(START),
+      cluster: c,
+      incidents: [{ name: 'pager', open: async (r) => (opened.push(r.id), { sink: 'pager', ok: true, message: 'sent' }) }],
+      extra: { stop: { token: 'deploy ci-1#1' } },
+      onEvent: (e) => {
+        // The failing check decides the halt; the deploy's first 0% write is where the operator arrives.
+        if (e.type === 'check' && e.check.verdict === 'fail') c.hooks.stop = async () => void (rb = await rollback(c, lease));
+      },
+    });
+    const outcome = await engine.run();
+    expect(rb!.report.exitCode).toBe(0);
+    expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4, reason: 'rolled back by an operator by alice: pager' });
+    const record = (await c.load())!.record;
+    expect(record.stop).toMatchObject({ state: 'released', requestedBy: 'alice', token: expect.stringMatching(/^rollback by alice/) });
+    await expectFinished(c, lease, record.stop!.token, 'aborted');
+    expect(opened).toEqual([]);
   });
 
   it('a fresh stop is requested on a progressing record: requested → released through every state', async () => {
@@ -352,7 +450,8 @@ describe('the deploy\'s own halt walks the same states', () => {
       },
     });
     expect(outcome).toMatchObject({ result: 'rolled-back', exitCode: 3 });
-    expect(states).toEqual(['traffic-zero-confirmed', 'recorded', 'released']);
+    // The machine drives every transition of the deploy's own stop, each one write of its record.
+    expect(states).toEqual(['traffic-zero-confirmed', 'stable-restored', 'canary-scaled-down', 'recorded', 'released']);
     expect((await c.load())!.record.stop).toMatchObject({ state: 'released', token: 'deploy ci-1#1', result: 'rolled-back', requestedBy: expect.stringMatching(/^deploy checkout-/) });
     expect(lease.released).toBe(1);
   });
@@ -371,9 +470,11 @@ describe('the deploy\'s own halt walks the same states', () => {
     }
   });
 
-  it('a second signal records where the stop stands (canary scaled down); canary rollback takes it on from there', async () => {
+  it('a second signal drives the stop machine as far as it gets before the process exits; canary rollback takes it on from there', async () => {
     const c = new HookedCluster('shop', names, OLD);
     let forced: Promise<void> | undefined;
+    // The process exits while the second signal's stop scales the canary down: that call never ends.
+    c.hooks.scale = () => new Promise<void>(() => undefined);
     const { engine } = checkoutEngine({
       policy: thresholdPolicy(),
       metrics: new ScriptedMetrics(START, healthy),
@@ -384,15 +485,95 @@ describe('the deploy\'s own halt walks the same states', () => {
         if (e.type === 'check' && e.check.index === 2 && !forced) forced = engine.recordForcedExit();
       },
     });
-    const running = engine.run();
-    await running.catch(() => undefined);
-    await forced;
+    void engine.run().catch(() => undefined);
+    await until(async () => (await c.load())?.record.stop?.state === 'stable-restored');
     const left = (await c.load())!.record;
-    expect(left.stop).toMatchObject({ state: 'canary-scaled-down', token: 'deploy ci-1#1', result: 'aborted' });
+    expect(left.stop).toMatchObject({ state: 'stable-restored', token: 'deploy ci-1#1 (second signal)', result: 'aborted' });
+    expect(engine.trafficSafe).toBe(true);
     const lease = leaseOf();
     expect((await rollback(c, lease)).report.exitCode).toBe(0);
     expect((await c.load())!.record.stop).toMatchObject({ state: 'released', token: expect.stringMatching(/^rollback by alice/) });
     expect(lease.released).toBe(1);
+    expect(c.canaryReplicas).toBe(0);
     expect((await c.inspect()).ours.map((r) => r.weight)).toEqual([0]);
+  });
+});
+
+/** Waits for in-process state (turns of the event loop, no clock): the memory cluster answers at once. */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 10_000; i += 1) {
+    if (await condition()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error('the state waited for was never observed');
+}
+
+describe('the Lease bounds what a stopping deploy does', () => {
+  it('a deploy whose Lease is past its renew deadline when it halts writes no 0%, exits 5 naming canary rollback; the route keeps what it had', async () => {
+    const c = new HookedCluster('shop', names, OLD);
+    const clock = new VirtualClock(START);
+    let lostAt: number | null = null;
+    const stopWrites: number[] = [];
+    c.hooks.stop = async () => void stopWrites.push(clock.now());
+    const { engine, events } = checkoutEngine({
+      policy: thresholdPolicy(),
+      metrics: new ScriptedMetrics(START, regression),
+      clock,
+      cluster: c,
+      extra: {
+        stop: {
+          token: 'deploy ci-1#1',
+          deadlineMs: 120_000,
+          // The Lease could not be renewed from the regression on: nothing this deploy writes after it.
+          mayAct: () => (lostAt !== null ? 'the Lease shop/checkout-canary could not be renewed past its renew deadline' : null),
+        },
+      },
+      onEvent: (e) => {
+        if (e.type === 'check' && e.check.verdict === 'fail' && lostAt === null) lostAt = clock.now();
+      },
+    });
+    const outcome = await engine.run();
+    expect(stopWrites).toEqual([]);
+    expect(outcome.exitCode).toBe(5);
+    expect(outcome.traffic).toMatch(/NOT confirmed at 0%.*could not be renewed past its renew deadline.*canary rollback checkout -n shop/);
+    expect(events.some((e) => e.type === 'log' && e.message.includes('the 0% write waits for the Lease'))).toBe(true);
+    expect((await c.inspect()).ours[0]!.weight).toBeGreaterThan(0);
+    expect(engine.trafficSafe).toBe(false);
+  });
+});
+
+describe('a deploy whose record cannot be saved once its stop confirmed 0%', () => {
+  it('keeps traffic at 0%, does nothing the record could not show (no scale-down), exits 5; canary rollback finishes it', async () => {
+    class NoSaves extends HookedCluster {
+      refuse = false;
+      override async save(record: RolloutRecord, expected: string | null): Promise<string> {
+        if (this.refuse || record.stop) {
+          this.refuse = true;
+          throw new CanaryError('unreachable', 'Kubernetes API unreachable: ECONNREFUSED (ConfigMap)');
+        }
+        return super.save(record, expected);
+      }
+    }
+    const c = new NoSaves('shop', names, OLD);
+    const { engine } = checkoutEngine({
+      policy: thresholdPolicy(),
+      metrics: new ScriptedMetrics(START, regression),
+      clock: new VirtualClock(START),
+      cluster: c,
+      extra: { stop: { token: 'deploy ci-1#1' } },
+    });
+    const outcome = await engine.run();
+    expect(outcome.exitCode).toBe(5);
+    expect(outcome.reason).toMatch(/the stop is left in state requested: finish it with `canary rollback checkout -n shop/);
+    expect(outcome.traffic).toBe('canary at 0%, all traffic on stable');
+    expect(engine.trafficSafe).toBe(true);
+    expect(c.weight).toBe(0);
+    expect(c.canaryReplicas).toBeGreaterThan(0);
+    c.refuse = false;
+    const fixed = Object.assign(c, { save: HookedCluster.prototype.save });
+    const lease = leaseOf();
+    expect((await rollback(fixed, lease)).report.exitCode).toBe(0);
+    expect(c.canaryReplicas).toBe(0);
+    expect((await c.load())!.record).toMatchObject({ phase: 'aborted', weight: 0, stop: { state: 'released' } });
   });
 });

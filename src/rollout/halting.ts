@@ -124,6 +124,8 @@ export abstract class EngineHalting extends EnginePromotion {
       { current: () => ({ record: this.record, version: this.version }), lastSet: this.lastWeightWords(inFlight) },
     );
     if (report.record) this.record = report.record;
+    // The machine saved the record last: later saves of ours (post-rollout hooks) build on its version.
+    if (report.version !== undefined) this.version = report.version;
     this.trafficSafe = report.confirmed;
     if (!report.confirmed) this.inFlightWeight = null;
     return report;

@@ -114,7 +114,8 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
   // to the end like any other stop.
   const pending = await ports.loadRecord();
   const live = pending.kind === 'found' ? pending.stored.record : null;
-  if (live && (unfinishedStop(live) || (!live.stop && !FINAL_PHASES.includes(live.phase)))) {
+  // A promotion under its post-promotion watch is not a canary to stop: stable goes back (below).
+  if (live && !watchedPromotion(live) && (unfinishedStop(live) || (!live.stop && !FINAL_PHASES.includes(live.phase)))) {
     const taken = await operatorStop(ports, opts, leaseSeen, say, !unfinishedStop(live), stableOnly);
     if (taken) {
       // What the routes hold now, read again: what the report says is what the API holds.

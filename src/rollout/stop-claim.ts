@@ -1,5 +1,6 @@
 import { CanaryError } from '../errors.js';
 import { StateConflictError, type StoredRecord } from './ports.js';
+import { isControlWrite, mergeControls } from './controls.js';
 import { FINAL_PHASES, STOP_STATES, type RolloutRecord, type StopProgress, type StopState } from './record.js';
 import { bounded, iso, StopLostError, type OwnRecord, type StopMachinePorts, type Stopper, type StopRequest } from './stop-types.js';
 
@@ -118,7 +119,12 @@ export async function claimOwn(ports: StopMachinePorts, stopper: Stopper, reques
       const ours = own.current();
       if (cur.version === ours.version) base = ours;
       else if (cur.record.stop && cur.record.stop.state !== 'released' && mine(stopper, cur.record.stop.token)) base = cur;
-      else throw ownerOf(cur.record);
+      else if (isControlWrite(ours.record, cur.record)) {
+        // Only an operator's `canary promote|pause|resume` came between: kept (never acted on), not a takeover.
+        const merged = structuredClone(ours.record);
+        mergeControls(merged, cur.record);
+        base = { record: merged, version: cur.version };
+      } else throw ownerOf(cur.record);
     }
   }
   throw new CanaryError('unexpected', 'the rollout record kept changing while the stop was being recorded');

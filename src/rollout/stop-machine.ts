@@ -73,7 +73,7 @@ export async function requestStop(ports: StopMachinePorts, stopper: Stopper, req
     // 0% is confirmed but no write of the record lands: the rest waits for `canary rollback` or `--resume`.
     return { ...base, exitCode: t.confirmed ? EXIT.unreachable : notConfirmedExit(t) };
   }
-  if (!t.confirmed) return { state: 'requested', confirmed: false, traffic, record: held.record, exitCode: notConfirmedExit(t) };
+  if (!t.confirmed) return { state: 'requested', confirmed: false, traffic, record: held.record, ...(held.version !== null && { version: held.version }), exitCode: notConfirmedExit(t) };
   await ports.onState?.('traffic-zero-confirmed', held.record);
   return drive(ports, stopper, held);
 }
@@ -137,6 +137,7 @@ async function drive(ports: StopMachinePorts, stopper: Stopper, start: StoredRec
     confirmed,
     traffic,
     record: held.record,
+    ...(held.version !== null && { version: held.version }),
     exitCode,
     ...extra,
   });

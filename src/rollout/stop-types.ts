@@ -88,6 +88,8 @@ export interface StopReport {
   confirmed: boolean;
   traffic: string;
   record: RolloutRecord | null;
+  /** The version of `record` as last saved by this stopper (absent when it saved nothing). */
+  version?: string;
   /** Set when a newer stopper took the stop over: nothing more was done by this one. */
   lostTo?: string;
   /** The operator's abort the stop lost to, in the words the engine reports it. */

@@ -157,14 +157,18 @@ describe('ConfigMapStateStore', () => {
     expect(got.checks.slice(0, 55).every((c) => c.results[0]?.queries.length === 0)).toBe(true);
     expect(got.checks[0]?.results[0]?.canary).toBe(0.01);
   });
-  it('stores an older passing check without the query text the latest check repeats, and keeps a failing one\'s', async () => {
+
+  it('stores each query text once, and every check reads back with its queries', async () => {
     const checks = Array.from({ length: 20 }, (_, i) => check(i + 1));
     const failing = checks[3];
     if (failing) failing.verdict = 'fail';
     const s = store();
     await s.save(record(checks), null);
+    const data = fake.get('ConfigMap', 'shop', 'checkout-canary-rollout')?.['data'] as Record<string, string>;
+    const query = checks[0]?.results[0]?.queries[0] ?? 'missing';
+    expect((data[RECORD_KEY] ?? '').split(JSON.stringify(query)).length - 1).toBe(1);
     const got = (await s.load())?.record;
     const withQueries = got?.checks.filter((c) => (c.results[0]?.queries.length ?? 0) > 0).map((c) => c.index);
-    expect(withQueries).toEqual([4, 16, 17, 18, 19, 20]);
+    expect(withQueries).toEqual(checks.map((c) => c.index));
   });
 });

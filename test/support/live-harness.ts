@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RolloutRecord } from '../../src/rollout/record.js';
+import { inflateQueries } from '../../src/k8s/record-queries.js';
 import { startFakeKube, type FakeKube, type FakeKubeOptions, type FaultHandle, type KubeObject } from './fake-kube/server.js';
 import { seedCheckout, type SeededCheckout } from './fake-kube/seed.js';
 import { scalar, startFakePrometheus, vector, type FakePrometheus, type Reply, type SeenRequest } from './fake-prometheus.js';
@@ -324,7 +325,7 @@ export async function startLiveWorld(options: FakeKubeOptions = {}): Promise<Liv
       const text = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>)['record.json'] : undefined;
       if (typeof text !== 'string') return undefined;
       try {
-        return JSON.parse(text) as RolloutRecord;
+        return inflateQueries(JSON.parse(text) as RolloutRecord);
       } catch {
         return undefined;
       }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { RolloutRecord } from '../../../src/rollout/record.js';
+import { inflateQueries } from '../../../src/k8s/record-queries.js';
 import { startFakePrometheus, type FakePrometheus } from '../fake-prometheus.js';
 import { answer, policyYaml, RUN_ENV, startCli, type CliProcess, type PolicyOptions } from '../live-harness.js';
 import { REPO, type CliRun } from '../run-cli.js';
@@ -199,7 +200,7 @@ export async function startWorld(cluster: RealKube, prom: ScriptedPrometheus): P
       const text = (cm?.['data'] as Record<string, string> | undefined)?.['record.json'];
       if (typeof text !== 'string') return undefined;
       try {
-        return JSON.parse(text) as RolloutRecord;
+        return inflateQueries(JSON.parse(text) as RolloutRecord);
       } catch {
         return undefined;
       }

@@ -1,12 +1,13 @@
 // The rollout record in a ConfigMap: optimistic concurrency, corruption, and the size cap.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CheckRecord } from '../../src/analysis/types.js';
 import { ConfigMapStateStore, CorruptRecordError, MAX_RECORD_BYTES, RECORD_KEY } from '../../src/k8s/configmap-state-store.js';
 import { connect } from '../../src/k8s/connection.js';
 import { StateConflictError } from '../../src/rollout/ports.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/server.js';
+import { waitFor } from '../support/wait.js';
 
 let fake: FakeKube;
 
@@ -14,6 +15,7 @@ beforeEach(async () => {
   fake = await startFakeKube({ namespaces: ['default', 'shop'] });
 });
 afterEach(async () => {
+  vi.useRealTimers();
   await fake.stop();
 });
 
@@ -98,22 +100,32 @@ describe('ConfigMapStateStore', () => {
 
   it('a create that timed out but landed, then retried, is not mistaken for someone else\'s record', async () => {
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
-    // The first POST is held until the client has given up on it (its 100 ms timeout, so it is
-    // certain to); it is then served, i.e. lands, before the retry, which meets AlreadyExists.
+    // The first POST is held until the client has given up on it: its 100 ms timeout runs on
+    // virtual time, moved only once the API server holds the request (a loaded machine cannot
+    // time it out before it was sent). It is then served, i.e. lands, before the retry, which
+    // meets AlreadyExists.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    fake.injectFault({ kind: 'hold', until: held, method: 'POST', pathPattern: '/configmaps' });
-    const landed = async () => {
-      while (!fake.get('ConfigMap', 'shop', 'checkout-canary-rollout')) await new Promise((resolve) => setTimeout(resolve, 5));
-    };
+    const hold = fake.injectFault({ kind: 'hold', until: held, method: 'POST', pathPattern: '/configmaps' });
     const slow = new ConfigMapStateStore({
       kc,
       namespace: 'shop',
       target: 'checkout',
       // The wait before the retry: only once the timed-out first POST has landed.
-      retry: { timeoutMs: 100, sleep: async () => { release(); await landed(); } },
+      retry: {
+        timeoutMs: 100,
+        sleep: async () => {
+          release();
+          await waitFor('the timed-out first POST to land', () => fake.get('ConfigMap', 'shop', 'checkout-canary-rollout') !== undefined, { intervalMs: 0 });
+        },
+      },
     });
-    const version = await slow.save(record(), null);
+    const saving = slow.save(record(), null);
+    await waitFor('the API server to hold the first POST', () => hold.hits === 1, { intervalMs: 0 });
+    vi.advanceTimersByTime(100);
+    const version = await saving;
+    vi.useRealTimers();
     // The first POST was cancelled by the client when it timed out, after the server had committed it.
     const posts = fake.requests.filter((r) => r.method === 'POST');
     expect(posts).toHaveLength(2);

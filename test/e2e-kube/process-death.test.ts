@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
+import { rollbackCommand } from '../support/live-harness.js';
 import { atWeight, CANARY, LEASE, NEW_IMAGE, OLD_IMAGE, TARGET } from '../support/real-kube/world.js';
 
 // A deploy that is stopped (SIGTERM, a cancelled CI job) or dies (SIGKILL, a lost runner) in the
@@ -34,7 +35,7 @@ realKubeDescribe('a deploy stopped or killed mid-step on a real API server', (ti
     expect((await deploy.done).signal).toBe('SIGKILL');
     expect(await world.weight()).toBe(25);
 
-    const stop = await world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'runner lost'], { policy });
+    const stop = await world.run(rollbackCommand(world.namespace, 'runner lost'), { policy });
     expectExit(stop, 0);
     expect(await world.weight()).toBe(0);
     expect((await world.deployment(CANARY))?.replicas).toBe(0);

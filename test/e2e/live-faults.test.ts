@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { NAMESPACE, SHORT_STEPS, startLiveWorld, TARGET, waitFor, type LiveWorld } from '../support/live-harness.js';
+import { NAMESPACE, rollbackCommand, SHORT_STEPS, startLiveWorld, TARGET, waitFor, type LiveWorld } from '../support/live-harness.js';
 
 // The API server goes away in the middle of a rollout and stays away: the deploy gives up after
 // the policy's attempts with exit 5 and says exactly where traffic was left; once the API is back,
@@ -44,7 +44,7 @@ describe('the Kubernetes API stays down mid-rollout', () => {
     expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(status.stdout).toContain(`weight:  ${stated?.[1]}% (recorded and live agree)`);
 
-    const rollback = await world.run(['rollback', TARGET, '-n', NAMESPACE, '--reason', 'API outage during deploy']);
+    const rollback = await world.run(rollbackCommand(NAMESPACE, 'API outage during deploy'));
     expect(rollback.code, rollback.stdout + rollback.stderr).toBe(0);
     expect(world.weight()).toBe('0');
     expect(world.record()).toMatchObject({ phase: 'aborted', weight: 0, rollback: { reason: 'API outage during deploy' } });

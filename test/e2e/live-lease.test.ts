@@ -19,8 +19,11 @@ const NEW_HOLDER = 'run 5151 attempt 1 on other-host pid 99 #abcdef';
 
 describe('a lease taken over by another deploy', () => {
   it('is named in the renewal conflict, and the old deploy exits 4 leaving traffic to the new holder', async () => {
-    // Held at 10% with a short lease (renewed every second), so a renewal comes while it runs.
-    const policy = await world.writePolicy('short-lease', { leaseDuration: '6s' });
+    // Held at 10% until the takeover, with a 30 s lease: renewed every 5 s, so a renewal comes
+    // while it is held, and its renew deadline (20 s) is far from anything a loaded machine
+    // does to one renewal (a 6 s lease left 4 s, and a slow renewal lost the lease on its own).
+    // The takeover is gated on that renewal's write reaching the API server, not on a time.
+    const policy = await world.writePolicy('lease-30s', { leaseDuration: '30s' });
     world.holdAt(10);
     const deploy = world.deploy([], { policy });
     await waitFor('the deploy to route 10% and record a check', () => world.weight() === '10' && (world.record()?.checks.length ?? 0) >= 1);

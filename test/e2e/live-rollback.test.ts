@@ -9,6 +9,7 @@ import {
   TARGET,
   waitFor,
   type LiveWorld,
+  ROLLBACK,
 } from '../support/live-harness.js';
 
 // Rollbacks against the fake cluster: decided by analysis, asked for by an operator from a second
@@ -23,7 +24,6 @@ afterAll(async () => {
 });
 beforeEach(() => world.reset());
 
-const ROLLBACK = ['rollback', TARGET, '-n', NAMESPACE, '--reason', 'pager'];
 
 describe('rollback by analysis', () => {
   it('a canary failing 12% of requests is sent back to 0% at its first check; deploy and status exit 3 with the reason', async () => {

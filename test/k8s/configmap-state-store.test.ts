@@ -7,6 +7,7 @@ import { connect } from '../../src/k8s/connection.js';
 import { StateConflictError } from '../../src/rollout/ports.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/server.js';
+import { rolloutRecord } from '../support/records.js';
 import { waitFor } from '../support/wait.js';
 
 let fake: FakeKube;
@@ -38,22 +39,17 @@ function check(index: number, queryText = 'sum(rate(nginx_ingress_controller_req
 }
 
 function record(checks: CheckRecord[] = [check(1)]): RolloutRecord {
-  return {
-    schemaVersion: 1,
+  return rolloutRecord({
     id: 'checkout-20250101T000000Z',
-    target: 'checkout',
-    namespace: 'shop',
-    phase: 'progressing',
     stepIndex: 0,
     weight: 10,
-    images: { stable: 'shop/checkout:1', canary: 'shop/checkout:2' },
     startedBy: 'https://github.com/acme/shop/actions/runs/1',
     startedAt: '2025-01-01T00:00:00.000Z',
     updatedAt: '2025-01-01T00:01:00.000Z',
     policy: { name: 'default', source: 'policies/default.yaml', plannedChecks: 40, intervalMs: 60_000, steps: [{ weight: 10, durationMs: 900_000 }] },
     steps: [{ index: 0, weight: 10, startedAt: '2025-01-01T00:00:00.000Z' }],
     checks,
-  };
+  });
 }
 
 describe('ConfigMapStateStore', () => {

@@ -9,11 +9,12 @@ import type { Reporter, RolloutEvent } from '../../src/rollout/events.js';
 import type { IncidentSink } from '../../src/rollout/ports.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
 import { healthy, ScriptedMetrics, type Scenario } from './scripted-metrics.js';
+import { START } from './times.js';
 
 // Rollouts that end the way incidents are about, made by the real engine so incident content is
 // tested against records exactly as the engine writes them.
 
-export const START = Date.parse('2026-01-15T10:00:00Z');
+export { START } from './times.js';
 export const RUN_URL = 'https://github.com/acme/shop/actions/runs/4242';
 
 /** Canary error rate 12% (72 of 600) from minute 21, at 25%: rolled back at check 21. */

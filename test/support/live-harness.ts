@@ -29,6 +29,11 @@ export const LEASE = 'checkout-canary';
 export const WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
 export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
 /** A GitHub run, so that the holder of the lease and the record's startedBy are predictable. */
+/** `canary rollback checkout -n <namespace> --reason <reason>`, plus any flags: every test's rollback command. */
+export const rollbackCommand = (namespace: string = NAMESPACE, reason = 'pager', ...extra: string[]): string[] => ['rollback', TARGET, '-n', namespace, '--reason', reason, ...extra];
+/** `canary rollback checkout -n shop --reason pager`. */
+export const ROLLBACK: readonly string[] = rollbackCommand();
+
 export const RUN_URL = 'https://github.com/acme/shop/actions/runs/4242';
 export const RUN_ENV = { GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'acme/shop', GITHUB_RUN_ID: '4242' };
 
@@ -177,14 +182,8 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv): CliPr
   return { child, stdout: () => stdout, stderr: () => stderr, done };
 }
 
-/** Polls until `check` holds (at most `timeoutMs`, a bound on waiting, not an assertion on time). */
-export async function waitFor(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+/** The one waiter (test/support/wait.ts), here too for the live tests that import it with the harness. */
+export { waitFor } from './wait.js';
 
 export interface StartOptions {
   env?: NodeJS.ProcessEnv;

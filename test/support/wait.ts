@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 const realSetTimeout = globalThis.setTimeout;
 const realSetImmediate = globalThis.setImmediate;
 
+/** Options of a wait; a plain number is `timeoutMs`. */
 export interface WaitOptions {
   /** Gives up after this long (default 60 s): a bound on waiting, not a measurement. */
   timeoutMs?: number;
@@ -23,7 +24,8 @@ const pause = (ms: number): Promise<void> => new Promise((resolve) => (ms > 0 ? 
  * looked at again (the API server restarting, Prometheus not ready); the last error is in the
  * timeout message.
  */
-export async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, opts: WaitOptions = {}): Promise<T> {
+export async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, options: WaitOptions | number = {}): Promise<T> {
+  const opts = typeof options === 'number' ? { timeoutMs: options } : options;
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const giveUpAt = performance.now() + timeoutMs;
   let lastError: unknown;
@@ -42,7 +44,7 @@ export async function until<T>(what: string, probe: () => T | undefined | Promis
   }
 }
 
-/** Waits until `check` holds (see until). */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, opts: WaitOptions = {}): Promise<void> {
+/** Waits until `check` holds (see until); a number is the timeout in ms. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, opts: WaitOptions | number = {}): Promise<void> {
   await until(what, async () => ((await check()) ? true : undefined), opts);
 }

@@ -44,8 +44,10 @@ describe('the lease', () => {
 describe('a deploy killed mid-step', () => {
   it('leaves a record status tells the truth from; a plain deploy is refused; --resume completes it keeping the earlier checks', async () => {
     // Held at 25% until killed, so the kill lands in that step however slow the machine is. The
-    // deploy runs with a 60 s lease (a loaded machine cannot make it lose it before the kill);
-    // once it is dead its Lease is shortened to 5 s, so the test waits 5 s of silence, not 60.
+    // deploy runs with a 60 s lease (a loaded machine cannot make it lose it before the kill).
+    // Once it is dead, its Lease is made what it would be long after: a 5 s lease last renewed
+    // ten minutes ago, so status finds it expired without the test waiting on a clock, and
+    // `--resume` waits only 5 s of observed silence (its own rule) before taking it over.
     const policy = await world.writePolicy('lease', {});
     world.holdAt(25);
     const deploy = world.deploy([], { policy });
@@ -61,9 +63,10 @@ describe('a deploy killed mid-step', () => {
     expect(world.weight()).toBe('25');
 
     const held = world.fake.get('Lease', NAMESPACE, LEASE);
-    world.fake.put({ ...held, spec: { ...(held?.['spec'] as Record<string, unknown>), leaseDurationSeconds: 5 } } as Parameters<typeof world.fake.put>[0]);
-    // Nobody renews the lease any more; once its duration has passed, status says so.
-    await waitFor('the dead deploy\'s lease to expire', () => world.leaseExpired());
+    const longAgo = new Date(Date.now() - 600_000).toISOString().replace('Z', '000Z');
+    world.fake.put({ ...held, spec: { ...(held?.['spec'] as Record<string, unknown>), leaseDurationSeconds: 5, renewTime: longAgo } } as Parameters<typeof world.fake.put>[0]);
+    // Nobody renews the lease any more, and its duration has passed: status says so.
+    expect(world.leaseExpired()).toBe(true);
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
     expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(status.stdout).toContain('phase:   progressing — step 2/3 at 25%');

@@ -3,6 +3,3 @@
 
 /** 2026-01-15 10:00:00 UTC, in ms since the epoch. */
 export const START = Date.parse('2026-01-15T10:00:00Z');
-
-/** `START` plus whole minutes, as the ISO text a record holds. */
-export const isoAt = (minutes: number): string => new Date(START + minutes * 60_000).toISOString();

@@ -121,24 +121,29 @@ export class ConfigMapStateStore implements StateStore {
     return `${this.opts.namespace}/${this.name}`;
   }
 
-  async load(): Promise<StoredRecord | null> {
+  private async read(): Promise<V1ConfigMap | null> {
     const { namespace } = this.opts;
-    let cm: V1ConfigMap;
     try {
-      cm = await withKubeRetry(`reading the rollout record ConfigMap ${this.ref}`, (o) => this.api.readNamespacedConfigMap({ name: this.name, namespace }, o), this.retry);
+      return await withKubeRetry(`reading the rollout record ConfigMap ${this.ref}`, (o) => this.api.readNamespacedConfigMap({ name: this.name, namespace }, o), this.retry);
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
     }
-    return parseRecord(this.ref, cm);
   }
 
-  /** For conflict reports: what is stored now, or null when it is gone or unreadable. */
-  private async current(): Promise<StoredRecord | null> {
+  async load(): Promise<StoredRecord | null> {
+    const cm = await this.read();
+    return cm ? parseRecord(this.ref, cm) : null;
+  }
+
+  /** For conflict reports: what is stored now (null when it is gone or unreadable), and its text as stored. */
+  private async current(): Promise<{ stored: StoredRecord | null; text?: string }> {
+    const cm = await this.read();
+    if (!cm) return { stored: null };
     try {
-      return await this.load();
+      return { stored: parseRecord(this.ref, cm), text: cm.data?.[RECORD_KEY] };
     } catch (err) {
-      if (err instanceof CorruptRecordError) return null;
+      if (err instanceof CorruptRecordError) return { stored: null };
       throw err;
     }
   }
@@ -164,10 +169,10 @@ export class ConfigMapStateStore implements StateStore {
       return saved.metadata?.resourceVersion ?? '';
     } catch (err) {
       if (isAlreadyExists(err) || isConflict(err) || (expectedVersion !== null && isNotFound(err))) {
-        const current = await this.current();
-        // A retried write whose first attempt did land (timeout, reset) finds its own record: that is success.
-        if (current && serializeRecord(current.record) === body.data?.[RECORD_KEY]) return current.version;
-        throw new StateConflictError(current);
+        const { stored, text } = await this.current();
+        // A retried write whose first attempt did land (timeout, reset) finds its own text: that is success.
+        if (stored && text === body.data?.[RECORD_KEY]) return stored.version;
+        throw new StateConflictError(stored);
       }
       throw err;
     }

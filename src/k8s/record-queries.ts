@@ -45,23 +45,27 @@ export function tabulateQueries(record: RolloutRecord): TabulatedRecord {
  */
 export function inflateQueries(parsed: RolloutRecord | TabulatedRecord): RolloutRecord {
   if (!('queryTexts' in parsed) || !Array.isArray(parsed.queryTexts)) return parsed as RolloutRecord;
-  const { queryTexts, checks, ...rest } = parsed;
+  const { queryTexts, checks } = parsed;
   // A malformed record stays as it is, for the reader that validates it to say what is wrong.
   if (!Array.isArray(checks)) return parsed as unknown as RolloutRecord;
   const textAt = (i: number): string => queryTexts[i] ?? `(query ${i} missing from the record's queryTexts)`;
-  return {
-    ...rest,
-    checks: checks.map((check) => ({
-      ...check,
-      results: (Array.isArray(check.results) ? check.results : []).map((result) => {
-        if (!('queryRefs' in result)) return result as unknown as CheckResult;
-        const inline: Record<string, unknown> = {};
-        for (const [key, value] of Object.entries(result)) {
-          if (key === 'queryRefs') inline['queries'] = Array.isArray(value) ? (value as number[]).map(textAt) : [];
-          else inline[key] = value;
-        }
-        return inline as unknown as CheckResult;
-      }),
-    })),
+  const inline = (result: StoredCheckResult | CheckResult): CheckResult => {
+    if (!('queryRefs' in result)) return result;
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(result)) {
+      if (key === 'queryRefs') out['queries'] = Array.isArray(value) ? (value as number[]).map(textAt) : [];
+      else out[key] = value;
+    }
+    return out as unknown as CheckResult;
   };
+  // Field by field, so the record reads back in the order it was written (checks in their place).
+  const record: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (key === 'queryTexts') continue;
+    record[key] =
+      key === 'checks'
+        ? checks.map((check) => ({ ...check, results: (Array.isArray(check.results) ? check.results : []).map((r) => inline(r as StoredCheckResult | CheckResult)) }))
+        : value;
+  }
+  return record as unknown as RolloutRecord;
 }

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { KubeObject } from '../support/real-kube/api.js';
 import { imageOf } from '../support/real-kube/deployment-controller.js';
-import { canaryOnlyRules, gatewayWorld, ROUTE, routeAccepted, SEEDED_RULES, type GatewayWorld } from '../support/real-kube/gateway.js';
+import { canaryOnlyRules, ROUTE, routeAccepted, SEEDED_RULES, useGatewayWorld, type GatewayWorld } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
 import { rollbackCommand } from '../support/live-harness.js';
 import { atWeight, CANARY, NEW_IMAGE, OLD_IMAGE, rollbackArgs, TARGET } from '../support/real-kube/world.js';
@@ -23,19 +23,7 @@ const rulesOf = (route: { [k: string]: unknown } | undefined) => (route?.['spec'
 const annotation = async (gw: GatewayWorld, key: string) => (await gw.route())?.metadata?.annotations?.[key];
 
 realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API server', (tier) => {
-  let gw: GatewayWorld | undefined;
-  const gateway = (): GatewayWorld => {
-    if (!gw) throw new Error('no gateway world');
-    return gw;
-  };
-  beforeEach(async () => {
-    gw = await gatewayWorld(tier);
-    await tier.world.until('the test Gateway controller to accept the route', () => routeAccepted(tier.world, gateway()));
-  }, 180_000);
-  afterEach(async () => {
-    await gw?.dispose();
-    gw = undefined;
-  });
+  const gateway = useGatewayWorld(tier);
 
   it('promotes: 10 → 25 → 50 → 100 as backendRef weight pairs, then the rule is stable alone again, as it was', async () => {
     const { world } = tier;

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { FENCE_ANNOTATION } from '../../src/k8s/labels.js';
 import type { KubeObject } from '../support/real-kube/api.js';
-import { gatewayWorld, routeAccepted, type GatewayWorld } from '../support/real-kube/gateway.js';
+import { useGatewayWorld } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
 import { atWeight, rollbackArgs, TARGET, type World } from '../support/real-kube/world.js';
 import { REPO } from '../support/run-cli.js';
@@ -19,19 +19,7 @@ const statusJson = async (world: World, env?: NodeJS.ProcessEnv) => {
 };
 
 realKubeDescribe('canary status without -p for a Gateway API rollout (real API server)', (tier) => {
-  let gw: GatewayWorld | undefined;
-  const gateway = (): GatewayWorld => {
-    if (!gw) throw new Error('no gateway world');
-    return gw;
-  };
-  beforeEach(async () => {
-    gw = await gatewayWorld(tier);
-    await tier.world.until('the test Gateway controller to accept the route', () => routeAccepted(tier.world, gateway()));
-  }, 180_000);
-  afterEach(async () => {
-    await gw?.dispose();
-    gw = undefined;
-  });
+  const gateway = useGatewayWorld(tier);
 
   it("shows the HTTPRoute's live weight (no -p), and after a rollback the route at 0; the deploy's fence token is on the route", async () => {
     const { world } = tier;

@@ -48,6 +48,8 @@ describe('query texts in the stored record', () => {
     // What a person finds with kubectl: the table once, each result naming its entries.
     expect(stored['queryTexts']).toEqual(queriesOf(template));
     expect(parseRecordText(serializeRecord(record))).toEqual(record);
+    // Field for field in the order written (the checks in their place, before the tallies).
+    expect(JSON.stringify(parseRecordText(serializeRecord(record)))).toBe(JSON.stringify(record));
   });
 
   it('a record written before the table (queries inline in each check) reads as it was', async () => {

@@ -1,18 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { NAMESPACE, rollbackCommand, SHORT_STEPS, startLiveWorld, TARGET, waitFor, type LiveWorld } from '../support/live-harness.js';
+import { describe, expect, it } from 'vitest';
+import { NAMESPACE, rollbackCommand, SHORT_STEPS, useLiveWorld, TARGET, waitFor } from '../support/live-harness.js';
 
 // The API server goes away in the middle of a rollout and stays away: the deploy gives up after
 // the policy's attempts with exit 5 and says exactly where traffic was left; once the API is back,
 // status agrees and `canary rollback` finishes the job.
 
-let world: LiveWorld;
-beforeAll(async () => {
-  world = await startLiveWorld();
-});
-afterAll(async () => {
-  await world?.stop();
-});
-beforeEach(() => world.reset());
+const world = useLiveWorld();
 
 describe('the Kubernetes API stays down mid-rollout', () => {
   it('exits 5 stating where traffic was left, which is where it is; rollback completes once the API is back', { timeout: 180_000 }, async () => {

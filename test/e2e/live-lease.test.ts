@@ -1,19 +1,12 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LEASE, NAMESPACE, startLiveWorld, waitFor, type LiveWorld } from '../support/live-harness.js';
+import { describe, expect, it } from 'vitest';
+import { LEASE, NAMESPACE, useLiveWorld, waitFor } from '../support/live-harness.js';
 
 // A deploy whose Lease is taken by another process (here: between its renewal's read and write,
 // so the renewal conflicts) hands the rollout over: it names the new holder and stops without
 // touching traffic, instead of reading the conflict as "unreachable" and setting weight 0 under
 // the process that now drives the rollout.
 
-let world: LiveWorld;
-beforeAll(async () => {
-  world = await startLiveWorld();
-});
-afterAll(async () => {
-  await world?.stop();
-});
-beforeEach(() => world.reset());
+const world = useLiveWorld();
 
 const NEW_HOLDER = 'run 5151 attempt 1 on other-host pid 99 #abcdef';
 

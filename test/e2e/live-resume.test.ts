@@ -1,19 +1,12 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StatusView } from '../../src/report/status-view.js';
 import type { CheckRecord } from '../../src/analysis/types.js';
-import { LEASE, NAMESPACE, NEW_IMAGE, RUN_URL, startLiveWorld, TARGET, waitFor, type LiveWorld } from '../support/live-harness.js';
+import { LEASE, NAMESPACE, NEW_IMAGE, RUN_URL, useLiveWorld, TARGET, waitFor } from '../support/live-harness.js';
 
 // One deploy at a time, and a deploy that died: the lease refuses a second deploy; after SIGKILL
 // the record lets `status` tell the truth and `--resume` finish the rollout.
 
-let world: LiveWorld;
-beforeAll(async () => {
-  world = await startLiveWorld();
-});
-afterAll(async () => {
-  await world?.stop();
-});
-beforeEach(() => world.reset());
+const world = useLiveWorld();
 
 describe('the lease', () => {
   it('refuses a second deploy while one runs, naming the holder, and the second writes nothing', async () => {

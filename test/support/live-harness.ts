@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import type { RolloutRecord } from '../../src/rollout/record.js';
 import { inflateQueries } from '../../src/k8s/record-queries.js';
 import { startFakeKube, type FakeKube, type FakeKubeOptions, type FaultHandle, type KubeObject } from './fake-kube/server.js';
@@ -387,4 +388,27 @@ export function ownCanaryIngress(weight: number): KubeObject {
       ],
     },
   };
+}
+
+/**
+ * One live world for the test file (started before its first test, stopped after its last) and
+ * reset before each test: `const world = useLiveWorld();` at the top of a file. The value stands
+ * for the world that beforeAll starts; using it outside a test or hook is a mistake it names.
+ */
+export function useLiveWorld(options: FakeKubeOptions = {}): LiveWorld {
+  let current: LiveWorld | undefined;
+  beforeAll(async () => {
+    current = await startLiveWorld(options);
+  });
+  afterAll(async () => {
+    await current?.stop();
+    current = undefined;
+  });
+  beforeEach(() => current?.reset());
+  return new Proxy({} as LiveWorld, {
+    get: (_target, key) => {
+      if (!current) throw new Error(`the live world is used (.${String(key)}) outside a test: it exists only between useLiveWorld()'s beforeAll and afterAll`);
+      return Reflect.get(current, key) as unknown;
+    },
+  });
 }

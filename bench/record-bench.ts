@@ -79,6 +79,8 @@ async function main(): Promise<void> {
 /**
  * The whole record (checks kept as the engine keeps them, and both sequential judges' state as
  * record.judge) after 100, 1,000 and 10,000 checks: flat once the judges' spans reach their bound.
+ * The kept checks come from every step of the healthy replay, so the newest check's queries are
+ * not always the older ones' (the first check of the replay asks more): each distinct text is stored once.
  */
 function recordSizes(base: RolloutRecord, checks: CheckRecord[], historyLimit: number): void {
   const errors = createErrorRateJudge({ margin: 0.03, cap: 0.05 });

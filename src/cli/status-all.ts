@@ -1,7 +1,7 @@
 import { CoordinationV1Api, CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
 import { invalidInput } from '../errors.js';
 import { withKubeRetry } from '../k8s/api-errors.js';
-import { RECORD_KEY } from '../k8s/configmap-state-store.js';
+import { parseRecordText, RECORD_KEY } from '../k8s/configmap-state-store.js';
 import { connect, serverOf } from '../k8s/connection.js';
 import { infoOf, leaseName } from '../k8s/lease-info.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, TARGET_LABEL } from '../k8s/labels.js';
@@ -80,7 +80,7 @@ export async function statusAllCommand(flags: StatusAllFlags): Promise<number> {
     const raw = cm.data?.[RECORD_KEY];
     let record: FleetInput['record'];
     try {
-      const parsed = JSON.parse(raw ?? '') as RolloutRecord;
+      const parsed = parseRecordText(raw ?? '') as RolloutRecord;
       record = typeof parsed === 'object' && parsed !== null && typeof parsed.phase === 'string' ? parsed : { unreadable: `no rollout record in ${RECORD_KEY}` };
     } catch {
       record = { unreadable: raw === undefined ? `no ${RECORD_KEY} key` : `${RECORD_KEY} is not JSON` };

@@ -10,11 +10,12 @@ import { redactDeep } from '../secrets.js';
 import { serverOf } from './connection.js';
 import { ownershipLabels } from './labels.js';
 import type { RetryPolicy } from '../retry.js';
+import { inflateQueries, tabulateQueries, type TabulatedRecord } from './record-queries.js';
 
 export const RECORD_KEY = 'record.json';
 /** ConfigMaps are capped at 1 MiB; leave room for metadata. */
 export const MAX_RECORD_BYTES = 900 * 1024;
-/** The most recent checks always keep their queries, so `status` can show what was asked. */
+/** The most recent checks always keep their queries, even in a trimmed record, so `status` can show what was asked. */
 const KEEP_COMPLETE_CHECKS = 5;
 
 export function stateConfigMapName(target: string): string {
@@ -47,43 +48,25 @@ export interface ConfigMapStateStoreOptions {
 const bytes = (text: string): number => Buffer.byteLength(text, 'utf8');
 
 /**
- * The PromQL of a metric is the same text at every check (the time is a parameter, not part of
- * it), and it is most of a check's size. An older passing or pending check whose queries repeat
- * those of the latest check is stored without them: the last few checks and every failing or
- * inconclusive one keep theirs, which is all `status` and an incident show. One pass, no copy of unchanged checks.
- */
-function withoutRepeatedQueries(record: RolloutRecord): RolloutRecord {
-  const last = record.checks.at(-1);
-  if (!last) return record;
-  const latest = new Map(last.results.map((r) => [r.check, r.queries.join('\n')]));
-  const checks = record.checks.map((check, i) => {
-    if (i >= record.checks.length - KEEP_COMPLETE_CHECKS || (check.verdict !== 'pass' && check.verdict !== 'pending')) return check;
-    if (!check.results.some((r) => r.queries.length > 0 && latest.get(r.check) === r.queries.join('\n'))) return check;
-    return { ...check, results: check.results.map((r) => (latest.get(r.check) === r.queries.join('\n') ? { ...r, queries: [] } : r)) };
-  });
-  return { ...record, checks };
-}
-
-/**
- * The record as stored. The engine already keeps only the last analysis.historyLimit checks, so
- * this is normally one JSON.stringify (passing checks stored without the query texts the latest
- * check repeats). Past the ConfigMap's limit (a huge historyLimit, or huge
- * query texts), older checks lose their query text, then their evidence, then (oldest first)
- * whole checks, and the record says it was trimmed: each step is one pass over the record, never
- * a re-serialisation per dropped check.
+ * The record as stored: each distinct query text once (record-queries.ts). The engine already
+ * keeps only the last analysis.historyLimit checks, so this is normally one JSON.stringify. Past
+ * the ConfigMap's limit (a huge historyLimit, or huge query texts), older checks lose their
+ * queries, then their evidence, then (oldest first) whole checks, and the record says it was
+ * trimmed: each step is one pass over the record, never a re-serialisation per dropped check.
  */
 export function serializeRecord(unredacted: RolloutRecord, limit = MAX_RECORD_BYTES): string {
   // The record is read by anyone with access to the namespace: no registered secret, in any form.
   const record = redactDeep(unredacted);
-  const full = JSON.stringify(withoutRepeatedQueries(record));
+  const full = JSON.stringify(tabulateQueries(record));
   if (bytes(full) <= limit) return full;
-  const copy = structuredClone(withoutRepeatedQueries(record)) as RolloutRecord & { trimmed?: boolean; trimmedChecks?: number };
-  copy.trimmed = true;
-  const older = copy.checks.slice(0, Math.max(0, copy.checks.length - KEEP_COMPLETE_CHECKS));
+  const trimmed = structuredClone(record);
+  const older = trimmed.checks.slice(0, Math.max(0, trimmed.checks.length - KEEP_COMPLETE_CHECKS));
   for (const check of older) for (const result of check.results) result.queries = [];
+  const copy = tabulateQueries(trimmed) as TabulatedRecord & { trimmed?: boolean; trimmedChecks?: number };
+  copy.trimmed = true;
   let text = JSON.stringify(copy);
   if (bytes(text) <= limit) return text;
-  for (const check of older) for (const result of check.results) delete result.evidence;
+  for (const check of copy.checks.slice(0, older.length)) for (const result of check.results) delete result.evidence;
   text = JSON.stringify(copy);
   if (bytes(text) <= limit) return text;
   // Drop the oldest checks whose sizes add up to the excess (each check measured once, plus the
@@ -100,13 +83,19 @@ export function serializeRecord(unredacted: RolloutRecord, limit = MAX_RECORD_BY
   return JSON.stringify(copy);
 }
 
+/** The record from the ConfigMap's text: query positions back to their text (old records as they are). */
+export function parseRecordText(raw: string): unknown {
+  const parsed = JSON.parse(raw) as unknown;
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? inflateQueries(parsed as RolloutRecord) : parsed;
+}
+
 function parseRecord(name: string, cm: V1ConfigMap): StoredRecord {
   const version = cm.metadata?.resourceVersion ?? '';
   const raw = cm.data?.[RECORD_KEY];
   if (raw === undefined) throw new CorruptRecordError(name, undefined, version, `no ${RECORD_KEY} key`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw) as unknown;
+    parsed = parseRecordText(raw);
   } catch (err) {
     throw new CorruptRecordError(name, raw, version, `not valid JSON: ${(err as Error).message}`);
   }
@@ -132,24 +121,29 @@ export class ConfigMapStateStore implements StateStore {
     return `${this.opts.namespace}/${this.name}`;
   }
 
-  async load(): Promise<StoredRecord | null> {
+  private async read(): Promise<V1ConfigMap | null> {
     const { namespace } = this.opts;
-    let cm: V1ConfigMap;
     try {
-      cm = await withKubeRetry(`reading the rollout record ConfigMap ${this.ref}`, (o) => this.api.readNamespacedConfigMap({ name: this.name, namespace }, o), this.retry);
+      return await withKubeRetry(`reading the rollout record ConfigMap ${this.ref}`, (o) => this.api.readNamespacedConfigMap({ name: this.name, namespace }, o), this.retry);
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
     }
-    return parseRecord(this.ref, cm);
   }
 
-  /** For conflict reports: what is stored now, or null when it is gone or unreadable. */
-  private async current(): Promise<StoredRecord | null> {
+  async load(): Promise<StoredRecord | null> {
+    const cm = await this.read();
+    return cm ? parseRecord(this.ref, cm) : null;
+  }
+
+  /** For conflict reports: what is stored now (null when it is gone or unreadable), and its text as stored. */
+  private async current(): Promise<{ stored: StoredRecord | null; text?: string }> {
+    const cm = await this.read();
+    if (!cm) return { stored: null };
     try {
-      return await this.load();
+      return { stored: parseRecord(this.ref, cm), text: cm.data?.[RECORD_KEY] };
     } catch (err) {
-      if (err instanceof CorruptRecordError) return null;
+      if (err instanceof CorruptRecordError) return { stored: null };
       throw err;
     }
   }
@@ -175,10 +169,10 @@ export class ConfigMapStateStore implements StateStore {
       return saved.metadata?.resourceVersion ?? '';
     } catch (err) {
       if (isAlreadyExists(err) || isConflict(err) || (expectedVersion !== null && isNotFound(err))) {
-        const current = await this.current();
-        // A retried write whose first attempt did land (timeout, reset) finds its own record: that is success.
-        if (current && JSON.stringify(current.record) === body.data?.[RECORD_KEY]) return current.version;
-        throw new StateConflictError(current);
+        const { stored, text } = await this.current();
+        // A retried write whose first attempt did land (timeout, reset) finds its own text: that is success.
+        if (stored && text === body.data?.[RECORD_KEY]) return stored.version;
+        throw new StateConflictError(stored);
       }
       throw err;
     }

@@ -6,7 +6,7 @@ import { targetNames } from '../../src/policy/policy.js';
 import { StopRequestedError } from '../../src/rollout/ports.js';
 import { gatewayWorld, ROUTE, routeAccepted } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { LEASE, TARGET } from '../support/real-kube/world.js';
+import { atWeight, LEASE, rollbackArgs, TARGET } from '../support/real-kube/world.js';
 
 // Issue 16 item 5 on the Gateway API router, against the real API server and the upstream CRDs:
 // the fence is the holder's token (lease identity + epoch), so a predecessor that a `--resume`
@@ -88,10 +88,9 @@ realKubeDescribe('the fence token on the Gateway API router (real API server)', 
     const gw = await gatewayWorld(tier);
     try {
       await world.until('the test Gateway controller to accept the route', () => routeAccepted(world, gw));
-      const atWeight = (w: number) => async () => (await gw.weight()) === w && (await world.record())?.weight === w;
       world.setMetrics({ kind: 'hold', atOrAbove: 10 });
       const first = world.deploy([], { policy: gw.policy });
-      await world.until('the first deploy to hold at 10%', atWeight(10));
+      await world.until('the first deploy to hold at 10%', atWeight(world, 10, gw));
       const holderOf = async () => (await gw.route())?.metadata?.annotations?.[FENCE_ANNOTATION];
       const t1 = await holderOf();
       expect(t1).toMatch(/ epoch \d+$/);
@@ -103,7 +102,7 @@ realKubeDescribe('the fence token on the Gateway API router (real API server)', 
 
       world.setMetrics({ kind: 'hold', atOrAbove: 25 });
       const resumed = world.deploy(['--resume'], { policy: gw.policy });
-      await world.until('the resumed deploy to hold at 25%', atWeight(25), 90_000).catch(async (e: unknown) => {
+      await world.until('the resumed deploy to hold at 25%', atWeight(world, 25, gw), 90_000).catch(async (e: unknown) => {
         resumed.child.kill('SIGTERM');
         const r = await resumed.done;
         throw new Error(`${String(e)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
@@ -116,7 +115,7 @@ realKubeDescribe('the fence token on the Gateway API router (real API server)', 
       await expect(stale.setWeight(50)).rejects.toBeInstanceOf(StopRequestedError);
       expect(await gw.weight()).toBe(25);
 
-      expectExit(await world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'pager'], { policy: gw.policy }), 0);
+      expectExit(await world.run(rollbackArgs(world), { policy: gw.policy }), 0);
       expectExit(await resumed.done, 4);
     } finally {
       await gw.dispose();

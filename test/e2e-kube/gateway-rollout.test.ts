@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import type { KubeObject } from '../support/real-kube/api.js';
 import { imageOf } from '../support/real-kube/deployment-controller.js';
-import { canaryOnlyRules, gatewayWorld, ROUTE, routeAccepted, SEEDED_RULES, type GatewayWorld } from '../support/real-kube/gateway.js';
+import { canaryOnlyRules, ROUTE, routeAccepted, SEEDED_RULES, useGatewayWorld, type GatewayWorld } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { CANARY, NEW_IMAGE, OLD_IMAGE, TARGET, type World } from '../support/real-kube/world.js';
+import { rollbackCommand } from '../support/live-harness.js';
+import { atWeight, CANARY, NEW_IMAGE, OLD_IMAGE, rollbackArgs, TARGET } from '../support/real-kube/world.js';
 import { REPO } from '../support/run-cli.js';
 
 // Whole rollouts through the CLI with the Gateway API router (spec.traffic.router: gateway-api),
@@ -17,28 +18,12 @@ import { REPO } from '../support/run-cli.js';
 // route still sent the canary traffic), and exit codes. Steps are held by Prometheus answers that
 // leave them unjudged; the test gates on what it reads from the API, never on time.
 
-const rollback = (world: World) => ['rollback', TARGET, '-n', world.namespace, '--reason', 'pager'];
-
 type Spec = { rules?: { name?: string; backendRefs?: unknown[]; matches?: unknown[] }[] };
 const rulesOf = (route: { [k: string]: unknown } | undefined) => (route?.['spec'] as Spec | undefined)?.rules;
 const annotation = async (gw: GatewayWorld, key: string) => (await gw.route())?.metadata?.annotations?.[key];
 
 realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API server', (tier) => {
-  let gw: GatewayWorld | undefined;
-  const gateway = (): GatewayWorld => {
-    if (!gw) throw new Error('no gateway world');
-    return gw;
-  };
-  beforeEach(async () => {
-    gw = await gatewayWorld(tier);
-    await tier.world.until('the test Gateway controller to accept the route', () => routeAccepted(tier.world, gateway()));
-  }, 180_000);
-  afterEach(async () => {
-    await gw?.dispose();
-    gw = undefined;
-  });
-
-  const atWeight = (world: World, weight: number) => async () => (await gateway().weight()) === weight && (await world.record())?.weight === weight;
+  const gateway = useGatewayWorld(tier);
 
   it('promotes: 10 → 25 → 50 → 100 as backendRef weight pairs, then the rule is stable alone again, as it was', async () => {
     const { world } = tier;
@@ -91,7 +76,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
     const policy = await g.writePolicy('header', { target: ['    headerRouting: { header: X-Canary, value: smoke }'] });
     world.setMetrics({ kind: 'hold', atOrAbove: 25 });
     const deploy = world.deploy([], { policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
     const live = await g.route();
     expect(canaryOnlyRules(live)).toEqual([
       {
@@ -101,7 +86,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
       },
     ]);
 
-    const stop = await world.run(rollback(world), { policy });
+    const stop = await world.run(rollbackArgs(world), { policy });
     expectExit(stop, 0);
     expect(await g.weight()).toBeUndefined();
     expect(canaryOnlyRules(await g.route())).toEqual([]);
@@ -133,7 +118,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
     });
     expect(await g.weight()).toBe(100);
 
-    const stop = await world.run(rollback(world), { policy });
+    const stop = await world.run(rollbackArgs(world), { policy });
     expectExit(stop, 0);
     expect(rulesOf(await g.route())).toEqual(SEEDED_RULES);
     const stable = await world.deployment(TARGET);
@@ -152,11 +137,11 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
     const g = gateway();
     world.setMetrics({ kind: 'hold', atOrAbove: 25 });
     const deploy = world.deploy([], { policy: g.policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
 
     const [a, b] = await Promise.all([
-      world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'pager one'], { policy: g.policy }),
-      world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'pager two'], { policy: g.policy }),
+      world.run(rollbackCommand(world.namespace, 'pager one'), { policy: g.policy }),
+      world.run(rollbackCommand(world.namespace, 'pager two'), { policy: g.policy }),
     ]);
     expectExit(a, 0);
     expectExit(b, 0);
@@ -180,14 +165,14 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
     const patient = await g.writePolicy('patient', { kubeTimeout: '120s' });
     world.setMetrics({ kind: 'hold', atOrAbove: 10 });
     const deploy = world.deploy([], { env: { KUBECONFIG: kubeconfig }, policy: patient });
-    await world.until('the deploy to hold at 10%', atWeight(world, 10));
+    await world.until('the deploy to hold at 10%', atWeight(world, 10, gateway()));
 
     // The deploy's raise to 25% (stable 75) is held by the proxy until the rollback is done.
     const raise = proxy.hold({ method: 'PATCH', path: `/httproutes/${ROUTE}`, bodyIncludes: '"value":75', times: 100 });
     world.setMetrics({ kind: 'healthy' });
     await world.until('the raise to 25% to be in flight', async () => raise.held.length > 0);
 
-    const stop = await world.run(rollback(world), { policy: patient });
+    const stop = await world.run(rollbackArgs(world), { policy: patient });
     expectExit(stop, 0);
     expect(rulesOf(await g.route())).toEqual(SEEDED_RULES);
 
@@ -220,10 +205,10 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
     const env = { KUBECONFIG: world.cluster.kubeconfigs.deployer };
     world.setMetrics({ kind: 'hold', atOrAbove: 25 });
     const deploy = world.deploy([], { env, policy: g.policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
 
     // Before it reads the policy, rollback stops every router's routes: the Ingress list is 403 here, and that is not an error.
-    const stop = await world.run(rollback(world), { env, policy: g.policy });
+    const stop = await world.run(rollbackArgs(world), { env, policy: g.policy });
     expect(stop.stderr).toBe('');
     expectExit(stop, 0);
     expectExit(await deploy.done, 4);
@@ -247,10 +232,10 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
     const g = gateway();
     world.setMetrics({ kind: 'hold', atOrAbove: 25 });
     const deploy = world.deploy([], { policy: g.policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
 
     // world.policyPath is the Ingress tier's policy: no spec.traffic.
-    const stop = await world.run(rollback(world), { policy: world.policyPath });
+    const stop = await world.run(rollbackArgs(world), { policy: world.policyPath });
     expectExit(stop, 0);
     expect(rulesOf(await g.route())).toEqual(SEEDED_RULES);
     expectExit(await deploy.done, 4);

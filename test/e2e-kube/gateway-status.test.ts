@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { FENCE_ANNOTATION } from '../../src/k8s/labels.js';
 import type { KubeObject } from '../support/real-kube/api.js';
-import { gatewayWorld, routeAccepted, type GatewayWorld } from '../support/real-kube/gateway.js';
+import { useGatewayWorld } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { TARGET, type World } from '../support/real-kube/world.js';
+import { atWeight, rollbackArgs, TARGET, type World } from '../support/real-kube/world.js';
 import { REPO } from '../support/run-cli.js';
 
 // `canary status` without -p does not know the router: it finds our routes of both kinds by label,
@@ -19,27 +19,14 @@ const statusJson = async (world: World, env?: NodeJS.ProcessEnv) => {
 };
 
 realKubeDescribe('canary status without -p for a Gateway API rollout (real API server)', (tier) => {
-  let gw: GatewayWorld | undefined;
-  const gateway = (): GatewayWorld => {
-    if (!gw) throw new Error('no gateway world');
-    return gw;
-  };
-  beforeEach(async () => {
-    gw = await gatewayWorld(tier);
-    await tier.world.until('the test Gateway controller to accept the route', () => routeAccepted(tier.world, gateway()));
-  }, 180_000);
-  afterEach(async () => {
-    await gw?.dispose();
-    gw = undefined;
-  });
-  const atWeight = (world: World, weight: number) => async () => (await gateway().weight()) === weight && (await world.record())?.weight === weight;
+  const gateway = useGatewayWorld(tier);
 
   it("shows the HTTPRoute's live weight (no -p), and after a rollback the route at 0; the deploy's fence token is on the route", async () => {
     const { world } = tier;
     const g = gateway();
     world.setMetrics({ kind: 'hold', atOrAbove: 10 });
     const deploy = world.deploy([], { policy: g.policy });
-    await world.until('the deploy to hold at 10%', atWeight(world, 10));
+    await world.until('the deploy to hold at 10%', atWeight(world, 10, gateway()));
 
     const holder = (await g.route())?.metadata?.annotations?.[FENCE_ANNOTATION];
     expect(holder).toMatch(new RegExp(`^${(await world.lease())?.holder?.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} epoch \\d+$`));
@@ -52,7 +39,7 @@ realKubeDescribe('canary status without -p for a Gateway API rollout (real API s
     expectExit(text, 0);
     expect(text.stdout).toContain('10% (recorded and live agree)');
 
-    expectExit(await world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'pager']), 0);
+    expectExit(await world.run(rollbackArgs(world)), 0);
     expectExit(await deploy.done, 4);
     const after = await statusJson(world);
     expectExit(after.run, 4);
@@ -71,14 +58,14 @@ realKubeDescribe('canary status without -p for a Gateway API rollout (real API s
     const env = { KUBECONFIG: world.cluster.kubeconfigs.deployer };
     world.setMetrics({ kind: 'hold', atOrAbove: 25 });
     const deploy = world.deploy([], { env, policy: g.policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
 
     const { run, view } = await statusJson(world, env);
     expect(run.stderr).toBe('');
     expectExit(run, 0);
     expect(view.weight).toEqual({ recorded: 25, live: 25, differs: false });
 
-    expectExit(await world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'pager'], { env, policy: g.policy }), 0);
+    expectExit(await world.run(rollbackArgs(world), { env, policy: g.policy }), 0);
     expectExit(await deploy.done, 4);
   }, 120_000);
 });

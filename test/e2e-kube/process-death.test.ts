@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
+import { rollbackCommand } from '../support/live-harness.js';
 import { atWeight, CANARY, LEASE, NEW_IMAGE, OLD_IMAGE, TARGET } from '../support/real-kube/world.js';
 
 // A deploy that is stopped (SIGTERM, a cancelled CI job) or dies (SIGKILL, a lost runner) in the
@@ -34,7 +35,7 @@ realKubeDescribe('a deploy stopped or killed mid-step on a real API server', (ti
     expect((await deploy.done).signal).toBe('SIGKILL');
     expect(await world.weight()).toBe(25);
 
-    const stop = await world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'runner lost'], { policy });
+    const stop = await world.run(rollbackCommand(world.namespace, 'runner lost'), { policy });
     expectExit(stop, 0);
     expect(await world.weight()).toBe(0);
     expect((await world.deployment(CANARY))?.replicas).toBe(0);
@@ -52,8 +53,9 @@ realKubeDescribe('a deploy stopped or killed mid-step on a real API server', (ti
   it('SIGKILL, then `deploy --resume` once the lease has expired: the same rollout completes, keeping its checks', async () => {
     const { world } = tier;
     // The deploy runs with the tier's 60 s lease, so a loaded machine cannot make it lose the
-    // lease before the kill; once it is dead, its Lease is shortened to 5 s (as if it had been
-    // taken with that duration), so the resume waits 5 s of observed silence, not 60.
+    // lease before the kill; once it is dead, its Lease is made what it would be long after: a
+    // 5 s lease last renewed ten minutes ago (expired, with no wait on a clock here), so the
+    // resume waits 5 s of observed silence (its own rule), not 60.
     world.setMetrics({ kind: 'hold', atOrAbove: 25 });
     const deploy = world.deploy();
     await world.until('a check at the 25% step', async () => (await world.weight()) === 25 && ((await world.record())?.checks ?? []).some((c) => c.stepIndex === 1));
@@ -64,8 +66,9 @@ realKubeDescribe('a deploy stopped or killed mid-step on a real API server', (ti
     expect(before).toMatchObject({ phase: 'progressing', stepIndex: 1, weight: 25 });
     const lastCheck = before?.checks.at(-1);
     expect(await world.weight()).toBe(25);
-    await world.api.mergePatch(`/apis/coordination.k8s.io/v1/namespaces/${world.namespace}/leases/${LEASE}`, { spec: { leaseDurationSeconds: 5 } });
-    await world.until("the dead deploy's lease to expire", () => world.leaseExpired());
+    const longAgo = new Date(Date.now() - 600_000).toISOString().replace('Z', '000Z');
+    await world.api.mergePatch(`/apis/coordination.k8s.io/v1/namespaces/${world.namespace}/leases/${LEASE}`, { spec: { leaseDurationSeconds: 5, renewTime: longAgo } });
+    expect(await world.leaseExpired()).toBe(true);
 
     world.setMetrics({ kind: 'healthy' });
     const resumed = await world.deploy(['--resume']).done;

@@ -35,15 +35,20 @@ realKubeDescribe('canary rollback through the CLI on a real API server', (tier) 
     expectExit(await deploy.done, 4);
   });
 
-  it('--timeout: an API server that never answers ends in exit 5, saying traffic is not confirmed, having done nothing else', async () => {
+  it('--timeout: an API server that never answers the weight-0 PATCH ends in exit 5, saying traffic is not confirmed, having changed nothing', async () => {
     const { world } = tier;
     const deploy = await holdAt25(world);
     const { proxy, kubeconfig } = await world.proxy();
-    proxy.blackhole(true);
-    const run = await world.run(rollbackArgs(world, '--timeout', '2s'), { env: { KUBECONFIG: kubeconfig } });
+    // The call that matters is held, never answered: the rollback's PATCH of the canary Ingress.
+    const gate = proxy.hold({ method: 'PATCH', path: `/ingresses/${CANARY}`, times: Number.POSITIVE_INFINITY });
+    const rollback = world.start(rollbackArgs(world, '--timeout', '2s'), { env: { KUBECONFIG: kubeconfig } });
+    await world.until("the rollback's weight-0 PATCH to be held by the proxy", async () => gate.held.length > 0);
+    const run = await rollback.done;
     expectExit(run, 5);
     expect(run.stderr).toContain('canary weight NOT confirmed at 0%');
+    expect(gate.held.every((call) => call.body.includes('"0"'))).toBe(true);
     // Nothing got through: the deploy still holds its step, and the record is untouched.
+    expect(proxy.calls.filter((c) => c.method !== 'GET' && c.status !== 0)).toEqual([]);
     expect(await world.weight()).toBe(25);
     expect((await world.record())?.phase).toBe('progressing');
     deploy.child.kill('SIGTERM');

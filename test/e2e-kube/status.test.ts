@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
+import { rollbackCommand } from '../support/live-harness.js';
 import { CANARY, TARGET } from '../support/real-kube/world.js';
 
 // `canary status` on the real API server, through the CLI: it tells what the cluster holds, and a
@@ -35,7 +36,7 @@ realKubeDescribe('canary status on a real API server', (tier) => {
     expect(view.stop).toMatchObject({ state: 'requested', direction: 'back' });
     expect(view.weight.live).toBe(10);
 
-    const finish = await world.run(['rollback', TARGET, '-n', world.namespace, '--reason', 'finish the stop']);
+    const finish = await world.run(rollbackCommand(world.namespace, 'finish the stop'));
     expectExit(finish, 0);
     expect(await world.weight()).toBe(0);
     const after = await world.run(['status', TARGET, '-n', world.namespace]);

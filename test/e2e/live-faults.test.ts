@@ -1,18 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { NAMESPACE, SHORT_STEPS, startLiveWorld, TARGET, waitFor, type LiveWorld } from '../support/live-harness.js';
+import { describe, expect, it } from 'vitest';
+import { NAMESPACE, rollbackCommand, SHORT_STEPS, useLiveWorld, TARGET, waitFor } from '../support/live-harness.js';
 
 // The API server goes away in the middle of a rollout and stays away: the deploy gives up after
 // the policy's attempts with exit 5 and says exactly where traffic was left; once the API is back,
 // status agrees and `canary rollback` finishes the job.
 
-let world: LiveWorld;
-beforeAll(async () => {
-  world = await startLiveWorld();
-});
-afterAll(async () => {
-  await world?.stop();
-});
-beforeEach(() => world.reset());
+const world = useLiveWorld();
 
 describe('the Kubernetes API stays down mid-rollout', () => {
   it('exits 5 stating where traffic was left, which is where it is; rollback completes once the API is back', { timeout: 180_000 }, async () => {
@@ -44,7 +37,7 @@ describe('the Kubernetes API stays down mid-rollout', () => {
     expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(status.stdout).toContain(`weight:  ${stated?.[1]}% (recorded and live agree)`);
 
-    const rollback = await world.run(['rollback', TARGET, '-n', NAMESPACE, '--reason', 'API outage during deploy']);
+    const rollback = await world.run(rollbackCommand(NAMESPACE, 'API outage during deploy'));
     expect(rollback.code, rollback.stdout + rollback.stderr).toBe(0);
     expect(world.weight()).toBe('0');
     expect(world.record()).toMatchObject({ phase: 'aborted', weight: 0, rollback: { reason: 'API outage during deploy' } });

@@ -1,26 +1,22 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LEASE, NAMESPACE, startLiveWorld, waitFor, type LiveWorld } from '../support/live-harness.js';
+import { describe, expect, it } from 'vitest';
+import { LEASE, NAMESPACE, useLiveWorld, waitFor } from '../support/live-harness.js';
 
 // A deploy whose Lease is taken by another process (here: between its renewal's read and write,
 // so the renewal conflicts) hands the rollout over: it names the new holder and stops without
 // touching traffic, instead of reading the conflict as "unreachable" and setting weight 0 under
 // the process that now drives the rollout.
 
-let world: LiveWorld;
-beforeAll(async () => {
-  world = await startLiveWorld();
-});
-afterAll(async () => {
-  await world?.stop();
-});
-beforeEach(() => world.reset());
+const world = useLiveWorld();
 
 const NEW_HOLDER = 'run 5151 attempt 1 on other-host pid 99 #abcdef';
 
 describe('a lease taken over by another deploy', () => {
   it('is named in the renewal conflict, and the old deploy exits 4 leaving traffic to the new holder', async () => {
-    // Held at 10% with a short lease (renewed every second), so a renewal comes while it runs.
-    const policy = await world.writePolicy('short-lease', { leaseDuration: '6s' });
+    // Held at 10% until the takeover, with a 30 s lease: renewed every 5 s, so a renewal comes
+    // while it is held, and its renew deadline (20 s) is far from anything a loaded machine
+    // does to one renewal (a 6 s lease left 4 s, and a slow renewal lost the lease on its own).
+    // The takeover is gated on that renewal's write reaching the API server, not on a time.
+    const policy = await world.writePolicy('lease-30s', { leaseDuration: '30s' });
     world.holdAt(10);
     const deploy = world.deploy([], { policy });
     await waitFor('the deploy to route 10% and record a check', () => world.weight() === '10' && (world.record()?.checks.length ?? 0) >= 1);

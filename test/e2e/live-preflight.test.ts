@@ -1,18 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CANARY_ANNOTATION, NAMESPACE, startLiveWorld, TARGET, WEIGHT_ANNOTATION, type LiveWorld } from '../support/live-harness.js';
+import { describe, expect, it } from 'vitest';
+import { CANARY_ANNOTATION, NAMESPACE, useLiveWorld, TARGET, WEIGHT_ANNOTATION } from '../support/live-harness.js';
 
 // Refusals before the first write: a missing permission, a missing object, a canary Ingress that
 // is not ours. Each ends with exit 2, a message naming what is wrong, and nothing changed in the
 // cluster (SelfSubjectAccessReviews are questions, not changes).
 
-let world: LiveWorld;
-beforeAll(async () => {
-  world = await startLiveWorld();
-});
-afterAll(async () => {
-  await world?.stop();
-});
-beforeEach(() => world.reset());
+const world = useLiveWorld();
 
 describe('preflight', () => {
   it('lists a missing permission (verb, resource, namespace) and writes nothing', async () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StatusView } from '../../src/report/status-view.js';
 import {
   CANARY_ANNOTATION,
@@ -10,25 +10,17 @@ import {
   RECORD_CONFIGMAP,
   RUN_URL,
   SHORT_STEPS,
-  startLiveWorld,
+  useLiveWorld,
   TARGET,
   waitFor,
   WEIGHT_ANNOTATION,
-  type LiveWorld,
 } from '../support/live-harness.js';
 
 // A live rollout end to end: the built CLI against the fake Kubernetes API over loopback HTTP,
 // judged by a fake Prometheus; assertions are on what the cluster holds afterwards and on what
 // the user reads.
 
-let world: LiveWorld;
-beforeAll(async () => {
-  world = await startLiveWorld();
-});
-afterAll(async () => {
-  await world?.stop();
-});
-beforeEach(() => world.reset());
+const world = useLiveWorld();
 
 /** The canary weights the CLI asked for, in order, as the API server received them. */
 function weightPatches(): string[] {

@@ -1,19 +1,12 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StatusView } from '../../src/report/status-view.js';
 import type { CheckRecord } from '../../src/analysis/types.js';
-import { LEASE, NAMESPACE, NEW_IMAGE, RUN_URL, startLiveWorld, TARGET, waitFor, type LiveWorld } from '../support/live-harness.js';
+import { LEASE, NAMESPACE, NEW_IMAGE, RUN_URL, useLiveWorld, TARGET, waitFor } from '../support/live-harness.js';
 
 // One deploy at a time, and a deploy that died: the lease refuses a second deploy; after SIGKILL
 // the record lets `status` tell the truth and `--resume` finish the rollout.
 
-let world: LiveWorld;
-beforeAll(async () => {
-  world = await startLiveWorld();
-});
-afterAll(async () => {
-  await world?.stop();
-});
-beforeEach(() => world.reset());
+const world = useLiveWorld();
 
 describe('the lease', () => {
   it('refuses a second deploy while one runs, naming the holder, and the second writes nothing', async () => {
@@ -44,8 +37,10 @@ describe('the lease', () => {
 describe('a deploy killed mid-step', () => {
   it('leaves a record status tells the truth from; a plain deploy is refused; --resume completes it keeping the earlier checks', async () => {
     // Held at 25% until killed, so the kill lands in that step however slow the machine is. The
-    // deploy runs with a 60 s lease (a loaded machine cannot make it lose it before the kill);
-    // once it is dead its Lease is shortened to 5 s, so the test waits 5 s of silence, not 60.
+    // deploy runs with a 60 s lease (a loaded machine cannot make it lose it before the kill).
+    // Once it is dead, its Lease is made what it would be long after: a 5 s lease last renewed
+    // ten minutes ago, so status finds it expired without the test waiting on a clock, and
+    // `--resume` waits only 5 s of observed silence (its own rule) before taking it over.
     const policy = await world.writePolicy('lease', {});
     world.holdAt(25);
     const deploy = world.deploy([], { policy });
@@ -61,9 +56,10 @@ describe('a deploy killed mid-step', () => {
     expect(world.weight()).toBe('25');
 
     const held = world.fake.get('Lease', NAMESPACE, LEASE);
-    world.fake.put({ ...held, spec: { ...(held?.['spec'] as Record<string, unknown>), leaseDurationSeconds: 5 } } as Parameters<typeof world.fake.put>[0]);
-    // Nobody renews the lease any more; once its duration has passed, status says so.
-    await waitFor('the dead deploy\'s lease to expire', () => world.leaseExpired());
+    const longAgo = new Date(Date.now() - 600_000).toISOString().replace('Z', '000Z');
+    world.fake.put({ ...held, spec: { ...(held?.['spec'] as Record<string, unknown>), leaseDurationSeconds: 5, renewTime: longAgo } } as Parameters<typeof world.fake.put>[0]);
+    // Nobody renews the lease any more, and its duration has passed: status says so.
+    expect(world.leaseExpired()).toBe(true);
     const status = await world.run(['status', TARGET, '-n', NAMESPACE]);
     expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(status.stdout).toContain('phase:   progressing — step 2/3 at 25%');

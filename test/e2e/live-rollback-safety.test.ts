@@ -15,6 +15,8 @@ import {
   WEIGHT_ANNOTATION,
   waitFor,
   type LiveWorld,
+  ROLLBACK,
+  rollbackCommand,
 } from '../support/live-harness.js';
 import type { KubeObject } from '../support/fake-kube/server.js';
 
@@ -47,7 +49,6 @@ beforeEach(() => {
   hookRequests = 0;
 });
 
-const ROLLBACK = ['rollback', TARGET, '-n', NAMESPACE, '--reason', 'pager'] as const;
 
 /** Our canary Ingress under another name, as an earlier policy (spec.target.canaryIngress) left it. */
 function ownedIngressNamed(name: string, weight: number): KubeObject {
@@ -186,7 +187,7 @@ describe('incidents never block the traffic switch', () => {
 describe('--reason', () => {
   it('is flattened to one line, so a workflow_dispatch input cannot inject workflow commands', async () => {
     world.fake.put(ownCanaryIngress(30));
-    const run = await world.run(['rollback', TARGET, '-n', NAMESPACE, '--reason', 'checkout 500s\n::error::injected\r\n::add-mask::x']);
+    const run = await world.run(rollbackCommand(NAMESPACE, 'checkout 500s\n::error::injected\r\n::add-mask::x'));
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).not.toMatch(/^::/m);
     expect(world.record()?.rollback?.reason).toBe('checkout 500s ::error::injected ::add-mask::x');
@@ -195,7 +196,7 @@ describe('--reason', () => {
   it('with a terminal escape is refused (exit 2) before anything is touched', async () => {
     world.fake.put(ownCanaryIngress(30));
     world.fake.clearRequests();
-    const run = await world.run(['rollback', TARGET, '-n', NAMESPACE, '--reason', 'pager \u001b[2J']);
+    const run = await world.run(rollbackCommand(NAMESPACE, 'pager \u001b[2J'));
     expect(run.code, run.stdout + run.stderr).toBe(2);
     expect(run.stderr).toContain('--reason: expected plain text, got a control character (U+001B)');
     expect(world.weight()).toBe('30');

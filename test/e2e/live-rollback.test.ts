@@ -1,29 +1,21 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CANARY_INGRESS,
   NAMESPACE,
   ownCanaryIngress,
   OWNED,
   RECORD_CONFIGMAP,
-  startLiveWorld,
+  useLiveWorld,
   TARGET,
   waitFor,
-  type LiveWorld,
+  ROLLBACK,
 } from '../support/live-harness.js';
 
 // Rollbacks against the fake cluster: decided by analysis, asked for by an operator from a second
 // process while a deploy runs, and forced when the record is gone or unreadable.
 
-let world: LiveWorld;
-beforeAll(async () => {
-  world = await startLiveWorld();
-});
-afterAll(async () => {
-  await world?.stop();
-});
-beforeEach(() => world.reset());
+const world = useLiveWorld();
 
-const ROLLBACK = ['rollback', TARGET, '-n', NAMESPACE, '--reason', 'pager'];
 
 describe('rollback by analysis', () => {
   it('a canary failing 12% of requests is sent back to 0% at its first check; deploy and status exit 3 with the reason', async () => {

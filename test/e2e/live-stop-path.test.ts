@@ -13,6 +13,7 @@ import {
   waitFor,
   WEIGHT_ANNOTATION,
   type LiveWorld,
+  ROLLBACK,
 } from '../support/live-harness.js';
 
 // The one stop path through the CLI against the fake API server (issue 8, observations 1, 2, 3
@@ -28,7 +29,6 @@ afterAll(async () => {
 });
 beforeEach(() => world.reset());
 
-const ROLLBACK = ['rollback', TARGET, '-n', NAMESPACE, '--reason', 'pager'] as const;
 
 type Deployment = { spec?: { replicas?: number; template?: { spec?: { containers?: { image?: string }[] } } } };
 const deployment = (name: string) => world.fake.get('Deployment', NAMESPACE, name) as Deployment | undefined;

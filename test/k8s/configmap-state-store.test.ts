@@ -1,12 +1,14 @@
 // The rollout record in a ConfigMap: optimistic concurrency, corruption, and the size cap.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CheckRecord } from '../../src/analysis/types.js';
 import { ConfigMapStateStore, CorruptRecordError, MAX_RECORD_BYTES, RECORD_KEY } from '../../src/k8s/configmap-state-store.js';
 import { connect } from '../../src/k8s/connection.js';
 import { StateConflictError } from '../../src/rollout/ports.js';
-import type { RolloutRecord } from '../../src/rollout/record.js';
+import { emptyTallies, type RolloutRecord } from '../../src/rollout/record.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/server.js';
+import { rolloutRecord } from '../support/records.js';
+import { waitFor } from '../support/wait.js';
 
 let fake: FakeKube;
 
@@ -14,6 +16,7 @@ beforeEach(async () => {
   fake = await startFakeKube({ namespaces: ['default', 'shop'] });
 });
 afterEach(async () => {
+  vi.useRealTimers();
   await fake.stop();
 });
 
@@ -36,22 +39,17 @@ function check(index: number, queryText = 'sum(rate(nginx_ingress_controller_req
 }
 
 function record(checks: CheckRecord[] = [check(1)]): RolloutRecord {
-  return {
-    schemaVersion: 1,
+  return rolloutRecord({
     id: 'checkout-20250101T000000Z',
-    target: 'checkout',
-    namespace: 'shop',
-    phase: 'progressing',
     stepIndex: 0,
     weight: 10,
-    images: { stable: 'shop/checkout:1', canary: 'shop/checkout:2' },
     startedBy: 'https://github.com/acme/shop/actions/runs/1',
     startedAt: '2025-01-01T00:00:00.000Z',
     updatedAt: '2025-01-01T00:01:00.000Z',
     policy: { name: 'default', source: 'policies/default.yaml', plannedChecks: 40, intervalMs: 60_000, steps: [{ weight: 10, durationMs: 900_000 }] },
     steps: [{ index: 0, weight: 10, startedAt: '2025-01-01T00:00:00.000Z' }],
     checks,
-  };
+  });
 }
 
 describe('ConfigMapStateStore', () => {
@@ -98,22 +96,33 @@ describe('ConfigMapStateStore', () => {
 
   it('a create that timed out but landed, then retried, is not mistaken for someone else\'s record', async () => {
     const { kc } = connect({ kubeconfig: fake.kubeconfigPath });
-    // The first POST is held until the client has given up on it (its 100 ms timeout, so it is
-    // certain to); it is then served, i.e. lands, before the retry, which meets AlreadyExists.
+    // The first POST is held until the client has given up on it: its 100 ms timeout runs on
+    // virtual time, moved only once the API server holds the request (a loaded machine cannot
+    // time it out before it was sent). It is then served, i.e. lands, before the retry, which
+    // meets AlreadyExists.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    fake.injectFault({ kind: 'hold', until: held, method: 'POST', pathPattern: '/configmaps' });
-    const landed = async () => {
-      while (!fake.get('ConfigMap', 'shop', 'checkout-canary-rollout')) await new Promise((resolve) => setTimeout(resolve, 5));
-    };
+    const hold = fake.injectFault({ kind: 'hold', until: held, method: 'POST', pathPattern: '/configmaps' });
     const slow = new ConfigMapStateStore({
       kc,
       namespace: 'shop',
       target: 'checkout',
       // The wait before the retry: only once the timed-out first POST has landed.
-      retry: { timeoutMs: 100, sleep: async () => { release(); await landed(); } },
+      retry: {
+        timeoutMs: 100,
+        sleep: async () => {
+          release();
+          await waitFor('the timed-out first POST to land', () => fake.get('ConfigMap', 'shop', 'checkout-canary-rollout') !== undefined, { intervalMs: 0 });
+        },
+      },
     });
-    const version = await slow.save(record(), null);
+    // A record as the engine writes it: fields after its checks (tallies), which must read back in place.
+    const saving = slow.save({ ...record(), tallies: emptyTallies() }, null);
+    await waitFor('the API server to hold the first POST', () => hold.hits === 1, { intervalMs: 0 });
+    vi.advanceTimersByTime(100);
+    const version = await saving;
+    vi.useRealTimers();
     // The first POST was cancelled by the client when it timed out, after the server had committed it.
     const posts = fake.requests.filter((r) => r.method === 'POST');
     expect(posts).toHaveLength(2);
@@ -157,14 +166,18 @@ describe('ConfigMapStateStore', () => {
     expect(got.checks.slice(0, 55).every((c) => c.results[0]?.queries.length === 0)).toBe(true);
     expect(got.checks[0]?.results[0]?.canary).toBe(0.01);
   });
-  it('stores an older passing check without the query text the latest check repeats, and keeps a failing one\'s', async () => {
+
+  it('stores each query text once, and every check reads back with its queries', async () => {
     const checks = Array.from({ length: 20 }, (_, i) => check(i + 1));
     const failing = checks[3];
     if (failing) failing.verdict = 'fail';
     const s = store();
     await s.save(record(checks), null);
+    const data = fake.get('ConfigMap', 'shop', 'checkout-canary-rollout')?.['data'] as Record<string, string>;
+    const query = checks[0]?.results[0]?.queries[0] ?? 'missing';
+    expect((data[RECORD_KEY] ?? '').split(JSON.stringify(query)).length - 1).toBe(1);
     const got = (await s.load())?.record;
     const withQueries = got?.checks.filter((c) => (c.results[0]?.queries.length ?? 0) > 0).map((c) => c.index);
-    expect(withQueries).toEqual([4, 16, 17, 18, 19, 20]);
+    expect(withQueries).toEqual(checks.map((c) => c.index));
   });
 });

@@ -14,13 +14,10 @@ import { targetNames } from '../../src/policy/policy.js';
 import { StopRequestedError } from '../../src/rollout/ports.js';
 import { seedCheckout } from '../support/fake-kube/seed.js';
 import { startFakeKube, type FakeKube, type KubeObject } from '../support/fake-kube/server.js';
+import { waitFor } from '../support/wait.js';
 
 const noSleep = async (): Promise<void> => undefined;
 
-/** Waits for a condition the test controls (a request seen by the fake), never for time. */
-async function waitUntil(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
-}
 const names = targetNames('checkout', {});
 
 let fake: FakeKube;
@@ -203,7 +200,7 @@ describe('IngressRouter weights', () => {
       () => null,
       (err: unknown) => err,
     );
-    await waitUntil(() => fake.requests.some((q) => q.method === 'PATCH' && q.fault === 'latency'));
+    await waitFor('the delayed PATCH to reach the API server', () => fake.requests.some((q) => q.method === 'PATCH' && q.fault === 'latency'));
     await router({ rolloutId: 'irrelevant' }).stop('rolled back by alice');
     const err = await raise;
     expect(err).toBeInstanceOf(StopRequestedError);

@@ -8,6 +8,7 @@ import { CanaryError } from '../../src/errors.js';
 import { connect } from '../../src/k8s/connection.js';
 import { leaseHolderIdentity, LeaseTakenError, readLease, RolloutLease, type LeaseClock } from '../../src/k8s/lease.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/server.js';
+import { waitFor } from '../support/wait.js';
 
 let fake: FakeKube;
 
@@ -191,7 +192,7 @@ describe('RolloutLease', () => {
     await mine.acquire();
     fake.injectFault({ kind: 'before', method: 'PUT', pathPattern: '/leases/checkout-canary', run: () => writeLease('ci-run-2', '2025-01-01T12:00:10.000000Z') });
     mine.startRenewing();
-    await waitFor(() => lost.length > 0);
+    await waitFor('the lease to be reported lost', () => lost.length > 0);
     expect(lost).toEqual([{ why: 'the Lease shop/checkout-canary was taken over by ci-run-2 while this deploy held it', holder: 'ci-run-2' }]);
     await mine.release();
     expect(spec().holderIdentity).toBe('ci-run-2');
@@ -207,7 +208,7 @@ describe('RolloutLease', () => {
     const acquiredAt = clock.mono;
     fake.injectFault({ kind: 'status', code: 503, method: 'PUT', pathPattern: '/leases/', times: Infinity });
     mine.startRenewing();
-    await waitFor(() => lost.length > 0);
+    await waitFor('the lease to be reported lost', () => lost.length > 0);
     await mine.release();
     expect(lost[0]?.holder).toBeUndefined();
     expect(lost[0]?.why).toMatch(/^could not renew the Lease shop\/checkout-canary within its renew deadline of 40s \(\d+ tries; last: .*503.*\), before its 1m lease could expire$/);
@@ -258,9 +259,9 @@ describe('RolloutLease', () => {
     const mine = lease('ci-run-1', { onLost: (why, holder) => lost.push({ why, holder }) });
     await mine.acquire();
     mine.startRenewing();
-    await waitFor(() => leasePuts().filter((r) => r.status === 200).length >= 2);
+    await waitFor('two renewals to land', () => leasePuts().filter((r) => r.status === 200).length >= 2);
     fake.remove('Lease', 'shop', 'checkout-canary');
-    await waitFor(() => lost.length > 0);
+    await waitFor('the lease to be reported lost', () => lost.length > 0);
     expect(lost[0]).toEqual({ why: 'the Lease shop/checkout-canary was deleted while this deploy held it', holder: undefined });
     await mine.release();
   });
@@ -291,7 +292,3 @@ describe('leaseHolderIdentity', () => {
   });
 });
 
-async function waitFor(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !condition(); i += 1) await new Promise((resolve) => setTimeout(resolve, 10));
-  if (!condition()) throw new Error('condition never became true');
-}

@@ -17,6 +17,7 @@ import { observeTraffic } from '../../src/analysis/traffic.js';
 import { defaultPolicy } from '../support/policies.js';
 import { startScrapingPrometheus, type PrometheusHandle } from '../support/prometheus-harness.js';
 import { CHECKOUT_TARGET } from '../support/preset-queries.js';
+import { until } from '../support/wait.js';
 
 const RATE = 100; // requests a second the target serves
 const BASE = 50_000; // the counter's value when the test starts: a whole counter is obvious
@@ -32,15 +33,6 @@ const t0 = Date.now();
 /** Requests the target has served by time t (ms): the truth the counter exposes. */
 const served = (t: number) => BASE + Math.floor((RATE * (t - t0)) / 1000);
 
-const until = async <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 const scalarAt = async (promql: string, at = new Date()): Promise<number | undefined> => (await client.query(promql, at)).samples[0]?.value;
 
 beforeAll(async () => {

@@ -13,11 +13,11 @@ import { checkoutEngine } from '../support/checkout-engine.js';
 import { thresholdPolicy } from '../support/policies.js';
 import { pushedGroups, pushedValue, pushgatewayUnavailable, startPushgateway, type PushgatewayHandle } from '../support/pushgateway-harness.js';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
+import { START } from '../support/times.js';
 
 // The Pushgateway reporter against a real Pushgateway (Debian's prometheus-pushgateway): whole
 // engine rollouts on a virtual clock push their metrics; asserted is what the Pushgateway holds.
 
-const START = Date.parse('2026-01-15T10:00:00Z');
 const COMMIT = START - 45 * 60_000;
 const GROUP = { job: 'canary', namespace: 'shop', target: 'checkout' };
 

@@ -1,19 +1,19 @@
 import type { RawAnswer, RawQuerier } from '../../src/analysis/prometheus-client.js';
 import type { MetricsSource } from '../../src/analysis/types.js';
-import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { thresholdPolicy } from './policies.js';
-import { targetNames, type Policy } from '../../src/policy/policy.js';
+import type { Policy } from '../../src/policy/policy.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
-import { RolloutEngine } from '../../src/rollout/engine.js';
 import type { Reporter, RolloutEvent } from '../../src/rollout/events.js';
 import type { IncidentSink } from '../../src/rollout/ports.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
+import { checkoutEngine } from './checkout-engine.js';
 import { healthy, ScriptedMetrics, type Scenario } from './scripted-metrics.js';
+import { START } from './times.js';
 
 // Rollouts that end the way incidents are about, made by the real engine so incident content is
 // tested against records exactly as the engine writes them.
 
-export const START = Date.parse('2026-01-15T10:00:00Z');
+export { START } from './times.js';
 export const RUN_URL = 'https://github.com/acme/shop/actions/runs/4242';
 
 /** Canary error rate 12% (72 of 600) from minute 21, at 25%: rolled back at check 21. */
@@ -34,31 +34,13 @@ export interface RunResult {
 export async function runRollout(
   opts: { scenario?: Scenario; policy?: Policy; incidents?: IncidentSink[]; reporter?: Reporter; metrics?: MetricsSource; startedBy?: string } = {},
 ): Promise<RunResult> {
-  const policy = opts.policy ?? policyFrom();
-  const names = targetNames('checkout', policy.target);
-  const cluster = new MemoryCluster('shop', names, 'shop/checkout:1');
-  const events: RolloutEvent[] = [];
-  const engine = new RolloutEngine({
-    policy,
-    target: 'checkout',
-    namespace: 'shop',
-    names,
-    image: 'shop/checkout:2',
-    startedBy: opts.startedBy ?? RUN_URL,
-    ports: {
-      router: cluster,
-      workloads: cluster,
-      metrics: opts.metrics ?? new ScriptedMetrics(START, opts.scenario ?? errorRegression),
-      state: cluster,
-      incidents: opts.incidents ?? [],
-    },
+  const { engine, cluster, events } = checkoutEngine({
+    policy: opts.policy ?? policyFrom(),
+    metrics: opts.metrics ?? new ScriptedMetrics(START, opts.scenario ?? errorRegression),
     clock: new VirtualClock(START),
-    reporter: {
-      emit: (e) => {
-        events.push(e);
-        opts.reporter?.emit(e);
-      },
-    },
+    incidents: opts.incidents ?? [],
+    onEvent: (e) => opts.reporter?.emit(e),
+    extra: { startedBy: opts.startedBy ?? RUN_URL },
   });
   const outcome = await engine.run();
   await opts.reporter?.close?.();

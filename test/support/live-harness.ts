@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import type { RolloutRecord } from '../../src/rollout/record.js';
+import { inflateQueries } from '../../src/k8s/record-queries.js';
 import { startFakeKube, type FakeKube, type FakeKubeOptions, type FaultHandle, type KubeObject } from './fake-kube/server.js';
 import { seedCheckout, type SeededCheckout } from './fake-kube/seed.js';
 import { scalar, startFakePrometheus, vector, type FakePrometheus, type Reply, type SeenRequest } from './fake-prometheus.js';
@@ -28,6 +30,11 @@ export const LEASE = 'checkout-canary';
 export const WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
 export const CANARY_ANNOTATION = 'nginx.ingress.kubernetes.io/canary';
 /** A GitHub run, so that the holder of the lease and the record's startedBy are predictable. */
+/** `canary rollback checkout -n <namespace> --reason <reason>`, plus any flags: every test's rollback command. */
+export const rollbackCommand = (namespace: string = NAMESPACE, reason = 'pager', ...extra: string[]): string[] => ['rollback', TARGET, '-n', namespace, '--reason', reason, ...extra];
+/** `canary rollback checkout -n shop --reason pager`. */
+export const ROLLBACK: readonly string[] = rollbackCommand();
+
 export const RUN_URL = 'https://github.com/acme/shop/actions/runs/4242';
 export const RUN_ENV = { GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'acme/shop', GITHUB_RUN_ID: '4242' };
 
@@ -179,14 +186,8 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv): CliPr
   return { child, stdout: () => stdout, stderr: () => stderr, done };
 }
 
-/** Polls until `check` holds (at most `timeoutMs`, a bound on waiting, not an assertion on time). */
-export async function waitFor(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+/** The one waiter (test/support/wait.ts), here too for the live tests that import it with the harness. */
+export { waitFor } from './wait.js';
 
 export interface StartOptions {
   env?: NodeJS.ProcessEnv;
@@ -327,7 +328,7 @@ export async function startLiveWorld(options: FakeKubeOptions = {}): Promise<Liv
       const text = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>)['record.json'] : undefined;
       if (typeof text !== 'string') return undefined;
       try {
-        return JSON.parse(text) as RolloutRecord;
+        return inflateQueries(JSON.parse(text) as RolloutRecord);
       } catch {
         return undefined;
       }
@@ -390,4 +391,27 @@ export function ownCanaryIngress(weight: number): KubeObject {
       ],
     },
   };
+}
+
+/**
+ * One live world for the test file (started before its first test, stopped after its last) and
+ * reset before each test: `const world = useLiveWorld();` at the top of a file. The value stands
+ * for the world that beforeAll starts; using it outside a test or hook is a mistake it names.
+ */
+export function useLiveWorld(options: FakeKubeOptions = {}): LiveWorld {
+  let current: LiveWorld | undefined;
+  beforeAll(async () => {
+    current = await startLiveWorld(options);
+  });
+  afterAll(async () => {
+    await current?.stop();
+    current = undefined;
+  });
+  beforeEach(() => current?.reset());
+  return new Proxy({} as LiveWorld, {
+    get: (_target, key) => {
+      if (!current) throw new Error(`the live world is used (.${String(key)}) outside a test: it exists only between useLiveWorld()'s beforeAll and afterAll`);
+      return Reflect.get(current, key) as unknown;
+    },
+  });
 }

@@ -7,11 +7,12 @@ import { VirtualClock } from '../../src/rollout/clock.js';
 import { operatorRollback, type OperatorRollbackPorts, type RecordRead } from '../../src/rollout/operator-rollback.js';
 import { StateConflictError, type CallBudget, type OwnRouteState } from '../../src/rollout/ports.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
+import { START } from '../support/times.js';
+import { rolloutRecord } from '../support/records.js';
 
 // The one stop path over in-memory ports: every phase, the deadline loop, and the rule that
 // nothing but the 0% write happens while a read does not show 0%.
 
-const START = Date.parse('2026-01-15T10:00:00Z');
 const names = targetNames('checkout', {});
 const ctx = { target: 'checkout', namespace: 'shop' };
 
@@ -194,23 +195,7 @@ describe('finishStop', () => {
 });
 
 function record(phase: RolloutRecord['phase'], extra: Partial<RolloutRecord> = {}): RolloutRecord {
-  return {
-    schemaVersion: 1,
-    id: 'checkout-20260115T100000Z',
-    target: 'checkout',
-    namespace: 'shop',
-    phase,
-    stepIndex: 1,
-    weight: 25,
-    images: { stable: 'shop/checkout:1', canary: 'shop/checkout:2' },
-    startedBy: 'ci',
-    startedAt: new Date(START).toISOString(),
-    updatedAt: new Date(START).toISOString(),
-    policy: { name: 'default', source: 'x', plannedChecks: 3, intervalMs: 60_000, steps: [] },
-    steps: [],
-    checks: [],
-    ...extra,
-  };
+  return rolloutRecord({ phase, policy: { name: 'default', source: 'x', plannedChecks: 3, intervalMs: 60_000, steps: [] }, ...extra });
 }
 
 function rollbackWorld(c: FlakyCluster, initial: RolloutRecord | null) {

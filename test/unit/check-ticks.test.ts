@@ -10,8 +10,8 @@ import { TickSchedule } from '../../src/rollout/engine.js';
 import { thresholdPolicy } from '../support/policies.js';
 import { healthy, ScriptedMetrics } from '../support/scripted-metrics.js';
 import { checkoutEngine } from '../support/checkout-engine.js';
+import { START } from '../support/times.js';
 
-const START = Date.parse('2026-01-15T10:00:00Z');
 const MINUTE = 60_000;
 
 /** Prometheus that takes (virtual) time to answer: `slowness(check)` ms for the given check. */

@@ -10,8 +10,8 @@ import type { RolloutRecord } from '../../src/rollout/record.js';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
 import { defaultPolicy as defaultSequentialPolicy, thresholdPolicy } from '../support/policies.js';
 import { checkoutEngine } from '../support/checkout-engine.js';
+import { START } from '../support/times.js';
 
-const START = Date.parse('2026-01-15T10:00:00Z');
 // These tests are about the engine's transitions, judged with fixed thresholds so each check's
 // verdict follows from its own window; the sequential judges have their own tests below.
 const defaultPolicy = () => thresholdPolicy();

@@ -3,7 +3,6 @@
 // save serialises the record once.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { CheckRecord } from '../../src/analysis/types.js';
 import { MAX_RECORD_BYTES, serializeRecord } from '../../src/k8s/configmap-state-store.js';
 import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { targetNames, type Policy } from '../../src/policy/policy.js';
@@ -12,15 +11,16 @@ import { VirtualClock } from '../../src/rollout/clock.js';
 import { promotionReason } from '../../src/rollout/engine.js';
 import type { RolloutEvent } from '../../src/rollout/events.js';
 import type { StoredRecord } from '../../src/rollout/ports.js';
-import { emptyTallies, keepCheck, type RolloutRecord } from '../../src/rollout/record.js';
+import type { RolloutRecord } from '../../src/rollout/record.js';
 import { defaultPolicy, thresholdPolicy } from '../support/policies.js';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
 import { checkoutEngine } from '../support/checkout-engine.js';
+import { realisticCheck, recordWithChecks } from '../support/records.js';
+import { START } from '../support/times.js';
 import { createErrorRateJudge } from '../../src/analysis/sequential/binomial-sequential.js';
 import { standardNormalCdf } from '../../src/analysis/sequential/evidence.js';
 import { createLatencyJudge } from '../../src/analysis/sequential/latency-sequential.js';
 
-const START = Date.parse('2026-01-15T10:00:00Z');
 
 async function run(policy: Policy, opts: { scenario?: Scenario; cluster?: MemoryCluster; onEvent?: (e: RolloutEvent, c: MemoryCluster) => void } = {}, resume?: StoredRecord) {
   const { engine, cluster, events } = checkoutEngine({
@@ -121,39 +121,9 @@ describe('a bounded rollout record', () => {
   });
 });
 
-/** A check as the shipped sequential policy records it, for size figures. */
-async function realisticCheck(): Promise<CheckRecord> {
-  let check: CheckRecord | undefined;
-  await run(defaultPolicy(), { onEvent: (e) => e.type === 'check' && e.check.index === 5 && (check = e.check) });
-  if (!check) throw new Error('no check');
-  return check;
-}
-
-function recordWith(checks: number, template: CheckRecord, historyLimit: number): RolloutRecord {
-  const record: RolloutRecord = {
-    schemaVersion: 1,
-    id: 'checkout-20260115T100000Z',
-    target: 'checkout',
-    namespace: 'shop',
-    phase: 'progressing',
-    stepIndex: 0,
-    weight: 10,
-    images: { stable: 'shop/checkout:1', canary: 'shop/checkout:2' },
-    startedBy: 'test',
-    startedAt: '2026-01-15T10:00:00.000Z',
-    updatedAt: '2026-01-15T10:00:00.000Z',
-    policy: { name: 'default', source: 'policies/default.yaml', plannedChecks: checks, intervalMs: 10_000, steps: [{ weight: 10, durationMs: checks * 10_000 }] },
-    steps: [{ index: 0, weight: 10, startedAt: '2026-01-15T10:00:00.000Z' }],
-    checks: [],
-    tallies: emptyTallies(),
-  };
-  for (let i = 1; i <= checks; i += 1) keepCheck(record, { ...structuredClone(template), index: i }, historyLimit);
-  return record;
-}
-
 describe('the record in its ConfigMap', () => {
   it('a 6-hour rollout checked every 10 s (2,160 checks) stays far below the 1 MiB ConfigMap limit', async () => {
-    const record = recordWith(2160, await realisticCheck(), 50);
+    const record = recordWithChecks(2160, await realisticCheck(), 50);
     const text = serializeRecord(record);
     expect(record.checks).toHaveLength(50);
     expect(Buffer.byteLength(text)).toBeLessThan(MAX_RECORD_BYTES / 4);
@@ -162,7 +132,7 @@ describe('the record in its ConfigMap', () => {
 
   it('trimming an oversized record serialises it a bounded number of times, not once per dropped check', async () => {
     // A huge historyLimit (or huge queries) is the only way past the limit now.
-    const record = recordWith(1000, await realisticCheck(), 1000);
+    const record = recordWithChecks(1000, await realisticCheck(), 1000);
     const fullSize = Buffer.byteLength(JSON.stringify(record));
     const limit = Math.floor(fullSize / 20);
     const stringify = vi.spyOn(JSON, 'stringify');
@@ -182,7 +152,7 @@ describe('the record in its ConfigMap', () => {
 describe('status of a trimmed record', () => {
   it('counts every check from the tallies and plans the step from its own count', async () => {
     const template = await realisticCheck();
-    const record = recordWith(2160, { ...template, verdict: 'pass' }, 50);
+    const record = recordWithChecks(2160, { ...template, verdict: 'pass' }, 50);
     record.tallies = { run: 2160, passed: 2100, failed: 0, inconclusive: 1, pending: 59, failures: 0, inconclusiveRun: 0, byStep: [{ run: 2100, passed: 2040, failed: 0, inconclusive: 1, pending: 59 }] };
     record.policy.steps = [{ weight: 10, durationMs: 2200 * 10_000 }];
     const view = statusView({ record, liveWeight: 10, lease: { holder: 'run 1 attempt 1 on vm pid 7 #abcdef', renewTime: null, expired: false }, now: START + 3600_000 });
@@ -207,7 +177,7 @@ describe('the judges’ state in the record (issue 16 item 10)', () => {
       errors.observe({ step: 2, canary: { requests: n, errors: 3 + (i % 3) }, stable: { requests: n, errors: 3 + ((i + 1) % 3) } });
       latency.observe({ step: 2, canary: { buckets: buckets(n) }, stable: { buckets: buckets(n) } });
       if (i === 1000 || i === 10_000) {
-        const record = recordWith(i, template, 50);
+        const record = recordWithChecks(i, template, 50);
         record.judge = { 'error-rate': errors.snapshot(), 'p95-latency': latency.snapshot() };
         sizes.set(i, Buffer.byteLength(serializeRecord(record)));
       }

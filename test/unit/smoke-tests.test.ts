@@ -11,8 +11,8 @@ import { checkoutEngine } from '../support/checkout-engine.js';
 import { headerProxy, type HeaderProxy } from '../support/header-proxy.js';
 import { thresholdPolicy } from '../support/policies.js';
 import { healthy, ScriptedMetrics } from '../support/scripted-metrics.js';
+import { START } from '../support/times.js';
 
-const START = Date.parse('2026-01-15T10:00:00Z');
 const SECRET = 'smoke-secret-token-9f8e7d6c5b4a';
 
 const smokePolicy = (tests = `[{ name: health, path: /healthz }, { name: ready, url: "https://checkout.example.com/ready", json: { path: status, equals: ok } }]`) =>

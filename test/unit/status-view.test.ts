@@ -2,21 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { renderStatus, statusView } from '../../src/report/status-view.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
 import { statusExitCode } from '../../src/cli/status.js';
+import { rolloutRecord } from '../support/records.js';
 
 const NOW = Date.parse('2026-01-15T10:21:30Z');
 
 function record(over: Partial<RolloutRecord> = {}): RolloutRecord {
-  return {
-    schemaVersion: 1,
-    id: 'checkout-20260115T100000Z',
-    target: 'checkout',
-    namespace: 'shop',
-    phase: 'progressing',
-    stepIndex: 1,
-    weight: 25,
-    images: { stable: 'shop/checkout:1', canary: 'shop/checkout:2' },
+  return rolloutRecord({
     startedBy: 'https://github.com/shop/checkout/actions/runs/42',
-    startedAt: '2026-01-15T10:00:00.000Z',
     updatedAt: '2026-01-15T10:21:00.000Z',
     policy: {
       name: 'default',
@@ -29,7 +21,6 @@ function record(over: Partial<RolloutRecord> = {}): RolloutRecord {
         { weight: 50, durationMs: 900_000 },
       ],
     },
-    steps: [],
     checks: Array.from({ length: 21 }, (_, i) => ({
       index: i + 1,
       at: new Date(Date.parse('2026-01-15T10:01:00Z') + i * 60_000).toISOString(),
@@ -41,7 +32,7 @@ function record(over: Partial<RolloutRecord> = {}): RolloutRecord {
       ],
     })),
     ...over,
-  };
+  });
 }
 
 const lease = { holder: 'ci@runner', renewTime: '2026-01-15T10:21:25.000Z', expired: false };

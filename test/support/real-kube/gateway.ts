@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { afterEach, beforeEach } from 'vitest';
 import { policyYaml } from '../live-harness.js';
 import { KubeApiError, type KubeApi, type KubeObject } from './api.js';
 import { kubeScriptsDir, type RealKube } from './cluster.js';
@@ -313,4 +314,25 @@ export async function routeAccepted(_world: World, gw: GatewayWorld): Promise<bo
   const parents = (route?.['status'] as { parents?: { conditions?: { type: string; observedGeneration?: number }[] }[] } | undefined)?.parents ?? [];
   const generation = route?.metadata?.generation;
   return gw.controller.accepted.get(ROUTE) === generation && parents.some((p) => (p.conditions ?? []).some((c) => c.type === 'Accepted' && c.observedGeneration === generation));
+}
+
+/**
+ * A fresh Gateway world for each test of the enclosing describe block, its route accepted before
+ * the test starts and disposed after it: returns a getter for the current one.
+ */
+export function useGatewayWorld(tier: Tier): () => GatewayWorld {
+  let gw: GatewayWorld | undefined;
+  const current = (): GatewayWorld => {
+    if (!gw) throw new Error('no gateway world: useGatewayWorld() makes one per test, inside its describe block');
+    return gw;
+  };
+  beforeEach(async () => {
+    gw = await gatewayWorld(tier);
+    await tier.world.until('the test Gateway controller to accept the route', () => routeAccepted(tier.world, current()));
+  }, 180_000);
+  afterEach(async () => {
+    await gw?.dispose();
+    gw = undefined;
+  });
+  return current;
 }

@@ -3,14 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { RolloutRecord } from '../../../src/rollout/record.js';
+import { inflateQueries } from '../../../src/k8s/record-queries.js';
 import { startFakePrometheus, type FakePrometheus } from '../fake-prometheus.js';
-import { answer, policyYaml, RUN_ENV, startCli, type CliProcess, type PolicyOptions } from '../live-harness.js';
+import { answer, policyYaml, rollbackCommand, RUN_ENV, startCli, type CliProcess, type PolicyOptions } from '../live-harness.js';
 import { REPO, type CliRun } from '../run-cli.js';
-import { KubeApiError, type KubeApi, type KubeObject } from './api.js';
+import type { KubeApi, KubeObject } from './api.js';
 import { startApiProxy, type ApiProxy } from './api-proxy.js';
 import type { RealKube } from './cluster.js';
 import { DeploymentController, imageOf } from './deployment-controller.js';
 import { ClusterHistory } from './history.js';
+import { waitFor } from '../wait.js';
 
 // One rollout world on the real API server: a fresh namespace (a deleted one stays Terminating,
 // so none is ever reused) seeded with checkout as DESIGN.md names it, the Deployment controller
@@ -26,11 +28,16 @@ export const NEW_IMAGE = 'registry.example.com/shop/checkout:2.0.0';
 export const WEIGHT_ANNOTATION = 'nginx.ingress.kubernetes.io/canary-weight';
 
 /** `canary rollback checkout -n <the world's namespace> --reason pager`, plus any flags. */
-export const rollbackArgs = (world: Pick<World, 'namespace'>, ...extra: string[]): string[] => ['rollback', TARGET, '-n', world.namespace, '--reason', 'pager', ...extra];
+export const rollbackArgs = (world: Pick<World, 'namespace'>, ...extra: string[]): string[] => rollbackCommand(world.namespace, 'pager', ...extra);
 
-/** For world.until: the canary Ingress and the record both at `weight`. */
-export const atWeight = (world: Pick<World, 'weight' | 'record'>, weight: number) => async (): Promise<boolean> =>
-  (await world.weight()) === weight && (await world.record())?.weight === weight;
+/**
+ * For world.until: the route and the record both at `weight`. The route is the canary Ingress
+ * unless another router is named (a Gateway world's HTTPRoute).
+ */
+export const atWeight =
+  (world: Pick<World, 'weight' | 'record'>, weight: number, route: { weight(): Promise<number | undefined> } = world) =>
+  async (): Promise<boolean> =>
+    (await route.weight()) === weight && (await world.record())?.weight === weight;
 
 /**
  * What the scripted Prometheus answers.
@@ -199,7 +206,7 @@ export async function startWorld(cluster: RealKube, prom: ScriptedPrometheus): P
       const text = (cm?.['data'] as Record<string, string> | undefined)?.['record.json'];
       if (typeof text !== 'string') return undefined;
       try {
-        return JSON.parse(text) as RolloutRecord;
+        return inflateQueries(JSON.parse(text) as RolloutRecord);
       } catch {
         return undefined;
       }
@@ -232,18 +239,8 @@ export async function startWorld(cluster: RealKube, prom: ScriptedPrometheus): P
         available: status.availableReplicas ?? 0,
       };
     },
-    until: async (what, check, timeoutMs = 60_000) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const ok = await check().catch((err: unknown) => {
-          if (err instanceof KubeApiError || err instanceof Error) return false;
-          throw err;
-        });
-        if (ok) return;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    },
+    // A check that throws (the API server restarting) is looked at again.
+    until: (what, check, timeoutMs = 60_000) => waitFor(what, check, { timeoutMs, intervalMs: 50 }),
     dispose: async () => {
       // A test that failed half-way may leave a deploy running: it must not outlive its world.
       for (const cli of started) if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');

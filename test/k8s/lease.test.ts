@@ -226,14 +226,14 @@ describe('RolloutLease', () => {
     expect(mine.actingRefusal()).toBeNull();
     fake.injectFault({ kind: 'status', code: 503, method: 'PUT', pathPattern: '/leases/', times: Infinity });
     mine.startRenewing();
-    await waitFor(() => lost.length > 0);
-    expect(mine.actingRefusal()).toMatch(/^the Lease shop\/checkout-canary could not be renewed for \d+s, past its renew deadline of 40s: another deploy may take the rollout over, so this deploy writes nothing more until it renews the Lease$/);
+    await waitFor('the lease reported lost', () => lost.length > 0);
+    expect(mine.actingRefusal()).toMatch(/^the Lease shop\/checkout-canary could not be renewed for (?:\d+m ?)?(?:\d+s)?, past its renew deadline of 40s: another deploy may take the rollout over, so this deploy writes nothing more until it renews the Lease$/);
     // Still trying while the deploy's stop may be under way.
     const failedAtLoss = leasePuts().filter((r) => r.status === 503).length;
-    await waitFor(() => leasePuts().filter((r) => r.status === 503).length > failedAtLoss + 2);
+    await waitFor('more failed renewals after the loss', () => leasePuts().filter((r) => r.status === 503).length > failedAtLoss + 2);
     expect(mine.actingRefusal()).not.toBeNull();
     fake.clearFaults();
-    await waitFor(() => mine.actingRefusal() === null);
+    await waitFor('a renewal landed', () => mine.actingRefusal() === null);
     expect(spec().holderIdentity).toBe('ci-run-1');
     expect(lost).toHaveLength(1);
     await mine.release();
@@ -245,10 +245,10 @@ describe('RolloutLease', () => {
     await mine.acquire();
     fake.injectFault({ kind: 'status', code: 503, method: 'PUT', pathPattern: '/leases/', times: Infinity });
     mine.startRenewing();
-    await waitFor(() => lost.length > 0);
+    await waitFor('the lease reported lost', () => lost.length > 0);
     fake.clearFaults();
     writeLease('ci-run-2', '2025-01-01T12:02:00.000000Z');
-    await waitFor(() => mine.actingRefusal() === 'this deploy no longer holds the Lease shop/checkout-canary');
+    await waitFor('the lease taken by ci-run-2 refused', () => mine.actingRefusal() === 'this deploy no longer holds the Lease shop/checkout-canary');
     expect(mine.held).toBe(false);
     expect(spec().holderIdentity).toBe('ci-run-2');
     await mine.release();

@@ -11,8 +11,6 @@ import { isConflict, isNotFound, withKubeRetry } from './api-errors.js';
 import { serverOf } from './connection.js';
 import {
   annotationPointer,
-  BY_HEADER_ANNOTATION,
-  BY_HEADER_VALUE_ANNOTATION,
   CANARY_ANNOTATION,
   CONFLICT_ATTEMPTS,
   fencedWeight,

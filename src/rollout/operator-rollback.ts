@@ -1,5 +1,4 @@
 import { CanaryError, EXIT, messageOf } from '../errors.js';
-import type { Policy, TargetNames } from '../policy/policy.js';
 import {
   describeTraffic,
   finishStop,
@@ -7,7 +6,6 @@ import {
   rollbackHint,
   stopTraffic,
   undoHint,
-  type CommandContext,
   type StopFinish,
   type TrafficStop,
 } from './abort.js';
@@ -15,18 +13,7 @@ import { rolloutIdFor } from './rollout-id.js';
 import { postPromotionRollback, watchedPromotion } from './post-promotion-rollback.js';
 import { unfinishedStop } from './stop-machine.js';
 import { operatorStop } from './operator-stop.js';
-import {
-  StateConflictError,
-  type Clock,
-  type IncidentResult,
-  type LeaseCleaner,
-  type LeaseSeen,
-  type OwnRouteState,
-  type StableStatus,
-  type StoredRecord,
-  type TrafficRouter,
-  type Workloads,
-} from './ports.js';
+import { StateConflictError, type IncidentResult, type OwnRouteState } from './ports.js';
 import { FINAL_PHASES, RECORD_SCHEMA_VERSION, type OutcomeResult, type RolloutRecord } from './record.js';
 import type { OperatorRollbackOptions, OperatorRollbackPorts, RollbackReport } from './operator-rollback-types.js';
 

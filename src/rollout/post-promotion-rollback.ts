@@ -6,13 +6,13 @@ import {
   StopRequestedError,
   type Clock,
   type IncidentResult,
-  type LeaseCleaner,
   type LeaseSeen,
   type StableStatus,
   type StoredRecord,
   type Workloads,
 } from './ports.js';
 import type { OutcomeResult, RolloutRecord } from './record.js';
+import type { OperatorRollbackPorts } from './operator-rollback-types.js';
 
 // Setting stable back to the image it ran before the rollout, after a promotion: by the
 // post-promotion watch on a breach, or by `canary rollback` during the watch. Every write to
@@ -82,17 +82,8 @@ export async function restorePreviousImage(opts: {
   }
 }
 
-type RecordRead = { kind: 'found'; stored: StoredRecord } | { kind: 'missing' } | { kind: 'corrupt'; why: string; version: string };
-
-/** What `canary rollback` needs for this (a subset of its ports and options, structurally). */
-export interface PostPromotionRollbackPorts {
-  workloads: Workloads;
-  loadRecord(): Promise<RecordRead>;
-  saveRecord(record: RolloutRecord, expectedVersion: string | null): Promise<string>;
-  lease: LeaseCleaner;
-  event(reason: string, message: string): Promise<string | undefined>;
-  openIncidents(record: RolloutRecord): Promise<IncidentResult[]>;
-}
+/** What `canary rollback` needs for this: its ports without the router (stable only, no route is touched). */
+export type PostPromotionRollbackPorts = Omit<OperatorRollbackPorts, 'router'>;
 
 export interface PostPromotionRollbackOptions {
   ctx: CommandContext;

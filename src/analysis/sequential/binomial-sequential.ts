@@ -15,7 +15,11 @@
 //   and 1.5 × and 3 × the cap): evidence grows with traffic for every canary over the cap.
 // Overdispersion (dispersion.ts): each side's rate wanders between windows; each window's counts
 //   are divided by their variance inflation φ = 1 + ρ·n (effective counts, a quasi-likelihood;
-//   McCullagh & Nelder §9.2), with ρ learned from stable's own window-to-window variation.
+//   McCullagh & Nelder §9.2), with ρ learned from stable's own window-to-window variation. A
+//   stable with (almost) no errors shows no wander, so there the canary's counts are divided by
+//   the larger of that ρ and one learned the same way from the canary's own earlier windows: a
+//   canary 1 point worse than a zero-error stable, its rate wandering as real rates do, was judged
+//   as binomial and rolled back 16% of the time at alpha 0.5% (sequential-wander-validity.test.ts).
 // Evidence from all windows, restarted at every window (change-point.ts), rolls back at 1/α
 //   (Ville's inequality): P(rolling back a canary within half the margin) ≤ α over the rollout.
 // pass — this step may advance with proof: a (1−β) time-uniform upper bound on the difference over
@@ -64,6 +68,12 @@ const CAP = [5, 6, 7];
 const PRIOR_REQUESTS = 20;
 /** Stable's rate before its first window, as one pseudo-request. */
 const STABLE_PRIOR = 0.01;
+/**
+ * Stable errors a window (baseline included) from which stable's ρ speaks for the canary's wander
+ * too. Below it the canary's own estimate counts as well; charging it always cost about a check of
+ * detection at 10–50 req/s on the corpus's noise (scripts/detection-sim.ts) and bought no validity.
+ */
+const STABLE_SPEAKS = 5;
 /** The running alternative to a cap starts just above it. */
 const CAP_EDGE = 1.02;
 
@@ -86,6 +96,8 @@ const SUMS = 12;
 export interface ErrorRateJudgeState {
   mixture: ChangePointState;
   dispersion: DispersionState;
+  /** Absent in states saved before the canary's own wander was learned: it starts afresh. */
+  canaryDispersion?: DispersionState;
   lastCanaryRequests: number;
 }
 
@@ -117,6 +129,10 @@ export function createErrorRateJudge(
     options.state?.mixture,
   );
   const dispersion = createDispersionEstimator(options.state?.dispersion ?? options.dispersion);
+  // One standard error of allowance, not stable's two: with two, detection at 10–50 req/s slowed by
+  // a further half check on the corpus's noise (scripts/detection-sim.ts), and one holds alpha in
+  // sequential-wander-validity.test.ts.
+  const canaryDispersion = createDispersionEstimator(options.state?.canaryDispersion, 1);
   let lastCanaryRequests = options.state?.lastCanaryRequests ?? 0;
   const nullShift = margin / 2;
 
@@ -130,7 +146,8 @@ export function createErrorRateJudge(
   };
 
   return {
-    snapshot: () => ({ mixture: mixture.state(), dispersion: dispersion.state(), lastCanaryRequests }) satisfies ErrorRateJudgeState,
+    snapshot: () =>
+      ({ mixture: mixture.state(), dispersion: dispersion.state(), canaryDispersion: canaryDispersion.state(), lastCanaryRequests }) satisfies ErrorRateJudgeState,
     observe(window) {
       const before = mixture.view().whole;
       mixture.begin(window.step ?? 0, window.startedAt);
@@ -140,6 +157,8 @@ export function createErrorRateJudge(
       const xs = Math.min(sanitize(window.stable.errors), ns);
       lastCanaryRequests = nc;
       const rho = dispersion.rho();
+      // A stable with (almost) no errors shows no wander and cannot speak for the canary's.
+      const rhoCanary = dispersion.errorsPerWindow() >= STABLE_SPEAKS ? rho : Math.max(rho, canaryDispersion.rho());
       const sums = new Array<number>(SUMS).fill(0);
       [sums[NC], sums[XC], sums[NS], sums[XS]] = [nc, xc, ns, xs];
       let increments: (span: SpanState) => number[] = () => weights.map(() => 0);
@@ -148,7 +167,7 @@ export function createErrorRateJudge(
         const x = xc + xs;
         const share = nc / n;
         // Effective counts: each side's window divided by its variance inflation 1 + ρ·n.
-        const phiC = 1 + rho * nc;
+        const phiC = 1 + rhoCanary * nc;
         const phiS = 1 + rho * ns;
         const [enc, exc, ens, exs] = [nc / phiC, xc / phiC, ns / phiS, xs / phiS];
         [sums[ENC], sums[EXC], sums[ENS], sums[EXS]] = [enc, exc, ens, exs];
@@ -173,14 +192,15 @@ export function createErrorRateJudge(
         const step = mixture.view().step;
         const pc = smoothed((step[XC] as number) + xc, (step[NC] as number) + nc);
         const ps = smoothed((step[XS] as number) + xs, (step[NS] as number) + ns);
-        const sideVar = (rate: number, requests: number) => requests * rate * (1 - rate) * (1 + rho * requests);
+        const sideVar = (rate: number, requests: number, r: number) => requests * rate * (1 - rate) * (1 + r * requests);
         sums[EXCESS] = xc - share * x;
         sums[WEIGHT] = (nc * ns) / n;
-        sums[VARIANCE] = (1 - share) ** 2 * sideVar(pc, nc) + share ** 2 * sideVar(ps, ns);
-        sums[PASS_VARIANCE] = (1 - share) ** 2 * sideVar(Math.min(0.9999, Math.max(pc, ps + margin)), nc) + share ** 2 * sideVar(ps, ns);
+        sums[VARIANCE] = (1 - share) ** 2 * sideVar(pc, nc, rhoCanary) + share ** 2 * sideVar(ps, ns, rho);
+        sums[PASS_VARIANCE] = (1 - share) ** 2 * sideVar(Math.min(0.9999, Math.max(pc, ps + margin)), nc, rhoCanary) + share ** 2 * sideVar(ps, ns, rho);
       }
       mixture.add(increments, sums, net);
       dispersion.addStable(xs, ns);
+      canaryDispersion.addStable(xc, nc);
       return assess(rho);
     },
   };

@@ -11,7 +11,8 @@
 // the rollout (one query of stddev_over_time over a subquery), then from each window as it
 // comes, as half the squared difference of successive windows' rates (von Neumann's successive
 // differences: a slow drift of the rate does not inflate it). A window is judged with the ρ of
-// earlier windows only.
+// earlier windows only. The error-rate judge also keeps one fed with the canary's windows, for
+// when stable has too few errors to show any wander (binomial-sequential.ts).
 
 export interface DispersionState {
   /** Σ of per-window ρ contributions and how many windows gave one (baseline included). */
@@ -37,6 +38,8 @@ export interface DispersionEstimator {
   rho(): number;
   /** Windows the estimate rests on. */
   windows(): number;
+  /** Mean events a window over what the estimate rests on (baseline included): too few, and ρ says little. */
+  errorsPerWindow(): number;
   /** Adds one stable window (after the window was judged). */
   addStable(events: number, requests: number): void;
   state(): DispersionState;
@@ -49,18 +52,23 @@ const MAX_RHO = 0.1;
 /** The cautious floor: a per-window rate wander of about ±10% of a 1% error rate's scale. */
 const CAUTIOUS_RHO = 0.003;
 
-export function createDispersionEstimator(initial?: DispersionState): DispersionEstimator {
+/**
+ * `allowance`: how many standard errors of its own estimate ρ is judged with above it (2 for stable,
+ * where it is the whole allowance for the wander; the canary's own estimate is a second guard).
+ */
+export function createDispersionEstimator(initial?: DispersionState, allowance = 2): DispersionEstimator {
   const s: DispersionState = initial ? structuredClone(initial) : { sum: 0, count: 0, last: null, events: 0, requests: 0 };
   return {
     rho() {
       const estimate = s.count > 0 ? Math.min(MAX_RHO, Math.max(0, s.sum / s.count)) : 0;
       // The moment estimate's relative error is about √(2/m); judge with its upper end, and
       // with the cautious floor until enough windows are in.
-      const upper = estimate * (1 + 2 * Math.sqrt(2 / Math.max(1, s.count)));
+      const upper = estimate * (1 + allowance * Math.sqrt(2 / Math.max(1, s.count)));
       const floor = s.count >= SETTLED_WINDOWS ? 0 : CAUTIOUS_RHO * (1 - s.count / SETTLED_WINDOWS);
       return Math.max(upper, floor);
     },
     windows: () => s.count,
+    errorsPerWindow: () => (s.count > 0 ? s.events / (s.count + 1) : 0),
     addStable(events, requests) {
       if (!(requests > 0) || !Number.isFinite(events)) return;
       const rate = Math.min(1, Math.max(0, events / requests));

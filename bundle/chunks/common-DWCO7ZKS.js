@@ -1,4 +1,0 @@
-// canary, bundled by scripts/bundle.ts: do not edit; run `npm run bundle` and commit.
-import { createRequire as __canaryCreateRequire } from 'node:module';
-const require = __canaryCreateRequire(import.meta.url);
-import{a as d,b as e,c as f,d as g,e as h,f as i}from"./chunk-KKO2VNG2.js";import"./chunk-FW3HHV2Q.js";import{a,b,c}from"./chunk-4FMNNXTX.js";import"./chunk-6O2H3VMK.js";import"./chunk-MC3JVFQH.js";import"./chunk-VYDRZ3HE.js";import"./chunk-YSXFSMAV.js";import"./chunk-35WDTOP4.js";import"./chunk-3I2L6QDJ.js";import"./chunk-E5ID24U3.js";import"./chunk-5PDGI6EV.js";import"./chunk-IIUASIEV.js";import"./chunk-TWJ2TJCE.js";import"./chunk-KOOLRUAH.js";import"./chunk-MNV4KU6A.js";import"./chunk-MVAEWVNU.js";import"./chunk-A6OUG57B.js";export{i as makeIncidentSinks,h as makeReporter,d as parseImage,c as parseNamespace,g as parseOnCancel,a as parseOutput,b as parseTargetName,e as parseTime,f as startedBy};

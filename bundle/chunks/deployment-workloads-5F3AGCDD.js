@@ -1,4 +1,0 @@
-// canary, bundled by scripts/bundle.ts: do not edit; run `npm run bundle` and commit.
-import { createRequire as __canaryCreateRequire } from 'node:module';
-const require = __canaryCreateRequire(import.meta.url);
-import{a}from"./chunk-JD4TJHZ6.js";import"./chunk-WYWGBP6V.js";import"./chunk-3I2L6QDJ.js";import"./chunk-CE2ZG53M.js";import"./chunk-QQVMY5QQ.js";import"./chunk-O5T5IJLN.js";import"./chunk-TWJ2TJCE.js";import"./chunk-KOOLRUAH.js";import"./chunk-MNV4KU6A.js";import"./chunk-MVAEWVNU.js";import"./chunk-A6OUG57B.js";export{a as DeploymentWorkloads};

@@ -176,6 +176,18 @@ describe('a rollback after promotion, resumed from each state of the stop machin
     });
   }
 
+  it("a record the watch's earlier separate path left (rolling-back, a watch, no stop): canary rollback sets stable back through the machine", async () => {
+    const c = await crashedIn('requested');
+    const { stop: _none, ...legacy } = (await c.load())!.record;
+    await c.save(legacy, (await c.load())!.version);
+    const { report } = await rollback(c);
+    expect(report).toMatchObject({ exitCode: 0, result: 'rolled-back-after-promotion' });
+    const record = await finished(c);
+    expect(record.stop).toMatchObject({ result: 'rolled-back-after-promotion', restoreImage: OLD });
+    expect(record.outcome).toMatchObject({ exitCode: 4, reason: 'rolled back after promotion by alice: pager' });
+    expect(c.writes.filter(setBack)).toHaveLength(1);
+  });
+
   it('status of an unfinished rollback after promotion: UNFINISHED STOP with the command that finishes it, exit 5', async () => {
     const c = await crashedIn('stable-restored');
     const record = (await c.load())!.record;

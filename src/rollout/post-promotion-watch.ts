@@ -140,6 +140,7 @@ export abstract class EngineWatch extends EngineResume {
     let why: string;
     try {
       report = await this.requestOwnStop(request, `rollback after promotion: ${reason}`);
+      if (report.lostTo && !report.operatorAbort) report = await this.operatorsTakeover(report);
       if (report.lostTo || report.operatorAbort || (report.state === 'released' && this.record.outcome)) return this.reportStop(report, stoppedFor);
       why = `the rollback after promotion is left in state ${report.state}`;
     } catch (err) {
@@ -158,6 +159,14 @@ export abstract class EngineWatch extends EngineResume {
     // Incidents are opened once a stop is recorded; a stop that never got there still opens one.
     if (!report || STOP_STATES.indexOf(report.state) < STOP_STATES.indexOf('recorded')) await this.openIncidents();
     return outcome;
+  }
+
+  /** A stop taken on by `canary rollback` during the watch is reported as the operator's rollback, in their words. */
+  private async operatorsTakeover(report: StopReport): Promise<StopReport> {
+    const now = await this.opts.ports.state.load().catch(() => null);
+    const rb = now?.record.rollback;
+    if (now?.record.watch?.result !== 'rolled-back-by-operator' || !rb) return report;
+    return { ...report, operatorAbort: `rolled back by an operator by ${rb.requestedBy}: ${rb.reason}` };
   }
 
   /**

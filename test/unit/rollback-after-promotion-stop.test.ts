@@ -212,7 +212,7 @@ describe("the watch's breach racing canary rollback: one story, stable set back 
     const outcome = await engine.run();
     expect(rb!.report.exitCode).toBe(0);
     expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4 });
-    expect(outcome.reason).toContain('then the rollout was taken over (rollback by alice');
+    expect(outcome.reason).toBe('rolled back by an operator by alice: pager');
     const record = await finished(c);
     expect(record.outcome).toMatchObject({ result: 'rolled-back-after-promotion', exitCode: 4 });
     expect(record.watch).toMatchObject({ result: 'rolled-back-by-operator', rolledBackBy: 'alice' });

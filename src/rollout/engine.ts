@@ -43,7 +43,6 @@ export class RolloutEngine extends EngineWatch {
     try {
       // A stop left unfinished (a crashed stopper): the stop machine takes it on from its state.
       if (resume && unfinishedStop(resume.record)) return await this.takeOnStop(resume);
-      if (resume?.record.watch && resume.record.phase === 'rolling-back') return await this.resumeRollbackAfterPromotion(resume);
       const first = resume ? await this.resumeFrom(resume) : await this.start();
       if (first === 0 && (!resume || resume.record.phase === 'initializing')) {
         await this.smoke('before traffic');

@@ -152,7 +152,7 @@ export abstract class EngineHalting extends EnginePromotion {
     });
   }
 
-  private finished(outcome: Outcome, log = true): Outcome {
+  protected finished(outcome: Outcome, log = true): Outcome {
     if (log) this.log(outcome.result === 'aborted' ? 'warn' : 'error', outcome.reason);
     this.emit({ type: 'finished', at: this.now(), outcome, record: this.record });
     return outcome;

@@ -10,7 +10,6 @@ import {
   type TrafficStop,
 } from './abort.js';
 import { rolloutIdFor } from './rollout-id.js';
-import { postPromotionRollback, watchedPromotion } from './post-promotion-rollback.js';
 import { unfinishedStop } from './stop-machine.js';
 import { operatorStop } from './operator-stop.js';
 import { StateConflictError, type IncidentResult, type OwnRouteState } from './ports.js';
@@ -101,8 +100,9 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
   // to the end like any other stop.
   const pending = await ports.loadRecord();
   const live = pending.kind === 'found' ? pending.stored.record : null;
-  // A promotion under its post-promotion watch is not a canary to stop: stable goes back (below).
-  if (live && !watchedPromotion(live) && (unfinishedStop(live) || (!live.stop && !FINAL_PHASES.includes(live.phase)))) {
+  // A promotion under its post-promotion watch gets the same stop: stable goes back to the image it
+  // ran before the rollout (the machine's rollback after promotion).
+  if (live && (unfinishedStop(live) || (!live.stop && !FINAL_PHASES.includes(live.phase)))) {
     const taken = await operatorStop(ports, opts, leaseSeen, say, !unfinishedStop(live), stableOnly);
     if (taken) {
       // What the routes hold now, read again: what the report says is what the API holds.
@@ -121,12 +121,12 @@ export async function operatorRollback(ports: OperatorRollbackPorts, opts: Opera
   let promoting = false;
   for (let attempt = 0; attempt < 5 && record === null; attempt += 1) {
     const read = await ports.loadRecord();
-    if (read.kind === 'found' && watchedPromotion(read.stored.record)) {
-      // Promoted, in (or rolling back from) its post-promotion watch: stable goes back to the previous image.
+    if (read.kind === 'found' && read.stored.record.phase === 'rolled-back-after-promotion') {
+      // Already set back (by the watch, or by an earlier rollback): nothing more to do.
       inForce(after);
-      const done = await postPromotionRollback(ports, opts, read.stored, { traffic, leaseSeen, say });
-      if (done) return { ...base, ...done };
-      continue;
+      const r = read.stored.record;
+      say(`rollout ${r.id} was already rolled back after promotion (${r.outcome?.reason ?? 'no reason recorded'}); stable runs ${r.images.stable ?? 'the previous image'}`);
+      return { ...base, result: 'rolled-back-after-promotion', stable: null, alreadyRolledBack: true, incidentUrl: null, record: r, exitCode: EXIT.ok };
     }
     if (read.kind === 'found' && read.stored.record.phase === 'promoted') {
       // Nothing to abort: the canary became stable. Traffic was still made safe above.

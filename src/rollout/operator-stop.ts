@@ -83,11 +83,13 @@ export async function operatorStop(
     return { result: 'promoted', traffic: `${report.traffic} (which runs the promoted image)`, stable: null, alreadyRolledBack: false, incidentUrl: null, record, exitCode: done ? EXIT.unexpected : report.exitCode || EXIT.unexpected };
   }
   const ours = record !== null && stop?.requestedBy === opts.requestedBy && !report.lostTo;
+  const afterPromotion = stop?.result === 'rolled-back-after-promotion';
+  const what = afterPromotion ? 'rolled back after promotion' : 'aborted';
   if (report.lostTo) say(`another stopper (${report.lostTo}) took the stop on: it finishes it`);
-  else if (record && ours && fresh) say(`record ${record.id}: aborted by ${opts.requestedBy}: ${opts.reason}`);
-  else if (record && ours) say(`record ${record.id}: aborted by ${opts.requestedBy}: ${opts.reason} (the unfinished stop taken on and finished: ${stop?.state})`);
+  else if (record && ours && fresh) say(`record ${record.id}: ${what} by ${opts.requestedBy}: ${opts.reason}`);
+  else if (record && ours) say(`record ${record.id}: ${what} by ${opts.requestedBy}: ${opts.reason} (the unfinished stop taken on and finished: ${stop?.state})`);
   else if (record && stop) say(`record ${record.id}: already ${record.outcome?.result ?? stop.result} (${stop.reason}); the unfinished stop taken on and finished: ${stop.state}`);
-  const problem = await ports.event('CanaryRolledBack', `${fresh ? `rolled back by ${opts.requestedBy}` : `stop finished by ${opts.requestedBy}`}: ${opts.reason}; ${report.traffic}`);
+  const problem = await ports.event(afterPromotion ? 'CanaryRolledBackAfterPromotion' : 'CanaryRolledBack', `${fresh ? `${afterPromotion ? 'rolled back after promotion' : 'rolled back'} by ${opts.requestedBy}` : `stop finished by ${opts.requestedBy}`}: ${opts.reason}; ${report.traffic}`);
   if (problem) say(problem);
 
   // Incidents last, after traffic is safe; only for a rollback this command recorded.

@@ -9,8 +9,7 @@ import { CanaryError, EXIT, messageOf } from '../errors.js';
 import { formatDuration } from '../policy/units.js';
 import { rollbackHint } from './abort.js';
 import { Halt, promotionReason } from './halt.js';
-import { restorePreviousImage } from './post-promotion-rollback.js';
-import { StopRequestedError, type StoredRecord } from './ports.js';
+import { STOP_STATES, type StopReport, type StopRequest } from './stop-machine.js';
 import { countsOf, type Outcome } from './record.js';
 import { EngineResume } from './resume.js';
 import { TickSchedule } from './ticks.js';
@@ -126,24 +125,48 @@ export abstract class EngineWatch extends EngineResume {
     return this.finishPromotion(`${promotionReason(countsOf(this.record).total)}; ${summary}`, EXIT.ok);
   }
 
-  /** The rollback after a breach; a failure that is not someone else's stop is reported with the breach, never as a promotion. */
+  /**
+   * A breach after promotion: the stop machine is asked for a rollback after promotion (stable
+   * back to the image it ran before the rollout, conditional on stable's resourceVersion and on
+   * this deploy still holding the stop), like every other stop: resumable from the state it
+   * reaches, and an operator's `canary rollback` in between takes it on (this deploy exits 4).
+   */
   private async breached(reason: string): Promise<Outcome> {
+    const previous = this.record.watch!.previousImage;
+    this.log('error', `post-promotion watch: ${reason}; setting stable back to ${previous ?? 'the previous image'}`);
+    const stoppedFor = `rolled back after promotion by the post-promotion watch: ${reason}`;
+    const request: StopRequest = { requestedBy: `deploy ${this.record.id} (post-promotion watch)`, reason: stoppedFor, result: 'rolled-back-after-promotion' };
+    let report: StopReport | null = null;
+    let why: string;
     try {
-      return await this.rollBackAfterPromotion(reason);
+      report = await this.requestOwnStop(request, `rollback after promotion: ${reason}`);
+      if (report.lostTo && !report.operatorAbort) report = await this.operatorsTakeover(report);
+      if (report.lostTo || report.operatorAbort || (report.state === 'released' && this.record.outcome)) return this.reportStop(report, stoppedFor);
+      why = `the rollback after promotion is left in state ${report.state}`;
     } catch (err) {
-      if (err instanceof Halt && (err.byOperator || err.takenOver)) throw err;
-      const why = messageOf(err);
-      this.log('error', `the post-promotion watch found a breach but could not set stable back: ${why}`);
-      const outcome = await this.finish(
-        'failed',
-        'failed',
-        `the post-promotion watch found a breach (${reason}) but could not record the rollback or set stable back: ${why}; stable still runs ${this.opts.image}; set it back with \`${rollbackHint(this.ctx)}\``,
-        err instanceof CanaryError ? err.exitCode : EXIT.unexpected,
-        `all traffic on stable, which still runs ${this.opts.image}`,
-      );
-      await this.openIncidents();
-      return outcome;
+      why = messageOf(err);
     }
+    // Never reported as a promotion: the breach, where stable is, and the command that finishes it.
+    const runs = await (this.opts.stop?.workloads ?? this.opts.ports.workloads).stableImage().catch(() => null);
+    this.log('error', `the post-promotion watch found a breach but could not set stable back: ${why}`);
+    const outcome = this.finished({
+      result: 'failed',
+      reason: `the post-promotion watch found a breach (${reason}) but could not record the rollback or set stable back: ${why}; stable runs ${runs ?? 'an image that could not be read'}; set it back with \`${rollbackHint(this.ctx)}\``,
+      at: this.iso(),
+      exitCode: report && report.exitCode !== EXIT.ok ? report.exitCode : EXIT.unexpected,
+      traffic: `all traffic on stable, which still runs ${runs ?? this.opts.image}`,
+    }, false);
+    // Incidents are opened once a stop is recorded; a stop that never got there still opens one.
+    if (!report || STOP_STATES.indexOf(report.state) < STOP_STATES.indexOf('recorded')) await this.openIncidents();
+    return outcome;
+  }
+
+  /** A stop taken on by `canary rollback` during the watch is reported as the operator's rollback, in their words. */
+  private async operatorsTakeover(report: StopReport): Promise<StopReport> {
+    const now = await this.opts.ports.state.load().catch(() => null);
+    const rb = now?.record.rollback;
+    if (now?.record.watch?.result !== 'rolled-back-by-operator' || !rb) return report;
+    return { ...report, operatorAbort: `rolled back by an operator by ${rb.requestedBy}: ${rb.reason}` };
   }
 
   /**
@@ -164,84 +187,5 @@ export abstract class EngineWatch extends EngineResume {
       traffic: 'all traffic on stable, which now runs the new image',
     };
     await this.persistQuietly();
-  }
-
-  /**
-   * `--resume` of a deploy that died while its watch set stable back: the same rollback, taken on
-   * from the record (its write to stable is conditional and idempotent).
-   */
-  protected async resumeRollbackAfterPromotion(stored: StoredRecord): Promise<Outcome> {
-    this.record = stored.record;
-    this.hasRecord = true;
-    this.version = stored.version;
-    this.routed = true;
-    this.pastNoReturn = true;
-    this.record.resumedBy = this.opts.startedBy;
-    this.emit({ type: 'started', at: this.now(), record: this.record, resumed: true });
-    const reason = this.record.rollback?.reason ?? 'the post-promotion watch found a breach';
-    this.log('info', `resuming rollout ${this.record.id}: its post-promotion watch was setting stable back (${reason}); finishing it`);
-    try {
-      return await this.rollBackAfterPromotion(reason);
-    } catch (err) {
-      return this.halt(this.asHalt(err));
-    }
-  }
-
-  /**
-   * A breach after promotion: recorded first (an operator's rollback in between wins, and this
-   * deploy exits 4), then stable set back to the previous image with a conditional write and
-   * waited for, recorded, and the incident opened.
-   */
-  protected async rollBackAfterPromotion(reason: string): Promise<Outcome> {
-    const watch = this.record.watch!;
-    const previous = watch.previousImage;
-    const requestedBy = `deploy ${this.record.id} (post-promotion watch)`;
-    this.log('error', `post-promotion watch: ${reason}; setting stable back to ${previous ?? 'the previous image'}`);
-    this.record.phase = 'rolling-back';
-    watch.result = 'rolled-back';
-    watch.rolledBackBy = requestedBy;
-    this.record.rollback = { reason, requestedBy, at: this.iso(), stableRestore: { image: previous, done: false, message: 'pending' } };
-    await this.persist();
-    const ours = this.version;
-    const workloads = this.opts.stop?.workloads ?? this.opts.ports.workloads;
-    // Only a dry-run or a backtest (no cluster: verifyStable says it looked at nothing) lacks the image.
-    const simulated = previous === null && (await workloads.verifyStable().catch(() => null))?.verified === false;
-    if (simulated) this.log('info', 'dry-run: would set the stable Deployment back to the image it ran before the rollout (a dry-run does not know it), and wait until fully available');
-    const restore = simulated ? { image: previous, done: true, message: 'stable set back to the image it ran before the rollout (simulated)' } : await restorePreviousImage({
-      workloads,
-      image: previous,
-      names: this.opts.names,
-      ctx: this.ctx,
-      marker: `rolled back after promotion by ${requestedBy} at ${this.iso()}: ${reason}`,
-      fence: async () => {
-        const now = await this.opts.ports.state.load();
-        if (now?.version !== ours) {
-          const by = now?.record.rollback?.requestedBy;
-          throw new StopRequestedError(`rollout record ${this.record.id}`, `the rollout record changed since the watch wrote its rollback${by && by !== requestedBy ? ` (rolled back by ${by})` : ''}`);
-        }
-      },
-    });
-    if ('lost' in restore && restore.lost) {
-      // The record or stable changed under us: whoever changed it owns the rollback now.
-      throw new Halt('aborted', `rolled back after promotion by another stopper while the watch was setting stable back (${restore.lost})`, EXIT.aborted, true);
-    }
-    const kept = { image: restore.image, done: restore.done, message: restore.message };
-    this.log(restore.done ? 'info' : 'error', restore.message);
-    const stable = await workloads.verifyStable({ timeoutMs: this.opts.stop?.callTimeoutMs ?? 10_000 }).catch((err: unknown) => ({ available: false, message: `stable could not be verified: ${messageOf(err)}` }));
-    this.record.rollback = {
-      ...this.record.rollback,
-      stableRestore: kept,
-      ...('verified' in stable && stable.verified === false ? {} : { stableVerified: stable.available }),
-      stableMessage: stable.message,
-    };
-    let outcome: Outcome;
-    if (restore.done) {
-      this.record.images.stable = previous;
-      outcome = await this.finish('rolled-back-after-promotion', 'rolled-back-after-promotion', `rolled back after promotion by the post-promotion watch: ${reason}`, EXIT.rolledBackAfterPromotion, `all traffic on stable, which runs ${previous ?? 'the previous image'} again`);
-    } else {
-      outcome = await this.finish('failed', 'failed', `the post-promotion watch found a breach (${reason}) but stable was not set back: ${restore.message}`, EXIT.unexpected, `all traffic on stable, which still runs ${this.opts.image}`);
-    }
-    await this.openIncidents();
-    return outcome;
   }
 }

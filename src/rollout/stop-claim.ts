@@ -1,4 +1,4 @@
-import { CanaryError } from '../errors.js';
+import { CanaryError, EXIT } from '../errors.js';
 import { StateConflictError, type StoredRecord } from './ports.js';
 import { isControlWrite, mergeControls } from './controls.js';
 import { FINAL_PHASES, STOP_STATES, type RolloutRecord, type StopProgress, type StopState } from './record.js';
@@ -10,9 +10,36 @@ import { bounded, iso, StopLostError, type OwnRecord, type StopMachinePorts, typ
 
 const later = (a: StopState, b: StopState): StopState => (STOP_STATES.indexOf(a) >= STOP_STATES.indexOf(b) ? a : b);
 
+/**
+ * A promotion under its post-promotion watch: stable runs the new image with all traffic, so a
+ * stop sets stable back to the image it ran before the rollout (a rollback after promotion).
+ */
+export const watchedPromotion = (record: RolloutRecord) =>
+  // A `rolling-back` record with a watch and no stop was left by the watch's rollback before it was the machine's.
+  record.watch !== undefined && (record.phase === 'watching' || (record.phase === 'rolling-back' && !record.stop));
+
+/**
+ * An operator's stop of a watched promotion keeps the rollback-after-promotion story (status and
+ * the record tell it apart from one during the canary) with the operator's exit code, 4.
+ */
+function asOperatorRequest(record: RolloutRecord, request: StopRequest, op: NonNullable<Stopper['asOperator']>): StopRequest {
+  if (!watchedPromotion(record) || request.result !== 'aborted') return request;
+  return { ...request, reason: afterPromotionReason(op), result: 'rolled-back-after-promotion', exitCode: EXIT.aborted };
+}
+
+const afterPromotionReason = (op: NonNullable<Stopper['asOperator']>) => `rolled back after promotion by ${op.requestedBy}: ${op.why}`;
+
+/** The watch's own account of who set stable back (the watch itself, or an operator). */
+function markWatch(record: RolloutRecord, byOperator: boolean, who: string): void {
+  if (!record.watch) return;
+  record.watch.result = byOperator ? 'rolled-back-by-operator' : 'rolled-back';
+  record.watch.rolledBackBy = bounded(who);
+}
+
 function freshStop(record: RolloutRecord, stopper: Stopper, request: StopRequest, state: StopState, at: string): StopProgress {
   // Outside a promotion stable was never touched; a forward stop never sets it back.
   const promoting = request.direction !== 'forward' && record.promotion !== undefined && record.promotion !== 'routing-to-canary';
+  const afterPromotion = request.result === 'rolled-back-after-promotion' && record.watch !== undefined;
   return {
     state,
     requestedBy: bounded(request.requestedBy),
@@ -23,14 +50,15 @@ function freshStop(record: RolloutRecord, stopper: Stopper, request: StopRequest
     token: stopper.token,
     requestedAt: at,
     updatedAt: at,
-    ...(promoting && { restoreImage: record.images.stable }),
+    ...(afterPromotion ? { restoreImage: record.watch!.previousImage } : promoting && { restoreImage: record.images.stable }),
   };
 }
 
 /** A rollback begins: the phase says so; the rollback is recorded only once a read showed 0% (`recordRollback`). */
-function beginStop(record: RolloutRecord, request: StopRequest, at: string, recordRollback: boolean): void {
+function beginStop(record: RolloutRecord, request: StopRequest, at: string, recordRollback: boolean, byOperator: boolean): void {
   if (request.direction === 'forward') return;
   record.phase = 'rolling-back';
+  if (request.result === 'rolled-back-after-promotion') markWatch(record, byOperator, request.rollbackBy ?? request.requestedBy);
   if (recordRollback) record.rollback ??= { reason: bounded(request.reason), requestedBy: bounded(request.rollbackBy ?? request.requestedBy), at };
 }
 
@@ -38,7 +66,7 @@ function beginStop(record: RolloutRecord, request: StopRequest, at: string, reco
 function ownerOf(record: RolloutRecord): StopLostError {
   const rb = record.rollback;
   // An operator's `canary rollback` (its stop, or a record it wrote without one) is reported as theirs.
-  const operators = record.stop && rb && record.stop.result === 'aborted' && record.stop.requestedBy === rb.requestedBy;
+  const operators = record.stop && rb && (record.stop.result === 'aborted' || record.watch?.result === 'rolled-back-by-operator') && record.stop.requestedBy === rb.requestedBy;
   if (record.stop && !operators) return new StopLostError(record.stop.token);
   if (rb) {
     const words = `rolled back by an operator by ${rb.requestedBy}: ${rb.reason}`;
@@ -50,11 +78,12 @@ function ownerOf(record: RolloutRecord): StopLostError {
 const mine = (stopper: Stopper, token: string | undefined) => token === stopper.token || (token !== undefined && (stopper.supersedes ?? []).includes(token));
 
 /** `canary rollback`, `--resume`: the stop put on the record as read (or taken on where it stands). */
-export async function claim(ports: StopMachinePorts, stopper: Stopper, request: StopRequest): Promise<StoredRecord | null> {
+export async function claim(ports: StopMachinePorts, stopper: Stopper, asked: StopRequest): Promise<StoredRecord | null> {
   for (let attempt = 0; attempt < 5; attempt += 1) {
     const found = await ports.store.load();
     if (!found) return null;
     const record = structuredClone(found.record);
+    const request = stopper.asOperator ? asOperatorRequest(record, asked, stopper.asOperator) : asked;
     const at = iso(ports.clock);
     if (record.stop) {
       if (record.stop.token === stopper.token) return found;
@@ -63,15 +92,22 @@ export async function claim(ports: StopMachinePorts, stopper: Stopper, request: 
       // a forward stop stays forward (a promotion past its point of no return is not undone here).
       if (stopper.asOperator && record.stop.direction !== 'forward' && STOP_STATES.indexOf(record.stop.state) < STOP_STATES.indexOf('recorded')) {
         const { exitCode: _dropped, ...kept } = record.stop;
-        record.stop = { ...kept, requestedBy: bounded(request.requestedBy), reason: bounded(request.reason), result: request.result };
-        record.rollback ??= { reason: bounded(stopper.asOperator.why), requestedBy: bounded(stopper.asOperator.requestedBy), at };
+        if (kept.result === 'rolled-back-after-promotion') {
+          // Still a rollback after promotion (stable goes back to the same image), now the operator's.
+          record.stop = { ...kept, requestedBy: bounded(request.requestedBy), reason: bounded(afterPromotionReason(stopper.asOperator)), exitCode: EXIT.aborted };
+          record.rollback = { ...record.rollback, reason: bounded(stopper.asOperator.why), requestedBy: bounded(stopper.asOperator.requestedBy), at };
+          markWatch(record, true, stopper.asOperator.requestedBy);
+        } else {
+          record.stop = { ...kept, requestedBy: bounded(request.requestedBy), reason: bounded(request.reason), result: request.result };
+          record.rollback ??= { reason: bounded(stopper.asOperator.why), requestedBy: bounded(stopper.asOperator.requestedBy), at };
+        }
       }
     } else {
       if (FINAL_PHASES.includes(record.phase)) return found;
       record.stop = freshStop(record, stopper, request, 'requested', at);
       // The record's rollback keeps the operator's own words (the stop's reason says who, too).
       if (stopper.asOperator) record.rollback ??= { reason: bounded(stopper.asOperator.why), requestedBy: bounded(stopper.asOperator.requestedBy), at };
-      beginStop(record, request, at, true);
+      beginStop(record, request, at, true, stopper.asOperator !== undefined);
     }
     record.updatedAt = at;
     try {
@@ -103,7 +139,7 @@ export async function claimOwn(ports: StopMachinePorts, stopper: Stopper, reques
     } else {
       if (FINAL_PHASES.includes(record.phase)) throw ownerOf(record);
       record.stop = freshStop(record, stopper, request, reached, at);
-      beginStop(record, request, at, traffic !== null);
+      beginStop(record, request, at, traffic !== null, false);
     }
     if (traffic !== null) {
       record.weight = 0;

@@ -1,6 +1,6 @@
 import { CanaryError, EXIT, messageOf } from '../errors.js';
 import { describeTraffic, foreignTraffic, rollbackHint, stopTraffic, undoHint, type TrafficStop } from './abort.js';
-import { StateConflictError, type CallBudget, type StableStatus, type StoredRecord } from './ports.js';
+import { StateConflictError, StopRequestedError, type CallBudget, type StableStatus, type StoredRecord } from './ports.js';
 import type { RolloutRecord, StopProgress, StopState } from './record.js';
 import { claim, claimOwn } from './stop-claim.js';
 import { bounded, exitFor, iso, StopLostError, type OwnRecord, type StopMachinePorts, type Stopper, type StopReport, type StopRequest } from './stop-types.js';
@@ -130,6 +130,7 @@ async function drive(ports: StopMachinePorts, stopper: Stopper, start: StoredRec
   const reached = (s: StopProgress | undefined) => s !== undefined && s.state !== 'requested';
   let confirmed = reached(held.record.stop);
   let traffic = held.record.stop?.traffic ?? held.record.outcome?.traffic ?? 'unknown';
+  let restoreConflicts = 0;
   const budget = (): CallBudget => ({ timeoutMs: stopper.callTimeoutMs });
   const say = (line: string) => stopper.say?.(line);
   const report = (exitCode: number, extra: Partial<StopReport> = {}): StopReport => ({
@@ -174,6 +175,11 @@ async function drive(ports: StopMachinePorts, stopper: Stopper, start: StoredRec
         }
         case 'traffic-zero-confirmed': {
           const found = forward ? await verifyForward(ports, stopper) : await restoreStable(ports, stopper, stop, markerOf(stop, stopper.token));
+          if (found === 'stable-changed') {
+            // Stable was written between this stopper's read and its write: read it again, as the holder still.
+            if ((restoreConflicts += 1) >= 3) throw new CanaryError('unexpected', 'stable kept changing while the stop was setting it back');
+            break;
+          }
           if (found.restore) say(found.restore.message);
           say(forward ? found.words : stableLine(found.stable));
           held = await write(ports, stopper, held, (r, s) => {
@@ -253,9 +259,33 @@ function record(r: RolloutRecord, s: StopProgress, traffic: string): void {
     return;
   }
   const restore = r.rollback?.stableRestore;
+  if (s.result === 'rolled-back-after-promotion') return recordAfterPromotion(r, s, restore);
   const unrestored = restore && !restore.done ? `; ${restore.message}` : '';
   r.phase = s.result === 'promoted' ? 'promoted' : s.result;
   r.outcome = { result: s.result, reason: `${s.reason}${unrestored}`, at: r.updatedAt, exitCode: exitFor(s), traffic: s.traffic ?? traffic };
+}
+
+/**
+ * A rollback after promotion: stable back on the image it ran before the rollout is the outcome
+ * (exit 7 for the watch's, 4 for an operator's); stable not set back is a failure (exit 1) that
+ * says what stable runs, never a rollback.
+ */
+function recordAfterPromotion(r: RolloutRecord, s: StopProgress, restore: NonNullable<RolloutRecord['rollback']>['stableRestore']): void {
+  const promoted = r.watch?.image ?? r.images.canary;
+  if (restore?.done) {
+    r.phase = 'rolled-back-after-promotion';
+    if (restore.image !== null) r.images.stable = restore.image;
+    r.outcome = { result: s.result, reason: s.reason, at: r.updatedAt, exitCode: exitFor(s), traffic: `all traffic on stable, which runs ${restore.image ?? 'the previous image'} again` };
+    return;
+  }
+  r.phase = 'failed';
+  r.outcome = {
+    result: 'failed',
+    reason: `${s.reason}; stable was not set back: ${restore?.message ?? 'no write of stable was recorded'}`,
+    at: r.updatedAt,
+    exitCode: EXIT.unexpected,
+    traffic: `all traffic on stable, which still runs ${promoted}`,
+  };
 }
 
 /** What verifying stable found, as the line an operator reads. */
@@ -275,9 +305,17 @@ interface StableFound {
  * Stable during a promotion: set back to the recorded image (always written, so a promotion write
  * read before it loses with a 409), then verified. Outside a promotion: only verified.
  */
-async function restoreStable(ports: StopMachinePorts, stopper: Stopper, stop: StopProgress, mark: string): Promise<StableFound> {
+async function restoreStable(ports: StopMachinePorts, stopper: Stopper, stop: StopProgress, mark: string): Promise<StableFound | 'stable-changed'> {
   const verify = () =>
     ports.workloads.verifyStable({ timeoutMs: stopper.callTimeoutMs }).catch((err: unknown): StableStatus => ({ available: false, message: `stable could not be verified: ${messageOf(err)}` }));
+  if (stop.restoreImage === null && stop.result === 'rolled-back-after-promotion') {
+    // A dry-run or a backtest has no cluster to read the previous image from (nor to write it to).
+    const stable = await verify();
+    if (stable.verified === false) {
+      const message = 'dry-run: would set the stable Deployment back to the image it ran before the rollout (a dry-run does not know it), and wait until fully available';
+      return { words: message, stable, restore: { image: null, done: true, message } };
+    }
+  }
   if (stop.restoreImage === null) {
     const runs = await ports.workloads.stableImage().catch(() => null);
     const deployment = stopper.stableDeployment ?? stopper.ctx.target;
@@ -289,9 +327,18 @@ async function restoreStable(ports: StopMachinePorts, stopper: Stopper, stop: St
     return { words: stable.message, stable };
   }
   const deployment = stopper.stableDeployment ?? stopper.ctx.target;
+  // Conditional on stable's resourceVersion, read after the fence (this stopper still holds the
+  // stop): a write delayed past a takeover loses instead of clobbering the new holder's.
+  const fence = async () => {
+    const now = await ports.store.load();
+    const holder = now?.record.stop?.token;
+    if (holder !== stopper.token) throw new StopLostError(holder ?? 'nobody (the stop is gone from the record)');
+  };
   try {
-    await ports.workloads.promoteStable(stop.restoreImage, { mark });
+    await ports.workloads.promoteStable(stop.restoreImage, { mark, fence });
   } catch (err) {
+    if (err instanceof StopLostError) throw err;
+    if (err instanceof StopRequestedError) return 'stable-changed';
     const runs = await ports.workloads.stableImage().catch(() => null);
     const message = `stable Deployment ${deployment} could not be set back to ${stop.restoreImage}: ${messageOf(err)}; it runs ${runs ?? 'an image that could not be read'}; finish with \`${rollbackHint(stopper.ctx)}\` (or \`${undoHint(stopper.ctx, deployment)}\`)`;
     return { words: message, stable: await verify(), restore: { image: stop.restoreImage, done: false, message } };

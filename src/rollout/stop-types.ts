@@ -102,5 +102,6 @@ export function exitFor(stop: Pick<StopProgress, 'result' | 'exitCode'>): number
   if (stop.result === 'promoted') return EXIT.ok;
   if (stop.result === 'rolled-back') return EXIT.rolledBack;
   if (stop.result === 'aborted') return EXIT.aborted;
+  if (stop.result === 'rolled-back-after-promotion') return EXIT.rolledBackAfterPromotion;
   return EXIT.unexpected;
 }

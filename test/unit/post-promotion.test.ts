@@ -4,7 +4,7 @@ import { CanaryError } from '../../src/errors.js';
 import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { targetNames, type Policy } from '../../src/policy/policy.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
-import { StopRequestedError, type IncidentSink, type StableWriteGuard, type Workloads } from '../../src/rollout/ports.js';
+import { type IncidentSink, type StableWriteGuard } from '../../src/rollout/ports.js';
 import type { RolloutRecord } from '../../src/rollout/record.js';
 import { statusView, renderStatus } from '../../src/report/status-view.js';
 import { checkoutEngine } from '../support/checkout-engine.js';

@@ -4,11 +4,12 @@ import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { targetNames, type Policy } from '../../src/policy/policy.js';
 import { renderStatus, statusView } from '../../src/report/status-view.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
-import { operatorRollback, type OperatorRollbackPorts } from '../../src/rollout/operator-rollback.js';
 import type { StableStatus, StableWriteGuard } from '../../src/rollout/ports.js';
 import { RECORD_SCHEMA_VERSION, type RolloutRecord } from '../../src/rollout/record.js';
 import { STOP_STATES, type StopState } from '../../src/rollout/stop-machine.js';
 import { checkoutEngine } from '../support/checkout-engine.js';
+import { memoryRollback } from '../support/memory-rollback.js';
+import { START } from '../support/times.js';
 import { thresholdPolicy } from '../support/policies.js';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
 
@@ -17,9 +18,7 @@ import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-met
 // stop, and two stoppers end with one story. Races are gated on the call a state makes (a hook on
 // the stable write or the 0% write), on a virtual clock; nothing sleeps.
 
-const START = Date.parse('2026-01-15T10:00:00Z');
 const names = targetNames('checkout', {});
-const ctx = { target: 'checkout', namespace: 'shop' };
 const OLD = 'shop/checkout:1';
 const NEW = 'shop/checkout:2';
 const UNFINISHED: StopState[] = ['requested', 'traffic-zero-confirmed', 'stable-restored', 'canary-scaled-down', 'recorded'];
@@ -84,41 +83,7 @@ async function crashedIn(state: StopState): Promise<HookedCluster> {
   return c;
 }
 
-async function rollback(c: MemoryCluster, requestedBy = 'alice') {
-  const lease = { cleared: 0 };
-  const ports: OperatorRollbackPorts = {
-    router: c,
-    workloads: c,
-    loadRecord: async () => {
-      const stored = await c.load();
-      return stored ? { kind: 'found', stored } : { kind: 'missing' };
-    },
-    saveRecord: (r, v) => c.save(r, v),
-    lease: {
-      observe: async () => ({ holder: 'ci-1', resourceVersion: '7', uid: 'u' }),
-      clear: async () => {
-        lease.cleared += 1;
-        return { result: 'deleted' };
-      },
-    },
-    event: async () => undefined,
-    openIncidents: async () => [],
-  };
-  const lines: string[] = [];
-  const report = await operatorRollback(ports, {
-    ctx,
-    names,
-    policy: { name: 'default', source: 'x', intervalMs: 60_000, steps: [] },
-    reason: 'pager',
-    requestedBy,
-    clock: new VirtualClock(START + 60_000),
-    deadlineMs: 30_000,
-    callTimeoutMs: 10_000,
-    incidents: true,
-    say: (l) => lines.push(l),
-  });
-  return { report, lines, lease };
-}
+const rollback = (c: MemoryCluster, requestedBy = 'alice') => memoryRollback(c, { requestedBy });
 
 async function resumedDeploy(c: MemoryCluster) {
   const released = { count: 0 };
@@ -164,7 +129,7 @@ describe('a rollback after promotion, resumed from each state of the stop machin
       expect(report.result).toBe('rolled-back-after-promotion');
       const record = await finished(c);
       expect(record.stop?.token).toMatch(/^rollback by alice/);
-      expect(lease.cleared).toBe(1);
+      expect(lease.released).toBe(1);
       if (state === 'recorded') {
         expect(record.outcome).toMatchObject({ exitCode: 7, reason: WATCH_REASON });
         expect(record.watch?.result).toBe('rolled-back');

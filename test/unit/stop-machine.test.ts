@@ -3,11 +3,12 @@ import { CanaryError } from '../../src/errors.js';
 import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { targetNames } from '../../src/policy/policy.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
-import { operatorRollback, type OperatorRollbackPorts } from '../../src/rollout/operator-rollback.js';
 import type { CallBudget, OwnRouteState, ScaleDownResult, StableStatus, StableWriteGuard, TrafficState } from '../../src/rollout/ports.js';
 import { RECORD_SCHEMA_VERSION, type RolloutRecord } from '../../src/rollout/record.js';
 import { requestStop, resumeStop, STOP_STATES, type StopMachinePorts, type StopState, type Stopper } from '../../src/rollout/stop-machine.js';
 import { checkoutEngine } from '../support/checkout-engine.js';
+import { leaseCounter, memoryRollback } from '../support/memory-rollback.js';
+import { START } from '../support/times.js';
 import { thresholdPolicy } from '../support/policies.js';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
 
@@ -17,7 +18,6 @@ import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-met
 // Every race is gated on the state observed (a hook on the call that belongs to the state), on a
 // virtual clock; nothing sleeps.
 
-const START = Date.parse('2026-01-15T10:00:00Z');
 const names = targetNames('checkout', {});
 const ctx = { target: 'checkout', namespace: 'shop' };
 const OLD = 'shop/checkout:1';
@@ -87,45 +87,8 @@ async function crashedIn(state: StopState, token = 'deploy ci-1#1'): Promise<Hoo
   return c;
 }
 
-function leaseOf() {
-  const lease = { released: 0 };
-  return lease;
-}
-
-async function rollback(c: HookedCluster, lease = leaseOf()) {
-  const ports: OperatorRollbackPorts = {
-    router: c,
-    workloads: c,
-    loadRecord: async () => {
-      const stored = await c.load();
-      return stored ? { kind: 'found', stored } : { kind: 'missing' };
-    },
-    saveRecord: (r, v) => c.save(r, v),
-    lease: {
-      observe: async () => ({ holder: 'ci-1', resourceVersion: '7', uid: 'u' }),
-      clear: async () => {
-        lease.released += 1;
-        return { result: 'deleted' };
-      },
-    },
-    event: async () => undefined,
-    openIncidents: async () => [],
-  };
-  const lines: string[] = [];
-  const report = await operatorRollback(ports, {
-    ctx,
-    names,
-    policy: { name: 'default', source: 'x', intervalMs: 60_000, steps: [] },
-    reason: 'pager',
-    requestedBy: 'alice',
-    clock: new VirtualClock(START + 60_000),
-    deadlineMs: 30_000,
-    callTimeoutMs: 10_000,
-    incidents: true,
-    say: (l) => lines.push(l),
-  });
-  return { report, lines, lease };
-}
+const leaseOf = leaseCounter;
+const rollback = (c: HookedCluster, lease = leaseOf()) => memoryRollback(c, { lease });
 
 async function resumedDeploy(c: HookedCluster, lease = leaseOf()) {
   const clock = new VirtualClock(START + 60_000);

@@ -90,6 +90,8 @@ const SUMS = 7;
 export interface LatencyJudgeState {
   mixture: ChangePointState;
   dispersion: DispersionState;
+  /** Absent in states saved before the canary's own wander was learned: it starts afresh. */
+  canaryDispersion?: DispersionState;
   /** Bucket bounds and counts; the +Inf bound as the string "+Inf", which JSON can hold. */
   stable: Array<[number | '+Inf', number]>;
   stepCanary: Array<[number | '+Inf', number]>;
@@ -127,6 +129,12 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
     options.state?.mixture,
   );
   const dispersion = createDispersionEstimator(options.state?.dispersion);
+  // The canary's latency wanders on its own (a slow pod, a cold cache on the new version), and
+  // stable's wander, at its own P95, cannot speak for it: a canary at 1.3× stable's latency, inside
+  // the policy, whose median wandered by 20% from scrape to scrape was rolled back 57% of the time
+  // at alpha 0.5% when only stable's wander was charged (0.75% now; sequential-latency-wander.test.ts). The same estimator as the error judge's
+  // canary one (binomial-sequential.ts), fed with the canary's share above the line.
+  const canaryDispersion = createDispersionEstimator(options.state?.canaryDispersion, 1, 1.5);
   const stable = decode(options.state?.stable);
   let stepCanary = decode(options.state?.stepCanary);
   let lastCanaryRequests = options.state?.lastCanaryRequests ?? 0;
@@ -181,6 +189,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       ({
         mixture: mixture.state(),
         dispersion: dispersion.state(),
+        canaryDispersion: canaryDispersion.state(),
         stable: encode(stable),
         stepCanary: encode(stepCanary),
         lastCanaryRequests,
@@ -203,7 +212,8 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       const nc = totalCount(canary);
       const ns = totalCount(stableNow);
       lastCanaryRequests = nc;
-      const rho = dispersion.rho();
+      // Judged with the larger: stable's wander still guards a canary whose own estimate came out low.
+      const rho = Math.max(dispersion.rho(), canaryDispersion.rho());
       const phi = 1 + rho * nc;
       const increments = weights.map(() => 0);
       const sums = new Array<number>(SUMS).fill(0);
@@ -236,6 +246,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       }
       mixture.add(increments, sums);
       if (ns > 0 && Number.isFinite(qs)) dispersion.addStable(countAbove(stableNow, qs), ns);
+      if (nc > 0 && Number.isFinite(line)) canaryDispersion.addStable(countAbove(canary, line), nc);
       return assess(qs, rho);
     },
   };

@@ -18,6 +18,13 @@ export interface DispersionState {
   /** Σ of per-window ρ contributions and how many windows gave one (baseline included). */
   sum: number;
   count: number;
+  /**
+   * Σ of squared per-window contributions and how many gave one (windows seen, not the baseline's):
+   * their spread is the estimate's real standard error, binomial noise included. Absent in states
+   * saved before it was kept.
+   */
+  sumSq?: number;
+  seen?: number;
   /** Last stable window's rate and requests, for the next successive difference. */
   last: { rate: number; requests: number } | null;
   /** Pooled events and requests seen, for p(1−p). */
@@ -55,15 +62,27 @@ const CAUTIOUS_RHO = 0.003;
 /**
  * `allowance`: how many standard errors of its own estimate ρ is judged with above it (2 for stable,
  * where it is the whole allowance for the wander; the canary's own estimate is a second guard).
+ * `spreadAllowance`: if given, ρ is also judged at least that many standard errors of the mean
+ * contribution (from their observed spread) above it.
  */
-export function createDispersionEstimator(initial?: DispersionState, allowance = 2): DispersionEstimator {
-  const s: DispersionState = initial ? structuredClone(initial) : { sum: 0, count: 0, last: null, events: 0, requests: 0 };
+export function createDispersionEstimator(initial?: DispersionState, allowance = 2, spreadAllowance?: number): DispersionEstimator {
+  const s: DispersionState = initial ? structuredClone(initial) : { sum: 0, count: 0, sumSq: 0, seen: 0, last: null, events: 0, requests: 0 };
   return {
     rho() {
       const estimate = s.count > 0 ? Math.min(MAX_RHO, Math.max(0, s.sum / s.count)) : 0;
       // The moment estimate's relative error is about √(2/m); judge with its upper end, and
       // with the cautious floor until enough windows are in.
-      const upper = estimate * (1 + allowance * Math.sqrt(2 / Math.max(1, s.count)));
+      let upper = estimate * (1 + allowance * Math.sqrt(2 / Math.max(1, s.count)));
+      // That relative error is a chi-square's: it vanishes when the estimate comes out near 0, which
+      // at a few errors a window it often does by chance, since binomial noise dominates each
+      // squared difference. The contributions' own spread is the estimator's standard error
+      // whatever they are made of.
+      const seen = s.seen ?? 0;
+      if (spreadAllowance !== undefined && seen >= 2) {
+        const mean = s.count > 0 ? s.sum / s.count : 0;
+        const spread = Math.max(0, (s.sumSq ?? 0) / seen - mean * mean);
+        upper = Math.max(upper, Math.max(0, mean) + spreadAllowance * Math.sqrt(spread / seen));
+      }
       const floor = s.count >= SETTLED_WINDOWS ? 0 : CAUTIOUS_RHO * (1 - s.count / SETTLED_WINDOWS);
       return Math.max(upper, floor);
     },
@@ -78,8 +97,11 @@ export function createDispersionEstimator(initial?: DispersionState, allowance =
       if (s.last) {
         const diff = rate - s.last.rate;
         const binomial = 1 / requests + 1 / s.last.requests;
-        s.sum += (diff * diff) / (2 * p * (1 - p)) - binomial / 2;
+        const contribution = (diff * diff) / (2 * p * (1 - p)) - binomial / 2;
+        s.sum += contribution;
         s.count += 1;
+        s.sumSq = (s.sumSq ?? 0) + contribution * contribution;
+        s.seen = (s.seen ?? 0) + 1;
       }
       s.last = { rate, requests };
     },

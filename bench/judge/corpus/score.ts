@@ -1,6 +1,8 @@
 import type { Policy } from '../../../src/policy/policy.js';
 import type { BacktestRun } from './backtest-runner.js';
-import { canaryShareAt, KINDS, ROLLOUT_START_MS, SCRAPE_MS, type Kind, type RolloutSpec, trueP95 } from './spec.js';
+import { alphaSplit } from '../../../src/analysis/sequential/hold.js';
+import { changePointOracleChecks } from './oracle-limit.js';
+import { canaryShareAt, KINDS, PROMOTED_AT_MIN, ROLLOUT_START_MS, SCRAPE_MS, STEPS, type Kind, type RolloutSpec, trueP95 } from './spec.js';
 
 // Scores each backtest against what its rollout was generated to be, and checks the issue's
 // targets. Only the command's own output is read: exit code, outcome, and the record's checks.
@@ -26,6 +28,8 @@ export interface Scored {
   limitChecks: number | null;
   /** The same with the rate's wander from scrape to scrape that the generator puts in (see informationLimit). */
   limitChecksOverdispersed: number | null;
+  /** Median checks of a sequential judge that knows every parameter but the onset (oracle-limit.ts). */
+  limitChecksOracle: number | null;
   /** Steps wholly after the onset that ended (advanced, or the last one promoted), and how many of them on a pass of the error-rate judge. */
   stepsAfterOnset: number;
   stepsPassedOnProof: number;
@@ -63,7 +67,7 @@ const LATENCY_WANDER = 0.03;
  *   difference, on stable's (a judge compares with stable over the same windows). Still a fixed
  *   sample with every parameter known: a lower bound for a judge that must learn them.
  */
-function informationLimit(spec: RolloutSpec, policy: Policy): { binomial: number; overdispersed: number } | null {
+function informationLimit(spec: RolloutSpec, policy: Policy): { binomial: number; overdispersed: number; oracle: number | null } | null {
   if (!spec.onset || spec.dead5xx || spec.deadNoTraffic) return null;
   const judged = policy.analysis.metrics.filter((m) => m.critical && m.judge === 'sequential').length;
   const alpha = policy.analysis.sequential.alpha / Math.max(1, judged);
@@ -75,6 +79,8 @@ function informationLimit(spec: RolloutSpec, policy: Policy): { binomial: number
   if (!(perCheck > 0)) return null;
   let p0: number;
   let p1: number;
+  /** The canary's share before the onset. */
+  let before: number;
   /** A window's variance of the canary's share at p, beyond the binomial's. */
   let wander: (p: number) => number;
   if (spec.errorDelta > 0) {
@@ -85,6 +91,7 @@ function informationLimit(spec: RolloutSpec, policy: Policy): { binomial: number
     // The nearer of the two nulls the canary breaks: stable + half the margin, or the cap.
     const byCap = p1 > cap && cap < spec.stable.errorRate + margin / 2;
     p0 = byCap ? cap : spec.stable.errorRate + margin / 2;
+    before = spec.canary.errorRate;
     const ps = spec.stable.errorRate;
     const stableVar = byCap || !(stablePerCheck > 0) ? 0 : (ps * (1 - ps)) / stablePerCheck + (ps * (1 - ps)) / (scrapes * (spec.stable.concentration + 1));
     wander = (p) => (p * (1 - p)) / (scrapes * (spec.canary.concentration + 1)) + stableVar;
@@ -93,6 +100,7 @@ function informationLimit(spec: RolloutSpec, policy: Policy): { binomial: number
     const z1 = (Math.log(line) - (spec.canary.mu + Math.log(spec.latencyFactor))) / spec.canary.sigma;
     p0 = 0.05;
     p1 = 1 - phi(z1);
+    before = 1 - phi((Math.log(line) - spec.canary.mu) / spec.canary.sigma);
     // d share / d log-median = the normal density at the line's z over σ (delta method).
     const density = (z: number) => Math.exp((-z * z) / 2) / Math.sqrt(2 * Math.PI) / spec.canary.sigma;
     wander = (p) => (density(p === p0 ? zOf(p0) : z1) * LATENCY_WANDER) ** 2 / scrapes;
@@ -107,9 +115,33 @@ function informationLimit(spec: RolloutSpec, policy: Policy): { binomial: number
     return k <= first ? 1 : 1 + Math.ceil(k - first - 1e-9);
   };
   const binomialVar = (p: number) => (p * (1 - p)) / perCheck;
+  const planned = Math.round((PROMOTED_AT_MIN * MINUTE_MS) / intervalMs);
+  const last = (STEPS.at(-1)?.weight ?? 100) / 100;
+  const onsetWindow = Math.floor((spec.onset.ms - ROLLOUT_START_MS) / intervalMs);
+  const oracle = changePointOracleChecks({
+    // The planned checks, then the last step held as long again as its plan.
+    windows: planned + Math.round(((STEPS.at(-1)?.endMin ?? 0) - (STEPS.at(-1)?.startMin ?? 0)) * (MINUTE_MS / intervalMs)),
+    requests: (i) => spec.rps * (i < planned ? canaryShareAt(ROLLOUT_START_MS + i * intervalMs + 1) : last) * (intervalMs / 1000),
+    stepStart: (i) => {
+      const k = STEPS.findIndex((s) => Math.round((s.startMin * MINUTE_MS) / intervalMs) === i);
+      return k < 0 ? null : k;
+    },
+    plannedSteps: STEPS.length,
+    plannedChecks: planned,
+    onsetWindow,
+    onsetShare: first,
+    before,
+    after: p1,
+    boundary: p0,
+    variance: (p, n) => (p * (1 - p)) / n + wander(p),
+    level: alphaSplit(alpha, STEPS.length).breach,
+    seed: spec.seed,
+    draws: 201,
+  });
   return {
     binomial: checks(binomialVar(p0), binomialVar(p1)),
     overdispersed: checks(binomialVar(p0) + wander(p0), binomialVar(p1) + wander(p1)),
+    oracle,
   };
 }
 
@@ -156,6 +188,7 @@ export function score(spec: RolloutSpec, run: BacktestRun, policy: Policy): Scor
   const limit = informationLimit(spec, policy);
   const limitChecks = limit?.binomial ?? null;
   const limitChecksOverdispersed = limit?.overdispersed ?? null;
+  const limitChecksOracle = limit?.oracle ?? null;
   const limits = caps(policy);
   const checks = [...(run.record?.checks ?? [])].sort((a, b) => a.index - b.index);
   let advancedAboveCap = 0;
@@ -196,7 +229,7 @@ export function score(spec: RolloutSpec, run: BacktestRun, policy: Policy): Scor
       if (c.results.find((r) => r.metric === rateMetric)?.verdict === 'pass') stepsPassedOnProof++;
     }
   }
-  return { spec, run, ending, correct, checksAfterOnset, rolledBackBeforeOnset, advancedAboveCap, advancesInspected, capsUnseen, limitChecks, limitChecksOverdispersed, stepsAfterOnset, stepsPassedOnProof };
+  return { spec, run, ending, correct, checksAfterOnset, rolledBackBeforeOnset, advancedAboveCap, advancesInspected, capsUnseen, limitChecks, limitChecksOverdispersed, limitChecksOracle, stepsAfterOnset, stepsPassedOnProof };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,7 +301,8 @@ export function report(policyLabel: string, scored: readonly Scored[], seconds: 
   ];
   lines.push('  detection against the information limit (checks from onset to rollback, median / p90; limit: medians of the fewest checks a');
   lines.push('  fixed-sample test at the policy\'s alpha per metric and beta needs — binomial, and with the error rate\'s and latency\'s wander');
-  lines.push('  from scrape to scrape that the corpus draws; the judge must allow for that wander, so the second is the fair one):');
+  lines.push('  from scrape to scrape that the corpus draws; the judge must allow for that wander, so the second is the fair one; and the');
+  lines.push('  median checks of a sequential judge that knows every parameter but the onset, at the judge\'s alpha and onset prior):');
   for (const kind of ['error +5pt', 'error +10pt', 'latency 2x', 'latency 3x'] as const) {
     for (const band of bands) {
       const rows = scored.filter((s) => s.spec.kind === kind && band.test(s.spec.rps));
@@ -276,10 +310,11 @@ export function report(policyLabel: string, scored: readonly Scored[], seconds: 
       const detect = rows.map((r) => r.checksAfterOnset).filter((c): c is number => c !== null);
       const lim = rows.map((r) => r.limitChecks).filter((c): c is number => c !== null);
       const od = rows.map((r) => r.limitChecksOverdispersed).filter((c): c is number => c !== null);
-      const [m, l, o] = [quantile(detect, 0.5), quantile(lim, 0.5), quantile(od, 0.5)];
+      const or = rows.map((r) => r.limitChecksOracle).filter((c): c is number => c !== null);
+      const [m, l, o, q] = [quantile(detect, 0.5), quantile(lim, 0.5), quantile(od, 0.5), quantile(or, 0.5)];
       const ratio = (a: number | null, b: number | null) => (a !== null && b ? `${(a / b).toFixed(1)}×` : '—');
       lines.push(
-        `    ${pad(kind, 13)}${pad(band.label, 11)}${lpad(`n=${rows.length}`, 5)}  detected ${detect.length}, ${m ?? '—'} / ${quantile(detect, 0.9) ?? '—'}   limit binomial ${l ?? '—'} (${ratio(m, l)}), overdispersed ${o ?? '—'} (${ratio(m, o)})`,
+        `    ${pad(kind, 13)}${pad(band.label, 11)}${lpad(`n=${rows.length}`, 5)}  detected ${detect.length}, ${m ?? '—'} / ${quantile(detect, 0.9) ?? '—'}   limit binomial ${l ?? '—'} (${ratio(m, l)}), overdispersed ${o ?? '—'} (${ratio(m, o)}), oracle (onset unknown) ${q ?? '—'} (${ratio(m, q)})`,
       );
     }
   }
@@ -318,14 +353,17 @@ export function report(policyLabel: string, scored: readonly Scored[], seconds: 
   // Issue 15's target 6, per band: ≥ 50 rps median ≤ 2 checks for +5 points and 2× latency; at
   // 10–50 rps within 1.5× of the information limit (the overdispersed one, the fair one; binomial shown).
   for (const kind of ['error +5pt', 'latency 2x'] as const) {
-    const fast = scored.filter((s) => s.spec.kind === kind && s.spec.rps >= 50).map((s) => s.checksAfterOnset).filter((c): c is number => c !== null);
+    const fastRows = scored.filter((s) => s.spec.kind === kind && s.spec.rps >= 50);
+    const fast = fastRows.map((s) => s.checksAfterOnset).filter((c): c is number => c !== null);
     const m = quantile(fast, 0.5);
-    target(m !== null && m <= 2, `${kind} at ≥ 50 rps rolled back in a median of ≤ 2 checks after onset: ${m ?? '—'} (n=${fast.length})`);
+    const fastOracle = quantile(fastRows.map((s) => s.limitChecksOracle).filter((c): c is number => c !== null), 0.5);
+    target(m !== null && m <= 2, `${kind} at ≥ 50 rps rolled back in a median of ≤ 2 checks after onset: ${m ?? '—'} (n=${fast.length}; a judge knowing every parameter but the onset: ${fastOracle ?? '—'})`);
     const mid = scored.filter((s) => s.spec.kind === kind && s.spec.rps >= 10 && s.spec.rps < 50);
     const md = quantile(mid.map((s) => s.checksAfterOnset).filter((c): c is number => c !== null), 0.5);
     const od = quantile(mid.map((s) => s.limitChecksOverdispersed).filter((c): c is number => c !== null), 0.5);
     const bin = quantile(mid.map((s) => s.limitChecks).filter((c): c is number => c !== null), 0.5);
-    target(md !== null && od !== null && md <= 1.5 * od, `${kind} at 10–50 rps within 1.5× of the overdispersed information limit: median ${md ?? '—'} against ${od ?? '—'} (binomial limit ${bin ?? '—'}; n=${mid.length})`);
+    const midOracle = quantile(mid.map((s) => s.limitChecksOracle).filter((c): c is number => c !== null), 0.5);
+    target(md !== null && od !== null && md <= 1.5 * od, `${kind} at 10–50 rps within 1.5× of the overdispersed information limit: median ${md ?? '—'} against ${od ?? '—'} (binomial limit ${bin ?? '—'}; a judge knowing every parameter but the onset: ${midOracle ?? '—'}; n=${mid.length})`);
   }
   const advances = scored.reduce((a, s) => a + s.advancesInspected, 0);
   const unseen = scored.reduce((a, s) => a + s.capsUnseen, 0);

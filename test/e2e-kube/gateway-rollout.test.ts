@@ -1,14 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
-import type { KubeObject } from '../support/real-kube/api.js';
 import { imageOf } from '../support/real-kube/deployment-controller.js';
 import { canaryOnlyRules, ROUTE, routeAccepted, SEEDED_RULES, useGatewayWorld, type GatewayWorld } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
 import { rollbackCommand } from '../support/live-harness.js';
 import { atWeight, CANARY, NEW_IMAGE, OLD_IMAGE, rollbackArgs, TARGET } from '../support/real-kube/world.js';
-import { REPO } from '../support/run-cli.js';
 
 // Whole rollouts through the CLI with the Gateway API router (spec.traffic.router: gateway-api),
 // against a real kube-apiserver with the upstream Gateway API v1.6.1 CRDs. The test plays the
@@ -196,13 +191,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
   it('as the deployer user bound only to examples/rbac-gateway-api.yaml (no Ingress verbs): deploy, rollback, a deploy that promotes, status', async () => {
     const { world } = tier;
     const g = gateway();
-    const docs = parseAllDocuments(await readFile(join(REPO, 'examples', 'rbac-gateway-api.yaml'), 'utf8')).map((d) => d.toJSON() as KubeObject);
-    for (const doc of docs) {
-      if (doc.metadata) doc.metadata.namespace = world.namespace;
-      if (doc.kind === 'RoleBinding') doc['subjects'] = [{ kind: 'User', name: 'deployer', apiGroup: 'rbac.authorization.k8s.io' }];
-      await world.api.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${world.namespace}/${doc.kind === 'Role' ? 'roles' : 'rolebindings'}`, doc);
-    }
-    const env = { KUBECONFIG: world.cluster.kubeconfigs.deployer };
+    const env = { KUBECONFIG: await world.bindDeployer('rbac-gateway-api.yaml') };
     world.setMetrics({ kind: 'hold', atOrAbove: 25 });
     const deploy = world.deploy([], { env, policy: g.policy });
     await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));

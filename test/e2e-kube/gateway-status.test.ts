@@ -1,13 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { FENCE_ANNOTATION } from '../../src/k8s/labels.js';
-import type { KubeObject } from '../support/real-kube/api.js';
 import { useGatewayWorld } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
 import { atWeight, rollbackArgs, TARGET, type World } from '../support/real-kube/world.js';
-import { REPO } from '../support/run-cli.js';
 
 // `canary status` without -p does not know the router: it finds our routes of both kinds by label,
 // so a rollout through an HTTPRoute shows its live weight too (before, it looked for a canary
@@ -49,13 +44,7 @@ realKubeDescribe('canary status without -p for a Gateway API rollout (real API s
   it('as the deployer bound only to examples/rbac-gateway-api.yaml (no Ingress verbs): the Ingress 403 means "not used here"', async () => {
     const { world } = tier;
     const g = gateway();
-    const docs = parseAllDocuments(await readFile(join(REPO, 'examples', 'rbac-gateway-api.yaml'), 'utf8')).map((d) => d.toJSON() as KubeObject);
-    for (const doc of docs) {
-      if (doc.metadata) doc.metadata.namespace = world.namespace;
-      if (doc.kind === 'RoleBinding') doc['subjects'] = [{ kind: 'User', name: 'deployer', apiGroup: 'rbac.authorization.k8s.io' }];
-      await world.api.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${world.namespace}/${doc.kind === 'Role' ? 'roles' : 'rolebindings'}`, doc);
-    }
-    const env = { KUBECONFIG: world.cluster.kubeconfigs.deployer };
+    const env = { KUBECONFIG: await world.bindDeployer('rbac-gateway-api.yaml') };
     world.setMetrics({ kind: 'hold', atOrAbove: 25 });
     const deploy = world.deploy([], { env, policy: g.policy });
     await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));

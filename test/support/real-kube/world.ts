@@ -63,8 +63,11 @@ export interface World {
   readonly env: NodeJS.ProcessEnv;
   setMetrics(metrics: Metrics): void;
   writePolicy(name: string, opts: PolicyOptions): Promise<string>;
-  /** Binds the `deployer` user to examples/rbac.yaml's Role in this namespace; returns its kubeconfig. */
-  bindDeployer(): Promise<string>;
+  /**
+   * Binds the `deployer` user to the Role of an examples/ RBAC manifest (rbac.yaml, or
+   * rbac-gateway-api.yaml for the Gateway API router) in this namespace; returns its kubeconfig.
+   */
+  bindDeployer(manifest?: 'rbac.yaml' | 'rbac-gateway-api.yaml'): Promise<string>;
   /** A proxy in front of the API server and a kubeconfig (admin) that goes through it. */
   proxy(): Promise<{ proxy: ApiProxy; kubeconfig: string }>;
   start(args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; policy?: string }): CliProcess;
@@ -181,8 +184,8 @@ export async function startWorld(cluster: RealKube, prom: ScriptedPrometheus): P
       await writeFile(path, policyYaml(prom.url, { ...basePolicy, ...opts }));
       return path;
     },
-    bindDeployer: async () => {
-      const docs = parseAllDocuments(await readFile(join(REPO, 'examples', 'rbac.yaml'), 'utf8')).map((d) => d.toJSON() as KubeObject);
+    bindDeployer: async (manifest = 'rbac.yaml') => {
+      const docs = parseAllDocuments(await readFile(join(REPO, 'examples', manifest), 'utf8')).map((d) => d.toJSON() as KubeObject);
       for (const doc of docs) {
         if (doc.metadata) doc.metadata.namespace = namespace;
         if (doc.kind === 'RoleBinding') doc['subjects'] = [{ kind: 'User', name: 'deployer', apiGroup: 'rbac.authorization.k8s.io' }];

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { imageOf } from '../support/real-kube/deployment-controller.js';
-import { canaryOnlyRules, ROUTE, routeAccepted, SEEDED_RULES, useGatewayWorld, type GatewayWorld } from '../support/real-kube/gateway.js';
+import { canaryOnlyRules, deployerHeldAt25, ROUTE, routeAccepted, SEEDED_RULES, useGatewayWorld, type GatewayWorld } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
 import { rollbackCommand } from '../support/live-harness.js';
 import { atWeight, CANARY, NEW_IMAGE, OLD_IMAGE, rollbackArgs, TARGET } from '../support/real-kube/world.js';
@@ -191,10 +191,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
   it('as the deployer user bound only to examples/rbac-gateway-api.yaml (no Ingress verbs): deploy, rollback, a deploy that promotes, status', async () => {
     const { world } = tier;
     const g = gateway();
-    const env = { KUBECONFIG: await world.bindDeployer('rbac-gateway-api.yaml') };
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy([], { env, policy: g.policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
+    const { env, deploy } = await deployerHeldAt25(world, g);
 
     // Before it reads the policy, rollback stops every router's routes: the Ingress list is 403 here, and that is not an error.
     const stop = await world.run(rollbackArgs(world), { env, policy: g.policy });

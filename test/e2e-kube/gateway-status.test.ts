@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { FENCE_ANNOTATION } from '../../src/k8s/labels.js';
-import { useGatewayWorld } from '../support/real-kube/gateway.js';
+import { deployerHeldAt25, useGatewayWorld } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
 import { atWeight, rollbackArgs, TARGET, type World } from '../support/real-kube/world.js';
 
@@ -44,10 +44,7 @@ realKubeDescribe('canary status without -p for a Gateway API rollout (real API s
   it('as the deployer bound only to examples/rbac-gateway-api.yaml (no Ingress verbs): the Ingress 403 means "not used here"', async () => {
     const { world } = tier;
     const g = gateway();
-    const env = { KUBECONFIG: await world.bindDeployer('rbac-gateway-api.yaml') };
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy([], { env, policy: g.policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
+    const { env, deploy } = await deployerHeldAt25(world, g);
 
     const { run, view } = await statusJson(world, env);
     expect(run.stderr).toBe('');

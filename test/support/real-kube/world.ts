@@ -79,6 +79,12 @@ export interface World {
   lease(): Promise<{ holder: string; renewTime?: string; durationSeconds?: number } | undefined>;
   /** True when the Lease exists and its renewTime is older than its duration. */
   leaseExpired(): Promise<boolean>;
+  /**
+   * Makes a dead deploy's Lease what it would be long after: a 5 s lease last renewed ten minutes
+   * ago, expired with no wait on a clock here, so a `--resume` waits 5 s of observed silence (its
+   * own rule), not the tier's 60 s.
+   */
+  ageLease(): Promise<void>;
   deployment(name: string): Promise<{ replicas: number; image: string | undefined; generation: number; observedGeneration: number; available: number } | undefined>;
   /** Polls the API until `check` holds (a bound on waiting, not an assertion on time). */
   until(what: string, check: () => Promise<boolean>, timeoutMs?: number): Promise<void>;
@@ -228,6 +234,10 @@ export async function startWorld(cluster: RealKube, prom: ScriptedPrometheus): P
       const lease = await world.lease();
       if (!lease?.renewTime || lease.durationSeconds === undefined) return false;
       return Date.parse(lease.renewTime) + lease.durationSeconds * 1000 < Date.now();
+    },
+    ageLease: async () => {
+      const longAgo = new Date(Date.now() - 600_000).toISOString().replace('Z', '000Z');
+      await api.mergePatch(ns(`/apis/coordination.k8s.io/v1/namespaces/NS/leases/${LEASE}`), { spec: { leaseDurationSeconds: 5, renewTime: longAgo } });
     },
     deployment: async (name) => {
       const d = await api.find(ns(`/apis/apps/v1/namespaces/NS/deployments/${name}`));

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
 import { rollbackCommand } from '../support/live-harness.js';
-import { atWeight, CANARY, LEASE, NEW_IMAGE, OLD_IMAGE, TARGET } from '../support/real-kube/world.js';
+import { atWeight, CANARY, NEW_IMAGE, OLD_IMAGE, TARGET } from '../support/real-kube/world.js';
 
 // A deploy that is stopped (SIGTERM, a cancelled CI job) or dies (SIGKILL, a lost runner) in the
 // middle of a step, on a real API server. The test holds the rollout at 25% with Prometheus
@@ -66,8 +66,7 @@ realKubeDescribe('a deploy stopped or killed mid-step on a real API server', (ti
     expect(before).toMatchObject({ phase: 'progressing', stepIndex: 1, weight: 25 });
     const lastCheck = before?.checks.at(-1);
     expect(await world.weight()).toBe(25);
-    const longAgo = new Date(Date.now() - 600_000).toISOString().replace('Z', '000Z');
-    await world.api.mergePatch(`/apis/coordination.k8s.io/v1/namespaces/${world.namespace}/leases/${LEASE}`, { spec: { leaseDurationSeconds: 5, renewTime: longAgo } });
+    await world.ageLease();
     expect(await world.leaseExpired()).toBe(true);
 
     world.setMetrics({ kind: 'healthy' });

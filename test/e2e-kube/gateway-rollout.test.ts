@@ -3,7 +3,7 @@ import { imageOf } from '../support/real-kube/deployment-controller.js';
 import { canaryOnlyRules, deployerHeldAt25, ROUTE, routeAccepted, SEEDED_RULES, useGatewayWorld, type GatewayWorld } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
 import { rollbackCommand } from '../support/live-harness.js';
-import { atWeight, CANARY, NEW_IMAGE, OLD_IMAGE, rollbackArgs, TARGET } from '../support/real-kube/world.js';
+import { CANARY, NEW_IMAGE, OLD_IMAGE, rollbackArgs, TARGET } from '../support/real-kube/world.js';
 
 // Whole rollouts through the CLI with the Gateway API router (spec.traffic.router: gateway-api),
 // against a real kube-apiserver with the upstream Gateway API v1.6.1 CRDs. The test plays the
@@ -69,9 +69,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
     const { world } = tier;
     const g = gateway();
     const policy = await g.writePolicy('header', { target: ['    headerRouting: { header: X-Canary, value: smoke }'] });
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy([], { policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
+    const deploy = await world.deployHeldAt(25, { policy, route: gateway() });
     const live = await g.route();
     expect(canaryOnlyRules(live)).toEqual([
       {
@@ -130,9 +128,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
   it('two `canary rollback` at once: both exit 0, one stop marker, the route stable alone, the deploy exits 4', async () => {
     const { world } = tier;
     const g = gateway();
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy([], { policy: g.policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
+    const deploy = await world.deployHeldAt(25, { policy: g.policy, route: gateway() });
 
     const [a, b] = await Promise.all([
       world.run(rollbackCommand(world.namespace, 'pager one'), { policy: g.policy }),
@@ -158,9 +154,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
     const g = gateway();
     const { proxy, kubeconfig } = await world.proxy();
     const patient = await g.writePolicy('patient', { kubeTimeout: '120s' });
-    world.setMetrics({ kind: 'hold', atOrAbove: 10 });
-    const deploy = world.deploy([], { env: { KUBECONFIG: kubeconfig }, policy: patient });
-    await world.until('the deploy to hold at 10%', atWeight(world, 10, gateway()));
+    const deploy = await world.deployHeldAt(10, { env: { KUBECONFIG: kubeconfig }, policy: patient, route: gateway() });
 
     // The deploy's raise to 25% (stable 75) is held by the proxy until the rollback is done.
     const raise = proxy.hold({ method: 'PATCH', path: `/httproutes/${ROUTE}`, bodyIncludes: '"value":75', times: 100 });
@@ -216,9 +210,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
   it('`canary rollback` with a policy that does not name the router (ingress-nginx by default) still stops the HTTPRoute rollout', async () => {
     const { world } = tier;
     const g = gateway();
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy([], { policy: g.policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
+    const deploy = await world.deployHeldAt(25, { policy: g.policy, route: gateway() });
 
     // world.policyPath is the Ingress tier's policy: no spec.traffic.
     const stop = await world.run(rollbackArgs(world), { policy: world.policyPath });

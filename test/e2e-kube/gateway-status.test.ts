@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import { FENCE_ANNOTATION } from '../../src/k8s/labels.js';
 import { deployerHeldAt25, useGatewayWorld } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { atWeight, rollbackArgs, TARGET, type World } from '../support/real-kube/world.js';
+import { rollbackArgs, TARGET, type World } from '../support/real-kube/world.js';
 
 // `canary status` without -p does not know the router: it finds our routes of both kinds by label,
 // so a rollout through an HTTPRoute shows its live weight too (before, it looked for a canary
@@ -19,9 +19,7 @@ realKubeDescribe('canary status without -p for a Gateway API rollout (real API s
   it("shows the HTTPRoute's live weight (no -p), and after a rollback the route at 0; the deploy's fence token is on the route", async () => {
     const { world } = tier;
     const g = gateway();
-    world.setMetrics({ kind: 'hold', atOrAbove: 10 });
-    const deploy = world.deploy([], { policy: g.policy });
-    await world.until('the deploy to hold at 10%', atWeight(world, 10, gateway()));
+    const deploy = await world.deployHeldAt(10, { policy: g.policy, route: gateway() });
 
     const holder = (await g.route())?.metadata?.annotations?.[FENCE_ANNOTATION];
     expect(holder).toMatch(new RegExp(`^${(await world.lease())?.holder?.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} epoch \\d+$`));

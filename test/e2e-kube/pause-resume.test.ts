@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { atWeight, CANARY, NEW_IMAGE, TARGET, type World } from '../support/real-kube/world.js';
+import { CANARY, NEW_IMAGE, TARGET, type World } from '../support/real-kube/world.js';
 
 // An operator's pause outlives the deploy that acknowledged it: the pause is in the record, so a
 // `canary deploy --resume` that takes the rollout over after that deploy died keeps it (checks go
@@ -14,9 +14,7 @@ const passed = async (world: World) => (await world.record())?.tallies?.passed ?
 realKubeDescribe('a paused rollout taken over by `deploy --resume` (real API server)', (tier) => {
   it('keeps its pause after the deploy died: the resumed deploy holds at 25% while its checks pass; `canary resume` moves it on to promotion', async () => {
     const { world } = tier;
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy();
-    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    const deploy = await world.deployHeldAt(25);
     const pause = await world.run(['pause', TARGET, '-n', world.namespace, '--reason', 'checking dashboards']);
     expectExit(pause, 0);
     expect(pause.stdout).toMatch(/the deploy at 25% acknowledged at \d\d:\d\d:\d\d: paused at 25%/);

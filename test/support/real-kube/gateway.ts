@@ -7,7 +7,7 @@ import { policyYaml } from '../live-harness.js';
 import { KubeApiError, type KubeApi, type KubeObject } from './api.js';
 import { kubeScriptsDir, type RealKube } from './cluster.js';
 import type { Tier } from './tier.js';
-import { atWeight, CANARY, LEASE, RECORD_CONFIGMAP, REAL_POLICY, TARGET, type World } from './world.js';
+import { CANARY, LEASE, RECORD_CONFIGMAP, REAL_POLICY, TARGET, type World } from './world.js';
 
 // The Gateway API on the real API server: the upstream v1.6.1 CRDs of ../shared/kube/gateway-api
 // installed once per API server, a GatewayClass, a Gateway and the checkout HTTPRoute in each
@@ -343,8 +343,5 @@ export function useGatewayWorld(tier: Tier): () => GatewayWorld {
  */
 export async function deployerHeldAt25(world: World, gw: GatewayWorld) {
   const env = { KUBECONFIG: await world.bindDeployer('rbac-gateway-api.yaml') };
-  world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-  const deploy = world.deploy([], { env, policy: gw.policy });
-  await world.until('the deploy to hold at 25%', atWeight(world, 25, gw));
-  return { env, deploy };
+  return { env, deploy: await world.deployHeldAt(25, { env, policy: gw.policy, route: gw }) };
 }

@@ -73,6 +73,12 @@ export interface World {
   start(args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; policy?: string }): CliProcess;
   run(args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; policy?: string }): Promise<CliRun & { signal: NodeJS.Signals | null }>;
   deploy(extra?: readonly string[], opts?: { env?: NodeJS.ProcessEnv; policy?: string }): CliProcess;
+  /**
+   * Starts a deploy with Prometheus answers that leave every step from `weight` on unjudged, and
+   * waits until the route (the canary Ingress, or `route`: an HTTPRoute) and the record both
+   * hold it at `weight`.
+   */
+  deployHeldAt(weight: number, opts?: { extra?: readonly string[]; env?: NodeJS.ProcessEnv; policy?: string; route?: { weight(): Promise<number | undefined> } }): Promise<CliProcess>;
   /** The canary weight in the API, undefined without a canary Ingress or annotation. */
   weight(): Promise<number | undefined>;
   record(): Promise<RolloutRecord | undefined>;
@@ -209,6 +215,12 @@ export async function startWorld(cluster: RealKube, prom: ScriptedPrometheus): P
     start,
     run: (args, opts) => start(args, opts).done,
     deploy: (extra = [], opts) => start(['deploy', TARGET, '-n', namespace, '--image', NEW_IMAGE, ...extra], opts),
+    deployHeldAt: async (at, opts = {}) => {
+      prom.set({ kind: 'hold', atOrAbove: at });
+      const deploy = world.deploy(opts.extra ?? [], { ...(opts.env && { env: opts.env }), ...(opts.policy !== undefined && { policy: opts.policy }) });
+      await world.until(`the deploy to hold at ${at}%`, atWeight(world, at, opts.route));
+      return deploy;
+    },
     weight,
     record: async () => {
       const cm = await api.find(ns(`/api/v1/namespaces/NS/configmaps/${RECORD_CONFIGMAP}`));

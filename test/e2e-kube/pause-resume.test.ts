@@ -59,4 +59,32 @@ realKubeDescribe('a paused rollout taken over by `deploy --resume` (real API ser
     ]);
     expect(world.history.violations()).toEqual([]);
   }, 120_000);
+
+  it('a pause written while no deploy runs (exit 6) is applied by the `deploy --resume` that takes the rollout over: it holds at 25% until `canary resume`', async () => {
+    const { world } = tier;
+    const deploy = await world.deployHeldAt(25);
+    deploy.child.kill('SIGKILL');
+    expect((await deploy.done).signal).toBe('SIGKILL');
+    const pause = await world.run(['pause', TARGET, '-n', world.namespace, '--timeout', '2s']);
+    expectExit(pause, 6);
+    const waiting = (await world.record())?.controls?.log;
+    expect(waiting).toMatchObject([{ kind: 'pause' }]);
+    expect(waiting?.[0]?.ack).toBeUndefined();
+    await world.ageLease();
+
+    world.setMetrics({ kind: 'healthy' });
+    const resumed = world.deploy(['--resume']);
+    await world.until('the resumed deploy to hold for the pause or move on', async () => resumed.stdout().includes(HOLDS) || world.history.weightsOf(CANARY).some((w) => w > 25));
+    expect(world.history.weightsOf(CANARY).filter((w) => w > 0)).toEqual([10, 25]);
+    expect(resumed.stdout()).toContain(HOLDS);
+    const held = await world.record();
+    expect(held?.controls?.log).toMatchObject([{ kind: 'pause', ack: { outcome: 'applied', weight: 25 } }]);
+    expect(held?.controls?.paused).toBeDefined();
+
+    expectExit(await world.run(['resume', TARGET, '-n', world.namespace]), 0);
+    expectExit(await resumed.done, 0);
+    expect(world.history.weightsOf(CANARY).filter((w) => w > 0)).toEqual([10, 25, 50, 100]);
+    expect(await world.record()).toMatchObject({ phase: 'promoted', weight: 0 });
+    expect(world.history.violations()).toEqual([]);
+  }, 120_000);
 });

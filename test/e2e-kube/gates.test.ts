@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { expect, it } from 'vitest';
 import type { Control } from '../../src/rollout/control-types.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { atWeight, CANARY, NEW_IMAGE, OLD_IMAGE, RECORD_CONFIGMAP, TARGET, type World } from '../support/real-kube/world.js';
+import { CANARY, NEW_IMAGE, OLD_IMAGE, RECORD_CONFIGMAP, TARGET, type World } from '../support/real-kube/world.js';
 
 // Manual gates and operator controls (issue 19 items 2 and 5) through the CLI against the real
 // API server: the deploy runs in one process, `canary promote|pause|resume` in others, and every
@@ -28,9 +28,7 @@ const checksRun = async (world: World) => (await world.record())?.tallies?.run ?
 realKubeDescribe('manual gates and operator controls on a real API server', (tier) => {
   it('pause holds the weight while checks continue; status shows PAUSED; resume moves it on to promotion', async () => {
     const { world } = tier;
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy();
-    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    const deploy = await world.deployHeldAt(25);
 
     const pause = await control(world, 'pause', '--reason', 'checking dashboards');
     expectExit(pause, 0);
@@ -95,9 +93,7 @@ realKubeDescribe('manual gates and operator controls on a real API server', (tie
 
   it('a breach during a pause still rolls back (exit 3), and a pause after that is refused as stale', async () => {
     const { world } = tier;
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy();
-    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    const deploy = await world.deployHeldAt(25);
     expectExit(await control(world, 'pause'), 0);
 
     world.setMetrics({ kind: 'canary-errors' });
@@ -203,9 +199,7 @@ realKubeDescribe('manual gates and operator controls on a real API server', (tie
 
   it('a control nobody answers (the deploy died): exit 6 after --timeout, saying so; the control waits in the record', async () => {
     const { world } = tier;
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy();
-    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    const deploy = await world.deployHeldAt(25);
     deploy.child.kill('SIGKILL');
     expect((await deploy.done).signal).toBe('SIGKILL');
 

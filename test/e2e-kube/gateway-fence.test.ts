@@ -88,9 +88,7 @@ realKubeDescribe('the fence token on the Gateway API router (real API server)', 
     const gw = await gatewayWorld(tier);
     try {
       await world.until('the test Gateway controller to accept the route', () => routeAccepted(world, gw));
-      world.setMetrics({ kind: 'hold', atOrAbove: 10 });
-      const first = world.deploy([], { policy: gw.policy });
-      await world.until('the first deploy to hold at 10%', atWeight(world, 10, gw));
+      const first = await world.deployHeldAt(10, { policy: gw.policy, route: gw });
       const holderOf = async () => (await gw.route())?.metadata?.annotations?.[FENCE_ANNOTATION];
       const t1 = await holderOf();
       expect(t1).toMatch(/ epoch \d+$/);

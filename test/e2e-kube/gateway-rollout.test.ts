@@ -1,14 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
-import type { KubeObject } from '../support/real-kube/api.js';
 import { imageOf } from '../support/real-kube/deployment-controller.js';
-import { canaryOnlyRules, ROUTE, routeAccepted, SEEDED_RULES, useGatewayWorld, type GatewayWorld } from '../support/real-kube/gateway.js';
+import { canaryOnlyRules, deployerHeldAt25, ROUTE, routeAccepted, SEEDED_RULES, useGatewayWorld, type GatewayWorld } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
 import { rollbackCommand } from '../support/live-harness.js';
-import { atWeight, CANARY, NEW_IMAGE, OLD_IMAGE, rollbackArgs, TARGET } from '../support/real-kube/world.js';
-import { REPO } from '../support/run-cli.js';
+import { CANARY, NEW_IMAGE, OLD_IMAGE, rollbackArgs, TARGET } from '../support/real-kube/world.js';
 
 // Whole rollouts through the CLI with the Gateway API router (spec.traffic.router: gateway-api),
 // against a real kube-apiserver with the upstream Gateway API v1.6.1 CRDs. The test plays the
@@ -74,9 +69,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
     const { world } = tier;
     const g = gateway();
     const policy = await g.writePolicy('header', { target: ['    headerRouting: { header: X-Canary, value: smoke }'] });
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy([], { policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
+    const deploy = await world.deployHeldAt(25, { policy, route: gateway() });
     const live = await g.route();
     expect(canaryOnlyRules(live)).toEqual([
       {
@@ -135,9 +128,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
   it('two `canary rollback` at once: both exit 0, one stop marker, the route stable alone, the deploy exits 4', async () => {
     const { world } = tier;
     const g = gateway();
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy([], { policy: g.policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
+    const deploy = await world.deployHeldAt(25, { policy: g.policy, route: gateway() });
 
     const [a, b] = await Promise.all([
       world.run(rollbackCommand(world.namespace, 'pager one'), { policy: g.policy }),
@@ -163,9 +154,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
     const g = gateway();
     const { proxy, kubeconfig } = await world.proxy();
     const patient = await g.writePolicy('patient', { kubeTimeout: '120s' });
-    world.setMetrics({ kind: 'hold', atOrAbove: 10 });
-    const deploy = world.deploy([], { env: { KUBECONFIG: kubeconfig }, policy: patient });
-    await world.until('the deploy to hold at 10%', atWeight(world, 10, gateway()));
+    const deploy = await world.deployHeldAt(10, { env: { KUBECONFIG: kubeconfig }, policy: patient, route: gateway() });
 
     // The deploy's raise to 25% (stable 75) is held by the proxy until the rollback is done.
     const raise = proxy.hold({ method: 'PATCH', path: `/httproutes/${ROUTE}`, bodyIncludes: '"value":75', times: 100 });
@@ -196,16 +185,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
   it('as the deployer user bound only to examples/rbac-gateway-api.yaml (no Ingress verbs): deploy, rollback, a deploy that promotes, status', async () => {
     const { world } = tier;
     const g = gateway();
-    const docs = parseAllDocuments(await readFile(join(REPO, 'examples', 'rbac-gateway-api.yaml'), 'utf8')).map((d) => d.toJSON() as KubeObject);
-    for (const doc of docs) {
-      if (doc.metadata) doc.metadata.namespace = world.namespace;
-      if (doc.kind === 'RoleBinding') doc['subjects'] = [{ kind: 'User', name: 'deployer', apiGroup: 'rbac.authorization.k8s.io' }];
-      await world.api.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${world.namespace}/${doc.kind === 'Role' ? 'roles' : 'rolebindings'}`, doc);
-    }
-    const env = { KUBECONFIG: world.cluster.kubeconfigs.deployer };
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy([], { env, policy: g.policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
+    const { env, deploy } = await deployerHeldAt25(world, g);
 
     // Before it reads the policy, rollback stops every router's routes: the Ingress list is 403 here, and that is not an error.
     const stop = await world.run(rollbackArgs(world), { env, policy: g.policy });
@@ -230,9 +210,7 @@ realKubeDescribe('rollouts through an HTTPRoute (Gateway API) on a real API serv
   it('`canary rollback` with a policy that does not name the router (ingress-nginx by default) still stops the HTTPRoute rollout', async () => {
     const { world } = tier;
     const g = gateway();
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy([], { policy: g.policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
+    const deploy = await world.deployHeldAt(25, { policy: g.policy, route: gateway() });
 
     // world.policyPath is the Ingress tier's policy: no spec.traffic.
     const stop = await world.run(rollbackArgs(world), { policy: world.policyPath });

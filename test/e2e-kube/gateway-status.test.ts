@@ -1,13 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { FENCE_ANNOTATION } from '../../src/k8s/labels.js';
-import type { KubeObject } from '../support/real-kube/api.js';
-import { useGatewayWorld } from '../support/real-kube/gateway.js';
+import { deployerHeldAt25, useGatewayWorld } from '../support/real-kube/gateway.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { atWeight, rollbackArgs, TARGET, type World } from '../support/real-kube/world.js';
-import { REPO } from '../support/run-cli.js';
+import { rollbackArgs, TARGET, type World } from '../support/real-kube/world.js';
 
 // `canary status` without -p does not know the router: it finds our routes of both kinds by label,
 // so a rollout through an HTTPRoute shows its live weight too (before, it looked for a canary
@@ -24,9 +19,7 @@ realKubeDescribe('canary status without -p for a Gateway API rollout (real API s
   it("shows the HTTPRoute's live weight (no -p), and after a rollback the route at 0; the deploy's fence token is on the route", async () => {
     const { world } = tier;
     const g = gateway();
-    world.setMetrics({ kind: 'hold', atOrAbove: 10 });
-    const deploy = world.deploy([], { policy: g.policy });
-    await world.until('the deploy to hold at 10%', atWeight(world, 10, gateway()));
+    const deploy = await world.deployHeldAt(10, { policy: g.policy, route: gateway() });
 
     const holder = (await g.route())?.metadata?.annotations?.[FENCE_ANNOTATION];
     expect(holder).toMatch(new RegExp(`^${(await world.lease())?.holder?.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} epoch \\d+$`));
@@ -49,16 +42,7 @@ realKubeDescribe('canary status without -p for a Gateway API rollout (real API s
   it('as the deployer bound only to examples/rbac-gateway-api.yaml (no Ingress verbs): the Ingress 403 means "not used here"', async () => {
     const { world } = tier;
     const g = gateway();
-    const docs = parseAllDocuments(await readFile(join(REPO, 'examples', 'rbac-gateway-api.yaml'), 'utf8')).map((d) => d.toJSON() as KubeObject);
-    for (const doc of docs) {
-      if (doc.metadata) doc.metadata.namespace = world.namespace;
-      if (doc.kind === 'RoleBinding') doc['subjects'] = [{ kind: 'User', name: 'deployer', apiGroup: 'rbac.authorization.k8s.io' }];
-      await world.api.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${world.namespace}/${doc.kind === 'Role' ? 'roles' : 'rolebindings'}`, doc);
-    }
-    const env = { KUBECONFIG: world.cluster.kubeconfigs.deployer };
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy([], { env, policy: g.policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25, gateway()));
+    const { env, deploy } = await deployerHeldAt25(world, g);
 
     const { run, view } = await statusJson(world, env);
     expect(run.stderr).toBe('');

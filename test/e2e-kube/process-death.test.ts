@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
 import { rollbackCommand } from '../support/live-harness.js';
-import { atWeight, CANARY, LEASE, NEW_IMAGE, OLD_IMAGE, TARGET } from '../support/real-kube/world.js';
+import { CANARY, NEW_IMAGE, OLD_IMAGE, TARGET } from '../support/real-kube/world.js';
 
 // A deploy that is stopped (SIGTERM, a cancelled CI job) or dies (SIGKILL, a lost runner) in the
 // middle of a step, on a real API server. The test holds the rollout at 25% with Prometheus
@@ -10,9 +10,7 @@ import { atWeight, CANARY, LEASE, NEW_IMAGE, OLD_IMAGE, TARGET } from '../suppor
 realKubeDescribe('a deploy stopped or killed mid-step on a real API server', (tier) => {
   it('SIGTERM: the canary goes to 0%, is scaled down, the lease is released, exit 4', async () => {
     const { world } = tier;
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy();
-    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    const deploy = await world.deployHeldAt(25);
     deploy.child.kill('SIGTERM');
     expectExit(await deploy.done, 4);
 
@@ -28,9 +26,7 @@ realKubeDescribe('a deploy stopped or killed mid-step on a real API server', (ti
     const { world } = tier;
     // A long lease, so that the new deploy cannot succeed merely because the old lease ran out.
     const policy = await world.writePolicy('long-lease', { leaseDuration: '120s' });
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy([], { policy });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    const deploy = await world.deployHeldAt(25, { policy });
     deploy.child.kill('SIGKILL');
     expect((await deploy.done).signal).toBe('SIGKILL');
     expect(await world.weight()).toBe(25);
@@ -66,8 +62,7 @@ realKubeDescribe('a deploy stopped or killed mid-step on a real API server', (ti
     expect(before).toMatchObject({ phase: 'progressing', stepIndex: 1, weight: 25 });
     const lastCheck = before?.checks.at(-1);
     expect(await world.weight()).toBe(25);
-    const longAgo = new Date(Date.now() - 600_000).toISOString().replace('Z', '000Z');
-    await world.api.mergePatch(`/apis/coordination.k8s.io/v1/namespaces/${world.namespace}/leases/${LEASE}`, { spec: { leaseDurationSeconds: 5, renewTime: longAgo } });
+    await world.ageLease();
     expect(await world.leaseExpired()).toBe(true);
 
     world.setMetrics({ kind: 'healthy' });

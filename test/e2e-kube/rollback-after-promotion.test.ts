@@ -4,7 +4,7 @@ import { expect, it } from 'vitest';
 import type { StopState } from '../../src/rollout/record.js';
 import { answer, policyYaml } from '../support/live-harness.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { LEASE, NEW_IMAGE, OLD_IMAGE, REAL_POLICY, RECORD_CONFIGMAP, rollbackArgs, TARGET, type World } from '../support/real-kube/world.js';
+import { NEW_IMAGE, OLD_IMAGE, REAL_POLICY, RECORD_CONFIGMAP, rollbackArgs, TARGET, type World } from '../support/real-kube/world.js';
 
 // A rollback after promotion is a stop of the one stop machine, through the CLI on a real
 // kube-apiserver: a deploy killed during its watch, its record left as the watch's breach stop
@@ -39,8 +39,7 @@ async function killedWithStop(world: World, policy: string, state: StopState): P
   record.rollback = { reason: REASON, requestedBy: by, at };
   record.stop = { state, requestedBy: by, reason: REASON, result: 'rolled-back-after-promotion', token: 'deploy killed-run epoch 1', requestedAt: at, updatedAt: at, restoreImage: OLD_IMAGE, traffic: 'canary at 0%, all traffic on stable' };
   await world.api.mergePatch(path, { metadata: { resourceVersion: cm.metadata?.resourceVersion }, data: { 'record.json': JSON.stringify(record) } });
-  const longAgo = new Date(Date.now() - 600_000).toISOString().replace('Z', '000Z');
-  await world.api.mergePatch(`/apis/coordination.k8s.io/v1/namespaces/${world.namespace}/leases/${LEASE}`, { spec: { leaseDurationSeconds: 5, renewTime: longAgo } });
+  await world.ageLease();
   expect(await world.deployment(TARGET)).toMatchObject({ image: NEW_IMAGE });
 }
 

@@ -2,18 +2,11 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect, it } from 'vitest';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { CANARY, rollbackArgs, TARGET, type World } from '../support/real-kube/world.js';
+import { CANARY, rollbackArgs, TARGET } from '../support/real-kube/world.js';
 
 // `canary rollback` through the CLI on the real API server: the paths its other tests do not
 // take (issue 16, Tests): nothing to roll back, -o json, --timeout ending in exit 5, and a
 // rollback that delivers its incident.
-
-async function holdAt25(world: World, policy?: string) {
-  world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-  const deploy = world.deploy([], policy ? { policy } : {});
-  await world.until('the deploy to hold at 25%', async () => (await world.weight()) === 25 && (await world.record())?.weight === 25);
-  return deploy;
-}
 
 realKubeDescribe('canary rollback through the CLI on a real API server', (tier) => {
   it('with nothing to roll back (no canary Ingress, no record): says so, writes nothing, exits 0', async () => {
@@ -27,7 +20,7 @@ realKubeDescribe('canary rollback through the CLI on a real API server', (tier) 
 
   it('-o json: one JSON document with the result, the weights read back and the record', async () => {
     const { world } = tier;
-    const deploy = await holdAt25(world);
+    const deploy = await world.deployHeldAt(25);
     const run = await world.run(rollbackArgs(world, '-o', 'json'));
     expectExit(run, 0);
     const report = JSON.parse(run.stdout) as { result: string; exitCode: number; ingresses: { name: string; weight: number }[]; record: { phase: string } | null; stable: { available: boolean } | null };
@@ -37,7 +30,7 @@ realKubeDescribe('canary rollback through the CLI on a real API server', (tier) 
 
   it('--timeout: an API server that never answers the weight-0 PATCH ends in exit 5, saying traffic is not confirmed, having changed nothing', async () => {
     const { world } = tier;
-    const deploy = await holdAt25(world);
+    const deploy = await world.deployHeldAt(25);
     const { proxy, kubeconfig } = await world.proxy();
     // The call that matters is held, never answered: the rollback's PATCH of the canary Ingress.
     const gate = proxy.hold({ method: 'PATCH', path: `/ingresses/${CANARY}`, times: Number.POSITIVE_INFINITY });
@@ -72,7 +65,7 @@ realKubeDescribe('canary rollback through the CLI on a real API server', (tier) 
     try {
       const port = (server.address() as AddressInfo).port;
       const policy = await world.writePolicy('incident', { incidents: [`    - { type: webhook, url: "http://127.0.0.1:${port}/hook" }`] });
-      const deploy = await holdAt25(world, policy);
+      const deploy = await world.deployHeldAt(25, { policy });
       const run = await world.run(rollbackArgs(world), { policy });
       expectExit(run, 0);
       expect(run.stdout).toContain('incident opened in webhook');

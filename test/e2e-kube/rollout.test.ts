@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { imageOf } from '../support/real-kube/deployment-controller.js';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
-import { atWeight, CANARY, NEW_IMAGE, OLD_IMAGE, rollbackArgs, TARGET } from '../support/real-kube/world.js';
+import { CANARY, NEW_IMAGE, OLD_IMAGE, rollbackArgs, TARGET } from '../support/real-kube/world.js';
 
 // Whole rollouts through the CLI against a real kube-apiserver. Asserted: what the cluster holds
 // afterwards, what it held at every moment in between (the watched history: never traffic to a
@@ -44,9 +44,7 @@ realKubeDescribe('rollouts on a real API server', (tier) => {
 
   it('operator rollback while progressing: the canary goes to 0% and is scaled away, the deploy exits 4', async () => {
     const { world } = tier;
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy();
-    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    const deploy = await world.deployHeldAt(25);
 
     const stop = await world.run(rollbackArgs(world));
     expectExit(stop, 0);
@@ -94,9 +92,7 @@ realKubeDescribe('rollouts on a real API server', (tier) => {
     const { proxy, kubeconfig } = await world.proxy();
     // The deploy waits for its held raise as long as the test holds it, without timing out and retrying.
     const patient = await world.writePolicy('patient', { kubeTimeout: '120s' });
-    world.setMetrics({ kind: 'hold', atOrAbove: 10 });
-    const deploy = world.deploy([], { env: { KUBECONFIG: kubeconfig }, policy: patient });
-    await world.until('the deploy to hold at 10%', atWeight(world, 10));
+    const deploy = await world.deployHeldAt(10, { env: { KUBECONFIG: kubeconfig }, policy: patient });
 
     // The deploy's raise to 25% will be held by the proxy until the rollback is done.
     const raise = proxy.hold({ method: 'PATCH', path: `/ingresses/${CANARY}`, bodyIncludes: '"25"', times: 100 });
@@ -120,9 +116,7 @@ realKubeDescribe('rollouts on a real API server', (tier) => {
 
   it('refuses a concurrent deploy, naming the holder of the lease, and the second writes nothing', async () => {
     const { world } = tier;
-    world.setMetrics({ kind: 'hold', atOrAbove: 10 });
-    const first = world.deploy();
-    await world.until('the first deploy to hold at 10%', atWeight(world, 10));
+    const first = await world.deployHeldAt(10);
     const holder = (await world.lease())?.holder ?? '';
     expect(holder).not.toBe('');
     const recordBefore = await world.record();
@@ -151,9 +145,7 @@ realKubeDescribe('rollouts on a real API server', (tier) => {
     const { world } = tier;
     const kubeconfig = await world.bindDeployer();
     const env = { KUBECONFIG: kubeconfig };
-    world.setMetrics({ kind: 'hold', atOrAbove: 25 });
-    const deploy = world.deploy([], { env });
-    await world.until('the deploy to hold at 25%', atWeight(world, 25));
+    const deploy = await world.deployHeldAt(25, { env });
 
     const stop = await world.run(rollbackArgs(world), { env });
     expect(stop.stderr).toBe('');

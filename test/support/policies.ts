@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { CanaryError } from '../../src/errors.js';
 import { merge, parsePolicy } from '../../src/policy/loader.js';
 import type { Policy } from '../../src/policy/policy.js';
 
@@ -16,4 +17,15 @@ export function defaultPolicy(overrides = ''): Policy {
 export function thresholdPolicy(overrides = ''): Policy {
   const base = merge(read('default.yaml'), read('threshold.yaml'));
   return parsePolicy(overrides || 'apiVersion: canary/v1\nkind: RolloutPolicy\nspec: {}\n', overrides ? 'test.yaml' : 'policies/threshold.yaml', base);
+}
+
+/** The details of the refusal of a policy that must not load (each names a field and what was expected). */
+export function policyRefusals(yaml: string): string[] {
+  try {
+    thresholdPolicy(yaml);
+  } catch (err) {
+    if (err instanceof CanaryError) return [...err.details];
+    throw err;
+  }
+  throw new Error('expected the policy to be refused');
 }

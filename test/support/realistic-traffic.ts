@@ -7,6 +7,7 @@
 import type { Bucket } from '../../src/analysis/sequential/histogram.js';
 import { standardNormalCdf } from '../../src/analysis/sequential/evidence.js';
 import type { Random } from '../../src/analysis/sequential/random.js';
+import type { SequentialDecision } from '../../src/analysis/sequential/types.js';
 
 export const NGINX_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, Infinity];
 export const DEFAULT_SCHEDULE = [
@@ -74,14 +75,15 @@ function scrape(random: Random, side: SideSpec, requests: number): SimSide {
   return { requests, errors, buckets };
 }
 
-function add(a: SimSide, b: SimSide): SimSide {
+/** Two sides' counts summed (two scrapes into one window). */
+export function addSides(a: SimSide, b: SimSide): SimSide {
   return { requests: a.requests + b.requests, errors: a.errors + b.errors, buckets: a.buckets.map((x, i) => ({ le: x.le, count: x.count + (b.buckets[i]?.count ?? 0) })) };
 }
 
 /** One window of `scrapes` 30-second scrapes for one side at `rps` requests per second. */
 export function simWindow(random: Random, side: SideSpec, rps: number, scrapes = 2): SimSide {
   let total = scrape(random, side, random.poisson(rps * 30));
-  for (let i = 1; i < scrapes; i++) total = add(total, scrape(random, side, random.poisson(rps * 30)));
+  for (let i = 1; i < scrapes; i++) total = addSides(total, scrape(random, side, random.poisson(rps * 30)));
   return total;
 }
 
@@ -111,7 +113,7 @@ export function simulateBaseline(random: Random, side: SideSpec, rps: number, wi
   let pooled: SimSide | null = null;
   for (let i = 0; i < windows; i++) {
     const w = simWindow(random, side, rps);
-    pooled = pooled ? add(pooled, w) : w;
+    pooled = pooled ? addSides(pooled, w) : w;
     if (w.requests > 0) {
       rates.push(w.errors / w.requests);
       inverse += 1 / w.requests;
@@ -123,4 +125,26 @@ export function simulateBaseline(random: Random, side: SideSpec, rps: number, wi
     moments: { meanRate: mean, sdRate: sd, meanInverseRequests: inverse / Math.max(1, rates.length), windows: rates.length },
     buckets: pooled?.buckets ?? [],
   };
+}
+
+/**
+ * Whether one rollout under the engine's step rules ends in a rollback: a step ends on a pass or,
+ * with nothing adverse, at its planned checks; adverse evidence holds it up to its planned checks
+ * again, and a hold that ends on adverse evidence is a rollback. Still holding after 4× its
+ * planned checks counts as promoted (the judge never rolled it back). `observe` judges the next
+ * window of `step` at the canary's share `weight`.
+ */
+export function rolledBackUnderStepRules(observe: (step: number, weight: number) => SequentialDecision): boolean {
+  for (let step = 0; step < DEFAULT_SCHEDULE.length; step++) {
+    const s = DEFAULT_SCHEDULE[step] as (typeof DEFAULT_SCHEDULE)[number];
+    for (let done = 1; ; done++) {
+      const d = observe(step, s.weight);
+      if (d.decision === 'fail') return true;
+      if (done < s.checks) continue;
+      if (d.decision === 'pass' || (d.adverse === null && !d.holding)) break;
+      if (done >= 2 * s.checks && d.adverse !== null) return true;
+      if (done >= 4 * s.checks) break;
+    }
+  }
+  return false;
 }

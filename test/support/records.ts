@@ -1,5 +1,5 @@
 import type { CheckRecord } from '../../src/analysis/types.js';
-import { emptyTallies, keepCheck, type RolloutRecord } from '../../src/rollout/record.js';
+import { emptyTallies, keepCheck, RECORD_SCHEMA_VERSION, STOP_STATES, type OutcomeResult, type RolloutRecord, type StopState } from '../../src/rollout/record.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
 import { checkoutEngine } from './checkout-engine.js';
 import { defaultPolicy } from './policies.js';
@@ -29,6 +29,54 @@ export function rolloutRecord(over: Partial<RolloutRecord> = {}): RolloutRecord 
     checks: [],
     ...over,
   };
+}
+
+/** Whether a stop left in `state` has got as far as `s` (each state implies all before it). */
+export const stopReached =
+  (state: StopState) =>
+  (s: StopState): boolean =>
+    STOP_STATES.indexOf(state) >= STOP_STATES.indexOf(s);
+
+/** What a stop's requester asked for; what the record holds of it depends on the state reached. */
+export interface StopAsked {
+  requestedBy: string;
+  reason: string;
+  result: OutcomeResult;
+  token: string;
+  /** A stop during a promotion sets stable back to this image; absent for a forward stop. */
+  restoreImage?: string;
+  direction?: 'forward';
+  /** The outcome once recorded: its exit code and where it says traffic is. */
+  outcome: { exitCode: number; traffic: string };
+}
+
+/**
+ * The record a stopper that crashed in `state` leaves, as the stop machine writes it: its stop
+ * (with the 0% read once confirmed), the phase (stopping, or the result once recorded) and the
+ * outcome once recorded. A 3-check `checkout` rollout started by "ci-1" at START; `over` sets
+ * what the case's rollout had reached (step, weight, images, promotion, rollback, watch).
+ */
+export function stoppedRecord(state: StopState, asked: StopAsked, over: Partial<RolloutRecord> = {}): RolloutRecord {
+  const reached = stopReached(state);
+  const at = new Date(START).toISOString();
+  const { outcome, restoreImage, direction, ...stop } = asked;
+  return rolloutRecord({
+    schemaVersion: RECORD_SCHEMA_VERSION,
+    phase: reached('recorded') ? asked.result : direction === 'forward' ? 'promoting' : 'rolling-back',
+    startedBy: 'ci-1',
+    policy: { name: 'default', source: 'test', plannedChecks: 3, intervalMs: 60_000, steps: [{ weight: 25, durationMs: 60_000 }] },
+    stop: {
+      ...stop,
+      state,
+      requestedAt: at,
+      updatedAt: at,
+      ...(direction && { direction }),
+      ...(restoreImage !== undefined && { restoreImage }),
+      ...(reached('traffic-zero-confirmed') && { traffic: 'canary at 0%, all traffic on stable' }),
+    },
+    ...(reached('recorded') && { outcome: { result: asked.result, reason: asked.reason, at, ...outcome } }),
+    ...over,
+  });
 }
 
 /**

@@ -102,17 +102,28 @@ describe('stopTraffic bounded by the Lease', () => {
     };
   }
 
-  it('past the renew deadline the deploy writes nothing more, says so, and at the stop deadline names canary rollback', async () => {
+  /**
+   * A canary at 25% behind an API that is down, and a router on it that notes when (virtual ms
+   * after START) each 0% write was tried; `onWrite` runs just before that write goes out.
+   */
+  function downAt25(clock: VirtualClock, onWrite: (at: number, c: FlakyCluster) => void = () => undefined) {
     const c = cluster(25);
     c.downFor = Infinity;
-    const clock = new VirtualClock(START);
     const writes: number[] = [];
     const router = Object.assign(Object.create(c) as FlakyCluster, {
       stop: async (marker: string, budget?: CallBudget) => {
-        writes.push(clock.now() - START);
+        const at = clock.now() - START;
+        writes.push(at);
+        onWrite(at, c);
         return c.stop(marker, budget);
       },
     });
+    return { c, router, writes };
+  }
+
+  it('past the renew deadline the deploy writes nothing more, says so, and at the stop deadline names canary rollback', async () => {
+    const clock = new VirtualClock(START);
+    const { router, writes } = downAt25(clock);
     const said: string[] = [];
     const stop = await stopTraffic({ router, clock, marker: 'test', deadlineMs: 300_000, callTimeoutMs: 10_000, onRetry: (m) => said.push(m), mayAct: leaseUntil(clock, 40_000) });
     expect(stop.confirmed).toBe(false);
@@ -127,17 +138,10 @@ describe('stopTraffic bounded by the Lease', () => {
   });
 
   it('a Lease renewed again (re-acquired, nobody else took it) lets the stop write again and confirm 0%', async () => {
-    const c = cluster(25);
-    c.downFor = Infinity;
     const clock = new VirtualClock(START);
-    const writes: number[] = [];
-    const router = Object.assign(Object.create(c) as FlakyCluster, {
-      stop: async (marker: string, budget?: CallBudget) => {
-        writes.push(clock.now() - START);
-        // The API is back when the Lease is renewed again.
-        if (clock.now() - START >= 60_000) c.downFor = 0;
-        return c.stop(marker, budget);
-      },
+    // The API is back when the Lease is renewed again.
+    const { c, router, writes } = downAt25(clock, (at, down) => {
+      if (at >= 60_000) down.downFor = 0;
     });
     const stop = await stopTraffic({ router, clock, marker: 'test', deadlineMs: 300_000, callTimeoutMs: 10_000, mayAct: leaseUntil(clock, 40_000, 60_000) });
     expect(stop.confirmed).toBe(true);

@@ -11,7 +11,8 @@ import type { Control } from '../../src/rollout/control-types.js';
 import { appendControl, applyControl, isControlWrite, MAX_CONTROL_TEXT, MAX_CONTROLS, mergeControls, pendingControls, staleReason } from '../../src/rollout/controls.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
 import { renderStatus, statusView } from '../../src/report/status-view.js';
-import { emptyTallies, RECORD_SCHEMA_VERSION, type RolloutRecord } from '../../src/rollout/record.js';
+import { emptyTallies, type RolloutRecord } from '../../src/rollout/record.js';
+import { rolloutRecord } from '../support/records.js';
 
 // Manual gates (issue 19 items 2 and 5): the step schema's `pause:`, and the control logic the
 // deploy and the commands share: merge on a conflicting save, the fence on the rollout id, stale views.
@@ -59,24 +60,15 @@ describe('step pause in the policy schema', () => {
   });
 });
 
+/** A `checkout` rollout at 25% in step 2 of 3, run by "ci-run-1", last saved at 10:05. */
 function record(id = 'checkout-20260115T100000Z'): RolloutRecord {
-  return {
-    schemaVersion: RECORD_SCHEMA_VERSION,
+  return rolloutRecord({
     id,
-    target: 'checkout',
-    namespace: 'shop',
-    phase: 'progressing',
-    stepIndex: 1,
-    weight: 25,
-    images: { stable: 'shop/checkout:1', canary: 'shop/checkout:2' },
     startedBy: 'ci-run-1',
-    startedAt: '2026-01-15T10:00:00.000Z',
     updatedAt: '2026-01-15T10:05:00.000Z',
     policy: { name: 't', source: 't.yaml', plannedChecks: 3, intervalMs: 60_000, steps: [{ weight: 10, durationMs: 60_000 }, { weight: 25, durationMs: 60_000 }, { weight: 50, durationMs: 60_000 }] },
-    steps: [],
-    checks: [],
     tallies: emptyTallies(),
-  };
+  });
 }
 
 const control = (over: Partial<Control> = {}): Control => ({

@@ -1,19 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { CanaryError } from '../../src/errors.js';
 import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { displayPolicy } from '../../src/policy/display.js';
 import { targetNames, type HookSpec, type Policy } from '../../src/policy/policy.js';
-import { VirtualClock } from '../../src/rollout/clock.js';
-import type { RolloutEvent } from '../../src/rollout/events.js';
 import { hookEnvironment, type HookContext, type HookResult, type HookRunner } from '../../src/rollout/hooks.js';
-import { checkoutEngine } from '../support/checkout-engine.js';
-import { thresholdPolicy } from '../support/policies.js';
-import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
+import { policyRefusals, thresholdPolicy } from '../support/policies.js';
+import { logMessages, portEngine, type PortEngineOptions } from '../support/port-engine.js';
 
 // spec.hooks: the schema, and the engine over a fake HookRunner (when each point runs, with what
 // context, and what a failure does). The process adapter is tested in hook-runner.test.ts.
-
-const START = Date.parse('2026-01-15T10:00:00Z');
 
 const hooksPolicy = (hooks: string, extra = '') =>
   thresholdPolicy(`apiVersion: canary/v1
@@ -28,16 +22,6 @@ const ALL = `    - { name: warm-up, at: pre-rollout, command: [./warm.sh], timeo
     - { name: notify, at: post-rollout, command: [./notify.sh], env: { CHANNEL: { value: deploys, public: true } } }
 `;
 
-function invalid(yaml: string): string[] {
-  try {
-    thresholdPolicy(yaml);
-  } catch (err) {
-    if (err instanceof CanaryError) return [...err.details];
-    throw err;
-  }
-  throw new Error('expected the policy to be refused');
-}
-
 describe('spec.hooks schema', () => {
   it('reads each hook with its defaults (timeout 1m, no env)', () => {
     const policy = hooksPolicy(ALL);
@@ -51,7 +35,7 @@ describe('spec.hooks schema', () => {
   });
 
   it('names each bad field and what was expected', () => {
-    const details = invalid(`apiVersion: canary/v1
+    const details = policyRefusals(`apiVersion: canary/v1
 kind: RolloutPolicy
 spec:
   hooks:
@@ -68,7 +52,7 @@ spec:
   });
 
   it('refuses a name used twice', () => {
-    const details = invalid(`apiVersion: canary/v1
+    const details = policyRefusals(`apiVersion: canary/v1
 kind: RolloutPolicy
 spec:
   hooks: [{ name: a, at: step, command: [x] }, { name: a, at: pre-rollout, command: [y] }]
@@ -102,20 +86,12 @@ class FakeRunner implements HookRunner {
   }
 }
 
-function hookEngine(policy: Policy, runner?: FakeRunner, script: Scenario = healthy, signal?: AbortSignal, given?: MemoryCluster) {
-  const cluster = given ?? new MemoryCluster('shop', targetNames('checkout', policy.target), 'shop/checkout:1');
-  if (runner) runner.cluster = cluster;
-  const metrics = new ScriptedMetrics(START, script);
-  return checkoutEngine({
-    policy,
-    metrics,
-    clock: new VirtualClock(START),
-    cluster,
-    extra: { ports: { router: cluster, workloads: cluster, metrics, state: cluster, incidents: [], ...(runner && { hooks: runner }) }, ...(signal && { signal }) },
-  });
+/** The engine with the fake runner as its HookRunner (none: a dry-run); the runner sees the engine's cluster. */
+function hookEngine(policy: Policy, runner?: FakeRunner, opts: Omit<PortEngineOptions, 'hooks'> = {}) {
+  const run = portEngine(policy, { ...opts, ...(runner && { hooks: runner }) });
+  if (runner) runner.cluster = run.cluster;
+  return run;
 }
-
-const logs = (events: RolloutEvent[]) => events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
 const raised = (writes: readonly string[]) => writes.filter((w) => /canary-weight "\d+" → "[1-9]/.test(w));
 const FAILED = { ok: false, status: 'exited 3', exitCode: 3, excerpt: 'migration 42 pending' };
 
@@ -167,7 +143,7 @@ describe('hooks in the engine (fake HookRunner)', () => {
     expect(record?.phase).toBe('rolled-back');
     expect(record?.rollback?.reason).toContain('hook "warm-up" failed');
     expect(record?.hooks?.find((h) => h.name === 'warm-up')).toMatchObject({ ok: false, exitCode: 3, excerpt: 'migration 42 pending' });
-    expect(logs(events)).toContain('hook "warm-up" failed at pre-rollout: exited 3; output: "migration 42 pending"');
+    expect(logMessages(events)).toContain('hook "warm-up" failed at pre-rollout: exited 3; output: "migration 42 pending"');
   });
 
   it('a failing step hook rolls back from that step: the next raise never happens', async () => {
@@ -195,7 +171,7 @@ describe('hooks in the engine (fake HookRunner)', () => {
     const { engine, cluster, events } = hookEngine(hooksPolicy(ALL), runner);
     const outcome = await engine.run();
     expect(outcome).toMatchObject({ result: 'promoted', exitCode: 0 });
-    expect(logs(events)).toContain('hook "notify" failed at post-rollout: exited 3; output: "migration 42 pending"; the outcome stands (promoted)');
+    expect(logMessages(events)).toContain('hook "notify" failed at post-rollout: exited 3; output: "migration 42 pending"; the outcome stands (promoted)');
     const record = (await cluster.load())?.record;
     expect(record?.outcome?.result).toBe('promoted');
     expect(record?.hooks?.find((h) => h.name === 'notify')).toMatchObject({ ok: false });
@@ -209,7 +185,7 @@ describe('hooks in the engine (fake HookRunner)', () => {
       cancel.abort();
       return { ok: false, status: 'stopped: the deploy was cancelled, its process group was killed', exitCode: null };
     });
-    const { engine, cluster } = hookEngine(hooksPolicy(ALL), runner, healthy, cancel.signal);
+    const { engine, cluster } = hookEngine(hooksPolicy(ALL), runner, { signal: cancel.signal });
     const outcome = await engine.run();
     expect(outcome).toMatchObject({ result: 'aborted', exitCode: 4 });
     expect(outcome.reason).not.toContain('hook "warm-up" failed');
@@ -239,7 +215,7 @@ describe('hooks in the engine (fake HookRunner)', () => {
     it('a deploy that died before its first step runs pre-rollout again', async () => {
       const cluster = await diedAt('initializing');
       const runner = new FakeRunner();
-      const { engine } = hookEngine(hooksPolicy(ALL), runner, healthy, undefined, cluster);
+      const { engine } = hookEngine(hooksPolicy(ALL), runner, { cluster });
       const stored = await cluster.load();
       expect((await engine.run(stored ?? undefined)).result).toBe('promoted');
       expect(runner.ran.map((r) => r.name)[0]).toBe('warm-up');
@@ -248,7 +224,7 @@ describe('hooks in the engine (fake HookRunner)', () => {
     it('a deploy that died while promoting runs neither pre-rollout, step nor pre-promotion again; post-rollout once it is done', async () => {
       const cluster = await diedAt('promoting');
       const runner = new FakeRunner();
-      const { engine } = hookEngine(hooksPolicy(ALL), runner, healthy, undefined, cluster);
+      const { engine } = hookEngine(hooksPolicy(ALL), runner, { cluster });
       const stored = await cluster.load();
       expect((await engine.run(stored ?? undefined)).result).toBe('promoted');
       expect(runner.ran.map((r) => r.name)).toEqual(['notify']);
@@ -258,7 +234,7 @@ describe('hooks in the engine (fake HookRunner)', () => {
   it('says what it would run, and runs nothing, without a HookRunner (dry-run, replay)', async () => {
     const { engine, events } = hookEngine(hooksPolicy(ALL));
     expect((await engine.run()).result).toBe('promoted');
-    expect(logs(events)).toContain('would run hook "warm-up" at pre-rollout: ["./warm.sh"] (skipped: a dry-run or replay deploys nothing for it to act on)');
-    expect(logs(events)).toContain('would run hook "notify" at post-rollout: ["./notify.sh"] (skipped: a dry-run or replay deploys nothing for it to act on)');
+    expect(logMessages(events)).toContain('would run hook "warm-up" at pre-rollout: ["./warm.sh"] (skipped: a dry-run or replay deploys nothing for it to act on)');
+    expect(logMessages(events)).toContain('would run hook "notify" at post-rollout: ["./notify.sh"] (skipped: a dry-run or replay deploys nothing for it to act on)');
   });
 });

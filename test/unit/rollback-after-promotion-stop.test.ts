@@ -5,10 +5,10 @@ import { targetNames, type Policy } from '../../src/policy/policy.js';
 import { renderStatus, statusView } from '../../src/report/status-view.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
 import type { StableStatus, StableWriteGuard } from '../../src/rollout/ports.js';
-import { RECORD_SCHEMA_VERSION, type RolloutRecord } from '../../src/rollout/record.js';
 import { STOP_STATES, type StopState } from '../../src/rollout/stop-machine.js';
 import { checkoutEngine } from '../support/checkout-engine.js';
 import { memoryRollback } from '../support/memory-rollback.js';
+import { stoppedRecord, stopReached } from '../support/records.js';
 import { START } from '../support/times.js';
 import { thresholdPolicy } from '../support/policies.js';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
@@ -52,33 +52,24 @@ class HookedCluster extends MemoryCluster {
 /** The cluster and record as a watch whose breach stop crashed in `state` leaves them. */
 async function crashedIn(state: StopState): Promise<HookedCluster> {
   const c = new HookedCluster('shop', names, NEW);
-  const reached = (s: StopState) => STOP_STATES.indexOf(state) >= STOP_STATES.indexOf(s);
+  const reached = stopReached(state);
   c.weight = 0;
   c.canaryImage = NEW;
   c.canaryReplicas = reached('canary-scaled-down') ? 0 : 1;
   c.stable = reached('stable-restored') ? OLD : NEW;
   const at = new Date(START).toISOString();
   const by = 'deploy checkout-20260115T100000Z (post-promotion watch)';
-  const record: RolloutRecord = {
-    schemaVersion: RECORD_SCHEMA_VERSION,
-    id: 'checkout-20260115T100000Z',
-    target: 'checkout',
-    namespace: 'shop',
-    phase: reached('recorded') ? 'rolled-back-after-promotion' : 'rolling-back',
-    stepIndex: 3,
-    weight: 0,
-    images: { stable: reached('recorded') ? OLD : NEW, canary: NEW },
-    startedBy: 'ci-1',
-    startedAt: at,
-    updatedAt: at,
-    policy: { name: 'default', source: 'test', plannedChecks: 3, intervalMs: 60_000, steps: [{ weight: 25, durationMs: 60_000 }] },
-    steps: [],
-    checks: [],
-    watch: { startedAt: at, endsAt: new Date(START + 600_000).toISOString(), intervalMs: 60_000, previousImage: OLD, image: NEW, checks: 2, passed: 0, failed: 2, inconclusive: 0, breachesInRow: 2, failureLimit: 2, result: 'rolled-back', rolledBackBy: by },
-    rollback: { reason: WATCH_REASON, requestedBy: by, at, ...(reached('stable-restored') && { stableVerified: true, stableRestore: { image: OLD, done: true, message: `stable Deployment checkout set back to ${OLD} and available` } }) },
-    stop: { state, requestedBy: by, reason: WATCH_REASON, result: 'rolled-back-after-promotion', token: 'deploy ci-1#1', requestedAt: at, updatedAt: at, restoreImage: OLD, ...(reached('traffic-zero-confirmed') && { traffic: 'canary at 0%, all traffic on stable' }) },
-    ...(reached('recorded') && { outcome: { result: 'rolled-back-after-promotion' as const, reason: WATCH_REASON, at, exitCode: 7, traffic: `all traffic on stable, which runs ${OLD} again` } }),
-  };
+  const record = stoppedRecord(
+    state,
+    { requestedBy: by, reason: WATCH_REASON, result: 'rolled-back-after-promotion', token: 'deploy ci-1#1', restoreImage: OLD, outcome: { exitCode: 7, traffic: `all traffic on stable, which runs ${OLD} again` } },
+    {
+      stepIndex: 3,
+      weight: 0,
+      images: { stable: reached('recorded') ? OLD : NEW, canary: NEW },
+      watch: { startedAt: at, endsAt: new Date(START + 600_000).toISOString(), intervalMs: 60_000, previousImage: OLD, image: NEW, checks: 2, passed: 0, failed: 2, inconclusive: 0, breachesInRow: 2, failureLimit: 2, result: 'rolled-back', rolledBackBy: by },
+      rollback: { reason: WATCH_REASON, requestedBy: by, at, ...(reached('stable-restored') && { stableVerified: true, stableRestore: { image: OLD, done: true, message: `stable Deployment checkout set back to ${OLD} and available` } }) },
+    },
+  );
   await c.save(record, null);
   return c;
 }

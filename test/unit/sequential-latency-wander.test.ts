@@ -6,21 +6,15 @@
 import { describe, expect, it } from 'vitest';
 import { createLatencyJudge } from '../../src/analysis/sequential/latency-sequential.js';
 import { createRandom, type Random } from '../../src/analysis/sequential/random.js';
-import { DEFAULT_SCHEDULE, simulateBaseline, simWindow, type SideSpec, type SimSide } from '../support/realistic-traffic.js';
-
-const add = (a: SimSide, b: SimSide): SimSide => ({
-  requests: a.requests + b.requests,
-  errors: a.errors + b.errors,
-  buckets: a.buckets.map((x, i) => ({ le: x.le, count: x.count + (b.buckets[i]?.count ?? 0) })),
-});
+import { addSides, DEFAULT_SCHEDULE, rolledBackUnderStepRules, simulateBaseline, simWindow, type SideSpec, type SimSide } from '../support/realistic-traffic.js';
 
 /** One 1-minute window of two scrapes, each with the median moved by a log-normal factor of sd `tau`. */
 function wandering(random: Random, side: SideSpec, rps: number, tau: number): SimSide {
   const scrape = () => simWindow(random, { ...side, medianLatency: side.medianLatency * Math.exp(tau * random.normal()) }, rps, 1);
-  return add(scrape(), scrape());
+  return addSides(scrape(), scrape());
 }
 
-/** One rollout under the engine's step rules (as in sequential-wander-validity.test.ts). */
+/** One rollout under the engine's step rules. */
 function rolledBack(random: Random, o: { rps: number; factor: number; tau: number }): boolean {
   const stable: SideSpec = { errorRate: 0.01, concentration: 200, medianLatency: 0.1, sigma: 0.5 };
   const canary: SideSpec = { ...stable, medianLatency: 0.1 * o.factor };
@@ -36,20 +30,11 @@ function rolledBack(random: Random, o: { rps: number; factor: number; tau: numbe
     stepChecks: DEFAULT_SCHEDULE.map((s) => s.checks),
     baseline: baseline.buckets,
   });
-  for (let step = 0; step < DEFAULT_SCHEDULE.length; step++) {
-    const s = DEFAULT_SCHEDULE[step] as (typeof DEFAULT_SCHEDULE)[number];
-    for (let done = 1; ; done++) {
-      const canaryWindow = wandering(random, canary, o.rps * s.weight, o.tau);
-      const stableWindow = simWindow(random, stable, o.rps * (1 - s.weight));
-      const d = judge.observe({ step, canary: { buckets: canaryWindow.buckets }, stable: { buckets: stableWindow.buckets } });
-      if (d.decision === 'fail') return true;
-      if (done < s.checks) continue;
-      if (d.decision === 'pass' || (d.adverse === null && !d.holding)) break;
-      if (done >= 2 * s.checks && d.adverse !== null) return true;
-      if (done >= 4 * s.checks) break;
-    }
-  }
-  return false;
+  return rolledBackUnderStepRules((step, weight) => {
+    const canaryWindow = wandering(random, canary, o.rps * weight, o.tau);
+    const stableWindow = simWindow(random, stable, o.rps * (1 - weight));
+    return judge.observe({ step, canary: { buckets: canaryWindow.buckets }, stable: { buckets: stableWindow.buckets } });
+  });
 }
 
 describe('latency false rollbacks under a wander of the canary’s own, 10–200 req/s, alpha 0.5%', () => {

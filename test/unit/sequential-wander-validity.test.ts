@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createErrorRateJudge } from '../../src/analysis/sequential/binomial-sequential.js';
 import { dispersionFromBaseline } from '../../src/analysis/sequential/dispersion.js';
 import { createRandom, type Random } from '../../src/analysis/sequential/random.js';
-import { DEFAULT_SCHEDULE, simulateBaseline, simWindow, type SideSpec } from '../support/realistic-traffic.js';
+import { DEFAULT_SCHEDULE, rolledBackUnderStepRules, simulateBaseline, simWindow, type SideSpec } from '../support/realistic-traffic.js';
 
 const PLANNED = DEFAULT_SCHEDULE.map((s) => s.checks);
 
@@ -16,12 +16,7 @@ function side(random: Random, errorRate: number): SideSpec {
   return { errorRate, concentration: 100 + 200 * random.uniform(), medianLatency: 0.1, sigma: 0.5 };
 }
 
-/**
- * One rollout under the engine's step rules (as in sequential-composite.test.ts): a step ends on a
- * pass or at its planned checks when nothing is adverse; adverse evidence holds it up to its
- * planned checks again, and a hold that ends on adverse evidence is a rollback. Still holding
- * after 4× its planned checks counts as promoted (the judge never rolled it back).
- */
+/** One rollout under the engine's step rules (rolledBackUnderStepRules says what they are). */
 function rolledBack(random: Random, o: { rps: number; stable: number; delta: number; alpha: number }): boolean {
   const stable = side(random, o.stable);
   const canary = side(random, o.stable + o.delta);
@@ -30,18 +25,9 @@ function rolledBack(random: Random, o: { rps: number; stable: number; delta: num
     { margin: 0.03, cap: null, alpha: o.alpha, beta: 0.05, minRequests: 20, plannedSteps: 3, plannedChecks: 40, stepChecks: PLANNED },
     { dispersion: dispersionFromBaseline(baseline.moments) },
   );
-  for (let step = 0; step < DEFAULT_SCHEDULE.length; step++) {
-    const s = DEFAULT_SCHEDULE[step] as (typeof DEFAULT_SCHEDULE)[number];
-    for (let done = 1; ; done++) {
-      const d = judge.observe({ step, canary: simWindow(random, canary, o.rps * s.weight), stable: simWindow(random, stable, o.rps * (1 - s.weight)) });
-      if (d.decision === 'fail') return true;
-      if (done < s.checks) continue;
-      if (d.decision === 'pass' || (d.adverse === null && !d.holding)) break;
-      if (done >= 2 * s.checks && d.adverse !== null) return true;
-      if (done >= 4 * s.checks) break;
-    }
-  }
-  return false;
+  return rolledBackUnderStepRules((step, weight) =>
+    judge.observe({ step, canary: simWindow(random, canary, o.rps * weight), stable: simWindow(random, stable, o.rps * (1 - weight)) }),
+  );
 }
 
 describe('false rollbacks under the corpus’s wander, at traffic where the wander dominates', () => {

@@ -1,17 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CanaryError } from '../../src/errors.js';
-import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
+import type { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { displayPolicy } from '../../src/policy/display.js';
 import { SmokeClient, stableBaseUrl } from '../../src/http/smoke-client.js';
-import { targetNames, type Policy, type SmokeTestSpec } from '../../src/policy/policy.js';
-import { VirtualClock } from '../../src/rollout/clock.js';
-import type { RolloutEvent } from '../../src/rollout/events.js';
+import type { Policy, SmokeTestSpec } from '../../src/policy/policy.js';
 import type { SmokeResult, SmokeTester } from '../../src/rollout/smoke-tests.js';
-import { checkoutEngine } from '../support/checkout-engine.js';
 import { headerProxy, type HeaderProxy } from '../support/header-proxy.js';
-import { thresholdPolicy } from '../support/policies.js';
-import { healthy, ScriptedMetrics } from '../support/scripted-metrics.js';
-import { START } from '../support/times.js';
+import { policyRefusals, thresholdPolicy } from '../support/policies.js';
+import { logMessages, portEngine } from '../support/port-engine.js';
 
 const SECRET = 'smoke-secret-token-9f8e7d6c5b4a';
 
@@ -24,16 +19,6 @@ spec:
     tests: ${tests}
 `);
 
-function invalid(yaml: string): string[] {
-  try {
-    thresholdPolicy(yaml);
-  } catch (err) {
-    if (err instanceof CanaryError) return [...err.details];
-    throw err;
-  }
-  throw new Error('expected the policy to be refused');
-}
-
 describe('spec.smokeTests schema', () => {
   it('fills in the defaults: GET, status 200, 5 s, no retries, before traffic', () => {
     const policy = smokePolicy();
@@ -43,12 +28,12 @@ describe('spec.smokeTests schema', () => {
   });
 
   it('refuses smoke tests without header routing, naming the field', () => {
-    const details = invalid('apiVersion: canary/v1\nkind: RolloutPolicy\nspec:\n  smokeTests: { tests: [{ name: h, path: /h }] }\n');
+    const details = policyRefusals('apiVersion: canary/v1\nkind: RolloutPolicy\nspec:\n  smokeTests: { tests: [{ name: h, path: /h }] }\n');
     expect(details.join('\n')).toContain('spec.smokeTests: smoke tests reach the canary through header routing before any weight is raised; set spec.target.headerRouting');
   });
 
   it('names each bad field and what was expected', () => {
-    const details = invalid(`apiVersion: canary/v1
+    const details = policyRefusals(`apiVersion: canary/v1
 kind: RolloutPolicy
 spec:
   target: { headerRouting: { header: X-Canary } }
@@ -69,7 +54,7 @@ spec:
   });
 
   it('refuses a test that sets the routing header itself, and names used twice', () => {
-    const details = invalid(`apiVersion: canary/v1
+    const details = policyRefusals(`apiVersion: canary/v1
 kind: RolloutPolicy
 spec:
   target: { headerRouting: { header: X-Canary } }
@@ -88,7 +73,7 @@ spec:
   smokeTests: { tests: ${tests} }
 `;
     expect(thresholdPolicy(gateway('[{ name: a, url: "http://shop.example.com/healthz" }]')).smokeTests?.tests[0]?.url).toBe('http://shop.example.com/healthz');
-    const details = invalid(gateway('[{ name: a, url: "http://shop.example.com/a" }, { name: b, path: /b }]')).join('\n');
+    const details = policyRefusals(gateway('[{ name: a, url: "http://shop.example.com/a" }, { name: b, path: /b }]')).join('\n');
     expect(details).toContain('spec.smokeTests.tests[1].path: with spec.traffic.router "gateway-api" give the test an absolute "url"');
     expect(details).not.toContain('tests[0]');
   });
@@ -121,20 +106,8 @@ class FakeTester implements SmokeTester {
   }
 }
 
-/** The checkout engine on an in-memory cluster, with the SmokeTester port filled when given. */
-function smokeEngine(policy: Policy, tester?: SmokeTester) {
-  const cluster = new MemoryCluster('shop', targetNames('checkout', policy.target), 'shop/checkout:1');
-  const metrics = new ScriptedMetrics(START, healthy);
-  return checkoutEngine({
-    policy,
-    metrics,
-    clock: new VirtualClock(START),
-    cluster,
-    extra: { ports: { router: cluster, workloads: cluster, metrics, state: cluster, incidents: [], ...(tester && { smoke: tester }) } },
-  });
-}
-
-const logs = (events: RolloutEvent[]) => events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+/** The engine with the fake tester as its SmokeTester (none: a dry-run). */
+const smokeEngine = (policy: Policy, tester?: SmokeTester) => portEngine(policy, tester && { smoke: tester });
 
 describe('smoke tests in the engine (fake SmokeTester)', () => {
   it('runs the suite once the canary is ready, with header routing on at 0%, before the first raise; then proceeds', async () => {
@@ -152,7 +125,7 @@ describe('smoke tests in the engine (fake SmokeTester)', () => {
     expect(seenAt?.replicas).toBeGreaterThan(0);
     expect(seenAt?.writes.at(-1)).toContain('canary-by-header "X-Canary" at canary-weight "0"');
     expect(seenAt?.writes.some((w) => /→ "(10|25|50|100)"/.test(w))).toBe(false);
-    expect(logs(run.events)).toContain('all 2 smoke tests passed before traffic');
+    expect(logMessages(run.events)).toContain('all 2 smoke tests passed before traffic');
     const stored = await run.cluster.load();
     expect(stored?.record.smokeTests?.results.map((r) => r.ok)).toEqual([true, true]);
   });
@@ -169,7 +142,7 @@ describe('smoke tests in the engine (fake SmokeTester)', () => {
     const stored = await cluster.load();
     expect(stored?.record.phase).toBe('rolled-back');
     expect(stored?.record.smokeTests?.results.find((r) => r.name === 'ready')).toMatchObject({ ok: false, status: 503 });
-    expect(logs(events).some((m) => m.startsWith('smoke test "ready" failed'))).toBe(true);
+    expect(logMessages(events).some((m) => m.startsWith('smoke test "ready" failed'))).toBe(true);
   });
 
   it('a stop written on the route while the canary got ready is an operator\'s rollback (exit 4), not an unexpected error: header routing never goes on', async () => {
@@ -198,13 +171,13 @@ spec:
     const { engine, events } = smokeEngine(policy, tester);
     expect((await engine.run()).result).toBe('promoted');
     expect(tester.ran).toHaveLength(1 + policy.steps.length);
-    expect(logs(events)).toContain('all 1 smoke test passed after step 1');
+    expect(logMessages(events)).toContain('all 1 smoke test passed after step 1');
   });
 
   it('says what it would run, and runs nothing, without a SmokeTester (dry-run, replay)', async () => {
     const { engine, cluster, events } = smokeEngine(smokePolicy());
     expect((await engine.run()).result).toBe('promoted');
-    expect(logs(events)).toContain('would run 2 smoke tests before traffic (skipped: no canary to send requests to)');
+    expect(logMessages(events)).toContain('would run 2 smoke tests before traffic (skipped: no canary to send requests to)');
     expect(cluster.writes.some((w) => w.includes('canary-by-header'))).toBe(false);
   });
 });

@@ -4,10 +4,11 @@ import { MemoryCluster } from '../../src/k8s/memory-cluster.js';
 import { targetNames } from '../../src/policy/policy.js';
 import { VirtualClock } from '../../src/rollout/clock.js';
 import type { CallBudget, OwnRouteState, ScaleDownResult, StableStatus, StableWriteGuard, TrafficState } from '../../src/rollout/ports.js';
-import { RECORD_SCHEMA_VERSION, type RolloutRecord } from '../../src/rollout/record.js';
+import type { RolloutRecord } from '../../src/rollout/record.js';
 import { requestStop, resumeStop, STOP_STATES, type StopMachinePorts, type StopState, type Stopper } from '../../src/rollout/stop-machine.js';
 import { checkoutEngine } from '../support/checkout-engine.js';
 import { leaseCounter, memoryRollback } from '../support/memory-rollback.js';
+import { stoppedRecord, stopReached } from '../support/records.js';
 import { START } from '../support/times.js';
 import { thresholdPolicy } from '../support/policies.js';
 import { healthy, ScriptedMetrics, type Scenario } from '../support/scripted-metrics.js';
@@ -53,36 +54,27 @@ class HookedCluster extends MemoryCluster {
   }
 }
 
-/** The record and the cluster as a stopper that crashed in `state` (during a promotion) leaves them. */
-async function crashedIn(state: StopState, token = 'deploy ci-1#1'): Promise<HookedCluster> {
+/** The cluster as a stopper that crashed in `state` left it: 0% once confirmed, the canary down once scaled. */
+function clusterLeftIn(state: StopState, was: { weight: number; stoppedBy: string; stable: string }): HookedCluster {
   const c = new HookedCluster('shop', names, NEW);
-  const reached = (s: StopState) => STOP_STATES.indexOf(state) >= STOP_STATES.indexOf(s);
-  c.weight = reached('traffic-zero-confirmed') ? 0 : 25;
-  c.stoppedBy = 'rolled-back by deploy';
+  const reached = stopReached(state);
+  c.weight = reached('traffic-zero-confirmed') ? 0 : was.weight;
+  c.stoppedBy = was.stoppedBy;
   c.canaryImage = NEW;
   c.canaryReplicas = reached('canary-scaled-down') ? 0 : 3;
-  c.stable = reached('stable-restored') ? OLD : NEW;
-  const at = new Date(START).toISOString();
-  const record: RolloutRecord = {
-    schemaVersion: RECORD_SCHEMA_VERSION,
-    id: 'checkout-20260115T100000Z',
-    target: 'checkout',
-    namespace: 'shop',
-    phase: reached('recorded') ? 'rolled-back' : 'rolling-back',
-    stepIndex: 2,
-    weight: c.weight,
-    images: { stable: OLD, canary: NEW },
-    startedBy: 'ci-1',
-    startedAt: at,
-    updatedAt: at,
-    policy: { name: 'default', source: 'test', plannedChecks: 3, intervalMs: 60_000, steps: [{ weight: 25, durationMs: 60_000 }] },
-    steps: [],
-    checks: [],
-    promotion: 'updating-stable',
-    rollback: { reason: 'stable unavailable after the image change', requestedBy: 'deploy ci-1', at },
-    stop: { state, requestedBy: 'deploy ci-1', reason: 'stable unavailable after the image change', result: 'rolled-back', token, requestedAt: at, updatedAt: at, restoreImage: OLD, ...(reached('traffic-zero-confirmed') && { traffic: 'canary at 0%, all traffic on stable' }) },
-    ...(reached('recorded') && { outcome: { result: 'rolled-back' as const, reason: 'stable unavailable after the image change', at, exitCode: 3, traffic: 'canary at 0%, all traffic on stable' } }),
-  };
+  c.stable = was.stable;
+  return c;
+}
+
+/** The record and the cluster as a stopper that crashed in `state` (during a promotion) leaves them. */
+async function crashedIn(state: StopState, token = 'deploy ci-1#1'): Promise<HookedCluster> {
+  const c = clusterLeftIn(state, { weight: 25, stoppedBy: 'rolled-back by deploy', stable: stopReached(state)('stable-restored') ? OLD : NEW });
+  const reason = 'stable unavailable after the image change';
+  const record = stoppedRecord(
+    state,
+    { requestedBy: 'deploy ci-1', reason, result: 'rolled-back', token, restoreImage: OLD, outcome: { exitCode: 3, traffic: 'canary at 0%, all traffic on stable' } },
+    { stepIndex: 2, weight: c.weight ?? 0, promotion: 'updating-stable', rollback: { reason, requestedBy: 'deploy ci-1', at: new Date(START).toISOString() } },
+  );
   await c.save(record, null);
   return c;
 }
@@ -200,34 +192,14 @@ describe('the stop machine, resumed from each state', () => {
 
 /** A stop the deploy made past its promotion's point of no return (stable runs NEW, available), left in `state`. */
 async function crashedForwardIn(state: StopState, token = 'deploy ci-1#1'): Promise<HookedCluster> {
-  const c = new HookedCluster('shop', names, NEW);
-  const reached = (s: StopState) => STOP_STATES.indexOf(state) >= STOP_STATES.indexOf(s);
-  c.weight = reached('traffic-zero-confirmed') ? 0 : 100;
-  c.stoppedBy = 'promoted by deploy';
-  c.canaryImage = NEW;
-  c.canaryReplicas = reached('canary-scaled-down') ? 0 : 3;
-  c.stable = NEW;
-  const at = new Date(START).toISOString();
+  const c = clusterLeftIn(state, { weight: 100, stoppedBy: 'promoted by deploy', stable: NEW });
+  const recorded = stopReached(state)('recorded');
   const reason = 'all 3 checks passed; finished forward after: Kubernetes API unreachable: ECONNRESET';
-  const record: RolloutRecord = {
-    schemaVersion: RECORD_SCHEMA_VERSION,
-    id: 'checkout-20260115T100000Z',
-    target: 'checkout',
-    namespace: 'shop',
-    phase: reached('recorded') ? 'promoted' : 'promoting',
-    stepIndex: 2,
-    weight: c.weight,
-    images: { stable: reached('recorded') ? NEW : OLD, canary: NEW },
-    startedBy: 'ci-1',
-    startedAt: at,
-    updatedAt: at,
-    policy: { name: 'default', source: 'test', plannedChecks: 3, intervalMs: 60_000, steps: [{ weight: 25, durationMs: 60_000 }] },
-    steps: [],
-    checks: [],
-    ...(!reached('recorded') && { promotion: 'routing-to-stable' as const }),
-    stop: { state, requestedBy: 'deploy ci-1', reason, result: 'promoted', direction: 'forward', token, requestedAt: at, updatedAt: at, ...(reached('traffic-zero-confirmed') && { traffic: 'canary at 0%, all traffic on stable' }) },
-    ...(reached('recorded') && { outcome: { result: 'promoted' as const, reason, at, exitCode: 0, traffic: 'all traffic on stable, which now runs the new image' } }),
-  };
+  const record = stoppedRecord(
+    state,
+    { requestedBy: 'deploy ci-1', reason, result: 'promoted', direction: 'forward', token, outcome: { exitCode: 0, traffic: 'all traffic on stable, which now runs the new image' } },
+    { stepIndex: 2, weight: c.weight ?? 0, images: { stable: recorded ? NEW : OLD, canary: NEW }, ...(!recorded && { promotion: 'routing-to-stable' as const }) },
+  );
   await c.save(record, null);
   return c;
 }

@@ -1,21 +1,15 @@
 import https from 'node:https';
+import type { HttpRoute } from '../../../src/k8s/httproute-types.js';
 
 // A small client for the real kube-apiserver, used by the tests to seed, play the Deployment
 // controller and read what the CLI left behind. Independent of the product's client on purpose:
-// what the tests read is what the API server holds, not what our code thinks it wrote.
+// what the tests read is what the API server holds, not what our code thinks it wrote. Only the
+// object metadata's type is the product's, so both name the same fields the same way.
 
 export interface KubeObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: {
-    name?: string;
-    namespace?: string;
-    resourceVersion?: string;
-    generation?: number;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    [key: string]: unknown;
-  };
+  metadata?: NonNullable<HttpRoute['metadata']> & { [key: string]: unknown };
   [key: string]: unknown;
 }
 

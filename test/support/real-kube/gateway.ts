@@ -336,3 +336,12 @@ export function useGatewayWorld(tier: Tier): () => GatewayWorld {
   });
   return current;
 }
+
+/**
+ * A deploy run as the `deployer` user bound only to examples/rbac-gateway-api.yaml (no Ingress
+ * verbs), held at 25% on the route: its environment, for the commands that follow, and process.
+ */
+export async function deployerHeldAt25(world: World, gw: GatewayWorld) {
+  const env = { KUBECONFIG: await world.bindDeployer('rbac-gateway-api.yaml') };
+  return { env, deploy: await world.deployHeldAt(25, { env, policy: gw.policy, route: gw }) };
+}

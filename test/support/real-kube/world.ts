@@ -63,19 +63,34 @@ export interface World {
   readonly env: NodeJS.ProcessEnv;
   setMetrics(metrics: Metrics): void;
   writePolicy(name: string, opts: PolicyOptions): Promise<string>;
-  /** Binds the `deployer` user to examples/rbac.yaml's Role in this namespace; returns its kubeconfig. */
-  bindDeployer(): Promise<string>;
+  /**
+   * Binds the `deployer` user to the Role of an examples/ RBAC manifest (rbac.yaml, or
+   * rbac-gateway-api.yaml for the Gateway API router) in this namespace; returns its kubeconfig.
+   */
+  bindDeployer(manifest?: 'rbac.yaml' | 'rbac-gateway-api.yaml'): Promise<string>;
   /** A proxy in front of the API server and a kubeconfig (admin) that goes through it. */
   proxy(): Promise<{ proxy: ApiProxy; kubeconfig: string }>;
   start(args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; policy?: string }): CliProcess;
   run(args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; policy?: string }): Promise<CliRun & { signal: NodeJS.Signals | null }>;
   deploy(extra?: readonly string[], opts?: { env?: NodeJS.ProcessEnv; policy?: string }): CliProcess;
+  /**
+   * Starts a deploy with Prometheus answers that leave every step from `weight` on unjudged, and
+   * waits until the route (the canary Ingress, or `route`: an HTTPRoute) and the record both
+   * hold it at `weight`.
+   */
+  deployHeldAt(weight: number, opts?: { extra?: readonly string[]; env?: NodeJS.ProcessEnv; policy?: string; route?: { weight(): Promise<number | undefined> } }): Promise<CliProcess>;
   /** The canary weight in the API, undefined without a canary Ingress or annotation. */
   weight(): Promise<number | undefined>;
   record(): Promise<RolloutRecord | undefined>;
   lease(): Promise<{ holder: string; renewTime?: string; durationSeconds?: number } | undefined>;
   /** True when the Lease exists and its renewTime is older than its duration. */
   leaseExpired(): Promise<boolean>;
+  /**
+   * Makes a dead deploy's Lease what it would be long after: a 5 s lease last renewed ten minutes
+   * ago, expired with no wait on a clock here, so a `--resume` waits 5 s of observed silence (its
+   * own rule), not the tier's 60 s.
+   */
+  ageLease(): Promise<void>;
   deployment(name: string): Promise<{ replicas: number; image: string | undefined; generation: number; observedGeneration: number; available: number } | undefined>;
   /** Polls the API until `check` holds (a bound on waiting, not an assertion on time). */
   until(what: string, check: () => Promise<boolean>, timeoutMs?: number): Promise<void>;
@@ -181,8 +196,8 @@ export async function startWorld(cluster: RealKube, prom: ScriptedPrometheus): P
       await writeFile(path, policyYaml(prom.url, { ...basePolicy, ...opts }));
       return path;
     },
-    bindDeployer: async () => {
-      const docs = parseAllDocuments(await readFile(join(REPO, 'examples', 'rbac.yaml'), 'utf8')).map((d) => d.toJSON() as KubeObject);
+    bindDeployer: async (manifest = 'rbac.yaml') => {
+      const docs = parseAllDocuments(await readFile(join(REPO, 'examples', manifest), 'utf8')).map((d) => d.toJSON() as KubeObject);
       for (const doc of docs) {
         if (doc.metadata) doc.metadata.namespace = namespace;
         if (doc.kind === 'RoleBinding') doc['subjects'] = [{ kind: 'User', name: 'deployer', apiGroup: 'rbac.authorization.k8s.io' }];
@@ -200,6 +215,12 @@ export async function startWorld(cluster: RealKube, prom: ScriptedPrometheus): P
     start,
     run: (args, opts) => start(args, opts).done,
     deploy: (extra = [], opts) => start(['deploy', TARGET, '-n', namespace, '--image', NEW_IMAGE, ...extra], opts),
+    deployHeldAt: async (at, opts = {}) => {
+      prom.set({ kind: 'hold', atOrAbove: at });
+      const deploy = world.deploy(opts.extra ?? [], { ...(opts.env && { env: opts.env }), ...(opts.policy !== undefined && { policy: opts.policy }) });
+      await world.until(`the deploy to hold at ${at}%`, atWeight(world, at, opts.route));
+      return deploy;
+    },
     weight,
     record: async () => {
       const cm = await api.find(ns(`/api/v1/namespaces/NS/configmaps/${RECORD_CONFIGMAP}`));
@@ -225,6 +246,10 @@ export async function startWorld(cluster: RealKube, prom: ScriptedPrometheus): P
       const lease = await world.lease();
       if (!lease?.renewTime || lease.durationSeconds === undefined) return false;
       return Date.parse(lease.renewTime) + lease.durationSeconds * 1000 < Date.now();
+    },
+    ageLease: async () => {
+      const longAgo = new Date(Date.now() - 600_000).toISOString().replace('Z', '000Z');
+      await api.mergePatch(ns(`/apis/coordination.k8s.io/v1/namespaces/NS/leases/${LEASE}`), { spec: { leaseDurationSeconds: 5, renewTime: longAgo } });
     },
     deployment: async (name) => {
       const d = await api.find(ns(`/apis/apps/v1/namespaces/NS/deployments/${name}`));

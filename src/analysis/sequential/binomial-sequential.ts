@@ -32,6 +32,7 @@ import { createDispersionEstimator, type DispersionState } from './dispersion.js
 import { binomialLogLik, capNullLogLik, differenceNullLogLik, shrunkRate } from './composite.js';
 import { normalMixtureRadius, villeLogThreshold } from './evidence.js';
 import { alphaSplit, holdEnds } from './hold.js';
+import { spanWanderIncrement, spanWanderRho, WANDER_SLOTS } from './span-wander.js';
 import { aboveCap, holdEndAdverse, leanLogEvidence, LEANING, moreChecks } from './step-evidence.js';
 import { confidenceWords, count, evidenceOriginWords, marginWords, originOf, percent, plural, points, ratioWords } from './explain.js';
 import { RHO, SHARED_DEFAULTS, type ErrorRateWindow, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
@@ -92,7 +93,11 @@ const ENC = 8;
 const EXC = 9;
 const ENS = 10;
 const EXS = 11;
-const SUMS = 12;
+/** Then the span's own estimate of the canary's wander (span-wander.ts). */
+const WANDER = 12;
+const SUMS = WANDER + WANDER_SLOTS;
+/** The canary's own wander estimate: one standard error, and 1.5 of its contributions' spread (see below). */
+const CANARY_WANDER = { allowance: 1, spreadAllowance: 1.5 };
 
 export interface ErrorRateJudgeState {
   mixture: ChangePointState;
@@ -136,7 +141,7 @@ export function createErrorRateJudge(
   // it vanishes with it. A canary at the null's boundary over a zero-error stable was rolled back
   // 2.1% of the time at alpha 0.5% (0.3% now; 1 spread error left 0.69%, 2 cost a further 0.35
   // check of detection at 10–50 req/s: scripts/detection-sim.ts, sequential-wander-validity.test.ts).
-  const canaryDispersion = createDispersionEstimator(options.state?.canaryDispersion, 1, 1.5);
+  const canaryDispersion = createDispersionEstimator(options.state?.canaryDispersion, CANARY_WANDER.allowance, CANARY_WANDER.spreadAllowance);
   let lastCanaryRequests = options.state?.lastCanaryRequests ?? 0;
   const nullShift = margin / 2;
 
@@ -161,16 +166,30 @@ export function createErrorRateJudge(
       const xs = Math.min(sanitize(window.stable.errors), ns);
       lastCanaryRequests = nc;
       const rho = dispersion.rho();
-      // A stable with (almost) no errors shows no wander and cannot speak for the canary's.
-      const rhoCanary = dispersion.errorsPerWindow() >= STABLE_SPEAKS ? rho : Math.max(rho, canaryDispersion.rho());
+      // A stable with (almost) no errors shows no wander and cannot speak for the canary's; then
+      // each span judges the canary with its own estimate of the canary's wander (span-wander.ts).
+      const quiet = dispersion.errorsPerWindow() < STABLE_SPEAKS;
+      const rhoCanary = quiet ? Math.max(rho, canaryDispersion.rho()) : rho;
+      const beforeWander = canaryDispersion.moments();
+      const lastCanary = canaryDispersion.last();
+      const spanPhi = (span: SpanState) =>
+        1 + (quiet ? Math.max(rho, spanWanderRho(span, WANDER, beforeWander, CANARY_WANDER, () => canaryDispersion.rho())) : rho) * nc;
       const sums = new Array<number>(SUMS).fill(0);
       [sums[NC], sums[XC], sums[NS], sums[XS]] = [nc, xc, ns, xs];
       let increments: (span: SpanState) => number[] = () => weights.map(() => 0);
+      const spanSums = (span: SpanState): number[] => {
+        const own = [...sums];
+        if (nc > 0 && ns > 0) [own[ENC], own[EXC]] = [nc / spanPhi(span), xc / spanPhi(span)];
+        const spanCanary = { events: span.sums[XC] ?? 0, requests: span.sums[NC] ?? 0 };
+        own.splice(WANDER, WANDER_SLOTS, ...spanWanderIncrement(span, spanCanary, { events: xc, requests: nc }, lastCanary, beforeWander));
+        return own;
+      };
       if (nc > 0 && ns > 0) {
         const n = nc + ns;
         const x = xc + xs;
         const share = nc / n;
-        // Effective counts: each side's window divided by its variance inflation 1 + ρ·n.
+        // Effective counts: each side's window divided by its variance inflation 1 + ρ·n (the
+        // canary's by its span's, in spanSums; these are the rollout's and the step's figures).
         const phiC = 1 + rhoCanary * nc;
         const phiS = 1 + rho * ns;
         const [enc, exc, ens, exs] = [nc / phiC, xc / phiC, ns / phiS, xs / phiS];
@@ -179,16 +198,18 @@ export function createErrorRateJudge(
         const stableRate = Math.min(0.99, shrunkRate(before[EXS] as number, before[ENS] as number, STABLE_PRIOR, 1));
         const stableLik = binomialLogLik(exs, ens, stableRate);
         increments = (span) => {
+          const phi = spanPhi(span);
+          const [spanEnc, spanExc] = [nc / phi, xc / phi];
           const spanRate = (edge: number) => Math.max(edge, shrunkRate(span.sums[EXC] as number, span.sums[ENC] as number, edge, PRIOR_REQUESTS));
           const diffEdge = Math.min(0.999, stableRate + margin);
           const out = DIFFERENCE_TESTS.map(([multiple]) => {
             const pc = multiple === 0 ? spanRate(diffEdge) : Math.min(0.999, stableRate + multiple * margin);
-            return binomialLogLik(exc, enc, pc) + stableLik;
+            return binomialLogLik(spanExc, spanEnc, pc) + stableLik;
           });
           for (const [multiple] of CAP_TESTS) {
             const capEdge = Math.min(0.999, (cap ?? 0.5) * CAP_EDGE);
             const pc = multiple === 0 ? spanRate(capEdge) : Math.min(0.999, (cap ?? 0.5) * multiple);
-            out.push(cap === null ? 0 : binomialLogLik(exc, enc, pc));
+            out.push(cap === null ? 0 : binomialLogLik(spanExc, spanEnc, pc));
           }
           return out;
         };
@@ -202,7 +223,7 @@ export function createErrorRateJudge(
         sums[VARIANCE] = (1 - share) ** 2 * sideVar(pc, nc, rhoCanary) + share ** 2 * sideVar(ps, ns, rho);
         sums[PASS_VARIANCE] = (1 - share) ** 2 * sideVar(Math.min(0.9999, Math.max(pc, ps + margin)), nc, rhoCanary) + share ** 2 * sideVar(ps, ns, rho);
       }
-      mixture.add(increments, sums, net);
+      mixture.add(increments, sums, net, spanSums);
       dispersion.addStable(xs, ns);
       canaryDispersion.addStable(xc, nc);
       return assess(rho);

@@ -97,7 +97,7 @@ const EXS = 11;
 const WANDER = 12;
 const SUMS = WANDER + WANDER_SLOTS;
 /** The canary's own wander estimate: one standard error, and 1.5 of its contributions' spread (see below). */
-const CANARY_WANDER = { allowance: 1, spreadAllowance: 1.5 };
+const CANARY_WANDER = { allowance: 1, spreadAllowance: 2.0 };
 
 export interface ErrorRateJudgeState {
   mixture: ChangePointState;

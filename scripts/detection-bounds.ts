@@ -25,6 +25,7 @@ import { DEFAULT_SCHEDULE, simulateBaseline, simWindow, type SideSpec, type SimS
 
 const ONSETS = [0, 7.5, 15, 20, 25, 32.5];
 const BANDS = [
+  { label: '1–10 rps', low: 1, high: 10 },
   { label: '10–50 rps', low: 10, high: 50 },
   { label: '≥50 rps', low: 50, high: 200 },
 ];

@@ -63,12 +63,13 @@ describe('zero-error stables (class 1)', () => {
   it('still rolls back a canary 5 points worse than a zero-error stable in a median of 3 checks or fewer at 50 req/s', () => {
     const random = createRandom(17);
     const lengths: number[] = [];
-    for (let i = 0; i < 9; i++) {
+    // 41 rollouts: with 9 the median moved by a check when one rollout's luck changed.
+    for (let i = 0; i < 41; i++) {
       const ds = rollout(random, { rps: 50, stable: 0, canary: 0.05 });
       expect(failed(ds)).toBe(true);
       lengths.push(ds.length);
     }
-    expect(lengths.sort((a, b) => a - b)[4]).toBeLessThanOrEqual(3);
+    expect(lengths.sort((a, b) => a - b)[20]).toBeLessThanOrEqual(3);
   });
 });
 

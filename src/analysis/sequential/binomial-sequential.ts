@@ -30,8 +30,10 @@ import { invalidInput } from '../../errors.js';
 import { createChangePointMixture, spanLogs, type ChangePointState, type SpanState } from './change-point.js';
 import { createDispersionEstimator, type DispersionState } from './dispersion.js';
 import { binomialLogLik, capNullLogLik, differenceNullLogLik, shrunkRate } from './composite.js';
-import { logSumExp, normalMixtureRadius, villeLogThreshold } from './evidence.js';
+import { normalMixtureRadius, villeLogThreshold } from './evidence.js';
 import { alphaSplit, holdEnds } from './hold.js';
+import { spanWanderIncrement, spanWanderRho, WANDER_SLOTS } from './span-wander.js';
+import { aboveCap, holdEndAdverse, leanLogEvidence, LEANING, moreChecks } from './step-evidence.js';
 import { confidenceWords, count, evidenceOriginWords, marginWords, originOf, percent, plural, points, ratioWords } from './explain.js';
 import { RHO, SHARED_DEFAULTS, type ErrorRateWindow, type SequentialDecision, type SequentialJudge, type SharedJudgeConfig } from './types.js';
 
@@ -91,7 +93,11 @@ const ENC = 8;
 const EXC = 9;
 const ENS = 10;
 const EXS = 11;
-const SUMS = 12;
+/** Then the span's own estimate of the canary's wander (span-wander.ts). */
+const WANDER = 12;
+const SUMS = WANDER + WANDER_SLOTS;
+/** The canary's own wander estimate: one standard error, and 1.5 of its contributions' spread (see below). */
+const CANARY_WANDER = { allowance: 1, spreadAllowance: 2.0 };
 
 export interface ErrorRateJudgeState {
   mixture: ChangePointState;
@@ -135,7 +141,7 @@ export function createErrorRateJudge(
   // it vanishes with it. A canary at the null's boundary over a zero-error stable was rolled back
   // 2.1% of the time at alpha 0.5% (0.3% now; 1 spread error left 0.69%, 2 cost a further 0.35
   // check of detection at 10–50 req/s: scripts/detection-sim.ts, sequential-wander-validity.test.ts).
-  const canaryDispersion = createDispersionEstimator(options.state?.canaryDispersion, 1, 1.5);
+  const canaryDispersion = createDispersionEstimator(options.state?.canaryDispersion, CANARY_WANDER.allowance, CANARY_WANDER.spreadAllowance);
   let lastCanaryRequests = options.state?.lastCanaryRequests ?? 0;
   const nullShift = margin / 2;
 
@@ -160,16 +166,30 @@ export function createErrorRateJudge(
       const xs = Math.min(sanitize(window.stable.errors), ns);
       lastCanaryRequests = nc;
       const rho = dispersion.rho();
-      // A stable with (almost) no errors shows no wander and cannot speak for the canary's.
-      const rhoCanary = dispersion.errorsPerWindow() >= STABLE_SPEAKS ? rho : Math.max(rho, canaryDispersion.rho());
+      // A stable with (almost) no errors shows no wander and cannot speak for the canary's; then
+      // each span judges the canary with its own estimate of the canary's wander (span-wander.ts).
+      const quiet = dispersion.errorsPerWindow() < STABLE_SPEAKS;
+      const rhoCanary = quiet ? Math.max(rho, canaryDispersion.rho()) : rho;
+      const beforeWander = canaryDispersion.moments();
+      const lastCanary = canaryDispersion.last();
+      const spanPhi = (span: SpanState) =>
+        1 + (quiet ? Math.max(rho, spanWanderRho(span, WANDER, beforeWander, CANARY_WANDER, () => canaryDispersion.rho())) : rho) * nc;
       const sums = new Array<number>(SUMS).fill(0);
       [sums[NC], sums[XC], sums[NS], sums[XS]] = [nc, xc, ns, xs];
       let increments: (span: SpanState) => number[] = () => weights.map(() => 0);
+      const spanSums = (span: SpanState): number[] => {
+        const own = [...sums];
+        if (nc > 0 && ns > 0) [own[ENC], own[EXC]] = [nc / spanPhi(span), xc / spanPhi(span)];
+        const spanCanary = { events: span.sums[XC] ?? 0, requests: span.sums[NC] ?? 0 };
+        own.splice(WANDER, WANDER_SLOTS, ...spanWanderIncrement(span, spanCanary, { events: xc, requests: nc }, lastCanary, beforeWander));
+        return own;
+      };
       if (nc > 0 && ns > 0) {
         const n = nc + ns;
         const x = xc + xs;
         const share = nc / n;
-        // Effective counts: each side's window divided by its variance inflation 1 + ρ·n.
+        // Effective counts: each side's window divided by its variance inflation 1 + ρ·n (the
+        // canary's by its span's, in spanSums; these are the rollout's and the step's figures).
         const phiC = 1 + rhoCanary * nc;
         const phiS = 1 + rho * ns;
         const [enc, exc, ens, exs] = [nc / phiC, xc / phiC, ns / phiS, xs / phiS];
@@ -178,16 +198,18 @@ export function createErrorRateJudge(
         const stableRate = Math.min(0.99, shrunkRate(before[EXS] as number, before[ENS] as number, STABLE_PRIOR, 1));
         const stableLik = binomialLogLik(exs, ens, stableRate);
         increments = (span) => {
+          const phi = spanPhi(span);
+          const [spanEnc, spanExc] = [nc / phi, xc / phi];
           const spanRate = (edge: number) => Math.max(edge, shrunkRate(span.sums[EXC] as number, span.sums[ENC] as number, edge, PRIOR_REQUESTS));
           const diffEdge = Math.min(0.999, stableRate + margin);
           const out = DIFFERENCE_TESTS.map(([multiple]) => {
             const pc = multiple === 0 ? spanRate(diffEdge) : Math.min(0.999, stableRate + multiple * margin);
-            return binomialLogLik(exc, enc, pc) + stableLik;
+            return binomialLogLik(spanExc, spanEnc, pc) + stableLik;
           });
           for (const [multiple] of CAP_TESTS) {
             const capEdge = Math.min(0.999, (cap ?? 0.5) * CAP_EDGE);
             const pc = multiple === 0 ? spanRate(capEdge) : Math.min(0.999, (cap ?? 0.5) * multiple);
-            out.push(cap === null ? 0 : binomialLogLik(exc, enc, pc));
+            out.push(cap === null ? 0 : binomialLogLik(spanExc, spanEnc, pc));
           }
           return out;
         };
@@ -201,7 +223,7 @@ export function createErrorRateJudge(
         sums[VARIANCE] = (1 - share) ** 2 * sideVar(pc, nc, rhoCanary) + share ** 2 * sideVar(ps, ns, rho);
         sums[PASS_VARIANCE] = (1 - share) ** 2 * sideVar(Math.min(0.9999, Math.max(pc, ps + margin)), nc, rhoCanary) + share ** 2 * sideVar(ps, ns, rho);
       }
-      mixture.add(increments, sums, net);
+      mixture.add(increments, sums, net, spanSums);
       dispersion.addStable(xs, ns);
       canaryDispersion.addStable(xc, nc);
       return assess(rho);
@@ -336,55 +358,6 @@ export function createErrorRateJudge(
     }
     return { span: best as NonNullable<typeof best> };
   }
-}
-
-/** At a held step's last check: adverse only on evidence at the hold's share of alpha (hold.ts), else null. */
-export function holdEndAdverse(stepLog: number, holdAlpha: number): string | null {
-  if (stepLog < Math.log(1 / holdAlpha)) return null;
-  return `this step's evidence for a regression is ${ratioWords(Math.exp(stepLog))} at the end of its hold, past the ${ratioWords(1 / holdAlpha)} a held step's rollback needs`;
-}
-
-/** Evidence over the current step that holds it: a likelihood ratio of 10:1 for a regression. */
-export const LEANING = 10;
-
-/** The step's likelihood ratio for a regression, mixed over the given tests by their weights. */
-export function stepLogEvidence(logs: readonly number[], tests: readonly number[], weights: readonly number[] = []): number {
-  const terms = tests.map((t) => (logs[t] as number) + (weights.length ? Math.log(weights[t] as number) : 0));
-  const total = weights.length ? tests.reduce((a, t) => a + (weights[t] as number), 0) : tests.length;
-  return logSumExp(terms) - Math.log(total);
-}
-
-/**
- * How far the step's evidence leans towards a regression, for holding it: the likelihood ratio
- * averaged over the step's checks as possible onsets (from each of them to now), not only from the
- * step's start. A regression that began mid-step was diluted by the healthy checks before it: a
- * +5-point canary from the middle of the last step was promoted, its step-start ratio still short
- * of leaning when time was up. Each ratio is a test supermartingale under the null, so their
- * average at any moment has expectation at most 1 and reaches LEANING with probability at most
- * 1/LEANING, as the step-start ratio alone did; an equal canary is held no more often than that.
- */
-export function leanLogEvidence(spans: readonly SpanState[], stepSpan: SpanState, tests: readonly number[], weights: readonly number[] = []): number {
-  const inStep = spans.filter((sp) => sp.step === stepSpan.step && sp.window >= stepSpan.window);
-  if (inStep.length === 0) return stepLogEvidence(spanLogs(stepSpan), tests, weights);
-  return logSumExp(inStep.map((sp) => stepLogEvidence(spanLogs(sp), tests, weights))) - Math.log(inStep.length);
-}
-
-/**
- * Whether a step's estimate is above its cap, for holding the step: as it stands, once the step has
- * its minimum of canary requests. Holding is not rolling back: a held step advances at the first
- * check whose estimate is back under the cap, so an equal canary that drew three errors in 45
- * requests waits a check or two, while a canary at 16% on 10 requests a minute no longer went from
- * 25% to 50% because 8% over the step was within a standard error of a 5% cap.
- */
-export function aboveCap(estimate: number, requests: number, cap: number, minRequests: number): boolean {
-  return requests >= minRequests && estimate > cap;
-}
-
-/** " (about 3 checks at the current traffic)". */
-export function moreChecks(needed: number, lastWindowRequests: number): string {
-  if (!(lastWindowRequests > 0) || !(needed > 0)) return '';
-  const checks = Math.ceil(needed / lastWindowRequests);
-  return checks > 100 ? ' (more than 100 checks at the current traffic)' : ` (about ${plural(checks, 'check')} at the current traffic)`;
 }
 
 function sanitize(value: number): number {

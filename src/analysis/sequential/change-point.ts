@@ -101,11 +101,13 @@ export interface ChangePointMixture {
    * Adds this window's log likelihood (ratio) per test and its figures to every open span; a
    * function gives each span its own increments (a running estimate of the span's own rate).
    * `net`, when given, sets each span's evidence net of its denominator after the sums are in.
+   * `spanSums`, when given, gives each span its own figures (the rollout's and the step's stay `sums`).
    */
   add(
     logIncrements: readonly number[] | ((span: SpanState) => readonly number[]),
     sums: readonly number[],
     net?: (span: SpanState) => number[],
+    spanSums?: (span: SpanState) => readonly number[],
   ): void;
   evidence(): Evidence;
   /** The span that began with the current step. */
@@ -162,11 +164,14 @@ export function createChangePointMixture(
       prune();
       s.windows += 1;
     },
-    add(increments, sums, net) {
+    add(increments, sums, net, spanSums) {
       for (const sp of s.spans) {
         const inc = typeof increments === 'function' ? increments(sp) : increments;
+        const own = spanSums ? spanSums(sp) : sums;
         for (let t = 0; t < sp.logs.length; t++) (sp.logs[t] as number) += inc[t] ?? 0;
-        for (let i = 0; i < sp.sums.length; i++) (sp.sums[i] as number) += sums[i] ?? 0;
+        // A span from a state saved with fewer figures grows to the current count.
+        while (sp.sums.length < config.sums) sp.sums.push(0);
+        for (let i = 0; i < sp.sums.length; i++) (sp.sums[i] as number) += own[i] ?? 0;
         sp.windows += 1;
         if (net) sp.net = net(sp);
       }

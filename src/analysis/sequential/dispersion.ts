@@ -47,6 +47,9 @@ export interface DispersionEstimator {
   windows(): number;
   /** Mean events a window over what the estimate rests on (baseline included): too few, and ρ says little. */
   errorsPerWindow(): number;
+  /** The sums the estimate rests on, and the last window's rate (for a caller's own differences). */
+  moments(): WanderMoments;
+  last(): { rate: number; requests: number } | null;
   /** Adds one stable window (after the window was judged). */
   addStable(events: number, requests: number): void;
   state(): DispersionState;
@@ -68,36 +71,18 @@ const CAUTIOUS_RHO = 0.003;
 export function createDispersionEstimator(initial?: DispersionState, allowance = 2, spreadAllowance?: number): DispersionEstimator {
   const s: DispersionState = initial ? structuredClone(initial) : { sum: 0, count: 0, sumSq: 0, seen: 0, last: null, events: 0, requests: 0 };
   return {
-    rho() {
-      const estimate = s.count > 0 ? Math.min(MAX_RHO, Math.max(0, s.sum / s.count)) : 0;
-      // The moment estimate's relative error is about √(2/m); judge with its upper end, and
-      // with the cautious floor until enough windows are in.
-      let upper = estimate * (1 + allowance * Math.sqrt(2 / Math.max(1, s.count)));
-      // That relative error is a chi-square's: it vanishes when the estimate comes out near 0, which
-      // at a few errors a window it often does by chance, since binomial noise dominates each
-      // squared difference. The contributions' own spread is the estimator's standard error
-      // whatever they are made of.
-      const seen = s.seen ?? 0;
-      if (spreadAllowance !== undefined && seen >= 2) {
-        const mean = s.count > 0 ? s.sum / s.count : 0;
-        const spread = Math.max(0, (s.sumSq ?? 0) / seen - mean * mean);
-        upper = Math.max(upper, Math.max(0, mean) + spreadAllowance * Math.sqrt(spread / seen));
-      }
-      const floor = s.count >= SETTLED_WINDOWS ? 0 : CAUTIOUS_RHO * (1 - s.count / SETTLED_WINDOWS);
-      return Math.max(upper, floor);
-    },
+    rho: () => rhoFromMoments(momentsOf(s), allowance, spreadAllowance),
     windows: () => s.count,
     errorsPerWindow: () => (s.count > 0 ? s.events / (s.count + 1) : 0),
+    moments: () => momentsOf(s),
+    last: () => (s.last ? { ...s.last } : null),
     addStable(events, requests) {
       if (!(requests > 0) || !Number.isFinite(events)) return;
       const rate = Math.min(1, Math.max(0, events / requests));
       s.events += Math.max(0, events);
       s.requests += requests;
-      const p = (s.events + 0.5) / (s.requests + 1);
       if (s.last) {
-        const diff = rate - s.last.rate;
-        const binomial = 1 / requests + 1 / s.last.requests;
-        const contribution = (diff * diff) / (2 * p * (1 - p)) - binomial / 2;
+        const contribution = wanderContribution({ rate, requests }, s.last, (s.events + 0.5) / (s.requests + 1));
         s.sum += contribution;
         s.count += 1;
         s.sumSq = (s.sumSq ?? 0) + contribution * contribution;
@@ -107,6 +92,47 @@ export function createDispersionEstimator(initial?: DispersionState, allowance =
     },
     state: () => structuredClone(s),
   };
+}
+
+/** The sums ρ is estimated from: per-window contributions, how many, their squares (and how many of those). */
+export interface WanderMoments {
+  sum: number;
+  count: number;
+  sumSq: number;
+  seen: number;
+}
+
+const momentsOf = (s: DispersionState): WanderMoments => ({ sum: s.sum, count: s.count, sumSq: s.sumSq ?? 0, seen: s.seen ?? 0 });
+
+/**
+ * One successive difference's estimate of ρ: half its square over p(1−p), less the binomial part
+ * (von Neumann). p is the pooled rate the two windows are taken to share.
+ */
+export function wanderContribution(now: { rate: number; requests: number }, last: { rate: number; requests: number }, p: number): number {
+  const diff = now.rate - last.rate;
+  return (diff * diff) / (2 * p * (1 - p)) - (1 / now.requests + 1 / last.requests) / 2;
+}
+
+/**
+ * ρ to judge the next window with, from the contributions so far: their mean with a margin for its
+ * own uncertainty (`allowance` standard errors, and `spreadAllowance` of their observed spread when
+ * given), and the cautious floor until enough windows are in.
+ */
+export function rhoFromMoments(m: WanderMoments, allowance: number, spreadAllowance?: number): number {
+  const estimate = m.count > 0 ? Math.min(MAX_RHO, Math.max(0, m.sum / m.count)) : 0;
+  // The moment estimate's relative error is about √(2/m); judge with its upper end.
+  let upper = estimate * (1 + allowance * Math.sqrt(2 / Math.max(1, m.count)));
+  // That relative error is a chi-square's: it vanishes when the estimate comes out near 0, which
+  // at a few errors a window it often does by chance, since binomial noise dominates each
+  // squared difference. The contributions' own spread is the estimator's standard error
+  // whatever they are made of.
+  if (spreadAllowance !== undefined && m.seen >= 2) {
+    const mean = m.count > 0 ? m.sum / m.count : 0;
+    const spread = Math.max(0, m.sumSq / m.seen - mean * mean);
+    upper = Math.max(upper, Math.max(0, mean) + spreadAllowance * Math.sqrt(spread / m.seen));
+  }
+  const floor = m.count >= SETTLED_WINDOWS ? 0 : CAUTIOUS_RHO * (1 - m.count / SETTLED_WINDOWS);
+  return Math.max(upper, floor);
 }
 
 /** Seeds an estimator's state with the baseline look-back's moments (counted as its windows). */

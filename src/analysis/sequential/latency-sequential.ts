@@ -21,7 +21,7 @@ import { invalidInput } from '../../errors.js';
 import { createChangePointMixture, spanLogs, type ChangePointState } from './change-point.js';
 import { createDispersionEstimator, type DispersionState } from './dispersion.js';
 import { binomialLogLikelihoodRatio, normalMixtureRadius, villeLogThreshold } from './evidence.js';
-import { aboveCap, holdEndAdverse, leanLogEvidence, LEANING, moreChecks } from './binomial-sequential.js';
+import { aboveCap, holdEndAdverse, leanLogEvidence, LEANING, moreChecks } from './step-evidence.js';
 import { alphaSplit, holdEnds } from './hold.js';
 import { confidenceWords, count, evidenceOriginWords, originOf, percent, plural, ratioWords } from './explain.js';
 import { addBuckets, bucketsOf, normalizeBuckets, smoothCountAbove as countAbove, smoothQuantile as histogramQuantile, totalCount, type Bucket } from './histogram.js';

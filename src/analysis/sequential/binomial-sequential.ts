@@ -179,7 +179,10 @@ export function createErrorRateJudge(
       let increments: (span: SpanState) => number[] = () => weights.map(() => 0);
       const spanSums = (span: SpanState): number[] => {
         const own = [...sums];
-        if (nc > 0 && ns > 0) [own[ENC], own[EXC]] = [nc / spanPhi(span), xc / spanPhi(span)];
+        if (nc > 0 && ns > 0) {
+          const phi = spanPhi(span);
+          [own[ENC], own[EXC]] = [nc / phi, xc / phi];
+        }
         const spanCanary = { events: span.sums[XC] ?? 0, requests: span.sums[NC] ?? 0 };
         own.splice(WANDER, WANDER_SLOTS, ...spanWanderIncrement(span, spanCanary, { events: xc, requests: nc }, lastCanary, beforeWander));
         return own;

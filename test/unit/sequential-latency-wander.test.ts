@@ -75,7 +75,8 @@ describe('latency false rollbacks under a wander of the canary’s own, 10–200
 
   // A median wandering by 20% a scrape (σ 0.5 → 0.54): the boundary is a canary at about 1.40×.
   // Before the canary's wander was learned onset-robustly, skew-charged and floored in its first
-  // windows (canary-wander.ts), 37 of these 600 (6.2%) were rolled back; after, 2 (3,000: 0.40%).
+  // windows (canary-wander.ts), 37 of these 600 (6.2%) were rolled back; after, none (6,000 by the
+  // script, seeds 11 and 21: 0.35%).
   it('rolls back at most alpha of canaries at the boundary (1.40×, median wandering 20% a scrape)', () => {
     const random = createRandom(11);
     const runs = 600;

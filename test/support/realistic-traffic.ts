@@ -128,23 +128,30 @@ export function simulateBaseline(random: Random, side: SideSpec, rps: number, wi
 }
 
 /**
- * Whether one rollout under the engine's step rules ends in a rollback: a step ends on a pass or,
- * with nothing adverse, at its planned checks; adverse evidence holds it up to its planned checks
- * again, and a hold that ends on adverse evidence is a rollback. Still holding after 4× its
- * planned checks counts as promoted (the judge never rolled it back). `observe` judges the next
- * window of `step` at the canary's share `weight`.
+ * The check (counted from 1) at which one rollout under the engine's step rules is rolled back, or
+ * null: a step ends on a pass or, with nothing adverse, at its planned checks; adverse evidence
+ * holds it up to its planned checks again, and a hold that ends on adverse evidence is a rollback.
+ * Still holding after 4× its planned checks counts as promoted (the judge never rolled it back).
+ * `observe` judges the next window of `step` at the canary's share `weight`.
  */
-export function rolledBackUnderStepRules(observe: (step: number, weight: number) => SequentialDecision): boolean {
+export function rollbackCheckUnderStepRules(observe: (step: number, weight: number) => SequentialDecision): number | null {
+  let checks = 0;
   for (let step = 0; step < DEFAULT_SCHEDULE.length; step++) {
     const s = DEFAULT_SCHEDULE[step] as (typeof DEFAULT_SCHEDULE)[number];
     for (let done = 1; ; done++) {
       const d = observe(step, s.weight);
-      if (d.decision === 'fail') return true;
+      checks++;
+      if (d.decision === 'fail') return checks;
       if (done < s.checks) continue;
       if (d.decision === 'pass' || (d.adverse === null && !d.holding)) break;
-      if (done >= 2 * s.checks && d.adverse !== null) return true;
+      if (done >= 2 * s.checks && d.adverse !== null) return checks;
       if (done >= 4 * s.checks) break;
     }
   }
-  return false;
+  return null;
+}
+
+/** Whether one rollout under the engine's step rules ends in a rollback (rollbackCheckUnderStepRules). */
+export function rolledBackUnderStepRules(observe: (step: number, weight: number) => SequentialDecision): boolean {
+  return rollbackCheckUnderStepRules(observe) !== null;
 }

@@ -77,8 +77,11 @@ describe('latency lines inside a coarse bucket (class 2)', () => {
     expect(ds[ds.length - 1]?.explanation).toMatch(/above the 2 s cap/);
   });
 
+  // From the first check: 2 checks for 2× before the canary's first windows carried an allowance
+  // for a wander of its own (canary-wander.ts, issue 15: without it, canaries at the boundary whose
+  // median moves by 20% a scrape were rolled back 6% of the time at alpha 0.5%); 3 with it.
   for (const [times, within] of [
-    [2, 2],
+    [2, 3],
     [3, 1],
   ] as const) {
     it(`still rolls back a ${times}× latency regression within ${within} check(s) at 1,000 canary requests a check`, () => {

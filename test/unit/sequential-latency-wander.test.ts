@@ -1,12 +1,14 @@
 // The latency judge under a wander of the canary's own (issue 15): its median drawn afresh every
 // 30 s scrape while stable's holds still, so stable's window-to-window variation, at its own P95,
 // shows none of it. Before the canary's own wander was learned, a canary at the null's boundary
-// was judged as if its share above the line were binomial. Seeded, so deterministic.
+// was judged as if its share above the line were binomial. Seeded, so deterministic; the same
+// rollouts as `node dist/scripts/wander-validity-sim.js latency RUNS SEED FACTOR TAU 10 200`
+// (and `latency-checks` for the onsets), which print the figures with more rollouts.
 
 import { describe, expect, it } from 'vitest';
 import { createLatencyJudge } from '../../src/analysis/sequential/latency-sequential.js';
 import { createRandom, type Random } from '../../src/analysis/sequential/random.js';
-import { addSides, DEFAULT_SCHEDULE, rolledBackUnderStepRules, simulateBaseline, simWindow, type SideSpec, type SimSide } from '../support/realistic-traffic.js';
+import { addSides, DEFAULT_SCHEDULE, rollbackCheckUnderStepRules, simulateBaseline, simWindow, type SideSpec, type SimSide } from '../support/realistic-traffic.js';
 
 /** One 1-minute window of two scrapes, each with the median moved by a log-normal factor of sd `tau`. */
 function wandering(random: Random, side: SideSpec, rps: number, tau: number): SimSide {
@@ -14,10 +16,13 @@ function wandering(random: Random, side: SideSpec, rps: number, tau: number): Si
   return addSides(scrape(), scrape());
 }
 
-/** One rollout under the engine's step rules. */
-function rolledBack(random: Random, o: { rps: number; factor: number; tau: number }): boolean {
+/**
+ * One rollout under the engine's step rules (as in sequential-wander-validity.test.ts): the check
+ * it was rolled back at, counted from the first, or null. The canary is at 1× stable until check
+ * `onset` + 1, at `factor` × from there.
+ */
+function rollbackCheck(random: Random, o: { rps: number; factor: number; tau: number; onset?: number }): number | null {
   const stable: SideSpec = { errorRate: 0.01, concentration: 200, medianLatency: 0.1, sigma: 0.5 };
-  const canary: SideSpec = { ...stable, medianLatency: 0.1 * o.factor };
   const baseline = simulateBaseline(random, stable, o.rps);
   const judge = createLatencyJudge({
     ratio: 1.5,
@@ -30,12 +35,16 @@ function rolledBack(random: Random, o: { rps: number; factor: number; tau: numbe
     stepChecks: DEFAULT_SCHEDULE.map((s) => s.checks),
     baseline: baseline.buckets,
   });
-  return rolledBackUnderStepRules((step, weight) => {
+  let checks = 0;
+  return rollbackCheckUnderStepRules((step, weight) => {
+    const canary: SideSpec = { ...stable, medianLatency: 0.1 * (checks++ >= (o.onset ?? 0) ? o.factor : 1) };
     const canaryWindow = wandering(random, canary, o.rps * weight, o.tau);
     const stableWindow = simWindow(random, stable, o.rps * (1 - weight));
     return judge.observe({ step, canary: { buckets: canaryWindow.buckets }, stable: { buckets: stableWindow.buckets } });
   });
 }
+
+const rolledBack = (random: Random, o: { rps: number; factor: number; tau: number }): boolean => rollbackCheck(random, o) !== null;
 
 describe('latency false rollbacks under a wander of the canary’s own, 10–200 req/s, alpha 0.5%', () => {
   // A median wandering by 10% a scrape widens the canary's latency (σ 0.5 → 0.51), so the null's
@@ -47,5 +56,43 @@ describe('latency false rollbacks under a wander of the canary’s own, 10–200
     let rollbacks = 0;
     for (let i = 0; i < runs; i++) if (rolledBack(random, { rps: 10 * 20 ** random.uniform(), factor: 1.47, tau: 0.1 })) rollbacks++;
     expect(rollbacks / runs).toBeLessThanOrEqual(0.005);
+  }, 60_000);
+
+  // A median wandering by 20% a scrape (σ 0.5 → 0.54): the boundary is a canary at about 1.40×.
+  // Before the canary's wander was learned onset-robustly, skew-charged and floored in its first
+  // windows (canary-wander.ts), 37 of these 600 (6.2%) were rolled back; after, none (6,000 by the
+  // script, seeds 11 and 21: 0.35%).
+  it('rolls back at most alpha of canaries at the boundary (1.40×, median wandering 20% a scrape)', () => {
+    const random = createRandom(11);
+    const runs = 600;
+    let rollbacks = 0;
+    for (let i = 0; i < runs; i++) if (rolledBack(random, { rps: 10 * 20 ** random.uniform(), factor: 1.4, tau: 0.2 })) rollbacks++;
+    expect(rollbacks / runs).toBeLessThanOrEqual(0.005);
+  }, 60_000);
+
+  // Well inside the policy: issue 15's target is none rolled back. Before: 4 of these 400.
+  it('rolls back no canary at 1.3× whose median wanders by 20% a scrape (50–200 req/s)', () => {
+    const random = createRandom(5);
+    let rollbacks = 0;
+    for (let i = 0; i < 400; i++) if (rolledBack(random, { rps: 50 * 4 ** random.uniform(), factor: 1.3, tau: 0.2 })) rollbacks++;
+    expect(rollbacks).toBe(0);
+  }, 60_000);
+});
+
+describe('latency regressions whose onset the canary’s wander estimate sees (alpha 0.5%, no wander)', () => {
+  // A 2× onset in the middle of the first step is one jump of the canary's share above the line
+  // (5% → 14%); counted as wander, it made the next windows pass for noise: before, a median of 3
+  // checks (p90 4) at 50–200 req/s; after, 2 (p90 3).
+  it('rolls back a 2× regression starting at the first step’s 9th check in a median of ≤ 2 checks at 50–200 req/s', () => {
+    const random = createRandom(7);
+    const checks: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const at = rollbackCheck(random, { rps: 50 * 4 ** random.uniform(), factor: 2, tau: 0, onset: 8 });
+      expect(at).not.toBeNull();
+      checks.push((at ?? 0) - 8);
+    }
+    checks.sort((a, b) => a - b);
+    expect(checks.every((c) => c >= 1)).toBe(true);
+    expect(checks[49]).toBeLessThanOrEqual(2);
   }, 60_000);
 });

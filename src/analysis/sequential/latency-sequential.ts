@@ -15,11 +15,13 @@
 //   (σ ≈ 0.5) reaches at about 1.8× stable's P95. A 1.3× canary is under H0.
 // Cap — x = limit. H0: at most 5% slower than the limit (P95 ≤ 2 s); H1: at least 7.5% (and 30%).
 // Each window's one-sample likelihood ratio is divided by its variance inflation 1 + ρ·n, with ρ
-// learned from stable's own window-to-window variation of its share above its P95.
+// learned from stable's own window-to-window variation of its share above its P95, and from the
+// canary's own share above the line (canary-wander.ts): the larger is charged.
 
 import { invalidInput } from '../../errors.js';
 import { createChangePointMixture, spanLogs, type ChangePointState } from './change-point.js';
 import { createDispersionEstimator, type DispersionState } from './dispersion.js';
+import { createCanaryWander, type CanaryWanderState } from './canary-wander.js';
 import { binomialLogLikelihoodRatio, normalMixtureRadius, villeLogThreshold } from './evidence.js';
 import { aboveCap, holdEndAdverse, leanLogEvidence, LEANING, moreChecks } from './step-evidence.js';
 import { alphaSplit, holdEnds } from './hold.js';
@@ -64,13 +66,6 @@ const REFIT = 1.1;
 /** Stable requests the rollout must have seen before its own quantile replaces the baseline's. */
 const REFERENCE_REQUESTS = 200;
 
-/**
- * The most of its own wander a canary's latency is charged: its share above the line wandering by
- * about ±45% of itself from window to window. More is a regression's onset, not wander (the jump
- * from 5% to 40% above the line inflates the successive differences): uncapped, 2× regressions on
- * the quick corpus took a median of 5 checks at 10–50 req/s instead of 3, p90 17 instead of 5.
- */
-const CANARY_MAX_RHO = 0.01;
 const RATIO_TESTS = [
   [2, 0.45],
   [6, 0.15],
@@ -97,8 +92,11 @@ const SUMS = 7;
 export interface LatencyJudgeState {
   mixture: ChangePointState;
   dispersion: DispersionState;
-  /** Absent in states saved before the canary's own wander was learned: it starts afresh. */
-  canaryDispersion?: DispersionState;
+  /**
+   * The canary's own wander (canary-wander.ts). Absent in states saved before it was learned this
+   * way (they held `canaryDispersion`, now ignored): it starts afresh, at its first-window floor.
+   */
+  canaryWander?: CanaryWanderState;
   /** Bucket bounds and counts; the +Inf bound as the string "+Inf", which JSON can hold. */
   stable: Array<[number | '+Inf', number]>;
   stepCanary: Array<[number | '+Inf', number]>;
@@ -139,9 +137,9 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
   // The canary's latency wanders on its own (a slow pod, a cold cache on the new version), and
   // stable's wander, at its own P95, cannot speak for it: a canary at 1.3× stable's latency, inside
   // the policy, whose median wandered by 20% from scrape to scrape was rolled back 57% of the time
-  // at alpha 0.5% when only stable's wander was charged (sequential-latency-wander.test.ts). The same estimator as the error judge's
-  // canary one (binomial-sequential.ts), fed with the canary's share above the line.
-  const canaryDispersion = createDispersionEstimator(options.state?.canaryDispersion, 1, 1.5);
+  // at alpha 0.5% when only stable's wander was charged. canary-wander.ts learns it from the
+  // canary's share above the line without taking a regression's onset for wander.
+  const canaryWander = createCanaryWander(options.state?.canaryWander);
   const stable = decode(options.state?.stable);
   let stepCanary = decode(options.state?.stepCanary);
   let lastCanaryRequests = options.state?.lastCanaryRequests ?? 0;
@@ -196,7 +194,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       ({
         mixture: mixture.state(),
         dispersion: dispersion.state(),
-        canaryDispersion: canaryDispersion.state(),
+        canaryWander: canaryWander.state(),
         stable: encode(stable),
         stepCanary: encode(stepCanary),
         lastCanaryRequests,
@@ -220,7 +218,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       const ns = totalCount(stableNow);
       lastCanaryRequests = nc;
       // Judged with the larger: stable's wander still guards a canary whose own estimate came out low.
-      const rho = Math.max(dispersion.rho(), Math.min(CANARY_MAX_RHO, canaryDispersion.rho()));
+      const rho = Math.max(dispersion.rho(), canaryWander.rho());
       const phi = 1 + rho * nc;
       const increments = weights.map(() => 0);
       const sums = new Array<number>(SUMS).fill(0);
@@ -253,7 +251,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       }
       mixture.add(increments, sums);
       if (ns > 0 && Number.isFinite(qs)) dispersion.addStable(countAbove(stableNow, qs), ns);
-      if (nc > 0 && Number.isFinite(line)) canaryDispersion.addStable(countAbove(canary, line), nc);
+      if (nc > 0 && Number.isFinite(line)) canaryWander.add(countAbove(canary, line), nc);
       return assess(qs, rho);
     },
   };

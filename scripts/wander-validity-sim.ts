@@ -18,41 +18,10 @@ import { createErrorRateJudge } from '../src/analysis/sequential/binomial-sequen
 import { dispersionFromBaseline } from '../src/analysis/sequential/dispersion.js';
 import { createLatencyJudge } from '../src/analysis/sequential/latency-sequential.js';
 import { createRandom, type Random } from '../src/analysis/sequential/random.js';
-import type { SequentialDecision } from '../src/analysis/sequential/types.js';
-import { DEFAULT_SCHEDULE, simulateBaseline, simWindow, type SideSpec, type SimSide } from '../test/support/realistic-traffic.js';
+import { addSides, DEFAULT_SCHEDULE, rollbackUnderStepRules, simulateBaseline, simWindow, type SideSpec, type StepRulesRollback as Rollback } from '../test/support/realistic-traffic.js';
 
 const STEP_CHECKS = DEFAULT_SCHEDULE.map((s) => s.checks);
 
-/** Where a rollout was rolled back: its step, the check within the step, and checks since the first. */
-interface Rollback {
-  step: number;
-  check: number;
-  checks: number;
-}
-
-/** The engine's step rules: a step ends on a pass or, with nothing adverse, at its planned checks. */
-function rolledBack(observe: (step: number, weight: number) => SequentialDecision): Rollback | null {
-  let checks = 0;
-  for (let step = 0; step < DEFAULT_SCHEDULE.length; step++) {
-    const s = DEFAULT_SCHEDULE[step] as (typeof DEFAULT_SCHEDULE)[number];
-    for (let done = 1; ; done++) {
-      const d = observe(step, s.weight);
-      checks++;
-      if (d.decision === 'fail') return { step, check: done, checks };
-      if (done < s.checks) continue;
-      if (d.decision === 'pass' || (d.adverse === null && !d.holding)) break;
-      if (done >= 2 * s.checks && d.adverse !== null) return { step, check: done, checks };
-      if (done >= 4 * s.checks) break;
-    }
-  }
-  return null;
-}
-
-const add = (a: SimSide, b: SimSide): SimSide => ({
-  requests: a.requests + b.requests,
-  errors: a.errors + b.errors,
-  buckets: a.buckets.map((x, i) => ({ le: x.le, count: x.count + (b.buckets[i]?.count ?? 0) })),
-});
 
 function errorRollout(random: Random, rps: number, stableRate: number, delta: number, alpha: number): Rollback | null {
   const side = (rate: number): SideSpec => ({ errorRate: rate, concentration: 100 + 200 * random.uniform(), medianLatency: 0.1, sigma: 0.5 });
@@ -63,7 +32,7 @@ function errorRollout(random: Random, rps: number, stableRate: number, delta: nu
     { margin: 0.03, cap: null, alpha, beta: 0.05, minRequests: 20, plannedSteps: 3, plannedChecks: 40, stepChecks: STEP_CHECKS },
     { dispersion: dispersionFromBaseline(baseline.moments) },
   );
-  return rolledBack((step, weight) => judge.observe({ step, canary: simWindow(random, canary, rps * weight), stable: simWindow(random, stable, rps * (1 - weight)) }));
+  return rollbackUnderStepRules((step, weight) => judge.observe({ step, canary: simWindow(random, canary, rps * weight), stable: simWindow(random, stable, rps * (1 - weight)) }));
 }
 
 function latencyRollout(random: Random, rps: number, factor: number, tau: number, onset = 0): Rollback | null {
@@ -72,11 +41,11 @@ function latencyRollout(random: Random, rps: number, factor: number, tau: number
   const judge = createLatencyJudge({ ratio: 1.5, limit: 2, alpha: 0.005, beta: 0.05, minRequests: 20, plannedSteps: 3, plannedChecks: 40, stepChecks: STEP_CHECKS, baseline: baseline.buckets });
   let index = 0;
   const scrape = (r: number, median: number) => simWindow(random, { ...stable, medianLatency: median * Math.exp(tau * random.normal()) }, r, 1);
-  return rolledBack((step, weight) => {
+  return rollbackUnderStepRules((step, weight) => {
     const median = 0.1 * (index++ >= onset ? factor : 1);
     return judge.observe({
       step,
-      canary: { buckets: add(scrape(rps * weight, median), scrape(rps * weight, median)).buckets },
+      canary: { buckets: addSides(scrape(rps * weight, median), scrape(rps * weight, median)).buckets },
       stable: { buckets: simWindow(random, stable, rps * (1 - weight)).buckets },
     });
   });

@@ -127,31 +127,37 @@ export function simulateBaseline(random: Random, side: SideSpec, rps: number, wi
   };
 }
 
+/** Where a rollout was rolled back: its step, the check within that step, and checks since the first. */
+export interface StepRulesRollback {
+  step: number;
+  check: number;
+  checks: number;
+}
+
 /**
- * The check (counted from 1) at which one rollout under the engine's step rules is rolled back, or
- * null: a step ends on a pass or, with nothing adverse, at its planned checks; adverse evidence
+ * Where one rollout under the engine's step rules is rolled back, or null: a step ends on a pass or, with nothing adverse, at its planned checks; adverse evidence
  * holds it up to its planned checks again, and a hold that ends on adverse evidence is a rollback.
  * Still holding after 4× its planned checks counts as promoted (the judge never rolled it back).
  * `observe` judges the next window of `step` at the canary's share `weight`.
  */
-export function rollbackCheckUnderStepRules(observe: (step: number, weight: number) => SequentialDecision): number | null {
+export function rollbackUnderStepRules(observe: (step: number, weight: number) => SequentialDecision): StepRulesRollback | null {
   let checks = 0;
   for (let step = 0; step < DEFAULT_SCHEDULE.length; step++) {
     const s = DEFAULT_SCHEDULE[step] as (typeof DEFAULT_SCHEDULE)[number];
     for (let done = 1; ; done++) {
       const d = observe(step, s.weight);
       checks++;
-      if (d.decision === 'fail') return checks;
+      if (d.decision === 'fail') return { step, check: done, checks };
       if (done < s.checks) continue;
       if (d.decision === 'pass' || (d.adverse === null && !d.holding)) break;
-      if (done >= 2 * s.checks && d.adverse !== null) return checks;
+      if (done >= 2 * s.checks && d.adverse !== null) return { step, check: done, checks };
       if (done >= 4 * s.checks) break;
     }
   }
   return null;
 }
 
-/** Whether one rollout under the engine's step rules ends in a rollback (rollbackCheckUnderStepRules). */
+/** Whether one rollout under the engine's step rules ends in a rollback (rollbackUnderStepRules). */
 export function rolledBackUnderStepRules(observe: (step: number, weight: number) => SequentialDecision): boolean {
-  return rollbackCheckUnderStepRules(observe) !== null;
+  return rollbackUnderStepRules(observe) !== null;
 }

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLatencyJudge } from '../../src/analysis/sequential/latency-sequential.js';
 import { createRandom, type Random } from '../../src/analysis/sequential/random.js';
-import { addSides, DEFAULT_SCHEDULE, rollbackCheckUnderStepRules, simulateBaseline, simWindow, type SideSpec, type SimSide } from '../support/realistic-traffic.js';
+import { addSides, DEFAULT_SCHEDULE, rollbackUnderStepRules, simulateBaseline, simWindow, type SideSpec, type SimSide } from '../support/realistic-traffic.js';
 
 /** One 1-minute window of two scrapes, each with the median moved by a log-normal factor of sd `tau`. */
 function wandering(random: Random, side: SideSpec, rps: number, tau: number): SimSide {
@@ -36,12 +36,13 @@ function rollbackCheck(random: Random, o: { rps: number; factor: number; tau: nu
     baseline: baseline.buckets,
   });
   let checks = 0;
-  return rollbackCheckUnderStepRules((step, weight) => {
+  const rollback = rollbackUnderStepRules((step, weight) => {
     const canary: SideSpec = { ...stable, medianLatency: 0.1 * (checks++ >= (o.onset ?? 0) ? o.factor : 1) };
     const canaryWindow = wandering(random, canary, o.rps * weight, o.tau);
     const stableWindow = simWindow(random, stable, o.rps * (1 - weight));
     return judge.observe({ step, canary: { buckets: canaryWindow.buckets }, stable: { buckets: stableWindow.buckets } });
   });
+  return rollback?.checks ?? null;
 }
 
 const rolledBack = (random: Random, o: { rps: number; factor: number; tau: number }): boolean => rollbackCheck(random, o) !== null;

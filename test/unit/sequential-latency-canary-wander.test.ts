@@ -38,6 +38,18 @@ describe('the canary’s latency wander estimate', () => {
     expect(w.rho()).toBeGreaterThan(0.0132);
   });
 
+  it('keeps the old cap of 0.01 for a window of fewer than 50 requests, where an onset hides in binomial noise', () => {
+    const random = createRandom(5);
+    const w = createCanaryWander();
+    // 30 requests a window: 5% above the line, then 14% (a 2× onset the outlier test cannot see).
+    for (let i = 0; i < 12; i++) w.add(random.binomial(30, 0.05), 30);
+    for (let i = 0; i < 3; i++) w.add(random.binomial(30, 0.14), 30);
+    expect(w.rho()).toBeGreaterThan(0.01);
+    expect(w.rho(30)).toBe(0.01);
+    expect(w.rho(49)).toBe(0.01);
+    expect(w.rho(50)).toBe(w.rho());
+  });
+
   it('resumes from its saved state to the same estimate', () => {
     const random = createRandom(5);
     const w = createCanaryWander();

@@ -96,4 +96,20 @@ describe('latency regressions whose onset the canary’s wander estimate sees (a
     expect(checks.every((c) => c >= 1)).toBe(true);
     expect(checks[49]).toBeLessThanOrEqual(2);
   }, 60_000);
+
+  // At 1–10 req/s a window holds 6–60 canary requests, too few for the outlier test to tell an
+  // onset from binomial noise; without the small-window cap the onset passed for wander again: a
+  // median of 21 checks (p90 31), against 14 (p90 22) before the onset guard and 15 (p90 24) now.
+  it('rolls back a 2× regression starting at the first step’s 9th check at 1–10 req/s in a median of ≤ 17 checks', () => {
+    const random = createRandom(7);
+    const checks: number[] = [];
+    for (let i = 0; i < 120; i++) {
+      const at = rollbackCheck(random, { rps: 10 ** random.uniform(), factor: 2, tau: 0, onset: 8 });
+      expect(at).not.toBeNull();
+      checks.push((at ?? 0) - 8);
+    }
+    checks.sort((a, b) => a - b);
+    expect(checks.every((c) => c >= 1)).toBe(true);
+    expect(checks[59]).toBeLessThanOrEqual(17);
+  }, 60_000);
 });

@@ -25,6 +25,13 @@
 //   moving by 20% a scrape shows in a window of two scrapes before the skew allowance, and the
 //   floor falls to the dispersion estimator's cautious 0.003 over FLOOR_WINDOWS differences, then
 //   to 0 over as many again, as the estimate takes over.
+// - Small windows. Below SMALL_WINDOW requests a window, binomial noise hides an onset from the
+//   outlier test (a 2× onset at 30 requests is about one binomial scale, not 16), so an onset
+//   inflates the estimate as it did before there was a guard, and a 2× regression at 1–10 req/s
+//   took half as long again (a mean of 14.5 → 21.5 checks from a mid-step onset; 16.1 with the cap). There the estimate keeps the
+//   old cap, SMALL_WINDOW_MAX_RHO: the binomial variance per window, p(1−p)/n at p = 5%, is then at
+//   least twice what that ρ adds, and the 1.40× boundary at TAU 0.2 stays within alpha (5–20 req/s:
+//   4 of 3,000; 10–30: 8 of 3,000, as without the cap; a cap to 100 requests doubled the first).
 
 /** Recent differences kept as [u, b]; older ones are folded into the sums (outliers left out). */
 const RECENT = 24;
@@ -44,6 +51,9 @@ const FLOOR_WINDOWS = 4;
 const SETTLED_FLOOR = 0.003;
 /** Standard errors of the mean contribution (from their observed spread) ρ is judged above it, as dispersion.ts's canary estimator. */
 const SPREAD_ALLOWANCE = 1.5;
+/** Below this many canary requests a window the estimate is capped at SMALL_WINDOW_MAX_RHO (see above). */
+const SMALL_WINDOW = 50;
+const SMALL_WINDOW_MAX_RHO = 0.01;
 /** ρ beyond this is a broken query, not noise (as in dispersion.ts). */
 const MAX_RHO = 0.1;
 
@@ -62,8 +72,8 @@ export interface CanaryWanderState {
 }
 
 export interface CanaryWander {
-  /** ρ to judge the next window with. */
-  rho(): number;
+  /** ρ to judge the next window with, of `requests` canary requests. */
+  rho(requests?: number): number;
   /** Differences seen (outliers included). */
   windows(): number;
   /** Adds one canary window (after it was judged): requests above the line, requests. */
@@ -74,7 +84,7 @@ export interface CanaryWander {
 export function createCanaryWander(initial?: CanaryWanderState): CanaryWander {
   const s: CanaryWanderState = initial ? structuredClone(initial) : { recent: [], sum: 0, sumSq: 0, count: 0, seen: 0, last: null, events: 0, requests: 0 };
   return {
-    rho() {
+    rho(requests) {
       const limit = outlierLimit(s.recent);
       let sum = s.sum;
       let sumSq = s.sumSq;
@@ -93,7 +103,8 @@ export function createCanaryWander(initial?: CanaryWanderState): CanaryWander {
         // estimate comes out near 0 by chance), as dispersion.ts's canary estimator.
         upper = Math.max(mean * (1 + Math.sqrt(2 / n)), mean + (n >= 2 ? SPREAD_ALLOWANCE * Math.sqrt(spread / n) : 0));
       }
-      return Math.min(MAX_RHO, Math.max(SKEW * upper, floorAt(s.seen)));
+      const rho = Math.min(MAX_RHO, Math.max(SKEW * upper, floorAt(s.seen)));
+      return requests !== undefined && requests < SMALL_WINDOW ? Math.min(SMALL_WINDOW_MAX_RHO, rho) : rho;
     },
     windows: () => s.seen,
     add(events, requests) {

@@ -218,7 +218,7 @@ export function createLatencyJudge(config: LatencyJudgeConfig, options: { state?
       const ns = totalCount(stableNow);
       lastCanaryRequests = nc;
       // Judged with the larger: stable's wander still guards a canary whose own estimate came out low.
-      const rho = Math.max(dispersion.rho(), canaryWander.rho());
+      const rho = Math.max(dispersion.rho(), canaryWander.rho(nc));
       const phi = 1 + rho * nc;
       const increments = weights.map(() => 0);
       const sums = new Array<number>(SUMS).fill(0);

@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import { expectExit, realKubeDescribe } from '../support/real-kube/tier.js';
+import type { CliProcess } from '../support/live-harness.js';
 import { CANARY, NEW_IMAGE, TARGET, type World } from '../support/real-kube/world.js';
 
 // An operator's pause outlives the deploy that acknowledged it: the pause is in the record, so a
@@ -11,6 +12,19 @@ import { CANARY, NEW_IMAGE, TARGET, type World } from '../support/real-kube/worl
 const HOLDS = 'is ready to move on but stays at 25%: paused by';
 const passed = async (world: World) => (await world.record())?.tallies?.passed ?? 0;
 
+/**
+ * Waits for `check` with a loaded machine's margin; a timeout says what the deploy printed, since
+ * "timed out" alone cannot tell a lost pause from a deploy that never got going.
+ */
+async function untilFrom(world: World, deploy: CliProcess, what: string, check: () => Promise<boolean>): Promise<void> {
+  try {
+    await world.until(what, check, 150_000);
+  } catch (err) {
+    const tail = (text: string) => text.split('\n').slice(-25).join('\n');
+    throw new Error(`${(err as Error).message}\n--- the deploy's stdout (last lines) ---\n${tail(deploy.stdout())}\n--- its stderr ---\n${tail(deploy.stderr())}`);
+  }
+}
+
 realKubeDescribe('a paused rollout taken over by `deploy --resume` (real API server)', (tier) => {
   it('keeps its pause after the deploy died: the resumed deploy holds at 25% while its checks pass; `canary resume` moves it on to promotion', async () => {
     const { world } = tier;
@@ -21,7 +35,7 @@ realKubeDescribe('a paused rollout taken over by `deploy --resume` (real API ser
 
     // Released by the metrics, the step passes its checks; paused, it stays at 25%. Then the deploy dies.
     world.setMetrics({ kind: 'healthy' });
-    await world.until('the paused deploy to say it holds', async () => deploy.stdout().includes(HOLDS));
+    await untilFrom(world, deploy, 'the paused deploy to say it holds', async () => deploy.stdout().includes(HOLDS));
     deploy.child.kill('SIGKILL');
     expect((await deploy.done).signal).toBe('SIGKILL');
     const before = await world.record();
@@ -30,11 +44,11 @@ realKubeDescribe('a paused rollout taken over by `deploy --resume` (real API ser
 
     const resumed = world.deploy(['--resume']);
     // Whichever it does first: hold for the pause (as it should), or raise past 25% (the pause lost).
-    await world.until('the resumed deploy to hold for the pause or move on', async () => resumed.stdout().includes(HOLDS) || world.history.weightsOf(CANARY).some((w) => w > 25));
+    await untilFrom(world, resumed, 'the resumed deploy to hold for the pause or move on', async () => resumed.stdout().includes(HOLDS) || world.history.weightsOf(CANARY).some((w) => w > 25));
     expect(world.history.weightsOf(CANARY).filter((w) => w > 0)).toEqual([10, 25]);
     expect(resumed.stdout()).toContain(HOLDS);
     const atHold = await passed(world);
-    await world.until('two more passing checks of the resumed deploy', async () => (await passed(world)) >= atHold + 2);
+    await untilFrom(world, resumed, 'two more passing checks of the resumed deploy', async () => (await passed(world)) >= atHold + 2);
     expect(await world.weight()).toBe(25);
     expect(world.history.weightsOf(CANARY).filter((w) => w > 0)).toEqual([10, 25]);
     const held = await world.record();
@@ -58,7 +72,7 @@ realKubeDescribe('a paused rollout taken over by `deploy --resume` (real API ser
       ['resume', 'applied'],
     ]);
     expect(world.history.violations()).toEqual([]);
-  }, 120_000);
+  }, 400_000);
 
   it('a pause written while no deploy runs (exit 6) is applied by the `deploy --resume` that takes the rollout over: it holds at 25% until `canary resume`', async () => {
     const { world } = tier;
@@ -74,7 +88,7 @@ realKubeDescribe('a paused rollout taken over by `deploy --resume` (real API ser
 
     world.setMetrics({ kind: 'healthy' });
     const resumed = world.deploy(['--resume']);
-    await world.until('the resumed deploy to hold for the pause or move on', async () => resumed.stdout().includes(HOLDS) || world.history.weightsOf(CANARY).some((w) => w > 25));
+    await untilFrom(world, resumed, 'the resumed deploy to hold for the pause or move on', async () => resumed.stdout().includes(HOLDS) || world.history.weightsOf(CANARY).some((w) => w > 25));
     expect(world.history.weightsOf(CANARY).filter((w) => w > 0)).toEqual([10, 25]);
     expect(resumed.stdout()).toContain(HOLDS);
     const held = await world.record();
@@ -86,5 +100,5 @@ realKubeDescribe('a paused rollout taken over by `deploy --resume` (real API ser
     expect(world.history.weightsOf(CANARY).filter((w) => w > 0)).toEqual([10, 25, 50, 100]);
     expect(await world.record()).toMatchObject({ phase: 'promoted', weight: 0 });
     expect(world.history.violations()).toEqual([]);
-  }, 120_000);
+  }, 400_000);
 });

@@ -96,7 +96,7 @@ const EXS = 11;
 /** Then the span's own estimate of the canary's wander (span-wander.ts). */
 const WANDER = 12;
 const SUMS = WANDER + WANDER_SLOTS;
-/** The canary's own wander estimate: one standard error, and 1.5 of its contributions' spread (see below). */
+/** The canary's own wander estimate: one standard error, and 2 of its contributions' spread (see below). */
 const CANARY_WANDER = { allowance: 1, spreadAllowance: 2.0 };
 
 export interface ErrorRateJudgeState {
@@ -135,12 +135,15 @@ export function createErrorRateJudge(
     options.state?.mixture,
   );
   const dispersion = createDispersionEstimator(options.state?.dispersion ?? options.dispersion);
-  // The canary's own estimate is judged one standard error above it, and at least 1.5 standard
+  // The canary's own estimate is judged one standard error above it, and at least 2 standard
   // errors of its per-window contributions' spread above their mean (dispersion.ts): at a few
   // errors a window the estimate often comes out near 0 by chance, and an allowance relative to
   // it vanishes with it. A canary at the null's boundary over a zero-error stable was rolled back
-  // 2.1% of the time at alpha 0.5% (0.3% now; 1 spread error left 0.69%, 2 cost a further 0.35
-  // check of detection at 10–50 req/s: scripts/detection-sim.ts, sequential-wander-validity.test.ts).
+  // 2.1% of the time at alpha 0.5% with one estimate for the whole rollout and no spread allowance
+  // (0.69% at 1 spread error, 0.30% at 1.5). Each span now estimates it for itself (span-wander.ts),
+  // leaving out the difference at its own onset; the evidence gathers on the span that starts at
+  // a burst, whose own difference is the one left out, and 1.5 spread errors left that boundary at
+  // 0.45%, 2 at 0.29% (scripts/wander-validity-sim.ts, sequential-wander-validity.test.ts).
   const canaryDispersion = createDispersionEstimator(options.state?.canaryDispersion, CANARY_WANDER.allowance, CANARY_WANDER.spreadAllowance);
   let lastCanaryRequests = options.state?.lastCanaryRequests ?? 0;
   const nullShift = margin / 2;

@@ -11,9 +11,10 @@
 // within the span (each normalized by the span's own rate, not by one pooled over both sides of
 // the jump), leaving out only the difference that straddles k. Which difference is left out is
 // fixed by the span, never chosen by the data: under the null, with no change at all, it is the
-// same moment estimate less one term, with the same allowances, and each span's test is the
-// supermartingale it was. Trimming the largest difference instead (chosen by the data) rolled back
-// 0.97% of canaries at a zero-error stable's boundary against a 0.5% alpha.
+// same moment estimate less one term. The mixture still leans on the span that starts at a burst,
+// whose own difference is the one left out, so the spread allowance is 2 standard errors, not 1.5
+// (binomial-sequential.ts). Trimming the largest difference instead (chosen by the data) rolled
+// back 0.97% of canaries at a zero-error stable's boundary against a 0.5% alpha.
 
 import { rhoFromMoments, wanderContribution, type WanderMoments } from './dispersion.js';
 

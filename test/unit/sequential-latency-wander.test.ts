@@ -45,18 +45,33 @@ function rollbackCheck(random: Random, o: { rps: number; factor: number; tau: nu
   return rollback?.checks ?? null;
 }
 
-const rolledBack = (random: Random, o: { rps: number; factor: number; tau: number }): boolean => rollbackCheck(random, o) !== null;
+/** Rollouts of `runs` seeded ones rolled back; `rps` draws each rollout's traffic. */
+function rollbacks(seed: number, runs: number, rps: (random: Random) => number, o: { factor: number; tau: number }): number {
+  const random = createRandom(seed);
+  let count = 0;
+  for (let i = 0; i < runs; i++) if (rollbackCheck(random, { rps: rps(random), ...o }) !== null) count++;
+  return count;
+}
+
+/** Checks from a 2× onset at check `onset` + 1 to the rollback, sorted, of `runs` seeded rollouts; each must be rolled back. */
+function checksAfterOnset(seed: number, runs: number, rps: (random: Random) => number, onset: number): number[] {
+  const random = createRandom(seed);
+  const checks: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const at = rollbackCheck(random, { rps: rps(random), factor: 2, tau: 0, onset });
+    expect(at).not.toBeNull();
+    checks.push((at ?? 0) - onset);
+  }
+  return checks.sort((a, b) => a - b);
+}
+const wide = (random: Random) => 10 * 20 ** random.uniform();
 
 describe('latency false rollbacks under a wander of the canary’s own, 10–200 req/s, alpha 0.5%', () => {
   // A median wandering by 10% a scrape widens the canary's latency (σ 0.5 → 0.51), so the null's
   // boundary (5% of requests above 1.5× stable’s P95) is a canary at about 1.47× stable. Before:
   // 53 of these 300 (17.7%) were rolled back, 0 after (by hand, 1,000 rollouts: 21.3% → 0).
   it('rolls back at most alpha of canaries at the boundary (1.47×, median wandering 10% a scrape)', () => {
-    const random = createRandom(9700);
-    const runs = 300;
-    let rollbacks = 0;
-    for (let i = 0; i < runs; i++) if (rolledBack(random, { rps: 10 * 20 ** random.uniform(), factor: 1.47, tau: 0.1 })) rollbacks++;
-    expect(rollbacks / runs).toBeLessThanOrEqual(0.005);
+    expect(rollbacks(9700, 300, wide, { factor: 1.47, tau: 0.1 }) / 300).toBeLessThanOrEqual(0.005);
   }, 60_000);
 
   // A median wandering by 20% a scrape (σ 0.5 → 0.54): the boundary is a canary at about 1.40×.
@@ -64,19 +79,12 @@ describe('latency false rollbacks under a wander of the canary’s own, 10–200
   // windows (canary-wander.ts), 37 of these 600 (6.2%) were rolled back; after, none (6,000 by the
   // script, seeds 11 and 21: 0.35%).
   it('rolls back at most alpha of canaries at the boundary (1.40×, median wandering 20% a scrape)', () => {
-    const random = createRandom(11);
-    const runs = 600;
-    let rollbacks = 0;
-    for (let i = 0; i < runs; i++) if (rolledBack(random, { rps: 10 * 20 ** random.uniform(), factor: 1.4, tau: 0.2 })) rollbacks++;
-    expect(rollbacks / runs).toBeLessThanOrEqual(0.005);
+    expect(rollbacks(11, 600, wide, { factor: 1.4, tau: 0.2 }) / 600).toBeLessThanOrEqual(0.005);
   }, 60_000);
 
   // Well inside the policy: issue 15's target is none rolled back. Before: 4 of these 400.
   it('rolls back no canary at 1.3× whose median wanders by 20% a scrape (50–200 req/s)', () => {
-    const random = createRandom(5);
-    let rollbacks = 0;
-    for (let i = 0; i < 400; i++) if (rolledBack(random, { rps: 50 * 4 ** random.uniform(), factor: 1.3, tau: 0.2 })) rollbacks++;
-    expect(rollbacks).toBe(0);
+    expect(rollbacks(5, 400, (random) => 50 * 4 ** random.uniform(), { factor: 1.3, tau: 0.2 })).toBe(0);
   }, 60_000);
 });
 
@@ -85,14 +93,7 @@ describe('latency regressions whose onset the canary’s wander estimate sees (a
   // (5% → 14%); counted as wander, it made the next windows pass for noise: before, a median of 3
   // checks (p90 4) at 50–200 req/s; after, 2 (p90 3).
   it('rolls back a 2× regression starting at the first step’s 9th check in a median of ≤ 2 checks at 50–200 req/s', () => {
-    const random = createRandom(7);
-    const checks: number[] = [];
-    for (let i = 0; i < 100; i++) {
-      const at = rollbackCheck(random, { rps: 50 * 4 ** random.uniform(), factor: 2, tau: 0, onset: 8 });
-      expect(at).not.toBeNull();
-      checks.push((at ?? 0) - 8);
-    }
-    checks.sort((a, b) => a - b);
+    const checks = checksAfterOnset(7, 100, (random) => 50 * 4 ** random.uniform(), 8);
     expect(checks.every((c) => c >= 1)).toBe(true);
     expect(checks[49]).toBeLessThanOrEqual(2);
   }, 60_000);
@@ -101,14 +102,7 @@ describe('latency regressions whose onset the canary’s wander estimate sees (a
   // onset from binomial noise; without the small-window cap the onset passed for wander again: a
   // median of 21 checks (p90 31), against 14 (p90 22) before the onset guard and 15 (p90 24) now.
   it('rolls back a 2× regression starting at the first step’s 9th check at 1–10 req/s in a median of ≤ 17 checks', () => {
-    const random = createRandom(7);
-    const checks: number[] = [];
-    for (let i = 0; i < 120; i++) {
-      const at = rollbackCheck(random, { rps: 10 ** random.uniform(), factor: 2, tau: 0, onset: 8 });
-      expect(at).not.toBeNull();
-      checks.push((at ?? 0) - 8);
-    }
-    checks.sort((a, b) => a - b);
+    const checks = checksAfterOnset(7, 120, (random) => 10 ** random.uniform(), 8);
     expect(checks.every((c) => c >= 1)).toBe(true);
     expect(checks[59]).toBeLessThanOrEqual(17);
   }, 60_000);

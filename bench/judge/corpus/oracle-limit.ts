@@ -1,4 +1,5 @@
 import { changePointWeight } from '../../../src/analysis/sequential/change-point.js';
+import { logSumExp } from '../../../src/analysis/sequential/evidence.js';
 import { Rng } from './random.js';
 
 // The third information limit (issue 15, item 6): how many checks a judge that knows every
@@ -51,7 +52,7 @@ export function changePointOracleChecks(r: OracleRollout): number | null {
       const regressed = i < r.onsetWindow ? 0 : i === r.onsetWindow ? r.onsetShare : 1;
       const truth = r.before + regressed * (r.after - r.before);
       const w = Math.log(changePointWeight(i, r.stepStart(i), r.plannedSteps, r.plannedChecks));
-      logM = logAdd(logM, w);
+      logM = logSumExp([logM, w]);
       if (!(n > 0)) continue;
       const y = truth + Math.sqrt(r.variance(truth, n)) * rng.normal();
       const [v0, v1] = [r.variance(r.boundary, n), r.variance(r.after, n)];
@@ -67,10 +68,4 @@ export function changePointOracleChecks(r: OracleRollout): number | null {
   if (delays.length * 2 < r.draws) return null;
   delays.sort((a, b) => a - b);
   return delays[Math.floor((r.draws - 1) / 2)] ?? null;
-}
-
-function logAdd(a: number, b: number): number {
-  if (a === -Infinity) return b;
-  const m = Math.max(a, b);
-  return m + Math.log(Math.exp(a - m) + Math.exp(b - m));
 }
